@@ -1,0 +1,327 @@
+#include "kube/http_server.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "kube/log.h"
+
+namespace orderguard::kube {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string openssl_error_text() {
+  char buf[256];
+  unsigned long code = ERR_get_error();
+  if (code == 0) return "unknown OpenSSL error";
+  ERR_error_string_n(code, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<asio::ssl::context>> make_tls_server_context(
+    const std::string& cert_chain_pem, const std::string& key_pem) {
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                   asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain(asio::buffer(cert_chain_pem), ec);
+  if (ec) {
+    return make_error(ErrorCode::kInvalid, "TLS certificate chain: " + openssl_error_text());
+  }
+  ctx->use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
+  if (ec) return make_error(ErrorCode::kInvalid, "TLS private key: " + openssl_error_text());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return make_error(ErrorCode::kInvalid,
+                      "TLS private key does not match the certificate: " + openssl_error_text());
+  }
+  return ctx;
+}
+
+struct HttpServer::Impl {
+  HttpServerOptions options;
+  std::map<std::string, HttpHandler> routes;
+  asio::io_context io;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::vector<std::thread> threads;
+  std::mutex tls_mu;
+  std::shared_ptr<asio::ssl::context> tls;
+  std::atomic<size_t>* open_connections = nullptr;
+  std::atomic<bool> stopped{false};
+
+  std::shared_ptr<asio::ssl::context> current_tls() {
+    std::lock_guard<std::mutex> lock(tls_mu);
+    return tls;
+  }
+
+  HttpResponse dispatch(const HttpRequest& req) const {
+    auto it = routes.find(req.path);
+    if (it == routes.end()) return HttpResponse{404, "text/plain; charset=utf-8", "not found\n", {}};
+    try {
+      return it->second(req);
+    } catch (const std::exception& e) {
+      // A handler bug must not take the server down; answer 500 and log it.
+      log::error("http handler threw", {{"path", req.path}, {"error", e.what()}});
+      return HttpResponse{500, "text/plain; charset=utf-8", "internal error\n", {}};
+    }
+  }
+
+  void accept();
+};
+
+namespace {
+
+// One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(HttpServer::Impl* server, Stream stream, std::shared_ptr<asio::ssl::context> tls)
+      : server_(server), stream_(std::move(stream)), tls_(std::move(tls)) {}
+
+  ~Session() { server_->open_connections->fetch_sub(1); }
+
+  void run() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(server_->options.handshake_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->close_socket();
+                                self->read(self->server_->options.read_timeout);
+                              });
+    } else {
+      read(server_->options.read_timeout);
+    }
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  void read(std::chrono::milliseconds timeout) {
+    parser_.emplace();
+    parser_->body_limit(server_->options.max_body_bytes);
+    beast::get_lowest_layer(stream_).expires_after(timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       self->on_read(ec);
+                     });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream) return shutdown();
+    if (ec == http::error::body_limit) {
+      return respond(HttpResponse{413, "text/plain; charset=utf-8", "request body too large\n", {}},
+                     false);
+    }
+    if (ec) return close_socket();  // timeout, reset, garbage: nothing to answer
+    auto& msg = parser_->get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    req.path = req.target.substr(0, req.target.find('?'));
+    for (const auto& field : msg) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers[name] = std::string(field.value());
+    }
+    req.body = std::move(msg.body());
+    respond(server_->dispatch(req), msg.keep_alive());
+  }
+
+  void respond(HttpResponse out, bool keep_alive) {
+    auto res = std::make_shared<http::response<http::string_body>>();
+    res->version(11);
+    res->result(static_cast<http::status>(out.status));
+    res->set(http::field::server, "orderguard");
+    res->set(http::field::content_type, out.content_type);
+    for (const auto& [k, v] : out.headers) res->set(k, v);
+    res->keep_alive(keep_alive && !server_->stopped.load());
+    res->body() = std::move(out.body);
+    res->prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(server_->options.read_timeout);
+    http::async_write(stream_, *res,
+                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+                        if (ec) return self->close_socket();
+                        if (!res->keep_alive()) return self->shutdown();
+                        self->read(self->server_->options.idle_timeout);
+                      });
+  }
+
+  void shutdown() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->close_socket(); });
+    } else {
+      close_socket();
+    }
+  }
+
+  void close_socket() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream_).close();
+  }
+
+  HttpServer::Impl* server_;
+  Stream stream_;
+  std::shared_ptr<asio::ssl::context> tls_;  // keeps the context alive for this connection
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+}  // namespace
+
+void HttpServer::Impl::accept() {
+  acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || stopped.load()) return;
+      log::error("accept failed", {{"error", ec.message()}});
+      return accept();
+    }
+    if (open_connections->load() >= options.max_connections) {
+      // Over the cap: refuse cheaply rather than queue work we cannot serve.
+      beast::error_code ignored;
+      socket.close(ignored);
+      return accept();
+    }
+    open_connections->fetch_add(1);
+    auto tls_ctx = current_tls();
+    if (tls_ctx) {
+      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_ctx);
+      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(this, std::move(stream),
+                                                                       tls_ctx)
+          ->run();
+    } else {
+      std::make_shared<Session<beast::tcp_stream>>(this, beast::tcp_stream(std::move(socket)),
+                                                   nullptr)
+          ->run();
+    }
+    accept();
+  });
+}
+
+HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  impl_->open_connections = &open_connections_;
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+void HttpServer::route(const std::string& path, HttpHandler handler) {
+  impl_->routes[path] = std::move(handler);
+}
+
+void HttpServer::set_tls_context(std::shared_ptr<asio::ssl::context> ctx) {
+  std::lock_guard<std::mutex> lock(impl_->tls_mu);
+  impl_->tls = std::move(ctx);
+}
+
+Status HttpServer::start() {
+  const auto& o = impl_->options;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(o.address, ec);
+  if (ec) return make_error(ErrorCode::kInvalid, "listen address '" + o.address + "': " + ec.message());
+  tcp::endpoint endpoint(address, o.port);
+  auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(impl_->io));
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ErrorCode::kUnavailable, "cannot listen on " + o.address + ":" +
+                                                   std::to_string(o.port) + ": " + ec.message());
+  }
+  bound_port_ = acceptor->local_endpoint().port();
+  impl_->acceptor = std::move(acceptor);
+  impl_->accept();
+  for (int i = 0; i < std::max(1, o.threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  }
+  return {};
+}
+
+void HttpServer::stop() {
+  if (!impl_ || impl_->stopped.exchange(true)) return;
+  if (impl_->acceptor) {
+    asio::post(impl_->acceptor->get_executor(), [this] {
+      beast::error_code ignored;
+      impl_->acceptor->close(ignored);
+    });
+  }
+  // Open keep-alive connections would keep io.run() busy until their idle
+  // timeout; stopping the context abandons them, which is what shutdown wants.
+  impl_->io.stop();
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) t.join();
+  }
+  impl_->threads.clear();
+}
+
+void HealthChecks::add_liveness(const std::string& name, Check check) {
+  std::lock_guard<std::mutex> lock(mu_);
+  liveness_.emplace_back(name, std::move(check));
+}
+
+void HealthChecks::add_readiness(const std::string& name, Check check) {
+  std::lock_guard<std::mutex> lock(mu_);
+  readiness_.emplace_back(name, std::move(check));
+}
+
+HttpResponse HealthChecks::run(const std::vector<std::pair<std::string, Check>>& checks) {
+  HttpResponse res;
+  bool ok = true;
+  for (const auto& [name, check] : checks) {
+    std::string why = check();
+    if (why.empty()) {
+      res.body += "[+]" + name + " ok\n";
+    } else {
+      ok = false;
+      res.body += "[-]" + name + " failed: " + why + "\n";
+    }
+  }
+  res.status = ok ? 200 : 503;
+  res.body += ok ? "ok\n" : "not ok\n";
+  return res;
+}
+
+HttpResponse HealthChecks::liveness() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return run(liveness_);
+}
+
+HttpResponse HealthChecks::readiness() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return run(readiness_);
+}
+
+void add_observability_routes(HttpServer& server, std::shared_ptr<prometheus::Registry> registry,
+                              std::shared_ptr<HealthChecks> health) {
+  server.route("/metrics", [registry](const HttpRequest&) {
+    prometheus::TextSerializer serializer;
+    HttpResponse res;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = serializer.Serialize(registry->Collect());
+    return res;
+  });
+  server.route("/healthz", [health](const HttpRequest&) { return health->liveness(); });
+  server.route("/livez", [health](const HttpRequest&) { return health->liveness(); });
+  server.route("/readyz", [health](const HttpRequest&) { return health->readiness(); });
+}
+
+}  // namespace orderguard::kube

@@ -1,0 +1,121 @@
+// A small HTTP/1.1 server on Boost.Beast shared by all orderguard binaries:
+// /metrics, /healthz and /readyz on a plain port, and (in the webhook) the
+// admission endpoint over TLS.
+//
+// Why not cpprestsdk's listener: it leaks a socket for every connection closed
+// before the TLS handshake, has no handshake or idle timeout and builds a TLS
+// context per connection (../shared/research/libraries.md). This server builds
+// the TLS context once (swappable at run time for certificate rotation), bounds
+// handshake, read and idle time, caps concurrent connections, and keeps
+// connections alive.
+//
+// Handlers run on the server's I/O threads and must not block for long.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kube/result.h"
+
+namespace boost::asio::ssl {
+class context;
+}
+namespace prometheus {
+class Registry;
+}
+
+namespace orderguard::kube {
+
+struct HttpRequest {
+  std::string method;  // "GET"
+  std::string target;  // "/validate?timeout=10s"
+  std::string path;    // "/validate"
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::string body;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::map<std::string, std::string> headers;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpServerOptions {
+  std::string address = "0.0.0.0";
+  uint16_t port = 0;  // 0: the OS picks a free port; see HttpServer::port()
+  int threads = 1;
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};
+  size_t max_connections = 1024;
+  size_t max_body_bytes = 4 * 1024 * 1024;
+};
+
+// A TLS server context (TLS 1.2+) from PEM certificate chain and key.
+Result<std::shared_ptr<boost::asio::ssl::context>> make_tls_server_context(
+    const std::string& cert_chain_pem, const std::string& key_pem);
+
+class HttpServer {
+ public:
+  explicit HttpServer(HttpServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Exact-path routes; register before start(). Unknown paths answer 404.
+  void route(const std::string& path, HttpHandler handler);
+  // Serve TLS with this context; new connections pick up a replaced context,
+  // existing connections keep theirs.
+  void set_tls_context(std::shared_ptr<boost::asio::ssl::context> ctx);
+
+  // Binds and starts the I/O threads. Fails with a clear error if the address
+  // cannot be bound.
+  Status start();
+  uint16_t port() const { return bound_port_.load(); }
+  // Stops accepting, closes connections and joins the threads. Idempotent.
+  void stop();
+
+  size_t open_connections() const { return open_connections_.load(); }
+
+  struct Impl;
+
+ private:
+  // Declared before impl_ so they outlive the sessions the I/O context destroys.
+  std::atomic<uint16_t> bound_port_{0};
+  std::atomic<size_t> open_connections_{0};
+  std::unique_ptr<Impl> impl_;
+};
+
+// Named health checks behind /healthz (liveness) and /readyz (readiness).
+// A check returns an empty string when healthy, else the reason.
+class HealthChecks {
+ public:
+  using Check = std::function<std::string()>;
+  void add_liveness(const std::string& name, Check check);
+  void add_readiness(const std::string& name, Check check);
+  HttpResponse liveness() const;
+  HttpResponse readiness() const;
+
+ private:
+  static HttpResponse run(const std::vector<std::pair<std::string, Check>>& checks);
+  mutable std::mutex mu_;
+  std::vector<std::pair<std::string, Check>> liveness_;
+  std::vector<std::pair<std::string, Check>> readiness_;
+};
+
+// Adds /metrics (Prometheus text format of `registry`), /healthz and /readyz.
+void add_observability_routes(HttpServer& server, std::shared_ptr<prometheus::Registry> registry,
+                              std::shared_ptr<HealthChecks> health);
+
+}  // namespace orderguard::kube
