@@ -114,6 +114,9 @@ class Canceller {
   Canceller();
   void cancel();
   bool cancelled() const;
+  // Blocks until cancel() is called or `timeout` passes; true when cancelled.
+  // Lets retry loops sleep their backoff without delaying shutdown.
+  bool wait_for(std::chrono::milliseconds timeout) const;
   struct State;
   std::shared_ptr<State> state() const { return state_; }
 
@@ -168,6 +171,11 @@ struct ClientOptions {
 Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOptions& opts = {});
 
 // Maps an HTTP status and an optional metav1.Status body onto an Error.
+// `status_body` is the decoded metav1.Status, or a JSON string holding a body
+// that was not JSON (a proxy's HTML page), or null. The Status's reason decides
+// when it is a known one (AlreadyExists vs Conflict share 409); otherwise the
+// HTTP code does. When http_status is 0 the Status's own `code` is used (watch
+// ERROR events).
 Error error_from_status(int http_status, const json& status_body);
 
 }  // namespace orderguard::kube

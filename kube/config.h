@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "kube/result.h"
@@ -18,13 +20,17 @@ struct Config {
   bool insecure_skip_tls_verify = false;
   std::string client_cert_pem;
   std::string client_key_pem;
-  std::string token;       // static bearer token
-  std::string token_file;  // bearer token file, re-read when it changes (projected tokens rotate)
+  std::string token;  // static bearer token
+  // Bearer token file, re-read when it changes (projected tokens rotate). Its
+  // content wins over `token` when both are set, as in client-go.
+  std::string token_file;
   // Client-side rate limit; qps <= 0 disables it (API Priority and Fairness still applies).
   double qps = 20;
   int burst = 30;
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
   std::string user_agent = "orderguard";
+  // The context's namespace (kubeconfig) or the pod's namespace (in-cluster); "" when unknown.
+  std::string default_namespace;
   // For messages: "kubeconfig /root/.kube/config context kind-admin" or "in-cluster".
   std::string source;
 };
@@ -42,5 +48,39 @@ Result<Config> load_in_cluster(
 // The usual resolution order of client tools: an explicit path, then $KUBECONFIG
 // (first entry), then in-cluster, then ~/.kube/config.
 Result<Config> load_default(const std::string& explicit_path);
+// The same with the environment given explicitly (KUBECONFIG, HOME,
+// KUBERNETES_SERVICE_HOST/PORT), so the resolution order is testable.
+Result<Config> load_default(
+    const std::string& explicit_path, const std::map<std::string, std::string>& env,
+    const std::string& sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount");
+
+// A bearer token kept in a file, cached and re-read when the file changes. The
+// kubelet rotates projected service-account tokens by swapping a symlink, so the
+// file's identity (device, inode, size, mtime) is compared on every call: one
+// stat() per request, one read per rotation. Thread-safe.
+class TokenFileCache {
+ public:
+  explicit TokenFileCache(std::string path) : path_(std::move(path)) {}
+
+  // The current token, surrounding whitespace trimmed. When the file cannot be
+  // read but a token was read before, the old token is returned (it usually
+  // stays valid for a while) and the failure is logged.
+  Result<std::string> get();
+  const std::string& path() const { return path_; }
+
+ private:
+  struct Stamp {
+    unsigned long long device = 0;
+    unsigned long long inode = 0;
+    long long size = 0;
+    long long mtime_ns = 0;
+    bool operator==(const Stamp&) const = default;
+  };
+
+  const std::string path_;
+  std::mutex mu_;
+  std::optional<Stamp> stamp_;  // of the file the cached token came from
+  std::string token_;
+};
 
 }  // namespace orderguard::kube

@@ -82,8 +82,9 @@ void EventRecorder::write(Pending p) {
     Series& s = it->second;
     s.count++;
     s.last = now;
-    json patch = {{"series",
-                   {{"count", s.count}, {"lastObservedTime", format_micro_time(clock_.wall_now())}}}};
+    json patch = {
+        {"series",
+         {{"count", s.count}, {"lastObservedTime", format_micro_time(clock_.wall_now())}}}};
     auto res = client_.patch(resources::kEvents, s.ns, s.name, PatchType::kMerge, patch);
     if (res.ok()) return;
     // The Event may have expired (the API server keeps them an hour): create anew.

@@ -72,7 +72,8 @@ struct HttpServer::Impl {
 
   HttpResponse dispatch(const HttpRequest& req) const {
     auto it = routes.find(req.path);
-    if (it == routes.end()) return HttpResponse{404, "text/plain; charset=utf-8", "not found\n", {}};
+    if (it == routes.end())
+      return HttpResponse{404, "text/plain; charset=utf-8", "not found\n", {}};
     try {
       return it->second(req);
     } catch (const std::exception& e) {
@@ -116,10 +117,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     beast::get_lowest_layer(stream_).expires_after(timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->on_read(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
   }
 
   void on_read(beast::error_code ec) {
@@ -205,7 +205,7 @@ void HttpServer::Impl::accept() {
     if (tls_ctx) {
       beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_ctx);
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(this, std::move(stream),
-                                                                       tls_ctx)
+                                                                      tls_ctx)
           ->run();
     } else {
       std::make_shared<Session<beast::tcp_stream>>(this, beast::tcp_stream(std::move(socket)),
@@ -236,7 +236,8 @@ Status HttpServer::start() {
   const auto& o = impl_->options;
   beast::error_code ec;
   auto address = asio::ip::make_address(o.address, ec);
-  if (ec) return make_error(ErrorCode::kInvalid, "listen address '" + o.address + "': " + ec.message());
+  if (ec)
+    return make_error(ErrorCode::kInvalid, "listen address '" + o.address + "': " + ec.message());
   tcp::endpoint endpoint(address, o.port);
   auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(impl_->io));
   acceptor->open(endpoint.protocol(), ec);

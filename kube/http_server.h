@@ -35,9 +35,9 @@ class Registry;
 namespace orderguard::kube {
 
 struct HttpRequest {
-  std::string method;  // "GET"
-  std::string target;  // "/validate?timeout=10s"
-  std::string path;    // "/validate"
+  std::string method;                          // "GET"
+  std::string target;                          // "/validate?timeout=10s"
+  std::string path;                            // "/validate"
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
 };

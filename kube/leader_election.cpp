@@ -29,9 +29,8 @@ std::string format_micro_time(std::chrono::system_clock::time_point t) {
   return buf;
 }
 
-LeaderElector::LeaderElector(Client& client, LeaderElectionConfig config,
-                             LeaderCallbacks callbacks, const Clock& clock,
-                             prometheus::Registry* metrics)
+LeaderElector::LeaderElector(Client& client, LeaderElectionConfig config, LeaderCallbacks callbacks,
+                             const Clock& clock, prometheus::Registry* metrics)
     : client_(client), config_(std::move(config)), callbacks_(std::move(callbacks)), clock_(clock) {
   if (metrics != nullptr) {
     auto& family = prometheus::BuildGauge()
@@ -46,10 +45,12 @@ LeaderElector::~LeaderElector() { stop(); }
 
 Status LeaderElector::validate(const LeaderElectionConfig& c) {
   if (c.lease_name.empty() || c.lease_namespace.empty() || c.identity.empty()) {
-    return make_error(ErrorCode::kInvalid, "leader election needs a lease namespace, name and identity");
+    return make_error(ErrorCode::kInvalid,
+                      "leader election needs a lease namespace, name and identity");
   }
   if (c.lease_duration <= c.renew_deadline) {
-    return make_error(ErrorCode::kInvalid, "lease duration must be greater than the renew deadline");
+    return make_error(ErrorCode::kInvalid,
+                      "lease duration must be greater than the renew deadline");
   }
   if (c.renew_deadline.count() <= kJitterFactor * c.retry_period.count()) {
     return make_error(ErrorCode::kInvalid,
@@ -88,15 +89,16 @@ bool LeaderElector::try_acquire_or_renew() {
                  {{"lease", config_.lease_name}, {"error", current.error().describe()}});
       return false;
     }
-    json lease = {{"apiVersion", "coordination.k8s.io/v1"},
-                  {"kind", "Lease"},
-                  {"metadata", {{"name", config_.lease_name}, {"namespace", config_.lease_namespace}}},
-                  {"spec",
-                   {{"holderIdentity", config_.identity},
-                    {"leaseDurationSeconds", lease_seconds},
-                    {"acquireTime", now_wall},
-                    {"renewTime", now_wall},
-                    {"leaseTransitions", 0}}}};
+    json lease = {
+        {"apiVersion", "coordination.k8s.io/v1"},
+        {"kind", "Lease"},
+        {"metadata", {{"name", config_.lease_name}, {"namespace", config_.lease_namespace}}},
+        {"spec",
+         {{"holderIdentity", config_.identity},
+          {"leaseDurationSeconds", lease_seconds},
+          {"acquireTime", now_wall},
+          {"renewTime", now_wall},
+          {"leaseTransitions", 0}}}};
     auto created = client_.create(resources::kLeases, config_.lease_namespace, lease);
     if (!created.ok()) return false;  // someone else created it first: retry next round
     observed_holder_ = config_.identity;
@@ -118,7 +120,8 @@ bool LeaderElector::try_acquire_or_renew() {
       if (callbacks_.on_new_leader && !holder.empty()) callbacks_.on_new_leader(holder);
     }
   }
-  const auto their_duration = std::chrono::seconds(spec.value("leaseDurationSeconds", lease_seconds));
+  const auto their_duration =
+      std::chrono::seconds(spec.value("leaseDurationSeconds", lease_seconds));
   const bool held_by_other = !holder.empty() && holder != config_.identity;
   if (held_by_other && observed_time_ + their_duration > clock_.now()) {
     return false;  // a live leader holds it

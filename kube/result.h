@@ -34,9 +34,9 @@ std::string_view to_string(ErrorCode code);
 struct Error {
   ErrorCode code = ErrorCode::kInternal;
   std::string message;
-  int http_status = 0;      // 0 when the error did not come from an HTTP answer
-  std::string reason;       // metav1.Status.reason when there was one
-  nlohmann::json details;   // metav1.Status.details when there was one
+  int http_status = 0;     // 0 when the error did not come from an HTTP answer
+  std::string reason;      // metav1.Status.reason when there was one
+  nlohmann::json details;  // metav1.Status.details when there was one
 
   // Worth retrying with backoff (the server or network may recover).
   bool transient() const;

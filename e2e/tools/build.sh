@@ -16,6 +16,10 @@ cache="${ORDERGUARD_CACHE:-$HOME/.cache/orderguard}"
 key="kube-${KUBE_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_$(go env GOVERSION)"
 bin="$cache/tools/$key/bin"
 mkdir -p "$bin"
+# One build at a time per cache: concurrent `make` runs wait here instead of
+# writing the same output files.
+exec 9>"$cache/tools/$key/.lock"
+flock 9
 
 export CGO_ENABLED=0
 export GOFLAGS="-mod=readonly -buildvcs=false"

@@ -1,0 +1,24 @@
+// Waiting for a condition in tests without sleeping on luck: poll it until it
+// holds or a deadline passes. The deadline only bounds a failure; a passing
+// test takes as long as the system needs.
+#pragma once
+
+#include <chrono>
+#include <thread>
+
+namespace orderguard::e2e {
+
+// Calls `condition` until it returns true (then true) or `timeout` has
+// passed (then false, after one last try).
+template <typename Condition>
+bool poll_until(Condition&& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds interval = std::chrono::milliseconds(200)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+}  // namespace orderguard::e2e

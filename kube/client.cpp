@@ -1,0 +1,916 @@
+#include "kube/client.h"
+
+#include <cpprest/http_client.h>
+#include <cpprest/uri.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pplx/pplxtasks.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <algorithm>
+#include <boost/asio/ssl.hpp>
+#include <boost/system/system_error.hpp>
+#include <cerrno>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "kube/clock.h"
+#include "kube/log.h"
+#include "kube/rate_limiter.h"
+#include "kube/watch_decode.h"
+
+namespace orderguard::kube {
+
+namespace http = web::http;
+namespace http_client = web::http::client;
+using namespace std::chrono_literals;
+
+// ---------------------------------------------------------------------------
+// Resources
+
+namespace {
+
+// Percent-encodes everything but RFC 3986 unreserved characters. Used for query
+// values (label selectors hold '=', ',', '!') and path segments.
+std::string percent_encode(std::string_view in, std::string_view also_allowed = {}) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(in.size());
+  for (const char ch : in) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~' || also_allowed.find(ch) != std::string_view::npos) {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xF]);
+    }
+  }
+  return out;
+}
+
+std::string path_segment(std::string_view s) { return percent_encode(s, ":@"); }
+
+// Builds "?a=1&b=2" with encoded values; empty values are left out because the
+// API server treats an empty parameter like an absent one.
+class Query {
+ public:
+  Query& add(std::string_view key, std::string_view value) {
+    if (value.empty()) return *this;
+    text_ += text_.empty() ? '?' : '&';
+    text_ += percent_encode(key);
+    text_ += '=';
+    text_ += percent_encode(value);
+    return *this;
+  }
+  const std::string& str() const { return text_; }
+
+ private:
+  std::string text_;
+};
+
+}  // namespace
+
+std::string Resource::path(std::string_view ns, std::string_view name,
+                           std::string_view subresource) const {
+  std::string out = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
+  if (namespaced && !ns.empty()) out += "/namespaces/" + path_segment(ns);
+  out += "/" + plural;
+  if (!name.empty()) {
+    out += "/" + path_segment(name);
+    if (!subresource.empty()) out += "/" + path_segment(subresource);
+  }
+  return out;
+}
+
+namespace resources {
+const Resource kNamespaces{"", "v1", "namespaces", false, "Namespace"};
+const Resource kPods{"", "v1", "pods", true, "Pod"};
+const Resource kConfigMaps{"", "v1", "configmaps", true, "ConfigMap"};
+const Resource kSecrets{"", "v1", "secrets", true, "Secret"};
+const Resource kServices{"", "v1", "services", true, "Service"};
+const Resource kServiceAccounts{"", "v1", "serviceaccounts", true, "ServiceAccount"};
+const Resource kNodes{"", "v1", "nodes", false, "Node"};
+const Resource kEvents{"events.k8s.io", "v1", "events", true, "Event"};
+const Resource kLeases{"coordination.k8s.io", "v1", "leases", true, "Lease"};
+const Resource kDeployments{"apps", "v1", "deployments", true, "Deployment"};
+const Resource kStatefulSets{"apps", "v1", "statefulsets", true, "StatefulSet"};
+const Resource kDaemonSets{"apps", "v1", "daemonsets", true, "DaemonSet"};
+const Resource kReplicaSets{"apps", "v1", "replicasets", true, "ReplicaSet"};
+const Resource kJobs{"batch", "v1", "jobs", true, "Job"};
+const Resource kCronJobs{"batch", "v1", "cronjobs", true, "CronJob"};
+const Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets", true,
+                                     "PodDisruptionBudget"};
+const Resource kHorizontalPodAutoscalers{"autoscaling", "v2", "horizontalpodautoscalers", true,
+                                         "HorizontalPodAutoscaler"};
+const Resource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                                          false, "CustomResourceDefinition"};
+const Resource kValidatingWebhookConfigurations{"admissionregistration.k8s.io", "v1",
+                                                "validatingwebhookconfigurations", false,
+                                                "ValidatingWebhookConfiguration"};
+}  // namespace resources
+
+// ---------------------------------------------------------------------------
+// Canceller
+
+struct Canceller::State {
+  pplx::cancellation_token_source source;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool cancelled = false;
+};
+
+Canceller::Canceller() : state_(std::make_shared<State>()) {}
+
+void Canceller::cancel() {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    if (state_->cancelled) return;
+    state_->cancelled = true;
+  }
+  state_->cv.notify_all();
+  state_->source.cancel();
+}
+
+bool Canceller::cancelled() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->cancelled;
+}
+
+bool Canceller::wait_for(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(state_->mu);
+  return state_->cv.wait_for(lock, timeout, [this] { return state_->cancelled; });
+}
+
+// ---------------------------------------------------------------------------
+// Status -> Error
+
+namespace {
+
+std::optional<ErrorCode> code_for_reason(std::string_view reason) {
+  static const std::pair<std::string_view, ErrorCode> kReasons[] = {
+      {"NotFound", ErrorCode::kNotFound},
+      {"AlreadyExists", ErrorCode::kAlreadyExists},
+      {"Conflict", ErrorCode::kConflict},
+      {"Invalid", ErrorCode::kInvalid},
+      {"BadRequest", ErrorCode::kInvalid},
+      {"MethodNotAllowed", ErrorCode::kInvalid},
+      {"NotAcceptable", ErrorCode::kInvalid},
+      {"UnsupportedMediaType", ErrorCode::kInvalid},
+      {"RequestEntityTooLarge", ErrorCode::kInvalid},
+      {"Unauthorized", ErrorCode::kUnauthorized},
+      {"Forbidden", ErrorCode::kForbidden},
+      {"Gone", ErrorCode::kGone},
+      {"Expired", ErrorCode::kGone},
+      {"TooManyRequests", ErrorCode::kTooManyRequests},
+      {"Timeout", ErrorCode::kTimeout},
+      {"ServerTimeout", ErrorCode::kTimeout},
+      {"ServiceUnavailable", ErrorCode::kUnavailable},
+      {"InternalError", ErrorCode::kInternal},
+  };
+  for (const auto& [name, code] : kReasons) {
+    if (name == reason) return code;
+  }
+  return std::nullopt;
+}
+
+ErrorCode code_for_http(int status) {
+  switch (status) {
+    case 400:
+    case 405:
+    case 406:
+    case 413:
+    case 415:
+    case 422:
+      return ErrorCode::kInvalid;
+    case 401:
+      return ErrorCode::kUnauthorized;
+    case 403:
+      return ErrorCode::kForbidden;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 408:
+      return ErrorCode::kTimeout;
+    case 409:
+      return ErrorCode::kConflict;
+    case 410:
+      return ErrorCode::kGone;
+    case 429:
+      return ErrorCode::kTooManyRequests;
+    case 500:
+      return ErrorCode::kInternal;
+    // A gateway or load balancer in front of the API server failing, or the
+    // server shedding load: it should come back.
+    case 502:
+    case 503:
+      return ErrorCode::kUnavailable;
+    case 504:
+      return ErrorCode::kTimeout;
+    default:
+      break;
+  }
+  if (status >= 500) return ErrorCode::kUnavailable;
+  return ErrorCode::kInternal;
+}
+
+std::string trim_body(std::string_view s) {
+  constexpr size_t kMax = 1024;
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  const auto last = s.find_last_not_of(" \t\r\n");
+  std::string out(s.substr(first, last - first + 1));
+  if (out.size() > kMax) out = out.substr(0, kMax) + "...";
+  return out;
+}
+
+}  // namespace
+
+Error error_from_status(int http_status, const json& status_body) {
+  Error e;
+  e.http_status = http_status;
+  if (status_body.is_object()) {
+    if (auto it = status_body.find("message"); it != status_body.end() && it->is_string()) {
+      e.message = it->get<std::string>();
+    }
+    if (auto it = status_body.find("reason"); it != status_body.end() && it->is_string()) {
+      e.reason = it->get<std::string>();
+    }
+    if (auto it = status_body.find("details"); it != status_body.end() && it->is_object()) {
+      e.details = *it;
+    }
+    if (e.http_status == 0) {
+      if (auto it = status_body.find("code"); it != status_body.end() && it->is_number_integer()) {
+        e.http_status = it->get<int>();
+      }
+    }
+  } else if (status_body.is_string()) {
+    e.message = trim_body(status_body.get_ref<const std::string&>());
+  }
+
+  if (auto by_reason = code_for_reason(e.reason)) {
+    e.code = *by_reason;
+  } else if (e.http_status != 0) {
+    e.code = code_for_http(e.http_status);
+  } else {
+    e.code = ErrorCode::kInternal;
+  }
+  if (e.message.empty()) {
+    e.message = e.http_status != 0 ? "the server answered HTTP " + std::to_string(e.http_status)
+                                   : "the server reported a failure without a message";
+    if (!e.reason.empty()) e.message += " (" + e.reason + ")";
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------
+// The cpprestsdk client
+
+namespace {
+
+struct TlsMaterial {
+  std::string ca_pem;
+  std::string client_cert_pem;
+  std::string client_key_pem;
+};
+
+// Runs for each new TLS connection (cpprest builds one SSL_CTX per connection).
+// cpprest has already added the system trust store; a kubeconfig CA must be
+// the only anchor, so the store is replaced by an empty one first.
+void configure_tls(boost::asio::ssl::context& ctx, const TlsMaterial& tls) {
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  if (!tls.ca_pem.empty()) {
+    SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
+    ctx.add_certificate_authority(boost::asio::buffer(tls.ca_pem));
+  }
+  if (!tls.client_cert_pem.empty()) {
+    ctx.use_certificate_chain(boost::asio::buffer(tls.client_cert_pem));
+    ctx.use_private_key(boost::asio::buffer(tls.client_key_pem), boost::asio::ssl::context::pem);
+  }
+}
+
+// Error codes from cpprest are plain ints: errno values, or packed OpenSSL
+// errors whose Boost category was lost on the way ("Unknown error 167772294").
+// Packed OpenSSL codes carry a library number above errno's range.
+std::string describe_error_code(int value, const std::string& fallback) {
+  if (value < 0 || value > 0xFFFF) {
+    char buf[256];
+    ERR_error_string_n(static_cast<unsigned long>(static_cast<unsigned int>(value)), buf,
+                       sizeof buf);
+    return buf;
+  }
+  return fallback;
+}
+
+struct Metrics {
+  prometheus::Family<prometheus::Counter>* requests = nullptr;
+  prometheus::Family<prometheus::Histogram>* duration = nullptr;
+
+  void record(const std::string& verb, const std::string& code,
+              std::optional<std::chrono::duration<double>> elapsed) const {
+    if (requests == nullptr) return;
+    try {
+      requests->Add({{"verb", verb}, {"code", code}}).Increment();
+      if (elapsed) {
+        // client-go's buckets for rest_client_request_duration_seconds.
+        static const prometheus::Histogram::BucketBoundaries kBuckets = {
+            0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0};
+        duration->Add({{"verb", verb}}, kBuckets).Observe(elapsed->count());
+      }
+    } catch (const std::exception& e) {
+      log::error("cannot record REST client metric", {{"error", e.what()}});
+    }
+  }
+};
+
+struct HttpAnswer {
+  int status = 0;
+  std::string body;
+};
+
+// Parses a response body: a JSON document, or (when it is not JSON) the text
+// as a JSON string so error messages keep it.
+json parse_body(const std::string& body) {
+  if (body.empty()) return json();
+  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return json(body);
+  return doc;
+}
+
+std::string object_name(const json& obj) {
+  if (!obj.is_object()) return {};
+  const auto meta = obj.find("metadata");
+  if (meta == obj.end() || !meta->is_object()) return {};
+  const auto name = meta->find("name");
+  return name != meta->end() && name->is_string() ? name->get<std::string>() : std::string();
+}
+
+std::string object_namespace(const json& obj) {
+  if (!obj.is_object()) return {};
+  const auto meta = obj.find("metadata");
+  if (meta == obj.end() || !meta->is_object()) return {};
+  const auto ns = meta->find("namespace");
+  return ns != meta->end() && ns->is_string() ? ns->get<std::string>() : std::string();
+}
+
+json delete_options_body(const DeleteOptions& opts, bool with_type_meta) {
+  json body = json::object();
+  if (with_type_meta) {
+    body["apiVersion"] = "v1";
+    body["kind"] = "DeleteOptions";
+  }
+  if (!opts.propagation_policy.empty()) body["propagationPolicy"] = opts.propagation_policy;
+  if (opts.grace_period_seconds) body["gracePeriodSeconds"] = *opts.grace_period_seconds;
+  if (!opts.precondition_uid.empty() || !opts.precondition_resource_version.empty()) {
+    json pre = json::object();
+    if (!opts.precondition_uid.empty()) pre["uid"] = opts.precondition_uid;
+    if (!opts.precondition_resource_version.empty()) {
+      pre["resourceVersion"] = opts.precondition_resource_version;
+    }
+    body["preconditions"] = std::move(pre);
+  }
+  if (opts.dry_run) body["dryRun"] = json::array({"All"});
+  return body;
+}
+
+std::string_view patch_content_type(PatchType type) {
+  switch (type) {
+    case PatchType::kMerge:
+      return "application/merge-patch+json";
+    case PatchType::kJson:
+      return "application/json-patch+json";
+    case PatchType::kStrategicMerge:
+      return "application/strategic-merge-patch+json";
+  }
+  return "application/merge-patch+json";
+}
+
+class RestClient final : public Client {
+ public:
+  RestClient(Config config, web::uri base, http_client::http_client_config http_config,
+             Metrics metrics)
+      : config_(std::move(config)),
+        base_(std::move(base)),
+        http_config_(std::move(http_config)),
+        http_(base_, http_config_),
+        metrics_(metrics) {
+    if (config_.qps > 0) {
+      limiter_ =
+          std::make_unique<TokenBucketLimiter>(clock_, config_.qps, std::max(1, config_.burst));
+    }
+    if (!config_.token_file.empty()) {
+      token_file_ = std::make_unique<TokenFileCache>(config_.token_file);
+    }
+  }
+
+  Result<json> get(const Resource& r, std::string_view ns, std::string_view name,
+                   std::string_view subresource) override {
+    auto nsr = require_namespace(r, ns, nullptr);
+    if (!nsr.ok()) return nsr.error();
+    if (name.empty()) return make_error(ErrorCode::kInvalid, "get " + r.plural + ": empty name");
+    return call(http::methods::GET, r.path(*nsr, name, subresource));
+  }
+
+  Result<json> list(const Resource& r, std::string_view ns, const ListOptions& opts) override {
+    Query q;
+    q.add("labelSelector", opts.label_selector)
+        .add("fieldSelector", opts.field_selector)
+        .add("limit", opts.limit > 0 ? std::to_string(opts.limit) : "")
+        .add("continue", opts.continue_token)
+        .add("resourceVersion", opts.resource_version)
+        .add("resourceVersionMatch", opts.resource_version_match);
+    return call(http::methods::GET, r.path(ns) + q.str());
+  }
+
+  Result<json> list_all(const Resource& r, std::string_view ns, const ListOptions& opts) override {
+    ListOptions page = opts;
+    if (page.limit <= 0) page.limit = 500;  // client-go pager's default page size
+    json result;
+    json items = json::array();
+    for (bool first = true;; first = false) {
+      auto answer = list(r, ns, page);
+      if (!answer.ok()) {
+        if (!page.continue_token.empty() && answer.error().code == ErrorCode::kGone) {
+          Error e = answer.error();
+          e.message =
+              "list " + r.plural + ": continue token expired, relist from the start: " + e.message;
+          return e;
+        }
+        return answer.error();
+      }
+      json& list_page = *answer;
+      if (!list_page.is_object()) {
+        return make_error(ErrorCode::kInternal, "list " + r.plural + ": answer is not an object");
+      }
+      if (auto it = list_page.find("items"); it != list_page.end() && it->is_array()) {
+        for (auto& item : *it) items.push_back(std::move(item));
+      }
+      std::string next;
+      if (auto meta = list_page.find("metadata"); meta != list_page.end() && meta->is_object()) {
+        next = meta->value("continue", "");
+      }
+      if (first) {
+        result = std::move(list_page);
+      }
+      if (next.empty()) break;
+      page.continue_token = next;
+      // The continue token pins the snapshot; the API server refuses both together.
+      page.resource_version.clear();
+      page.resource_version_match.clear();
+    }
+    result["items"] = std::move(items);
+    if (auto meta = result.find("metadata"); meta != result.end() && meta->is_object()) {
+      meta->erase("continue");
+      meta->erase("remainingItemCount");
+    }
+    return result;
+  }
+
+  Result<json> create(const Resource& r, std::string_view ns, const json& obj,
+                      std::string_view subresource) override {
+    auto nsr = require_namespace(r, ns, &obj);
+    if (!nsr.ok()) return nsr.error();
+    std::string path = r.path(*nsr);
+    if (!subresource.empty()) {
+      const std::string name = object_name(obj);
+      if (name.empty()) {
+        return make_error(
+            ErrorCode::kInvalid,
+            "create " + r.plural + "/" + std::string(subresource) + ": metadata.name is required");
+      }
+      path = r.path(*nsr, name, subresource);
+    }
+    return call(http::methods::POST, path, obj.dump());
+  }
+
+  Result<json> update(const Resource& r, std::string_view ns, const json& obj,
+                      std::string_view subresource) override {
+    auto nsr = require_namespace(r, ns, &obj);
+    if (!nsr.ok()) return nsr.error();
+    const std::string name = object_name(obj);
+    if (name.empty()) {
+      return make_error(ErrorCode::kInvalid, "update " + r.plural + ": metadata.name is required");
+    }
+    return call(http::methods::PUT, r.path(*nsr, name, subresource), obj.dump());
+  }
+
+  Status remove(const Resource& r, std::string_view ns, std::string_view name,
+                const DeleteOptions& opts) override {
+    auto nsr = require_namespace(r, ns, nullptr);
+    if (!nsr.ok()) return nsr.error();
+    if (name.empty()) return make_error(ErrorCode::kInvalid, "delete " + r.plural + ": empty name");
+    auto answer = call(http::methods::DEL, r.path(*nsr, name),
+                       delete_options_body(opts, /*with_type_meta=*/true).dump());
+    if (!answer.ok()) return answer.error();
+    return {};
+  }
+
+  Result<json> patch(const Resource& r, std::string_view ns, std::string_view name, PatchType type,
+                     const json& patch, std::string_view subresource) override {
+    auto nsr = require_namespace(r, ns, nullptr);
+    if (!nsr.ok()) return nsr.error();
+    if (name.empty()) return make_error(ErrorCode::kInvalid, "patch " + r.plural + ": empty name");
+    return call(http::methods::PATCH, r.path(*nsr, name, subresource), patch.dump(),
+                patch_content_type(type));
+  }
+
+  Result<json> apply(const Resource& r, std::string_view ns, const json& obj,
+                     const ApplyOptions& opts, std::string_view subresource) override {
+    if (opts.field_manager.empty()) {
+      return make_error(ErrorCode::kInvalid, "apply " + r.plural + ": field manager is required");
+    }
+    if (!obj.is_object()) {
+      return make_error(ErrorCode::kInvalid,
+                        "apply " + r.plural + ": object must be a JSON object");
+    }
+    auto nsr = require_namespace(r, ns, &obj);
+    if (!nsr.ok()) return nsr.error();
+    const std::string name = object_name(obj);
+    if (name.empty()) {
+      return make_error(ErrorCode::kInvalid, "apply " + r.plural + ": metadata.name is required");
+    }
+    // Server-side apply needs the type meta in the body; fill it from the Resource.
+    json body = obj;
+    if (!body.contains("apiVersion")) body["apiVersion"] = r.api_version();
+    if (!body.contains("kind") && !r.kind.empty()) body["kind"] = r.kind;
+    Query q;
+    q.add("fieldManager", opts.field_manager).add("force", opts.force ? "true" : "");
+    // JSON is valid YAML, so the apply content type takes the JSON dump as is.
+    return call(http::methods::PATCH, r.path(*nsr, name, subresource) + q.str(), body.dump(),
+                "application/apply-patch+yaml");
+  }
+
+  Status evict(std::string_view ns, std::string_view pod, const DeleteOptions& opts) override {
+    if (ns.empty() || pod.empty()) {
+      return make_error(ErrorCode::kInvalid, "evict: namespace and pod name are required");
+    }
+    json body = {{"apiVersion", "policy/v1"},
+                 {"kind", "Eviction"},
+                 {"metadata", {{"name", pod}, {"namespace", ns}}}};
+    json delete_options = delete_options_body(opts, /*with_type_meta=*/false);
+    if (!delete_options.empty()) body["deleteOptions"] = std::move(delete_options);
+    auto answer =
+        call(http::methods::POST, resources::kPods.path(ns, pod, "eviction"), body.dump());
+    if (!answer.ok()) return answer.error();
+    return {};
+  }
+
+  Result<json> raw(std::string_view method, std::string_view path_and_query, const json* body,
+                   std::string_view content_type) override {
+    if (path_and_query.empty() || path_and_query.front() != '/') {
+      return make_error(ErrorCode::kInvalid,
+                        "raw request: path must start with '/': " + std::string(path_and_query));
+    }
+    std::optional<std::string> text;
+    if (body != nullptr) text = body->dump();
+    return call(http::method(std::string(method)), std::string(path_and_query), std::move(text),
+                content_type, /*text_ok=*/true);
+  }
+
+  Status watch(const Resource& r, std::string_view ns, const WatchOptions& opts,
+               const std::function<void(WatchEvent&&)>& on_event, const Canceller& cancel) override;
+
+ private:
+  // The namespace a request goes to: `ns`, else the object's own, else an
+  // error for namespaced resources (an empty namespace would silently address
+  // the all-namespaces collection).
+  Result<std::string> require_namespace(const Resource& r, std::string_view ns,
+                                        const json* obj) const {
+    if (!r.namespaced) return std::string();
+    if (!ns.empty()) return std::string(ns);
+    if (obj != nullptr) {
+      std::string own = object_namespace(*obj);
+      if (!own.empty()) return own;
+    }
+    return make_error(ErrorCode::kInvalid, r.plural + " are namespaced: a namespace is required");
+  }
+
+  std::string url_for(const std::string& target) const { return config_.server + target; }
+
+  // Builds a request with the headers every call carries.
+  Result<http::http_request> make_request(const http::method& method, const std::string& target) {
+    http::http_request req(method);
+    req.set_request_uri(web::uri(target));
+    req.headers().add(http::header_names::accept, "application/json");
+    req.headers().add(http::header_names::user_agent, config_.user_agent);
+    // cpprest takes the TLS name (SNI and certificate host check) from the Host
+    // header when one is set; the API server ignores Host.
+    if (!config_.tls_server_name.empty()) {
+      req.headers().add(http::header_names::host, config_.tls_server_name);
+    }
+    // As in client-go, the file's last good content wins over a static token,
+    // which only stands in while the file cannot be read.
+    std::string token = config_.token;
+    if (token_file_) {
+      auto fresh = token_file_->get();
+      if (fresh.ok()) {
+        token = std::move(*fresh);
+      } else if (token.empty()) {
+        return fresh.error();
+      }
+    }
+    if (!token.empty()) req.headers().add(http::header_names::authorization, "Bearer " + token);
+    return req;
+  }
+
+  // Converts an exception thrown by cpprest, Boost, OpenSSL or JSON code into
+  // an Error naming the request. Called from inside a catch block only.
+  Error error_from_exception(const std::string& verb, const std::string& target,
+                             bool cancelled) const {
+    const std::string where = verb + " " + url_for(target) + ": ";
+    try {
+      throw;
+    } catch (const http::http_exception& e) {
+      const int value = e.error_code().value();
+      if (cancelled || value == ECANCELED) {
+        return make_error(ErrorCode::kCancelled, where + "cancelled");
+      }
+      const std::string detail = describe_error_code(value, e.error_code().message());
+      std::string msg = where + e.what();
+      if (!detail.empty() && detail != e.what()) msg += " (" + detail + ")";
+      return make_error(value == ETIMEDOUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable, msg);
+    } catch (const pplx::task_canceled&) {
+      return make_error(ErrorCode::kCancelled, where + "cancelled");
+    } catch (const boost::system::system_error& e) {
+      // TLS material rejected while building a connection, for instance.
+      std::string msg = where + e.what();
+      const std::string detail = describe_error_code(e.code().value(), "");
+      if (!detail.empty()) msg += " (" + detail + ")";
+      return make_error(ErrorCode::kUnavailable, msg);
+    } catch (const web::uri_exception& e) {
+      return make_error(ErrorCode::kInvalid, where + "invalid URL: " + e.what());
+    } catch (const json::exception& e) {
+      return make_error(ErrorCode::kInternal, where + "JSON error: " + e.what());
+    } catch (const std::exception& e) {
+      return make_error(cancelled ? ErrorCode::kCancelled : ErrorCode::kInternal, where + e.what());
+    } catch (...) {
+      return make_error(ErrorCode::kInternal, where + "unknown exception");
+    }
+  }
+
+  // Client-side rate limit (client-go's QPS/burst): reserve a token, then sleep
+  // outside any lock until it is ours.
+  void throttle() {
+    if (!limiter_) return;
+    const Clock::duration delay = limiter_->when("");
+    if (delay <= Clock::duration::zero()) return;
+    // Like client-go, a long client-side wait is worth an info line: it
+    // explains slow reconciles that API server metrics do not show.
+    if (delay > 1s) {
+      log::info("waiting for client-side throttling",
+                {{"seconds", std::chrono::duration<double>(delay).count()}});
+    }
+    std::this_thread::sleep_for(delay);
+  }
+
+  // One rate-limited request. Answers with any HTTP status; only transport
+  // failures are errors here.
+  //
+  // A transport failure is retried once, on a fresh connection: after the API
+  // server restarts, every pooled keep-alive connection is dead and the first
+  // write on each fails before the server sees the request (Go's transport
+  // retries the same case). A request that did reach the server and is retried
+  // shows up as an ordinary answer (AlreadyExists for a create, NotFound for a
+  // delete), never as a silent double effect on a resourceVersion-guarded write.
+  Result<HttpAnswer> send(const http::method& method, const std::string& target,
+                          std::optional<std::string> body, std::string_view content_type) {
+    auto answer = send_once(method, target, body, content_type);
+    for (int attempt = 1;
+         attempt <= 3 && !answer.ok() && answer.error().code == ErrorCode::kUnavailable;
+         ++attempt) {
+      log::info("retrying api request on a new connection", {{"verb", method},
+                                                             {"path", target},
+                                                             {"attempt", attempt},
+                                                             {"error", answer.error().message}});
+      answer = send_once(method, target, body, content_type);
+    }
+    return answer;
+  }
+
+  Result<HttpAnswer> send_once(const http::method& method, const std::string& target,
+                               const std::optional<std::string>& body,
+                               std::string_view content_type) {
+    throttle();
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      auto req = make_request(method, target);
+      if (!req.ok()) return req.error();
+      if (body) req->set_body(*body, std::string(content_type));
+      http::http_response resp = http_.request(*req).get();
+      HttpAnswer answer;
+      answer.status = resp.status_code();
+      answer.body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
+      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+      metrics_.record(method, std::to_string(answer.status), elapsed);
+      log::debug("api request", {{"verb", method},
+                                 {"path", target},
+                                 {"code", answer.status},
+                                 {"ms", static_cast<int64_t>(elapsed.count() * 1000)}});
+      return answer;
+    } catch (...) {
+      Error e = error_from_exception(method, target, /*cancelled=*/false);
+      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+      metrics_.record(method, "<error>", elapsed);
+      log::debug("api request failed", {{"verb", method}, {"path", target}, {"error", e.message}});
+      return e;
+    }
+  }
+
+  // A request whose 2xx answer is JSON. `text_ok` lets raw() return a body that
+  // is not JSON (/readyz answers "ok") as a JSON string.
+  Result<json> call(const http::method& method, const std::string& target,
+                    std::optional<std::string> body = std::nullopt,
+                    std::string_view content_type = "application/json", bool text_ok = false) {
+    auto answer = send(method, target, std::move(body), content_type);
+    if (!answer.ok()) return answer.error();
+    json doc = parse_body(answer->body);
+    if (answer->status < 200 || answer->status >= 300) {
+      return error_from_status(answer->status, doc);
+    }
+    if (doc.is_null()) return json::object();
+    if (doc.is_string() && !text_ok) {
+      return make_error(
+          ErrorCode::kInternal,
+          method + " " + url_for(target) + ": answer is not JSON: " + trim_body(answer->body));
+    }
+    return doc;
+  }
+
+  Config config_;
+  web::uri base_;
+  http_client::http_client_config http_config_;
+  http_client::http_client http_;
+  std::unique_ptr<TokenFileCache> token_file_;
+  RealClock clock_;
+  std::unique_ptr<TokenBucketLimiter> limiter_;  // null when qps <= 0
+  Metrics metrics_;
+};
+
+Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOptions& opts,
+                         const std::function<void(WatchEvent&&)>& on_event,
+                         const Canceller& cancel) {
+  const std::string verb = "WATCH";
+  if (cancel.cancelled())
+    return make_error(ErrorCode::kCancelled, "watch " + r.plural + ": cancelled");
+  Query q;
+  q.add("watch", "1")
+      .add("allowWatchBookmarks", opts.allow_bookmarks ? "true" : "")
+      .add("resourceVersion", opts.resource_version)
+      .add("labelSelector", opts.label_selector)
+      .add("fieldSelector", opts.field_selector)
+      .add("timeoutSeconds", opts.timeout.count() > 0 ? std::to_string(opts.timeout.count()) : "");
+  const std::string target = r.path(ns) + q.str();
+
+  try {
+    // A watch gets its own client: cpprest's timeout counts inactivity, so it
+    // must exceed the server-side timeoutSeconds or a quiet watch is cut.
+    http_client::http_client_config cfg = http_config_;
+    cfg.set_timeout(std::max(opts.timeout, std::chrono::seconds(0)) + 30s);
+    http_client::http_client client(base_, cfg);
+
+    auto req = make_request(http::methods::GET, target);
+    if (!req.ok()) return req.error();
+    http::http_response resp = client.request(*req, cancel.state()->source.get_token()).get();
+    if (resp.status_code() != http::status_codes::OK) {
+      const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
+      metrics_.record(verb, std::to_string(resp.status_code()), std::nullopt);
+      return error_from_status(resp.status_code(), parse_body(body));
+    }
+    metrics_.record(verb, "200", std::nullopt);
+    log::debug("watch started", {{"path", target}});
+
+    // The body is read as it arrives: in_avail() bytes are taken in one copy,
+    // and an empty buffer is waited on with bumpc(), which is how
+    // istream::read_line waits too (it returns at the next chunk, throws on
+    // inactivity timeout or cancellation, and yields eof at the end).
+    auto buffer = resp.body().streambuf();
+    LineSplitter splitter;
+    std::vector<uint8_t> chunk(64 * 1024);
+    size_t events = 0;
+
+    const auto deliver = [&](const std::string& line) -> std::optional<Error> {
+      auto event = decode_watch_event(line);
+      if (!event.ok()) {
+        log::error("malformed watch event, ending the watch",
+                   {{"path", target}, {"error", event.error().message}});
+        return event.error();
+      }
+      if (event->type == WatchEvent::Type::kError) {
+        return error_from_status(0, event->object);
+      }
+      ++events;
+      try {
+        on_event(std::move(*event));
+      } catch (const std::exception& e) {
+        log::error("watch event handler threw, ending the watch",
+                   {{"path", target}, {"error", e.what()}});
+        return make_error(ErrorCode::kInternal,
+                          "watch " + r.plural + ": event handler threw: " + e.what());
+      }
+      return std::nullopt;
+    };
+
+    for (;;) {
+      while (auto line = splitter.next_line()) {
+        if (auto err = deliver(*line)) return *err;
+      }
+      if (splitter.overflowed()) {
+        return make_error(ErrorCode::kInvalid,
+                          "watch " + r.plural + ": an event line exceeds " +
+                              std::to_string(LineSplitter::kDefaultMaxLineBytes) + " bytes");
+      }
+      if (cancel.cancelled()) {
+        return make_error(ErrorCode::kCancelled, "watch " + r.plural + ": cancelled");
+      }
+      const size_t available = buffer.in_avail();
+      if (available == 0) {
+        const auto c = buffer.bumpc().get();
+        if (c == decltype(buffer)::traits::eof()) break;
+        const char ch = static_cast<char>(c);
+        splitter.feed(std::string_view(&ch, 1));
+        continue;
+      }
+      const size_t n = buffer.getn(chunk.data(), std::min(available, chunk.size())).get();
+      if (n == 0) break;
+      splitter.feed(std::string_view(reinterpret_cast<const char*>(chunk.data()), n));
+    }
+    if (auto rest = splitter.take_rest()) {
+      if (auto err = deliver(*rest)) return *err;
+    }
+    log::debug("watch ended by the server", {{"path", target}, {"events", events}});
+    return {};
+  } catch (...) {
+    return error_from_exception(verb, target, cancel.cancelled());
+  }
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOptions& opts) {
+  const std::string source = config.source.empty() ? "kube client" : config.source;
+  if (config.server.empty()) return make_error(ErrorCode::kInvalid, source + ": server is empty");
+  try {
+    web::uri base(config.server);
+    if (base.scheme() != "https" && base.scheme() != "http") {
+      return make_error(ErrorCode::kInvalid,
+                        source + ": server must be an https or http URL: " + config.server);
+    }
+
+    http_client::http_client_config http_config;
+    http_config.set_timeout(config.request_timeout > std::chrono::milliseconds(0)
+                                ? config.request_timeout
+                                : std::chrono::milliseconds(30s));
+    if (config.insecure_skip_tls_verify) http_config.set_validate_certificates(false);
+    auto tls = std::make_shared<const TlsMaterial>(
+        TlsMaterial{config.ca_pem, config.client_cert_pem, config.client_key_pem});
+    if (base.scheme() == "https") {
+      // Fail now, with the config's name, rather than at the first connection.
+      try {
+        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
+        configure_tls(probe, *tls);
+        if (!tls->client_cert_pem.empty() &&
+            SSL_CTX_check_private_key(probe.native_handle()) != 1) {
+          ERR_clear_error();
+          return make_error(ErrorCode::kInvalid,
+                            source +
+                                ": TLS material rejected: client key does not match the "
+                                "client certificate");
+        }
+      } catch (const boost::system::system_error& e) {
+        const std::string detail = describe_error_code(e.code().value(), "");
+        return make_error(ErrorCode::kInvalid, source + ": TLS material rejected: " + e.what() +
+                                                   (detail.empty() ? "" : " (" + detail + ")"));
+      }
+      http_config.set_ssl_context_callback(
+          [tls](boost::asio::ssl::context& ctx) { configure_tls(ctx, *tls); });
+    }
+
+    Metrics metrics;
+    if (opts.metrics != nullptr) {
+      metrics.requests = &prometheus::BuildCounter()
+                              .Name("rest_client_requests_total")
+                              .Help("Requests to the Kubernetes API server by verb and HTTP code")
+                              .Register(*opts.metrics);
+      metrics.duration = &prometheus::BuildHistogram()
+                              .Name("rest_client_request_duration_seconds")
+                              .Help("Latency of Kubernetes API requests (watches excluded)")
+                              .Register(*opts.metrics);
+    }
+    return std::unique_ptr<Client>(
+        std::make_unique<RestClient>(config, std::move(base), std::move(http_config), metrics));
+  } catch (const web::uri_exception& e) {
+    return make_error(ErrorCode::kInvalid,
+                      source + ": invalid server URL " + config.server + ": " + e.what());
+  } catch (const std::exception& e) {
+    return make_error(ErrorCode::kInvalid, source + ": cannot create client: " + e.what());
+  }
+}
+
+}  // namespace orderguard::kube

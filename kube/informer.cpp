@@ -1,0 +1,561 @@
+#include "kube/informer.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include "kube/log.h"
+
+namespace orderguard::kube {
+namespace {
+
+// Clock waits re-read the time at least this often, so a FakeClock advanced
+// without tick() is still noticed eventually.
+constexpr std::chrono::seconds kMaxWait{10};
+// client-go's defaultMinWatchTimeout: watches last [5, 10) min, so the watches
+// of many informers do not all end together.
+constexpr std::chrono::seconds kMinWatchTimeout{300};
+// A watch that ends sooner than this without events is treated as a failure.
+constexpr std::chrono::seconds kShortWatch{1};
+
+const json* member(const json& j, const char* name) {
+  if (!j.is_object()) return nullptr;
+  auto it = j.find(name);
+  return it == j.end() ? nullptr : &*it;
+}
+
+std::string string_member(const json& j, const char* name) {
+  const json* v = member(j, name);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : std::string();
+}
+
+const json& metadata(const json& object) {
+  static const json kEmpty = json::object();
+  const json* m = member(object, "metadata");
+  return m != nullptr ? *m : kEmpty;
+}
+
+// "ns/name", "name" when cluster-scoped, "" when the object has no name.
+std::string object_key(const json& object) {
+  const json& meta = metadata(object);
+  std::string ns = string_member(meta, "namespace");
+  std::string name = string_member(meta, "name");
+  if (name.empty()) return {};
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+std::string resource_version_of(const json& object) {
+  return string_member(metadata(object), "resourceVersion");
+}
+
+bool changed(const json& old_obj, const json& new_obj) {
+  const std::string old_rv = resource_version_of(old_obj);
+  const std::string new_rv = resource_version_of(new_obj);
+  if (!old_rv.empty() || !new_rv.empty()) return old_rv != new_rv;
+  return old_obj != new_obj;
+}
+
+std::string_view event_type_name(WatchEvent::Type type) {
+  switch (type) {
+    case WatchEvent::Type::kAdded:
+      return "ADDED";
+    case WatchEvent::Type::kModified:
+      return "MODIFIED";
+    case WatchEvent::Type::kDeleted:
+      return "DELETED";
+    case WatchEvent::Type::kBookmark:
+      return "BOOKMARK";
+    case WatchEvent::Type::kError:
+      return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+// Calls a user handler; its exceptions are logged, never propagated into the
+// reflector thread.
+template <typename F>
+void call_handler(const Resource& resource, std::string_view event, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    log::error("informer event handler threw",
+               {{"resource", resource.plural}, {"event", event}, {"error", e.what()}});
+  } catch (...) {
+    log::error("informer event handler threw",
+               {{"resource", resource.plural}, {"event", event}, {"error", "unknown exception"}});
+  }
+}
+
+}  // namespace
+
+void strip_managed_fields(json& object) {
+  if (auto it = object.find("metadata"); it != object.end() && it->is_object()) {
+    it->erase("managedFields");
+  }
+}
+
+// --- JitteredBackoff ---------------------------------------------------------
+
+JitteredBackoff::JitteredBackoff(const Clock& clock, std::function<double()> random)
+    : JitteredBackoff(clock, std::move(random), Params{}) {}
+
+JitteredBackoff::JitteredBackoff(const Clock& clock, std::function<double()> random, Params params)
+    : clock_(clock), random_(std::move(random)), params_(params), base_(params.initial) {}
+
+Clock::duration JitteredBackoff::next() {
+  const Clock::time_point now = clock_.now();
+  if (last_step_ && now - *last_step_ > params_.reset_after) base_ = params_.initial;
+  last_step_ = now;
+  const Clock::duration step = base_;
+  const auto grown = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double, Clock::duration::period>(step.count() * params_.factor));
+  base_ = std::min(grown, params_.cap);
+  if (params_.jitter <= 0) return step;
+  return step + std::chrono::duration_cast<Clock::duration>(
+                    std::chrono::duration<double, Clock::duration::period>(
+                        step.count() * params_.jitter * random_()));
+}
+
+// --- Informer: lifecycle ------------------------------------------------------
+
+Informer::Informer(Client& client, Resource resource, const Clock& clock, InformerOptions options)
+    : client_(client),
+      resource_(std::move(resource)),
+      clock_(clock),
+      options_(std::move(options)),
+      random_(options_.random_seed ? *options_.random_seed : std::random_device{}()) {}
+
+Informer::~Informer() { stop(); }
+
+void Informer::add_handlers(EventHandlers handlers) {
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  // A late handler first sees what everybody else has already seen.
+  for (const ObjectPtr& obj : list()) {
+    if (handlers.on_add) call_handler(resource_, "add", [&] { handlers.on_add(obj); });
+  }
+  handlers_.push_back(std::move(handlers));
+}
+
+void Informer::start() {
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+  if (started_ || stopping()) return;
+  started_ = true;
+  reflector_thread_ = std::thread([this] { run(); });
+  if (options_.resync_period > Clock::duration::zero()) {
+    resync_thread_ = std::thread([this] { resync_loop(); });
+  }
+}
+
+void Informer::stop() {
+  std::lock_guard<std::mutex> lifecycle(lifecycle_mu_);
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    stopping_ = true;
+  }
+  canceller_.cancel();
+  wait_cv_.notify_all();
+  if (reflector_thread_.joinable()) reflector_thread_.join();
+  if (resync_thread_.joinable()) resync_thread_.join();
+}
+
+bool Informer::stopping() const {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  return stopping_;
+}
+
+bool Informer::has_synced() const {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  return synced_;
+}
+
+bool Informer::wait_for_sync(Clock::duration timeout) {
+  const Clock::time_point deadline = clock_.now() + timeout;
+  std::unique_lock<std::mutex> lock(wait_mu_);
+  while (!synced_ && !stopping_) {
+    const Clock::time_point now = clock_.now();
+    if (now >= deadline) break;
+    wait_cv_.wait_for(lock, std::min<Clock::duration>(deadline - now, kMaxWait));
+  }
+  return synced_;
+}
+
+std::string Informer::last_sync_resource_version() const {
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  return resource_version_;
+}
+
+void Informer::tick() {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  wait_cv_.notify_all();
+}
+
+bool Informer::back_off(JitteredBackoff& backoff) {
+  const Clock::time_point deadline = clock_.now() + backoff.next();
+  return sleep_until(deadline, /*count_backoff=*/true);
+}
+
+uint64_t Informer::backoffs() const {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  return backoffs_;
+}
+
+bool Informer::sleep_until(Clock::time_point deadline, bool count_backoff) {
+  std::unique_lock<std::mutex> lock(wait_mu_);
+  // Counted once the deadline is fixed, so a test that sees the count move
+  // can advance a FakeClock past the deadline without racing its computation.
+  if (count_backoff) ++backoffs_;
+  while (!stopping_) {
+    const Clock::time_point now = clock_.now();
+    if (now >= deadline) return true;
+    wait_cv_.wait_for(lock, std::min<Clock::duration>(deadline - now, kMaxWait));
+  }
+  return false;
+}
+
+double Informer::random01() {
+  std::lock_guard<std::mutex> lock(random_mu_);
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random_);
+}
+
+// --- Informer: reflector ------------------------------------------------------
+
+void Informer::run() {
+  JitteredBackoff backoff(clock_, [this] { return random01(); });
+  const json log_fields = {{"resource", resource_.plural}, {"namespace", options_.ns}};
+  bool need_list = true;
+  // The first list may be answered by the watch cache; a relist asks for
+  // data at least as new as what the cache holds; after a 410 on that, ""
+  // forces a consistent read.
+  std::string list_rv = "0";
+  bool last_watch_failed = false;
+  bool just_listed = false;  // this watch starts from a fresh list
+
+  while (!stopping()) {
+    if (need_list) {
+      ListOptions lo;
+      lo.label_selector = options_.label_selector;
+      lo.field_selector = options_.field_selector;
+      lo.resource_version = list_rv;
+      if (!list_rv.empty() && list_rv != "0") lo.resource_version_match = "NotOlderThan";
+      Result<json> listed = client_.list_all(resource_, options_.ns, lo);
+      if (stopping()) return;
+      if (!listed.ok()) {
+        if (listed.error().code == ErrorCode::kGone && !list_rv.empty()) {
+          log::info("informer list expired, listing again", log_fields);
+          list_rv.clear();
+          continue;
+        }
+        json fields = log_fields;
+        fields["error"] = listed.error().describe();
+        log::error("informer list failed", fields);
+        if (!back_off(backoff)) return;
+        continue;
+      }
+      std::vector<json> items;
+      if (const json* arr = member(*listed, "items"); arr != nullptr && arr->is_array()) {
+        items.reserve(arr->size());
+        for (auto& item : listed.value()["items"]) items.push_back(std::move(item));
+      }
+      replace(std::move(items), resource_version_of(*listed));
+      need_list = false;
+      last_watch_failed = false;
+      just_listed = true;
+    } else {
+      just_listed = false;
+    }
+
+    WatchOptions wo;
+    wo.label_selector = options_.label_selector;
+    wo.field_selector = options_.field_selector;
+    wo.resource_version = last_sync_resource_version();
+    wo.allow_bookmarks = true;
+    wo.timeout = std::chrono::seconds(
+        static_cast<int64_t>(static_cast<double>(kMinWatchTimeout.count()) * (1.0 + random01())));
+    bool delivered = false;
+    const Clock::time_point watch_started = clock_.now();
+    Status watched = client_.watch(
+        resource_, options_.ns, wo,
+        [&](WatchEvent&& event) {
+          delivered = true;
+          handle_event(std::move(event));
+        },
+        canceller_);
+    if (stopping()) return;
+    if (watched.ok() && !delivered && clock_.now() - watch_started < kShortWatch) {
+      // A watch closed at once with nothing in it is a broken server or
+      // proxy, not a timeout; resuming at once would spin (client-go's
+      // "very short watch").
+      watched = make_error(ErrorCode::kUnavailable, "watch closed at once without events");
+    }
+    if (watched.ok()) {  // the server's timeout ended it: resume
+      last_watch_failed = false;
+      continue;
+    }
+    json fields = log_fields;
+    fields["error"] = watched.error().describe();
+    fields["resourceVersion"] = last_sync_resource_version();
+    if (watched.error().code == ErrorCode::kGone) {
+      // History older than our resourceVersion is gone; only a list can
+      // tell us what we missed.
+      log::info("informer watch expired, relisting", fields);
+      need_list = true;
+      if (just_listed && !delivered) {
+        // The list we just made is already too old to watch from: read from
+        // etcd, and do not hammer the server while it catches up.
+        list_rv.clear();
+        if (!back_off(backoff)) return;
+      } else {
+        list_rv = last_sync_resource_version();
+      }
+      last_watch_failed = false;
+      continue;
+    }
+    log::error("informer watch failed", fields);
+    if (last_watch_failed && !delivered) {
+      need_list = true;
+      list_rv = last_sync_resource_version();
+    }
+    last_watch_failed = true;
+    if (!back_off(backoff)) return;
+  }
+}
+
+void Informer::handle_event(WatchEvent&& event) {
+  switch (event.type) {
+    case WatchEvent::Type::kAdded:
+    case WatchEvent::Type::kModified:
+      upsert(std::move(event.object));
+      break;
+    case WatchEvent::Type::kDeleted:
+      remove(std::move(event.object));
+      break;
+    case WatchEvent::Type::kBookmark: {
+      const std::string rv = resource_version_of(event.object);
+      if (!rv.empty()) {
+        std::unique_lock<std::shared_mutex> lock(cache_mu_);
+        resource_version_ = rv;
+      }
+      break;
+    }
+    case WatchEvent::Type::kError:
+      // The client ends the watch with the Status of an ERROR event; one
+      // delivered here carries nothing to cache.
+      log::debug("informer ignored watch event",
+                 {{"resource", resource_.plural}, {"type", event_type_name(event.type)}});
+      break;
+  }
+}
+
+void Informer::prepare(json& object) const {
+  if (!object.is_object()) return;
+  if (!resource_.kind.empty() && !object.contains("kind")) {
+    object["kind"] = resource_.kind;
+    object["apiVersion"] = resource_.api_version();
+  }
+  if (options_.transform) options_.transform(object);
+}
+
+void Informer::replace(std::vector<json> items, const std::string& resource_version) {
+  std::map<std::string, ObjectPtr> fresh;
+  for (json& item : items) {
+    prepare(item);
+    std::string key = object_key(item);
+    if (key.empty()) continue;  // not an object of this resource
+    fresh[std::move(key)] = std::make_shared<const json>(std::move(item));
+  }
+
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  std::vector<ObjectPtr> added;
+  std::vector<std::pair<ObjectPtr, ObjectPtr>> updated;
+  std::vector<ObjectPtr> deleted;
+  {
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    for (const auto& [key, obj] : objects_) {
+      auto it = fresh.find(key);
+      if (it == fresh.end()) {
+        deleted.push_back(obj);
+      } else if (changed(*obj, *it->second)) {
+        updated.emplace_back(obj, it->second);
+      }
+    }
+    for (const auto& [key, obj] : fresh) {
+      if (objects_.count(key) == 0) added.push_back(obj);
+    }
+    objects_.clear();
+    by_namespace_.clear();
+    by_owner_.clear();
+    by_label_.clear();
+    for (const auto& [key, obj] : fresh) index_locked(key, *obj);
+    objects_ = std::move(fresh);
+    resource_version_ = resource_version;
+  }
+  for (const ObjectPtr& obj : deleted) dispatch_delete(obj);
+  for (const auto& [old_obj, new_obj] : updated) dispatch_update(old_obj, new_obj);
+  for (const ObjectPtr& obj : added) dispatch_add(obj);
+
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  synced_ = true;
+  wait_cv_.notify_all();
+}
+
+void Informer::upsert(json object) {
+  prepare(object);
+  const std::string key = object_key(object);
+  if (key.empty()) return;
+  const std::string rv = resource_version_of(object);
+  auto obj = std::make_shared<const json>(std::move(object));
+
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  ObjectPtr old_obj;
+  {
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    if (!rv.empty()) resource_version_ = rv;
+    auto it = objects_.find(key);
+    if (it != objects_.end()) {
+      if (!changed(*it->second, *obj)) return;
+      old_obj = it->second;
+      unindex_locked(key, *old_obj);
+      it->second = obj;
+    } else {
+      objects_.emplace(key, obj);
+    }
+    index_locked(key, *obj);
+  }
+  if (old_obj) {
+    dispatch_update(old_obj, obj);
+  } else {
+    dispatch_add(obj);
+  }
+}
+
+void Informer::remove(json object) {
+  prepare(object);
+  const std::string key = object_key(object);
+  if (key.empty()) return;
+  const std::string rv = resource_version_of(object);
+  // The event carries the object as it was deleted, newer than our copy.
+  auto final_state = std::make_shared<const json>(std::move(object));
+
+  std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+  {
+    std::unique_lock<std::shared_mutex> lock(cache_mu_);
+    if (!rv.empty()) resource_version_ = rv;
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return;
+    unindex_locked(key, *it->second);
+    objects_.erase(it);
+  }
+  dispatch_delete(final_state);
+}
+
+void Informer::resync_loop() {
+  while (sleep_until(clock_.now() + options_.resync_period)) {
+    if (!has_synced()) continue;
+    std::lock_guard<std::mutex> dispatch(dispatch_mu_);
+    for (const ObjectPtr& obj : list()) dispatch_update(obj, obj);
+  }
+}
+
+// --- Informer: handlers -------------------------------------------------------
+
+void Informer::dispatch_add(const ObjectPtr& obj) {
+  for (const EventHandlers& h : handlers_) {
+    if (h.on_add) call_handler(resource_, "add", [&] { h.on_add(obj); });
+  }
+}
+
+void Informer::dispatch_update(const ObjectPtr& old_obj, const ObjectPtr& new_obj) {
+  for (const EventHandlers& h : handlers_) {
+    if (h.on_update) call_handler(resource_, "update", [&] { h.on_update(old_obj, new_obj); });
+  }
+}
+
+void Informer::dispatch_delete(const ObjectPtr& obj) {
+  for (const EventHandlers& h : handlers_) {
+    if (h.on_delete) call_handler(resource_, "delete", [&] { h.on_delete(obj); });
+  }
+}
+
+// --- Informer: cache and indexes -----------------------------------------------
+
+void Informer::index_locked(const std::string& key, const json& object) {
+  const json& meta = metadata(object);
+  by_namespace_[string_member(meta, "namespace")].insert(key);
+  if (const json* refs = member(meta, "ownerReferences"); refs != nullptr && refs->is_array()) {
+    for (const json& ref : *refs) {
+      std::string uid = string_member(ref, "uid");
+      if (!uid.empty()) by_owner_[uid].insert(key);
+    }
+  }
+  if (const json* labels = member(meta, "labels"); labels != nullptr && labels->is_object()) {
+    for (const auto& [k, v] : labels->items()) {
+      if (v.is_string()) by_label_[k + "=" + v.get<std::string>()].insert(key);
+    }
+  }
+}
+
+void Informer::unindex_locked(const std::string& key, const json& object) {
+  auto drop = [&](std::map<std::string, std::set<std::string>>& index, const std::string& value) {
+    auto it = index.find(value);
+    if (it == index.end()) return;
+    it->second.erase(key);
+    if (it->second.empty()) index.erase(it);
+  };
+  const json& meta = metadata(object);
+  drop(by_namespace_, string_member(meta, "namespace"));
+  if (const json* refs = member(meta, "ownerReferences"); refs != nullptr && refs->is_array()) {
+    for (const json& ref : *refs) drop(by_owner_, string_member(ref, "uid"));
+  }
+  if (const json* labels = member(meta, "labels"); labels != nullptr && labels->is_object()) {
+    for (const auto& [k, v] : labels->items()) {
+      if (v.is_string()) drop(by_label_, k + "=" + v.get<std::string>());
+    }
+  }
+}
+
+std::vector<ObjectPtr> Informer::lookup(const std::map<std::string, std::set<std::string>>& index,
+                                        const std::string& value) const {
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  std::vector<ObjectPtr> out;
+  auto it = index.find(value);
+  if (it == index.end()) return out;
+  out.reserve(it->second.size());
+  for (const std::string& key : it->second) {
+    if (auto obj = objects_.find(key); obj != objects_.end()) out.push_back(obj->second);
+  }
+  return out;
+}
+
+ObjectPtr Informer::get(std::string_view ns, std::string_view name) const {
+  std::string key = ns.empty() ? std::string(name) : std::string(ns) + "/" + std::string(name);
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  auto it = objects_.find(key);
+  return it == objects_.end() ? nullptr : it->second;
+}
+
+std::vector<ObjectPtr> Informer::list() const {
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  std::vector<ObjectPtr> out;
+  out.reserve(objects_.size());
+  for (const auto& [key, obj] : objects_) out.push_back(obj);
+  return out;
+}
+
+std::vector<ObjectPtr> Informer::by_namespace(std::string_view ns) const {
+  return lookup(by_namespace_, std::string(ns));
+}
+
+std::vector<ObjectPtr> Informer::by_owner(std::string_view owner_uid) const {
+  return lookup(by_owner_, std::string(owner_uid));
+}
+
+std::vector<ObjectPtr> Informer::by_label(std::string_view key, std::string_view value) const {
+  return lookup(by_label_, std::string(key) + "=" + std::string(value));
+}
+
+size_t Informer::size() const {
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  return objects_.size();
+}
+
+}  // namespace orderguard::kube
