@@ -1,0 +1,624 @@
+#include "policy/miner_policy.h"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "policy/rules.h"
+#include "policy/workload.h"
+
+namespace orderguard::policy {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kMaxSignatureNameLength = 128;
+
+// Collects every problem of a policy, so that one failed apply shows all of them.
+class Problems {
+ public:
+  void add(std::string path, std::string_view message) {
+    if (messages_.size() < kMaxShown)
+      messages_.push_back(std::move(path) + ": " + std::string(message));
+    ++count_;
+  }
+  bool empty() const { return count_ == 0; }
+  Error to_error(std::string_view policy_name) const {
+    std::string message = "MinerPolicy";
+    if (!policy_name.empty()) message += " \"" + std::string(policy_name) + "\"";
+    message += " is invalid: ";
+    for (size_t i = 0; i < messages_.size(); ++i) {
+      if (i > 0) message += "; ";
+      message += messages_[i];
+    }
+    if (count_ > messages_.size()) {
+      message += "; and " + std::to_string(count_ - messages_.size()) + " more";
+    }
+    return make_error(ErrorCode::kInvalid, message);
+  }
+
+ private:
+  static constexpr size_t kMaxShown = 20;
+  std::vector<std::string> messages_;
+  size_t count_ = 0;
+};
+
+std::string indexed(std::string_view path, size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
+
+const json* member(const json& object, std::string_view key) {
+  if (!object.is_object()) return nullptr;
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+// An optional array field; nullptr (and a problem) when it is there but not an array.
+const json* array_field(const json& object, std::string_view key, const std::string& path,
+                        size_t max_entries, Problems* problems) {
+  const json* v = member(object, key);
+  if (v == nullptr) return nullptr;
+  if (!v->is_array()) {
+    problems->add(path, "must be a list");
+    return nullptr;
+  }
+  if (v->size() > max_entries) {
+    problems->add(path, "at most " + std::to_string(max_entries) + " entries");
+    return nullptr;
+  }
+  return v;
+}
+
+std::vector<std::pair<std::string, std::string>> string_list(const json& object,
+                                                             std::string_view key,
+                                                             const std::string& path,
+                                                             Problems* problems) {
+  std::vector<std::pair<std::string, std::string>> out;  // (value, field path)
+  const json* list = array_field(object, key, path, kMaxListEntries, problems);
+  if (list == nullptr) return out;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const json& item = (*list)[i];
+    if (!item.is_string()) {
+      problems->add(indexed(path, i), "must be a string");
+      continue;
+    }
+    out.emplace_back(item.get<std::string>(), indexed(path, i));
+  }
+  return out;
+}
+
+// An optional string field; empty when absent.
+std::string string_field(const json& object, std::string_view key, const std::string& path,
+                         Problems* problems) {
+  const json* v = member(object, key);
+  if (v == nullptr) return "";
+  if (!v->is_string()) {
+    problems->add(path, "must be a string");
+    return "";
+  }
+  return v->get<std::string>();
+}
+
+const json* object_field(const json& object, std::string_view key, const std::string& path,
+                         Problems* problems) {
+  const json* v = member(object, key);
+  if (v == nullptr) return nullptr;
+  if (!v->is_object()) {
+    problems->add(path, "must be an object");
+    return nullptr;
+  }
+  return v;
+}
+
+bool valid_pool_domain(std::string_view d) {
+  if (d.empty() || d.size() > 253 || d.front() == '.' || d.back() == '.' || d.front() == '-') {
+    return false;
+  }
+  return std::all_of(d.begin(), d.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-';
+  });
+}
+
+void compile_signatures(const json& spec, CompiledPolicy* policy, Problems* problems) {
+  const json* list = array_field(spec, "signatures", "spec.signatures", kMaxListEntries, problems);
+  if (list == nullptr) return;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::string path = indexed("spec.signatures", i);
+    const json& item = (*list)[i];
+    if (!item.is_object()) {
+      problems->add(path, "must be an object");
+      continue;
+    }
+    Signature sig;
+    sig.field_path = path;
+    sig.name = string_field(item, "name", path + ".name", problems);
+    if (sig.name.empty()) {
+      problems->add(path + ".name", "required");
+    } else if (sig.name.size() > kMaxSignatureNameLength) {
+      problems->add(path + ".name", "at most 128 characters");
+    }
+    std::string severity = string_field(item, "severity", path + ".severity", problems);
+    if (severity.empty() || severity == "Strong" || severity == "strong") {
+      sig.severity = Severity::kStrong;
+    } else if (severity == "Weak" || severity == "weak") {
+      sig.severity = Severity::kWeak;
+    } else {
+      problems->add(path + ".severity", "must be Strong or Weak");
+    }
+    bool has_literal = member(item, "literal") != nullptr;
+    bool has_regex = member(item, "regex") != nullptr;
+    if (has_literal == has_regex) {
+      problems->add(path, "exactly one of literal and regex is required");
+      continue;
+    }
+    std::string field = has_literal ? "literal" : "regex";
+    std::string pattern = string_field(item, field, path + "." + field, problems);
+    if (pattern.empty()) {
+      problems->add(path + "." + field, "must not be empty");
+      continue;
+    }
+    if (pattern.size() > kMaxSignaturePatternLength) {
+      problems->add(path + "." + field,
+                    "at most " + std::to_string(kMaxSignaturePatternLength) + " characters");
+      continue;
+    }
+    if (has_literal) {
+      sig.literal = std::move(pattern);
+    } else {
+      RE2::Options options;
+      options.set_log_errors(false);
+      options.set_max_mem(kRegexMaxMemory);
+      auto re = std::make_unique<RE2>(pattern, options);
+      if (!re->ok()) {
+        problems->add(path + ".regex", "invalid regex: " + re->error());
+        continue;
+      }
+      if (re->ProgramSize() > kMaxRegexProgramSize) {
+        problems->add(path + ".regex", "regex too complex (program size " +
+                                           std::to_string(re->ProgramSize()) + " > " +
+                                           std::to_string(kMaxRegexProgramSize) + ")");
+        continue;
+      }
+      sig.regex = std::move(re);
+    }
+    policy->signatures.push_back(std::move(sig));
+  }
+}
+
+std::optional<LabelSelector> compile_selector(const json& value, const std::string& path,
+                                              Problems* problems) {
+  LabelSelector selector;
+  if (const json* labels = object_field(value, "matchLabels", path + ".matchLabels", problems)) {
+    for (const auto& [key, v] : labels->items()) {
+      if (!v.is_string()) {
+        problems->add(path + ".matchLabels." + key, "must be a string");
+        continue;
+      }
+      selector.match_labels[key] = v.get<std::string>();
+    }
+  }
+  std::string exprs_path = path + ".matchExpressions";
+  if (const json* exprs =
+          array_field(value, "matchExpressions", exprs_path, kMaxListEntries, problems)) {
+    for (size_t i = 0; i < exprs->size(); ++i) {
+      std::string p = indexed(exprs_path, i);
+      const json& e = (*exprs)[i];
+      if (!e.is_object()) {
+        problems->add(p, "must be an object");
+        continue;
+      }
+      LabelRequirement req;
+      req.key = string_field(e, "key", p + ".key", problems);
+      if (req.key.empty()) problems->add(p + ".key", "required");
+      std::string op = string_field(e, "operator", p + ".operator", problems);
+      for (const auto& [v, vp] : string_list(e, "values", p + ".values", problems)) {
+        req.values.push_back(v);
+      }
+      if (op == "In") {
+        req.op = LabelRequirement::Operator::kIn;
+      } else if (op == "NotIn") {
+        req.op = LabelRequirement::Operator::kNotIn;
+      } else if (op == "Exists") {
+        req.op = LabelRequirement::Operator::kExists;
+      } else if (op == "DoesNotExist") {
+        req.op = LabelRequirement::Operator::kDoesNotExist;
+      } else {
+        problems->add(p + ".operator", "must be In, NotIn, Exists or DoesNotExist");
+        continue;
+      }
+      bool needs_values =
+          req.op == LabelRequirement::Operator::kIn || req.op == LabelRequirement::Operator::kNotIn;
+      if (needs_values && req.values.empty()) {
+        problems->add(p + ".values", "required for In and NotIn");
+      } else if (!needs_values && !req.values.empty()) {
+        problems->add(p + ".values", "must be empty for Exists and DoesNotExist");
+      }
+      selector.match_expressions.push_back(std::move(req));
+    }
+  }
+  if (selector.match_labels.empty() && selector.match_expressions.empty()) {
+    problems->add(path,
+                  "an empty selector would exempt every namespace; remove it or add "
+                  "matchLabels or matchExpressions");
+    return std::nullopt;
+  }
+  return selector;
+}
+
+void compile_exemptions(const json& spec, CompiledPolicy* policy, Problems* problems) {
+  const json* ex = object_field(spec, "exemptions", "spec.exemptions", problems);
+  if (ex == nullptr) return;
+  for (auto& [ns, path] : string_list(*ex, "namespaces", "spec.exemptions.namespaces", problems)) {
+    if (ns.empty()) {
+      problems->add(path, "must not be empty");
+      continue;
+    }
+    policy->exemptions.namespaces.insert(ns);
+  }
+  if (const json* sel =
+          object_field(*ex, "namespaceSelector", "spec.exemptions.namespaceSelector", problems)) {
+    policy->exemptions.namespace_selector =
+        compile_selector(*sel, "spec.exemptions.namespaceSelector", problems);
+  }
+  for (auto& [sa, path] :
+       string_list(*ex, "serviceAccounts", "spec.exemptions.serviceAccounts", problems)) {
+    size_t colon = sa.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == sa.size() ||
+        sa.find(':', colon + 1) != std::string::npos) {
+      problems->add(path, "must be namespace:name");
+      continue;
+    }
+    policy->exemptions.service_accounts.push_back({sa.substr(0, colon), sa.substr(colon + 1)});
+  }
+}
+
+// A bare digest ("sha256:..") or an image reference.
+Status parse_quarantine_image(const std::string& image, QuarantineEntry* entry) {
+  size_t colon = image.find(':');
+  if (colon != std::string::npos && image.find('/') == std::string::npos &&
+      image.find('@') == std::string::npos && colon >= 6 && image.compare(0, 3, "sha") == 0) {
+    Status s = validate_digest(image);
+    if (!s.ok()) return s;
+    entry->digest = image;
+    return {};
+  }
+  Result<ImageRef> ref = parse_image_ref(image);
+  if (!ref.ok()) return ref.error();
+  entry->digest = ref->digest;
+  entry->image_ref = std::move(ref).value();
+  return {};
+}
+
+void compile_quarantine(const json& spec, CompiledPolicy* policy, Problems* problems) {
+  const json* list =
+      array_field(spec, "quarantine", "spec.quarantine", kMaxQuarantineEntries, problems);
+  if (list == nullptr) return;
+  for (size_t i = 0; i < list->size(); ++i) {
+    std::string path = indexed("spec.quarantine", i);
+    const json& item = (*list)[i];
+    if (!item.is_object()) {
+      problems->add(path, "must be an object");
+      continue;
+    }
+    QuarantineEntry entry;
+    entry.field_path = path;
+    std::string scope = string_field(item, "scope", path + ".scope", problems);
+    if (scope.empty() || scope == "Workload") {
+      entry.scope = QuarantineScope::kWorkload;
+    } else if (scope == "Image") {
+      entry.scope = QuarantineScope::kImage;
+    } else {
+      problems->add(path + ".scope", "must be Workload or Image");
+      continue;
+    }
+    entry.image = string_field(item, "image", path + ".image", problems);
+    entry.namespace_name = string_field(item, "namespace", path + ".namespace", problems);
+    entry.reason = string_field(item, "reason", path + ".reason", problems);
+    entry.time = string_field(item, "time", path + ".time", problems);
+    if (const json* w = object_field(item, "workload", path + ".workload", problems)) {
+      entry.workload.kind = string_field(*w, "kind", path + ".workload.kind", problems);
+      entry.workload.name = string_field(*w, "name", path + ".workload.name", problems);
+    }
+    bool ok = true;
+    if (!entry.image.empty()) {
+      if (Status s = parse_quarantine_image(entry.image, &entry); !s.ok()) {
+        problems->add(path + ".image", s.error().message);
+        ok = false;
+      }
+    }
+    if (entry.scope == QuarantineScope::kImage && entry.image.empty()) {
+      problems->add(path + ".image", "required for scope Image");
+      ok = false;
+    }
+    if (entry.scope == QuarantineScope::kWorkload) {
+      if (entry.namespace_name.empty()) {
+        problems->add(path + ".namespace", "required for scope Workload");
+        ok = false;
+      }
+      if (entry.workload.name.empty()) {
+        problems->add(path + ".workload.name", "required for scope Workload");
+        ok = false;
+      }
+      if (entry.workload.kind != "Pod" && !has_pod_spec(entry.workload.kind)) {
+        problems->add(path + ".workload.kind",
+                      "must be a kind with a pod template (Deployment, StatefulSet, DaemonSet, "
+                      "ReplicaSet, ReplicationController, Job, CronJob) or Pod");
+        ok = false;
+      }
+    }
+    if (ok) policy->quarantine.push_back(std::move(entry));
+  }
+}
+
+void compile_scoring(const json& spec, CompiledPolicy* policy, Problems* problems) {
+  const json* scoring = object_field(spec, "scoring", "spec.scoring", problems);
+  if (scoring == nullptr) return;
+  if (const json* t = member(*scoring, "threshold")) {
+    if (!t->is_number_integer() || t->get<int64_t>() < 1 ||
+        t->get<int64_t>() > std::numeric_limits<int>::max()) {
+      problems->add("spec.scoring.threshold", "must be a positive integer");
+    } else {
+      policy->scoring.threshold = static_cast<int>(t->get<int64_t>());
+    }
+  }
+  if (const json* w = object_field(*scoring, "weights", "spec.scoring.weights", problems)) {
+    for (const auto& [rule, weight] : w->items()) {
+      std::string path = "spec.scoring.weights." + rule;
+      if (find_rule(rule) == nullptr) {
+        problems->add(path, "unknown rule id");
+        continue;
+      }
+      if (!weight.is_number_integer() || weight.get<int64_t>() < 0 ||
+          weight.get<int64_t>() > 1000000) {
+        problems->add(path, "must be an integer between 0 and 1000000");
+        continue;
+      }
+      policy->scoring.weights[rule] = static_cast<int>(weight.get<int64_t>());
+    }
+  }
+}
+
+void add_builtins(CompiledPolicy* policy) {
+  for (std::string_view d : builtin_pool_domains()) policy->pool_domains.add(d);
+  for (int port : builtin_miner_ports()) policy->miner_ports.insert(port);
+}
+
+Result<CompiledPolicy> compile_unchecked(const json& object) {
+  Problems problems;
+  CompiledPolicy policy;
+  if (!object.is_object()) {
+    return make_error(ErrorCode::kInvalid, "MinerPolicy must be a JSON object");
+  }
+  if (const json* kind = member(object, "kind");
+      kind != nullptr && (!kind->is_string() || *kind != kMinerPolicyKind)) {
+    problems.add("kind", "must be MinerPolicy");
+  }
+  if (const json* api = member(object, "apiVersion");
+      api != nullptr && (!api->is_string() || *api != kMinerPolicyApiVersion)) {
+    problems.add("apiVersion", "must be " + std::string(kMinerPolicyApiVersion));
+  }
+  if (const json* md = member(object, "metadata"); md != nullptr && md->is_object()) {
+    if (const json* name = member(*md, "name"); name != nullptr && name->is_string()) {
+      policy.name = name->get<std::string>();
+    }
+    if (const json* gen = member(*md, "generation"); gen != nullptr && gen->is_number_integer()) {
+      policy.generation = gen->get<int64_t>();
+    }
+  }
+  const json empty = json::object();
+  const json* spec = member(object, "spec");
+  if (spec != nullptr && !spec->is_object()) {
+    problems.add("spec", "must be an object");
+    spec = nullptr;
+  }
+  if (spec == nullptr) spec = &empty;
+
+  std::string mode = string_field(*spec, "mode", "spec.mode", &problems);
+  if (mode.empty() || mode == "Enforce") {
+    policy.mode = Mode::kEnforce;
+  } else if (mode == "Audit") {
+    policy.mode = Mode::kAudit;
+  } else {
+    problems.add("spec.mode", "must be Enforce or Audit");
+  }
+  if (const json* b = member(*spec, "builtinIndicators")) {
+    if (!b->is_boolean()) {
+      problems.add("spec.builtinIndicators", "must be true or false");
+    } else {
+      policy.builtin_indicators = b->get<bool>();
+    }
+  }
+  for (auto& [glob, path] : string_list(*spec, "blockedImages", "spec.blockedImages", &problems)) {
+    Result<ImagePattern> p = ImagePattern::compile(glob);
+    if (!p.ok()) {
+      problems.add(path, p.error().message);
+      continue;
+    }
+    policy.blocked_images.push_back(std::move(p).value());
+  }
+  for (auto& [digest, path] :
+       string_list(*spec, "blockedDigests", "spec.blockedDigests", &problems)) {
+    if (Status s = validate_digest(digest); !s.ok()) {
+      problems.add(path, s.error().message);
+      continue;
+    }
+    policy.blocked_digests.insert(digest);
+  }
+  for (auto& [entry, path] :
+       string_list(*spec, "allowedRegistries", "spec.allowedRegistries", &problems)) {
+    Result<RegistryPrefix> r = RegistryPrefix::parse(entry);
+    if (!r.ok()) {
+      problems.add(path, r.error().message);
+      continue;
+    }
+    policy.allowed_registries.push_back(std::move(r).value());
+  }
+  compile_signatures(*spec, &policy, &problems);
+  if (policy.builtin_indicators) add_builtins(&policy);
+  for (auto& [host, path] : string_list(*spec, "poolHosts", "spec.poolHosts", &problems)) {
+    if (!valid_pool_domain(host)) {
+      problems.add(path, "must be a DNS name");
+      continue;
+    }
+    policy.pool_domains.add(host);
+  }
+  if (const json* ports =
+          array_field(*spec, "minerPorts", "spec.minerPorts", kMaxListEntries, &problems)) {
+    for (size_t i = 0; i < ports->size(); ++i) {
+      const json& p = (*ports)[i];
+      if (!p.is_number_integer() || p.get<int64_t>() < 1 || p.get<int64_t>() > 65535) {
+        problems.add(indexed("spec.minerPorts", i), "must be a port number (1-65535)");
+        continue;
+      }
+      policy.miner_ports.insert(static_cast<int>(p.get<int64_t>()));
+    }
+  }
+  compile_exemptions(*spec, &policy, &problems);
+  compile_quarantine(*spec, &policy, &problems);
+  compile_scoring(*spec, &policy, &problems);
+
+  if (!problems.empty()) return problems.to_error(policy.name);
+  return policy;
+}
+
+bool contains(const std::vector<std::string>& values, const std::string& v) {
+  return std::find(values.begin(), values.end(), v) != values.end();
+}
+
+}  // namespace
+
+std::string_view to_string(Mode mode) {
+  switch (mode) {
+    case Mode::kEnforce:
+      return "Enforce";
+    case Mode::kAudit:
+      return "Audit";
+  }
+  return "Unknown";
+}
+
+std::string_view to_string(QuarantineScope scope) {
+  switch (scope) {
+    case QuarantineScope::kWorkload:
+      return "Workload";
+    case QuarantineScope::kImage:
+      return "Image";
+  }
+  return "Unknown";
+}
+
+bool LabelSelector::matches(const std::map<std::string, std::string>& labels) const {
+  for (const auto& [key, value] : match_labels) {
+    auto it = labels.find(key);
+    if (it == labels.end() || it->second != value) return false;
+  }
+  for (const LabelRequirement& req : match_expressions) {
+    auto it = labels.find(req.key);
+    bool present = it != labels.end();
+    switch (req.op) {
+      case LabelRequirement::Operator::kIn:
+        if (!present || !contains(req.values, it->second)) return false;
+        break;
+      case LabelRequirement::Operator::kNotIn:
+        if (present && contains(req.values, it->second)) return false;
+        break;
+      case LabelRequirement::Operator::kExists:
+        if (!present) return false;
+        break;
+      case LabelRequirement::Operator::kDoesNotExist:
+        if (present) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+Signature::Signature() = default;
+Signature::Signature(Signature&&) noexcept = default;
+Signature& Signature::operator=(Signature&&) noexcept = default;
+Signature::~Signature() = default;
+
+std::optional<std::pair<size_t, size_t>> Signature::find(std::string_view text) const {
+  if (regex != nullptr) {
+    re2::StringPiece match;
+    if (!regex->Match(text, 0, text.size(), RE2::UNANCHORED, &match, 1)) return std::nullopt;
+    return std::make_pair(static_cast<size_t>(match.data() - text.data()), match.size());
+  }
+  size_t at = text.find(literal);
+  if (at == std::string_view::npos) return std::nullopt;
+  return std::make_pair(at, literal.size());
+}
+
+bool QuarantineEntry::matches_image(const ImageRef& ref) const {
+  if (!digest.empty() && ref.digest == digest) return true;
+  if (!image_ref) return false;
+  if (ref.name() != image_ref->name()) return false;
+  if (!image_ref->tag.empty()) return ref.tag == image_ref->tag;
+  // A name with only a digest matched above by digest; a plain name blocks every tag.
+  return image_ref->digest.empty();
+}
+
+nlohmann::json to_json(const QuarantineEntry& entry) {
+  nlohmann::json j = {{"scope", std::string(to_string(entry.scope))}};
+  if (!entry.image.empty()) j["image"] = entry.image;
+  if (!entry.namespace_name.empty()) j["namespace"] = entry.namespace_name;
+  if (!entry.workload.kind.empty() || !entry.workload.name.empty()) {
+    j["workload"] = {{"kind", entry.workload.kind}, {"name", entry.workload.name}};
+  }
+  if (!entry.reason.empty()) j["reason"] = entry.reason;
+  if (!entry.time.empty()) j["time"] = entry.time;
+  return j;
+}
+
+int Scoring::weight(std::string_view rule_id, int default_weight) const {
+  auto it = weights.find(rule_id);
+  return it == weights.end() ? default_weight : it->second;
+}
+
+Result<CompiledPolicy> compile(const nlohmann::json& miner_policy) {
+  try {
+    return compile_unchecked(miner_policy);
+  } catch (const nlohmann::json::exception& e) {
+    // Every access above checks types first; this is a last line of defence.
+    return make_error(ErrorCode::kInvalid, std::string("MinerPolicy is invalid: ") + e.what());
+  }
+}
+
+CompiledPolicy built_in_default() {
+  CompiledPolicy policy;
+  policy.name = std::string(kBuiltInPolicyName);
+  add_builtins(&policy);
+  return policy;
+}
+
+Scoring PolicySet::scoring() const {
+  Scoring out;
+  bool first = true;
+  for (const CompiledPolicy& p : policies) {
+    out.threshold = first ? p.scoring.threshold : std::min(out.threshold, p.scoring.threshold);
+    first = false;
+    for (const auto& [rule, weight] : p.scoring.weights) out.weights[rule] = 0;
+  }
+  // A rule overridden in one policy keeps the highest weight any policy gives it, counting
+  // the table default for policies that leave it alone.
+  for (auto& [rule, weight] : out.weights) {
+    const Rule* r = find_rule(rule);
+    int table_default = r == nullptr ? 0 : r->weight;
+    for (const CompiledPolicy& p : policies) {
+      weight = std::max(weight, p.scoring.weight(rule, table_default));
+    }
+  }
+  return out;
+}
+
+PolicySet combine(std::vector<CompiledPolicy> policies) {
+  PolicySet set;
+  set.policies = std::move(policies);
+  if (set.policies.empty()) set.policies.push_back(built_in_default());
+  return set;
+}
+
+}  // namespace orderguard::policy

@@ -1,0 +1,65 @@
+// The admission endpoint's logic, without any I/O: an AdmissionReview body in,
+// an HTTP status and an AdmissionReview body out. The server (server.h) only
+// moves bytes; everything the API server can send, including garbage, is
+// handled here and covered by unit tests and a fuzz target.
+//
+// Contract:
+// - A well-formed admission.k8s.io/v1 AdmissionReview always gets HTTP 200 with
+//   apiVersion, kind and response.uid echoed; a denial is `allowed: false` with
+//   status code 403, reason Forbidden, and a message naming every rule, container
+//   and field path (policy/decision.h).
+// - Anything else (not JSON, another apiVersion or kind, no request, no uid)
+//   gets HTTP 400 with a message saying what is wrong. The API server treats
+//   that as a call error and applies the webhook's failurePolicy, so a broken
+//   request can never be silently allowed by this code.
+// - MinerPolicy objects are themselves validated: a policy that does not compile
+//   (bad regex, bad image pattern, ...) is refused with every problem listed.
+// - Never throws.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/decision.h"
+#include "policy/miner_policy.h"
+
+namespace orderguard::webhook {
+
+// What the decision needs besides the request: the policies in force and the
+// labels of namespaces (for namespaceSelector exemptions).
+struct AdmissionContext {
+  std::shared_ptr<const policy::PolicySet> policies;
+  // Labels of a namespace by name; nullopt when unknown.
+  std::function<std::optional<std::map<std::string, std::string>>(const std::string&)>
+      namespace_labels;
+  // Extra semantic checks for other kinds (the tier resources); returns
+  // problems as "field: message". Empty function: none.
+  std::function<std::vector<std::string>(const std::string& kind, const nlohmann::json& object)>
+      extra_validation;
+};
+
+struct AdmissionReply {
+  int http_status = 200;
+  std::string body;  // JSON; for 400 a plain-text message
+  // For metrics and logs.
+  std::string kind;                // request.kind.kind, or "" when unreadable
+  std::string operation;           // request.operation
+  std::string decision;            // "allowed", "denied", "warned", "audit", "exempt", "invalid"
+  std::vector<std::string> rules;  // rule ids found
+  std::string uid;
+  std::string namespace_name;
+  std::string name;
+  std::string message;  // denial or error message
+};
+
+AdmissionReply review(std::string_view body, const AdmissionContext& context);
+
+// The decision for a request already decoded; exposed for tests and the audit.
+policy::Decision decide(const nlohmann::json& request, const AdmissionContext& context);
+
+}  // namespace orderguard::webhook

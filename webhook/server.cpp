@@ -1,0 +1,262 @@
+#include "webhook/server.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "kube/log.h"
+#include "kube/pki.h"
+
+namespace orderguard::webhook {
+
+const kube::Resource kMinerPolicies{"security.orderguard.io", "v1alpha1", "minerpolicies", false,
+                                    "MinerPolicy"};
+
+struct Webhook::Metrics {
+  explicit Metrics(prometheus::Registry& r)
+      : requests(prometheus::BuildCounter()
+                     .Name("orderguard_webhook_requests_total")
+                     .Help("Admission requests by kind, operation and decision")
+                     .Register(r)),
+        findings(prometheus::BuildCounter()
+                     .Name("orderguard_webhook_rule_hits_total")
+                     .Help("Admission requests in which a rule found something, by rule and "
+                           "decision")
+                     .Register(r)),
+        latency(prometheus::BuildHistogram()
+                    .Name("orderguard_webhook_request_duration_seconds")
+                    .Help("Time to decide one admission request, decode to encode")
+                    .Register(r)),
+        cert_expiry(prometheus::BuildGauge()
+                        .Name("orderguard_webhook_certificate_expiry_timestamp_seconds")
+                        .Help("notAfter of the serving certificate, Unix seconds")
+                        .Register(r)
+                        .Add({})),
+        reloads(prometheus::BuildCounter()
+                    .Name("orderguard_webhook_policy_reloads_total")
+                    .Help("MinerPolicy set recompilations, by result")
+                    .Register(r)),
+        latency_all(latency.Add({}, prometheus::Histogram::BucketBoundaries{
+                                        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                        0.01, 0.025, 0.05, 0.1, 0.25, 1})) {}
+
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Counter>& findings;
+  prometheus::Family<prometheus::Histogram>& latency;
+  prometheus::Gauge& cert_expiry;
+  prometheus::Family<prometheus::Counter>& reloads;
+  prometheus::Histogram& latency_all;
+};
+
+namespace {
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(ErrorCode::kInvalid, "cannot read " + path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Identity of a file as the kubelet swaps Secret volumes (symlink flips):
+// device, inode, size and mtime of what the path resolves to.
+std::string file_stamp(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+}  // namespace
+
+Webhook::Webhook(WebhookOptions options, kube::Client* client,
+                 std::shared_ptr<prometheus::Registry> metrics)
+    : options_(std::move(options)),
+      client_(client),
+      registry_(std::move(metrics)),
+      metrics_(std::make_unique<Metrics>(*registry_)),
+      health_(std::make_shared<kube::HealthChecks>()) {
+  context_.namespace_labels = [this](const std::string& ns) { return store_.namespace_labels(ns); };
+  tls_server_ = std::make_unique<kube::HttpServer>(
+      kube::HttpServerOptions{.address = options_.address,
+                              .port = options_.port,
+                              .threads = options_.threads,
+                              .handshake_timeout = options_.handshake_timeout,
+                              .read_timeout = options_.read_timeout,
+                              .idle_timeout = options_.idle_timeout,
+                              .max_connections = options_.max_connections,
+                              .max_body_bytes = 4 * 1024 * 1024});
+  tls_server_->route("/validate", [this](const kube::HttpRequest& req) { return handle(req); });
+  metrics_server_ = std::make_unique<kube::HttpServer>(
+      kube::HttpServerOptions{.address = options_.metrics_address, .port = options_.metrics_port});
+  kube::add_observability_routes(*metrics_server_, registry_, health_);
+  health_->add_readiness("certificate",
+                         [this] { return have_cert_ ? "" : std::string("no certificate yet"); });
+  health_->add_readiness("policies", [this]() -> std::string {
+    if (policy_informer_ && !policy_informer_->has_synced()) return "MinerPolicy cache not synced";
+    if (namespace_informer_ && !namespace_informer_->has_synced()) {
+      return "Namespace cache not synced";
+    }
+    return "";
+  });
+}
+
+Webhook::~Webhook() { stop(); }
+
+kube::HttpResponse Webhook::handle(const kube::HttpRequest& req) {
+  if (req.method != "POST") {
+    return {405, "text/plain; charset=utf-8", "only POST is allowed\n", {{"Allow", "POST"}}};
+  }
+  const auto start = std::chrono::steady_clock::now();
+  AdmissionContext ctx = context_;
+  ctx.policies = store_.policies();
+  AdmissionReply reply = review(req.body, ctx);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_->latency_all.Observe(seconds);
+  metrics_->requests
+      .Add({{"kind", reply.kind}, {"operation", reply.operation}, {"decision", reply.decision}})
+      .Increment();
+  for (const auto& rule : reply.rules) {
+    metrics_->findings.Add({{"rule", rule}, {"decision", reply.decision}}).Increment();
+  }
+  if (reply.decision == "denied" || reply.decision == "invalid") {
+    log::info(reply.decision == "denied" ? "denied admission" : "invalid admission request",
+              {{"uid", reply.uid},
+               {"kind", reply.kind},
+               {"operation", reply.operation},
+               {"object", reply.namespace_name + "/" + reply.name},
+               {"message", reply.message}});
+  }
+  kube::HttpResponse res;
+  res.status = reply.http_status;
+  res.content_type = reply.http_status == 200 ? "application/json" : "text/plain; charset=utf-8";
+  res.body = std::move(reply.body);
+  return res;
+}
+
+Status Webhook::set_certificate(const std::string& cert_chain_pem, const std::string& key_pem) {
+  auto ctx = kube::make_tls_server_context(cert_chain_pem, key_pem);
+  if (!ctx.ok()) return ctx.error();
+  tls_server_->set_tls_context(std::move(ctx).value());
+  if (auto not_after = kube::certificate_not_after(cert_chain_pem); not_after.ok()) {
+    metrics_->cert_expiry.Set(static_cast<double>(
+        std::chrono::duration_cast<std::chrono::seconds>(not_after->time_since_epoch()).count()));
+  }
+  have_cert_ = true;
+  log::info("serving certificate installed");
+  return {};
+}
+
+Status Webhook::reload_cert_files() {
+  const std::string stamp =
+      file_stamp(options_.tls_cert_file) + "|" + file_stamp(options_.tls_key_file);
+  if (stamp == cert_stamp_) return {};
+  auto cert = read_file(options_.tls_cert_file);
+  if (!cert.ok()) return cert.error();
+  auto key = read_file(options_.tls_key_file);
+  if (!key.ok()) return key.error();
+  if (auto st = set_certificate(*cert, *key); !st.ok()) {
+    // Half-written files during a rotation: keep serving the old certificate
+    // and try again on the next check.
+    return make_error(st.error().code, options_.tls_cert_file + ": " + st.error().message);
+  }
+  cert_stamp_ = stamp;
+  return {};
+}
+
+void Webhook::cert_watch_loop() {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  while (
+      !stop_cv_.wait_for(lock, options_.cert_check_interval, [this] { return stopping_.load(); })) {
+    lock.unlock();
+    if (auto st = reload_cert_files(); !st.ok()) {
+      log::error("reloading serving certificate failed", {{"error", st.error().message}});
+    }
+    lock.lock();
+  }
+}
+
+void Webhook::refresh_policies() {
+  std::vector<nlohmann::json> objects;
+  for (const auto& p : policy_informer_->list()) objects.push_back(*p);
+  auto failures = store_.update(objects);
+  metrics_->reloads.Add({{"result", failures.empty() ? "ok" : "invalid_policy"}}).Increment();
+  log::info("miner policies loaded", {{"policies", objects.size()},
+                                      {"invalid", failures.size()},
+                                      {"generation", store_.generation()}});
+}
+
+Status Webhook::start() {
+  if (!options_.tls_cert_file.empty()) {
+    if (auto st = reload_cert_files(); !st.ok()) {
+      return make_error(ErrorCode::kInvalid, "serving certificate: " + st.error().message);
+    }
+    cert_watcher_ = std::thread([this] { cert_watch_loop(); });
+  }
+  if (client_ != nullptr) {
+    policy_informer_ =
+        std::make_unique<kube::Informer>(*client_, kMinerPolicies, clock_, kube::InformerOptions{});
+    auto refresh = [this](const kube::ObjectPtr&) { refresh_policies(); };
+    policy_informer_->add_handlers(
+        {.on_add = refresh,
+         .on_update = [this](const kube::ObjectPtr&,
+                             const kube::ObjectPtr&) { refresh_policies(); },
+         .on_delete = refresh});
+    namespace_informer_ = std::make_unique<kube::Informer>(
+        *client_, kube::resources::kNamespaces, clock_,
+        kube::InformerOptions{.transform = kube::strip_managed_fields});
+    auto set_labels = [this](const kube::ObjectPtr& ns) {
+      std::map<std::string, std::string> labels;
+      const auto& meta = (*ns)["metadata"];
+      if (meta.contains("labels") && meta["labels"].is_object()) {
+        for (const auto& [k, v] : meta["labels"].items()) {
+          if (v.is_string()) labels[k] = v.get<std::string>();
+        }
+      }
+      store_.set_namespace_labels(meta.value("name", ""), std::move(labels));
+    };
+    namespace_informer_->add_handlers(
+        {.on_add = set_labels,
+         .on_update = [set_labels](const kube::ObjectPtr&,
+                                   const kube::ObjectPtr& n) { set_labels(n); },
+         .on_delete =
+             [this](const kube::ObjectPtr& ns) {
+               store_.remove_namespace((*ns)["metadata"].value("name", ""));
+             }});
+    policy_informer_->start();
+    namespace_informer_->start();
+  }
+  if (auto st = metrics_server_->start(); !st.ok()) return st;
+  if (auto st = tls_server_->start(); !st.ok()) return st;
+  log::info("webhook serving", {{"port", port()}, {"metrics_port", metrics_port()}});
+  return {};
+}
+
+bool Webhook::ready() const {
+  if (!have_cert_) return false;
+  if (policy_informer_ && !policy_informer_->has_synced()) return false;
+  if (namespace_informer_ && !namespace_informer_->has_synced()) return false;
+  return true;
+}
+
+void Webhook::stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    if (stopping_.exchange(true)) return;
+  }
+  stop_cv_.notify_all();
+  if (cert_watcher_.joinable()) cert_watcher_.join();
+  if (policy_informer_) policy_informer_->stop();
+  if (namespace_informer_) namespace_informer_->stop();
+  tls_server_->stop();
+  metrics_server_->stop();
+}
+
+}  // namespace orderguard::webhook

