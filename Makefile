@@ -6,6 +6,10 @@ JOBS ?= $(shell nproc)
 BUILD_DIR := build/$(PRESET)
 TOOLS_BIN = $(shell e2e/tools/build.sh)
 CLUSTER_DIR := $(CURDIR)/.cluster
+# Let ccache share objects between clones of the repository (CI builds a fresh
+# clone each time): paths are made relative to the clone.
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build test unit-test e2e-test asan-test bench cluster-up cluster-down \
         demo demo-down format format-check clean
