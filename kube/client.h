@@ -98,7 +98,7 @@ struct DeleteOptions {
 
 struct ApplyOptions {
   std::string field_manager;  // required
-  bool force = true;  // controllers force ownership of the fields they manage
+  bool force = true;          // controllers force ownership of the fields they manage
 };
 
 struct WatchEvent {
@@ -150,7 +150,8 @@ class Client {
   virtual Result<json> apply(const Resource& r, std::string_view ns, const json& obj,
                              const ApplyOptions& opts, std::string_view subresource = {}) = 0;
   // policy/v1 Eviction. A PodDisruptionBudget refusal is kTooManyRequests.
-  virtual Status evict(std::string_view ns, std::string_view pod, const DeleteOptions& opts = {}) = 0;
+  virtual Status evict(std::string_view ns, std::string_view pod,
+                       const DeleteOptions& opts = {}) = 0;
   // Streams one watch, calling on_event for each decoded event, until the server
   // ends it (ok), an error ends it, or `cancel` fires (kCancelled). An ERROR event
   // carrying a Status (e.g. 410 Expired) is returned as that Status's Error.

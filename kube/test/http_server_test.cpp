@@ -69,9 +69,8 @@ TEST(HttpServerTest, OversizedBodyIsRefused) {
 
 TEST(HttpServerTest, ThrowingHandlerAnswers500) {
   HttpServer server({.address = "127.0.0.1", .port = 0});
-  server.route("/boom", [](const HttpRequest&) -> HttpResponse {
-    throw std::runtime_error("bug");
-  });
+  server.route("/boom",
+               [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("bug"); });
   ASSERT_TRUE(server.start().ok());
   TestClient client(server.port());
   EXPECT_EQ(client.send(http::verb::get, "/boom").result_int(), 500);
