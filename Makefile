@@ -39,7 +39,7 @@ e2e-test: build
 asan-test: deps
 	cmake --preset asan >/dev/null
 	cmake --build --preset asan -j $(JOBS)
-	ctest --preset asan -j $(JOBS)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/cmake/lsan.supp ctest --preset asan -j $(JOBS)
 
 bench:
 	$(MAKE) PRESET=release build

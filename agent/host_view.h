@@ -1,0 +1,88 @@
+// The agent's view of the host: every scanner reads /proc and host files through a HostView, so
+// the DaemonSet can read the host's /proc and root mounted at other paths (--host-proc,
+// --host-root) and tests can point it at fixture trees under agent/test/testdata/.
+//
+// Contract:
+// - Readers return Result<> and never throw. A file or pid that does not exist (a process that
+//   exited between listing and reading, which is normal) gives ErrorCode::kNotFound; a file the
+//   agent may not read gives kForbidden; anything else kInternal.
+// - Reads are bounded (kMaxFileBytes) so a hostile or huge file cannot exhaust memory.
+// - ProcessProbe is the seam for kill(pid, 0)/getpgid, so hidden-process logic is testable.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kube/result.h"
+
+namespace orderguard::agent {
+
+inline constexpr size_t kMaxFileBytes = 4 << 20;
+
+struct HostPaths {
+  std::string proc_root = "/proc";  // the host's /proc
+  std::string host_root = "/";      // the host's root filesystem
+};
+
+struct FileStat {
+  bool is_dir = false;
+  bool is_regular = false;
+  bool is_symlink = false;
+  int64_t size = 0;
+  int64_t mtime = 0;  // seconds since the epoch
+  uint32_t mode = 0;
+};
+
+class HostView {
+ public:
+  explicit HostView(HostPaths paths);
+
+  const HostPaths& paths() const { return paths_; }
+
+  // "<proc_root>/<relative>" and "<host_root>/<absolute host path>".
+  std::string proc_path(std::string_view relative) const;
+  std::string pid_path(int pid, std::string_view file) const;
+  std::string host_path(std::string_view absolute) const;
+
+  // Numeric entries of the proc root (the processes the kernel lists), ascending.
+  Result<std::vector<int>> list_pids() const;
+  // Numeric entries of /proc/<pid>/task.
+  Result<std::vector<int>> list_tasks(int pid) const;
+
+  Result<std::string> read_proc(std::string_view relative) const;
+  Result<std::string> read_pid(int pid, std::string_view file) const;
+  Result<std::string> readlink_pid(int pid, std::string_view file) const;
+  Result<std::string> read_host(std::string_view absolute) const;
+
+  // Generic helpers over real paths (already prefixed).
+  static Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxFileBytes);
+  static Result<std::string> read_link(const std::string& path);
+  static Result<std::vector<std::string>> list_dir(const std::string& path);
+  static Result<FileStat> stat_path(const std::string& path, bool follow = false);
+
+ private:
+  HostPaths paths_;
+};
+
+// errno -> Error with the file name; ENOENT and ESRCH become kNotFound.
+Error errno_error(int err, std::string_view what, std::string_view path);
+
+// Whether a pid exists according to signals, independent of the /proc listing.
+class ProcessProbe {
+ public:
+  virtual ~ProcessProbe() = default;
+  // True when kill(pid, 0) or getpgid(pid) says the pid exists; EPERM counts as present, only
+  // ESRCH is absent.
+  virtual bool exists(pid_t pid) = 0;
+};
+
+class RealProcessProbe final : public ProcessProbe {
+ public:
+  bool exists(pid_t pid) override;
+};
+
+}  // namespace orderguard::agent

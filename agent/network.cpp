@@ -1,0 +1,260 @@
+#include "agent/network.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "agent/scoring.h"
+
+namespace orderguard::agent {
+namespace {
+
+bool hex_u32(std::string_view s, uint32_t* out) {
+  if (s.size() != 8) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out, 16);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// "0100007F:0050" or 32 hex digits + ":port".
+bool parse_endpoint(std::string_view s, IpAddress* ip, uint16_t* port) {
+  size_t colon = s.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view addr = s.substr(0, colon);
+  std::string_view port_hex = s.substr(colon + 1);
+  unsigned p = 0;
+  auto [pp, ec] = std::from_chars(port_hex.data(), port_hex.data() + port_hex.size(), p, 16);
+  if (ec != std::errc() || pp != port_hex.data() + port_hex.size() || p > 0xffff) return false;
+  *port = static_cast<uint16_t>(p);
+  *ip = IpAddress{};
+  if (addr.size() == 8) {
+    uint32_t w = 0;
+    if (!hex_u32(addr, &w)) return false;
+    // The kernel prints the network-order word as a host-order integer; memcpy restores
+    // the network byte order on the same host.
+    ip->bytes[10] = 0xff;
+    ip->bytes[11] = 0xff;
+    std::memcpy(&ip->bytes[12], &w, 4);
+    return true;
+  }
+  if (addr.size() == 32) {
+    for (int i = 0; i < 4; ++i) {
+      uint32_t w = 0;
+      if (!hex_u32(addr.substr(static_cast<size_t>(i) * 8, 8), &w)) return false;
+      std::memcpy(&ip->bytes[static_cast<size_t>(i) * 4], &w, 4);
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+IpAddress IpAddress::v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  IpAddress ip;
+  ip.bytes[10] = 0xff;
+  ip.bytes[11] = 0xff;
+  ip.bytes[12] = a;
+  ip.bytes[13] = b;
+  ip.bytes[14] = c;
+  ip.bytes[15] = d;
+  return ip;
+}
+
+std::optional<IpAddress> IpAddress::parse(std::string_view text) {
+  std::string s(text);
+  IpAddress ip;
+  in_addr a4{};
+  if (::inet_pton(AF_INET, s.c_str(), &a4) == 1) {
+    ip.bytes[10] = 0xff;
+    ip.bytes[11] = 0xff;
+    std::memcpy(&ip.bytes[12], &a4, 4);
+    return ip;
+  }
+  in6_addr a6{};
+  if (::inet_pton(AF_INET6, s.c_str(), &a6) == 1) {
+    std::memcpy(ip.bytes.data(), &a6, 16);
+    return ip;
+  }
+  return std::nullopt;
+}
+
+bool IpAddress::is_v4() const {
+  for (int i = 0; i < 10; ++i) {
+    if (bytes[static_cast<size_t>(i)] != 0) return false;
+  }
+  return bytes[10] == 0xff && bytes[11] == 0xff;
+}
+
+bool IpAddress::is_loopback() const {
+  if (is_v4()) return bytes[12] == 127;
+  for (int i = 0; i < 15; ++i) {
+    if (bytes[static_cast<size_t>(i)] != 0) return false;
+  }
+  return bytes[15] == 1;
+}
+
+std::string IpAddress::to_string() const {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (is_v4()) {
+    ::inet_ntop(AF_INET, &bytes[12], buf, sizeof(buf));
+  } else {
+    ::inet_ntop(AF_INET6, bytes.data(), buf, sizeof(buf));
+  }
+  return buf;
+}
+
+std::vector<TcpEntry> parse_tcp_table(std::string_view text) {
+  std::vector<TcpEntry> out;
+  size_t pos = text.find('\n');  // skip the header
+  if (pos == std::string_view::npos) return out;
+  ++pos;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    std::vector<std::string_view> f;
+    size_t i = 0;
+    while (i < line.size() && f.size() < 10) {
+      while (i < line.size() && line[i] == ' ') ++i;
+      size_t s = i;
+      while (i < line.size() && line[i] != ' ') ++i;
+      if (i > s) f.push_back(line.substr(s, i - s));
+    }
+    if (f.size() < 10) continue;
+    TcpEntry e;
+    unsigned st = 0;
+    auto [sp, sec] = std::from_chars(f[3].data(), f[3].data() + f[3].size(), st, 16);
+    auto [ip, iec] = std::from_chars(f[9].data(), f[9].data() + f[9].size(), e.inode);
+    if (sec != std::errc() || iec != std::errc() || ip != f[9].data() + f[9].size()) continue;
+    e.state = static_cast<int>(st);
+    if (!parse_endpoint(f[1], &e.local, &e.local_port) ||
+        !parse_endpoint(f[2], &e.remote, &e.remote_port)) {
+      continue;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+uint64_t parse_socket_link(std::string_view link) {
+  constexpr std::string_view kPrefix = "socket:[";
+  if (link.substr(0, kPrefix.size()) != kPrefix || link.back() != ']') return 0;
+  std::string_view num = link.substr(kPrefix.size(), link.size() - kPrefix.size() - 1);
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), v);
+  return ec == std::errc() && p == num.data() + num.size() ? v : 0;
+}
+
+std::vector<IpAddress> SystemResolver::resolve(const std::string& host) {
+  std::vector<IpAddress> out;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) return out;
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    IpAddress ip;
+    if (a->ai_family == AF_INET) {
+      ip.bytes[10] = 0xff;
+      ip.bytes[11] = 0xff;
+      std::memcpy(&ip.bytes[12], &reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr, 4);
+    } else if (a->ai_family == AF_INET6) {
+      std::memcpy(ip.bytes.data(), &reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    out.push_back(ip);
+  }
+  ::freeaddrinfo(res);
+  return out;
+}
+
+PoolAddressBook::PoolAddressBook(Resolver* resolver, const Clock* clock,
+                                 std::vector<std::string> hosts, std::chrono::seconds max_age)
+    : resolver_(resolver), clock_(clock), hosts_(std::move(hosts)), max_age_(max_age) {}
+
+bool PoolAddressBook::refresh() {
+  Clock::time_point now = clock_->now();
+  if (resolved_at_ && now - *resolved_at_ < max_age_) return false;
+  std::map<IpAddress, std::string> fresh;
+  for (const std::string& h : hosts_) {
+    for (const IpAddress& ip : resolver_->resolve(h)) fresh.emplace(ip, h);
+  }
+  by_address_ = std::move(fresh);
+  resolved_at_ = now;
+  return true;
+}
+
+std::optional<std::string> PoolAddressBook::lookup(const IpAddress& address) const {
+  auto it = by_address_.find(address);
+  if (it == by_address_.end()) return std::nullopt;
+  return it->second;
+}
+
+NetworkView read_connections(const HostView& view, const std::vector<int>& pids) {
+  NetworkView out;
+  // One pid per namespace to read the tables through; inode -> pids from every process.
+  std::map<std::string, int> namespaces;
+  std::map<uint64_t, std::set<int>> owners;
+  for (int pid : pids) {
+    Result<std::string> ns = view.readlink_pid(pid, "ns/net");
+    // Without access to ns/net (unprivileged), fall back to one shared key: the tables
+    // are then read through the first such pid.
+    namespaces.emplace(ns ? *ns : std::string("unknown"), pid);
+    Result<std::vector<std::string>> fds = HostView::list_dir(view.pid_path(pid, "fd"));
+    if (!fds) continue;
+    for (const std::string& fd : *fds) {
+      Result<std::string> link = HostView::read_link(view.pid_path(pid, "fd/" + fd));
+      if (!link) continue;
+      if (uint64_t inode = parse_socket_link(*link); inode != 0) owners[inode].insert(pid);
+    }
+  }
+  std::set<uint64_t> seen;
+  for (const auto& [ns, pid] : namespaces) {
+    bool any = false;
+    for (std::string_view file : {"net/tcp", "net/tcp6"}) {
+      Result<std::string> text = view.read_pid(pid, file);
+      if (!text) continue;
+      any = true;
+      for (const TcpEntry& e : parse_tcp_table(*text)) {
+        if (e.state != kTcpEstablished || e.inode == 0 || !seen.insert(e.inode).second) continue;
+        auto it = owners.find(e.inode);
+        if (it == owners.end()) continue;
+        for (int owner : it->second) out.connections.push_back(Connection{owner, e});
+      }
+    }
+    if (any) ++out.namespaces_read;
+  }
+  return out;
+}
+
+std::map<int, std::vector<policy::Finding>> check_connections(const NetworkView& net,
+                                                              const policy::CompiledPolicy& pol,
+                                                              const PoolAddressBook* pools) {
+  std::map<int, std::vector<policy::Finding>> out;
+  for (const Connection& c : net.connections) {
+    const TcpEntry& e = c.entry;
+    std::string endpoint = e.remote.to_string() + ":" + std::to_string(e.remote_port);
+    if (pools != nullptr) {
+      if (std::optional<std::string> host = pools->lookup(e.remote)) {
+        out[c.pid].push_back(make_finding(kRulePoolConnection, "net.tcp",
+                                          "connected to mining pool " + *host + " at " + endpoint,
+                                          endpoint, pol.scoring));
+        continue;
+      }
+    }
+    // Loopback ports (8080, 8000, ...) are everywhere; a miner port only counts off-host.
+    if (!e.remote.is_loopback() && pol.miner_ports.count(e.remote_port) > 0) {
+      out[c.pid].push_back(make_finding(kRuleMinerPortConnection, "net.tcp",
+                                        "connected to miner port " + endpoint, endpoint,
+                                        pol.scoring));
+    }
+  }
+  return out;
+}
+
+}  // namespace orderguard::agent

@@ -1,0 +1,264 @@
+#include "agent/persistence.h"
+
+#include "agent/scoring.h"
+#include "policy/indicators.h"
+#include "policy/process.h"
+
+namespace orderguard::agent {
+namespace {
+
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
+std::vector<std::string_view> lines_of(std::string_view text) {
+  std::vector<std::string_view> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
+    size_t first = line.find_first_not_of(" \t");
+    out.push_back(first == std::string_view::npos ? std::string_view() : line.substr(first));
+    pos = end + 1;
+  }
+  return out;
+}
+
+// Indicators in one command line of a cron table or unit, as "rule: message".
+std::vector<policy::Finding> indicators_in(std::string_view command,
+                                           const policy::CompiledPolicy& pol) {
+  policy::ProcessInfo info;
+  info.cmdline = {std::string(command)};
+  return policy::scan_process(info, pol).findings;
+}
+
+std::string describe(const std::vector<policy::Finding>& found) {
+  std::string out;
+  for (const policy::Finding& f : found) {
+    if (!out.empty()) out += "; ";
+    out += f.rule_id + ": " + f.message;
+  }
+  return out;
+}
+
+}  // namespace
+
+PersistenceScanner::PersistenceScanner(const HostView* view, const Clock* clock,
+                                       std::chrono::seconds recent_window)
+    : view_(view), clock_(clock), recent_window_(recent_window) {}
+
+std::vector<policy::Finding> PersistenceScanner::scan(const policy::CompiledPolicy& pol) {
+  std::vector<policy::Finding> out;
+  check_ld_preload(pol, &out);
+  check_cron(pol, &out);
+  check_systemd(pol, &out);
+  check_droppers(pol, &out);
+  check_ssh_keys(pol, &out);
+  check_binaries(pol, &out);
+  have_baseline_ = true;
+  return out;
+}
+
+bool PersistenceScanner::recent(int64_t mtime) const {
+  int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(clock_->wall_now().time_since_epoch())
+          .count();
+  return mtime >= now - recent_window_.count() && mtime <= now + 60;
+}
+
+void PersistenceScanner::check_ld_preload(const policy::CompiledPolicy& pol,
+                                          std::vector<policy::Finding>* out) {
+  Result<std::string> text = view_->read_host("/etc/ld.so.preload");
+  if (!text) return;
+  for (std::string_view line : lines_of(*text)) {
+    if (line.empty() || line.front() == '#') continue;
+    // The file is a whitespace-separated list of libraries.
+    size_t pos = 0;
+    while (pos < line.size()) {
+      size_t end = line.find_first_of(" \t:", pos);
+      if (end == std::string_view::npos) end = line.size();
+      std::string lib(line.substr(pos, end - pos));
+      pos = end + 1;
+      if (lib.empty()) continue;
+      std::string note = HostView::stat_path(view_->host_path(lib)).ok() ? "exists" : "missing";
+      for (const policy::DropperFile& d : policy::known_dropper_files()) {
+        if (d.path == lib) note += ", known dropper file of " + std::string(d.family);
+      }
+      out->push_back(make_finding(
+          kRuleLdPreload, "/etc/ld.so.preload",
+          "ld.so.preload loads " + lib + " into every process (" + note + ")", lib, pol.scoring));
+    }
+  }
+}
+
+void PersistenceScanner::check_cron(const policy::CompiledPolicy& pol,
+                                    std::vector<policy::Finding>* out) {
+  std::vector<std::string> files = {"/etc/crontab", "/etc/anacrontab"};
+  for (const char* dir : {"/etc/cron.d", "/etc/cron.hourly", "/etc/cron.daily", "/etc/cron.weekly",
+                          "/etc/cron.monthly", "/var/spool/cron", "/var/spool/cron/crontabs"}) {
+    Result<std::vector<std::string>> names = HostView::list_dir(view_->host_path(dir));
+    if (!names) continue;
+    for (const std::string& n : *names) files.push_back(std::string(dir) + "/" + n);
+  }
+  for (const std::string& file : files) {
+    Result<FileStat> st = HostView::stat_path(view_->host_path(file));
+    if (!st || !st->is_regular) continue;
+    Result<std::string> text = HostView::read_file(view_->host_path(file), kMaxConfigBytes);
+    if (!text) continue;
+    std::vector<std::string_view> lines = lines_of(*text);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].empty() || lines[i].front() == '#') continue;
+      std::vector<policy::Finding> found = indicators_in(lines[i], pol);
+      if (found.empty()) continue;
+      out->push_back(make_finding(kRuleCronPersistence, file + ":" + std::to_string(i + 1),
+                                  "cron entry runs a miner or a download: " + describe(found),
+                                  std::string(lines[i]), pol.scoring));
+    }
+  }
+}
+
+void PersistenceScanner::check_systemd(const policy::CompiledPolicy& pol,
+                                       std::vector<policy::Finding>* out) {
+  std::vector<std::string> files;
+  for (const char* dir : {"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system",
+                          "/lib/systemd/system"}) {
+    Result<std::vector<std::string>> names = HostView::list_dir(view_->host_path(dir));
+    if (!names) continue;
+    for (const std::string& n : *names) {
+      std::string path = std::string(dir) + "/" + n;
+      Result<FileStat> st = HostView::stat_path(view_->host_path(path));
+      if (!st) continue;
+      if (st->is_regular) {
+        files.push_back(path);
+      } else if (st->is_dir) {
+        Result<std::vector<std::string>> sub = HostView::list_dir(view_->host_path(path));
+        if (!sub) continue;
+        for (const std::string& s : *sub) files.push_back(path + "/" + s);
+      }
+    }
+  }
+  for (const std::string& file : files) {
+    // lstat: symlinks in *.wants point at units listed elsewhere, and their absolute
+    // targets would resolve outside the host root.
+    Result<FileStat> st = HostView::stat_path(view_->host_path(file));
+    if (!st || !st->is_regular) continue;
+    Result<std::string> text = HostView::read_file(view_->host_path(file), kMaxConfigBytes);
+    if (!text) continue;
+    std::vector<std::string_view> lines = lines_of(*text);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::string_view line = lines[i];
+      if (line.substr(0, 4) != "Exec") continue;
+      size_t eq = line.find('=');
+      if (eq == std::string_view::npos) continue;
+      std::vector<policy::Finding> found = indicators_in(line.substr(eq + 1), pol);
+      if (found.empty()) continue;
+      out->push_back(make_finding(kRuleSystemdPersistence, file + ":" + std::to_string(i + 1),
+                                  "systemd unit runs a miner or a download: " + describe(found),
+                                  std::string(line), pol.scoring));
+    }
+  }
+}
+
+void PersistenceScanner::check_droppers(const policy::CompiledPolicy& pol,
+                                        std::vector<policy::Finding>* out) {
+  for (const policy::DropperFile& d : policy::known_dropper_files()) {
+    std::string path(d.path);
+    std::vector<std::string> hits;
+    if (!path.empty() && path.back() == '*') {
+      std::string prefix = path.substr(0, path.size() - 1);
+      size_t slash = prefix.rfind('/');
+      std::string dir = prefix.substr(0, slash);
+      std::string stem = prefix.substr(slash + 1);
+      Result<std::vector<std::string>> names = HostView::list_dir(view_->host_path(dir));
+      if (!names) continue;
+      for (const std::string& n : *names) {
+        if (n.rfind(stem, 0) == 0) hits.push_back(dir + "/" + n);
+      }
+    } else {
+      bool want_dir = !path.empty() && path.back() == '/';
+      if (want_dir) path.pop_back();
+      Result<FileStat> st = HostView::stat_path(view_->host_path(path));
+      if (st && (!want_dir || st->is_dir)) hits.push_back(path);
+    }
+    for (const std::string& h : hits) {
+      out->push_back(make_finding(
+          kRuleDropperFile, h, "known dropper file of " + std::string(d.family), h, pol.scoring));
+    }
+  }
+}
+
+void PersistenceScanner::check_ssh_keys(const policy::CompiledPolicy& pol,
+                                        std::vector<policy::Finding>* out) {
+  std::vector<std::string> dirs = {"/root/.ssh"};
+  if (Result<std::vector<std::string>> homes = HostView::list_dir(view_->host_path("/home"));
+      homes) {
+    for (const std::string& h : *homes) dirs.push_back("/home/" + h + "/.ssh");
+  }
+  std::map<std::string, std::set<std::string>> current;
+  for (const std::string& dir : dirs) {
+    for (const char* name : {"authorized_keys", "authorized_keys2"}) {
+      std::string file = dir + "/" + name;
+      Result<FileStat> st = HostView::stat_path(view_->host_path(file), true);
+      if (!st || !st->is_regular) continue;
+      Result<std::string> text = HostView::read_file(view_->host_path(file), kMaxConfigBytes);
+      if (!text) continue;
+      std::set<std::string>& keys = current[file];
+      for (std::string_view line : lines_of(*text)) {
+        if (!line.empty() && line.front() != '#') keys.emplace(line);
+      }
+      if (!have_baseline_) {
+        if (recent(st->mtime)) {
+          out->push_back(make_finding(
+              kRuleSshKeyAdded, file,
+              "authorized_keys modified recently (" + std::to_string(keys.size()) + " keys)", file,
+              pol.scoring));
+        }
+        continue;
+      }
+      const std::set<std::string>& before = ssh_keys_[file];
+      for (const std::string& k : keys) {
+        if (before.count(k) > 0) continue;
+        // The comment field (user@host) is the readable part of a key line.
+        size_t sp = k.rfind(' ');
+        std::string label = sp == std::string::npos ? "" : k.substr(sp + 1);
+        out->push_back(make_finding(kRuleSshKeyAdded, file,
+                                    "SSH key added since the last scan: " + label, k, pol.scoring));
+      }
+    }
+  }
+  ssh_keys_ = std::move(current);
+}
+
+void PersistenceScanner::check_binaries(const policy::CompiledPolicy& pol,
+                                        std::vector<policy::Finding>* out) {
+  size_t reported = 0;
+  size_t more = 0;
+  for (const char* dir : {"/usr/bin", "/usr/sbin", "/bin", "/sbin"}) {
+    // /bin and /sbin are symlinks to /usr on merged-/usr hosts: scan them once.
+    Result<FileStat> dst = HostView::stat_path(view_->host_path(dir));
+    if (!dst || !dst->is_dir) continue;
+    Result<std::vector<std::string>> names = HostView::list_dir(view_->host_path(dir));
+    if (!names) continue;
+    for (const std::string& n : *names) {
+      std::string file = std::string(dir) + "/" + n;
+      Result<FileStat> st = HostView::stat_path(view_->host_path(file));
+      if (!st || !st->is_regular || !recent(st->mtime)) continue;
+      if (reported >= kMaxBinaryFindings) {
+        ++more;
+        continue;
+      }
+      ++reported;
+      out->push_back(
+          make_finding(kRuleBinaryModified, file, "binary modified recently", file, pol.scoring));
+    }
+  }
+  if (more > 0) {
+    out->push_back(make_finding(kRuleBinaryModified, "/usr/bin",
+                                std::to_string(more) + " more binaries modified recently",
+                                std::to_string(more), pol.scoring));
+  }
+}
+
+}  // namespace orderguard::agent

@@ -1,0 +1,151 @@
+#include "agent/procfs.h"
+
+#include <charconv>
+
+namespace orderguard::agent {
+namespace {
+
+std::vector<std::string_view> split_ws(std::string_view s) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')) ++i;
+    size_t start = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t' && s[i] != '\n') ++i;
+    if (i > start) out.push_back(s.substr(start, i - start));
+  }
+  return out;
+}
+
+template <typename T>
+bool to_num(std::string_view s, T* out) {
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && ptr == s.data() + s.size();
+}
+
+Error invalid(std::string_view what) { return make_error(ErrorCode::kInvalid, std::string(what)); }
+
+}  // namespace
+
+Result<ProcStat> parse_proc_stat(std::string_view text) {
+  // comm may hold spaces and ')', so the fields after it start after the last ')'.
+  size_t open = text.find('(');
+  size_t close = text.rfind(')');
+  if (open == std::string_view::npos || close == std::string_view::npos || close < open) {
+    return invalid("stat: no (comm)");
+  }
+  ProcStat st;
+  std::vector<std::string_view> head = split_ws(text.substr(0, open));
+  if (head.empty() || !to_num(head[0], &st.pid)) return invalid("stat: bad pid");
+  st.comm = std::string(text.substr(open + 1, close - open - 1));
+  std::vector<std::string_view> f = split_ws(text.substr(close + 1));
+  // Index 0 is field 3 (state); starttime is field 22, index 19.
+  if (f.size() < 20 || f[0].size() != 1) return invalid("stat: truncated");
+  st.state = f[0][0];
+  if (!to_num(f[1], &st.ppid) || !to_num(f[6], &st.flags) || !to_num(f[11], &st.utime) ||
+      !to_num(f[12], &st.stime) || !to_num(f[16], &st.nice) || !to_num(f[17], &st.num_threads) ||
+      !to_num(f[19], &st.starttime)) {
+    return invalid("stat: bad number");
+  }
+  return st;
+}
+
+Result<SystemCpu> parse_system_stat(std::string_view text) {
+  SystemCpu out;
+  bool have_total = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.rfind("cpu", 0) != 0) continue;
+    std::vector<std::string_view> f = split_ws(line);
+    if (f.empty()) continue;
+    if (f[0] != "cpu") {
+      ++out.cpus;
+      continue;
+    }
+    // user nice system idle iowait irq softirq steal [guest guest_nice]
+    if (f.size() < 5) return invalid("/proc/stat: truncated cpu line");
+    uint64_t v[8] = {};
+    for (size_t i = 1; i < f.size() && i <= 8; ++i) {
+      if (!to_num(f[i], &v[i - 1])) return invalid("/proc/stat: bad number");
+    }
+    out.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    out.total = out.busy + v[3] + v[4];
+    have_total = true;
+  }
+  if (!have_total) return invalid("/proc/stat: no cpu line");
+  if (out.cpus == 0) out.cpus = 1;
+  return out;
+}
+
+Result<ProcStatus> parse_proc_status(std::string_view text) {
+  ProcStatus st;
+  bool have_tgid = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, colon);
+    std::vector<std::string_view> vals = split_ws(line.substr(colon + 1));
+    if (key == "Name") {
+      size_t v = line.find_first_not_of(" \t", colon + 1);
+      st.name = v == std::string_view::npos ? "" : std::string(line.substr(v));
+    } else if (key == "Tgid" && !vals.empty()) {
+      have_tgid = to_num(vals[0], &st.tgid);
+    } else if (key == "PPid" && !vals.empty()) {
+      to_num(vals[0], &st.ppid);
+    } else if (key == "HugetlbPages" && !vals.empty()) {
+      to_num(vals[0], &st.hugetlb_kb);
+    }
+  }
+  if (!have_tgid) return invalid("status: no Tgid");
+  return st;
+}
+
+std::vector<std::string> split_cmdline(std::string_view text) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\0', pos);
+    if (end == std::string_view::npos) end = text.size();
+    out.emplace_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+Result<ProcessSnapshot> read_process(const HostView& view, int pid) {
+  Result<std::string> stat_text = view.read_pid(pid, "stat");
+  if (!stat_text) return stat_text.error();
+  Result<ProcStat> st = parse_proc_stat(*stat_text);
+  if (!st) return st.error();
+  ProcessSnapshot snap;
+  snap.stat = std::move(*st);
+  if (Result<std::string> comm = view.read_pid(pid, "comm"); comm) {
+    snap.comm = std::move(*comm);
+    while (!snap.comm.empty() && snap.comm.back() == '\n') snap.comm.pop_back();
+  } else {
+    snap.comm = snap.stat.comm;
+  }
+  if (Result<std::string> cmd = view.read_pid(pid, "cmdline"); cmd) {
+    snap.cmdline = split_cmdline(*cmd);
+  }
+  if (Result<std::string> exe = view.readlink_pid(pid, "exe"); exe) {
+    snap.exe = std::move(*exe);
+    snap.exe_readable = true;
+  }
+  if (Result<std::string> status = view.read_pid(pid, "status"); status) {
+    if (Result<ProcStatus> ps = parse_proc_status(*status); ps) snap.hugetlb_kb = ps->hugetlb_kb;
+  }
+  if (Result<std::string> cg = view.read_pid(pid, "cgroup"); cg) snap.cgroup = std::move(*cg);
+  return snap;
+}
+
+}  // namespace orderguard::agent

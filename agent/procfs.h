@@ -1,0 +1,73 @@
+// Parsers for the /proc formats the scanners read (see research/detect.md section 4) and a
+// reader that gathers one process's identity. Parsers are pure functions of the file text;
+// malformed or truncated input gives ErrorCode::kInvalid, never a crash or a guessed value.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/host_view.h"
+#include "kube/result.h"
+
+namespace orderguard::agent {
+
+inline constexpr uint32_t kPfKthread = 0x00200000;  // include/linux/sched.h
+
+// /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat.
+struct ProcStat {
+  int pid = 0;
+  std::string comm;  // between the first '(' and the last ')'
+  char state = '?';
+  int ppid = 0;
+  uint32_t flags = 0;
+  uint64_t utime = 0;  // clock ticks
+  uint64_t stime = 0;
+  int64_t nice = 0;
+  int64_t num_threads = 0;
+  uint64_t starttime = 0;
+
+  uint64_t cpu_ticks() const { return utime + stime; }
+  bool kernel_thread() const { return (flags & kPfKthread) != 0; }
+};
+Result<ProcStat> parse_proc_stat(std::string_view text);
+
+// The aggregate "cpu" line of /proc/stat: total jiffies over all CPUs (guest time is already
+// inside user/nice, so it is not added again) and the number of "cpuN" lines.
+struct SystemCpu {
+  uint64_t total = 0;
+  uint64_t busy = 0;
+  int cpus = 0;
+};
+Result<SystemCpu> parse_system_stat(std::string_view text);
+
+// The fields of /proc/<pid>/status the agent uses.
+struct ProcStatus {
+  std::string name;
+  int tgid = 0;
+  int ppid = 0;
+  int64_t hugetlb_kb = 0;  // HugetlbPages
+};
+Result<ProcStatus> parse_proc_status(std::string_view text);
+
+// NUL-separated argv; a trailing NUL does not make an empty last argument.
+std::vector<std::string> split_cmdline(std::string_view text);
+
+// Everything the identity checks need about one process. Missing pieces (exe unreadable
+// without ptrace rights, a kernel thread's empty cmdline) are empty, not errors.
+struct ProcessSnapshot {
+  ProcStat stat;
+  std::string comm;  // /proc/<pid>/comm without the newline
+  std::vector<std::string> cmdline;
+  std::string exe;  // readlink of /proc/<pid>/exe; empty when unreadable or absent
+  bool exe_readable = false;
+  int64_t hugetlb_kb = 0;
+  std::string cgroup;  // raw /proc/<pid>/cgroup
+};
+
+// kNotFound when the process vanished (stat unreadable); other files are best effort.
+Result<ProcessSnapshot> read_process(const HostView& view, int pid);
+
+}  // namespace orderguard::agent

@@ -1,0 +1,251 @@
+// Host tests: a real fake-miner process on this machine, seen through the real /proc, the
+// real cgroup filesystem and the real orderguard-agent binary. The process is a copy of
+// /bin/sh named xmrig whose argv carries a stratum URL, so no network or CPU burn is needed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "agent/cgroup.h"
+#include "agent/host_view.h"
+#include "agent/scanner.h"
+#include "kube/clock.h"
+
+namespace orderguard::agent {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr char kStratum[] = "stratum+tcp://pool.example:3333";
+
+// Polls `done` until it holds or the deadline passes.
+template <typename Pred>
+bool wait_for(Pred done, std::chrono::seconds deadline = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
+}
+
+class FakeMiner {
+ public:
+  FakeMiner() {
+    char tmpl[] = "/tmp/orderguard-live-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    exe_ = dir_ + "/xmrig";
+    fs::copy_file("/bin/sh", exe_);
+    fs::permissions(exe_, fs::perms::owner_all);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      // Own process group, so cleanup reaches sh's sleep child too.
+      ::setpgid(0, 0);
+      // sh stays the parent of sleep (the trailing ':' prevents exec), so its argv stays.
+      const char* argv[] = {"xmrig", "-c",     "sleep 600; :",     "xmrig",
+                            "-o",    kStratum, "--donate-level=1", nullptr};
+      ::execv(exe_.c_str(), const_cast<char* const*>(argv));
+      ::_exit(127);
+    }
+    if (pid_ > 0) ::setpgid(pid_, pid_);  // either side may win the race; both agree
+    started_ = wait_for([&] {
+      Result<std::string> cmd = HostView::read_file(proc("cmdline"));
+      return cmd.ok() && cmd->find(kStratum) != std::string::npos;
+    });
+  }
+  ~FakeMiner() {
+    if (pid_ > 0) {
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  FakeMiner(const FakeMiner&) = delete;
+  FakeMiner& operator=(const FakeMiner&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool started() const { return started_; }
+  std::string proc(const std::string& file) const {
+    return "/proc/" + std::to_string(pid_) + "/" + file;
+  }
+
+ private:
+  std::string dir_;
+  std::string exe_;
+  pid_t pid_ = -1;
+  bool started_ = false;
+};
+
+const ProcessReport* find_pid(const ScanReport& r, int pid) {
+  for (const ProcessReport& p : r.processes) {
+    if (p.pid == pid) return &p;
+  }
+  return nullptr;
+}
+
+TEST(Live, ScannerFindsARealFakeMiner) {
+  FakeMiner miner;
+  ASSERT_TRUE(miner.started());
+  RealClock clock;
+  ScanOptions opts;
+  opts.check_hidden = false;
+  opts.self_pid = static_cast<int>(::getpid());
+  Scanner scanner(HostView({"/proc", "/"}), &clock, nullptr, nullptr, policy::built_in_default(),
+                  opts);
+  ASSERT_TRUE(scanner.prime().ok());
+  Result<ScanReport> r = scanner.scan();
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  const ProcessReport* p = find_pid(*r, miner.pid());
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->miner);
+  EXPECT_EQ(p->comm, "xmrig");
+  std::set<std::string> rules;
+  for (const auto& f : p->findings) rules.insert(f.rule_id);
+  EXPECT_TRUE(rules.count("stratum-url"));
+  EXPECT_TRUE(rules.count("miner-binary"));
+  EXPECT_TRUE(rules.count("exe-tmp"));
+}
+
+TEST(Live, AgentBinaryReportsTheMinerAndExitsOne) {
+  FakeMiner miner;
+  ASSERT_TRUE(miner.started());
+  std::string cmd = std::string(ORDERGUARD_AGENT_BINARY) +
+                    " scan --output json --interval 0.1 --no-hidden 2>/dev/null";
+  FILE* out = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(out, nullptr);
+  std::string text;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), out)) text.append(buf, n);
+  int status = ::pclose(out);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << text.substr(0, 500);
+  bool found = false;
+  for (const auto& p : j["processes"]) {
+    if (p["pid"] == miner.pid()) {
+      found = true;
+      EXPECT_EQ(p["miner"], true);
+    }
+  }
+  EXPECT_TRUE(found) << "pid " << miner.pid() << " not in the report";
+}
+
+TEST(Live, AgentBinaryExitsTwoOnAMissingProcRoot) {
+  std::string cmd = std::string(ORDERGUARD_AGENT_BINARY) +
+                    " scan --host-proc /nonexistent --interval 0.05 >/dev/null 2>&1";
+  int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+// Processes are born and die while the scan runs: the scan must succeed, skip them, and not
+// mistake them (or threads) for hidden processes.
+TEST(Live, ProcessChurnGivesNoHiddenProcessFalsePositive) {
+  pid_t churn = ::fork();
+  if (churn == 0) {
+    ::setpgid(0, 0);
+    const char* argv[] = {"sh", "-c", "while :; do /bin/true; done", nullptr};
+    ::execv("/bin/sh", const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ASSERT_GT(churn, 0);
+  ::setpgid(churn, churn);
+  RealClock clock;
+  RealProcessProbe probe;
+  ScanOptions opts;
+  opts.self_pid = static_cast<int>(::getpid());
+  opts.check_persistence = false;
+  Scanner scanner(HostView({"/proc", "/"}), &clock, &probe, nullptr, policy::built_in_default(),
+                  opts);
+  ASSERT_TRUE(scanner.prime().ok());
+  std::vector<std::string> hidden;
+  for (int i = 0; i < 3; ++i) {
+    Result<ScanReport> r = scanner.scan();
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_GT(r->processes_scanned, 0u);
+    for (const auto& f : r->host_findings) {
+      if (f.rule_id == "hidden-process") hidden.push_back(f.field_path);
+    }
+  }
+  ::kill(-churn, SIGKILL);
+  ::waitpid(churn, nullptr, 0);
+  EXPECT_TRUE(hidden.empty()) << hidden.front();
+}
+
+// The cgroup v2 mount point, from /proc/self/mountinfo.
+std::string cgroup2_mount() {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    size_t dash = line.find(" - cgroup2 ");
+    if (dash == std::string::npos) continue;
+    // Field 5 is the mount point.
+    std::istringstream fields(line.substr(0, dash));
+    std::string f, mount;
+    for (int i = 0; i < 5 && fields >> f; ++i) mount = f;
+    return mount;
+  }
+  return "";
+}
+
+TEST(Live, RealCgroupNamedLikeAContainerdContainer) {
+  std::string root = cgroup2_mount();
+  if (root.empty()) GTEST_SKIP() << "no cgroup2 mount on this host";
+  const std::string uid = "0b9d2f1e-5c3a-4e7b-9f60-1a2b3c4d5e6f";
+  std::string uid_ = uid;
+  std::replace(uid_.begin(), uid_.end(), '-', '_');
+  const std::string id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  std::string top = root + "/orderguard-test-" + std::to_string(::getpid()) + ".slice";
+  std::string pod = top + "/kubepods-besteffort-pod" + uid_ + ".slice";
+  std::string ctr = pod + "/cri-containerd-" + id + ".scope";
+  std::error_code ec;
+  fs::create_directories(ctr, ec);
+  if (ec) GTEST_SKIP() << "cgroupfs not writable at " << root << ": " << ec.message();
+
+  FakeMiner miner;
+  bool moved = false;
+  if (miner.started()) {
+    std::ofstream procs(ctr + "/cgroup.procs");
+    procs << miner.pid() << std::flush;
+    moved = procs.good();
+  }
+  std::string text;
+  if (moved) {
+    Result<std::string> cg = HostView::read_file(miner.proc("cgroup"));
+    if (cg.ok()) text = *cg;
+  }
+  ContainerRef ref = container_from_cgroup(text);
+  // Clean up before asserting: the process must leave the cgroup before rmdir.
+  ::kill(-miner.pid(), SIGKILL);
+  wait_for([&] {
+    std::ifstream p(ctr + "/cgroup.procs");
+    std::string any;
+    return !(p >> any);
+  });
+  ::waitpid(miner.pid(), nullptr, WNOHANG);
+  for (const std::string& d : {ctr, pod, top}) ::rmdir(d.c_str());
+  EXPECT_FALSE(fs::exists(top)) << "cgroup left behind: " << top;
+
+  if (!moved) GTEST_SKIP() << "cannot move a process into " << ctr;
+  EXPECT_NE(text.find("cri-containerd-" + id), std::string::npos) << text;
+  EXPECT_EQ(ref.runtime, "containerd");
+  EXPECT_EQ(ref.container_id, id);
+  EXPECT_EQ(ref.pod_uid, uid);
+}
+
+}  // namespace
+}  // namespace orderguard::agent

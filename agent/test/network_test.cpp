@@ -1,0 +1,132 @@
+#include "agent/network.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "agent/test/test_util.h"
+
+namespace orderguard::agent {
+namespace {
+
+using testing::testdata;
+
+class FakeResolver final : public Resolver {
+ public:
+  std::vector<IpAddress> resolve(const std::string& host) override {
+    ++calls;
+    auto it = answers.find(host);
+    return it == answers.end() ? std::vector<IpAddress>{} : it->second;
+  }
+  std::map<std::string, std::vector<IpAddress>> answers;
+  int calls = 0;
+};
+
+TEST(ParseTcpTable, Ipv4) {
+  std::vector<TcpEntry> t = parse_tcp_table(*HostView::read_file(testdata("proc/100/net/tcp")));
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].state, 0x0A);
+  EXPECT_EQ(t[0].local_port, 8080);
+  EXPECT_EQ(t[1].state, kTcpEstablished);
+  EXPECT_EQ(t[1].local.to_string(), "10.0.0.5");
+  EXPECT_EQ(t[1].local_port, 40000);
+  EXPECT_EQ(t[1].remote, IpAddress::v4(203, 0, 113, 10));
+  EXPECT_EQ(t[1].remote_port, 3333);
+  EXPECT_EQ(t[1].inode, 5001u);
+  EXPECT_EQ(t[2].inode, 0u);  // TIME_WAIT: no owner
+}
+
+TEST(ParseTcpTable, Ipv6AndMapped) {
+  std::vector<TcpEntry> t = parse_tcp_table(*HostView::read_file(testdata("proc/400/net/tcp6")));
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_TRUE(t[0].remote.is_v4());
+  EXPECT_EQ(t[0].remote.to_string(), "198.51.100.7");
+  EXPECT_EQ(t[0].remote_port, 443);
+  EXPECT_EQ(t[1].remote.to_string(), "2001:db8::1");
+  EXPECT_EQ(t[1].remote_port, 14444);
+  EXPECT_TRUE(t[2].remote.is_loopback());
+  EXPECT_EQ(t[2].remote.to_string(), "::1");
+}
+
+TEST(ParseTcpTable, MalformedLinesAreSkipped) {
+  EXPECT_TRUE(parse_tcp_table("").empty());
+  EXPECT_TRUE(parse_tcp_table("header only\n").empty());
+  EXPECT_TRUE(parse_tcp_table("h\n   0: garbage line\n").empty());
+  EXPECT_TRUE(parse_tcp_table("h\n 0: 0100007F:ZZZZ 0100007F:0050 01 0:0 0:0 0 0 0 1\n").empty());
+  EXPECT_TRUE(parse_tcp_table("h\n 0: 0100007F:0050 0100007F:0050 01 0:0 0:0 0 0 0\n").empty());
+  EXPECT_TRUE(parse_tcp_table("h\n 0: 00007F:0050 0100007F:0050 01 0:0 0:0 0 0 0 5\n").empty());
+  std::vector<TcpEntry> ok =
+      parse_tcp_table("h\n 0: 0100007F:0050 0100007F:D000 01 0:0 0:0 0 0 0 5");  // no newline
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_TRUE(ok[0].local.is_loopback());
+}
+
+TEST(IpAddress, ParseAndPrint) {
+  EXPECT_EQ(IpAddress::parse("1.2.3.4"), IpAddress::v4(1, 2, 3, 4));
+  EXPECT_EQ(IpAddress::parse("::ffff:1.2.3.4"), IpAddress::v4(1, 2, 3, 4));
+  EXPECT_EQ(IpAddress::parse("2001:db8::1")->to_string(), "2001:db8::1");
+  EXPECT_FALSE(IpAddress::parse("pool.example").has_value());
+}
+
+TEST(SocketLink, Inode) {
+  EXPECT_EQ(parse_socket_link("socket:[5001]"), 5001u);
+  EXPECT_EQ(parse_socket_link("pipe:[5001]"), 0u);
+  EXPECT_EQ(parse_socket_link("socket:[]"), 0u);
+  EXPECT_EQ(parse_socket_link("socket:[12x]"), 0u);
+  EXPECT_EQ(parse_socket_link("/dev/null"), 0u);
+}
+
+TEST(Connections, OneReadPerNamespaceAndSocketOwners) {
+  HostView view({testdata("proc"), testdata("host")});
+  NetworkView net = read_connections(view, *view.list_pids());
+  // 100 in one namespace; 400 and 401 share another; the rest have no ns link and share
+  // "unknown", read through pid 1, which has no tables.
+  EXPECT_EQ(net.namespaces_read, 2u);
+  std::map<uint64_t, int> owner;
+  for (const Connection& c : net.connections) owner[c.entry.inode] = c.pid;
+  EXPECT_EQ(owner, (std::map<uint64_t, int>{{5001, 100}, {6001, 400}, {6002, 401}, {6003, 401}}));
+  // The shared namespace's table was not read twice: each inode appears once.
+  EXPECT_EQ(net.connections.size(), 4u);
+}
+
+TEST(Connections, PoolAddressesAndMinerPorts) {
+  HostView view({testdata("proc"), testdata("host")});
+  NetworkView net = read_connections(view, *view.list_pids());
+  FakeResolver resolver;
+  resolver.answers["pool.supportxmr.com"] = {*IpAddress::parse("198.51.100.7")};
+  FakeClock clock;
+  PoolAddressBook pools(&resolver, &clock, {"pool.supportxmr.com", "nowhere.example"},
+                        std::chrono::minutes(10));
+  ASSERT_TRUE(pools.refresh());
+  auto findings = check_connections(net, policy::built_in_default(), &pools);
+
+  ASSERT_EQ(findings.at(400).size(), 1u);
+  EXPECT_EQ(findings.at(400)[0].rule_id, "pool-connection");
+  EXPECT_NE(findings.at(400)[0].message.find("pool.supportxmr.com"), std::string::npos);
+  EXPECT_EQ(findings.at(400)[0].evidence, "198.51.100.7:443");
+  ASSERT_EQ(findings.at(100).size(), 1u);
+  EXPECT_EQ(findings.at(100)[0].rule_id, "miner-port");
+  EXPECT_EQ(findings.at(100)[0].evidence, "203.0.113.10:3333");
+  // 401: 2001:db8::1 port 14444 counts; its loopback connection to 53248 does not.
+  ASSERT_EQ(findings.at(401).size(), 1u);
+  EXPECT_EQ(findings.at(401)[0].evidence, "2001:db8::1:14444");
+}
+
+TEST(PoolAddressBook, RefreshesOnlyWhenStale) {
+  FakeResolver resolver;
+  resolver.answers["a.pool"] = {IpAddress::v4(1, 1, 1, 1)};
+  FakeClock clock;
+  PoolAddressBook book(&resolver, &clock, {"a.pool"}, std::chrono::seconds(60));
+  EXPECT_TRUE(book.refresh());
+  EXPECT_FALSE(book.refresh());
+  EXPECT_EQ(resolver.calls, 1);
+  EXPECT_EQ(book.lookup(IpAddress::v4(1, 1, 1, 1)), "a.pool");
+  resolver.answers["a.pool"] = {IpAddress::v4(2, 2, 2, 2)};
+  clock.advance(std::chrono::seconds(61));
+  EXPECT_TRUE(book.refresh());
+  EXPECT_FALSE(book.lookup(IpAddress::v4(1, 1, 1, 1)).has_value());
+  EXPECT_EQ(book.lookup(IpAddress::v4(2, 2, 2, 2)), "a.pool");
+}
+
+}  // namespace
+}  // namespace orderguard::agent

@@ -1,0 +1,198 @@
+#include "agent/scanner.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "agent/report.h"
+#include "agent/test/test_util.h"
+
+namespace orderguard::agent {
+namespace {
+
+using testing::TempTree;
+using testing::testdata;
+
+class SetProbe final : public ProcessProbe {
+ public:
+  bool exists(pid_t pid) override { return alive.count(pid) > 0; }
+  std::set<int> alive;
+};
+
+class MapResolver final : public Resolver {
+ public:
+  std::vector<IpAddress> resolve(const std::string& host) override {
+    if (host == "pool.supportxmr.com") return {*IpAddress::parse("198.51.100.7")};
+    return {};
+  }
+};
+
+std::set<std::string> rules_of(const ProcessReport& p) {
+  std::set<std::string> out;
+  for (const auto& f : p.findings) out.insert(f.rule_id);
+  return out;
+}
+
+const ProcessReport* find_pid(const ScanReport& r, int pid) {
+  for (const ProcessReport& p : r.processes) {
+    if (p.pid == pid) return &p;
+  }
+  return nullptr;
+}
+
+class ScannerTest : public ::testing::Test {
+ protected:
+  ScannerTest() : proc_("proc") {
+    HostView v({proc_.path(), testdata("host")});
+    std::vector<int> listed = *v.list_pids();
+    probe_.alive.insert(listed.begin(), listed.end());
+    probe_.alive.insert(777);
+  }
+
+  ScanReport scan_twice() {
+    Scanner scanner(HostView({proc_.path(), testdata("host")}), &clock_, &probe_, &resolver_,
+                    policy::built_in_default(), ScanOptions{});
+    EXPECT_TRUE(scanner.prime().ok());
+    proc_.overlay("proc_t1");
+    clock_.advance(std::chrono::seconds(1));
+    Result<ScanReport> r = scanner.scan();
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(*r) : ScanReport{};
+  }
+
+  TempTree proc_;
+  FakeClock clock_;
+  SetProbe probe_;
+  MapResolver resolver_;
+};
+
+TEST_F(ScannerTest, FullScanOfTheInfectedFixture) {
+  ScanReport r = scan_twice();
+  EXPECT_DOUBLE_EQ(r.cpu_interval_seconds, 1.0);
+  EXPECT_EQ(r.processes_scanned, 10u);  // 12 listed; 600 vanished, 601 truncated
+  EXPECT_EQ(r.network_namespaces, 2u);
+  EXPECT_EQ(r.threshold, 100);
+
+  const ProcessReport* xmrig = find_pid(r, 100);
+  ASSERT_NE(xmrig, nullptr);
+  EXPECT_TRUE(xmrig->miner);
+  EXPECT_EQ(xmrig->container.runtime, "containerd");
+  EXPECT_EQ(xmrig->container.container_id,
+            "4e0f1b7c2a9d8e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f");
+  EXPECT_EQ(xmrig->container.pod_uid, "ac04f3f2-1f2c-11e9-b015-1ebee232acfa");
+  EXPECT_TRUE(rules_of(*xmrig).count("stratum-url"));
+  EXPECT_TRUE(rules_of(*xmrig).count("cpu-hog"));
+  EXPECT_TRUE(rules_of(*xmrig).count("miner-port"));
+  EXPECT_DOUBLE_EQ(xmrig->cpu_percent, 95.0);
+
+  const ProcessReport* stealth = find_pid(r, 400);
+  ASSERT_NE(stealth, nullptr);
+  EXPECT_EQ(rules_of(*stealth), (std::set<std::string>{"cpu-hog", "pool-connection"}));
+  EXPECT_EQ(stealth->score, 100);
+  EXPECT_TRUE(stealth->miner);
+  EXPECT_EQ(stealth->container.runtime, "cri-o");
+  EXPECT_EQ(stealth->container.pod_uid, "63b3ebfc-2890-11e9-8154-16bf8ef8d9dc");
+
+  const ProcessReport* fake = find_pid(r, 200);
+  ASSERT_NE(fake, nullptr);
+  EXPECT_TRUE(fake->miner);
+  EXPECT_TRUE(fake->container.empty());
+
+  const ProcessReport* ffmpeg = find_pid(r, 300);
+  ASSERT_NE(ffmpeg, nullptr);
+  EXPECT_EQ(rules_of(*ffmpeg), (std::set<std::string>{"cpu-hog"}));
+  EXPECT_FALSE(ffmpeg->miner);
+  EXPECT_DOUBLE_EQ(ffmpeg->cpu_percent, 390.0);
+
+  const ProcessReport* sidecar = find_pid(r, 401);
+  ASSERT_NE(sidecar, nullptr);
+  EXPECT_FALSE(sidecar->miner);
+  ASSERT_NE(find_pid(r, 500), nullptr);
+  EXPECT_FALSE(find_pid(r, 500)->miner);
+  for (int clean : {1, 2, 10, 501}) EXPECT_EQ(find_pid(r, clean), nullptr) << clean;
+
+  // Highest score first.
+  EXPECT_TRUE(std::is_sorted(
+      r.processes.begin(), r.processes.end(),
+      [](const ProcessReport& a, const ProcessReport& b) { return a.score > b.score; }));
+  ASSERT_FALSE(r.top_cpu.empty());
+  EXPECT_EQ(r.top_cpu[0].pid, 300);
+  ASSERT_FALSE(r.top_threads.empty());
+  EXPECT_EQ(r.top_threads[0].pid, 300);
+
+  std::set<std::string> host_rules;
+  for (const auto& f : r.host_findings) host_rules.insert(f.rule_id);
+  EXPECT_EQ(host_rules, (std::set<std::string>{"hidden-process", "ld-preload", "cron-persistence",
+                                               "systemd-persistence", "dropper-file"}));
+  EXPECT_TRUE(r.has_miner_severity());
+}
+
+TEST_F(ScannerTest, FirstScanWithoutBaselineHasNoCpuFindings) {
+  Scanner scanner(HostView({proc_.path(), testdata("host_clean")}), &clock_, nullptr, nullptr,
+                  policy::built_in_default(), ScanOptions{});
+  Result<ScanReport> r = scanner.scan();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->cpu_interval_seconds, 0);
+  EXPECT_TRUE(r->top_cpu.empty());
+  for (const ProcessReport& p : r->processes) EXPECT_FALSE(rules_of(p).count("cpu-hog"));
+  EXPECT_TRUE(r->host_findings.empty());
+}
+
+TEST_F(ScannerTest, SelfIsNeverReported) {
+  ScanOptions opts;
+  opts.self_pid = 100;
+  Scanner scanner(HostView({proc_.path(), testdata("host_clean")}), &clock_, nullptr, nullptr,
+                  policy::built_in_default(), opts);
+  Result<ScanReport> r = scanner.scan();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(find_pid(*r, 100), nullptr);
+}
+
+TEST(ScanReport, MinerSeverity) {
+  ScanReport r;
+  EXPECT_FALSE(r.has_miner_severity());
+  ProcessReport hog;
+  hog.findings.push_back(policy::Finding{});
+  r.processes.push_back(hog);
+  EXPECT_FALSE(r.has_miner_severity());
+  policy::Finding weak;
+  weak.severity = policy::Severity::kWeak;
+  r.host_findings.push_back(weak);
+  EXPECT_FALSE(r.has_miner_severity());
+  r.processes[0].miner = true;
+  EXPECT_TRUE(r.has_miner_severity());
+}
+
+TEST(Scanner, UnreadableProcRootIsAnError) {
+  FakeClock clock;
+  Scanner scanner(HostView({"/nonexistent-proc", "/"}), &clock, nullptr, nullptr,
+                  policy::built_in_default(), ScanOptions{});
+  EXPECT_FALSE(scanner.prime().ok());
+  EXPECT_FALSE(scanner.scan().ok());
+}
+
+TEST_F(ScannerTest, JsonAndTableReports) {
+  ScanReport r = scan_twice();
+  nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["minerSeverity"], true);
+  EXPECT_EQ(j["processesScanned"], 10);
+  ASSERT_TRUE(j["processes"].is_array());
+  const nlohmann::json* p400 = nullptr;
+  for (const auto& p : j["processes"]) {
+    if (p["pid"] == 400) p400 = &p;
+  }
+  ASSERT_NE(p400, nullptr);
+  EXPECT_EQ((*p400)["containerId"],
+            "73bfe475650de66df8e2affdc98d440dcbe84f8df83b6f75a68a82eb7026136a");
+  EXPECT_EQ((*p400)["miner"], true);
+  EXPECT_EQ((*p400)["findings"][0]["rule"].is_string(), true);
+  EXPECT_TRUE(j["hostFindings"].is_array());
+  std::string table = format_table(r);
+  EXPECT_NE(table.find("MINER"), std::string::npos);
+  EXPECT_NE(table.find("ld-preload"), std::string::npos);
+  EXPECT_NE(table.find("RESULT: miner findings"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace orderguard::agent

@@ -1,0 +1,160 @@
+#include "operator/manager.h"
+
+#include "kube/log.h"
+
+namespace orderguard::op {
+namespace {
+
+constexpr const char* kManagedSelector = "app.kubernetes.io/managed-by=orderguard-operator";
+
+// Nodes are cached for their zone label and Ready condition only.
+void slim_node(json& node) {
+  json slim = {{"apiVersion", "v1"}, {"kind", "Node"}};
+  slim["metadata"] = {{"name", node["metadata"].value("name", "")},
+                      {"resourceVersion", node["metadata"].value("resourceVersion", "")},
+                      {"labels", node["metadata"].value("labels", json::object())}};
+  json conditions = json::array();
+  if (node.contains("status")) {
+    for (const auto& c : node["status"].value("conditions", json::array())) {
+      if (c.value("type", "") == "Ready") {
+        conditions.push_back({{"type", "Ready"}, {"status", c.value("status", "")}});
+      }
+    }
+  }
+  slim["status"] = {{"conditions", conditions}};
+  node = std::move(slim);
+}
+
+std::string node_zone(const kube::ObjectPtr& node) {
+  const json& labels = (*node)["metadata"].value("labels", json::object());
+  return labels.value(kZoneLabel, "");
+}
+
+}  // namespace
+
+OrderServiceManager::OrderServiceManager(kube::Client& client, const Clock& clock,
+                                         ManagerOptions options)
+    : client_(client), clock_(clock), options_(std::move(options)) {
+  namespace res = kube::resources;
+  kube::InformerOptions owned;
+  owned.label_selector = kManagedSelector;
+  owned.transform = kube::strip_managed_fields;
+  kube::InformerOptions plain;
+  plain.transform = kube::strip_managed_fields;
+  kube::InformerOptions node_options;
+  node_options.transform = slim_node;
+  order_services_ =
+      std::make_unique<kube::Informer>(client, order_services_resource(), clock, plain);
+  deployments_ = std::make_unique<kube::Informer>(client, res::kDeployments, clock, owned);
+  hpas_ = std::make_unique<kube::Informer>(client, res::kHorizontalPodAutoscalers, clock, owned);
+  pdbs_ = std::make_unique<kube::Informer>(client, res::kPodDisruptionBudgets, clock, owned);
+  services_ = std::make_unique<kube::Informer>(client, res::kServices, clock, owned);
+  config_maps_ = std::make_unique<kube::Informer>(client, res::kConfigMaps, clock, owned);
+  nodes_ = std::make_unique<kube::Informer>(client, res::kNodes, clock, node_options);
+  cache_tiers_ = std::make_unique<kube::Informer>(client, cache_tiers_resource(), clock, plain);
+  shard_sets_ = std::make_unique<kube::Informer>(client, shard_sets_resource(), clock, plain);
+  events_ = std::make_unique<kube::EventRecorder>(client, "tiers.orderguard.io/operator",
+                                                  options_.instance, clock);
+  OrderServiceCaches caches{order_services_.get(), deployments_.get(), hpas_.get(),
+                            pdbs_.get(),           services_.get(),    config_maps_.get(),
+                            nodes_.get(),          cache_tiers_.get(), shard_sets_.get()};
+  reconciler_ = std::make_unique<OrderServiceReconciler>(client, caches, events_.get(), clock);
+  kube::ControllerOptions copts;
+  copts.workers = options_.workers;
+  copts.metrics = options_.metrics;
+  controller_ = std::make_unique<kube::Controller>(
+      "orderservice", [this](const kube::Request& r) { return reconciler_->reconcile(r); }, clock,
+      std::move(copts));
+
+  order_services_->add_handlers(kube::enqueue_request_for_object(*controller_));
+  for (auto* inf :
+       {deployments_.get(), hpas_.get(), pdbs_.get(), services_.get(), config_maps_.get()}) {
+    inf->add_handlers(kube::enqueue_request_for_owner(*controller_, order_services_resource()));
+  }
+  nodes_->add_handlers({
+      .on_add = [this](const kube::ObjectPtr& n) { enqueue_for_zone(n); },
+      .on_update =
+          [this](const kube::ObjectPtr& old_n, const kube::ObjectPtr& new_n) {
+            // The cache holds only zone and readiness, so any change matters.
+            if (*old_n == *new_n) return;
+            enqueue_for_zone(old_n);
+            enqueue_for_zone(new_n);
+          },
+      .on_delete = [this](const kube::ObjectPtr& n) { enqueue_for_zone(n); },
+  });
+  for (bool cache : {true, false}) {
+    kube::Informer* inf = cache ? cache_tiers_.get() : shard_sets_.get();
+    inf->add_handlers({
+        .on_add = [this, cache](const kube::ObjectPtr& o) { enqueue_referencing(o, cache); },
+        .on_update = [this, cache](const kube::ObjectPtr&,
+                                   const kube::ObjectPtr& o) { enqueue_referencing(o, cache); },
+        .on_delete = [this, cache](const kube::ObjectPtr& o) { enqueue_referencing(o, cache); },
+    });
+  }
+}
+
+OrderServiceManager::~OrderServiceManager() { stop(); }
+
+void OrderServiceManager::enqueue_for_zone(const kube::ObjectPtr& node) {
+  const std::string zone = node_zone(node);
+  if (zone.empty()) return;
+  for (const auto& obj : order_services_->list()) {
+    for (const auto& z : (*obj)["spec"].value("zones", json::array())) {
+      if (z.value("name", "") == zone) {
+        controller_->enqueue(
+            {(*obj)["metadata"].value("namespace", ""), (*obj)["metadata"].value("name", "")});
+        break;
+      }
+    }
+  }
+}
+
+void OrderServiceManager::enqueue_referencing(const kube::ObjectPtr& tier, bool cache) {
+  const std::string ns = (*tier)["metadata"].value("namespace", "");
+  const std::string name = (*tier)["metadata"].value("name", "");
+  const char* ref = cache ? "cacheRef" : "shardSetRef";
+  for (const auto& obj : order_services_->by_namespace(ns)) {
+    const json spec = obj->value("spec", json::object());
+    if (spec.value(ref, json::object()).value("name", "") == name) {
+      controller_->enqueue({ns, (*obj)["metadata"].value("name", "")});
+    }
+  }
+}
+
+Status OrderServiceManager::start() {
+  std::vector<kube::Informer*> all = {order_services_.get(), deployments_.get(), hpas_.get(),
+                                      pdbs_.get(),           services_.get(),    config_maps_.get(),
+                                      nodes_.get(),          cache_tiers_.get(), shard_sets_.get()};
+  for (auto* inf : all) inf->start();
+  for (auto* inf : all) {
+    if (!inf->wait_for_sync(options_.sync_timeout)) {
+      return make_error(ErrorCode::kTimeout,
+                        "cache of " + inf->resource().plural + " did not sync");
+    }
+  }
+  controller_->start();
+  log::info("orderservice controller started", {{"workers", options_.workers}});
+  return {};
+}
+
+bool OrderServiceManager::synced() const {
+  for (auto* inf : {order_services_.get(), deployments_.get(), nodes_.get()}) {
+    if (!inf->has_synced()) return false;
+  }
+  return true;
+}
+
+void OrderServiceManager::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  controller_->stop();
+  for (auto* inf :
+       {order_services_.get(), deployments_.get(), hpas_.get(), pdbs_.get(), services_.get(),
+        config_maps_.get(), nodes_.get(), cache_tiers_.get(), shard_sets_.get()}) {
+    inf->stop();
+  }
+  events_->flush();
+  events_->stop();
+}
+
+}  // namespace orderguard::op

@@ -1,0 +1,93 @@
+// The OrderService reconciler: one pass reads the whole state from the
+// informer caches, decides zone health, applies every desired child, deletes
+// the children no longer desired, and writes status when it changed.
+//
+// Steps (each in its own file):
+//  1. failover.cpp          zone health from Nodes and Deployments
+//  2. render.cpp / split.cpp the plan per zone and the desired children
+//  3. reconcile_children.cpp server-side apply (field manager
+//     orderguard-operator, force) of each child that differs from the cache,
+//     deletion of owned children that are no longer desired
+//  4. reconcile_status.cpp   conditions (metav1.Condition rules), per-zone
+//     status, Events on failover and recovery; written only when changed
+//
+// A pass that finds everything converged sends no request at all: a child is
+// applied only when it is missing, when its desired content changed (hash
+// annotation) or when the live object no longer holds the desired fields.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kube/client.h"
+#include "kube/controller.h"
+#include "kube/events.h"
+#include "kube/informer.h"
+#include "operator/failover.h"
+#include "operator/render.h"
+#include "operator/types.h"
+
+namespace orderguard::op {
+
+inline constexpr const char* kSpecHashAnnotation = "tiers.orderguard.io/spec-hash";
+
+// The caches a pass reads; all must be running and outlive the reconciler.
+struct OrderServiceCaches {
+  kube::Informer* order_services = nullptr;
+  kube::Informer* deployments = nullptr;
+  kube::Informer* hpas = nullptr;
+  kube::Informer* pdbs = nullptr;
+  kube::Informer* services = nullptr;
+  kube::Informer* config_maps = nullptr;
+  kube::Informer* nodes = nullptr;
+  kube::Informer* cache_tiers = nullptr;
+  kube::Informer* shard_sets = nullptr;
+};
+
+// ---- pure helpers (unit tested) ----
+
+// True when every field of `desired` is in `live` with the same value
+// (objects: recursively; arrays: same length, element by element). An empty
+// desired map or list matches an absent one: the server omits them.
+bool is_subset(const json& desired, const json& live);
+// Stable FNV-1a hash of the object's JSON, as hex.
+std::string content_hash(const json& object);
+// Whether `desired` (carrying its hash annotation) must be applied over `live`.
+bool needs_apply(const json& desired, const json* live);
+
+// Sets a condition in `conditions` (a metav1.Condition list): lastTransitionTime
+// changes only when status changes; the list stays ordered by first insertion.
+json set_condition(json conditions, const std::string& type, const std::string& status,
+                   const std::string& reason, const std::string& message, int64_t generation,
+                   const std::string& now);
+
+// The whole status for this pass.
+json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
+                    const std::vector<ZoneHealth>& health,
+                    const std::map<std::string, json>& deployments,
+                    const std::vector<std::string>& missing_refs, const std::string& now);
+
+class OrderServiceReconciler {
+ public:
+  // `events` may be null (no Events recorded).
+  OrderServiceReconciler(kube::Client& client, OrderServiceCaches caches,
+                         kube::EventRecorder* events, const Clock& clock);
+
+  kube::ReconcileOutcome reconcile(const kube::Request& request);
+
+ private:
+  Status reconcile_children(const OrderService& svc, const std::vector<json>& desired);
+  Status reconcile_status(const OrderService& svc, const json& live, const json& status,
+                          const std::vector<ZoneHealth>& health);
+  void record_zone_events(const json& live, const OrderService& svc,
+                          const std::vector<ZoneHealth>& health);
+  kube::Informer* cache_for(const std::string& kind) const;
+
+  kube::Client& client_;
+  OrderServiceCaches caches_;
+  kube::EventRecorder* events_;
+  const Clock& clock_;
+};
+
+}  // namespace orderguard::op

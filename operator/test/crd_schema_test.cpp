@@ -1,0 +1,136 @@
+// The CRD YAML and the C++ parser cannot drift apart: every property of each
+// CRD's spec schema is a field the parser reads, with the same type, and every
+// field the parser reads is in the schema. The parser is strict (unknown
+// fields are errors), so decoding an object holding every schema property
+// also proves the parser accepts all of them.
+#include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+
+#include "operator/types.h"
+
+namespace orderguard::op {
+namespace {
+
+using nlohmann::json;
+
+YAML::Node spec_schema(const std::string& file) {
+  YAML::Node crd = YAML::LoadFile(std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + file);
+  return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+}
+
+// The schema's fields in the parser's trace notation.
+void walk(const YAML::Node& schema, const std::string& path, FieldTrace& out) {
+  const std::string type = schema["type"].as<std::string>();
+  if (type == "object" && schema["properties"]) {
+    for (const auto& p : schema["properties"]) {
+      const std::string child = path + "." + p.first.as<std::string>();
+      out[child] = p.second["type"].as<std::string>();
+      walk(p.second, child, out);
+    }
+  }
+  if (type == "object" && schema["additionalProperties"]) {
+    out[path + "{}"] = schema["additionalProperties"]["type"].as<std::string>();
+  }
+  if (type == "array") {
+    out[path + "[]"] = schema["items"]["type"].as<std::string>();
+    walk(schema["items"], path + "[]", out);
+  }
+}
+
+// A value for every property: the enum's first value, the default, the minimum.
+json synthesize(const YAML::Node& schema) {
+  const std::string type = schema["type"].as<std::string>();
+  if (type == "object") {
+    json out = json::object();
+    if (schema["properties"]) {
+      for (const auto& p : schema["properties"])
+        out[p.first.as<std::string>()] = synthesize(p.second);
+    }
+    if (schema["additionalProperties"]) out["key"] = synthesize(schema["additionalProperties"]);
+    return out;
+  }
+  if (type == "array") return json::array({synthesize(schema["items"])});
+  if (type == "integer") {
+    if (schema["default"]) return schema["default"].as<int64_t>();
+    if (schema["minimum"]) return schema["minimum"].as<int64_t>();
+    return 1;
+  }
+  if (type == "boolean") return true;
+  if (schema["enum"]) return schema["enum"][0].as<std::string>();
+  if (schema["default"]) return schema["default"].as<std::string>();
+  return "x";
+}
+
+using DecodeFn = std::function<Status(const json&, FieldTrace*)>;
+
+void expect_agreement(const std::string& file, const DecodeFn& decode) {
+  SCOPED_TRACE(file);
+  YAML::Node schema = spec_schema(file);
+  FieldTrace from_schema;
+  walk(schema, "spec", from_schema);
+  ASSERT_FALSE(from_schema.empty());
+
+  FieldTrace from_parser;
+  Status decoded = decode(synthesize(schema), &from_parser);
+  ASSERT_TRUE(decoded.ok()) << "the parser refuses a field of the schema: "
+                            << decoded.error().message;
+  for (const auto& [path, type] : from_schema) {
+    auto it = from_parser.find(path);
+    if (it == from_parser.end()) {
+      ADD_FAILURE() << path << " (" << type << ") is in the CRD but the parser never reads it";
+    } else {
+      EXPECT_EQ(it->second, type) << path << ": CRD type vs parser type";
+    }
+  }
+  for (const auto& [path, type] : from_parser) {
+    EXPECT_TRUE(from_schema.contains(path))
+        << path << " (" << type << ") is read by the parser but missing from the CRD";
+  }
+}
+
+template <typename Fn>
+DecodeFn as_status(Fn fn) {
+  return [fn](const json& spec, FieldTrace* trace) -> Status {
+    auto r = fn(spec, trace);
+    if (!r.ok()) return r.error();
+    return {};
+  };
+}
+
+TEST(CrdSchema, OrderServiceMatchesParser) {
+  expect_agreement("orderservices.yaml", as_status(decode_order_service));
+}
+TEST(CrdSchema, CacheTierMatchesParser) {
+  expect_agreement("cachetiers.yaml", as_status(decode_cache_tier));
+}
+TEST(CrdSchema, ShardSetMatchesParser) {
+  expect_agreement("shardsets.yaml", as_status(decode_shard_set));
+}
+
+// The schema's own conventions: status subresource, printer columns, names.
+TEST(CrdSchema, ConventionsHold) {
+  for (const std::string file : {"orderservices.yaml", "cachetiers.yaml", "shardsets.yaml"}) {
+    SCOPED_TRACE(file);
+    YAML::Node crd = YAML::LoadFile(std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + file);
+    EXPECT_EQ(crd["spec"]["group"].as<std::string>(), kGroup);
+    EXPECT_EQ(crd["spec"]["names"]["categories"][0].as<std::string>(), "orderguard");
+    EXPECT_EQ(crd["spec"]["names"]["shortNames"].size(), 1u);
+    YAML::Node v = crd["spec"]["versions"][0];
+    EXPECT_EQ(v["name"].as<std::string>(), "v1alpha1");
+    EXPECT_TRUE(v["subresources"]["status"].IsDefined());
+    EXPECT_EQ(v["additionalPrinterColumns"][0]["name"].as<std::string>(), "Ready");
+    YAML::Node status = v["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"];
+    EXPECT_TRUE(status["observedGeneration"].IsDefined());
+    EXPECT_EQ(status["conditions"]["x-kubernetes-list-type"].as<std::string>(), "map");
+  }
+  YAML::Node osvc = YAML::LoadFile(std::string(ORDERGUARD_SOURCE_DIR) + "/crds/orderservices.yaml");
+  YAML::Node scale = osvc["spec"]["versions"][0]["subresources"]["scale"];
+  EXPECT_EQ(scale["specReplicasPath"].as<std::string>(), ".spec.replicas");
+  EXPECT_EQ(scale["statusReplicasPath"].as<std::string>(), ".status.replicas");
+  EXPECT_EQ(scale["labelSelectorPath"].as<std::string>(), ".status.selector");
+}
+
+}  // namespace
+}  // namespace orderguard::op

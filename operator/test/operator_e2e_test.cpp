@@ -1,0 +1,270 @@
+// The operator against a real kube-apiserver + controller manager: CRDs and
+// examples apply, invalid specs are refused by the API server, the reconciler
+// (in-process) creates the children, writes nothing when converged, moves a
+// zone's share on failover and back on recovery, and the garbage collector
+// removes the children with their OrderService.
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include "e2e/cluster.h"
+#include "e2e/environment.h"
+#include "e2e/poll.h"
+#include "kube/client.h"
+#include "operator/manager.h"
+
+namespace orderguard::op {
+namespace {
+
+using e2e::cluster;
+using e2e::poll_until;
+using namespace std::chrono_literals;
+namespace res = kube::resources;
+
+const std::string kSource = ORDERGUARD_SOURCE_DIR;
+
+class OperatorE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto applied = cluster().kubectl({"apply", "-f", kSource + "/crds/"});
+    ASSERT_TRUE(applied.ok()) << applied.err;
+    auto established = cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                          "crd/orderservices.tiers.orderguard.io",
+                                          "crd/cachetiers.tiers.orderguard.io",
+                                          "crd/shardsets.tiers.orderguard.io"});
+    ASSERT_TRUE(established.ok()) << established.err;
+    registry_ = new prometheus::Registry();
+    auto c = kube::make_client(cluster().admin_config(), {.metrics = registry_});
+    ASSERT_TRUE(c.ok()) << c.error().describe();
+    client_ = std::move(c).value().release();
+    clock_ = new RealClock();
+    manager_ = new OrderServiceManager(*client_, *clock_);
+    Status st = manager_->start();
+    ASSERT_TRUE(st.ok()) << st.error().describe();
+  }
+  static void TearDownTestSuite() {
+    if (manager_ != nullptr) manager_->stop();
+    delete manager_;
+    delete client_;
+    delete clock_;
+    delete registry_;
+  }
+
+  // Requests other than GET (watches are GETs too) the client has sent.
+  static double writes() {
+    double n = 0;
+    for (const auto& family : registry_->Collect()) {
+      if (family.name != "rest_client_requests_total") continue;
+      for (const auto& m : family.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "verb" && l.value != "GET") n += m.counter.value;
+        }
+      }
+    }
+    return n;
+  }
+
+  static json get(const kube::Resource& r, const std::string& ns, const std::string& name) {
+    auto obj = client_->get(r, ns, name);
+    return obj.ok() ? *obj : json();
+  }
+
+  static inline prometheus::Registry* registry_ = nullptr;
+  static inline kube::Client* client_ = nullptr;
+  static inline RealClock* clock_ = nullptr;
+  static inline OrderServiceManager* manager_ = nullptr;
+};
+
+TEST_F(OperatorE2E, ExamplesApplyAndGetChildrenAndPrinterColumns) {
+  auto applied = cluster().kubectl({"apply", "-f", kSource + "/examples/"});
+  ASSERT_TRUE(applied.ok()) << applied.err;
+  for (const std::string zone : {"zone-a", "zone-b", "zone-c"}) {
+    const std::string name = "orders-" + zone;
+    ASSERT_TRUE(poll_until([&] { return !get(res::kDeployments, "shop", name).is_null(); }, 30s))
+        << name;
+    ASSERT_TRUE(poll_until(
+        [&] { return !get(res::kHorizontalPodAutoscalers, "shop", name).is_null(); }, 30s));
+    ASSERT_TRUE(
+        poll_until([&] { return !get(res::kPodDisruptionBudgets, "shop", name).is_null(); }, 30s));
+    json d = get(res::kDeployments, "shop", name);
+    EXPECT_EQ(d["metadata"]["ownerReferences"][0]["kind"], "OrderService");
+    EXPECT_EQ(d["metadata"]["ownerReferences"][0]["controller"], true);
+    EXPECT_EQ(d["spec"]["template"]["spec"]["affinity"]["nodeAffinity"]
+               ["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]
+               ["matchExpressions"][0]["values"][0],
+              zone);
+  }
+  ASSERT_TRUE(poll_until([&] { return !get(res::kServices, "shop", "orders").is_null(); }, 30s));
+  ASSERT_TRUE(poll_until(
+      [&] { return !get(res::kConfigMaps, "shop", "orders-tier-config").is_null(); }, 30s));
+  json cm = get(res::kConfigMaps, "shop", "orders-tier-config");
+  EXPECT_EQ(cm["data"]["ORDERGUARD_SHARDSET_ROUTING_CONFIGMAP"], "orders-db-routing");
+  EXPECT_EQ(cm["data"]["ORDERGUARD_CACHE_STATUS"], "Found");
+  ASSERT_TRUE(poll_until(
+      [&] {
+        json o = get(order_services_resource(), "shop", "orders");
+        return o.contains("status") &&
+               o["status"].value("observedGeneration", 0) == o["metadata"]["generation"];
+      },
+      30s));
+  auto table = cluster().kubectl({"get", "osvc", "-n", "shop"});
+  ASSERT_TRUE(table.ok()) << table.err;
+  for (const char* column : {"READY", "ZONES", "REPLICAS", "AGE", "orders"}) {
+    EXPECT_NE(table.out.find(column), std::string::npos) << table.out;
+  }
+  auto category = cluster().kubectl({"get", "orderguard", "-n", "shop", "-o", "name"});
+  ASSERT_TRUE(category.ok()) << category.err;
+  EXPECT_NE(category.out.find("cachetier"), std::string::npos) << category.out;
+}
+
+std::string invalid_service(const std::string& zones, const std::string& extra = "") {
+  return "apiVersion: tiers.orderguard.io/v1alpha1\nkind: OrderService\nmetadata:\n"
+         "  name: bad\n  namespace: default\nspec:\n  image: x\n  zones: " +
+         zones + "\n" + extra;
+}
+
+TEST_F(OperatorE2E, InvalidResourcesAreRefusedWithClearMessages) {
+  struct Case {
+    std::string yaml, message;
+  };
+  const Case cases[] = {
+      {invalid_service("[{name: a, weight: 50}, {name: b, weight: 40}]"),
+       "zone weights must sum to 100"},
+      {invalid_service("[{name: a, weight: 50}, {name: a, weight: 50}]"),
+       "zone names must be unique"},
+      {invalid_service("[{name: a, weight: 100}]",
+                       "  autoscaling: {minReplicas: 5, maxReplicas: 2}\n"),
+       "autoscaling.minReplicas must be <= autoscaling.maxReplicas"},
+      {invalid_service("[{name: a, weight: 101}]"), "should be less than or equal to 100"},
+  };
+  for (const auto& c : cases) {
+    auto r = cluster().kubectl({"apply", "-f", "-"}, c.yaml);
+    EXPECT_FALSE(r.ok()) << c.yaml;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+}
+
+void set_node_ready(kube::Client& c, const std::string& name, bool ready) {
+  json status = {{"status",
+                  {{"conditions", json::array({{{"type", "Ready"},
+                                                {"status", ready ? "True" : "False"},
+                                                {"reason", "E2E"},
+                                                {"message", "set by the test"}}})}}}};
+  auto r = c.patch(res::kNodes, "", name, kube::PatchType::kMerge, status, "status");
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+}
+
+TEST_F(OperatorE2E, FailoverMovesShareAndRecoveryMovesItBack) {
+  const std::string ns = "failover";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  for (const std::string z : {"fz-a", "fz-b", "fz-c"}) {
+    auto r = client_->create(
+        res::kNodes, "",
+        {{"apiVersion", "v1"},
+         {"kind", "Node"},
+         {"metadata", {{"name", "node-" + z}, {"labels", {{"topology.kubernetes.io/zone", z}}}}}});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    set_node_ready(*client_, "node-" + z, true);
+  }
+  const std::string svc = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: OrderService
+metadata: {name: pay, namespace: failover}
+spec:
+  image: registry.example.com/pay:1
+  replicas: 12
+  zones: [{name: fz-a, weight: 50}, {name: fz-b, weight: 30}, {name: fz-c, weight: 20}]
+  failover: {unhealthyAfterSeconds: 3600}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, svc).ok());
+  auto replicas = [&](const std::string& zone) {
+    json d = get(res::kDeployments, ns, "pay-" + zone);
+    return d.is_null() ? -1 : d["spec"].value("replicas", -1);
+  };
+  auto shares = [&] {
+    return std::vector<int>{replicas("fz-a"), replicas("fz-b"), replicas("fz-c")};
+  };
+  auto condition = [&](const std::string& type) {
+    json o = get(order_services_resource(), ns, "pay");
+    for (const auto& c : o["status"].value("conditions", json::array()))
+      if (c["type"] == type) return c;
+    return json();
+  };
+  ASSERT_TRUE(poll_until([&] { return shares() == std::vector<int>{6, 4, 2}; }, 30s));
+  ASSERT_TRUE(
+      poll_until([&] { return condition("Degraded").value("status", "") == "False"; }, 30s));
+
+  // Converged: once the controller manager stops touching the Deployments, a
+  // pass sends no request and changes no resourceVersion.
+  double before = -1;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        double now = writes();
+        bool stable = now == before;
+        before = now;
+        return stable;
+      },
+      60s, 3s));
+  auto rvs = [&] {
+    std::vector<std::string> out;
+    out.push_back(get(order_services_resource(), ns, "pay")["metadata"]["resourceVersion"]);
+    for (const std::string z : {"fz-a", "fz-b", "fz-c"}) {
+      out.push_back(get(res::kDeployments, ns, "pay-" + z)["metadata"]["resourceVersion"]);
+      out.push_back(get(res::kPodDisruptionBudgets, ns, "pay-" + z)["metadata"]["resourceVersion"]);
+    }
+    out.push_back(get(res::kServices, ns, "pay")["metadata"]["resourceVersion"]);
+    out.push_back(get(res::kConfigMaps, ns, "pay-tier-config")["metadata"]["resourceVersion"]);
+    return out;
+  };
+  auto rv_before = rvs();
+  for (int i = 0; i < 2; ++i) {
+    auto outcome = manager_->reconciler().reconcile({ns, "pay"});
+    ASSERT_TRUE(outcome.ok()) << outcome.error().describe();
+  }
+  EXPECT_EQ(writes(), before);
+  EXPECT_EQ(rvs(), rv_before);
+
+  // Zone fz-c loses its nodes: its share (all but its floor) moves to a and b.
+  set_node_ready(*client_, "node-fz-c", false);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return shares() == std::vector<int>{7, 4, 1};
+      },
+      30s))
+      << shares()[0] << "," << shares()[1] << "," << shares()[2];
+  ASSERT_TRUE(poll_until([&] { return condition("Degraded").value("status", "") == "True"; }, 30s));
+  EXPECT_EQ(condition("Degraded")["reason"], "ZoneFailover");
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto events = client_->list(res::kEvents, ns, {});
+        if (!events.ok()) return false;
+        for (const auto& e : (*events)["items"])
+          if (e.value("reason", "") == "ZoneFailover") return true;
+        return false;
+      },
+      30s));
+
+  // Recovery: the share moves back.
+  set_node_ready(*client_, "node-fz-c", true);
+  ASSERT_TRUE(poll_until([&] { return shares() == std::vector<int>{6, 4, 2}; }, 30s));
+  ASSERT_TRUE(
+      poll_until([&] { return condition("Degraded").value("status", "") == "False"; }, 30s));
+
+  // A deleted child comes back.
+  ASSERT_TRUE(client_->remove(res::kPodDisruptionBudgets, ns, "pay-fz-b").ok());
+  ASSERT_TRUE(
+      poll_until([&] { return !get(res::kPodDisruptionBudgets, ns, "pay-fz-b").is_null(); }, 30s));
+
+  // Deleting the OrderService garbage-collects every child.
+  ASSERT_TRUE(client_->remove(order_services_resource(), ns, "pay").ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto d = client_->list(res::kDeployments, ns, {});
+        auto c = client_->get(res::kConfigMaps, ns, "pay-tier-config");
+        return d.ok() && (*d)["items"].empty() && !c.ok();
+      },
+      60s));
+}
+
+}  // namespace
+}  // namespace orderguard::op
+
+int main(int argc, char** argv) { return orderguard::e2e::run_e2e_tests(argc, argv); }
