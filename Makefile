@@ -57,7 +57,8 @@ cluster-down:
 demo: build
 	ORDERGUARD_TOOLS_BIN=$(TOOLS_BIN) BUILD_DIR=$(BUILD_DIR) scripts/demo.sh
 
-demo-down: cluster-down
+demo-down:
+	BUILD_DIR=$(BUILD_DIR) scripts/demo-down.sh
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

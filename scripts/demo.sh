@@ -1,42 +1,125 @@
 #!/usr/bin/env bash
-# `make demo`: start a local control plane (etcd + kube-apiserver +
-# kube-controller-manager built from pinned Go modules) and take a short tour.
-# Leaves it running; `make demo-down` stops it. Each step prints its progress and
-# a failure names the step.
+# `make demo`: the main job on a local control plane (etcd + kube-apiserver +
+# kube-controller-manager built from pinned Go modules):
+#   1. start the control plane and install the CRDs;
+#   2. run the operator and apply examples/ (the order platform over 3 zones);
+#   3. run the webhook, register it, and show a miner Pod being refused;
+#   4. run a fake miner process on this host and let `orderguard-agent scan` find it.
+# Leaves the control plane, operator and webhook running; `make demo-down`
+# stops everything. Each step prints its progress; a failure names the step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
 BUILD_DIR="${BUILD_DIR:-build/dev}"
 TOOLS_BIN="${ORDERGUARD_TOOLS_BIN:-$(e2e/tools/build.sh)}"
-CLUSTER_DIR="$PWD/.cluster"
+CLUSTER_DIR="$ROOT/.cluster"
+DEMO_DIR="$CLUSTER_DIR/demo"
 export KUBECONFIG="$CLUSTER_DIR/kubeconfig"
 kubectl() { "$TOOLS_BIN/kubectl" "$@"; }
 
 step=""
-trap 'echo; echo "demo: step \"$step\" failed (exit $?). Logs: $CLUSTER_DIR/logs/" >&2' ERR
+trap 'echo; echo "demo: step \"$step\" failed (exit $?). Logs: $CLUSTER_DIR/logs/ and $DEMO_DIR/" >&2' ERR
 say() { step="$1"; printf '\n\033[1m==> %s\033[0m\n' "$1"; }
+wait_for() {  # wait_for <seconds> <command...>: poll until the command succeeds
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { echo "timed out waiting for: $*" >&2; return 1; }
+    sleep 1
+  done
+}
+start_bg() {  # start_bg <name> <command...>: run in the background, pid in $DEMO_DIR/<name>.pid
+  local name="$1"; shift
+  if [[ -f "$DEMO_DIR/$name.pid" ]] && kill -0 "$(cat "$DEMO_DIR/$name.pid")" 2>/dev/null; then
+    echo "$name already running (pid $(cat "$DEMO_DIR/$name.pid"))"
+    return
+  fi
+  setsid "$@" >"$DEMO_DIR/$name.log" 2>&1 < /dev/null &
+  echo $! >"$DEMO_DIR/$name.pid"
+  echo "$name started (pid $!, log $DEMO_DIR/$name.log)"
+}
 
-say "start the local control plane"
+say "1/4 start the local control plane and install the CRDs"
 "$BUILD_DIR/e2e/orderguard-cluster" up --dir "$CLUSTER_DIR" --tools "$TOOLS_BIN"
-
-say "the API server answers"
+mkdir -p "$DEMO_DIR"
 kubectl version
-kubectl get --raw /readyz && echo
+kubectl apply -f crds/
+kubectl wait --for=condition=Established --timeout=60s crd --all
 
-say "run a Deployment; kube-controller-manager creates its ReplicaSet and Pods"
-kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
-kubectl -n demo create deployment web --image=nginx:1.27 --replicas=2 --dry-run=client -o yaml |
-  kubectl apply -f -
-for _ in $(seq 1 60); do
-  [[ "$(kubectl -n demo get pods -l app=web -o name | wc -l)" -ge 2 ]] && break
-  sleep 1
+say "2/4 run the operator and apply the order platform (examples/)"
+start_bg operator "$BUILD_DIR/operator/orderguard-operator" --kubeconfig "$KUBECONFIG" \
+  --metrics-addr 127.0.0.1:18080
+# Nodes in three zones, as a real cluster would have (no kubelets run here).
+for z in a b c; do
+  kubectl apply -f - <<EOT
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-$z
+  labels: {topology.kubernetes.io/zone: zone-$z, kubernetes.io/hostname: node-$z}
+EOT
+  kubectl patch node "node-$z" --subresource=status --type=merge \
+    -p '{"status":{"conditions":[{"type":"Ready","status":"True","reason":"Demo","message":"demo node","lastHeartbeatTime":null}]}}' >/dev/null
 done
-kubectl -n demo get deployments,replicasets,pods -o wide
-echo "(no kubelet runs here, so the Pods stay Pending; the operator, webhook and agent"
-echo " issues extend this demo with orderguard's own resources)"
+kubectl apply -f examples/
+wait_for 60 kubectl -n shop get deployment -l app.kubernetes.io/managed-by=orderguard-operator -o name
+sleep 2
+kubectl get orderguard -A
+kubectl -n shop get deployments,hpa,pdb,services,configmaps -l app.kubernetes.io/managed-by=orderguard-operator
+echo "(no kubelet runs here, so Pods stay Pending and Ready stays False)"
 
-say "done: the control plane keeps running"
+say "3/4 run the admission webhook and refuse a miner Pod"
+if [[ ! -f "$DEMO_DIR/tls.crt" ]]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+    -subj /CN=orderguard-webhook -addext "subjectAltName=IP:127.0.0.1" \
+    -keyout "$DEMO_DIR/tls.key" -out "$DEMO_DIR/tls.crt" 2>/dev/null
+fi
+start_bg webhook "$BUILD_DIR/webhook/orderguard-webhook" --kubeconfig "$KUBECONFIG" \
+  --listen 127.0.0.1:18443 --metrics-addr 127.0.0.1:18081 \
+  --tls-cert-file "$DEMO_DIR/tls.crt" --tls-key-file "$DEMO_DIR/tls.key"
+wait_for 30 curl -sf http://127.0.0.1:18081/readyz
+kubectl apply -f - <<EOT
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {name: orderguard-demo}
+webhooks:
+- name: miners.orderguard.io
+  admissionReviewVersions: [v1]
+  sideEffects: None
+  failurePolicy: Fail
+  timeoutSeconds: 5
+  namespaceSelector:
+    matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}]
+  clientConfig:
+    url: https://127.0.0.1:18443/validate
+    caBundle: $(base64 -w0 "$DEMO_DIR/tls.crt")
+  rules:
+  - {apiGroups: [""], apiVersions: ["*"], resources: [pods, pods/ephemeralcontainers], operations: [CREATE, UPDATE]}
+  - {apiGroups: [apps], apiVersions: ["*"], resources: [deployments, statefulsets, daemonsets, replicasets], operations: [CREATE, UPDATE]}
+  - {apiGroups: [batch], apiVersions: ["*"], resources: [jobs, cronjobs], operations: [CREATE, UPDATE]}
+  - {apiGroups: [security.orderguard.io], apiVersions: ["*"], resources: [minerpolicies], operations: [CREATE, UPDATE]}
+EOT
+echo "\$ kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444"
+if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444; then
+  echo "demo: the miner Pod was admitted; the webhook should have refused it" >&2
+  false
+fi
+echo "(refused, as it should be)"
+
+say "4/4 find a miner process on this host with orderguard-agent scan"
+fake="$DEMO_DIR/xmrig"
+cp /bin/sleep "$fake"
+"$fake" 30 -o stratum+tcp://pool.supportxmr.com:3333 --donate-level=1 2>/dev/null &
+miner_pid=$!
+sleep 0.5
+"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden | head -40 || true
+kill "$miner_pid" 2>/dev/null || true
+
+step="done"
+say "done: the control plane, operator and webhook keep running"
 cat <<EOT
   export KUBECONFIG=$KUBECONFIG
-  $TOOLS_BIN/kubectl get all -A
-  make demo-down     # stop it
+  $TOOLS_BIN/kubectl get orderguard -A
+  $TOOLS_BIN/kubectl -n shop get deployments -o wide
+  curl -s http://127.0.0.1:18080/metrics | grep controller_runtime_reconcile_total
+  make demo-down     # stop everything
 EOT
