@@ -1,16 +1,19 @@
-// orderguard-agent: `scan` runs every check once on this host and prints a report.
-// Exit codes: 0 clean, 1 findings of miner severity, 2 error.
+// orderguard-agent: `scan` runs every check once on this host and prints a report (exit codes:
+// 0 clean, 1 findings of miner severity, 2 error); `run` is the DaemonSet mode (run.h).
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
 #include "agent/report.h"
+#include "agent/run.h"
 #include "agent/scanner.h"
 #include "kube/clock.h"
 #include "kube/log.h"
+#include "kube/signals.h"
 #include "policy/miner_policy.h"
 
 namespace {
@@ -53,7 +56,66 @@ int main(int argc, char** argv) {
   scan->add_option("--watch", watch,
                    "rescan every this many seconds until interrupted (0: scan once)")
       ->check(CLI::NonNegativeNumber);
+
+  agent::RunOptions run_options;
+  agent::ResponderOptions& ro = run_options.respond;
+  if (const char* node = std::getenv("NODE_NAME")) ro.node_name = node;
+  double run_interval = 30;
+  std::vector<std::string> protected_namespaces(ro.protected_namespaces.begin(),
+                                                ro.protected_namespaces.end());
+  std::string level = "info";
+  CLI::App* run = app.add_subcommand("run", "DaemonSet mode: scan every interval and respond");
+  run->add_option("--node-name", ro.node_name, "this node (default: $NODE_NAME)");
+  run->add_option("--kubeconfig", run_options.kubeconfig, "kubeconfig file (default: in-cluster)");
+  run->add_option("--interval", run_interval, "seconds between scans")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  run->add_flag("--dry-run", ro.dry_run, "decide and report, act on nothing");
+  run->add_flag("--delete-on-pdb-block", ro.delete_on_pdb_block,
+                "delete a miner pod when a PodDisruptionBudget refuses its eviction");
+  run->add_option("--quarantine-policy", ro.quarantine_policy,
+                  "MinerPolicy that quarantine entries are appended to (created if missing)")
+      ->capture_default_str();
+  run->add_option("--protected-namespaces", protected_namespaces,
+                  "namespaces whose pods are never acted on")
+      ->delimiter(',')
+      ->capture_default_str();
+  run->add_option("--evictions-per-minute", ro.evictions_per_minute,
+                  "at most this many pods acted on per minute on this node")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  run->add_flag("--taint-node", ro.taint_node,
+                "taint a compromised node orderguard.io/miner-compromised:NoSchedule");
+  run->add_flag("--kill-unowned", ro.kill_unowned, "SIGKILL miner processes that belong to no pod");
+  run->add_option("--metrics-addr", run_options.metrics_addr, "/metrics, /healthz, /readyz")
+      ->capture_default_str();
+  run->add_option("--host-proc", run_options.paths.proc_root, "the host's /proc")
+      ->capture_default_str();
+  run->add_option("--host-root", run_options.paths.host_root, "the host's root filesystem")
+      ->capture_default_str();
+  run->add_option("--cpu-hog-percent", run_options.scan.cpu_hog_percent,
+                  "CPU hog threshold (% of a CPU)")
+      ->capture_default_str();
+  run->add_option("--hidden-chunk", run_options.scan.hidden_sweep_chunk,
+                  "pids probed per scan by the hidden-process sweep (0: up to pid_max)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  run->add_option("--log-level", level, "debug, info or error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  if (*run) {
+    log::Level parsed;
+    if (!log::parse_level(level, &parsed)) {
+      log::error("invalid --log-level", {{"value", level}});
+      return kExitError;
+    }
+    log::set_level(parsed);
+    kube::init_openssl_for_process();
+    kube::block_shutdown_signals();
+    ro.protected_namespaces = {protected_namespaces.begin(), protected_namespaces.end()};
+    run_options.interval = std::chrono::milliseconds(static_cast<int64_t>(run_interval * 1000));
+    return agent::run_agent(std::move(run_options));
+  }
 
   options.self_pid = static_cast<int>(::getpid());
   RealClock clock;

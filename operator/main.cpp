@@ -1,5 +1,5 @@
-// orderguard-operator: reconciles OrderServices (and, later, CacheTiers and
-// ShardSets). Controllers run only while this process holds the Lease when
+// orderguard-operator: reconciles OrderServices, CacheTiers and ShardSets.
+// Controllers run only while this process holds the Lease when
 // --leader-elect is set; SIGTERM stops them and releases the Lease.
 #include <prometheus/registry.h>
 #include <unistd.h>

@@ -53,6 +53,8 @@ OrderServiceManager::OrderServiceManager(kube::Client& client, const Clock& cloc
   nodes_ = std::make_unique<kube::Informer>(client, res::kNodes, clock, node_options);
   cache_tiers_ = std::make_unique<kube::Informer>(client, cache_tiers_resource(), clock, plain);
   shard_sets_ = std::make_unique<kube::Informer>(client, shard_sets_resource(), clock, plain);
+  stateful_sets_ = std::make_unique<kube::Informer>(client, res::kStatefulSets, clock, owned);
+  jobs_ = std::make_unique<kube::Informer>(client, res::kJobs, clock, owned);
   events_ = std::make_unique<kube::EventRecorder>(client, "tiers.orderguard.io/operator",
                                                   options_.instance, clock);
   OrderServiceCaches caches{order_services_.get(), deployments_.get(), hpas_.get(),
@@ -66,7 +68,34 @@ OrderServiceManager::OrderServiceManager(kube::Client& client, const Clock& cloc
       "orderservice", [this](const kube::Request& r) { return reconciler_->reconcile(r); }, clock,
       std::move(copts));
 
+  TierCaches tier_caches{cache_tiers_.get(), shard_sets_.get(),  stateful_sets_.get(),
+                         services_.get(),    config_maps_.get(), pdbs_.get(),
+                         jobs_.get()};
+  cache_reconciler_ = std::make_unique<CacheTierReconciler>(client, tier_caches, clock);
+  shard_reconciler_ = std::make_unique<ShardSetReconciler>(client, tier_caches, clock);
+  kube::ControllerOptions cache_opts;
+  cache_opts.workers = options_.workers;
+  cache_opts.metrics = options_.metrics;
+  cache_controller_ = std::make_unique<kube::Controller>(
+      "cachetier", [this](const kube::Request& r) { return cache_reconciler_->reconcile(r); },
+      clock, std::move(cache_opts));
+  kube::ControllerOptions shard_opts;
+  shard_opts.workers = options_.workers;
+  shard_opts.metrics = options_.metrics;
+  shard_controller_ = std::make_unique<kube::Controller>(
+      "shardset", [this](const kube::Request& r) { return shard_reconciler_->reconcile(r); }, clock,
+      std::move(shard_opts));
+
   order_services_->add_handlers(kube::enqueue_request_for_object(*controller_));
+  cache_tiers_->add_handlers(kube::enqueue_request_for_object(*cache_controller_));
+  shard_sets_->add_handlers(kube::enqueue_request_for_object(*shard_controller_));
+  for (auto* inf :
+       {stateful_sets_.get(), services_.get(), config_maps_.get(), pdbs_.get(), jobs_.get()}) {
+    inf->add_handlers(kube::enqueue_request_for_owner(*cache_controller_, cache_tiers_resource()));
+    if (inf != jobs_.get()) {
+      inf->add_handlers(kube::enqueue_request_for_owner(*shard_controller_, shard_sets_resource()));
+    }
+  }
   for (auto* inf :
        {deployments_.get(), hpas_.get(), pdbs_.get(), services_.get(), config_maps_.get()}) {
     inf->add_handlers(kube::enqueue_request_for_owner(*controller_, order_services_resource()));
@@ -124,7 +153,8 @@ void OrderServiceManager::enqueue_referencing(const kube::ObjectPtr& tier, bool 
 Status OrderServiceManager::start() {
   std::vector<kube::Informer*> all = {order_services_.get(), deployments_.get(), hpas_.get(),
                                       pdbs_.get(),           services_.get(),    config_maps_.get(),
-                                      nodes_.get(),          cache_tiers_.get(), shard_sets_.get()};
+                                      nodes_.get(),          cache_tiers_.get(), shard_sets_.get(),
+                                      stateful_sets_.get(),  jobs_.get()};
   for (auto* inf : all) inf->start();
   for (auto* inf : all) {
     if (!inf->wait_for_sync(options_.sync_timeout)) {
@@ -133,12 +163,15 @@ Status OrderServiceManager::start() {
     }
   }
   controller_->start();
-  log::info("orderservice controller started", {{"workers", options_.workers}});
+  cache_controller_->start();
+  shard_controller_->start();
+  log::info("tier controllers started", {{"workers", options_.workers}});
   return {};
 }
 
 bool OrderServiceManager::synced() const {
-  for (auto* inf : {order_services_.get(), deployments_.get(), nodes_.get()}) {
+  for (auto* inf : {order_services_.get(), deployments_.get(), nodes_.get(), cache_tiers_.get(),
+                    shard_sets_.get(), stateful_sets_.get(), jobs_.get()}) {
     if (!inf->has_synced()) return false;
   }
   return true;
@@ -148,9 +181,11 @@ void OrderServiceManager::stop() {
   if (stopped_) return;
   stopped_ = true;
   controller_->stop();
-  for (auto* inf :
-       {order_services_.get(), deployments_.get(), hpas_.get(), pdbs_.get(), services_.get(),
-        config_maps_.get(), nodes_.get(), cache_tiers_.get(), shard_sets_.get()}) {
+  cache_controller_->stop();
+  shard_controller_->stop();
+  for (auto* inf : {order_services_.get(), deployments_.get(), hpas_.get(), pdbs_.get(),
+                    services_.get(), config_maps_.get(), nodes_.get(), cache_tiers_.get(),
+                    shard_sets_.get(), stateful_sets_.get(), jobs_.get()}) {
     inf->stop();
   }
   events_->flush();

@@ -1,5 +1,10 @@
-// Wires the OrderService reconciler to its informers and a Controller: what
-// controller-runtime's Manager + builder do for one root kind.
+// Wires the tier reconcilers (OrderService, CacheTier, ShardSet) to their
+// informers and one Controller per root kind: what controller-runtime's
+// Manager + builder do. The informers are shared between the controllers.
+//
+// CacheTier and ShardSet controllers: For their kind, Owns StatefulSets,
+// Services, ConfigMaps, PDBs (and Jobs for CacheTiers), so an edited or
+// deleted child is restored.
 //
 // Watches: OrderServices (For), owned Deployments/HPAs/PDBs/Services/
 // ConfigMaps (Owns: enqueue the controller owner; only objects labelled
@@ -20,6 +25,7 @@
 #include "kube/events.h"
 #include "kube/informer.h"
 #include "operator/reconciler.h"
+#include "operator/tier_reconciler.h"
 
 namespace prometheus {
 class Registry;
@@ -48,6 +54,8 @@ class OrderServiceManager {
   bool synced() const;
 
   OrderServiceReconciler& reconciler() { return *reconciler_; }
+  CacheTierReconciler& cache_tier_reconciler() { return *cache_reconciler_; }
+  ShardSetReconciler& shard_set_reconciler() { return *shard_reconciler_; }
   kube::EventRecorder& events() { return *events_; }
 
  private:
@@ -58,10 +66,14 @@ class OrderServiceManager {
   const Clock& clock_;
   ManagerOptions options_;
   std::unique_ptr<kube::Informer> order_services_, deployments_, hpas_, pdbs_, services_,
-      config_maps_, nodes_, cache_tiers_, shard_sets_;
+      config_maps_, nodes_, cache_tiers_, shard_sets_, stateful_sets_, jobs_;
   std::unique_ptr<kube::EventRecorder> events_;
   std::unique_ptr<OrderServiceReconciler> reconciler_;
   std::unique_ptr<kube::Controller> controller_;
+  std::unique_ptr<CacheTierReconciler> cache_reconciler_;
+  std::unique_ptr<ShardSetReconciler> shard_reconciler_;
+  std::unique_ptr<kube::Controller> cache_controller_;
+  std::unique_ptr<kube::Controller> shard_controller_;
   bool stopped_ = false;
 };
 

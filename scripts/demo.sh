@@ -106,13 +106,24 @@ fi
 echo "(refused, as it should be)"
 
 say "4/4 find a miner process on this host with orderguard-agent scan"
+# A stand-in miner: a shell named xmrig carrying a pool URL and miner flags in
+# its command line, as a dropped miner would (it only sleeps).
 fake="$DEMO_DIR/xmrig"
-cp /bin/sleep "$fake"
-"$fake" 30 -o stratum+tcp://pool.supportxmr.com:3333 --donate-level=1 2>/dev/null &
+cp /bin/sh "$fake"
+"$fake" -c 'sleep 60; :' xmrig -o stratum+tcp://pool.supportxmr.com:3333 --donate-level=1 &
 miner_pid=$!
 sleep 0.5
-"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden | head -40 || true
+echo "\$ orderguard-agent scan   (stand-in miner running as pid $miner_pid)"
+rc=0
+"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden >"$DEMO_DIR/scan.txt" || rc=$?
+head -1 "$DEMO_DIR/scan.txt"
+sed -n '/PROCESSES WITH FINDINGS/,$p' "$DEMO_DIR/scan.txt" | head -30
 kill "$miner_pid" 2>/dev/null || true
+if [[ $rc -ne 1 ]] || ! grep -q "^  $miner_pid " "$DEMO_DIR/scan.txt"; then
+  echo "demo: the scan did not report the stand-in miner (exit $rc)" >&2
+  false
+fi
+echo "(found: exit code 1 means miner findings; full report in $DEMO_DIR/scan.txt)"
 
 step="done"
 say "done: the control plane, operator and webhook keep running"

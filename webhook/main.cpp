@@ -1,12 +1,19 @@
 // orderguard-webhook: the validating admission webhook. See webhook/server.h.
 #include <prometheus/registry.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <random>
+#include <thread>
 
 #include "kube/client.h"
 #include "kube/config.h"
+#include "kube/events.h"
+#include "kube/leader_election.h"
 #include "kube/log.h"
 #include "kube/signals.h"
+#include "webhook/audit.h"
+#include "webhook/certs.h"
 #include "webhook/server.h"
 
 namespace {
@@ -26,6 +33,14 @@ bool split_address(const std::string& text, std::string* host, uint16_t* port) {
   return true;
 }
 
+// Unique per process: Lease holder and Event reportingInstance.
+std::string identity() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::random_device rd;
+  return std::string(host) + "_" + std::to_string(rd() % 1000000);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -41,9 +56,37 @@ int main(int argc, char** argv) {
   app.add_option("--listen", listen, "HTTPS admission address")->capture_default_str();
   app.add_option("--metrics-addr", metrics_addr, "/metrics, /healthz, /readyz address")
       ->capture_default_str();
-  app.add_option("--tls-cert-file", options.tls_cert_file, "serving certificate chain (PEM)")
-      ->required();
-  app.add_option("--tls-key-file", options.tls_key_file, "serving key (PEM)")->required();
+  std::string cert_mode = "files";
+  webhook::CertManagerOptions cert_options{.service_name = "orderguard-webhook",
+                                           .ns = "orderguard",
+                                           .webhook_config_name = "orderguard-webhook",
+                                           .secret_name = "orderguard-webhook-tls"};
+  int audit_minutes = 10;
+  bool leader_elect = false;
+  app.add_option("--cert-mode", cert_mode,
+                 "files: --tls-cert-file/--tls-key-file, reloaded on change; self-managed: "
+                 "generate, store in --secret-name, publish caBundle, rotate")
+      ->check(CLI::IsMember({"files", "self-managed"}))
+      ->capture_default_str();
+  app.add_option("--tls-cert-file", options.tls_cert_file,
+                 "serving certificate chain (PEM); files mode");
+  app.add_option("--tls-key-file", options.tls_key_file, "serving key (PEM); files mode");
+  app.add_option("--service-name", cert_options.service_name, "Service in front of the webhook")
+      ->capture_default_str();
+  app.add_option("--namespace", cert_options.ns, "namespace of the Service, Secret and Lease")
+      ->capture_default_str();
+  app.add_option("--webhook-config-name", cert_options.webhook_config_name,
+                 "ValidatingWebhookConfiguration whose caBundle is managed")
+      ->capture_default_str();
+  app.add_option("--secret-name", cert_options.secret_name, "Secret holding CA and certificate")
+      ->capture_default_str();
+  app.add_option("--extra-san", cert_options.extra_sans,
+                 "extra DNS name or IP in the serving certificate (repeatable)");
+  app.add_option("--audit-interval", audit_minutes,
+                 "minutes between background audits of existing objects; 0 disables")
+      ->capture_default_str();
+  app.add_flag("--leader-elect", leader_elect,
+               "only the holder of Lease orderguard-webhook-audit runs the audit");
   app.add_option("--threads", options.threads, "I/O threads")->capture_default_str();
   app.add_option("--log-level", level, "debug, info or error")->capture_default_str();
   app.add_flag("--standalone", standalone,
@@ -63,6 +106,20 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const bool self_managed = cert_mode == "self-managed";
+  if (!self_managed && (options.tls_cert_file.empty() || options.tls_key_file.empty())) {
+    log::error("--cert-mode=files needs --tls-cert-file and --tls-key-file");
+    return 2;
+  }
+  if (self_managed && standalone) {
+    log::error("--cert-mode=self-managed needs the API server; drop --standalone");
+    return 2;
+  }
+  if (self_managed) {
+    options.tls_cert_file.clear();
+    options.tls_key_file.clear();
+  }
+
   std::unique_ptr<kube::Client> client;
   if (!standalone) {
     auto config = kube::load_default(kubeconfig);
@@ -80,12 +137,71 @@ int main(int argc, char** argv) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   webhook::Webhook hook(options, client.get(), registry);
+  RealClock clock;
+
+  // Self-managed: the certificate must be installed before the TLS port opens
+  // (without one the server would speak plain HTTP). Other replicas or a
+  // missing webhook configuration can delay the first pass; retry until then.
+  std::unique_ptr<webhook::CertManager> certs;
+  if (self_managed) {
+    certs = std::make_unique<webhook::CertManager>(
+        *client, cert_options,
+        [&hook](const std::string& cert, const std::string& key) {
+          return hook.set_certificate(cert, key);
+        },
+        clock);
+    kube::Canceller never;
+    while (true) {
+      auto st = certs->sync();
+      if (st.ok()) break;
+      log::error("initial certificate sync failed; retrying", {{"error", st.error().describe()}});
+      if (never.wait_for(std::chrono::seconds(5))) break;
+    }
+  }
   if (auto st = hook.start(); !st.ok()) {
     log::error("webhook failed to start", {{"error", st.error().describe()}});
     return 1;
   }
+  if (certs) certs->start();
+
+  // Background audit: every replica can, only the Lease holder does.
+  const std::string instance = identity();
+  std::unique_ptr<kube::EventRecorder> events;
+  std::unique_ptr<webhook::Auditor> auditor;
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::thread election;
+  std::unique_ptr<webhook::AuditLoop> audit_loop;
+  if (client && audit_minutes > 0) {
+    events =
+        std::make_unique<kube::EventRecorder>(*client, "orderguard.io/webhook", instance, clock);
+    auditor = std::make_unique<webhook::Auditor>(*client, hook.store(), *events, clock);
+    if (leader_elect) {
+      kube::LeaderElectionConfig lcfg{.lease_namespace = cert_options.ns,
+                                      .lease_name = "orderguard-webhook-audit",
+                                      .identity = instance};
+      elector = std::make_unique<kube::LeaderElector>(
+          *client, lcfg,
+          kube::LeaderCallbacks{.on_started_leading =
+                                    [&] {
+                                      log::info("leading the audit", {{"id", instance}});
+                                    }},
+          clock, registry.get());
+      election = std::thread([&] { elector->run(); });
+    }
+    audit_loop = std::make_unique<webhook::AuditLoop>(
+        std::chrono::minutes(audit_minutes),
+        [&] { return hook.ready() && (!elector || elector->is_leader()); },
+        [&] { auditor->run_once(); });
+    audit_loop->start();
+  }
+
   int sig = kube::wait_for_shutdown_signal();
   log::info("shutting down", {{"signal", sig}});
+  if (audit_loop) audit_loop->stop();
+  if (elector) elector->stop();
+  if (election.joinable()) election.join();
+  if (certs) certs->stop();
   hook.stop();
+  if (events) events->stop();
   std::_Exit(0);
 }

@@ -1,0 +1,275 @@
+#include "agent/run.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "kube/client.h"
+#include "kube/config.h"
+#include "kube/events.h"
+#include "kube/http_server.h"
+#include "kube/informer.h"
+#include "kube/log.h"
+#include "kube/signals.h"
+#include "policy/miner_policy.h"
+
+namespace orderguard::agent {
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitError = 2;
+
+struct Metrics {
+  explicit Metrics(prometheus::Registry& r)
+      : scans(prometheus::BuildCounter()
+                  .Name("orderguard_agent_scans_total")
+                  .Help("Host scans, by result")
+                  .Register(r)),
+        findings(prometheus::BuildCounter()
+                     .Name("orderguard_agent_findings_total")
+                     .Help("Findings reported by scans, by rule")
+                     .Register(r)),
+        evictions(prometheus::BuildCounter()
+                      .Name("orderguard_agent_evictions_total")
+                      .Help("Responses to miner pods, by result (evicted, deleted, gone, "
+                            "pdb-blocked, dry-run, rate-limited, failed)")
+                      .Register(r)),
+        duration(prometheus::BuildHistogram()
+                     .Name("orderguard_agent_scan_duration_seconds")
+                     .Help("Wall time of one scan")
+                     .Register(r)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1,
+                                                                      0.25, 0.5, 1, 2.5, 5, 10})),
+        processes(prometheus::BuildGauge()
+                      .Name("orderguard_agent_processes_scanned")
+                      .Help("Processes read by the last scan")
+                      .Register(r)
+                      .Add({})) {}
+
+  prometheus::Family<prometheus::Counter>& scans;
+  prometheus::Family<prometheus::Counter>& findings;
+  prometheus::Family<prometheus::Counter>& evictions;
+  prometheus::Histogram& duration;
+  prometheus::Gauge& processes;
+};
+
+// The policies in force, compiled from the informer's cache; invalid ones are skipped (the
+// webhook refuses them at admission, so this only happens for objects written around it).
+struct Policies {
+  std::string fingerprint;  // name@resourceVersion of every policy
+  std::vector<kube::ObjectPtr> objects;
+};
+
+Policies snapshot(const kube::Informer& informer) {
+  Policies p;
+  p.objects = informer.list();
+  for (const kube::ObjectPtr& o : p.objects) {
+    const nlohmann::json& meta = o->value("metadata", nlohmann::json::object());
+    p.fingerprint += meta.value("name", "") + "@" + meta.value("resourceVersion", "") + ";";
+  }
+  return p;
+}
+
+policy::PolicySet compile_all(const std::vector<kube::ObjectPtr>& objects) {
+  std::vector<policy::CompiledPolicy> compiled;
+  for (const kube::ObjectPtr& o : objects) {
+    Result<policy::CompiledPolicy> c = policy::compile(*o);
+    if (!c) {
+      log::error("MinerPolicy skipped", {{"error", c.error().describe()}});
+      continue;
+    }
+    compiled.push_back(std::move(c).value());
+  }
+  return policy::combine(std::move(compiled));
+}
+
+// The scanner's policy: the first policy in force with the combined (most sensitive) scoring.
+policy::CompiledPolicy scanner_policy(const std::vector<kube::ObjectPtr>& objects) {
+  policy::PolicySet set = compile_all(objects);
+  policy::Scoring scoring = set.scoring();
+  policy::CompiledPolicy first = std::move(set.policies.front());
+  first.scoring = std::move(scoring);
+  return first;
+}
+
+}  // namespace
+
+bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string h = text.substr(0, colon);
+  std::string p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  int value = std::stoi(p);
+  if (value > 65535) return false;
+  *host = h.empty() ? "0.0.0.0" : h;
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+int run_agent(RunOptions options) {
+  RealClock clock;
+  ResponderOptions& ro = options.respond;
+  if (ro.node_name.empty()) {
+    log::error("no node name: set --node-name or NODE_NAME");
+    return kExitError;
+  }
+  ro.self_pid = options.scan.self_pid = static_cast<int>(::getpid());
+  std::string metrics_host;
+  uint16_t metrics_port = 0;
+  if (!parse_listen_address(options.metrics_addr, &metrics_host, &metrics_port)) {
+    log::error("invalid --metrics-addr", {{"value", options.metrics_addr}});
+    return kExitError;
+  }
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  Metrics metrics(*registry);
+  Result<kube::Config> config = kube::load_default(options.kubeconfig);
+  if (!config) {
+    log::error("no Kubernetes configuration", {{"error", config.error().describe()}});
+    return kExitError;
+  }
+  Result<std::unique_ptr<kube::Client>> made =
+      kube::make_client(*config, {.metrics = registry.get()});
+  if (!made) {
+    log::error("Kubernetes client failed", {{"error", made.error().describe()}});
+    return kExitError;
+  }
+  std::unique_ptr<kube::Client> client = std::move(made).value();
+
+  kube::InformerOptions pod_options;
+  pod_options.field_selector = "spec.nodeName=" + ro.node_name;
+  pod_options.transform = kube::strip_managed_fields;
+  kube::Informer pods(*client, kube::resources::kPods, clock, pod_options);
+  kube::InformerOptions policy_options;
+  policy_options.transform = kube::strip_managed_fields;
+  kube::Informer policies(*client, kMinerPoliciesResource, clock, policy_options);
+
+  std::atomic<int64_t> last_loop_ns{clock.now().time_since_epoch().count()};
+  auto health = std::make_shared<kube::HealthChecks>();
+  const auto stale_after = 3 * options.interval + std::chrono::minutes(1);
+  health->add_liveness("scan-loop", [&]() -> std::string {
+    auto last = Clock::time_point(Clock::duration(last_loop_ns.load()));
+    return clock.now() - last > stale_after ? "scan loop stalled" : "";
+  });
+  health->add_readiness("informers", [&]() -> std::string {
+    return pods.has_synced() && policies.has_synced() ? "" : "informers not synced";
+  });
+  kube::HttpServer server({.address = metrics_host, .port = metrics_port});
+  kube::add_observability_routes(server, registry, health);
+  if (Status s = server.start(); !s) {
+    log::error("metrics server failed", {{"error", s.error().describe()}});
+    return kExitError;
+  }
+
+  // kill(pid, 0) probes our own pid namespace: the hidden-process sweep is only meaningful
+  // when the proc root is that namespace's /proc (hostPID: true in the DaemonSet).
+  HostView probe_view(options.paths);
+  if (options.scan.check_hidden && HostView::read_link(probe_view.proc_path("self")).value_or("") !=
+                                       std::to_string(::getpid())) {
+    log::info("hidden-process sweep off: proc root is not this pid namespace",
+              {{"proc", options.paths.proc_root}});
+    options.scan.check_hidden = false;
+  }
+
+  kube::EventRecorder recorder(*client, "orderguard.io/agent", ro.node_name, clock);
+  RealProcessKiller killer;
+  Responder responder(*client, recorder, clock, &killer, ro);
+  RealProcessProbe probe;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  auto wait_for = [&](std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(mu);
+    return !cv.wait_for(lock, d, [&] { return stopping; });
+  };
+
+  pods.start();
+  policies.start();
+  log::info("agent started", {{"node", ro.node_name},
+                              {"dry_run", ro.dry_run},
+                              {"interval_ms", options.interval.count()},
+                              {"metrics_port", server.port()}});
+
+  std::thread loop([&] {
+    // Acting on an empty pod cache would report every container as unknown.
+    while (!(pods.has_synced() && policies.has_synced())) {
+      if (!wait_for(std::chrono::milliseconds(200))) return;
+    }
+    std::unique_ptr<Scanner> scanner;
+    policy::PolicySet policy_set;
+    std::string fingerprint = "-";
+    while (true) {
+      last_loop_ns = clock.now().time_since_epoch().count();
+      Policies current = snapshot(policies);
+      if (current.fingerprint != fingerprint) {
+        // A new scanner loses the CPU baseline and sweep position; policies change rarely.
+        fingerprint = current.fingerprint;
+        policy_set = compile_all(current.objects);
+        scanner = std::make_unique<Scanner>(HostView(options.paths), &clock, &probe, nullptr,
+                                            scanner_policy(current.objects), options.scan);
+        if (Status s = scanner->prime(); !s) {
+          log::error("scan failed", {{"error", s.error().describe()}});
+        }
+        log::info("policies loaded", {{"policies", policy_set.policies.size()},
+                                      {"threshold", policy_set.scoring().threshold}});
+        if (!wait_for(options.interval)) return;
+        continue;
+      }
+      auto start = clock.now();
+      Result<ScanReport> report = scanner->scan();
+      metrics.duration.Observe(std::chrono::duration<double>(clock.now() - start).count());
+      if (!report) {
+        metrics.scans.Add({{"result", "error"}}).Increment();
+        log::error("scan failed", {{"error", report.error().describe()}});
+      } else {
+        metrics.scans.Add({{"result", "ok"}}).Increment();
+        metrics.processes.Set(static_cast<double>(report->processes_scanned));
+        for (const ProcessReport& p : report->processes) {
+          for (const policy::Finding& f : p.findings) {
+            metrics.findings.Add({{"rule", f.rule_id}}).Increment();
+          }
+        }
+        for (const policy::Finding& f : report->host_findings) {
+          metrics.findings.Add({{"rule", f.rule_id}}).Increment();
+        }
+        nlohmann::json pod_list = nlohmann::json::array();
+        for (const kube::ObjectPtr& p : pods.list()) pod_list.push_back(*p);
+        ResponseSummary summary = responder.respond(*report, pod_list, policy_set);
+        for (const PodAction& a : summary.pods) {
+          metrics.evictions.Add({{"result", a.outcome}}).Increment();
+        }
+      }
+      if (!wait_for(options.interval)) return;
+    }
+  });
+
+  int sig = kube::wait_for_shutdown_signal();
+  log::info("shutting down", {{"signal", sig}});
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    stopping = true;
+  }
+  cv.notify_all();
+  loop.join();
+  pods.stop();
+  policies.stop();
+  recorder.flush();
+  recorder.stop();
+  server.stop();
+  return kExitOk;
+}
+
+}  // namespace orderguard::agent

@@ -1,0 +1,43 @@
+// `orderguard-agent run`: the DaemonSet mode. Scans the host every interval and responds
+// (responder.h) to what it finds on this node.
+//
+// Loop: informers on this node's Pods (fieldSelector spec.nodeName=<node>) and on the
+// MinerPolicies (scoring, threshold, signatures; the scanner is rebuilt when they change);
+// prime, then scan + respond every interval until SIGTERM/SIGINT, which ends the loop at the
+// next wait and shuts down cleanly.
+//
+// Metrics on --metrics-addr: orderguard_agent_scans_total{result},
+// orderguard_agent_findings_total{rule}, orderguard_agent_evictions_total{result} (results as
+// in PodAction::outcome), orderguard_agent_scan_duration_seconds,
+// orderguard_agent_processes_scanned. /healthz: the scan loop ran within 3 intervals (plus a
+// minute of grace). /readyz: the informers have synced.
+//
+// Exit codes: 0 after a signal, 2 when start-up fails (no node name, no API access, port in
+// use): the kubelet restarts the pod.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "agent/host_view.h"
+#include "agent/responder.h"
+#include "agent/scanner.h"
+
+namespace orderguard::agent {
+
+struct RunOptions {
+  std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
+  std::chrono::milliseconds interval{std::chrono::seconds(30)};
+  std::string metrics_addr = ":9090";
+  HostPaths paths;
+  ScanOptions scan;
+  ResponderOptions respond;  // node_name required
+};
+
+// Parses "host:port" / ":port" for the metrics server.
+bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port);
+
+// Runs until a shutdown signal; call after kube::block_shutdown_signals().
+int run_agent(RunOptions options);
+
+}  // namespace orderguard::agent

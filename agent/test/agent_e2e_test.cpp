@@ -1,0 +1,453 @@
+// The responder against the real kube-apiserver, with the webhook running in-process so the
+// closed loop shows: a miner pod is evicted, its workload quarantined, and a new pod of that
+// workload refused at admission.
+//
+// There are no kubelets: the Deployment and ReplicaSet controllers create the pods, the test
+// binds one to a Node it created (pods/binding, what the scheduler does) and writes its
+// containerStatuses through the status subresource as a kubelet would.
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/responder.h"
+#include "e2e/cluster.h"
+#include "e2e/environment.h"
+#include "e2e/poll.h"
+#include "kube/client.h"
+#include "kube/events.h"
+#include "kube/pki.h"
+#include "policy/finding.h"
+#include "webhook/server.h"
+
+namespace orderguard::agent {
+namespace {
+
+using e2e::cluster;
+using e2e::poll_until;
+using kube::json;
+using namespace std::chrono_literals;
+namespace res = kube::resources;
+
+const char* kWebhookConfig = "orderguard-agent-e2e";
+const char* kNode = "node-e2e";
+const char* kPolicy = "agent-e2e-quarantine";
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+std::string container_id(char c) { return std::string(64, c); }
+
+// A miner process of the container `id`: a run-time download (Workload scope).
+ScanReport miner_report(const std::string& id) {
+  ProcessReport p;
+  p.pid = 4321;
+  p.ppid = 4000;
+  p.comm = "xmrig";
+  p.exe = "/tmp/.cache/xmrig";
+  p.cmdline = {"/tmp/.cache/xmrig", "-o", "stratum+tcp://pool.minexmr.com:4444"};
+  p.container.runtime = "containerd";
+  p.container.container_id = id;
+  policy::Finding f;
+  f.rule_id = std::string(policy::kRuleStratumUrl);
+  f.severity = policy::Severity::kStrong;
+  f.weight = 100;
+  f.field_path = "cmdline[2]";
+  f.evidence = "stratum+tcp://pool.minexmr.com:4444";
+  p.findings = {f};
+  p.score = 100;
+  p.miner = true;
+  ScanReport report;
+  report.processes = {p};
+  return report;
+}
+
+class AgentE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto crd = cluster().kubectl(
+        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
+    ASSERT_TRUE(crd.ok()) << crd.describe();
+    ASSERT_TRUE(cluster()
+                    .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                              "crd/minerpolicies.security.orderguard.io"})
+                    .ok());
+    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    start_webhook();
+    for (const char* ns : {"shop", "blog", "kube-system"}) {
+      if (std::string(ns) != "kube-system") {
+        ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+      }
+      ASSERT_TRUE(
+          poll_until([&] { return client_->get(res::kServiceAccounts, ns, "default").ok(); }, 60s));
+    }
+    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", kNode}}}};
+    auto created = client_->create(res::kNodes, "", node);
+    ASSERT_TRUE(created.ok()) << created.error().describe();
+    // A condition the kubelet would own: marking the node must keep it.
+    json status = {
+        {"status",
+         {{"conditions", json::array({{{"type", "Ready"},
+                                       {"status", "True"},
+                                       {"reason", "KubeletReady"},
+                                       {"message", "kubelet is posting ready status"}}})}}}};
+    auto patched =
+        client_->patch(res::kNodes, "", kNode, kube::PatchType::kMerge, status, "status");
+    ASSERT_TRUE(patched.ok()) << patched.error().describe();
+    recorder_ =
+        std::make_unique<kube::EventRecorder>(*client_, "orderguard.io/agent", kNode, clock_);
+  }
+
+  static void TearDownTestSuite() {
+    if (recorder_) recorder_->stop();
+    recorder_.reset();
+    if (client_) (void)client_->remove(res::kValidatingWebhookConfigurations, "", kWebhookConfig);
+    if (hook_) hook_->stop();
+    hook_.reset();
+    client_.reset();
+  }
+
+  static void start_webhook() {
+    std::string dir = cluster().work_dir() + "/agent-webhook";
+    std::filesystem::create_directories(dir);
+    ca_.emplace(std::move(kube::generate_ca({.common_name = "orderguard-agent-e2e-ca"})).value());
+    auto leaf = kube::generate_signed(
+        {.common_name = "orderguard-webhook", .ip_addresses = {"127.0.0.1"}, .server_auth = true},
+        *ca_);
+    ASSERT_TRUE(leaf.ok()) << leaf.error().describe();
+    write_file(dir + "/tls.key", leaf->key_pem);
+    write_file(dir + "/tls.crt", leaf->cert_pem);
+    registry_ = std::make_shared<prometheus::Registry>();
+    hook_ = std::make_unique<webhook::Webhook>(
+        webhook::WebhookOptions{.address = "127.0.0.1",
+                                .port = 0,
+                                .metrics_address = "127.0.0.1",
+                                .metrics_port = 0,
+                                .tls_cert_file = dir + "/tls.crt",
+                                .tls_key_file = dir + "/tls.key"},
+        client_.get(), registry_);
+    auto st = hook_->start();
+    ASSERT_TRUE(st.ok()) << st.error().describe();
+    ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s));
+    json config = {{"apiVersion", "admissionregistration.k8s.io/v1"},
+                   {"kind", "ValidatingWebhookConfiguration"},
+                   {"metadata", {{"name", kWebhookConfig}}},
+                   {"webhooks",
+                    {{{"name", "miners.orderguard.io"},
+                      {"admissionReviewVersions", {"v1"}},
+                      {"sideEffects", "None"},
+                      {"failurePolicy", "Fail"},
+                      {"timeoutSeconds", 5},
+                      {"namespaceSelector",
+                       {{"matchExpressions",
+                         {{{"key", "kubernetes.io/metadata.name"},
+                           {"operator", "NotIn"},
+                           {"values", {"kube-system"}}}}}}},
+                      {"clientConfig",
+                       {{"url", "https://127.0.0.1:" + std::to_string(hook_->port()) + "/validate"},
+                        {"caBundle", kube::base64_encode(ca_->cert_pem)}}},
+                      {"rules",
+                       {{{"apiGroups", {""}},
+                         {"apiVersions", {"*"}},
+                         {"resources", {"pods"}},
+                         {"operations", {"CREATE", "UPDATE"}}},
+                        {{"apiGroups", {"apps"}},
+                         {"apiVersions", {"*"}},
+                         {"resources", {"deployments", "replicasets"}},
+                         {"operations", {"CREATE", "UPDATE"}}}}}}}}};
+    auto applied = cluster().kubectl({"apply", "-f", "-"}, config.dump());
+    ASSERT_TRUE(applied.ok()) << applied.describe();
+  }
+
+  // Binds `name` to kNode and reports container `id` running, as scheduler and kubelet would.
+  static void run_on_node(const std::string& ns, const std::string& name, const std::string& id) {
+    json binding = {{"apiVersion", "v1"},
+                    {"kind", "Binding"},
+                    {"metadata", {{"name", name}}},
+                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", kNode}}}};
+    auto bound =
+        client_->raw("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding", &binding);
+    ASSERT_TRUE(bound.ok()) << bound.error().describe();
+    set_running(ns, name, id);
+  }
+
+  static void set_running(const std::string& ns, const std::string& name, const std::string& id) {
+    json status = {
+        {"status",
+         {{"phase", "Running"},
+          {"containerStatuses",
+           json::array({{{"name", "app"},
+                         {"image", "docker.io/library/nginx:1.27"},
+                         {"imageID", "docker.io/library/nginx@sha256:" + std::string(64, 'a')},
+                         {"containerID", "containerd://" + id},
+                         {"ready", true},
+                         {"restartCount", 0},
+                         {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}}})}}}};
+    auto patched = client_->patch(res::kPods, ns, name, kube::PatchType::kMerge, status, "status");
+    ASSERT_TRUE(patched.ok()) << patched.error().describe();
+  }
+
+  // A bare pod already bound to kNode (nodeName in the spec), running container `id`.
+  static void create_bare_pod(const std::string& ns, const std::string& name,
+                              const std::string& id) {
+    json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", name}, {"namespace", ns}}},
+                {"spec",
+                 {{"nodeName", kNode},
+                  {"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}};
+    auto created = client_->create(res::kPods, ns, pod);
+    ASSERT_TRUE(created.ok()) << created.error().describe();
+    set_running(ns, name, id);
+  }
+
+  static json node_pods() {
+    auto pods = client_->list_all(res::kPods, "",
+                                  {.field_selector = std::string("spec.nodeName=") + kNode});
+    EXPECT_TRUE(pods.ok());
+    return pods.ok() ? (*pods)["items"] : json::array();
+  }
+
+  // Absent or terminating.
+  static bool evicted(const std::string& ns, const std::string& name) {
+    auto pod = client_->get(res::kPods, ns, name);
+    if (!pod.ok()) return pod.error().code == ErrorCode::kNotFound;
+    return pod->contains("metadata") && (*pod)["metadata"].contains("deletionTimestamp");
+  }
+
+  static json quarantine() {
+    auto p = client_->get(kMinerPoliciesResource, "", kPolicy);
+    if (!p.ok()) return json::array();
+    return p->value("spec", json::object()).value("quarantine", json::array());
+  }
+
+  static std::vector<json> events_about(const std::string& ns, const std::string& name) {
+    std::vector<json> out;
+    auto events = client_->list_all(res::kEvents, ns, {});
+    if (!events.ok()) return out;
+    for (const json& e : (*events)["items"]) {
+      if (e.value("regarding", json::object()).value("name", "") == name) out.push_back(e);
+    }
+    return out;
+  }
+
+  ResponderOptions options() const {
+    ResponderOptions o;
+    o.node_name = kNode;
+    o.quarantine_policy = kPolicy;
+    return o;
+  }
+
+  static inline std::unique_ptr<kube::Client> client_;
+  static inline std::unique_ptr<webhook::Webhook> hook_;
+  static inline std::shared_ptr<prometheus::Registry> registry_;
+  static inline std::optional<kube::KeyPair> ca_;
+  static inline std::unique_ptr<kube::EventRecorder> recorder_;
+  static inline RealClock clock_;
+};
+
+TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
+  json deployment = {
+      {"apiVersion", "apps/v1"},
+      {"kind", "Deployment"},
+      {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+      {"spec",
+       {{"replicas", 1},
+        {"selector", {{"matchLabels", {{"app", "web"}}}}},
+        {"template",
+         {{"metadata", {{"labels", {{"app", "web"}}}}},
+          {"spec",
+           {{"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}}}}}};
+  auto created = client_->create(res::kDeployments, "shop", deployment);
+  ASSERT_TRUE(created.ok()) << created.error().describe();
+  // Deployment -> ReplicaSet -> Pod, made by the controllers.
+  json pod;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto pods = client_->list(res::kPods, "shop", {.label_selector = "app=web"});
+        if (!pods.ok() || (*pods)["items"].empty()) return false;
+        pod = (*pods)["items"][0];
+        return true;
+      },
+      60s));
+  std::string name = pod["metadata"]["name"];
+  std::string rs = pod["metadata"]["ownerReferences"][0]["name"];
+  std::string hash = pod["metadata"]["labels"]["pod-template-hash"];
+  std::string id = container_id('1');
+  run_on_node("shop", name, id);
+
+  Responder responder(*client_, *recorder_, clock_, nullptr, options());
+  policy::PolicySet policies = policy::combine({});
+  ResponseSummary summary = responder.respond(miner_report(id), node_pods(), policies);
+  ASSERT_EQ(summary.pods.size(), 1u);
+  EXPECT_EQ(summary.pods[0].name, name);
+  EXPECT_EQ(summary.pods[0].outcome, "evicted") << summary.pods[0].error;
+  EXPECT_TRUE(summary.pods[0].quarantine_added);
+  EXPECT_TRUE(summary.errors.empty()) << summary.errors[0];
+
+  EXPECT_TRUE(poll_until([&] { return evicted("shop", name); }, 30s));
+  recorder_->flush();
+  std::vector<json> events = events_about("shop", name);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events[0]["type"], "Warning");
+  EXPECT_EQ(events[0]["reason"], "MinerDetected");
+  std::string note = events[0].value("note", "");
+  EXPECT_NE(note.find("stratum-url"), std::string::npos) << note;
+  EXPECT_NE(note.find("pid 4321"), std::string::npos) << note;
+
+  json entries = quarantine();
+  ASSERT_EQ(entries.size(), 1u) << entries.dump();
+  EXPECT_EQ(entries[0]["scope"], "Workload");
+  EXPECT_EQ(entries[0]["namespace"], "shop");
+  EXPECT_EQ(entries[0]["workload"]["kind"], "Deployment");
+  EXPECT_EQ(entries[0]["workload"]["name"], "web");
+  auto policy = client_->get(kMinerPoliciesResource, "", kPolicy);
+  ASSERT_TRUE(policy.ok());
+  EXPECT_EQ((*policy)["spec"]["mode"], "Enforce");
+
+  // A new pod of that ReplicaSet is refused once the webhook's informer has the entry.
+  json again = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"name", "web-comeback"},
+        {"namespace", "shop"},
+        {"labels", {{"app", "web"}, {"pod-template-hash", hash}}},
+        {"ownerReferences",
+         json::array({{{"apiVersion", "apps/v1"},
+                       {"kind", "ReplicaSet"},
+                       {"name", rs},
+                       {"uid", pod["metadata"]["ownerReferences"][0]["uid"]}}})}}},
+      {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}};
+  std::string refusal;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto r = client_->create(res::kPods, "shop", again);
+        if (r.ok()) {
+          (void)client_->remove(res::kPods, "shop", "web-comeback");
+          return false;
+        }
+        refusal = r.error().message;
+        return refusal.find("quarantined-workload") != std::string::npos;
+      },
+      30s))
+      << refusal;
+  // An unrelated pod using the same image is still admitted: the base image is not quarantined.
+  json unrelated = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "other-nginx"}, {"namespace", "shop"}}},
+      {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}};
+  auto other = client_->create(res::kPods, "shop", unrelated);
+  EXPECT_TRUE(other.ok()) << other.error().describe();
+
+  // A second run over the same report adds no duplicate entry.
+  ResponseSummary second = responder.respond(miner_report(id), node_pods(), policies);
+  ASSERT_EQ(second.pods.size(), 1u);
+  EXPECT_FALSE(second.pods[0].quarantine_added);
+  EXPECT_EQ(quarantine().size(), 1u) << quarantine().dump();
+}
+
+TEST_F(AgentE2E, DryRunChangesNothing) {
+  std::string id = container_id('2');
+  create_bare_pod("blog", "dry", id);
+  size_t before = quarantine().size();
+  ResponderOptions o = options();
+  o.dry_run = true;
+  o.taint_node = true;
+  Responder responder(*client_, *recorder_, clock_, nullptr, o);
+  ScanReport report = miner_report(id);
+  policy::Finding host;
+  host.rule_id = "ld-preload";
+  host.severity = policy::Severity::kStrong;
+  report.host_findings = {host};
+  ResponseSummary summary = responder.respond(report, node_pods(), policy::combine({}));
+  ASSERT_EQ(summary.pods.size(), 1u);
+  EXPECT_EQ(summary.pods[0].outcome, "dry-run");
+  EXPECT_TRUE(summary.node_compromised);
+  EXPECT_FALSE(summary.node_marked);
+  recorder_->flush();
+
+  auto pod = client_->get(res::kPods, "blog", "dry");
+  ASSERT_TRUE(pod.ok());
+  EXPECT_FALSE((*pod)["metadata"].contains("deletionTimestamp"));
+  EXPECT_EQ(quarantine().size(), before);
+  EXPECT_TRUE(events_about("blog", "dry").empty());
+}
+
+TEST_F(AgentE2E, PodInKubeSystemIsNeverEvicted) {
+  std::string id = container_id('3');
+  create_bare_pod("kube-system", "system-miner", id);
+  Responder responder(*client_, *recorder_, clock_, nullptr, options());
+  ResponseSummary summary = responder.respond(miner_report(id), node_pods(), policy::combine({}));
+  EXPECT_TRUE(summary.pods.empty());
+  ASSERT_EQ(summary.skipped.size(), 1u);
+  EXPECT_EQ(summary.skipped[0].reason, "protected-namespace");
+  auto pod = client_->get(res::kPods, "kube-system", "system-miner");
+  ASSERT_TRUE(pod.ok());
+  EXPECT_FALSE((*pod)["metadata"].contains("deletionTimestamp"));
+}
+
+TEST_F(AgentE2E, EvictionsBeyondTheRateLimitAreNotActedOn) {
+  ResponderOptions o = options();
+  o.evictions_per_minute = 1;
+  Responder responder(*client_, *recorder_, clock_, nullptr, o);
+  ScanReport report;
+  for (char c : {'4', '5'}) {
+    std::string id = container_id(c);
+    create_bare_pod("blog", std::string("limited-") + c, id);
+    ScanReport one = miner_report(id);
+    report.processes.push_back(one.processes[0]);
+  }
+  ResponseSummary summary = responder.respond(report, node_pods(), policy::combine({}));
+  ASSERT_EQ(summary.pods.size(), 2u);
+  EXPECT_EQ(summary.pods[0].outcome, "evicted");
+  EXPECT_EQ(summary.pods[1].outcome, "rate-limited");
+  EXPECT_TRUE(poll_until([&] { return evicted("blog", summary.pods[0].name); }, 30s));
+  EXPECT_FALSE(evicted("blog", summary.pods[1].name));
+}
+
+TEST_F(AgentE2E, HostFindingsMarkTheNodeKeepingOtherConditions) {
+  ResponderOptions o = options();
+  o.taint_node = true;
+  Responder responder(*client_, *recorder_, clock_, nullptr, o);
+  ScanReport report;
+  policy::Finding host;
+  host.rule_id = "ld-preload";
+  host.severity = policy::Severity::kStrong;
+  host.evidence = "/etc/ld.so.preload: /usr/local/lib/libs.so";
+  report.host_findings = {host};
+  ResponseSummary summary = responder.respond(report, node_pods(), policy::combine({}));
+  EXPECT_TRUE(summary.node_marked);
+  EXPECT_TRUE(summary.errors.empty()) << summary.errors[0];
+
+  auto node = client_->get(res::kNodes, "", kNode);
+  ASSERT_TRUE(node.ok());
+  bool ready = false, compromised = false;
+  for (const json& c : (*node)["status"]["conditions"]) {
+    if (c["type"] == "Ready") ready = c["status"] == "True";
+    if (c["type"] == kConditionMinerCompromised) {
+      compromised = c["status"] == "True";
+      EXPECT_NE(c.value("message", "").find("ld-preload"), std::string::npos) << c.dump();
+    }
+  }
+  EXPECT_TRUE(ready) << (*node)["status"].dump();
+  EXPECT_TRUE(compromised) << (*node)["status"].dump();
+  bool tainted = false;
+  for (const json& t : (*node)["spec"].value("taints", json::array())) {
+    tainted = tainted || (t["key"] == kTaintMinerCompromised && t["effect"] == "NoSchedule");
+  }
+  EXPECT_TRUE(tainted) << (*node)["spec"].dump();
+  recorder_->flush();
+  EXPECT_FALSE(events_about("", kNode).empty());
+
+  // Marked already: a rescan writes nothing.
+  EXPECT_FALSE(responder.respond(report, node_pods(), policy::combine({})).node_marked);
+}
+
+}  // namespace
+}  // namespace orderguard::agent
+
+int main(int argc, char** argv) { return orderguard::e2e::run_e2e_tests(argc, argv); }

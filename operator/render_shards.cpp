@@ -1,0 +1,382 @@
+#include "operator/render_shards.h"
+
+#include <charconv>
+#include <cstdio>
+
+namespace orderguard::op {
+namespace {
+
+json set_selector(const ShardSet& set) { return {{kShardSetLabel, set.meta.name}}; }
+
+json shard_selector(const ShardSet& set, int32_t db) {
+  return {{kShardSetLabel, set.meta.name}, {kShardLabel, std::to_string(db)}};
+}
+
+json set_labels(const ShardSet& set) {
+  return {{"app.kubernetes.io/name", "shardset"},
+          {"app.kubernetes.io/instance", set.meta.name},
+          {"app.kubernetes.io/component", "mysql"},
+          {"app.kubernetes.io/managed-by", kManagedBy},
+          {kShardSetLabel, set.meta.name}};
+}
+
+json shard_labels(const ShardSet& set, int32_t db) {
+  json labels = set_labels(set);
+  labels[kShardLabel] = std::to_string(db);
+  return labels;
+}
+
+json shard_metadata(const ShardSet& set, const std::string& name, json labels) {
+  return {{"name", name},
+          {"namespace", set.meta.ns},
+          {"labels", std::move(labels)},
+          {"ownerReferences", json::array({owner_reference(set.meta, "ShardSet")})}};
+}
+
+std::string credentials_secret(const ShardSet& set) { return set.meta.name + "-mysql"; }
+
+std::string time_suffix(const std::string& split, std::chrono::sys_days day) {
+  const std::chrono::year_month_day ymd(day);
+  char buf[16];
+  if (split == "daily") {
+    std::snprintf(buf, sizeof(buf), "%04d%02u%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%04d%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()));
+  }
+  return buf;
+}
+
+std::string service_address(const ShardSet& set, const std::string& service) {
+  return service + "." + set.meta.ns + ".svc:" + std::to_string(kMySqlPort);
+}
+
+}  // namespace
+
+std::string shard_statefulset_name(const std::string& s, int32_t db) {
+  return s + "-" + std::to_string(db);
+}
+std::string shard_rw_service_name(const std::string& s, int32_t db) {
+  return shard_statefulset_name(s, db) + "-rw";
+}
+std::string shard_ro_service_name(const std::string& s, int32_t db) {
+  return shard_statefulset_name(s, db) + "-ro";
+}
+std::string shard_config_map_name(const std::string& s, int32_t db) {
+  return shard_statefulset_name(s, db) + "-mysql";
+}
+std::string shard_headless_service_name(const std::string& s) { return s + "-headless"; }
+std::string table_base_name(const std::string& s) {
+  std::string base = s.substr(0, s.find('-'));
+  return base.empty() ? s : base;
+}
+
+uint64_t fnv1a64(std::string_view bytes) {
+  uint64_t h = 14695981039346656037ULL;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+int32_t server_id_base(int32_t database) { return 100 * (database + 1); }
+
+Result<Route> route(std::string_view key, std::optional<std::chrono::sys_days> time,
+                    const ShardSet& set) {
+  const auto& s = set.spec;
+  const uint64_t tables = static_cast<uint64_t>(s.databases) * s.tables_per_database;
+  if (s.time_split != "none" && !time) {
+    return make_error(ErrorCode::kInvalid, "timeSplit " + s.time_split + " needs a time");
+  }
+  uint64_t slot = 0;
+  if (s.strategy == "range") {
+    uint64_t n = 0;
+    auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), n);
+    if (ec != std::errc() || end != key.data() + key.size() || key.empty()) {
+      return make_error(
+          ErrorCode::kInvalid,
+          "range strategy needs a decimal unsigned integer key, got \"" + std::string(key) + "\"");
+    }
+    slot = std::min(n / kRangeKeysPerTable, tables - 1);
+  } else {
+    slot = fnv1a64(key) % tables;
+  }
+  Route r;
+  r.slot = static_cast<int32_t>(slot);
+  r.database = static_cast<int32_t>(slot / s.tables_per_database);
+  r.table = static_cast<int32_t>(slot % s.tables_per_database);
+  const std::string base = table_base_name(set.meta.name);
+  r.database_name = base + "_" + std::to_string(r.database);
+  r.table_name = base + "_" + std::to_string(r.database) + "_" + std::to_string(r.table);
+  if (s.time_split != "none") r.table_name += "_" + time_suffix(s.time_split, *time);
+  r.rw_service = shard_rw_service_name(set.meta.name, r.database);
+  r.ro_service = shard_ro_service_name(set.meta.name, r.database);
+  return r;
+}
+
+json render_shard_headless_service(const ShardSet& set) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata",
+       shard_metadata(set, shard_headless_service_name(set.meta.name), set_labels(set))},
+      {"spec",
+       {{"clusterIP", "None"},
+        {"publishNotReadyAddresses", true},
+        {"selector", set_selector(set)},
+        {"ports", json::array({{{"name", "mysql"}, {"port", kMySqlPort}, {"protocol", "TCP"}}})}}}};
+}
+
+json render_shard_config_map(const ShardSet& set, int32_t db) {
+  // Row-based binlog with GTIDs: replicas (and a promoted replica's new
+  // replicas) follow by auto-position, no binlog file coordinates.
+  const std::string common =
+      "[mysqld]\nlog_bin=mysql-bin\nbinlog_format=ROW\ngtid_mode=ON\n"
+      "enforce_gtid_consistency=ON\nlog_replica_updates=ON\nskip_name_resolve=ON\n";
+  const std::string replica =
+      "[mysqld]\nread_only=ON\nsuper_read_only=ON\nrelay_log=relay-bin\n"
+      "replica_preserve_commit_order=ON\n";
+  const std::string primary = "[mysqld]\nread_only=OFF\n";
+  // Run by the init container: the pod's ordinal picks its server-id and role.
+  const std::string init =
+      "set -e\nordinal=${HOSTNAME##*-}\n"
+      "printf '[mysqld]\\nserver-id=%d\\n' $((SERVER_ID_BASE + ordinal)) > "
+      "/etc/mysql/conf.d/server-id.cnf\n"
+      "cp /config/common.cnf /etc/mysql/conf.d/\n"
+      "if [ \"$ordinal\" -eq 0 ]; then\n"
+      "  cp /config/primary.cnf /etc/mysql/conf.d/\n"
+      "  cp /config/primary-init.sh /docker-entrypoint-initdb.d/\n"
+      "else\n"
+      "  cp /config/replica.cnf /etc/mysql/conf.d/\n"
+      "  cp /config/replica-init.sh /docker-entrypoint-initdb.d/\n"
+      "fi\n";
+  const std::string primary_init =
+      "\"${mysql[@]}\" -e \"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY "
+      "'${REPLICATION_PASSWORD}'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';\"\n";
+  const std::string replica_init =
+      "\"${mysql[@]}\" -e \"CHANGE REPLICATION SOURCE TO SOURCE_HOST='" +
+      shard_rw_service_name(set.meta.name, db) + "', SOURCE_PORT=" + std::to_string(kMySqlPort) +
+      ", SOURCE_USER='repl', SOURCE_PASSWORD='${REPLICATION_PASSWORD}', "
+      "SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1; START REPLICA;\"\n";
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata",
+           shard_metadata(set, shard_config_map_name(set.meta.name, db), shard_labels(set, db))},
+          {"data",
+           {{"server-id-base", std::to_string(server_id_base(db))},
+            {"common.cnf", common},
+            {"primary.cnf", primary},
+            {"replica.cnf", replica},
+            {"init-config.sh", init},
+            {"primary-init.sh", primary_init},
+            {"replica-init.sh", replica_init}}}};
+}
+
+json render_shard_statefulset(const ShardSet& set, int32_t db) {
+  const auto& s = set.spec;
+  const std::string name = shard_statefulset_name(set.meta.name, db);
+  auto secret_env = [&](const char* env, const char* key) {
+    return json{
+        {"name", env},
+        {"valueFrom", {{"secretKeyRef", {{"name", credentials_secret(set)}, {"key", key}}}}}};
+  };
+  json init = {
+      {"name", "config"},
+      {"image", s.image},
+      {"command", json::array({"bash", "/config/init-config.sh"})},
+      {"env",
+       json::array({{{"name", "SERVER_ID_BASE"}, {"value", std::to_string(server_id_base(db))}}})},
+      {"volumeMounts",
+       json::array({{{"name", "config"}, {"mountPath", "/config"}},
+                    {{"name", "conf"}, {"mountPath", "/etc/mysql/conf.d"}},
+                    {{"name", "initdb"}, {"mountPath", "/docker-entrypoint-initdb.d"}}})}};
+  json mysql = {
+      {"name", "mysql"},
+      {"image", s.image},
+      {"env", json::array({secret_env("MYSQL_ROOT_PASSWORD", "root-password"),
+                           secret_env("REPLICATION_PASSWORD", "replication-password")})},
+      {"ports", json::array({{{"name", "mysql"}, {"containerPort", kMySqlPort}}})},
+      {"readinessProbe",
+       {{"exec", {{"command", json::array({"mysqladmin", "ping", "-h", "127.0.0.1"})}}},
+        {"periodSeconds", 5}}},
+      {"volumeMounts",
+       json::array({{{"name", "data"}, {"mountPath", "/var/lib/mysql"}},
+                    {{"name", "conf"}, {"mountPath", "/etc/mysql/conf.d"}},
+                    {{"name", "initdb"}, {"mountPath", "/docker-entrypoint-initdb.d"}}})}};
+  json pod_spec = {
+      {"initContainers", json::array({init})},
+      {"containers", json::array({mysql})},
+      {"volumes",
+       json::array({{{"name", "config"},
+                     {"configMap", {{"name", shard_config_map_name(set.meta.name, db)}}}},
+                    {{"name", "conf"}, {"emptyDir", json::object()}},
+                    {{"name", "initdb"}, {"emptyDir", json::object()}}})}};
+  // The primary and its replicas on different nodes, and (when zones are
+  // listed) different zones, so one failure leaves a copy to promote.
+  json spread = json::array();
+  if (!s.zones.empty()) {
+    spread.push_back({{"maxSkew", 1},
+                      {"topologyKey", kZoneLabel},
+                      {"whenUnsatisfiable", "DoNotSchedule"},
+                      {"labelSelector", {{"matchLabels", shard_selector(set, db)}}}});
+    pod_spec["affinity"]["nodeAffinity"] = {
+        {"requiredDuringSchedulingIgnoredDuringExecution",
+         {{"nodeSelectorTerms",
+           json::array({{{"matchExpressions", json::array({{{"key", kZoneLabel},
+                                                            {"operator", "In"},
+                                                            {"values", s.zones}}})}}})}}}};
+  }
+  spread.push_back({{"maxSkew", 1},
+                    {"topologyKey", "kubernetes.io/hostname"},
+                    {"whenUnsatisfiable", "ScheduleAnyway"},
+                    {"labelSelector", {{"matchLabels", shard_selector(set, db)}}}});
+  pod_spec["topologySpreadConstraints"] = spread;
+  json pvc_spec = {{"accessModes", json::array({"ReadWriteOnce"})},
+                   {"resources", {{"requests", {{"storage", s.storage_size}}}}}};
+  if (!s.storage_class_name.empty()) pvc_spec["storageClassName"] = s.storage_class_name;
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "StatefulSet"},
+          {"metadata", shard_metadata(set, name, shard_labels(set, db))},
+          {"spec",
+           {{"replicas", 1 + s.replicas_per_shard},
+            {"serviceName", shard_headless_service_name(set.meta.name)},
+            // The primary (ordinal 0) first: replicas clone from it.
+            {"podManagementPolicy", "OrderedReady"},
+            {"selector", {{"matchLabels", shard_selector(set, db)}}},
+            {"template", {{"metadata", {{"labels", shard_labels(set, db)}}}, {"spec", pod_spec}}},
+            {"volumeClaimTemplates",
+             json::array({{{"metadata", {{"name", "data"}, {"labels", shard_labels(set, db)}}},
+                           {"spec", pvc_spec}}})},
+            // deletionPolicy Retain keeps the data when the ShardSet goes.
+            {"persistentVolumeClaimRetentionPolicy",
+             {{"whenDeleted", s.deletion_policy}, {"whenScaled", "Retain"}}}}}};
+}
+
+json render_shard_rw_service(const ShardSet& set, int32_t db) {
+  json selector = shard_selector(set, db);
+  selector["statefulset.kubernetes.io/pod-name"] = shard_statefulset_name(set.meta.name, db) + "-0";
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata",
+           shard_metadata(set, shard_rw_service_name(set.meta.name, db), shard_labels(set, db))},
+          {"spec",
+           {{"type", "ClusterIP"},
+            {"selector", selector},
+            {"ports", json::array({{{"name", "mysql"},
+                                    {"port", kMySqlPort},
+                                    {"targetPort", "mysql"},
+                                    {"protocol", "TCP"}}})}}}};
+}
+
+json render_shard_ro_service(const ShardSet& set, int32_t db) {
+  // A Service selector cannot exclude ordinal 0, so reads spread over the
+  // primary too; every member is a consistent (if possibly lagging) copy.
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata",
+           shard_metadata(set, shard_ro_service_name(set.meta.name, db), shard_labels(set, db))},
+          {"spec",
+           {{"type", "ClusterIP"},
+            {"selector", shard_selector(set, db)},
+            {"ports", json::array({{{"name", "mysql"},
+                                    {"port", kMySqlPort},
+                                    {"targetPort", "mysql"},
+                                    {"protocol", "TCP"}}})}}}};
+}
+
+json render_shard_pdb(const ShardSet& set, int32_t db) {
+  return {{"apiVersion", "policy/v1"},
+          {"kind", "PodDisruptionBudget"},
+          {"metadata",
+           shard_metadata(set, shard_statefulset_name(set.meta.name, db), shard_labels(set, db))},
+          {"spec",
+           {{"maxUnavailable", 1},
+            {"selector", {{"matchLabels", shard_selector(set, db)}}},
+            {"unhealthyPodEvictionPolicy", "AlwaysAllow"}}}};
+}
+
+json routing_document(const ShardSet& set) {
+  const auto& s = set.spec;
+  const int64_t tables = static_cast<int64_t>(s.databases) * s.tables_per_database;
+  const std::string base = table_base_name(set.meta.name);
+  std::string suffix_pattern;
+  if (s.time_split == "monthly") suffix_pattern = "_{yyyyMM}";
+  if (s.time_split == "daily") suffix_pattern = "_{yyyyMMdd}";
+  json doc = {
+      {"version", 1},
+      {"shardSet", set.meta.name},
+      {"shardKey", s.shard_key},
+      {"strategy", s.strategy},
+      {"databases", s.databases},
+      {"tablesPerDatabase", s.tables_per_database},
+      {"tables", tables},
+      {"database", "slot / tablesPerDatabase (integer division)"},
+      {"table", "slot mod tablesPerDatabase"},
+      {"databaseNamePattern", base + "_{database}"},
+      {"tableNamePattern", base + "_{database}_{table}" + suffix_pattern},
+      {"timeSplit", {{"mode", s.time_split}, {"timeZone", "UTC"}, {"suffix", suffix_pattern}}},
+  };
+  if (s.strategy == "hash") {
+    doc["hash"] = {{"function", "FNV-1a 64-bit"},
+                   {"offsetBasis", "14695981039346656037"},
+                   {"prime", "1099511628211"},
+                   {"input", "the UTF-8 bytes of the key as written (decimal for numbers)"},
+                   {"slot", "fnv1a64(key) mod tables (unsigned 64-bit arithmetic)"}};
+  } else {
+    doc["range"] = {{"keysPerTable", kRangeKeysPerTable},
+                    {"slot", "min(key / keysPerTable, tables - 1), key an unsigned integer"}};
+  }
+  json dbs = json::array();
+  for (int32_t db = 0; db < s.databases; ++db) {
+    dbs.push_back({{"index", db},
+                   {"name", base + "_" + std::to_string(db)},
+                   {"readWrite", service_address(set, shard_rw_service_name(set.meta.name, db))},
+                   {"readOnly", service_address(set, shard_ro_service_name(set.meta.name, db))}});
+  }
+  doc["shards"] = dbs;
+  // Vectors a client implementation checks itself against.
+  const std::optional<std::chrono::sys_days> day =
+      s.time_split == "none"
+          ? std::nullopt
+          : std::optional(std::chrono::sys_days(std::chrono::year(2026) / 11 / 29));
+  json vectors = json::array();
+  for (const char* key : {"0", "1", "12345", "10000000", "987654321", "18446744073709551615"}) {
+    auto r = route(key, day, set);
+    if (!r.ok()) continue;
+    json v = {{"key", key},
+              {"slot", r->slot},
+              {"database", r->database},
+              {"table", r->table},
+              {"tableName", r->table_name}};
+    if (day) v["time"] = "2026-11-29";
+    vectors.push_back(v);
+  }
+  doc["testVectors"] = vectors;
+  return doc;
+}
+
+json render_routing_config_map(const ShardSet& set) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", shard_metadata(set, routing_config_map_name(set.meta.name), set_labels(set))},
+      {"data", {{kRoutingKey, routing_document(set).dump(2)}}}};
+}
+
+std::vector<json> render_shard_children(const ShardSet& set) {
+  std::vector<json> out;
+  out.push_back(render_routing_config_map(set));
+  out.push_back(render_shard_headless_service(set));
+  for (int32_t db = 0; db < set.spec.databases; ++db) {
+    out.push_back(render_shard_config_map(set, db));
+    out.push_back(render_shard_rw_service(set, db));
+    out.push_back(render_shard_ro_service(set, db));
+    out.push_back(render_shard_statefulset(set, db));
+    out.push_back(render_shard_pdb(set, db));
+  }
+  return out;
+}
+
+}  // namespace orderguard::op

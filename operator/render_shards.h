@@ -1,0 +1,83 @@
+// Desired children of a ShardSet (sharded MySQL) and the routing function, as
+// pure functions: JSON in, JSON out, no client.
+//
+// Names, for ShardSet "s" and database shard i (0-based): StatefulSet and PDB
+// "s-<i>" (pod "s-<i>-0" is the primary, the others read replicas), Services
+// "s-<i>-rw" (the primary) and "s-<i>-ro" (the shard's readable members),
+// ConfigMap "s-<i>-mysql" (server settings); one headless Service
+// "s-headless" governs every shard's pods; ConfigMap "s-routing" holds
+// routing.json.
+//
+// Routing contract (the same in route() and in routing.json, which states it
+// for clients in other languages):
+//   tables = databases x tablesPerDatabase
+//   hash:  slot = fnv1a64(UTF-8 bytes of the key) mod tables
+//   range: slot = min(key / kRangeKeysPerTable, tables - 1), key a decimal
+//          unsigned integer; consecutive keys fill one table, then the next
+//   database = slot / tablesPerDatabase, table = slot mod tablesPerDatabase
+//   database name "<base>_<database>", table name "<base>_<database>_<table>"
+//   plus "_yyyyMM" (monthly) or "_yyyyMMdd" (daily) of the time in UTC, where
+//   <base> is the ShardSet name up to its first '-' ("orders-db" -> "orders").
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kube/result.h"
+#include "operator/render.h"
+#include "operator/types.h"
+
+namespace orderguard::op {
+
+inline constexpr const char* kShardSetLabel = "tiers.orderguard.io/shardset";
+inline constexpr const char* kShardLabel = "tiers.orderguard.io/shard";
+inline constexpr int32_t kMySqlPort = 3306;
+// The CRD has no field for range widths yet: each table takes this many keys.
+inline constexpr uint64_t kRangeKeysPerTable = 10'000'000;
+inline constexpr const char* kRoutingKey = "routing.json";
+
+std::string shard_statefulset_name(const std::string& shard_set, int32_t database);
+std::string shard_rw_service_name(const std::string& shard_set, int32_t database);
+std::string shard_ro_service_name(const std::string& shard_set, int32_t database);
+std::string shard_config_map_name(const std::string& shard_set, int32_t database);
+std::string shard_headless_service_name(const std::string& shard_set);
+std::string table_base_name(const std::string& shard_set);
+
+uint64_t fnv1a64(std::string_view bytes);
+
+struct Route {
+  int32_t slot = 0;
+  int32_t database = 0;
+  int32_t table = 0;
+  std::string database_name;  // "orders_3"
+  std::string table_name;     // "orders_3_5_202611"
+  std::string rw_service;     // "orders-db-3-rw"
+  std::string ro_service;
+};
+
+// `time` is required when spec.timeSplit is not "none" (kInvalid otherwise);
+// a range ShardSet refuses keys that are not decimal unsigned integers.
+Result<Route> route(std::string_view key, std::optional<std::chrono::sys_days> time,
+                    const ShardSet& set);
+
+// MySQL server-id of a pod: unique across the ShardSet (base + ordinal).
+int32_t server_id_base(int32_t database);
+
+json render_shard_headless_service(const ShardSet& set);
+json render_shard_config_map(const ShardSet& set, int32_t database);
+json render_shard_statefulset(const ShardSet& set, int32_t database);
+json render_shard_rw_service(const ShardSet& set, int32_t database);
+json render_shard_ro_service(const ShardSet& set, int32_t database);
+json render_shard_pdb(const ShardSet& set, int32_t database);
+// routing.json: the rules above, every database's Services and test vectors.
+json routing_document(const ShardSet& set);
+json render_routing_config_map(const ShardSet& set);
+
+// Every desired child, in apply order (configuration first).
+std::vector<json> render_shard_children(const ShardSet& set);
+
+}  // namespace orderguard::op

@@ -1,0 +1,165 @@
+#include "operator/render_shards.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "operator/test/test_util.h"
+
+namespace orderguard::op {
+namespace {
+
+using std::chrono::sys_days;
+using std::chrono::year;
+using testing::load_json;
+
+ShardSet shard_set() {
+  auto s = parse_shard_set_object(load_json("shardset.json"));
+  EXPECT_TRUE(s.ok()) << s.error().describe();
+  return std::move(s).value();
+}
+
+const sys_days kNov29 = sys_days(year(2026) / 11 / 29);
+
+TEST(Fnv1a64, PublishedVectors) {
+  // From the FNV reference (isthe.com/chongo/tech/comp/fnv): "" is the offset basis.
+  EXPECT_EQ(fnv1a64(""), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(fnv1a64("a"), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(fnv1a64("foobar"), 0x85944171f73967e8ULL);
+}
+
+TEST(Route, HashVectors) {
+  // Vectors computed independently (Python): fnv1a64(key) % 64 -> db, table.
+  struct Vector {
+    const char* key;
+    int32_t slot, db, table;
+    const char* table_name;
+  };
+  const Vector vectors[] = {
+      {"12345", 56, 7, 0, "orders_7_0_202611"},
+      {"1", 60, 7, 4, "orders_7_4_202611"},
+      {"987654321", 44, 5, 4, "orders_5_4_202611"},
+  };
+  for (const auto& v : vectors) {
+    auto r = route(v.key, kNov29, shard_set());
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    EXPECT_EQ(r->slot, v.slot) << v.key;
+    EXPECT_EQ(r->database, v.db) << v.key;
+    EXPECT_EQ(r->table, v.table) << v.key;
+    EXPECT_EQ(r->table_name, v.table_name) << v.key;
+    EXPECT_EQ(r->database_name, "orders_" + std::to_string(v.db));
+    EXPECT_EQ(r->rw_service, "orders-db-" + std::to_string(v.db) + "-rw");
+  }
+}
+
+TEST(Route, TimeSplitSuffixes) {
+  ShardSet s = shard_set();
+  s.spec.time_split = "daily";
+  EXPECT_EQ(route("12345", sys_days(year(2026) / 1 / 5), s)->table_name, "orders_7_0_20260105");
+  s.spec.time_split = "none";
+  EXPECT_EQ(route("12345", std::nullopt, s)->table_name, "orders_7_0");
+  s.spec.time_split = "monthly";
+  EXPECT_FALSE(route("12345", std::nullopt, s).ok());  // a time is required
+}
+
+TEST(Route, RangeStrategy) {
+  ShardSet s = shard_set();
+  s.spec.strategy = "range";
+  s.spec.time_split = "none";
+  EXPECT_EQ(route("0", std::nullopt, s)->slot, 0);
+  EXPECT_EQ(route("9999999", std::nullopt, s)->slot, 0);
+  auto r = route("10000000", std::nullopt, s);
+  EXPECT_EQ(r->slot, 1);
+  EXPECT_EQ(r->database, 0);
+  EXPECT_EQ(r->table, 1);
+  r = route("80000000", std::nullopt, s);  // slot 8: the first table of database 1
+  EXPECT_EQ(r->database, 1);
+  EXPECT_EQ(r->table, 0);
+  EXPECT_EQ(route("18446744073709551615", std::nullopt, s)->slot, 63);  // last table holds the tail
+  EXPECT_FALSE(route("abc", std::nullopt, s).ok());
+  EXPECT_FALSE(route("-1", std::nullopt, s).ok());
+}
+
+TEST(RenderShards, StatefulSetPerDatabaseWithPrimaryAndReplicas) {
+  ShardSet s = shard_set();
+  s.spec.replicas_per_shard = 2;
+  s.spec.storage_size = "500Gi";
+  s.spec.zones = {"zone-a", "zone-b", "zone-c"};
+  json sts = render_shard_statefulset(s, 3);
+  EXPECT_EQ(sts["metadata"]["name"], "orders-db-3");
+  EXPECT_EQ(sts["spec"]["replicas"], 3);
+  EXPECT_EQ(sts["spec"]["serviceName"], "orders-db-headless");
+  EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["kind"], "ShardSet");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "500Gi");
+  EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Retain");
+  const json pod = sts["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["topologySpreadConstraints"][0]["topologyKey"], "topology.kubernetes.io/zone");
+  EXPECT_EQ(pod["topologySpreadConstraints"][0]["whenUnsatisfiable"], "DoNotSchedule");
+  EXPECT_EQ(pod["initContainers"][0]["env"][0]["value"], std::to_string(server_id_base(3)));
+  s.spec.deletion_policy = "Delete";
+  EXPECT_EQ(
+      render_shard_statefulset(s, 0)["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+      "Delete");
+}
+
+TEST(RenderShards, ConfigMapGivesEachPodItsServerIdAndRole) {
+  const json data = render_shard_config_map(shard_set(), 2)["data"];
+  EXPECT_EQ(data["server-id-base"], "300");
+  const std::string init = data["init-config.sh"];
+  EXPECT_NE(init.find("server-id=%d"), std::string::npos);
+  EXPECT_NE(init.find("$((SERVER_ID_BASE + ordinal))"), std::string::npos);
+  EXPECT_NE(std::string(data["common.cnf"]).find("gtid_mode=ON"), std::string::npos);
+  EXPECT_NE(std::string(data["replica.cnf"]).find("super_read_only=ON"), std::string::npos);
+  EXPECT_NE(std::string(data["replica-init.sh"]).find("SOURCE_HOST='orders-db-2-rw'"),
+            std::string::npos);
+  // Server ids never collide between shards (at most 1 + 5 pods per shard).
+  EXPECT_GT(server_id_base(1), server_id_base(0) + 6);
+}
+
+TEST(RenderShards, ReadWriteServiceSelectsThePrimaryOnly) {
+  json rw = render_shard_rw_service(shard_set(), 1);
+  EXPECT_EQ(rw["metadata"]["name"], "orders-db-1-rw");
+  EXPECT_EQ(rw["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], "orders-db-1-0");
+  EXPECT_EQ(rw["spec"]["selector"]["tiers.orderguard.io/shard"], "1");
+  json ro = render_shard_ro_service(shard_set(), 1);
+  EXPECT_EQ(ro["metadata"]["name"], "orders-db-1-ro");
+  EXPECT_FALSE(ro["spec"]["selector"].contains("statefulset.kubernetes.io/pod-name"));
+  json pdb = render_shard_pdb(shard_set(), 1);
+  EXPECT_EQ(pdb["spec"]["maxUnavailable"], 1);
+  EXPECT_EQ(pdb["spec"]["selector"]["matchLabels"]["tiers.orderguard.io/shard"], "1");
+}
+
+TEST(RenderShards, RoutingConfigMapMatchesRouteAndGolden) {
+  json cm = render_routing_config_map(shard_set());
+  EXPECT_EQ(cm["metadata"]["name"], "orders-db-routing");
+  const json doc = json::parse(std::string(cm["data"]["routing.json"]));
+  const std::string path = std::string(OPERATOR_TESTDATA_DIR) + "/golden/routing.json";
+  if (std::getenv("ORDERGUARD_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream(path) << doc.dump(2) << "\n";
+  }
+  EXPECT_EQ(doc, load_json("golden/routing.json")) << doc.dump(2);
+  EXPECT_EQ(doc["tableNamePattern"], "orders_{database}_{table}_{yyyyMM}");
+  EXPECT_EQ(doc["shards"].size(), 8u);
+  bool found = false;
+  for (const auto& v : doc["testVectors"]) {
+    if (v["key"] == "12345") {
+      found = true;
+      EXPECT_EQ(v["database"], 7);
+      EXPECT_EQ(v["table"], 0);
+      EXPECT_EQ(v["tableName"], "orders_7_0_202611");
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(RenderShards, ChildrenPerDatabase) {
+  auto children = render_shard_children(shard_set());
+  // routing ConfigMap + headless Service + 8 x (ConfigMap, rw, ro, StatefulSet, PDB)
+  EXPECT_EQ(children.size(), 2u + 8u * 5u);
+  EXPECT_EQ(children[0]["metadata"]["name"], "orders-db-routing");
+}
+
+}  // namespace
+}  // namespace orderguard::op

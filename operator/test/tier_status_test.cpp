@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include "operator/test/test_util.h"
+#include "operator/tier_reconciler.h"
+
+namespace orderguard::op {
+namespace {
+
+using testing::load_json;
+
+CacheTier tier() { return parse_cache_tier_object(load_json("cachetier.json")).value(); }
+ShardSet shard_set() { return parse_shard_set_object(load_json("shardset.json")).value(); }
+
+json condition(const json& status, const std::string& type) {
+  for (const auto& c : status["conditions"])
+    if (c["type"] == type) return c;
+  return json();
+}
+
+json sts(int32_t replicas, int32_t ready) {
+  return {{"metadata", {{"generation", 1}}},
+          {"status",
+           {{"observedGeneration", 1},
+            {"replicas", replicas},
+            {"updatedReplicas", replicas},
+            {"readyReplicas", ready}}}};
+}
+
+TEST(CacheStatus, BootstrapPendingThenReadyAndRecordedOnce) {
+  const CacheTier t = tier();
+  const CachePlan plan = plan_cache(t.spec, std::nullopt, std::nullopt);
+  json job = render_redis_bootstrap_job(t, 6);
+  json s = compute_cache_status(t, json::object(), plan, nullptr, &job, "", "t0");
+  EXPECT_EQ(s["observedGeneration"], 1);
+  EXPECT_EQ(s["clusterShards"], 6);
+  EXPECT_EQ(s["bootstrap"]["job"], "orders-cache-redis-bootstrap");
+  EXPECT_EQ(s["bootstrap"]["completed"], false);
+  EXPECT_EQ(condition(s, "Ready")["status"], "False");
+  EXPECT_EQ(condition(s, "Progressing")["status"], "True");
+
+  const json all_ready = sts(12, 12);
+  s = compute_cache_status(t, s, plan, &all_ready, &job, "", "t1");
+  EXPECT_EQ(condition(s, "Ready")["reason"], "BootstrapPending");
+
+  job["status"] = {{"succeeded", 1}};
+  s = compute_cache_status(t, s, plan, &all_ready, &job, "", "t2");
+  EXPECT_EQ(s["bootstrap"]["completed"], true);
+  EXPECT_EQ(s["readyShards"], 6);
+  EXPECT_EQ(condition(s, "Ready")["status"], "True");
+  EXPECT_EQ(condition(s, "Ready")["lastTransitionTime"], "t2");
+  EXPECT_EQ(condition(s, "Progressing")["status"], "False");
+
+  // The Job deleted afterwards: completion stays recorded.
+  json again = compute_cache_status(t, s, plan, &all_ready, nullptr, "", "t3");
+  EXPECT_EQ(again, s);
+}
+
+TEST(CacheStatus, ScaleDownBlockedExplainsHowToDrain) {
+  CacheTier t = tier();
+  t.spec.redis.shards = 4;
+  const CachePlan plan = plan_cache(t.spec, 6, std::nullopt);
+  const json live = sts(12, 12);
+  json s = compute_cache_status(t, {{"bootstrap", {{"completed", true}}}}, plan, &live, nullptr, "",
+                                "t0");
+  const json ready = condition(s, "Ready");
+  EXPECT_EQ(ready["status"], "False");
+  EXPECT_EQ(ready["reason"], "ScaleDownBlocked");
+  const std::string message = ready["message"];
+  EXPECT_NE(message.find("del-node"), std::string::npos) << message;
+  EXPECT_NE(message.find("tiers.orderguard.io/drained-to-shards=4"), std::string::npos) << message;
+  EXPECT_EQ(condition(s, "Degraded")["status"], "True");
+  EXPECT_EQ(s["clusterShards"], 6);
+  EXPECT_EQ(s["replicas"], 12);
+}
+
+TEST(ShardStatus, PerShardReadiness) {
+  const ShardSet set = shard_set();  // 8 databases, 1 replica each
+  std::vector<json> objects;
+  for (int i = 0; i < 8; ++i) objects.push_back(sts(2, i == 3 ? 1 : 2));
+  std::vector<const json*> ptrs;
+  for (const auto& o : objects) ptrs.push_back(&o);
+  json s = compute_shard_status(set, json::object(), ptrs, "t0");
+  EXPECT_EQ(s["readyShards"], 7);
+  EXPECT_EQ(s["routingConfigMap"], "orders-db-routing");
+  EXPECT_EQ(s["shards"][3]["ready"], false);
+  EXPECT_EQ(s["shards"][3]["readyReplicas"], 1);
+  EXPECT_EQ(condition(s, "Ready")["reason"], "ShardsNotReady");
+  EXPECT_EQ(condition(s, "Degraded")["status"], "True");
+  EXPECT_EQ(condition(s, "Progressing")["status"], "False");
+
+  objects[3] = sts(2, 2);
+  s = compute_shard_status(set, s, ptrs, "t1");
+  EXPECT_EQ(s["readyShards"], 8);
+  EXPECT_EQ(condition(s, "Ready")["status"], "True");
+  EXPECT_EQ(condition(s, "Degraded")["status"], "False");
+
+  ptrs[0] = nullptr;  // missing StatefulSet
+  s = compute_shard_status(set, s, ptrs, "t2");
+  EXPECT_EQ(condition(s, "Progressing")["status"], "True");
+}
+
+}  // namespace
+}  // namespace orderguard::op

@@ -1,0 +1,320 @@
+// The CacheTier and ShardSet reconcilers against a real kube-apiserver and
+// controller manager (no kubelets: pods stay Pending): the examples produce
+// every child, a converged pass writes nothing, a shard scale up grows the
+// StatefulSet and creates a rebalance Job, a scale down is refused with a
+// condition, and deleting the resources garbage-collects their children while
+// Retain keeps the MySQL volumes.
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include "e2e/cluster.h"
+#include "e2e/environment.h"
+#include "e2e/poll.h"
+#include "kube/client.h"
+#include "operator/manager.h"
+
+namespace orderguard::op {
+namespace {
+
+using e2e::cluster;
+using e2e::poll_until;
+using namespace std::chrono_literals;
+namespace res = kube::resources;
+
+const std::string kSource = ORDERGUARD_SOURCE_DIR;
+
+class TiersE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto applied = cluster().kubectl({"apply", "-f", kSource + "/crds/"});
+    ASSERT_TRUE(applied.ok()) << applied.err;
+    auto established = cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                          "crd/orderservices.tiers.orderguard.io",
+                                          "crd/cachetiers.tiers.orderguard.io",
+                                          "crd/shardsets.tiers.orderguard.io"});
+    ASSERT_TRUE(established.ok()) << established.err;
+    registry_ = new prometheus::Registry();
+    auto c = kube::make_client(cluster().admin_config(), {.metrics = registry_});
+    ASSERT_TRUE(c.ok()) << c.error().describe();
+    client_ = std::move(c).value().release();
+    clock_ = new RealClock();
+    manager_ = new OrderServiceManager(*client_, *clock_);
+    Status st = manager_->start();
+    ASSERT_TRUE(st.ok()) << st.error().describe();
+  }
+  static void TearDownTestSuite() {
+    if (manager_ != nullptr) manager_->stop();
+    delete manager_;
+    delete client_;
+    delete clock_;
+    delete registry_;
+  }
+
+  // Requests other than GET (watches are GETs too) the client has sent.
+  static double writes() {
+    double n = 0;
+    for (const auto& family : registry_->Collect()) {
+      if (family.name != "rest_client_requests_total") continue;
+      for (const auto& m : family.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "verb" && l.value != "GET") n += m.counter.value;
+        }
+      }
+    }
+    return n;
+  }
+
+  // Waits until the client has sent no write for one interval.
+  static double wait_for_quiet() {
+    double before = -1;
+    EXPECT_TRUE(poll_until(
+        [&] {
+          double now = writes();
+          bool stable = now == before;
+          before = now;
+          return stable;
+        },
+        60s, 3s));
+    return before;
+  }
+
+  static json get(const kube::Resource& r, const std::string& ns, const std::string& name) {
+    auto obj = client_->get(r, ns, name);
+    return obj.ok() ? *obj : json();
+  }
+  static bool exists(const kube::Resource& r, const std::string& ns, const std::string& name) {
+    return poll_until([&] { return !get(r, ns, name).is_null(); }, 30s);
+  }
+  static json condition(const kube::Resource& r, const std::string& ns, const std::string& name,
+                        const std::string& type) {
+    json o = get(r, ns, name);
+    if (o.is_null() || !o.contains("status")) return json();
+    for (const auto& c : o["status"].value("conditions", json::array()))
+      if (c["type"] == type) return c;
+    return json();
+  }
+  static bool generation_observed(const kube::Resource& r, const std::string& ns,
+                                  const std::string& name) {
+    return poll_until(
+        [&] {
+          json o = get(r, ns, name);
+          return !o.is_null() && o.contains("status") &&
+                 o["status"].value("observedGeneration", int64_t{-1}) ==
+                     o["metadata"]["generation"].get<int64_t>();
+        },
+        30s);
+  }
+
+  static inline prometheus::Registry* registry_ = nullptr;
+  static inline kube::Client* client_ = nullptr;
+  static inline RealClock* clock_ = nullptr;
+  static inline OrderServiceManager* manager_ = nullptr;
+};
+
+TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
+  auto applied = cluster().kubectl({"apply", "-f", kSource + "/examples/"});
+  ASSERT_TRUE(applied.ok()) << applied.err;
+  const std::string ns = "shop";
+
+  // CacheTier orders-cache: 6 shards x (1 + 1).
+  ASSERT_TRUE(poll_until(
+      [&] {
+        json s = get(res::kStatefulSets, ns, "orders-cache-redis");
+        return !s.is_null() && s["spec"].value("replicas", 0) == 12;
+      },
+      30s));
+  json sts = get(res::kStatefulSets, ns, "orders-cache-redis");
+  EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["kind"], "CacheTier");
+  EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["controller"], true);
+  EXPECT_EQ(sts["spec"]["template"]["spec"]["topologySpreadConstraints"][0]["whenUnsatisfiable"],
+            "DoNotSchedule");
+  ASSERT_TRUE(exists(res::kServices, ns, "orders-cache-redis"));
+  ASSERT_TRUE(exists(res::kServices, ns, "orders-cache-redis-headless"));
+  EXPECT_EQ(get(res::kServices, ns, "orders-cache-redis-headless")["spec"]["clusterIP"], "None");
+  ASSERT_TRUE(exists(res::kPodDisruptionBudgets, ns, "orders-cache-redis"));
+  ASSERT_TRUE(exists(res::kJobs, ns, "orders-cache-redis-bootstrap"));
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-cache-redis-config"));
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-cache-client-config"));
+  json client_cm = get(res::kConfigMaps, ns, "orders-cache-client-config");
+  EXPECT_EQ(client_cm["data"]["L1_MAX_ENTRIES"], "10000");
+  EXPECT_EQ(client_cm["data"]["BLOOM_EXPECTED_ITEMS"], "600000000");
+  const std::string bootstrap = get(
+      res::kJobs, ns,
+      "orders-cache-redis-bootstrap")["spec"]["template"]["spec"]["containers"][0]["command"][2];
+  EXPECT_NE(bootstrap.find("--cluster-replicas 1 --cluster-yes"), std::string::npos);
+  ASSERT_TRUE(generation_observed(cache_tiers_resource(), ns, "orders-cache"));
+  json cache = get(cache_tiers_resource(), ns, "orders-cache");
+  EXPECT_EQ(cache["status"]["bootstrap"]["job"], "orders-cache-redis-bootstrap");
+  EXPECT_EQ(cache["status"]["clusterShards"], 6);
+
+  // ShardSet orders-db: 8 databases, primary + 2 replicas each.
+  for (int db = 0; db < 8; ++db) {
+    const std::string name = "orders-db-" + std::to_string(db);
+    ASSERT_TRUE(exists(res::kStatefulSets, ns, name)) << name;
+    EXPECT_EQ(get(res::kStatefulSets, ns, name)["spec"]["replicas"], 3);
+    ASSERT_TRUE(exists(res::kServices, ns, name + "-rw"));
+    ASSERT_TRUE(exists(res::kServices, ns, name + "-ro"));
+    ASSERT_TRUE(exists(res::kPodDisruptionBudgets, ns, name));
+    EXPECT_EQ(get(res::kServices, ns,
+                  name + "-rw")["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
+              name + "-0");
+  }
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-db-routing"));
+  const json routing = json::parse(
+      get(res::kConfigMaps, ns, "orders-db-routing")["data"]["routing.json"].get<std::string>());
+  EXPECT_EQ(routing["tables"], 64);
+  bool found = false;
+  for (const auto& v : routing["testVectors"]) {
+    if (v["key"] != "12345") continue;
+    found = true;
+    EXPECT_EQ(v["database"], 7);
+    EXPECT_EQ(v["table"], 0);
+    EXPECT_EQ(v["tableName"], "orders_7_0_202611");
+  }
+  EXPECT_TRUE(found) << routing.dump(2);
+  ASSERT_TRUE(generation_observed(shard_sets_resource(), ns, "orders-db"));
+  EXPECT_EQ(get(shard_sets_resource(), ns, "orders-db")["status"]["shards"].size(), 8u);
+  // The OrderService still reads both tiers.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        json cm = get(res::kConfigMaps, ns, "orders-tier-config");
+        return !cm.is_null() && cm["data"].value("ORDERGUARD_CACHE_STATUS", "") == "Found";
+      },
+      30s));
+
+  // Converged: a pass of each reconciler sends nothing and changes nothing.
+  const double quiet = wait_for_quiet();
+  auto rvs = [&] {
+    std::vector<std::string> out;
+    auto rv = [&](const kube::Resource& r, const std::string& name) {
+      out.push_back(get(r, ns, name)["metadata"].value("resourceVersion", ""));
+    };
+    rv(cache_tiers_resource(), "orders-cache");
+    rv(shard_sets_resource(), "orders-db");
+    rv(res::kStatefulSets, "orders-cache-redis");
+    rv(res::kServices, "orders-cache-redis-headless");
+    rv(res::kConfigMaps, "orders-cache-client-config");
+    rv(res::kConfigMaps, "orders-db-routing");
+    for (int db = 0; db < 8; ++db) rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
+    return out;
+  };
+  const auto before = rvs();
+  for (int i = 0; i < 2; ++i) {
+    auto c = manager_->cache_tier_reconciler().reconcile({ns, "orders-cache"});
+    ASSERT_TRUE(c.ok()) << c.error().describe();
+    auto s = manager_->shard_set_reconciler().reconcile({ns, "orders-db"});
+    ASSERT_TRUE(s.ok()) << s.error().describe();
+  }
+  EXPECT_EQ(writes(), quiet);
+  EXPECT_EQ(rvs(), before);
+
+  // A deleted child comes back.
+  ASSERT_TRUE(client_->remove(res::kServices, ns, "orders-db-5-ro").ok());
+  ASSERT_TRUE(exists(res::kServices, ns, "orders-db-5-ro"));
+
+  // Deleting the ShardSet collects its children; Retain keeps the volumes the
+  // StatefulSet controller created for the (Pending) primaries.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto pvcs = cluster().kubectl({"get", "pvc", "-n", ns, "-o", "name"});
+        return pvcs.ok() && pvcs.out.find("data-orders-db-0-0") != std::string::npos;
+      },
+      30s));
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "orders-db").ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(res::kStatefulSets, ns, "orders-db-0").is_null() &&
+               get(res::kConfigMaps, ns, "orders-db-routing").is_null() &&
+               get(res::kServices, ns, "orders-db-7-rw").is_null();
+      },
+      60s));
+  auto pvcs = cluster().kubectl({"get", "pvc", "-n", ns, "-o", "name"});
+  ASSERT_TRUE(pvcs.ok()) << pvcs.err;
+  EXPECT_NE(pvcs.out.find("data-orders-db-0-0"), std::string::npos) << pvcs.out;
+}
+
+TEST_F(TiersE2E, ScaleUpRebalancesScaleDownIsRefusedAndDeleteCollects) {
+  const std::string ns = "scale";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  const std::string tier = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: CacheTier
+metadata: {name: c, namespace: scale}
+spec:
+  redis: {shards: 3, replicasPerShard: 1, memory: 256Mi}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, tier).ok());
+  auto replicas = [&] {
+    json s = get(res::kStatefulSets, ns, "c-redis");
+    return s.is_null() ? -1 : s["spec"].value("replicas", -1);
+  };
+  ASSERT_TRUE(poll_until([&] { return replicas() == 6; }, 30s));
+  ASSERT_TRUE(exists(res::kJobs, ns, "c-redis-bootstrap"));
+  ASSERT_TRUE(generation_observed(cache_tiers_resource(), ns, "c"));
+
+  // Up: 4 shards -> 8 pods and a rebalance Job for the new shard.
+  auto scale = [&](int shards) {
+    auto r = client_->patch(cache_tiers_resource(), ns, "c", kube::PatchType::kMerge,
+                            {{"spec", {{"redis", {{"shards", shards}}}}}});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+  };
+  scale(4);
+  ASSERT_TRUE(poll_until([&] { return replicas() == 8; }, 30s)) << replicas();
+  ASSERT_TRUE(exists(res::kJobs, ns, "c-redis-rebalance-4"));
+  const std::string script =
+      get(res::kJobs, ns,
+          "c-redis-rebalance-4")["spec"]["template"]["spec"]["containers"][0]["command"][2];
+  EXPECT_NE(script.find("--cluster add-node c-redis-6."), std::string::npos) << script;
+  EXPECT_NE(script.find("--cluster-use-empty-masters"), std::string::npos) << script;
+  ASSERT_TRUE(generation_observed(cache_tiers_resource(), ns, "c"));
+  EXPECT_EQ(get(cache_tiers_resource(), ns, "c")["status"]["clusterShards"], 4);
+  // The bootstrap Job is not recreated for the new size.
+  EXPECT_NE(get(res::kJobs, ns,
+                "c-redis-bootstrap")["spec"]["template"]["spec"]["containers"][0]["command"][2]
+                .get<std::string>()
+                .find("c-redis-5."),
+            std::string::npos);
+
+  // Down: refused, the StatefulSet keeps its size, the condition says why.
+  scale(3);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return condition(cache_tiers_resource(), ns, "c", "Ready").value("reason", "") ==
+               "ScaleDownBlocked";
+      },
+      30s));
+  json ready = condition(cache_tiers_resource(), ns, "c", "Ready");
+  EXPECT_EQ(ready["status"], "False");
+  EXPECT_NE(ready["message"].get<std::string>().find("drained-to-shards=3"), std::string::npos);
+  ASSERT_TRUE(generation_observed(cache_tiers_resource(), ns, "c"));
+  EXPECT_EQ(replicas(), 8);
+
+  // Once the user marks the cluster drained, the scale down proceeds.
+  ASSERT_TRUE(
+      cluster()
+          .kubectl({"annotate", "-n", ns, "cachetier/c", "tiers.orderguard.io/drained-to-shards=3"})
+          .ok());
+  ASSERT_TRUE(poll_until([&] { return replicas() == 6; }, 30s)) << replicas();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return condition(cache_tiers_resource(), ns, "c", "Ready").value("reason", "") !=
+               "ScaleDownBlocked";
+      },
+      30s));
+
+  // Deleting the CacheTier collects its children, Jobs included.
+  ASSERT_TRUE(client_->remove(cache_tiers_resource(), ns, "c").ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(res::kStatefulSets, ns, "c-redis").is_null() &&
+               get(res::kServices, ns, "c-redis-headless").is_null() &&
+               get(res::kConfigMaps, ns, "c-client-config").is_null() &&
+               get(res::kJobs, ns, "c-redis-bootstrap").is_null() &&
+               get(res::kJobs, ns, "c-redis-rebalance-4").is_null();
+      },
+      60s));
+}
+
+}  // namespace
+}  // namespace orderguard::op
+
+int main(int argc, char** argv) { return orderguard::e2e::run_e2e_tests(argc, argv); }

@@ -1,0 +1,92 @@
+// The CacheTier and ShardSet reconcilers. Same shape as the OrderService one
+// (reconciler.h): a pass reads the whole state from informer caches, applies
+// each desired child that differs (server-side apply, field manager
+// orderguard-operator, hash annotation for no-op detection), deletes owned
+// children no longer desired, and writes status only when it changed. A
+// converged pass sends no request.
+//
+// CacheTier steps (reconcile_cache.cpp): plan the cluster size from spec and
+// status (plan_cache: scale up -> rebalance Job; scale down refused until the
+// user marks the cluster drained), converge the children, create the
+// bootstrap Job until status records it completed and the rebalance Job of a
+// scale up (Jobs are create-only: their pod template is immutable, and a
+// finished Job is history, not drift), then status.
+//
+// ShardSet steps (reconcile_shards.cpp): converge the children (a database
+// removed from spec loses its StatefulSet; its PVCs follow deletionPolicy),
+// then status with per-shard readiness.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kube/client.h"
+#include "kube/controller.h"
+#include "kube/informer.h"
+#include "operator/render_cache.h"
+#include "operator/render_shards.h"
+#include "operator/types.h"
+
+namespace orderguard::op {
+
+// The caches the tier passes read; all must be running and outlive the reconcilers.
+struct TierCaches {
+  kube::Informer* cache_tiers = nullptr;
+  kube::Informer* shard_sets = nullptr;
+  kube::Informer* stateful_sets = nullptr;
+  kube::Informer* services = nullptr;
+  kube::Informer* config_maps = nullptr;
+  kube::Informer* pdbs = nullptr;
+  kube::Informer* jobs = nullptr;
+};
+
+// One child kind a converge pass handles.
+struct ChildKind {
+  std::string kind;
+  const kube::Resource* resource = nullptr;
+  kube::Informer* cache = nullptr;
+  bool create_only = false;  // never updated once it exists
+  bool prune = true;         // owned objects not desired are deleted
+};
+
+// Applies each of `desired` that needs it (needs_apply; create_only kinds
+// only when missing) and deletes the owner's pruned-kind children that are
+// not in `desired`. Every desired kind must be in `kinds`.
+Status converge_children(kube::Client& client, const ObjectMeta& owner,
+                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds);
+
+// ---- pure status (unit tested) ----
+
+// `sts`, `bootstrap_job`: null when absent. `old_status`: the live status.
+json compute_cache_status(const CacheTier& tier, const json& old_status, const CachePlan& plan,
+                          const json* sts, const json* bootstrap_job,
+                          const std::string& rebalance_job, const std::string& now);
+// `stateful_sets[i]`: database i's StatefulSet, null when absent.
+json compute_shard_status(const ShardSet& set, const json& old_status,
+                          const std::vector<const json*>& stateful_sets, const std::string& now);
+bool job_complete(const json& job);
+
+class CacheTierReconciler {
+ public:
+  CacheTierReconciler(kube::Client& client, TierCaches caches, const Clock& clock);
+  kube::ReconcileOutcome reconcile(const kube::Request& request);
+
+ private:
+  kube::Client& client_;
+  TierCaches caches_;
+  const Clock& clock_;
+};
+
+class ShardSetReconciler {
+ public:
+  ShardSetReconciler(kube::Client& client, TierCaches caches, const Clock& clock);
+  kube::ReconcileOutcome reconcile(const kube::Request& request);
+
+ private:
+  kube::Client& client_;
+  TierCaches caches_;
+  const Clock& clock_;
+};
+
+}  // namespace orderguard::op

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Admission webhook benchmark (issue 4 §9), side by side with nginx on the same
+# machine in the same run:
+#  - orderguard-webhook --standalone (built-in default policy) over TLS;
+#  - nginx (2 workers, keepalive, TLS) answering the same path with a static
+#    AdmissionReview.
+# Load: POST of a ~3 KB AdmissionReview of a 3-container Deployment over TLS
+# keep-alive. Figures: saturation throughput (wrk -t2 -c50 -d10s), p50/p99 at
+# fixed 1,000 and 5,000 req/s, and the webhook's RSS after the runs.
+# Fixed-rate tool: wrk2, else h2load --rps over HTTP/1.1 (nghttp2-client),
+# else wrk with a per-connection delay() in Lua (approximate rate; the achieved
+# rate is printed).
+# Usage: scripts/bench_webhook.sh [build dir]   (default: cmake --preset release)
+# Env: DURATION (seconds per run, default 10), SKIP_BUILD=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD="${1:-build/release}"
+DURATION="${DURATION:-10}"
+if [[ -z "${SKIP_BUILD:-}" ]]; then
+  if [[ "$BUILD" == build/release ]]; then cmake --preset release >/dev/null; fi
+  cmake --build "$BUILD" --target orderguard-webhook >/dev/null
+fi
+WEBHOOK="$BUILD/webhook/orderguard-webhook"
+[[ -x "$WEBHOOK" ]] || { echo "no $WEBHOOK" >&2; exit 1; }
+
+work="$(mktemp -d /tmp/orderguard-whbench-XXXXXX)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [[ -f "$work/nginx.pid" ]] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- certificates (EC P-256 CA + leaf for 127.0.0.1) ---
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj /CN=bench-ca -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$work/tls.key" -out "$work/tls.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$work/ext"
+openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
+
+# --- the request: a 3-container Deployment, padded with realistic env to ~3 KB ---
+python3 - "$work/review.json" <<'PY'
+import json, sys
+def c(name, image, n):
+    return {"name": name, "image": image, "args": ["--listen=:8080", "--log-format=json"],
+            "env": [{"name": f"SETTING_{i}", "value": f"value-{i}-" + "x" * 24} for i in range(n)],
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "ports": [{"containerPort": 8080, "name": "http"}],
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}}
+dep = {"apiVersion": "apps/v1", "kind": "Deployment",
+       "metadata": {"name": "orders", "namespace": "shop", "labels": {"app": "orders"}},
+       "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "orders"}},
+                "template": {"metadata": {"labels": {"app": "orders"}},
+                             "spec": {"containers": [c("app", "registry.example.com/shop/orders:1.4.2", 12),
+                                                     c("envoy", "envoyproxy/envoy:v1.30.1", 6),
+                                                     c("statsd", "prom/statsd-exporter:v0.26.1", 6)]}}}}
+review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+          "request": {"uid": "b8f3c1de-2f0a-4a7e-9d55-0c5a7c1e9a01",
+                      "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                      "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+                      "namespace": "shop", "name": "orders", "operation": "CREATE",
+                      "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
+                      "object": dep, "dryRun": False}}
+open(sys.argv[1], "w").write(json.dumps(review))
+PY
+body_bytes=$(wc -c <"$work/review.json")
+cat >"$work/post.lua" <<EOF2
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$work/review.json", "rb"); wrk.body = f:read("*a"); f:close()
+EOF2
+answer='{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"b8f3c1de-2f0a-4a7e-9d55-0c5a7c1e9a01","allowed":true}}'
+
+# --- servers ---
+wh_port=$(free_port); wh_metrics=$(free_port); ng_port=$(free_port)
+"$WEBHOOK" --standalone --tls-cert-file "$work/tls.crt" --tls-key-file "$work/tls.key" \
+  --listen "127.0.0.1:$wh_port" --metrics-addr "127.0.0.1:$wh_metrics" --log-level error \
+  >"$work/webhook.log" 2>&1 &
+wh_pid=$!; pids+=("$wh_pid")
+mkdir -p "$work/nginx"
+cat >"$work/nginx.conf" <<EOF2
+worker_processes 2;
+pid $work/nginx.pid;
+error_log $work/nginx/error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  keepalive_requests 100000;
+  keepalive_timeout 90s;
+  client_body_buffer_size 64k;
+  server {
+    listen 127.0.0.1:$ng_port ssl;
+    ssl_certificate $work/tls.crt;
+    ssl_certificate_key $work/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location = /validate {
+      default_type application/json;
+      return 200 '$answer';
+    }
+  }
+}
+EOF2
+nginx -c "$work/nginx.conf" -p "$work/nginx" -g 'daemon on;' 2>"$work/nginx/start.log" ||
+  { cat "$work/nginx/start.log" >&2; exit 1; }
+for _ in $(seq 1 50); do
+  curl -sk -o /dev/null "https://127.0.0.1:$wh_port/validate" -d @"$work/review.json" &&
+    curl -sk -o /dev/null "https://127.0.0.1:$ng_port/validate" -d @"$work/review.json" && break
+  sleep 0.1
+done
+echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); body ${body_bytes} B"
+echo "== webhook says: $(curl -sk "https://127.0.0.1:$wh_port/validate" -d @"$work/review.json")"
+
+saturation() {  # url -> "req/s p50 p99"
+  wrk -t2 -c50 -d"${DURATION}s" --latency -s "$work/post.lua" "$1" >"$work/wrk.out" 2>&1
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
+  p50=$(awk '$1=="50%" {print $2}' "$work/wrk.out")
+  p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  grep -q "Non-2xx" "$work/wrk.out" && echo "warning: non-2xx answers: $(grep Non-2xx "$work/wrk.out")" >&2
+  echo "$rps $p50 $p99"
+}
+
+fixed_rate() {  # url rate -> "achieved p50 p99 tool"
+  local url=$1 rate=$2
+  if command -v wrk2 >/dev/null; then
+    wrk2 -t2 -c50 -d"${DURATION}s" -R"$rate" --latency -s "$work/post.lua" "$url" >"$work/fr.out" 2>&1
+    echo "$(awk '/Requests\/sec/ {print $2}' "$work/fr.out") $(awk '$1=="50.000%" {print $2}' "$work/fr.out") $(awk '$1=="99.000%" {print $2}' "$work/fr.out") wrk2"
+  elif command -v h2load >/dev/null; then
+    # 10 clients, each at rate/10 req/s, over HTTP/1.1 keep-alive.
+    local clients=10 total=$((rate * DURATION))
+    # h2load prints latency min/max/mean/sd only; percentiles come from its log.
+    rm -f "$work/h2.log"
+    h2load --h1 -c "$clients" -t 2 -n "$total" --rps $((rate / clients)) \
+      -H 'Content-Type: application/json' -d "$work/review.json" --log-file "$work/h2.log" \
+      "$url" >"$work/fr.out" 2>&1
+    python3 - "$work/h2.log" "$work/fr.out" <<'PY'
+import sys, re
+lat = sorted(int(l.split()[2]) for l in open(sys.argv[1]) if l.strip())  # microseconds
+out = open(sys.argv[2]).read()
+m = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", out)
+ok = re.search(r"(\d+) 2xx", out)
+def pct(p): return lat[min(len(lat) - 1, int(len(lat) * p))] / 1000.0
+print(f"{m.group(2) if m else '?'} {pct(0.50):.3f}ms {pct(0.99):.3f}ms h2load({ok.group(1) if ok else '?'}x2xx)")
+PY
+  else
+    # wrk cannot pace; each of N connections waits `delay` ms between requests.
+    local conns=$((rate / 100)) delay=10
+    cp "$work/post.lua" "$work/paced.lua"
+    echo "function delay() return $delay end" >>"$work/paced.lua"
+    wrk -t2 -c"$conns" -d"${DURATION}s" --latency -s "$work/paced.lua" "$url" >"$work/fr.out" 2>&1
+    echo "$(awk '/Requests\/sec/ {print $2}' "$work/fr.out") $(awk '$1=="50%" {print $2}' "$work/fr.out") $(awk '$1=="99%" {print $2}' "$work/fr.out") wrk-paced"
+  fi
+}
+
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+fds() { ls "/proc/$1/fd" | wc -l; }
+
+wh_url="https://127.0.0.1:$wh_port/validate"
+ng_url="https://127.0.0.1:$ng_port/validate"
+rss_start=$(rss_mib "$wh_pid"); fds_start=$(fds "$wh_pid")
+read -r wh_rps wh_p50 wh_p99 < <(saturation "$wh_url")
+read -r ng_rps ng_p50 ng_p99 < <(saturation "$ng_url")
+rows=()
+for rate in 1000 5000; do
+  read -r a b c tool < <(fixed_rate "$wh_url" "$rate")
+  rows+=("$(printf '%-34s %12s %10s %10s   %s' "webhook @ $rate req/s" "$a" "$b" "$c" "$tool")")
+  read -r a b c tool < <(fixed_rate "$ng_url" "$rate")
+  rows+=("$(printf '%-34s %12s %10s %10s   %s' "nginx static @ $rate req/s" "$a" "$b" "$c" "$tool")")
+done
+rss_end=$(rss_mib "$wh_pid"); fds_end=$(fds "$wh_pid")
+
+echo
+printf '%-34s %12s %10s %10s\n' "run" "req/s" "p50" "p99"
+printf '%-34s %12s %10s %10s\n' "webhook saturation (wrk -c50)" "$wh_rps" "$wh_p50" "$wh_p99"
+printf '%-34s %12s %10s %10s\n' "nginx static saturation (wrk -c50)" "$ng_rps" "$ng_p50" "$ng_p99"
+for r in "${rows[@]}"; do echo "$r"; done
+echo
+python3 -c "print(f'webhook/nginx saturation: {100*float(\"$wh_rps\")/float(\"$ng_rps\"):.0f} %')"
+echo "webhook RSS: ${rss_start} MiB at start, ${rss_end} MiB after the runs; open fds ${fds_start} -> ${fds_end}"

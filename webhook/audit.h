@@ -1,0 +1,117 @@
+// Background audit: what the admission webhook never saw (objects created
+// before a policy existed, while the webhook was down with failurePolicy
+// Ignore, or in exempted-then-unexempted namespaces) is found by re-checking
+// every existing Pod and pod-template workload as if it were being created.
+//
+// Contracts:
+// - One pass lists Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
+//   Jobs, CronJobs and ReplicationControllers in every namespace and evaluates
+//   each through webhook::decide as a CREATE with the PolicyStore's current
+//   policies and namespace labels, so the audit and admission never disagree.
+// - A violation is an object that admission would refuse, or that an Audit-mode
+//   policy would report (strong findings). Each gets a Warning Event
+//   (reason MinerPolicyViolation) whose note lists the causes.
+// - Every MinerPolicy's status is written through the status subresource with
+//   a merge patch: observedGeneration, quarantineEntries, denials (violations
+//   the last pass attributed to that policy), a Valid condition (False with
+//   the compile error) and an Audited condition carrying the pass time.
+//   lastTransitionTime only moves when a condition's status changes.
+// - A kind whose list fails (RBAC, not served) is skipped and reported in the
+//   result; the pass goes on with the others.
+// - Only one replica should audit: the caller runs passes only while it holds
+//   the Lease (see main.cpp).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kube/client.h"
+#include "kube/clock.h"
+#include "kube/events.h"
+#include "webhook/admission.h"
+#include "webhook/policy_store.h"
+
+namespace orderguard::webhook {
+
+inline constexpr const char* kViolationReason = "MinerPolicyViolation";
+
+// v1 ReplicationController (not among kube::resources).
+extern const kube::Resource kReplicationControllers;
+
+// The kinds a pass lists, in order.
+const std::vector<kube::Resource>& audited_resources();
+
+struct Violation {
+  nlohmann::json regarding;  // apiVersion, kind, metadata (namespace, name, uid)
+  std::vector<std::string> causes;
+  std::vector<std::string> policies;  // names of the policies that found something
+};
+
+// The AdmissionRequest admission would have seen when `object` of resource `r`
+// was created.
+nlohmann::json create_request(const kube::Resource& r, const nlohmann::json& object);
+
+// The violation in `object`, or nullopt when admission would allow it cleanly
+// (weak findings only, exempt, or nothing found).
+std::optional<Violation> audit_object(const kube::Resource& r, const nlohmann::json& object,
+                                      const AdmissionContext& context);
+
+// The Event note for `v` ("rule ...; rule ..."), within the 1 KiB Events allow.
+std::string violation_note(const Violation& v);
+
+// The merge patch for one MinerPolicy's status. `compile_error` empty: valid.
+nlohmann::json policy_status_patch(const nlohmann::json& policy, int64_t denials,
+                                   const std::string& compile_error,
+                                   std::chrono::system_clock::time_point now);
+
+struct AuditResult {
+  size_t objects = 0;
+  std::vector<Violation> violations;
+  std::map<std::string, int64_t> denials_by_policy;
+  std::vector<std::string> errors;  // kinds that could not be listed, status writes that failed
+};
+
+class Auditor {
+ public:
+  // Everything passed must outlive the auditor.
+  Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events,
+          const Clock& clock);
+
+  // One pass (see the contract above).
+  AuditResult run_once();
+
+ private:
+  kube::Client& client_;
+  PolicyStore& store_;
+  kube::EventRecorder& events_;
+  const Clock& clock_;
+};
+
+// Runs `pass` every `interval` while `should_run()` holds, until stop().
+class AuditLoop {
+ public:
+  AuditLoop(std::chrono::milliseconds interval, std::function<bool()> should_run,
+            std::function<void()> pass);
+  ~AuditLoop();
+  void start();
+  void stop();
+
+ private:
+  std::chrono::milliseconds interval_;
+  std::function<bool()> should_run_;
+  std::function<void()> pass_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace orderguard::webhook

@@ -1,0 +1,198 @@
+// The background audit and self-managed certificates against the real
+// kube-apiserver: a miner Pod that got in while no webhook was registered is
+// found by one audit pass; the certificate manager creates, adopts and
+// publishes its CA.
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "e2e/cluster.h"
+#include "e2e/environment.h"
+#include "e2e/poll.h"
+#include "kube/client.h"
+#include "kube/events.h"
+#include "kube/pki.h"
+#include "webhook/audit.h"
+#include "webhook/certs.h"
+#include "webhook/server.h"
+
+namespace orderguard::webhook {
+namespace {
+
+using e2e::cluster;
+using e2e::poll_until;
+using kube::json;
+using namespace std::chrono_literals;
+namespace res = kube::resources;
+
+class AuditE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto crd = cluster().kubectl(
+        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
+    ASSERT_TRUE(crd.ok()) << crd.describe();
+    ASSERT_TRUE(cluster()
+                    .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                              "crd/minerpolicies.security.orderguard.io"})
+                    .ok());
+    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    ASSERT_TRUE(cluster().kubectl({"create", "namespace", "shop"}).ok());
+    ASSERT_TRUE(cluster().kubectl({"create", "namespace", "orderguard"}).ok());
+    ASSERT_TRUE(poll_until(
+        [] { return client_->get(res::kServiceAccounts, "shop", "default").ok(); }, 60s));
+  }
+
+  static void TearDownTestSuite() { client_.reset(); }
+
+  static inline std::unique_ptr<kube::Client> client_;
+};
+
+TEST_F(AuditE2E, MinerPodAdmittedWithoutTheWebhookIsFoundByOnePass) {
+  // No ValidatingWebhookConfiguration exists: the API server admits anything.
+  json policy = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                 {"kind", "MinerPolicy"},
+                 {"metadata", {{"name", "default"}}},
+                 {"spec", {{"mode", "Enforce"}}}};
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, policy.dump()).ok());
+  json miner = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", "old-miner"}, {"namespace", "shop"}}},
+                {"spec",
+                 {{"containers",
+                   {{{"name", "main"},
+                     {"image", "ubuntu:24.04"},
+                     {"args", {"-o", "stratum+tcp://pool.minexmr.com:4444"}}}}}}}};
+  json benign = {{"apiVersion", "v1"},
+                 {"kind", "Pod"},
+                 {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+                 {"spec", {{"containers", {{{"name", "main"}, {"image", "nginx:1.27"}}}}}}};
+  ASSERT_TRUE(client_->create(res::kPods, "shop", miner).ok());
+  ASSERT_TRUE(client_->create(res::kPods, "shop", benign).ok());
+
+  // What the webhook's MinerPolicy informer would hold.
+  PolicyStore store;
+  auto policies = client_->list_all(kMinerPolicies, "", {});
+  ASSERT_TRUE(policies.ok());
+  std::vector<json> items((*policies)["items"].begin(), (*policies)["items"].end());
+  ASSERT_TRUE(store.update(items).empty());
+
+  RealClock clock;
+  kube::EventRecorder events(*client_, "orderguard.io/webhook", "audit-e2e", clock);
+  Auditor auditor(*client_, store, events, clock);
+  AuditResult result = auditor.run_once();
+  events.flush();
+  EXPECT_TRUE(result.errors.empty()) << result.errors[0];
+  ASSERT_EQ(result.violations.size(), 1u);
+  EXPECT_EQ(result.violations[0].regarding["metadata"]["name"], "old-miner");
+  EXPECT_EQ(result.denials_by_policy["default"], 1);
+
+  json event;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto list = client_->list(res::kEvents, "shop", {});
+        if (!list.ok()) return false;
+        for (const auto& e : (*list)["items"]) {
+          if (e.value("reason", "") == kViolationReason &&
+              e["regarding"].value("name", "") == "old-miner") {
+            event = e;
+            return true;
+          }
+        }
+        return false;
+      },
+      30s));
+  EXPECT_EQ(event["type"], "Warning");
+  EXPECT_EQ(event["regarding"]["kind"], "Pod");
+  EXPECT_NE(event["note"].get<std::string>().find("rule stratum-url"), std::string::npos)
+      << event.dump();
+
+  auto stored = client_->get(kMinerPolicies, "", "default");
+  ASSERT_TRUE(stored.ok());
+  const json& status = (*stored)["status"];
+  EXPECT_EQ(status["denials"], 1) << status.dump();
+  EXPECT_EQ(status["observedGeneration"], (*stored)["metadata"]["generation"]);
+  EXPECT_EQ(status["quarantineEntries"], 0);
+  std::map<std::string, std::string> conditions;
+  for (const auto& c : status["conditions"]) conditions[c["type"]] = c["status"];
+  EXPECT_EQ(conditions["Valid"], "True");
+  EXPECT_EQ(conditions["Audited"], "True");
+}
+
+json webhook_config(const std::string& name) {
+  json hook = {{"admissionReviewVersions", {"v1"}},
+               {"sideEffects", "None"},
+               {"failurePolicy", "Ignore"},
+               {"clientConfig", {{"url", "https://127.0.0.1:1/validate"}}},
+               {"rules",
+                {{{"apiGroups", {""}},
+                  {"apiVersions", {"v1"}},
+                  {"resources", {"configmaps"}},
+                  {"operations", {"CREATE"}}}}}};
+  json a = hook, b = hook;
+  a["name"] = "a.orderguard.io";
+  b["name"] = "b.orderguard.io";
+  return {{"apiVersion", "admissionregistration.k8s.io/v1"},
+          {"kind", "ValidatingWebhookConfiguration"},
+          {"metadata", {{"name", name}}},
+          {"webhooks", {a, b}}};
+}
+
+TEST_F(AuditE2E, SelfManagedCertificatesAreSharedAndPublished) {
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, webhook_config("og-certs").dump()).ok());
+  CertManagerOptions options{.service_name = "orderguard-webhook",
+                             .ns = "orderguard",
+                             .webhook_config_name = "og-certs",
+                             .secret_name = "orderguard-webhook-tls",
+                             .extra_sans = {"127.0.0.1"}};
+  RealClock clock;
+  std::string installed_a, installed_b;
+  CertManager a(
+      *client_, options,
+      [&](const std::string& cert, const std::string&) -> Status {
+        installed_a = cert;
+        return {};
+      },
+      clock);
+  CertManager b(
+      *client_, options,
+      [&](const std::string& cert, const std::string&) -> Status {
+        installed_b = cert;
+        return {};
+      },
+      clock);
+  auto st = a.sync();
+  ASSERT_TRUE(st.ok()) << st.error().describe();
+  st = b.sync();
+  ASSERT_TRUE(st.ok()) << st.error().describe();
+  EXPECT_FALSE(installed_a.empty());
+  EXPECT_EQ(installed_a, installed_b) << "the second replica adopts the first one's certificate";
+
+  auto secret = client_->get(res::kSecrets, "orderguard", "orderguard-webhook-tls");
+  ASSERT_TRUE(secret.ok());
+  auto material = material_from_secret(*secret);
+  ASSERT_TRUE(material.has_value());
+  auto leaf = kube::Certificate::from_pem(material->cert);
+  ASSERT_TRUE(leaf.ok());
+  EXPECT_EQ(leaf->ip_addresses(), std::vector<std::string>{"127.0.0.1"});
+  auto config = client_->get(res::kValidatingWebhookConfigurations, "", "og-certs");
+  ASSERT_TRUE(config.ok());
+  for (const auto& hook : (*config)["webhooks"]) {
+    auto bundle = kube::base64_decode(hook["clientConfig"].value("caBundle", ""));
+    ASSERT_TRUE(bundle.ok());
+    auto roots = kube::Certificate::all_from_pem(*bundle);
+    ASSERT_TRUE(roots.ok());
+    EXPECT_TRUE(kube::verify_certificate(*leaf, *roots, true).ok());
+  }
+
+  // A pass with nothing to do writes nothing.
+  const std::string rv = (*secret)["metadata"]["resourceVersion"];
+  ASSERT_TRUE(a.sync().ok());
+  EXPECT_EQ((*client_->get(res::kSecrets, "orderguard",
+                           "orderguard-webhook-tls"))["metadata"]["resourceVersion"],
+            rv);
+}
+
+}  // namespace
+}  // namespace orderguard::webhook
+
+int main(int argc, char** argv) { return orderguard::e2e::run_e2e_tests(argc, argv); }

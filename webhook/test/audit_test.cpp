@@ -1,0 +1,157 @@
+// The pure parts of the background audit: which existing objects violate, what
+// the Event says, and the MinerPolicy status patch.
+#include "webhook/audit.h"
+
+#include <gtest/gtest.h>
+
+#include "policy/miner_policy.h"
+
+namespace orderguard::webhook {
+namespace {
+
+using nlohmann::json;
+namespace res = kube::resources;
+
+json pod_spec(const std::string& image, const json& command = json::array()) {
+  json c = {{"name", "main"}, {"image", image}};
+  if (!command.empty()) c["command"] = command;
+  return {{"containers", json::array({c})}};
+}
+
+json pod(const std::string& name, const std::string& image) {
+  return {{"metadata", {{"name", name}, {"namespace", "shop"}, {"uid", "u-" + name}}},
+          {"spec", pod_spec(image)}};
+}
+
+json deployment(const std::string& name, const json& spec) {
+  return {{"metadata", {{"name", name}, {"namespace", "shop"}}},
+          {"spec",
+           {{"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template", {{"metadata", {{"labels", {{"app", name}}}}}, {"spec", spec}}}}}};
+}
+
+AdmissionContext with_policies(std::vector<json> objects) {
+  std::vector<policy::CompiledPolicy> compiled;
+  for (const auto& o : objects) {
+    auto c = policy::compile(o);
+    EXPECT_TRUE(c.ok()) << c.error().describe();
+    compiled.push_back(std::move(c).value());
+  }
+  AdmissionContext ctx;
+  ctx.policies = std::make_shared<const policy::PolicySet>(policy::combine(std::move(compiled)));
+  return ctx;
+}
+
+json miner_policy(const std::string& name, const std::string& mode) {
+  return {{"apiVersion", "security.orderguard.io/v1alpha1"},
+          {"kind", "MinerPolicy"},
+          {"metadata", {{"name", name}, {"generation", 3}}},
+          {"spec", {{"mode", mode}}}};
+}
+
+TEST(AuditedResources, CoverPodsAndEveryPodTemplateKind) {
+  std::vector<std::string> kinds;
+  for (const auto& r : audited_resources()) kinds.push_back(r.kind);
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
+                                      "Job", "CronJob", "ReplicationController"}));
+}
+
+TEST(CreateRequest, LooksLikeWhatAdmissionSees) {
+  json req = create_request(res::kDeployments, deployment("web", pod_spec("nginx")));
+  EXPECT_EQ(req["operation"], "CREATE");
+  EXPECT_EQ(req["kind"], (json{{"group", "apps"}, {"version", "v1"}, {"kind", "Deployment"}}));
+  EXPECT_EQ(req["namespace"], "shop");
+  EXPECT_EQ(req["name"], "web");
+}
+
+TEST(AuditObject, MinerPodIsAViolationWithItsCauseAndReference) {
+  auto v = audit_object(res::kPods, pod("miner", "xmrig"), with_policies({}));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->regarding["apiVersion"], "v1");
+  EXPECT_EQ(v->regarding["kind"], "Pod");
+  EXPECT_EQ(v->regarding["metadata"]["name"], "miner");
+  EXPECT_EQ(v->regarding["metadata"]["uid"], "u-miner");
+  ASSERT_FALSE(v->causes.empty());
+  EXPECT_NE(v->causes[0].find("rule blocked-image"), std::string::npos) << v->causes[0];
+  EXPECT_NE(violation_note(*v).find("container main"), std::string::npos);
+}
+
+TEST(AuditObject, WorkloadTemplatesAreChecked) {
+  auto d = audit_object(
+      res::kDeployments,
+      deployment("w", pod_spec("ubuntu", {"/x", "-o", "stratum+tcp://pool.minexmr.com:4444"})),
+      with_policies({}));
+  ASSERT_TRUE(d.has_value());
+  EXPECT_NE(violation_note(*d).find("rule stratum-url"), std::string::npos);
+  EXPECT_EQ(d->regarding["apiVersion"], "apps/v1");
+
+  json cron = {{"metadata", {{"name", "c"}, {"namespace", "shop"}}},
+               {"spec",
+                {{"schedule", "* * * * *"},
+                 {"jobTemplate", {{"spec", {{"template", {{"spec", pod_spec("xmrig")}}}}}}}}}};
+  EXPECT_TRUE(audit_object(res::kCronJobs, cron, with_policies({})).has_value());
+}
+
+TEST(AuditObject, BenignAndWeakOnlyObjectsAreNotViolations) {
+  EXPECT_FALSE(audit_object(res::kPods, pod("web", "nginx:1.27"), with_policies({})).has_value());
+  json weak = pod("p", "nginx");
+  weak["spec"]["containers"][0]["ports"] = {{{"containerPort", 3333}}};
+  EXPECT_FALSE(audit_object(res::kPods, weak, with_policies({})).has_value());
+}
+
+TEST(AuditObject, AuditModePoliciesStillReportAndAreAttributed) {
+  auto v = audit_object(res::kPods, pod("miner", "xmrig"),
+                        with_policies({miner_policy("watch-only", "Audit")}));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->policies, std::vector<std::string>{"watch-only"});
+}
+
+TEST(AuditObject, ExemptNamespaceIsNotAViolation) {
+  json p = miner_policy("p", "Enforce");
+  p["spec"]["exemptions"] = {{"namespaces", {"shop"}}};
+  EXPECT_FALSE(audit_object(res::kPods, pod("miner", "xmrig"), with_policies({p})).has_value());
+}
+
+TEST(ViolationNote, FitsTheEventNoteLimit) {
+  Violation v;
+  for (int i = 0; i < 200; ++i) v.causes.push_back("rule x: container c" + std::to_string(i));
+  EXPECT_LE(violation_note(v).size(), 1024u);
+}
+
+TEST(PolicyStatusPatch, ReportsCountsAndConditions) {
+  json p = miner_policy("p", "Enforce");
+  p["spec"]["quarantine"] = json::array({json::object(), json::object()});
+  const auto t1 = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
+  json patch = policy_status_patch(p, 4, "", t1);
+  const json& s = patch["status"];
+  EXPECT_EQ(s["observedGeneration"], 3);
+  EXPECT_EQ(s["quarantineEntries"], 2);
+  EXPECT_EQ(s["denials"], 4);
+  ASSERT_EQ(s["conditions"].size(), 2u);
+  EXPECT_EQ(s["conditions"][0]["type"], "Valid");
+  EXPECT_EQ(s["conditions"][0]["status"], "True");
+  EXPECT_EQ(s["conditions"][1]["type"], "Audited");
+  EXPECT_EQ(s["conditions"][1]["lastTransitionTime"], "2027-01-15T08:00:00Z");
+  EXPECT_NE(s["conditions"][1]["message"].get<std::string>().find("2027-01-15T08:00:00Z"),
+            std::string::npos);
+
+  // A later pass keeps transition times whose status did not change, and a
+  // compile error turns Valid False with the error as message.
+  p["status"] = s;
+  p["status"]["conditions"].push_back({{"type", "Other"}, {"status", "True"}});
+  json later =
+      policy_status_patch(p, 0, "spec.signatures[0].regex: bad", t1 + std::chrono::hours(1));
+  const json& c = later["status"]["conditions"];
+  ASSERT_EQ(c.size(), 3u);
+  EXPECT_EQ(c[0]["type"], "Other") << "conditions owned by others are carried over";
+  EXPECT_EQ(c[1]["status"], "False");
+  EXPECT_EQ(c[1]["reason"], "CompileFailed");
+  EXPECT_EQ(c[1]["lastTransitionTime"], "2027-01-15T09:00:00Z");
+  EXPECT_NE(c[1]["message"].get<std::string>().find("spec.signatures[0].regex"), std::string::npos);
+  EXPECT_EQ(c[2]["lastTransitionTime"], "2027-01-15T08:00:00Z");
+  EXPECT_EQ(later["status"]["denials"], 0);
+}
+
+}  // namespace
+}  // namespace orderguard::webhook
