@@ -103,21 +103,6 @@ policy::CompiledPolicy scanner_policy(const std::vector<kube::ObjectPtr>& object
 
 }  // namespace
 
-bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port) {
-  size_t colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  std::string h = text.substr(0, colon);
-  std::string p = text.substr(colon + 1);
-  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
-    return false;
-  }
-  int value = std::stoi(p);
-  if (value > 65535) return false;
-  *host = h.empty() ? "0.0.0.0" : h;
-  *port = static_cast<uint16_t>(value);
-  return true;
-}
-
 int run_agent(RunOptions options) {
   RealClock clock;
   ResponderOptions& ro = options.respond;
@@ -128,7 +113,7 @@ int run_agent(RunOptions options) {
   ro.self_pid = options.scan.self_pid = static_cast<int>(::getpid());
   std::string metrics_host;
   uint16_t metrics_port = 0;
-  if (!parse_listen_address(options.metrics_addr, &metrics_host, &metrics_port)) {
+  if (!kube::parse_listen_address(options.metrics_addr, &metrics_host, &metrics_port)) {
     log::error("invalid --metrics-addr", {{"value", options.metrics_addr}});
     return kExitError;
   }

@@ -35,7 +35,6 @@ struct RunOptions {
 };
 
 // Parses "host:port" / ":port" for the metrics server.
-bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port);
 
 // Runs until a shutdown signal; call after kube::block_shutdown_signals().
 int run_agent(RunOptions options);

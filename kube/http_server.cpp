@@ -311,6 +311,21 @@ HttpResponse HealthChecks::readiness() const {
   return run(readiness_);
 }
 
+bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  const std::string h = text.substr(0, colon);
+  const std::string p = text.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  const int value = std::stoi(p);
+  if (value > 65535) return false;
+  *host = h.empty() ? "0.0.0.0" : h;
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
 void add_observability_routes(HttpServer& server, std::shared_ptr<prometheus::Registry> registry,
                               std::shared_ptr<HealthChecks> health) {
   server.route("/metrics", [registry](const HttpRequest&) {

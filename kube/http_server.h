@@ -114,6 +114,10 @@ class HealthChecks {
   std::vector<std::pair<std::string, Check>> readiness_;
 };
 
+// Parses a listen address flag, "host:port" or ":port" (all interfaces). False
+// for anything else, including ports outside 0..65535.
+bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port);
+
 // Adds /metrics (Prometheus text format of `registry`), /healthz and /readyz.
 void add_observability_routes(HttpServer& server, std::shared_ptr<prometheus::Registry> registry,
                               std::shared_ptr<HealthChecks> health);

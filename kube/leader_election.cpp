@@ -2,6 +2,7 @@
 
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <ctime>
@@ -15,6 +16,13 @@ namespace {
 constexpr double kJitterFactor = 1.2;
 
 }  // namespace
+
+std::string process_identity() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  std::random_device rd;
+  return std::string(host) + "_" + std::to_string(rd() % 1000000);
+}
 
 std::string format_micro_time(std::chrono::system_clock::time_point t) {
   const auto micros =

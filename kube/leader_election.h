@@ -84,6 +84,10 @@ class LeaderElector {
   prometheus::Gauge* leader_gauge_ = nullptr;
 };
 
+// Unique per process, "<hostname>_<random>": a Lease holder identity and an
+// Event reportingInstance (two replicas on one host must not share it).
+std::string process_identity();
+
 // "2026-11-29T03:04:05.123456Z": the MicroTime format of Lease and Event times.
 std::string format_micro_time(std::chrono::system_clock::time_point t);
 

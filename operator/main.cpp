@@ -2,13 +2,11 @@
 // Controllers run only while this process holds the Lease when
 // --leader-elect is set; SIGTERM stops them and releases the Lease.
 #include <prometheus/registry.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <random>
 #include <thread>
 
 #include "kube/client.h"
@@ -19,30 +17,7 @@
 #include "kube/signals.h"
 #include "operator/manager.h"
 
-namespace {
-
 using namespace orderguard;
-
-bool parse_addr(const std::string& addr, kube::HttpServerOptions& out) {
-  auto colon = addr.rfind(':');
-  if (colon == std::string::npos) return false;
-  out.address = colon == 0 ? "0.0.0.0" : addr.substr(0, colon);
-  try {
-    out.port = static_cast<uint16_t>(std::stoi(addr.substr(colon + 1)));
-  } catch (const std::exception&) {
-    return false;
-  }
-  return true;
-}
-
-std::string identity() {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  std::random_device rd;
-  return std::string(host) + "_" + std::to_string(rd() % 1000000);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   kube::init_openssl_for_process();
@@ -95,11 +70,11 @@ int main(int argc, char** argv) {
   op::ManagerOptions mopts;
   mopts.workers = workers;
   mopts.metrics = registry.get();
-  mopts.instance = identity();
+  mopts.instance = kube::process_identity();
   op::OrderServiceManager manager(**client, clock, mopts);
 
   kube::HttpServerOptions hopts;
-  if (!parse_addr(metrics_addr, hopts)) {
+  if (!kube::parse_listen_address(metrics_addr, &hopts.address, &hopts.port)) {
     log::error("invalid --metrics-addr", {{"value", metrics_addr}});
     return 2;
   }

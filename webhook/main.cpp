@@ -1,47 +1,19 @@
 // orderguard-webhook: the validating admission webhook. See webhook/server.h.
 #include <prometheus/registry.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <random>
 #include <thread>
 
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/events.h"
+#include "kube/http_server.h"
 #include "kube/leader_election.h"
 #include "kube/log.h"
 #include "kube/signals.h"
 #include "webhook/audit.h"
 #include "webhook/certs.h"
 #include "webhook/server.h"
-
-namespace {
-
-// "host:port" or ":port" into address and port.
-bool split_address(const std::string& text, std::string* host, uint16_t* port) {
-  auto colon = text.rfind(':');
-  if (colon == std::string::npos) return false;
-  *host = colon == 0 ? "0.0.0.0" : text.substr(0, colon);
-  try {
-    int p = std::stoi(text.substr(colon + 1));
-    if (p < 0 || p > 65535) return false;
-    *port = static_cast<uint16_t>(p);
-  } catch (const std::exception&) {
-    return false;
-  }
-  return true;
-}
-
-// Unique per process: Lease holder and Event reportingInstance.
-std::string identity() {
-  char host[256] = {};
-  gethostname(host, sizeof(host) - 1);
-  std::random_device rd;
-  return std::string(host) + "_" + std::to_string(rd() % 1000000);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace orderguard;
@@ -99,8 +71,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   log::set_level(lvl);
-  if (!split_address(listen, &options.address, &options.port) ||
-      !split_address(metrics_addr, &options.metrics_address, &options.metrics_port)) {
+  if (!kube::parse_listen_address(listen, &options.address, &options.port) ||
+      !kube::parse_listen_address(metrics_addr, &options.metrics_address, &options.metrics_port)) {
     log::error("bad address; use host:port or :port",
                {{"listen", listen}, {"metrics", metrics_addr}});
     return 2;
@@ -165,7 +137,7 @@ int main(int argc, char** argv) {
   if (certs) certs->start();
 
   // Background audit: every replica can, only the Lease holder does.
-  const std::string instance = identity();
+  const std::string instance = kube::process_identity();
   std::unique_ptr<kube::EventRecorder> events;
   std::unique_ptr<webhook::Auditor> auditor;
   std::unique_ptr<kube::LeaderElector> elector;

@@ -20,6 +20,7 @@
 #include "kube/pki.h"
 #include "policy/finding.h"
 #include "webhook/server.h"
+#include "webhook/test/e2e_support.h"
 
 namespace orderguard::agent {
 namespace {
@@ -67,13 +68,8 @@ ScanReport miner_report(const std::string& id) {
 class AgentE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = cluster().kubectl(
-        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
-    ASSERT_TRUE(crd.ok()) << crd.describe();
-    ASSERT_TRUE(cluster()
-                    .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                              "crd/minerpolicies.security.orderguard.io"})
-                    .ok());
+    auto crd = webhook::testing::install_miner_policy_crd();
+    ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     start_webhook();
     for (const char* ns : {"shop", "blog", "kube-system"}) {
@@ -131,34 +127,9 @@ class AgentE2E : public ::testing::Test {
     auto st = hook_->start();
     ASSERT_TRUE(st.ok()) << st.error().describe();
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s));
-    json config = {{"apiVersion", "admissionregistration.k8s.io/v1"},
-                   {"kind", "ValidatingWebhookConfiguration"},
-                   {"metadata", {{"name", kWebhookConfig}}},
-                   {"webhooks",
-                    {{{"name", "miners.orderguard.io"},
-                      {"admissionReviewVersions", {"v1"}},
-                      {"sideEffects", "None"},
-                      {"failurePolicy", "Fail"},
-                      {"timeoutSeconds", 5},
-                      {"namespaceSelector",
-                       {{"matchExpressions",
-                         {{{"key", "kubernetes.io/metadata.name"},
-                           {"operator", "NotIn"},
-                           {"values", {"kube-system"}}}}}}},
-                      {"clientConfig",
-                       {{"url", "https://127.0.0.1:" + std::to_string(hook_->port()) + "/validate"},
-                        {"caBundle", kube::base64_encode(ca_->cert_pem)}}},
-                      {"rules",
-                       {{{"apiGroups", {""}},
-                         {"apiVersions", {"*"}},
-                         {"resources", {"pods"}},
-                         {"operations", {"CREATE", "UPDATE"}}},
-                        {{"apiGroups", {"apps"}},
-                         {"apiVersions", {"*"}},
-                         {"resources", {"deployments", "replicasets"}},
-                         {"operations", {"CREATE", "UPDATE"}}}}}}}}};
-    auto applied = cluster().kubectl({"apply", "-f", "-"}, config.dump());
-    ASSERT_TRUE(applied.ok()) << applied.describe();
+    auto registered = webhook::testing::register_miner_webhook(kWebhookConfig, "Fail",
+                                                               hook_->port(), ca_->cert_pem);
+    ASSERT_TRUE(registered.ok()) << registered.error().describe();
   }
 
   // Binds `name` to kNode and reports container `id` running, as scheduler and kubelet would.

@@ -134,3 +134,23 @@ TEST(HttpServerTest, ConnectionsClosedWithoutBytesAreReleased) {
 
 }  // namespace
 }  // namespace orderguard::kube
+
+namespace orderguard::kube {
+namespace {
+
+TEST(ParseListenAddressTest, AcceptsHostPortAndBarePort) {
+  std::string host;
+  uint16_t port = 0;
+  ASSERT_TRUE(parse_listen_address(":8080", &host, &port));
+  EXPECT_EQ(host, "0.0.0.0");
+  EXPECT_EQ(port, 8080);
+  ASSERT_TRUE(parse_listen_address("127.0.0.1:0", &host, &port));
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 0);
+  for (const char* bad : {"8080", ":", ":http", ":70000", "host:-1", ":123456"}) {
+    EXPECT_FALSE(parse_listen_address(bad, &host, &port)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace orderguard::kube

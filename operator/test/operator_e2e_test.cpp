@@ -11,6 +11,7 @@
 #include "e2e/poll.h"
 #include "kube/client.h"
 #include "operator/manager.h"
+#include "operator/test/operator_e2e_fixture.h"
 
 namespace orderguard::op {
 namespace {
@@ -22,56 +23,12 @@ namespace res = kube::resources;
 
 const std::string kSource = ORDERGUARD_SOURCE_DIR;
 
-class OperatorE2E : public ::testing::Test {
+class OperatorE2E : public testing::OperatorE2EBase {
  protected:
-  static void SetUpTestSuite() {
-    auto applied = cluster().kubectl({"apply", "-f", kSource + "/crds/"});
-    ASSERT_TRUE(applied.ok()) << applied.err;
-    auto established = cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                                          "crd/orderservices.tiers.orderguard.io",
-                                          "crd/cachetiers.tiers.orderguard.io",
-                                          "crd/shardsets.tiers.orderguard.io"});
-    ASSERT_TRUE(established.ok()) << established.err;
-    registry_ = new prometheus::Registry();
-    auto c = kube::make_client(cluster().admin_config(), {.metrics = registry_});
-    ASSERT_TRUE(c.ok()) << c.error().describe();
-    client_ = std::move(c).value().release();
-    clock_ = new RealClock();
-    manager_ = new OrderServiceManager(*client_, *clock_);
-    Status st = manager_->start();
-    ASSERT_TRUE(st.ok()) << st.error().describe();
-  }
-  static void TearDownTestSuite() {
-    if (manager_ != nullptr) manager_->stop();
-    delete manager_;
-    delete client_;
-    delete clock_;
-    delete registry_;
-  }
-
-  // Requests other than GET (watches are GETs too) the client has sent.
-  static double writes() {
-    double n = 0;
-    for (const auto& family : registry_->Collect()) {
-      if (family.name != "rest_client_requests_total") continue;
-      for (const auto& m : family.metric) {
-        for (const auto& l : m.label) {
-          if (l.name == "verb" && l.value != "GET") n += m.counter.value;
-        }
-      }
-    }
-    return n;
-  }
-
   static json get(const kube::Resource& r, const std::string& ns, const std::string& name) {
     auto obj = client_->get(r, ns, name);
     return obj.ok() ? *obj : json();
   }
-
-  static inline prometheus::Registry* registry_ = nullptr;
-  static inline kube::Client* client_ = nullptr;
-  static inline RealClock* clock_ = nullptr;
-  static inline OrderServiceManager* manager_ = nullptr;
 };
 
 TEST_F(OperatorE2E, ExamplesApplyAndGetChildrenAndPrinterColumns) {

@@ -15,6 +15,7 @@
 #include "webhook/audit.h"
 #include "webhook/certs.h"
 #include "webhook/server.h"
+#include "webhook/test/e2e_support.h"
 
 namespace orderguard::webhook {
 namespace {
@@ -28,13 +29,8 @@ namespace res = kube::resources;
 class AuditE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = cluster().kubectl(
-        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
-    ASSERT_TRUE(crd.ok()) << crd.describe();
-    ASSERT_TRUE(cluster()
-                    .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                              "crd/minerpolicies.security.orderguard.io"})
-                    .ok());
+    auto crd = testing::install_miner_policy_crd();
+    ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     ASSERT_TRUE(cluster().kubectl({"create", "namespace", "shop"}).ok());
     ASSERT_TRUE(cluster().kubectl({"create", "namespace", "orderguard"}).ok());

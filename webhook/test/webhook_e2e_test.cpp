@@ -15,6 +15,7 @@
 #include "kube/client.h"
 #include "kube/pki.h"
 #include "webhook/server.h"
+#include "webhook/test/e2e_support.h"
 
 namespace orderguard::webhook {
 namespace {
@@ -43,13 +44,8 @@ json pod(const std::string& name, const std::string& image, const json& args = j
 class WebhookE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = cluster().kubectl(
-        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
-    ASSERT_TRUE(crd.ok()) << crd.describe();
-    ASSERT_TRUE(cluster()
-                    .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                              "crd/minerpolicies.security.orderguard.io"})
-                    .ok());
+    auto crd = testing::install_miner_policy_crd();
+    ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     dir_ = cluster().work_dir() + "/webhook";
     std::filesystem::create_directories(dir_);
@@ -97,39 +93,8 @@ class WebhookE2E : public ::testing::Test {
   }
 
   static void register_webhook(const std::string& failure_policy, uint16_t port) {
-    auto rule = [](json groups, json resources, json ops) {
-      return json{{"apiGroups", groups},
-                  {"apiVersions", {"*"}},
-                  {"resources", resources},
-                  {"operations", ops}};
-    };
-    json config = {
-        {"apiVersion", "admissionregistration.k8s.io/v1"},
-        {"kind", "ValidatingWebhookConfiguration"},
-        {"metadata", {{"name", kConfigName}}},
-        {"webhooks",
-         {{{"name", "miners.orderguard.io"},
-           {"admissionReviewVersions", {"v1"}},
-           {"sideEffects", "None"},
-           {"failurePolicy", failure_policy},
-           {"timeoutSeconds", 5},
-           {"namespaceSelector",
-            {{"matchExpressions",
-              {{{"key", "kubernetes.io/metadata.name"},
-                {"operator", "NotIn"},
-                {"values", {"kube-system"}}}}}}},
-           {"clientConfig",
-            {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
-             {"caBundle", kube::base64_encode(ca_->cert_pem)}}},
-           {"rules",
-            {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"},
-                  {"CREATE", "UPDATE"}),
-             rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"},
-                  {"CREATE", "UPDATE"}),
-             rule({"batch"}, {"jobs", "cronjobs"}, {"CREATE", "UPDATE"}),
-             rule({"security.orderguard.io"}, {"minerpolicies"}, {"CREATE", "UPDATE"})}}}}}};
-    auto applied = cluster().kubectl({"apply", "-f", "-"}, config.dump());
-    ASSERT_TRUE(applied.ok()) << applied.describe();
+    auto st = testing::register_miner_webhook(kConfigName, failure_policy, port, ca_->cert_pem);
+    ASSERT_TRUE(st.ok()) << st.error().describe();
   }
 
   static e2e::CommandResult apply(const json& obj) {

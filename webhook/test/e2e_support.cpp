@@ -1,0 +1,65 @@
+#include "webhook/test/e2e_support.h"
+
+#include "e2e/environment.h"
+#include "kube/pki.h"
+
+namespace orderguard::webhook::testing {
+
+using nlohmann::json;
+
+Status install_miner_policy_crd() {
+  auto crd = e2e::cluster().kubectl(
+      {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
+  if (!crd.ok())
+    return make_error(ErrorCode::kInternal, "apply MinerPolicy CRD: " + crd.describe());
+  auto established = e2e::cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                             "crd/minerpolicies.security.orderguard.io"});
+  if (!established.ok()) {
+    return make_error(ErrorCode::kTimeout, "MinerPolicy CRD: " + established.describe());
+  }
+  return {};
+}
+
+json miner_webhook_config(const std::string& name, const std::string& failure_policy, uint16_t port,
+                          const std::string& ca_pem) {
+  auto rule = [](json groups, json resources) {
+    return json{{"apiGroups", std::move(groups)},
+                {"apiVersions", {"*"}},
+                {"resources", std::move(resources)},
+                {"operations", {"CREATE", "UPDATE"}}};
+  };
+  return {{"apiVersion", "admissionregistration.k8s.io/v1"},
+          {"kind", "ValidatingWebhookConfiguration"},
+          {"metadata", {{"name", name}}},
+          {"webhooks",
+           {{{"name", "miners.orderguard.io"},
+             {"admissionReviewVersions", {"v1"}},
+             {"sideEffects", "None"},
+             {"failurePolicy", failure_policy},
+             {"timeoutSeconds", 5},
+             {"namespaceSelector",
+              {{"matchExpressions",
+                {{{"key", "kubernetes.io/metadata.name"},
+                  {"operator", "NotIn"},
+                  {"values", {"kube-system"}}}}}}},
+             {"clientConfig",
+              {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
+               {"caBundle", kube::base64_encode(ca_pem)}}},
+             {"rules",
+              {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"}),
+               rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"}),
+               rule({"batch"}, {"jobs", "cronjobs"}),
+               rule({"security.orderguard.io"}, {"minerpolicies"})}}}}}};
+}
+
+Status register_miner_webhook(const std::string& name, const std::string& failure_policy,
+                              uint16_t port, const std::string& ca_pem) {
+  auto applied = e2e::cluster().kubectl(
+      {"apply", "-f", "-"}, miner_webhook_config(name, failure_policy, port, ca_pem).dump());
+  if (!applied.ok()) {
+    return make_error(ErrorCode::kInternal, "register webhook: " + applied.describe());
+  }
+  return {};
+}
+
+}  // namespace orderguard::webhook::testing
