@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Chart checks run by `make test` (CTest: chart_render_test):
+#  1. `helm lint` is clean (no errors, no warnings);
+#  2. the rendered manifests for default and non-default values equal the
+#     golden files in golden/ (UPDATE_GOLDEN=1 rewrites them after a deliberate change).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+chart="$(dirname "$here")"
+root="$(cd "$chart/../.." && pwd)"
+helm="${ORDERGUARD_TOOLS_BIN:-$("$root/e2e/tools/build.sh")}/helm"
+export HELM_CACHE_HOME="$(mktemp -d)" HELM_CONFIG_HOME="$(mktemp -d)" HELM_DATA_HOME="$(mktemp -d)"
+trap 'rm -rf "$HELM_CACHE_HOME" "$HELM_CONFIG_HOME" "$HELM_DATA_HOME"' EXIT
+
+lint="$("$helm" lint --strict "$chart" 2>&1 | grep -v 'found symbolic link' || true)"
+if ! grep -q "1 chart(s) linted, 0 chart(s) failed" <<<"$lint" || grep -qE "\[(WARNING|ERROR)\]" <<<"$lint"; then
+  echo "helm lint is not clean:"; echo "$lint"; exit 1
+fi
+
+declare -A cases=(
+  [default]=""
+  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.killUnowned=true --set metrics.serviceMonitor.enabled=true"
+  [provided-ignore]="--set webhook.certificates.mode=provided --set webhook.certificates.caBundle=Q0EK --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=3 --set operator.replicas=3 --set defaultPolicy.mode=Audit"
+)
+failed=0
+for name in "${!cases[@]}"; do
+  # shellcheck disable=SC2086
+  out="$("$helm" template orderguard "$chart" -n orderguard-system --kube-version 1.34.4 \
+         ${cases[$name]} 2>/dev/null)"
+  golden="$here/golden/$name.yaml"
+  if [[ "${UPDATE_GOLDEN:-}" == 1 ]]; then
+    printf '%s\n' "$out" >"$golden"
+    continue
+  fi
+  if ! diff -u "$golden" <(printf '%s\n' "$out") >"$HELM_CACHE_HOME/diff"; then
+    echo "rendered chart ($name) differs from $golden:"; head -60 "$HELM_CACHE_HOME/diff"
+    failed=1
+  fi
+done
+# A missing required value is a clear error, not a broken manifest.
+if err="$("$helm" template orderguard "$chart" --kube-version 1.34.4 \
+          --set webhook.certificates.mode=cert-manager 2>&1)"; then
+  echo "cert-manager mode without an issuer rendered"; failed=1
+elif ! grep -q "certManagerIssuer is required" <<<"$err"; then
+  echo "unexpected error: $err"; failed=1
+fi
+[[ $failed == 0 ]] && echo "chart: lint clean, ${#cases[@]} renderings match golden files"
+exit $failed
