@@ -112,7 +112,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"no_request", without(valid(), "request").dump(), "request is missing"},
         BadInput{"request_not_object", with(valid(), "request", "x").dump(), "request is missing"},
         BadInput{"no_uid", without(valid(), "request", "uid").dump(), "request.uid is missing"}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& test_info) { return test_info.param.name; });
 
 TEST(AdmissionTest, PodSpecOfWrongShapeIsRefusedNotAllowed) {
   json obj = pod("nginx");
