@@ -5,8 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "kube/client.h"
@@ -15,9 +18,79 @@
 #include "kube/leader_election.h"
 #include "kube/log.h"
 #include "kube/signals.h"
+#include "kube/yaml.h"
 #include "operator/manager.h"
+#include "operator/render_shards.h"
 
 using namespace orderguard;
+
+namespace {
+
+// `orderguard-operator route`: where a key (and a time) lands in a ShardSet,
+// computed offline from the ShardSet manifest with the operator's own route().
+int run_route(const std::string& file, const std::string& key, const std::string& date,
+              bool as_json) {
+  auto docs = kube::read_yaml_file(file);
+  if (!docs.ok()) {
+    std::fprintf(stderr, "route: %s\n", docs.error().message.c_str());
+    return 2;
+  }
+  const nlohmann::json* found = nullptr;
+  for (const auto& doc : *docs) {
+    if (doc.is_object() && doc.value("kind", "") == "ShardSet") {
+      found = &doc;
+      break;
+    }
+  }
+  if (found == nullptr) {
+    std::fprintf(stderr, "route: %s holds no ShardSet\n", file.c_str());
+    return 2;
+  }
+  auto set = op::parse_shard_set_object(*found);
+  if (!set.ok()) {
+    std::fprintf(stderr, "route: %s: %s\n", file.c_str(), set.error().message.c_str());
+    return 2;
+  }
+  std::optional<std::chrono::sys_days> day;
+  if (!date.empty()) {
+    int y = 0;
+    unsigned m = 0, d = 0;
+    char extra = 0;
+    std::chrono::year_month_day ymd{};
+    if (std::sscanf(date.c_str(), "%d-%u-%u%c", &y, &m, &d, &extra) == 3) {
+      ymd = std::chrono::year{y} / std::chrono::month{m} / std::chrono::day{d};
+    }
+    if (!ymd.ok()) {
+      std::fprintf(stderr, "route: --time must be a date YYYY-MM-DD, got '%s'\n", date.c_str());
+      return 2;
+    }
+    day = std::chrono::sys_days{ymd};
+  }
+  auto r = op::route(key, day, *set);
+  if (!r.ok()) {
+    std::fprintf(stderr, "route: %s\n", r.error().message.c_str());
+    return 2;
+  }
+  if (as_json) {
+    nlohmann::json out = {{"key", key},
+                          {"slot", r->slot},
+                          {"database", r->database},
+                          {"table", r->table},
+                          {"databaseName", r->database_name},
+                          {"tableName", r->table_name},
+                          {"rwService", r->rw_service},
+                          {"roService", r->ro_service}};
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("key %s -> slot %d: database %s (index %d), table %s\n", key.c_str(), r->slot,
+                r->database_name.c_str(), r->database, r->table_name.c_str());
+    std::printf("read-write service %s, read-only service %s\n", r->rw_service.c_str(),
+                r->ro_service.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   kube::init_openssl_for_process();
@@ -34,7 +107,16 @@ int main(int argc, char** argv) {
                  "namespace of the Lease (default: the pod's namespace or orderguard-system)");
   app.add_option("--workers", workers, "concurrent reconciles")->check(CLI::Range(1, 64));
   app.add_option("--log-level", log_level, "debug, info or error");
+  std::string route_file, route_key, route_time;
+  bool route_json = false;
+  auto* route_cmd =
+      app.add_subcommand("route", "print the database and table a key maps to, then exit");
+  route_cmd->add_option("--shardset", route_file, "a manifest holding the ShardSet")->required();
+  route_cmd->add_option("--key", route_key, "the shard key value (e.g. a user id)")->required();
+  route_cmd->add_option("--time", route_time, "YYYY-MM-DD, for time-split tables");
+  route_cmd->add_flag("--json", route_json, "print JSON");
   CLI11_PARSE(app, argc, argv);
+  if (route_cmd->parsed()) return run_route(route_file, route_key, route_time, route_json);
 
   log::Level level;
   if (!log::parse_level(log_level, &level)) {
