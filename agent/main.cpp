@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   scan->add_flag("--resolve-pools", resolve_pools,
                  "resolve the built-in pool host names (DNS queries for pool domains)");
   scan->add_flag("!--no-hidden", options.check_hidden, "skip the hidden-process sweep");
+  scan->add_flag("--baseline", options.baseline,
+                 "also report hardening gaps (sshd, firewall, fail2ban, auditd, writable dirs)");
   scan->add_option("--hidden-chunk", options.hidden_sweep_chunk,
                    "pids probed per scan by the hidden-process sweep (0: up to pid_max)")
       ->check(CLI::NonNegativeNumber)

@@ -55,6 +55,8 @@ nlohmann::json to_json(const ScanReport& r) {
   }
   nlohmann::json host = nlohmann::json::array();
   for (const policy::Finding& f : r.host_findings) host.push_back(finding_json(f));
+  nlohmann::json baseline = nlohmann::json::array();
+  for (const policy::Finding& f : r.baseline_findings) baseline.push_back(finding_json(f));
   nlohmann::json top = nlohmann::json::array();
   for (const CpuUsage& u : r.top_cpu) top.push_back(usage_json(u));
   nlohmann::json threads = nlohmann::json::array();
@@ -69,6 +71,7 @@ nlohmann::json to_json(const ScanReport& r) {
       {"hiddenSweep", {{"from", r.hidden_sweep_from}, {"to", r.hidden_sweep_to}}},
       {"processes", procs},
       {"hostFindings", host},
+      {"baselineFindings", baseline},
       {"topCpu", top},
       {"topThreads", threads}};
 }
@@ -117,6 +120,12 @@ std::string format_table(const ScanReport& r) {
   for (const policy::Finding& f : r.host_findings) {
     out << "  - " << f.rule_id << " [" << policy::to_string(f.severity) << "] " << f.field_path
         << ": " << f.message << "\n";
+  }
+  if (!r.baseline_findings.empty()) {
+    out << "\nBASELINE (hardening to do; not miner evidence)\n";
+    for (const policy::Finding& f : r.baseline_findings) {
+      out << "  - " << f.rule_id << " " << f.field_path << ": " << f.message << "\n";
+    }
   }
   out << "\n" << (r.has_miner_severity() ? "RESULT: miner findings\n" : "RESULT: clean\n");
   return out.str();

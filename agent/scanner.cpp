@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/baseline.h"
 #include "agent/identity.h"
 #include "agent/procfs.h"
 #include "agent/scoring.h"
@@ -133,6 +134,7 @@ Result<ScanReport> Scanner::scan() {
       report.host_findings.push_back(std::move(f));
     }
   }
+  if (options_.baseline) report.baseline_findings = check_baseline(view_);
   return report;
 }
 

@@ -37,6 +37,7 @@ struct ScanOptions {
   int hidden_sweep_chunk = 0;  // 0: the whole pid range every scan
   bool check_hidden = true;
   bool check_persistence = true;
+  bool baseline = false;  // hardening checks (baseline.h); reported apart from miner evidence
   std::chrono::seconds recent_window = std::chrono::hours(24);
   int self_pid = 0;  // the agent: never reported
 };
@@ -64,6 +65,8 @@ struct ScanReport {
   std::vector<CpuUsage> top_cpu;
   std::vector<CpuUsage> top_threads;
   std::vector<policy::Finding> host_findings;
+  std::vector<policy::Finding>
+      baseline_findings;  // with ScanOptions::baseline; never miner evidence
   int hidden_sweep_from = 0;
   int hidden_sweep_to = 0;
 

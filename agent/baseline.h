@@ -1,0 +1,38 @@
+// Hardening checks of the incident-response guide (../shared/seeds/, section 4):
+// after a miner is cleaned off a host, `orderguard-agent scan --baseline` says what
+// still needs fixing so it does not come back the same way.
+//
+// Checks, each a finding of its own (rule ids below), all read through the
+// HostView's host root:
+//   - sshd (effective value: the first occurrence wins, Include files are read in
+//     place, Match blocks are conditional and ignored): PermitRootLogin not "no",
+//     PasswordAuthentication not "no" (its default is yes), MaxAuthTries above 3
+//     (default 6). No sshd_config: no sshd checks.
+//   - a firewall enabled at boot: ufw (ENABLED=yes), firewalld, nftables or
+//     netfilter-persistent units in a systemd .wants directory;
+//   - fail2ban and auditd installed and enabled;
+//   - world-writable cron or binary directories (a planted cron job or binary is
+//     how miners persist).
+// Contract: findings are Weak with weight 0: they describe the host's defences,
+// never evidence of a miner, so they change neither scores nor the exit code.
+#pragma once
+
+#include <string_view>
+#include <vector>
+
+#include "agent/host_view.h"
+#include "policy/finding.h"
+
+namespace orderguard::agent {
+
+inline constexpr std::string_view kRuleBaselineSshRootLogin = "baseline-ssh-root-login";
+inline constexpr std::string_view kRuleBaselineSshPasswordAuth = "baseline-ssh-password-auth";
+inline constexpr std::string_view kRuleBaselineSshMaxAuthTries = "baseline-ssh-max-auth-tries";
+inline constexpr std::string_view kRuleBaselineNoFirewall = "baseline-no-firewall";
+inline constexpr std::string_view kRuleBaselineNoFail2ban = "baseline-no-fail2ban";
+inline constexpr std::string_view kRuleBaselineNoAuditd = "baseline-no-auditd";
+inline constexpr std::string_view kRuleBaselineWorldWritable = "baseline-world-writable";
+
+std::vector<policy::Finding> check_baseline(const HostView& host);
+
+}  // namespace orderguard::agent
