@@ -2,7 +2,8 @@
 # Chart checks run by `make test` (CTest: chart_render_test):
 #  1. `helm lint` is clean (no errors, no warnings);
 #  2. the rendered manifests for default and non-default values equal the
-#     golden files in golden/ (UPDATE_GOLDEN=1 rewrites them after a deliberate change).
+#     golden files in golden/ (UPDATE_GOLDEN=1 rewrites them after a deliberate change);
+#  3. values.schema.json refuses bad values, naming the offending path.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 chart="$(dirname "$here")"
@@ -43,5 +44,21 @@ if err="$("$helm" template orderguard "$chart" --kube-version 1.34.4 \
 elif ! grep -q "certManagerIssuer is required" <<<"$err"; then
   echo "unexpected error: $err"; failed=1
 fi
-[[ $failed == 0 ]] && echo "chart: lint clean, ${#cases[@]} renderings match golden files"
+# values.schema.json refuses bad values (and misspelt keys) with the path.
+declare -A bad=(
+  [webhook.failurePolicy=Never]="/webhook/failurePolicy"
+  [webhook.certificates.mode=vault]="/webhook/certificates/mode"
+  [defaultPolicy.mode=Warn]="/defaultPolicy/mode"
+  [operator.replicas=0]="/operator/replicas"
+  [agent.intervalSeconds=0]="/agent/intervalSeconds"
+  [webhook.failurPolicy=Ignore]="additional properties 'failurPolicy'"
+)
+for value in "${!bad[@]}"; do
+  if err="$("$helm" template orderguard "$chart" --set "$value" 2>&1)"; then
+    echo "schema accepted $value"; failed=1
+  elif ! grep -qF "${bad[$value]}" <<<"$err"; then
+    echo "schema error for $value does not name ${bad[$value]}: $err"; failed=1
+  fi
+done
+[[ $failed == 0 ]] && echo "chart: lint clean, ${#cases[@]} renderings match golden files, schema refuses ${#bad[@]} bad values"
 exit $failed
