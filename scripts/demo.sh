@@ -4,7 +4,9 @@
 #   1. start the control plane and install the CRDs;
 #   2. run the operator and apply examples/ (the order platform over 3 zones);
 #   3. run the webhook, register it, and show a miner Pod being refused;
-#   4. run a fake miner process on this host and let `orderguard-agent scan` find it.
+#   4. run a fake miner process on this host and let `orderguard-agent scan` find it;
+#   5. put a fake miner in a real cgroup named like a Pod's container and let the
+#      agent (`orderguard-agent run`) evict that Pod and quarantine its workload.
 # Leaves the control plane, operator and webhook running; `make demo-down`
 # stops everything. Each step prints its progress; a failure names the step.
 set -euo pipefail
@@ -38,14 +40,14 @@ start_bg() {  # start_bg <name> <command...>: run in the background, pid in $DEM
   echo "$name started (pid $!, log $DEMO_DIR/$name.log)"
 }
 
-say "1/4 start the local control plane and install the CRDs"
+say "1/5 start the local control plane and install the CRDs"
 "$BUILD_DIR/e2e/orderguard-cluster" up --dir "$CLUSTER_DIR" --tools "$TOOLS_BIN"
 mkdir -p "$DEMO_DIR"
 kubectl version
 kubectl apply -f crds/
 kubectl wait --for=condition=Established --timeout=60s crd --all
 
-say "2/4 run the operator and apply the order platform (examples/)"
+say "2/5 run the operator and apply the order platform (examples/)"
 start_bg operator "$BUILD_DIR/operator/orderguard-operator" --kubeconfig "$KUBECONFIG" \
   --metrics-addr 127.0.0.1:18080
 # Nodes in three zones, as a real cluster would have (no kubelets run here).
@@ -67,7 +69,7 @@ kubectl get orderguard -A
 kubectl -n shop get deployments,hpa,pdb,services,configmaps -l app.kubernetes.io/managed-by=orderguard-operator
 echo "(no kubelet runs here, so Pods stay Pending and Ready stays False)"
 
-say "3/4 run the admission webhook and refuse a miner Pod"
+say "3/5 run the admission webhook and refuse a miner Pod"
 if [[ ! -f "$DEMO_DIR/tls.crt" ]]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -subj /CN=orderguard-webhook -addext "subjectAltName=IP:127.0.0.1" \
@@ -105,7 +107,7 @@ if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexm
 fi
 echo "(refused, as it should be)"
 
-say "4/4 find a miner process on this host with orderguard-agent scan"
+say "4/5 find a miner process on this host with orderguard-agent scan"
 # A stand-in miner: a shell named xmrig carrying a pool URL and miner flags in
 # its command line, as a dropped miner would (it only sleeps).
 fake="$DEMO_DIR/xmrig"
@@ -125,8 +127,73 @@ if [[ $rc -ne 1 ]] || ! grep -q "^  $miner_pid " "$DEMO_DIR/scan.txt"; then
 fi
 echo "(found: exit code 1 means miner findings; full report in $DEMO_DIR/scan.txt)"
 
+say "5/5 a miner inside a Pod: the agent evicts it and quarantines its workload"
+# A real cgroup for the stand-in container: cgroup v2 (systemd driver naming) when
+# /sys/fs/cgroup is the unified hierarchy, else the v1 pids controller (cgroupfs naming).
+cg_base=""
+if [[ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" == cgroup2fs && -w /sys/fs/cgroup ]]; then
+  cg_base=/sys/fs/cgroup/orderguard-demo.slice
+elif grep -q " /sys/fs/cgroup/pids cgroup " /proc/mounts && [[ -w /sys/fs/cgroup/pids ]]; then
+  cg_base=/sys/fs/cgroup/pids/kubepods
+fi
+if [[ -z "$cg_base" ]]; then
+  echo "(skipped: needs root and a writable cgroup hierarchy under /sys/fs/cgroup)"
+else
+  kubectl -n shop create deployment cruncher --image=busybox:1.36 --dry-run=client -o yaml \
+    -- sleep 3600 | kubectl apply -f -
+  wait_for 60 bash -c "[[ -n \"\$('$TOOLS_BIN/kubectl' -n shop get pods -l app=cruncher -o name)\" ]]"
+  pod="$(kubectl -n shop get pods -l app=cruncher -o jsonpath='{.items[0].metadata.name}')"
+  uid="$(kubectl -n shop get pod "$pod" -o jsonpath='{.metadata.uid}')"
+  cid="$(printf '%064x' "$RANDOM$RANDOM$RANDOM")"
+  # What the scheduler and kubelet would do: bind the Pod to node-a, report it running.
+  kubectl create -f - >/dev/null <<EOT
+apiVersion: v1
+kind: Binding
+metadata: {name: $pod, namespace: shop}
+target: {apiVersion: v1, kind: Node, name: node-a}
+EOT
+  kubectl -n shop patch pod "$pod" --subresource=status --type=merge -p "{\"status\":{\"phase\":\"Running\",
+    \"containerStatuses\":[{\"name\":\"busybox\",\"image\":\"docker.io/library/busybox:1.36\",
+    \"imageID\":\"docker.io/library/busybox@sha256:$(printf '%064d' 0)\",
+    \"containerID\":\"containerd://$cid\",\"ready\":true,\"restartCount\":0,
+    \"state\":{\"running\":{}}}]}}" >/dev/null
+  # The container's cgroup, named as the kubelet and containerd name it.
+  if [[ "$cg_base" == *.slice ]]; then
+    scope="$cg_base/kubepods-besteffort-pod${uid//-/_}.slice/cri-containerd-$cid.scope"
+  else
+    scope="$cg_base/besteffort/pod$uid/$cid"
+  fi
+  mkdir -p "$scope"
+  "$fake" -c 'sleep 120; :' xmrig -o stratum+tcp://pool.supportxmr.com:3333 &
+  pod_miner=$!
+  echo "$pod_miner" >"$scope/cgroup.procs"
+  echo "stand-in miner pid $pod_miner runs in the cgroup of Pod shop/$pod"
+  start_bg agent "$BUILD_DIR/agent/orderguard-agent" run --kubeconfig "$KUBECONFIG" \
+    --node-name node-a --interval 2 --hidden-chunk 2048 --metrics-addr 127.0.0.1:18082
+  if wait_for 60 bash -c "! '$TOOLS_BIN/kubectl' -n shop get pod '$pod' -o jsonpath='{.metadata.deletionTimestamp}{.metadata.name}' | grep -qx '$pod'"; then
+    echo "Pod shop/$pod evicted. Events:"
+    kubectl -n shop get events.events.k8s.io --field-selector regarding.name="$pod" \
+      -o custom-columns=REASON:.reason,NOTE:.note | head -3
+    echo "Quarantine entries of MinerPolicy orderguard-default:"
+    kubectl get minerpolicy orderguard-default -o jsonpath='{range .spec.quarantine[*]}{.scope} {.namespace}/{.workload.kind}/{.workload.name}: {.reason}{"\n"}{end}'
+    echo "\$ kubectl -n shop scale deployment cruncher --replicas=2   # new Pods of a quarantined workload"
+    kubectl -n shop scale deployment cruncher --replicas=2 >/dev/null
+    sleep 3
+    kubectl -n shop get events --field-selector reason=FailedCreate -o custom-columns=MESSAGE:.message \
+      | grep -m1 quarantined-workload || true
+  else
+    echo "demo: the agent did not evict shop/$pod; see $DEMO_DIR/agent.log" >&2
+    kill "$pod_miner" 2>/dev/null || true
+    false
+  fi
+  kill "$pod_miner" 2>/dev/null || true
+  wait "$pod_miner" 2>/dev/null || true
+  d="$scope"
+  while [[ "$d" == "$cg_base"* ]]; do rmdir "$d" 2>/dev/null || break; d="$(dirname "$d")"; done
+fi
+
 step="done"
-say "done: the control plane, operator and webhook keep running"
+say "done: the control plane, operator, webhook and agent keep running"
 cat <<EOT
   export KUBECONFIG=$KUBECONFIG
   $TOOLS_BIN/kubectl get orderguard -A
