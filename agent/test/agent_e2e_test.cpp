@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "agent/responder.h"
+#include "agent/test/fake_reports.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -42,28 +43,7 @@ void write_file(const std::string& path, const std::string& text) {
 std::string container_id(char c) { return std::string(64, c); }
 
 // A miner process of the container `id`: a run-time download (Workload scope).
-ScanReport miner_report(const std::string& id) {
-  ProcessReport p;
-  p.pid = 4321;
-  p.ppid = 4000;
-  p.comm = "xmrig";
-  p.exe = "/tmp/.cache/xmrig";
-  p.cmdline = {"/tmp/.cache/xmrig", "-o", "stratum+tcp://pool.minexmr.com:4444"};
-  p.container.runtime = "containerd";
-  p.container.container_id = id;
-  policy::Finding f;
-  f.rule_id = std::string(policy::kRuleStratumUrl);
-  f.severity = policy::Severity::kStrong;
-  f.weight = 100;
-  f.field_path = "cmdline[2]";
-  f.evidence = "stratum+tcp://pool.minexmr.com:4444";
-  p.findings = {f};
-  p.score = 100;
-  p.miner = true;
-  ScanReport report;
-  report.processes = {p};
-  return report;
-}
+ScanReport miner_report(const std::string& id) { return testing::stratum_miner_report(id); }
 
 class AgentE2E : public ::testing::Test {
  protected:

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "agent/responder.h"
+#include "agent/test/fake_reports.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -98,25 +99,7 @@ void expect_forbidden(const R& result, const std::string& sa, const std::string&
 
 // A miner process in container `id`, plus a strong host finding so the Node is marked.
 agent::ScanReport miner_report(const std::string& id) {
-  agent::ProcessReport p;
-  p.pid = 4321;
-  p.ppid = 4000;
-  p.comm = "xmrig";
-  p.exe = "/tmp/.cache/xmrig";
-  p.cmdline = {"/tmp/.cache/xmrig", "-o", "stratum+tcp://pool.minexmr.com:4444"};
-  p.container.runtime = "containerd";
-  p.container.container_id = id;
-  policy::Finding f;
-  f.rule_id = std::string(policy::kRuleStratumUrl);
-  f.severity = policy::Severity::kStrong;
-  f.weight = 100;
-  f.field_path = "cmdline[2]";
-  f.evidence = "stratum+tcp://pool.minexmr.com:4444";
-  p.findings = {f};
-  p.score = 100;
-  p.miner = true;
-  agent::ScanReport report;
-  report.processes = {p};
+  agent::ScanReport report = agent::testing::stratum_miner_report(id);
   policy::Finding host;
   host.rule_id = "ld-preload";
   host.severity = policy::Severity::kStrong;
