@@ -73,6 +73,55 @@ TEST_F(OperatorE2E, ExamplesApplyAndGetChildrenAndPrinterColumns) {
   EXPECT_NE(category.out.find("cachetier"), std::string::npos) << category.out;
 }
 
+TEST_F(OperatorE2E, SpecEditsReachTheChildrenAndObservedGenerationFollows) {
+  auto applied = cluster().kubectl({"apply", "-f", kSource + "/examples/"});
+  ASSERT_TRUE(applied.ok()) << applied.err;
+  auto converged = [&] {
+    json o = get(order_services_resource(), "shop", "orders");
+    return o.contains("status") &&
+           o["status"].value("observedGeneration", 0) == o["metadata"]["generation"];
+  };
+  ASSERT_TRUE(poll_until(converged, 30s));
+  const int64_t before = get(order_services_resource(), "shop", "orders")["metadata"]["generation"];
+
+  // A new image and new weights, as a user would roll out and rebalance.
+  const std::string image = "registry.example.com/shop/order-service:1.5.0";
+  auto patched =
+      cluster().kubectl({"-n", "shop", "patch", "orderservice", "orders", "--type=json", "-p",
+                         R"([{"op":"replace","path":"/spec/image","value":")" + image +
+                             R"("},{"op":"replace","path":"/spec/zones/0/weight","value":50},)"
+                             R"({"op":"replace","path":"/spec/zones/1/weight","value":30},)"
+                             R"({"op":"replace","path":"/spec/zones/2/weight","value":20}])"});
+  ASSERT_TRUE(patched.ok()) << patched.err;
+
+  // Every zone's Deployment runs the new image; the HPA bounds follow the
+  // weights (max 60 split 50/30/20).
+  auto image_of = [&](const std::string& zone) -> std::string {
+    json d = get(res::kDeployments, "shop", "orders-" + zone);
+    if (d.is_null()) return "";
+    return d["spec"]["template"]["spec"]["containers"][0].value("image", "");
+  };
+  auto max_of = [&](const std::string& zone) -> int {
+    json h = get(res::kHorizontalPodAutoscalers, "shop", "orders-" + zone);
+    return h.is_null() ? -1 : h["spec"].value("maxReplicas", -1);
+  };
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return image_of("zone-a") == image && image_of("zone-b") == image &&
+               image_of("zone-c") == image;
+      },
+      30s))
+      << image_of("zone-a");
+  EXPECT_TRUE(poll_until(
+      [&] { return max_of("zone-a") == 30 && max_of("zone-b") == 18 && max_of("zone-c") == 12; },
+      30s))
+      << max_of("zone-a") << "/" << max_of("zone-b") << "/" << max_of("zone-c");
+  ASSERT_TRUE(poll_until(converged, 30s));
+  EXPECT_GT(
+      get(order_services_resource(), "shop", "orders")["metadata"]["generation"].get<int64_t>(),
+      before);
+}
+
 std::string invalid_service(const std::string& zones, const std::string& extra = "") {
   return "apiVersion: tiers.orderguard.io/v1alpha1\nkind: OrderService\nmetadata:\n"
          "  name: bad\n  namespace: default\nspec:\n  image: x\n  zones: " +
