@@ -16,7 +16,9 @@
 #include <string_view>
 #include <utility>
 
+#include "kube/files.h"
 #include "kube/log.h"
+#include "kube/pki.h"
 
 namespace orderguard::kube {
 namespace {
@@ -28,62 +30,6 @@ std::string trim(std::string_view s) {
   if (first == std::string_view::npos) return {};
   const auto last = s.find_last_not_of(" \t\r\n");
   return std::string(s.substr(first, last - first + 1));
-}
-
-// Reads a whole file; the error text is the OS reason ("No such file or directory").
-Result<std::string> read_file(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) return make_error(ErrorCode::kInvalid, std::strerror(errno));
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    const size_t n = std::fread(buf, 1, sizeof buf, f.get());
-    out.append(buf, n);
-    if (n < sizeof buf) {
-      if (std::ferror(f.get())) return make_error(ErrorCode::kInvalid, std::strerror(errno));
-      break;
-    }
-  }
-  return out;
-}
-
-// Strict standard base64 (RFC 4648 alphabet). Whitespace is skipped because YAML
-// folding and hand-edited files insert line breaks; missing padding is accepted.
-std::optional<std::string> decode_base64(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  size_t symbols = 0;
-  size_t padding = 0;
-  for (char c : in) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    if (padding > 0) return std::nullopt;  // data after padding
-    const int v = value(c);
-    if (v < 0) return std::nullopt;
-    ++symbols;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
-  if (symbols % 4 == 1 || padding > 2) return std::nullopt;
-  if (padding > 0 && (symbols + padding) % 4 != 0) return std::nullopt;
-  return out;
 }
 
 // Answers Unexpectedly-encrypted keys with "no password" instead of letting
@@ -212,8 +158,8 @@ class KubeconfigReader {
     auto data = scalar(parent, (key + "-data").c_str(), data_field);
     if (!data.ok()) return data.error();
     if (data->has_value() && !(*data)->empty()) {
-      auto decoded = decode_base64(**data);
-      if (!decoded) return fail(data_field, "invalid base64");
+      auto decoded = base64_decode(**data, /*padding_optional=*/true);
+      if (!decoded.ok()) return fail(data_field, "invalid base64");
       if (decoded->empty()) return fail(data_field, "empty");
       *field = data_field;
       return std::move(*decoded);
@@ -453,9 +399,9 @@ Result<Config> load_default(const std::string& explicit_path) {
 
 Result<std::string> TokenFileCache::get() {
   std::lock_guard<std::mutex> lock(mu_);
-  struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) {
-    const std::string why = std::strerror(errno);
+  auto identity = file_identity(path_);
+  if (!identity.ok()) {
+    const std::string why = identity.error().message;
     if (stamp_) {
       log::error("cannot stat token file, using the cached token",
                  {{"file", path_}, {"error", why}});
@@ -464,10 +410,7 @@ Result<std::string> TokenFileCache::get() {
     return make_error(ErrorCode::kUnauthorized,
                       "bearer token file " + path_ + ": cannot read: " + why);
   }
-  const Stamp stamp{
-      static_cast<unsigned long long>(st.st_dev), static_cast<unsigned long long>(st.st_ino),
-      static_cast<long long>(st.st_size),
-      static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec};
+  const FileIdentity stamp = *identity;
   if (stamp_ && *stamp_ == stamp) return token_;
 
   auto content = read_file(path_);

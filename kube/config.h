@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "kube/files.h"
 #include "kube/result.h"
 
 namespace orderguard::kube {
@@ -69,17 +70,9 @@ class TokenFileCache {
   const std::string& path() const { return path_; }
 
  private:
-  struct Stamp {
-    unsigned long long device = 0;
-    unsigned long long inode = 0;
-    long long size = 0;
-    long long mtime_ns = 0;
-    bool operator==(const Stamp&) const = default;
-  };
-
   const std::string path_;
   std::mutex mu_;
-  std::optional<Stamp> stamp_;  // of the file the cached token came from
+  std::optional<FileIdentity> stamp_;  // of the file the cached token came from
   std::string token_;
 };
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "kube/log.h"
+#include "kube/watch_decode.h"
 
 namespace orderguard::kube {
 namespace {
@@ -53,22 +54,6 @@ bool changed(const json& old_obj, const json& new_obj) {
   const std::string new_rv = resource_version_of(new_obj);
   if (!old_rv.empty() || !new_rv.empty()) return old_rv != new_rv;
   return old_obj != new_obj;
-}
-
-std::string_view event_type_name(WatchEvent::Type type) {
-  switch (type) {
-    case WatchEvent::Type::kAdded:
-      return "ADDED";
-    case WatchEvent::Type::kModified:
-      return "MODIFIED";
-    case WatchEvent::Type::kDeleted:
-      return "DELETED";
-    case WatchEvent::Type::kBookmark:
-      return "BOOKMARK";
-    case WatchEvent::Type::kError:
-      return "ERROR";
-  }
-  return "UNKNOWN";
 }
 
 // Calls a user handler; its exceptions are logged, never propagated into the
@@ -341,7 +326,7 @@ void Informer::handle_event(WatchEvent&& event) {
       // The client ends the watch with the Status of an ERROR event; one
       // delivered here carries nothing to cache.
       log::debug("informer ignored watch event",
-                 {{"resource", resource_.plural}, {"type", event_type_name(event.type)}});
+                 {{"resource", resource_.plural}, {"type", to_string(event.type)}});
       break;
   }
 }

@@ -556,25 +556,42 @@ std::string base64_encode(std::string_view data) {
   return out;
 }
 
-Result<std::string> base64_decode(std::string_view text) {
-  std::string clean;
-  clean.reserve(text.size());
+Result<std::string> base64_decode(std::string_view text, bool padding_optional) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t symbols = 0;
+  size_t padding = 0;
   for (char c : text) {
-    if (!std::isspace(static_cast<unsigned char>(c))) clean.push_back(c);
+    if (std::isspace(static_cast<unsigned char>(c))) continue;
+    if (c == '=') {
+      ++padding;
+      continue;
+    }
+    if (padding > 0) return make_error(ErrorCode::kInvalid, "base64: data after padding");
+    const int v = value(c);
+    if (v < 0) return make_error(ErrorCode::kInvalid, "base64: invalid character");
+    ++symbols;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
   }
-  if (clean.size() % 4 != 0) {
+  const bool whole = (symbols + padding) % 4 == 0;
+  if (symbols % 4 == 1 || padding > 2 || (padding > 0 && !whole) || (!padding_optional && !whole)) {
     return make_error(ErrorCode::kInvalid, "base64: length is not a multiple of 4");
   }
-  std::string out(3 * clean.size() / 4, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(clean.data()),
-                                static_cast<int>(clean.size()));
-  if (n < 0) return make_error(ErrorCode::kInvalid, "base64: invalid character");
-  // EVP_DecodeBlock counts padding as zero bytes; drop them.
-  size_t len = static_cast<size_t>(n);
-  if (!clean.empty() && clean.back() == '=') --len;
-  if (clean.size() >= 2 && clean[clean.size() - 2] == '=') --len;
-  out.resize(len);
   return out;
 }
 

@@ -148,7 +148,9 @@ Result<std::chrono::system_clock::time_point> certificate_not_after(std::string_
 // Standard base64 (with padding) of `data`, as kubeconfig *-data fields and
 // Secret data want it.
 std::string base64_encode(std::string_view data);
-// Decodes standard base64; whitespace is ignored.
-Result<std::string> base64_decode(std::string_view text);
+// Decodes standard base64; whitespace is ignored (YAML folding, hand-edited
+// files). `padding_optional` accepts input whose trailing '=' were left out, as
+// kubeconfig readers do.
+Result<std::string> base64_decode(std::string_view text, bool padding_optional = false);
 
 }  // namespace orderguard::kube

@@ -4,9 +4,9 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <regex>
-#include <sstream>
+
+#include "kube/files.h"
 
 namespace orderguard::kube {
 namespace {
@@ -82,11 +82,12 @@ Result<std::vector<nlohmann::json>> parse_yaml_documents(std::string_view text) 
 }
 
 Result<std::vector<nlohmann::json>> read_yaml_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kInvalid, path + ": cannot read the file");
-  std::stringstream s;
-  s << in.rdbuf();
-  auto docs = parse_yaml_documents(s.str());
+  auto text = read_file(path);
+  if (!text.ok()) {
+    return make_error(ErrorCode::kInvalid,
+                      path + ": cannot read the file: " + text.error().message);
+  }
+  auto docs = parse_yaml_documents(*text);
   if (!docs.ok()) return make_error(ErrorCode::kInvalid, path + ": " + docs.error().message);
   return docs;
 }

@@ -1,27 +1,13 @@
-// Step 3 of a pass: converge the children.
+// Step 3 of every pass: converge the children (shared by all three reconcilers).
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "kube/log.h"
 #include "operator/reconciler.h"
+#include "operator/render_shards.h"
 
 namespace orderguard::op {
-namespace {
-
-const kube::Resource* resource_for(const std::string& kind) {
-  namespace res = kube::resources;
-  if (kind == "ConfigMap") return &res::kConfigMaps;
-  if (kind == "Service") return &res::kServices;
-  if (kind == "Deployment") return &res::kDeployments;
-  if (kind == "HorizontalPodAutoscaler") return &res::kHorizontalPodAutoscalers;
-  if (kind == "PodDisruptionBudget") return &res::kPodDisruptionBudgets;
-  return nullptr;
-}
-
-constexpr const char* kChildKinds[] = {"ConfigMap", "Service", "Deployment",
-                                       "HorizontalPodAutoscaler", "PodDisruptionBudget"};
-
-}  // namespace
 
 bool is_subset(const json& desired, const json& live) {
   if (desired.is_object()) {
@@ -48,13 +34,9 @@ bool is_subset(const json& desired, const json& live) {
 }
 
 std::string content_hash(const json& object) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : object.dump()) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
   char buf[17];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(fnv1a64(object.dump())));
   return buf;
 }
 
@@ -67,50 +49,59 @@ bool needs_apply(const json& desired, const json* live) {
   return !is_subset(desired, *live);
 }
 
-kube::Informer* OrderServiceReconciler::cache_for(const std::string& kind) const {
-  if (kind == "ConfigMap") return caches_.config_maps;
-  if (kind == "Service") return caches_.services;
-  if (kind == "Deployment") return caches_.deployments;
-  if (kind == "HorizontalPodAutoscaler") return caches_.hpas;
-  if (kind == "PodDisruptionBudget") return caches_.pdbs;
-  return nullptr;
-}
-
-Status OrderServiceReconciler::reconcile_children(const OrderService& svc,
-                                                  const std::vector<json>& desired) {
+Status converge_children(kube::Client& client, const ObjectMeta& owner,
+                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds) {
+  auto kind_of = [&](const std::string& kind) -> const ChildKind* {
+    for (const auto& k : kinds) {
+      if (k.kind == kind) return &k;
+    }
+    return nullptr;
+  };
   std::map<std::string, std::set<std::string>> wanted;  // kind -> names
   for (json child : desired) {
     const std::string kind = child["kind"];
     const std::string name = child["metadata"]["name"];
+    const ChildKind* k = kind_of(kind);
+    if (k == nullptr) return make_error(ErrorCode::kInvalid, "no cache for child kind " + kind);
     wanted[kind].insert(name);
     // The hash covers the content without the annotation itself.
     child["metadata"]["annotations"][kSpecHashAnnotation] = content_hash(child);
-    kube::ObjectPtr live = cache_for(kind)->get(svc.meta.ns, name);
-    if (!needs_apply(child, live.get())) continue;
-    auto applied = client_.apply(*resource_for(kind), svc.meta.ns, child,
-                                 {.field_manager = kFieldManager, .force = true});
+    kube::ObjectPtr live = k->cache->get(owner.ns, name);
+    if (k->create_only ? live != nullptr : !needs_apply(child, live.get())) continue;
+    auto applied = client.apply(*k->resource, owner.ns, child,
+                                {.field_manager = kFieldManager, .force = true});
     if (!applied.ok()) return applied.error();
-    log::info(
-        "applied child",
-        {{"orderservice", svc.meta.ns + "/" + svc.meta.name}, {"kind", kind}, {"name", name}});
+    log::info("applied child",
+              {{"owner", owner.ns + "/" + owner.name}, {"kind", kind}, {"name", name}});
   }
-  // Children owned by this OrderService that the spec no longer wants (a zone
-  // removed, autoscaling switched off).
-  for (const char* kind : kChildKinds) {
-    for (const auto& obj : cache_for(kind)->by_owner(svc.meta.uid)) {
+  // Children the spec no longer wants (a zone removed, autoscaling switched off, ...).
+  for (const auto& k : kinds) {
+    if (!k.prune) continue;
+    for (const auto& obj : k.cache->by_owner(owner.uid)) {
       const std::string name = (*obj)["metadata"]["name"];
-      if (wanted[kind].contains(name)) continue;
+      if (wanted[k.kind].contains(name)) continue;
       kube::DeleteOptions opts;
       opts.precondition_uid = (*obj)["metadata"].value("uid", "");
       opts.propagation_policy = "Background";
-      Status st = client_.remove(*resource_for(kind), svc.meta.ns, name, opts);
+      Status st = client.remove(*k.resource, owner.ns, name, opts);
       if (!st.ok() && st.error().code != ErrorCode::kNotFound) return st;
-      log::info(
-          "deleted child",
-          {{"orderservice", svc.meta.ns + "/" + svc.meta.name}, {"kind", kind}, {"name", name}});
+      log::info("deleted child",
+                {{"owner", owner.ns + "/" + owner.name}, {"kind", k.kind}, {"name", name}});
     }
   }
   return {};
+}
+
+Status OrderServiceReconciler::reconcile_children(const OrderService& svc,
+                                                  const std::vector<json>& desired) {
+  namespace res = kube::resources;
+  const std::vector<ChildKind> kinds = {
+      {"ConfigMap", &res::kConfigMaps, caches_.config_maps},
+      {"Service", &res::kServices, caches_.services},
+      {"Deployment", &res::kDeployments, caches_.deployments},
+      {"HorizontalPodAutoscaler", &res::kHorizontalPodAutoscalers, caches_.hpas},
+      {"PodDisruptionBudget", &res::kPodDisruptionBudgets, caches_.pdbs}};
+  return converge_children(client_, svc.meta, desired, kinds);
 }
 
 }  // namespace orderguard::op

@@ -51,10 +51,26 @@ struct OrderServiceCaches {
 // (objects: recursively; arrays: same length, element by element). An empty
 // desired map or list matches an absent one: the server omits them.
 bool is_subset(const json& desired, const json& live);
-// Stable FNV-1a hash of the object's JSON, as hex.
+// Stable hash of the object's JSON (fnv1a64 of render_shards.h), as hex.
 std::string content_hash(const json& object);
 // Whether `desired` (carrying its hash annotation) must be applied over `live`.
 bool needs_apply(const json& desired, const json* live);
+
+// One child kind a converge pass handles.
+struct ChildKind {
+  std::string kind;
+  const kube::Resource* resource = nullptr;
+  kube::Informer* cache = nullptr;
+  bool create_only = false;  // never updated once it exists
+  bool prune = true;         // owned objects not desired are deleted
+};
+
+// Step 3 of every reconciler: applies each of `desired` that needs it
+// (needs_apply; create_only kinds only when missing) and deletes the owner's
+// pruned-kind children that are not in `desired`. Every desired kind must be
+// in `kinds`.
+Status converge_children(kube::Client& client, const ObjectMeta& owner,
+                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds);
 
 // Sets a condition in `conditions` (a metav1.Condition list): lastTransitionTime
 // changes only when status changes; the list stays ordered by first insertion.
@@ -82,7 +98,6 @@ class OrderServiceReconciler {
                           const std::vector<ZoneHealth>& health);
   void record_zone_events(const json& live, const OrderService& svc,
                           const std::vector<ZoneHealth>& health);
-  kube::Informer* cache_for(const std::string& kind) const;
 
   kube::Client& client_;
   OrderServiceCaches caches_;

@@ -24,6 +24,7 @@
 #include "kube/client.h"
 #include "kube/controller.h"
 #include "kube/informer.h"
+#include "operator/reconciler.h"
 #include "operator/render_cache.h"
 #include "operator/render_shards.h"
 #include "operator/types.h"
@@ -40,21 +41,6 @@ struct TierCaches {
   kube::Informer* pdbs = nullptr;
   kube::Informer* jobs = nullptr;
 };
-
-// One child kind a converge pass handles.
-struct ChildKind {
-  std::string kind;
-  const kube::Resource* resource = nullptr;
-  kube::Informer* cache = nullptr;
-  bool create_only = false;  // never updated once it exists
-  bool prune = true;         // owned objects not desired are deleted
-};
-
-// Applies each of `desired` that needs it (needs_apply; create_only kinds
-// only when missing) and deletes the owner's pruned-kind children that are
-// not in `desired`. Every desired kind must be in `kinds`.
-Status converge_children(kube::Client& client, const ObjectMeta& owner,
-                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds);
 
 // ---- pure status (unit tested) ----
 

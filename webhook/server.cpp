@@ -4,11 +4,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
-#include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
-
+#include "kube/files.h"
 #include "kube/log.h"
 #include "kube/pki.h"
 
@@ -52,28 +49,6 @@ struct Webhook::Metrics {
   prometheus::Family<prometheus::Counter>& reloads;
   prometheus::Histogram& latency_all;
 };
-
-namespace {
-
-Result<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kInvalid, "cannot read " + path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Identity of a file as the kubelet swaps Secret volumes (symlink flips):
-// device, inode, size and mtime of what the path resolves to.
-std::string file_stamp(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return "";
-  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
-         std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec);
-}
-
-}  // namespace
 
 Webhook::Webhook(WebhookOptions options, kube::Client* client,
                  std::shared_ptr<prometheus::Registry> metrics)
@@ -155,13 +130,21 @@ Status Webhook::set_certificate(const std::string& cert_chain_pem, const std::st
 }
 
 Status Webhook::reload_cert_files() {
-  const std::string stamp =
-      file_stamp(options_.tls_cert_file) + "|" + file_stamp(options_.tls_key_file);
-  if (stamp == cert_stamp_) return {};
-  auto cert = read_file(options_.tls_cert_file);
-  if (!cert.ok()) return cert.error();
-  auto key = read_file(options_.tls_key_file);
-  if (!key.ok()) return key.error();
+  auto cert_id = kube::file_identity(options_.tls_cert_file);
+  auto key_id = kube::file_identity(options_.tls_key_file);
+  std::optional<std::pair<kube::FileIdentity, kube::FileIdentity>> stamp;
+  if (cert_id.ok() && key_id.ok()) stamp.emplace(*cert_id, *key_id);
+  if (stamp && stamp == cert_stamp_) return {};
+  auto cert = kube::read_file(options_.tls_cert_file);
+  if (!cert.ok()) {
+    return make_error(ErrorCode::kInvalid,
+                      "cannot read " + options_.tls_cert_file + ": " + cert.error().message);
+  }
+  auto key = kube::read_file(options_.tls_key_file);
+  if (!key.ok()) {
+    return make_error(ErrorCode::kInvalid,
+                      "cannot read " + options_.tls_key_file + ": " + key.error().message);
+  }
   if (auto st = set_certificate(*cert, *key); !st.ok()) {
     // Half-written files during a rotation: keep serving the old certificate
     // and try again on the next check.

@@ -8,10 +8,12 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "kube/client.h"
+#include "kube/files.h"
 #include "kube/http_server.h"
 #include "kube/informer.h"
 #include "webhook/admission.h"
@@ -89,7 +91,8 @@ class Webhook {
   std::unique_ptr<kube::Informer> namespace_informer_;
   std::atomic<bool> have_cert_{false};
   std::atomic<bool> stopping_{false};
-  std::string cert_stamp_;
+  // Identities of the certificate and key files last installed.
+  std::optional<std::pair<kube::FileIdentity, kube::FileIdentity>> cert_stamp_;
   std::thread cert_watcher_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -272,19 +272,9 @@ TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
                        {"name", rs},
                        {"uid", pod["metadata"]["ownerReferences"][0]["uid"]}}})}}},
       {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}};
-  std::string refusal;
-  ASSERT_TRUE(poll_until(
-      [&] {
-        auto r = client_->create(res::kPods, "shop", again);
-        if (r.ok()) {
-          (void)client_->remove(res::kPods, "shop", "web-comeback");
-          return false;
-        }
-        refusal = r.error().message;
-        return refusal.find("quarantined-workload") != std::string::npos;
-      },
-      30s))
-      << refusal;
+  const std::string refusal =
+      webhook::testing::wait_for_pod_refusal(*client_, "shop", again, "quarantined-workload", 30s);
+  ASSERT_TRUE(refusal.find("quarantined-workload") != std::string::npos) << refusal;
   // An unrelated pod using the same image is still admitted: the base image is not quarantined.
   json unrelated = {
       {"apiVersion", "v1"},

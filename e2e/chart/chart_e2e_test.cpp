@@ -38,6 +38,7 @@
 #include "webhook/audit.h"
 #include "webhook/certs.h"
 #include "webhook/server.h"
+#include "webhook/test/e2e_support.h"
 
 namespace orderguard {
 namespace {
@@ -529,19 +530,9 @@ TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
   json again = pod("apps", "shell-again", "nginx:1.27");
   again["metadata"]["labels"] = victim["metadata"]["labels"];
   again["metadata"]["ownerReferences"] = victim["metadata"]["ownerReferences"];
-  std::string refusal;
-  EXPECT_TRUE(poll_until(
-      [&] {
-        auto r = admin_->create(res::kPods, "apps", again);
-        if (r.ok()) {
-          (void)admin_->remove(res::kPods, "apps", "shell-again");
-          return false;
-        }
-        refusal = r.error().message;
-        return refusal.find("quarantined-workload") != std::string::npos;
-      },
-      30s))
-      << refusal;
+  const std::string refusal =
+      webhook::testing::wait_for_pod_refusal(*admin_, "apps", again, "quarantined-workload", 30s);
+  EXPECT_TRUE(refusal.find("quarantined-workload") != std::string::npos) << refusal;
 }
 
 TEST_F(ChartE2E, LeasesOnlyInTheReleaseNamespace) {

@@ -201,6 +201,25 @@ std::map<std::string, std::string> list_state(kube::Client& c, const std::string
   return out;
 }
 
+// An informer over the test ConfigMaps of `ns`, on its own client, counting
+// the deletions its handlers see.
+struct CountingInformer {
+  explicit CountingInformer(const std::string& ns)
+      : client(admin_client()),
+        informer(*client, res::kConfigMaps, clock, {.ns = ns, .label_selector = kTestLabel}) {
+    informer.add_handlers({.on_add = nullptr,
+                           .on_update = nullptr,
+                           .on_delete = [this](const kube::ObjectPtr&) { deletes++; }});
+    informer.start();
+  }
+  ~CountingInformer() { informer.stop(); }
+
+  RealClock clock;
+  std::unique_ptr<kube::Client> client;
+  kube::Informer informer;
+  std::atomic<int> deletes{0};
+};
+
 TEST(KubeInformerE2E, RecoversFromApiServerRestartAndMatchesFreshList) {
   auto c = admin_client();
   const std::string ns = "restart";
@@ -208,15 +227,9 @@ TEST(KubeInformerE2E, RecoversFromApiServerRestartAndMatchesFreshList) {
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(c->create(res::kConfigMaps, ns, config_map("r" + std::to_string(i), ns, {})).ok());
   }
-  RealClock clock;
-  auto informer_client = admin_client();
-  kube::Informer inf(*informer_client, res::kConfigMaps, clock,
-                     {.ns = ns, .label_selector = kTestLabel});
-  std::atomic<int> deletes{0};
-  inf.add_handlers({.on_add = nullptr,
-                    .on_update = nullptr,
-                    .on_delete = [&](const kube::ObjectPtr&) { deletes++; }});
-  inf.start();
+  CountingInformer counted(ns);
+  kube::Informer& inf = counted.informer;
+  std::atomic<int>& deletes = counted.deletes;
   ASSERT_TRUE(inf.wait_for_sync(60s));
   EXPECT_EQ(inf.size(), 20u);
 
@@ -245,15 +258,9 @@ TEST(KubeInformerE2E, GoneAfterEtcdCompactionRelistsWithNothingLost) {
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(c->create(res::kConfigMaps, ns, config_map("g" + std::to_string(i), ns, {})).ok());
   }
-  RealClock clock;
-  auto informer_client = admin_client();
-  kube::Informer inf(*informer_client, res::kConfigMaps, clock,
-                     {.ns = ns, .label_selector = kTestLabel});
-  std::atomic<int> deletes{0};
-  inf.add_handlers({.on_add = nullptr,
-                    .on_update = nullptr,
-                    .on_delete = [&](const kube::ObjectPtr&) { deletes++; }});
-  inf.start();
+  CountingInformer counted(ns);
+  kube::Informer& inf = counted.informer;
+  std::atomic<int>& deletes = counted.deletes;
   ASSERT_TRUE(inf.wait_for_sync(60s));
   const std::string old_rv = inf.last_sync_resource_version();
 

@@ -1,6 +1,7 @@
 #include "webhook/test/e2e_support.h"
 
 #include "e2e/environment.h"
+#include "e2e/poll.h"
 #include "kube/pki.h"
 
 namespace orderguard::webhook::testing {
@@ -60,6 +61,24 @@ Status register_miner_webhook(const std::string& name, const std::string& failur
     return make_error(ErrorCode::kInternal, "register webhook: " + applied.describe());
   }
   return {};
+}
+
+std::string wait_for_pod_refusal(kube::Client& client, const std::string& ns, const json& pod,
+                                 const std::string& rule, std::chrono::milliseconds timeout) {
+  const std::string name = pod["metadata"].value("name", "");
+  std::string refusal;
+  e2e::poll_until(
+      [&] {
+        auto r = client.create(kube::resources::kPods, ns, pod);
+        if (r.ok()) {
+          (void)client.remove(kube::resources::kPods, ns, name);
+          return false;
+        }
+        refusal = r.error().message;
+        return refusal.find(rule) != std::string::npos;
+      },
+      timeout);
+  return refusal;
 }
 
 }  // namespace orderguard::webhook::testing

@@ -4,10 +4,12 @@
 // served on 127.0.0.1.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "kube/client.h"
 #include "kube/result.h"
 
 namespace orderguard::webhook::testing {
@@ -24,5 +26,13 @@ nlohmann::json miner_webhook_config(const std::string& name, const std::string& 
 // kubectl apply of miner_webhook_config(...).
 Status register_miner_webhook(const std::string& name, const std::string& failure_policy,
                               uint16_t port, const std::string& ca_pem);
+
+// Creates Pod `pod` in `ns` until the webhook refuses it with `rule` in the
+// message (policies reach the webhook's informer asynchronously), deleting any
+// copy that got in meanwhile. Returns the refusal message, or the last error
+// seen when `timeout` passes without that refusal (then the caller's check fails).
+std::string wait_for_pod_refusal(kube::Client& client, const std::string& ns,
+                                 const nlohmann::json& pod, const std::string& rule,
+                                 std::chrono::milliseconds timeout);
 
 }  // namespace orderguard::webhook::testing
