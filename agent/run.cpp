@@ -226,6 +226,13 @@ int run_agent(RunOptions options) {
           for (const policy::Finding& f : p.findings) {
             metrics.findings.Add({{"rule", f.rule_id}}).Increment();
           }
+          // What was seen and why it was (not) acted on; the responder logs what it does.
+          log::debug("process findings", {{"pid", p.pid},
+                                          {"comm", p.comm},
+                                          {"container", p.container.container_id},
+                                          {"rules", rule_ids(p)},
+                                          {"score", p.score},
+                                          {"miner", p.miner}});
         }
         for (const policy::Finding& f : report->host_findings) {
           metrics.findings.Add({{"rule", f.rule_id}}).Increment();

@@ -12,6 +12,10 @@
 // orderguard_agent_processes_scanned. /healthz: the scan loop ran within 3 intervals (plus a
 // minute of grace). /readyz: the informers have synced.
 //
+// Logs (JSON lines on stderr): what the responder does at info; with --log-level debug, one
+// "process findings" line per process with findings per scan (pid, comm, container, rules,
+// score, miner), so what was seen and left alone can be followed too.
+//
 // Exit codes: 0 after a signal, 2 when start-up fails (no node name, no API access, port in
 // use): the kubelet restarts the pod.
 #pragma once

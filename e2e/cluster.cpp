@@ -80,33 +80,6 @@ std::string trim(std::string s) {
 
 bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-// Free loopback ports, found by binding port 0. All sockets stay open until
-// every port is known, so the same port is never handed out twice; another
-// process can still take one before the server binds it, which start()
-// handles by retrying with new ports.
-Result<std::vector<int>> free_ports(int count) {
-  std::vector<int> fds;
-  std::vector<int> ports;
-  Status status;
-  for (int i = 0; i < count && status.ok(); ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      status = make_error(ErrorCode::kInternal, std::string("pick port: ") + std::strerror(errno));
-    } else {
-      ports.push_back(ntohs(addr.sin_port));
-    }
-    if (fd >= 0) fds.push_back(fd);
-  }
-  for (int fd : fds) ::close(fd);
-  if (!status) return status.error();
-  return ports;
-}
-
 // One HTTP exchange with etcd's JSON gateway (plain HTTP on loopback).
 // cpprestsdk throws; this is where its exceptions become Errors.
 Result<nlohmann::json> http_json(const std::string& base, const web::http::method& method,
@@ -196,6 +169,33 @@ void sweep_stale_temp_dirs() {
 }
 
 }  // namespace
+
+// Free loopback ports, found by binding port 0. All sockets stay open until
+// every port is known, so the same port is never handed out twice; another
+// process can still take one before the server binds it, which start()
+// handles by retrying with new ports.
+Result<std::vector<int>> free_ports(int count) {
+  std::vector<int> fds;
+  std::vector<int> ports;
+  Status status;
+  for (int i = 0; i < count && status.ok(); ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      status = make_error(ErrorCode::kInternal, std::string("pick port: ") + std::strerror(errno));
+    } else {
+      ports.push_back(ntohs(addr.sin_port));
+    }
+    if (fd >= 0) fds.push_back(fd);
+  }
+  for (int fd : fds) ::close(fd);
+  if (!status) return status.error();
+  return ports;
+}
 
 // ---- lifecycle ----
 

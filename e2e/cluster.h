@@ -60,6 +60,11 @@ struct ControlPlaneOptions {
   std::chrono::seconds start_timeout{180};
 };
 
+// `count` distinct free loopback ports, found by binding port 0 (all sockets stay
+// open until every port is known). Another process may still take one before
+// the caller binds it; servers started on them should fail loudly if so.
+Result<std::vector<int>> free_ports(int count);
+
 // Layout of the work directory:
 //   kubeconfig                       admin kubeconfig (certificates embedded)
 //   controller-manager.kubeconfig

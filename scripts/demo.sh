@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on a local control plane (etcd + kube-apiserver +
 # kube-controller-manager built from pinned Go modules):
-#   1. start the control plane and install the CRDs;
-#   2. run the operator and apply examples/ (the order platform over 3 zones);
-#   3. run the webhook, register it, and show a miner Pod being refused;
+#   1. start the control plane and `helm install` the chart (CRDs, ServiceAccounts,
+#      RBAC, ValidatingWebhookConfiguration, default MinerPolicy);
+#   2. run the operator, authenticated as the chart's ServiceAccount, and apply
+#      examples/ (the order platform over 3 zones);
+#   3. run the webhook (self-managed certificates, chart ServiceAccount), point the
+#      chart's webhook configuration at it, and show a miner Pod being refused;
 #   4. run a fake miner process on this host and let `orderguard-agent scan` find it;
 #   5. put a fake miner in a real cgroup named like a Pod's container and let the
-#      agent (`orderguard-agent run`) evict that Pod and quarantine its workload.
-# Leaves the control plane, operator and webhook running; `make demo-down`
-# stops everything. Each step prints its progress; a failure names the step.
+#      agent (`orderguard-agent run`, chart ServiceAccount) evict that Pod and
+#      quarantine its workload.
+# The components run as local processes (there is no kubelet to run the chart's
+# Pods) with only the RBAC the chart grants. Leaves the control plane, operator,
+# webhook and agent running; `make demo-down` stops everything. Each step prints
+# its progress; a failure names the step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -17,7 +23,10 @@ TOOLS_BIN="${ORDERGUARD_TOOLS_BIN:-$(e2e/tools/build.sh)}"
 CLUSTER_DIR="$ROOT/.cluster"
 DEMO_DIR="$CLUSTER_DIR/demo"
 export KUBECONFIG="$CLUSTER_DIR/kubeconfig"
+NS=orderguard-system   # the release namespace
+RELEASE=og
 kubectl() { "$TOOLS_BIN/kubectl" "$@"; }
+helm() { "$TOOLS_BIN/helm" "$@"; }
 
 step=""
 trap 'echo; echo "demo: step \"$step\" failed (exit $?). Logs: $CLUSTER_DIR/logs/ and $DEMO_DIR/" >&2' ERR
@@ -40,16 +49,44 @@ start_bg() {  # start_bg <name> <command...>: run in the background, pid in $DEM
   echo "$name started (pid $!, log $DEMO_DIR/$name.log)"
 }
 
-say "1/5 start the local control plane and install the CRDs"
+service_account_kubeconfig() {  # <sa>: a kubeconfig authenticated as the chart's ServiceAccount
+  local sa="$1" out="$DEMO_DIR/$1.kubeconfig" token server ca
+  token="$(kubectl -n "$NS" create token "$sa" --duration=24h)"
+  server="$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')"
+  ca="$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')"
+  (umask 077; cat >"$out" <<EOT
+apiVersion: v1
+kind: Config
+clusters: [{name: demo, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: $sa, user: {token: "$token"}}]
+contexts: [{name: $sa, context: {cluster: demo, user: $sa, namespace: $NS}}]
+current-context: $sa
+EOT
+  )
+  echo "$out"
+}
+
+say "1/5 start the local control plane and helm install the chart"
 "$BUILD_DIR/e2e/orderguard-cluster" up --dir "$CLUSTER_DIR" --tools "$TOOLS_BIN"
 mkdir -p "$DEMO_DIR"
 kubectl version
-kubectl apply -f crds/
+# failurePolicy Ignore while no webhook answers yet (step 3 switches it to Fail);
+# no --wait: without kubelets the chart's Deployments and DaemonSet never become ready.
+echo "\$ helm upgrade --install $RELEASE charts/orderguard -n $NS --create-namespace"
+helm upgrade --install "$RELEASE" charts/orderguard -n "$NS" --create-namespace \
+  --set webhook.failurePolicy=Ignore
 kubectl wait --for=condition=Established --timeout=60s crd --all
+kubectl -n "$NS" get serviceaccounts,roles,rolebindings -l app.kubernetes.io/instance="$RELEASE"
+kubectl get clusterroles,validatingwebhookconfigurations,minerpolicies -l app.kubernetes.io/instance="$RELEASE"
+# The three components run here as processes, each with a token of its chart
+# ServiceAccount: they get exactly the chart's RBAC, nothing more.
+for sa in operator webhook agent; do service_account_kubeconfig "$RELEASE-$sa" >/dev/null; done
+echo "kubeconfigs for $RELEASE-operator, $RELEASE-webhook, $RELEASE-agent written to $DEMO_DIR/"
 
-say "2/5 run the operator and apply the order platform (examples/)"
-start_bg operator "$BUILD_DIR/operator/orderguard-operator" --kubeconfig "$KUBECONFIG" \
-  --metrics-addr 127.0.0.1:18080
+say "2/5 run the operator (as $RELEASE-operator) and apply the order platform (examples/)"
+start_bg operator "$BUILD_DIR/operator/orderguard-operator" \
+  --kubeconfig "$DEMO_DIR/$RELEASE-operator.kubeconfig" --metrics-addr 127.0.0.1:18080 \
+  --leader-elect --leader-election-namespace "$NS"
 # Nodes in three zones, as a real cluster would have (no kubelets run here).
 for z in a b c; do
   kubectl apply -f - <<EOT
@@ -69,37 +106,25 @@ kubectl get orderguard -A
 kubectl -n shop get deployments,hpa,pdb,services,configmaps -l app.kubernetes.io/managed-by=orderguard-operator
 echo "(no kubelet runs here, so Pods stay Pending and Ready stays False)"
 
-say "3/5 run the admission webhook and refuse a miner Pod"
-if [[ ! -f "$DEMO_DIR/tls.crt" ]]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj /CN=orderguard-webhook -addext "subjectAltName=IP:127.0.0.1" \
-    -keyout "$DEMO_DIR/tls.key" -out "$DEMO_DIR/tls.crt" 2>/dev/null
-fi
-start_bg webhook "$BUILD_DIR/webhook/orderguard-webhook" --kubeconfig "$KUBECONFIG" \
-  --listen 127.0.0.1:18443 --metrics-addr 127.0.0.1:18081 \
-  --tls-cert-file "$DEMO_DIR/tls.crt" --tls-key-file "$DEMO_DIR/tls.key"
-wait_for 30 curl -sf http://127.0.0.1:18081/readyz
-kubectl apply -f - <<EOT
-apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {name: orderguard-demo}
-webhooks:
-- name: miners.orderguard.io
-  admissionReviewVersions: [v1]
-  sideEffects: None
-  failurePolicy: Fail
-  timeoutSeconds: 5
-  namespaceSelector:
-    matchExpressions: [{key: kubernetes.io/metadata.name, operator: NotIn, values: [kube-system]}]
-  clientConfig:
-    url: https://127.0.0.1:18443/validate
-    caBundle: $(base64 -w0 "$DEMO_DIR/tls.crt")
-  rules:
-  - {apiGroups: [""], apiVersions: ["*"], resources: [pods, pods/ephemeralcontainers], operations: [CREATE, UPDATE]}
-  - {apiGroups: [apps], apiVersions: ["*"], resources: [deployments, statefulsets, daemonsets, replicasets], operations: [CREATE, UPDATE]}
-  - {apiGroups: [batch], apiVersions: ["*"], resources: [jobs, cronjobs], operations: [CREATE, UPDATE]}
-  - {apiGroups: [security.orderguard.io], apiVersions: ["*"], resources: [minerpolicies], operations: [CREATE, UPDATE]}
-EOT
+say "3/5 run the admission webhook (as $RELEASE-webhook) and refuse a miner Pod"
+# Self-managed certificates, as the chart runs it: the webhook creates its CA and
+# serving certificate in the Secret and writes the CA into the chart's
+# ValidatingWebhookConfiguration. 127.0.0.1 is added to the names because the
+# API server reaches this local process by URL instead of through the Service.
+start_bg webhook "$BUILD_DIR/webhook/orderguard-webhook" \
+  --kubeconfig "$DEMO_DIR/$RELEASE-webhook.kubeconfig" \
+  --listen 127.0.0.1:18443 --metrics-addr 127.0.0.1:18081 --leader-elect --namespace "$NS" \
+  --cert-mode self-managed --service-name "$RELEASE-webhook" --secret-name "$RELEASE-webhook-tls" \
+  --webhook-config-name "$RELEASE-miners" --extra-san 127.0.0.1
+wait_for 60 curl -sf http://127.0.0.1:18081/readyz
+wait_for 30 bash -c "[[ -n \"\$('$TOOLS_BIN/kubectl' get validatingwebhookconfiguration $RELEASE-miners -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ]]"
+echo "certificate Secret $NS/$RELEASE-webhook-tls created; caBundle of $RELEASE-miners set"
+# The Service has no endpoints here: send the API server to the local process,
+# and refuse when it cannot answer (failurePolicy Fail, the chart's default).
+kubectl patch validatingwebhookconfiguration "$RELEASE-miners" --type=json -p "[
+  {\"op\":\"remove\",\"path\":\"/webhooks/0/clientConfig/service\"},
+  {\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/url\",\"value\":\"https://127.0.0.1:18443/validate\"},
+  {\"op\":\"replace\",\"path\":\"/webhooks/0/failurePolicy\",\"value\":\"Fail\"}]"
 echo "\$ kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444"
 if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444; then
   echo "demo: the miner Pod was admitted; the webhook should have refused it" >&2
@@ -127,7 +152,7 @@ if [[ $rc -ne 1 ]] || ! grep -q "^  $miner_pid " "$DEMO_DIR/scan.txt"; then
 fi
 echo "(found: exit code 1 means miner findings; full report in $DEMO_DIR/scan.txt)"
 
-say "5/5 a miner inside a Pod: the agent evicts it and quarantines its workload"
+say "5/5 a miner inside a Pod: the agent (as $RELEASE-agent) evicts it and quarantines its workload"
 # A real cgroup for the stand-in container: cgroup v2 (systemd driver naming) when
 # /sys/fs/cgroup is the unified hierarchy, else the v1 pids controller (cgroupfs naming).
 cg_base=""
@@ -168,7 +193,8 @@ EOT
   pod_miner=$!
   echo "$pod_miner" >"$scope/cgroup.procs"
   echo "stand-in miner pid $pod_miner runs in the cgroup of Pod shop/$pod"
-  start_bg agent "$BUILD_DIR/agent/orderguard-agent" run --kubeconfig "$KUBECONFIG" \
+  start_bg agent "$BUILD_DIR/agent/orderguard-agent" run \
+    --kubeconfig "$DEMO_DIR/$RELEASE-agent.kubeconfig" --quarantine-policy orderguard-default \
     --node-name node-a --interval 2 --hidden-chunk 2048 --metrics-addr 127.0.0.1:18082
   if wait_for 60 bash -c "! '$TOOLS_BIN/kubectl' -n shop get pod '$pod' -o jsonpath='{.metadata.deletionTimestamp}{.metadata.name}' | grep -qx '$pod'"; then
     echo "Pod shop/$pod evicted. Events:"
@@ -195,9 +221,16 @@ fi
 step="done"
 say "done: the control plane, operator, webhook and agent keep running"
 cat <<EOT
+Go on with kubectl and helm (the same binaries the demo uses):
   export KUBECONFIG=$KUBECONFIG
-  $TOOLS_BIN/kubectl get orderguard -A
-  $TOOLS_BIN/kubectl -n shop get deployments -o wide
+  export PATH=$TOOLS_BIN:\$PATH
+  kubectl get orderguard -A                       # tier resources and MinerPolicies
+  kubectl -n shop get deployments,hpa,pdb -o wide  # what the operator made
+  kubectl get minerpolicy orderguard-default -o yaml   # quarantine entries
+  helm -n $NS status $RELEASE                     # the chart's resources
   curl -s http://127.0.0.1:18080/metrics | grep controller_runtime_reconcile_total
-  make demo-down     # stop everything
+  curl -s http://127.0.0.1:18081/metrics | grep orderguard_webhook_requests_total
+  curl -s http://127.0.0.1:18082/metrics | grep orderguard_agent_evictions_total
+Logs: $DEMO_DIR/{operator,webhook,agent}.log and $CLUSTER_DIR/logs/
+Stop everything: make demo-down
 EOT

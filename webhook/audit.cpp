@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
 
 #include "kube/log.h"
 #include "policy/finding.h"
@@ -195,18 +196,39 @@ AuditResult Auditor::run_once() {
 }
 
 AuditLoop::AuditLoop(std::chrono::milliseconds interval, std::function<bool()> should_run,
-                     std::function<void()> pass)
-    : interval_(interval), should_run_(std::move(should_run)), pass_(std::move(pass)) {}
+                     std::function<void()> pass, std::chrono::milliseconds poll)
+    : interval_(interval),
+      poll_(std::min(poll, interval)),
+      should_run_(std::move(should_run)),
+      pass_(std::move(pass)) {}
 
 AuditLoop::~AuditLoop() { stop(); }
 
 void AuditLoop::start() {
   worker_ = std::thread([this] {
+    using Steady = std::chrono::steady_clock;
+    std::optional<Steady::time_point> last_pass;
     std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, interval_, [this] { return stopping_; })) {
-      lock.unlock();
-      if (should_run_()) pass_();
-      lock.lock();
+    while (true) {
+      // Due: never ran, or ran an interval ago. Leadership lost and regained
+      // does not reset this: the interval is between passes of this replica.
+      const auto now = Steady::now();
+      if (!last_pass || now - *last_pass >= interval_) {
+        lock.unlock();
+        const bool ran = should_run_();
+        if (ran) pass_();
+        lock.lock();
+        if (ran) last_pass = Steady::now();
+      }
+      // Sleep until the next pass is due; when it is due but should_run() said
+      // no (not ready, not the leader), ask again after `poll_`.
+      auto wait = poll_;
+      if (last_pass && Steady::now() - *last_pass < interval_) {
+        wait = std::chrono::duration_cast<std::chrono::milliseconds>(*last_pass + interval_ -
+                                                                     Steady::now()) +
+               std::chrono::milliseconds(1);
+      }
+      if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
     }
   });
 }

@@ -95,17 +95,21 @@ class Auditor {
   const Clock& clock_;
 };
 
-// Runs `pass` every `interval` while `should_run()` holds, until stop().
+// Runs `pass` as soon as `should_run()` first holds (the webhook is ready and,
+// with leader election, this replica leads), then every `interval` while it
+// holds, until stop(). `should_run` is polled every `poll` (at most `interval`),
+// so a new leader audits within `poll` of taking over instead of an interval later.
 class AuditLoop {
  public:
   AuditLoop(std::chrono::milliseconds interval, std::function<bool()> should_run,
-            std::function<void()> pass);
+            std::function<void()> pass, std::chrono::milliseconds poll = std::chrono::seconds(5));
   ~AuditLoop();
   void start();
   void stop();
 
  private:
   std::chrono::milliseconds interval_;
+  std::chrono::milliseconds poll_;
   std::function<bool()> should_run_;
   std::function<void()> pass_;
   std::mutex mu_;

@@ -118,7 +118,10 @@ Result<CertMaterial> issue(CertAction action, const CertMaterial* material,
                            const RotationPolicy& policy, system_clock::time_point now) {
   // Backdated a minute: an API server whose clock is slightly behind must not
   // see a certificate that is not valid yet.
-  const auto not_before = now - std::chrono::minutes(1);
+  const auto backdate = std::chrono::minutes(1);
+  const auto not_before = now - backdate;
+  // Lifetimes count from `now`: the backdated minute is added, not taken off, or a
+  // short lifetime would be spent (and renewed at once) before it began.
   CertMaterial next;
   if (material != nullptr) next = *material;
   if (action == CertAction::kKeep) return next;
@@ -128,7 +131,7 @@ Result<CertMaterial> issue(CertAction action, const CertMaterial* material,
         std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
     auto ca = kube::generate_ca({.common_name = common_name + "-ca@" + std::to_string(stamp),
                                  .not_before = not_before,
-                                 .validity = policy.ca_validity});
+                                 .validity = policy.ca_validity + backdate});
     if (!ca.ok()) return ca.error();
     next.ca_cert = ca->cert_pem;
     next.ca_key = ca->key_pem;
@@ -144,7 +147,7 @@ Result<CertMaterial> issue(CertAction action, const CertMaterial* material,
                                      .ip_addresses = names.ips,
                                      .server_auth = true,
                                      .not_before = not_before,
-                                     .validity = policy.serving_validity},
+                                     .validity = policy.serving_validity + backdate},
                                     ca);
   if (!leaf.ok()) return leaf.error();
   next.cert = leaf->cert_pem;
@@ -271,10 +274,16 @@ Status CertManager::sync() {
   // The bundle first: the API server must trust the CA before we serve its leaf.
   if (auto st = ensure_ca_bundle(*material); !st.ok()) return st;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (installed_ && installed_->cert == material->cert && installed_->key == material->key) {
       installed_ = *material;
       return {};
+    }
+    // A live CA rotation (here or by another replica): the API server may not
+    // have seen the new bundle yet, and until it has, only the old leaf verifies.
+    if (installed_ && installed_->ca_cert != material->ca_cert &&
+        cv_.wait_for(lock, options_.bundle_propagation_delay, [this] { return stopping_; })) {
+      return make_error(ErrorCode::kCancelled, "stopping before installing the new certificate");
     }
   }
   if (auto st = install_(material->cert, material->key); !st.ok()) return st;

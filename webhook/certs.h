@@ -17,7 +17,10 @@
 //   the other way round.
 // - caBundle is written before the new certificate is installed in this
 //   process, so a pass never serves a certificate the API server cannot
-//   verify (the bundle always holds both CAs during an overlap).
+//   verify (the bundle always holds both CAs during an overlap). When the
+//   certificate to install comes from a CA other than the one served so far,
+//   the pass also waits bundle_propagation_delay after the bundle is written,
+//   for the API server's view of the configuration to catch up.
 // - Decisions (decide_cert_action, ca_bundle, with_ca_bundle) are pure and take
 //   the time as an argument; the I/O lives in CertManager.
 #pragma once
@@ -121,6 +124,10 @@ struct CertManagerOptions {
   std::chrono::milliseconds check_interval{std::chrono::minutes(10)};
   // Retry period after a failed pass.
   std::chrono::milliseconds retry_interval{std::chrono::seconds(5)};
+  // After publishing a bundle with a CA this process does not serve yet, how long
+  // to wait before serving a leaf of that CA: the API server learns the new
+  // bundle through its own watch, and serving first would fail admissions.
+  std::chrono::milliseconds bundle_propagation_delay{std::chrono::seconds(3)};
 };
 
 // Installs a certificate chain and key into the serving process

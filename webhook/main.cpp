@@ -3,9 +3,11 @@
 
 #include <CLI/CLI.hpp>
 #include <thread>
+#include <tuple>
 
 #include "kube/client.h"
 #include "kube/config.h"
+#include "kube/duration.h"
 #include "kube/events.h"
 #include "kube/http_server.h"
 #include "kube/leader_election.h"
@@ -33,6 +35,13 @@ int main(int argc, char** argv) {
                                            .ns = "orderguard",
                                            .webhook_config_name = "orderguard-webhook",
                                            .secret_name = "orderguard-webhook-tls"};
+  // Rotation timing, as Go-style durations; defaults from RotationPolicy.
+  const webhook::RotationPolicy defaults;
+  std::string cert_validity = kube::format_duration(defaults.serving_validity);
+  std::string cert_renew_before = kube::format_duration(defaults.renew_before);
+  std::string ca_validity = kube::format_duration(defaults.ca_validity);
+  std::string ca_renew_before = kube::format_duration(defaults.ca_renew_before);
+  std::string cert_check_interval = kube::format_duration(cert_options.check_interval);
   int audit_minutes = 10;
   bool leader_elect = false;
   app.add_option("--cert-mode", cert_mode,
@@ -54,6 +63,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--extra-san", cert_options.extra_sans,
                  "extra DNS name or IP in the serving certificate (repeatable)");
+  app.add_option("--cert-validity", cert_validity, "self-managed: serving certificate lifetime")
+      ->capture_default_str();
+  app.add_option("--cert-renew-before", cert_renew_before,
+                 "self-managed: renew the serving certificate this long before it expires")
+      ->capture_default_str();
+  app.add_option("--ca-validity", ca_validity, "self-managed: CA lifetime")->capture_default_str();
+  app.add_option("--ca-renew-before", ca_renew_before,
+                 "self-managed: rotate the CA this long before it expires (both CAs are "
+                 "trusted until the old one expires)")
+      ->capture_default_str();
+  app.add_option("--cert-check-interval", cert_check_interval,
+                 "self-managed: how often the certificates are checked")
+      ->capture_default_str();
   app.add_option("--audit-interval", audit_minutes,
                  "minutes between background audits of existing objects; 0 disables")
       ->capture_default_str();
@@ -75,6 +97,38 @@ int main(int argc, char** argv) {
       !kube::parse_listen_address(metrics_addr, &options.metrics_address, &options.metrics_port)) {
     log::error("bad address; use host:port or :port",
                {{"listen", listen}, {"metrics", metrics_addr}});
+    return 2;
+  }
+
+  // Durations: each must parse, and a certificate must outlive its renewal window.
+  for (auto [flag, text, out] : {
+           std::tuple{"--cert-validity", &cert_validity, &cert_options.rotation.serving_validity},
+           std::tuple{"--cert-renew-before", &cert_renew_before,
+                      &cert_options.rotation.renew_before},
+           std::tuple{"--ca-validity", &ca_validity, &cert_options.rotation.ca_validity},
+           std::tuple{"--ca-renew-before", &ca_renew_before,
+                      &cert_options.rotation.ca_renew_before},
+       }) {
+    auto d = kube::parse_duration(*text);
+    if (!d.ok()) {
+      log::error("bad " + std::string(flag), {{"error", d.error().describe()}});
+      return 2;
+    }
+    *out = std::chrono::duration_cast<std::chrono::seconds>(*d);
+  }
+  if (auto d = kube::parse_duration(cert_check_interval); !d.ok() || d->count() == 0) {
+    log::error("bad --cert-check-interval",
+               {{"error", d.ok() ? "must be more than 0" : d.error().describe()}});
+    return 2;
+  } else {
+    cert_options.check_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  const auto& rotation = cert_options.rotation;
+  if (rotation.renew_before >= rotation.serving_validity ||
+      rotation.ca_renew_before >= rotation.ca_validity) {
+    log::error(
+        "a certificate would be renewed as soon as it is issued: --cert-renew-before must "
+        "be less than --cert-validity, and --ca-renew-before less than --ca-validity");
     return 2;
   }
 

@@ -388,6 +388,55 @@ TEST_F(AgentE2E, HostFindingsMarkTheNodeKeepingOtherConditions) {
   EXPECT_FALSE(responder.respond(report, node_pods(), policy::combine({})).node_marked);
 }
 
+// Records kills instead of sending signals.
+class RecordingKiller final : public ProcessKiller {
+ public:
+  Status kill(int pid) override {
+    killed.push_back(pid);
+    return {};
+  }
+  std::vector<int> killed;
+};
+
+TEST_F(AgentE2E, UnownedMinersAreKilledOnlyWithKillUnownedAndNeverInDryRun) {
+  // A miner outside any container, a busy process outside any container, and PID 1 scored as
+  // a miner.
+  ScanReport report = miner_report("");
+  report.processes[0].container = {};
+  ProcessReport busy;
+  busy.pid = 5000;
+  busy.comm = "make";
+  busy.exe = "/usr/bin/make";
+  busy.cmdline = {"make", "-j2"};
+  policy::Finding hog;
+  hog.rule_id = "cpu-hog";
+  hog.weight = 40;
+  busy.findings = {hog};
+  busy.score = 40;
+  report.processes.push_back(busy);
+  ProcessReport init = report.processes[0];
+  init.pid = 1;
+  report.processes.push_back(init);
+
+  for (bool kill_unowned : {false, true}) {
+    for (bool dry_run : {false, true}) {
+      ResponderOptions o = options();
+      o.kill_unowned = kill_unowned;
+      o.dry_run = dry_run;
+      RecordingKiller killer;
+      Responder responder(*client_, *recorder_, clock_, &killer, o);
+      ResponseSummary summary = responder.respond(report, node_pods(), policy::combine({}));
+      std::vector<int> expected;
+      if (kill_unowned && !dry_run) expected = {4321};
+      EXPECT_EQ(killer.killed, expected)
+          << "kill_unowned " << kill_unowned << " dry_run " << dry_run;
+      EXPECT_EQ(summary.killed, expected);
+      EXPECT_TRUE(summary.node_compromised);
+      EXPECT_TRUE(summary.pods.empty());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace orderguard::agent
 

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
+#include "kube/test/eventually.h"
 #include "policy/miner_policy.h"
 
 namespace orderguard::webhook {
@@ -151,6 +154,29 @@ TEST(PolicyStatusPatch, ReportsCountsAndConditions) {
   EXPECT_NE(c[1]["message"].get<std::string>().find("spec.signatures[0].regex"), std::string::npos);
   EXPECT_EQ(c[2]["lastTransitionTime"], "2027-01-15T08:00:00Z");
   EXPECT_EQ(later["status"]["denials"], 0);
+}
+
+// The first pass must not wait a whole interval (10 minutes by default): what was
+// admitted before the webhook started is found as soon as this replica may audit.
+TEST(AuditLoop, FirstPassRunsOnceAllowedNotAnIntervalLater) {
+  std::atomic<int> asked{0}, passes{0};
+  AuditLoop loop(
+      std::chrono::hours(1), [&] { return ++asked > 3; },  // not leading for three polls
+      [&] { ++passes; }, std::chrono::milliseconds(1));
+  loop.start();
+  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
+  loop.stop();
+  EXPECT_EQ(passes.load(), 1) << "a second pass is an hour away";
+  EXPECT_EQ(asked.load(), 4) << "should_run is not asked again until the next pass is due";
+}
+
+TEST(AuditLoop, StopsPromptlyWhileWaiting) {
+  std::atomic<int> passes{0};
+  AuditLoop loop(std::chrono::hours(1), [] { return true; }, [&] { ++passes; });
+  loop.start();
+  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
+  loop.stop();  // returns instead of sleeping out the hour (a hang would time the test out)
+  EXPECT_EQ(passes.load(), 1);
 }
 
 }  // namespace

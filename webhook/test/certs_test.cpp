@@ -89,6 +89,24 @@ TEST(DecideCertAction, BrokenOrExpiredCaRegenerates) {
   EXPECT_EQ(decide_cert_action(kT0 + 6 * 365 * kDay, &m, names(), policy), CertAction::kRegenerate);
 }
 
+// Lifetimes count from the moment of issue, not from the backdated notBefore:
+// otherwise a 90 s CA with a 60 s renewal window would be rotated as soon as made.
+TEST(Issue, ShortLifetimesAreNotSpentByTheBackdatedStart) {
+  using std::chrono::seconds;
+  RotationPolicy policy{.serving_validity = seconds(40),
+                        .renew_before = seconds(25),
+                        .ca_validity = seconds(90),
+                        .ca_renew_before = seconds(60)};
+  auto m = issue(CertAction::kRegenerate, nullptr, "cn", names(), policy, kT0);
+  ASSERT_TRUE(m.ok()) << m.error().describe();
+  EXPECT_EQ(*kube::certificate_not_after(m->cert), kT0 + seconds(40));
+  EXPECT_EQ(*kube::certificate_not_after(m->ca_cert), kT0 + seconds(90));
+  EXPECT_EQ(decide_cert_action(kT0, &*m, names(), policy), CertAction::kKeep);
+  EXPECT_EQ(decide_cert_action(kT0 + seconds(14), &*m, names(), policy), CertAction::kKeep);
+  EXPECT_EQ(decide_cert_action(kT0 + seconds(15), &*m, names(), policy), CertAction::kRenewServing);
+  EXPECT_EQ(decide_cert_action(kT0 + seconds(30), &*m, names(), policy), CertAction::kRotateCa);
+}
+
 TEST(DecideCertAction, CaRotationKeepsTheOldCaInTheBundleUntilItExpires) {
   RotationPolicy policy{.serving_validity = 100 * kDay,
                         .renew_before = 30 * kDay,

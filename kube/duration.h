@@ -1,0 +1,21 @@
+// Durations on the command line, written as Kubernetes users write them
+// (Go's time.ParseDuration): "90s", "720h", "1h30m", "500ms".
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "kube/result.h"
+
+namespace orderguard::kube {
+
+// A sequence of <decimal number><unit> with units ns, us, µs, ms, s, m, h; a bare
+// "0" is zero. Negative values, empty input, a missing or unknown unit and values
+// beyond about 292 years are kInvalid errors naming the input.
+Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
+
+// The shortest exact Go-style spelling of `d` ("1h30m", "90s", "250ms", "0s").
+std::string format_duration(std::chrono::nanoseconds d);
+
+}  // namespace orderguard::kube

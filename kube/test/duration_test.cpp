@@ -1,0 +1,51 @@
+#include "kube/duration.h"
+
+#include <gtest/gtest.h>
+
+namespace orderguard::kube {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(ParseDuration, GoSpellings) {
+  EXPECT_EQ(*parse_duration("90s"), 90s);
+  EXPECT_EQ(*parse_duration("720h"), 720h);
+  EXPECT_EQ(*parse_duration("1h30m"), 90min);
+  EXPECT_EQ(*parse_duration("1.5s"), 1500ms);
+  EXPECT_EQ(*parse_duration("500ms"), 500ms);
+  EXPECT_EQ(*parse_duration("250us"), 250us);
+  EXPECT_FALSE(parse_duration("\xC2\xB5s").ok());  // a unit without a number
+  EXPECT_EQ(*parse_duration("3\xC2\xB5s"), 3us);
+  EXPECT_EQ(*parse_duration("7ns"), 7ns);
+  EXPECT_EQ(*parse_duration("0"), 0s);
+  EXPECT_EQ(*parse_duration("+2m"), 2min);
+}
+
+TEST(ParseDuration, RefusesWithTheInputInTheMessage) {
+  for (const char* bad : {"", "-5s", "10", "5d", "s", "1h-", "1.s5", "99999999999h"}) {
+    auto r = parse_duration(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalid);
+    EXPECT_NE(r.error().message.find(std::string("\"") + bad + "\""), std::string::npos)
+        << r.error().message;
+  }
+}
+
+TEST(FormatDuration, ShortestExactSpelling) {
+  EXPECT_EQ(format_duration(0s), "0s");
+  EXPECT_EQ(format_duration(90min), "1h30m");
+  EXPECT_EQ(format_duration(720h), "720h");
+  EXPECT_EQ(format_duration(90s), "1m30s");
+  EXPECT_EQ(format_duration(1500ms), "1.5s");
+  EXPECT_EQ(format_duration(250ms), "250ms");
+  EXPECT_EQ(format_duration(7ns), "7ns");
+  EXPECT_EQ(format_duration(-90s), "-1m30s");
+  for (std::chrono::nanoseconds d :
+       {std::chrono::nanoseconds(1h + 2min + 3s), std::chrono::nanoseconds(45s),
+        std::chrono::nanoseconds(2500ms), std::chrono::nanoseconds(1us)}) {
+    EXPECT_EQ(*parse_duration(format_duration(d)), d) << format_duration(d);
+  }
+}
+
+}  // namespace
+}  // namespace orderguard::kube
