@@ -172,7 +172,8 @@ TEST(AuditLoop, FirstPassRunsOnceAllowedNotAnIntervalLater) {
 
 TEST(AuditLoop, StopsPromptlyWhileWaiting) {
   std::atomic<int> passes{0};
-  AuditLoop loop(std::chrono::hours(1), [] { return true; }, [&] { ++passes; });
+  AuditLoop loop(
+      std::chrono::hours(1), [] { return true; }, [&] { ++passes; });
   loop.start();
   EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
   loop.stop();  // returns instead of sleeping out the hour (a hang would time the test out)
