@@ -100,12 +100,16 @@ int main(int argc, char** argv) {
   std::string kubeconfig, metrics_addr = ":8080", lease_ns, log_level = "info";
   bool leader_elect = false;
   int workers = 2;
+  int resync_seconds = 10 * 3600;
   app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: in-cluster or ~/.kube)");
   app.add_option("--metrics-addr", metrics_addr, "address of /metrics, /healthz, /readyz");
   app.add_flag("--leader-elect", leader_elect, "run controllers only while holding the Lease");
   app.add_option("--leader-election-namespace", lease_ns,
                  "namespace of the Lease (default: the pod's namespace or orderguard-system)");
   app.add_option("--workers", workers, "concurrent reconciles")->check(CLI::Range(1, 64));
+  app.add_option("--resync-period", resync_seconds,
+                 "seconds between full resyncs of every cached object (0: never)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "debug, info or error");
   std::string route_file, route_key, route_time;
   bool route_json = false;
@@ -151,6 +155,7 @@ int main(int argc, char** argv) {
   RealClock clock;
   op::ManagerOptions mopts;
   mopts.workers = workers;
+  mopts.resync_period = std::chrono::seconds(resync_seconds);
   mopts.metrics = registry.get();
   mopts.instance = kube::process_identity();
   op::OrderServiceManager manager(**client, clock, mopts);

@@ -39,10 +39,13 @@ OrderServiceManager::OrderServiceManager(kube::Client& client, const Clock& cloc
   kube::InformerOptions owned;
   owned.label_selector = kManagedSelector;
   owned.transform = kube::strip_managed_fields;
+  owned.resync_period = options_.resync_period;
   kube::InformerOptions plain;
   plain.transform = kube::strip_managed_fields;
+  plain.resync_period = options_.resync_period;
   kube::InformerOptions node_options;
   node_options.transform = slim_node;
+  node_options.resync_period = options_.resync_period;
   order_services_ =
       std::make_unique<kube::Informer>(client, order_services_resource(), clock, plain);
   deployments_ = std::make_unique<kube::Informer>(client, res::kDeployments, clock, owned);

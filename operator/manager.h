@@ -38,6 +38,10 @@ struct ManagerOptions {
   prometheus::Registry* metrics = nullptr;
   std::string instance = "orderguard-operator";  // Events' reportingInstance
   std::chrono::seconds sync_timeout{120};
+  // Every informer replays its cache as updates this often, so every root
+  // object is reconciled again (controller-runtime's SyncPeriod); a converged
+  // resync sends no write. Zero disables it.
+  std::chrono::seconds resync_period{0};
 };
 
 class OrderServiceManager {

@@ -1,4 +1,6 @@
 // Step 4 of a pass: status and Events.
+#include <algorithm>
+
 #include "kube/log.h"
 #include "operator/reconciler.h"
 
@@ -48,8 +50,14 @@ json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
       const json& dep = d->second;
       const json st = dep.value("status", json::object());
       ready = st.value("readyReplicas", 0);
-      // With an HPA the Deployment's spec.replicas is the HPA's current choice.
-      if (svc.spec.autoscaling) desired = dep["spec"].value("replicas", p.hpa_min);
+      // With an HPA the Deployment's spec.replicas is the HPA's current choice,
+      // within the HPA's bounds: a Deployment still below the minimum (just
+      // created with one replica, or the HPA not yet synced) is not converged,
+      // it is about to be scaled.
+      if (svc.spec.autoscaling) {
+        desired = std::clamp(dep["spec"].value("replicas", p.hpa_min), p.hpa_min,
+                             std::max(p.hpa_min, p.hpa_max));
+      }
       if (st.value("observedGeneration", int64_t{0}) <
               dep["metadata"].value("generation", int64_t{0}) ||
           st.value("updatedReplicas", 0) < desired) {

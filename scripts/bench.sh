@@ -4,14 +4,22 @@
 #  1. initial informer sync of 10,000 ConfigMaps vs `kubectl get configmaps -A -o json`
 #     (wall time and peak RSS, 3 runs each, interleaved);
 #  2. decode throughput of a 1,000-pod LIST (and the watch-stream path) vs
-#     Python's C-accelerated json module on the same bytes.
-# Usage: scripts/bench.sh <build dir>   (make bench builds the release preset)
+#     Python's C-accelerated json module on the same bytes;
+#  3. the operator with 1,000 OrderServices (3 zones each): time to converge,
+#     peak RSS, writes per OrderService, writes on a forced resync and on a
+#     restart, vs `kubectl apply --server-side` of the same children.
+# Usage: scripts/bench.sh <build dir> [sections...]   (make bench builds the release
+# preset; sections default to "1 2 3", e.g. `scripts/bench.sh build/release 3`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build/release}"
 TOOLS_BIN="${ORDERGUARD_TOOLS_BIN:-$(e2e/tools/build.sh)}"
 RUNS="${RUNS:-3}"
 COUNT="${COUNT:-10000}"
+OPERATOR_COUNT="${OPERATOR_COUNT:-1000}"
+shift || true
+SECTIONS="${*:-1 2 3}"
+run_section() { [[ " $SECTIONS " == *" $1 "* ]]; }
 work="$(mktemp -d /tmp/orderguard-bench-XXXXXX)"
 cleanup() {
   "$BUILD/e2e/orderguard-cluster" down --dir "$work/cluster" >/dev/null 2>&1 || true
@@ -20,6 +28,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
+if run_section 1; then
 echo "== 1. informer initial sync of $COUNT ConfigMaps"
 "$BUILD/e2e/orderguard-cluster" up --dir "$work/cluster" --tools "$TOOLS_BIN" \
   --no-controller-manager >/dev/null
@@ -37,7 +46,10 @@ for i in $(seq 1 "$RUNS"); do
   read -r s kb < <(measure "$TOOLS_BIN/kubectl" --kubeconfig "$kc" get configmaps -A -o json)
   printf '%-44s %10s %14.1f   (%s items)\n' "kubectl get configmaps -A -o json (run $i)" "$s" "$(echo "$kb/1024" | bc -l)" "$(grep -c '"kind": "ConfigMap"' "$work/out")"
 done
+"$BUILD/e2e/orderguard-cluster" down --dir "$work/cluster" >/dev/null
+fi
 
+if run_section 2; then
 echo
 echo "== 2. decode throughput"
 "$BUILD/bench/kube_decode_bench" --benchmark_min_time=2 2>/dev/null | grep -E "Benchmark|BM_|---"
@@ -54,3 +66,11 @@ for _ in range(5):
     best = rate if best is None else max(best, rate)
 print(f"reference: python3 json.loads of the same {len(data)/1e6:.2f} MB LIST: {best:.0f} MB/s (best of 5)")
 PY
+fi
+
+if run_section 3; then
+echo
+echo "== 3. operator: $OPERATOR_COUNT OrderServices"
+"$BUILD/bench/operator_bench" --tools "$TOOLS_BIN" --operator "$BUILD/operator/orderguard-operator" \
+  --count "$OPERATOR_COUNT" --resync-period "${OPERATOR_RESYNC:-60}"
+fi

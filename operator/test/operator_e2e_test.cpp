@@ -1,8 +1,9 @@
 // The operator against a real kube-apiserver + controller manager: CRDs and
 // examples apply, invalid specs are refused by the API server, the reconciler
 // (in-process) creates the children, writes nothing when converged, moves a
-// zone's share on failover and back on recovery, and the garbage collector
-// removes the children with their OrderService.
+// zone's share on failover (nodes NotReady, or a Deployment unavailable past
+// its grace period) and back on recovery, and the garbage collector removes
+// the children with their OrderService.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -149,28 +150,10 @@ TEST_F(OperatorE2E, InvalidResourcesAreRefusedWithClearMessages) {
   }
 }
 
-void set_node_ready(kube::Client& c, const std::string& name, bool ready) {
-  json status = {{"status",
-                  {{"conditions", json::array({{{"type", "Ready"},
-                                                {"status", ready ? "True" : "False"},
-                                                {"reason", "E2E"},
-                                                {"message", "set by the test"}}})}}}};
-  auto r = c.patch(res::kNodes, "", name, kube::PatchType::kMerge, status, "status");
-  ASSERT_TRUE(r.ok()) << r.error().describe();
-}
-
 TEST_F(OperatorE2E, FailoverMovesShareAndRecoveryMovesItBack) {
   const std::string ns = "failover";
   ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
-  for (const std::string z : {"fz-a", "fz-b", "fz-c"}) {
-    auto r = client_->create(
-        res::kNodes, "",
-        {{"apiVersion", "v1"},
-         {"kind", "Node"},
-         {"metadata", {{"name", "node-" + z}, {"labels", {{"topology.kubernetes.io/zone", z}}}}}});
-    ASSERT_TRUE(r.ok()) << r.error().describe();
-    set_node_ready(*client_, "node-" + z, true);
-  }
+  for (const std::string z : {"fz-a", "fz-b", "fz-c"}) create_ready_node("node-" + z, z);
   const std::string svc = R"(apiVersion: tiers.orderguard.io/v1alpha1
 kind: OrderService
 metadata: {name: pay, namespace: failover}
@@ -229,7 +212,7 @@ spec:
   EXPECT_EQ(rvs(), rv_before);
 
   // Zone fz-c loses its nodes: its share (all but its floor) moves to a and b.
-  set_node_ready(*client_, "node-fz-c", false);
+  set_node_ready("node-fz-c", false);
   ASSERT_TRUE(poll_until(
       [&] {
         return shares() == std::vector<int>{7, 4, 1};
@@ -249,7 +232,7 @@ spec:
       30s));
 
   // Recovery: the share moves back.
-  set_node_ready(*client_, "node-fz-c", true);
+  set_node_ready("node-fz-c", true);
   ASSERT_TRUE(poll_until([&] { return shares() == std::vector<int>{6, 4, 2}; }, 30s));
   ASSERT_TRUE(
       poll_until([&] { return condition("Degraded").value("status", "") == "False"; }, 30s));
@@ -268,6 +251,111 @@ spec:
         return d.ok() && (*d)["items"].empty() && !c.ok();
       },
       60s));
+}
+
+// A zone whose Deployment has had no available replica for
+// unhealthyAfterSeconds is failed over, although its nodes stay Ready. The
+// test plays the kubelets (pods' Ready condition); the real ReplicaSet and
+// Deployment controllers turn that into the Deployments' availableReplicas.
+// (Patching a Deployment's status directly does not work: the Deployment
+// controller recomputes it from its ReplicaSets within seconds.)
+TEST_F(OperatorE2E, DeploymentUnavailablePastGracePeriodFailsOverAndRecovers) {
+  const std::string ns = "avail";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  create_ready_node("node-az-a", "az-a");
+  create_ready_node("node-az-b", "az-b");
+  const std::string svc = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: OrderService
+metadata: {name: cart, namespace: avail}
+spec:
+  image: registry.example.com/cart:1
+  replicas: 4
+  zones: [{name: az-a, weight: 50}, {name: az-b, weight: 50}]
+  failover: {unhealthyAfterSeconds: 10, minHealthyZones: 1}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, svc).ok());
+  auto pods_of = [](const std::string& zone) {
+    return std::string(kServiceLabel) + "=cart," + kZoneNameLabel + "=" + zone;
+  };
+  auto deployment = [&](const std::string& zone) {
+    return get(res::kDeployments, ns, "cart-" + zone);
+  };
+  auto shares = [&] {
+    std::vector<int> out;
+    for (const std::string z : {"az-a", "az-b"}) {
+      json d = deployment(z);
+      out.push_back(d.is_null() ? -1 : d["spec"].value("replicas", -1));
+    }
+    return out;
+  };
+  auto zone_status = [&](const std::string& zone) {
+    json o = get(order_services_resource(), ns, "cart");
+    for (const auto& z : o.value("status", json::object()).value("zones", json::array()))
+      if (z.value("name", "") == zone) return z;
+    return json::object();
+  };
+  auto condition = [&](const std::string& type) {
+    json o = get(order_services_resource(), ns, "cart");
+    for (const auto& c : o.value("status", json::object()).value("conditions", json::array()))
+      if (c["type"] == type) return c;
+    return json::object();
+  };
+
+  // Every pod Ready: both zones available and healthy, the share split 2/2.
+  auto all_ready = [&] {
+    return set_pods_ready(ns, pods_of("az-a"), true) && set_pods_ready(ns, pods_of("az-b"), true);
+  };
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return all_ready() && shares() == std::vector<int>{2, 2} &&
+               deployment("az-a")["status"].value("availableReplicas", 0) == 2 &&
+               deployment("az-b")["status"].value("availableReplicas", 0) == 2 &&
+               condition("Ready").value("status", "") == "True";
+      },
+      90s))
+      << shares()[0] << "," << shares()[1] << " " << condition("Ready").dump();
+  EXPECT_EQ(condition("Degraded").value("status", ""), "False");
+
+  // az-b's pods stop being ready; its nodes stay Ready. Past the grace
+  // period its share (all but its floor of 1) moves to az-a.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return set_pods_ready(ns, pods_of("az-b"), false) &&
+               set_pods_ready(ns, pods_of("az-a"), true) && shares() == std::vector<int>{3, 1};
+      },
+      90s))
+      << shares()[0] << "," << shares()[1] << " " << zone_status("az-b").dump();
+  ASSERT_TRUE(poll_until([&] { return condition("Degraded").value("status", "") == "True"; }, 30s));
+  EXPECT_EQ(condition("Degraded")["reason"], "ZoneFailover");
+  json b = zone_status("az-b");
+  EXPECT_EQ(b.value("healthy", true), false) << b.dump();
+  EXPECT_EQ(b.value("reason", ""), "DeploymentUnavailable") << b.dump();
+  EXPECT_NE(b.value("unavailableSince", ""), "") << b.dump();
+  EXPECT_EQ(zone_status("az-a").value("healthy", false), true);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto events = client_->list(res::kEvents, ns, {});
+        if (!events.ok()) return false;
+        for (const auto& e : (*events)["items"])
+          if (e.value("reason", "") == "ZoneFailover" &&
+              e.value("note", "").find("az-b") != std::string::npos)
+            return true;
+        return false;
+      },
+      30s));
+
+  // az-b's pod is ready again: the zone is healthy and gets its share back.
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return all_ready() && shares() == std::vector<int>{2, 2} &&
+               condition("Degraded").value("status", "") == "False";
+      },
+      90s))
+      << shares()[0] << "," << shares()[1] << " " << zone_status("az-b").dump();
+  EXPECT_EQ(zone_status("az-b").value("healthy", false), true);
+  EXPECT_FALSE(zone_status("az-b").contains("unavailableSince"));
+
+  ASSERT_TRUE(client_->remove(order_services_resource(), ns, "cart").ok());
 }
 
 }  // namespace

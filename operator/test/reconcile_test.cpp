@@ -162,6 +162,37 @@ TEST(ComputeStatus, FailoverIsDegradedAndNamesTheServingZones) {
       10);
 }
 
+// The HPA enforces its bounds on the Deployment: a zone whose Deployment is
+// below the HPA's minimum (created with one replica, the HPA not synced yet)
+// is about to scale up, so the service is neither ready nor done rolling out.
+TEST(ComputeStatus, AutoscaledZoneBelowTheHpaMinimumIsNotConverged) {
+  OrderService svc = service();
+  svc.spec.autoscaling = Autoscaling{};
+  svc.spec.autoscaling->min_replicas = 6;
+  svc.spec.autoscaling->max_replicas = 30;
+  auto plan = plan_zones(svc.spec, {true, true, true});
+  ASSERT_EQ(plan[0].hpa_min, 2);
+  std::map<std::string, json> below = {
+      {"zone-a", deployment(1, 1)}, {"zone-b", deployment(1, 1)}, {"zone-c", deployment(1, 1)}};
+  auto health = compute_zone_health(svc, all_ready(), below, kNow);
+  json st = compute_status(svc, plan, health, below, {}, "t");
+  EXPECT_EQ(st["zones"][0]["desiredReplicas"], 2);
+  EXPECT_EQ(st["replicas"], 6);
+  EXPECT_EQ(condition(st, "Ready")["status"], "False");
+  EXPECT_EQ(condition(st, "Ready")["reason"], "ReplicasNotReady");
+  EXPECT_EQ(condition(st, "Progressing")["status"], "True");
+
+  // Scaled by the HPA within its bounds: that is the desired count.
+  std::map<std::string, json> scaled = {
+      {"zone-a", deployment(5, 5)}, {"zone-b", deployment(2, 2)}, {"zone-c", deployment(2, 2)}};
+  st = compute_status(svc, plan, compute_zone_health(svc, all_ready(), scaled, kNow), scaled, {},
+                      "t");
+  EXPECT_EQ(st["zones"][0]["desiredReplicas"], 5);
+  EXPECT_EQ(st["replicas"], 9);
+  EXPECT_EQ(condition(st, "Ready")["status"], "True");
+  EXPECT_EQ(condition(st, "Progressing")["status"], "False");
+}
+
 TEST(NeedsApply, OnlyWhenMissingChangedOrEdited) {
   json desired = {{"metadata", {{"name", "x"}, {"annotations", {{kSpecHashAnnotation, "h1"}}}}},
                   {"spec", {{"replicas", 2}, {"ports", json::array({{{"port", 80}}})}}}};

@@ -3,7 +3,7 @@
 // every child, a converged pass writes nothing, a shard scale up grows the
 // StatefulSet and creates a rebalance Job, a scale down is refused with a
 // condition, and deleting the resources garbage-collects their children while
-// Retain keeps the MySQL volumes.
+// Retain keeps the MySQL volumes and Delete collects them.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -269,6 +269,49 @@ spec:
                get(res::kJobs, ns, "c-redis-rebalance-4").is_null();
       },
       60s));
+}
+
+// deletionPolicy Delete: the StatefulSet's persistentVolumeClaimRetentionPolicy
+// makes the StatefulSet controller put an ownerReference on each volume, so
+// the garbage collector removes the volumes with the StatefulSet, which it
+// removes with the ShardSet. No finalizer is involved.
+TEST_F(TiersE2E, DeletePolicyCollectsTheVolumesWithTheShardSet) {
+  const std::string ns = "dbdelete";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  const std::string set = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: ShardSet
+metadata: {name: scratch, namespace: dbdelete}
+spec:
+  shardKey: user_id
+  databases: 1
+  tablesPerDatabase: 1
+  replicasPerShard: 0
+  storage: {size: 1Gi}
+  deletionPolicy: Delete
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, set).ok());
+  auto pvc = [&] {
+    return get(kube::Resource{"", "v1", "persistentvolumeclaims", true, "PersistentVolumeClaim"},
+               ns, "data-scratch-0-0");
+  };
+  ASSERT_TRUE(poll_until(
+      [&] {
+        json p = pvc();
+        return !p.is_null() && !p["metadata"].value("ownerReferences", json::array()).empty();
+      },
+      60s))
+      << pvc().dump();
+  const json owner = pvc()["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(owner["kind"], "StatefulSet");
+  EXPECT_EQ(owner["name"], "scratch-0");
+  EXPECT_EQ(get(res::kStatefulSets, ns,
+                "scratch-0")["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+            "Delete");
+
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "scratch").ok());
+  ASSERT_TRUE(poll_until(
+      [&] { return get(res::kStatefulSets, ns, "scratch-0").is_null() && pvc().is_null(); }, 90s))
+      << pvc().dump();
 }
 
 }  // namespace

@@ -1,0 +1,459 @@
+// Operator benchmark (issue 3, "Benchmark"), driven by scripts/bench.sh:
+//  1. starts the real control plane of e2e/ (etcd + kube-apiserver; the
+//     controller manager only with --controller-manager), installs the CRDs
+//     and three Ready Nodes, one per zone;
+//  2. creates --count OrderServices with three zones each (before the
+//     operator runs, so the figure is the operator's own throughput);
+//  3. starts `orderguard-operator --kubeconfig ...` as a process and measures
+//     the time until every OrderService has status.observedGeneration ==
+//     metadata.generation with Ready and Progressing conditions and every
+//     child exists (3 Deployments, 3 PDBs, 1 Service, 1 ConfigMap each);
+//  4. waits until the operator is quiet, then reads its /metrics:
+//     rest_client_requests_total by verb (the requests it really sent) ->
+//     writes per OrderService; /proc/<pid> -> peak RSS (VmHWM) and CPU seconds;
+//  5. waits for the next forced resync (--resync-period) to reconcile every
+//     OrderService again and counts the writes it caused;
+//  6. restarts the operator (a full relist, as after a leader change) and
+//     counts the writes of the new process once it reconciled everything;
+//  7. reference: `kubectl apply --server-side` of the same children (copied
+//     from the cluster into another namespace), wall time only.
+// It prints figures and never fails on them; the exit code reports only
+// whether the run could be carried out.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "e2e/cluster.h"
+#include "e2e/process.h"
+#include "kube/client.h"
+#include "kube/log.h"
+#include "kube/signals.h"
+
+using namespace orderguard;
+using kube::json;
+using Steady = std::chrono::steady_clock;
+namespace res = kube::resources;
+
+namespace {
+
+const kube::Resource kOrderServices{"tiers.orderguard.io", "v1alpha1", "orderservices", true,
+                                    "OrderService"};
+constexpr const char* kNs = "bench";
+constexpr const char* kManaged = "app.kubernetes.io/managed-by=orderguard-operator";
+const std::vector<std::string> kZones = {"bench-zone-a", "bench-zone-b", "bench-zone-c"};
+
+double seconds_since(Steady::time_point t) {
+  return std::chrono::duration<double>(Steady::now() - t).count();
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// GET http://127.0.0.1:<port><path> with HTTP/1.0; the body, or "" on failure.
+std::string http_get(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
+      char buf[65536];
+      ssize_t n;
+      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+// Sums the samples of `metric` whose label set contains every `labels` entry.
+double metric_sum(const std::string& text, const std::string& metric,
+                  const std::vector<std::string>& labels, bool exclude = false) {
+  double sum = 0;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(metric + "{", 0) != 0) continue;
+    bool match = true;
+    for (const auto& l : labels) match = match && line.find(l) != std::string::npos;
+    if (exclude) match = !match;
+    if (!match) continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
+struct OperatorStats {
+  std::map<std::string, double> requests;  // verb -> count
+  double writes = 0;
+  double reconciles = 0;  // orderservice controller
+};
+
+OperatorStats scrape(int port) {
+  OperatorStats s;
+  const std::string text = http_get(port, "/metrics");
+  for (const char* verb : {"GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"}) {
+    s.requests[verb] =
+        metric_sum(text, "rest_client_requests_total", {std::string("verb=\"") + verb + "\""});
+  }
+  s.writes = s.requests["POST"] + s.requests["PUT"] + s.requests["PATCH"] + s.requests["DELETE"];
+  s.reconciles =
+      metric_sum(text, "controller_runtime_reconcile_total", {"controller=\"orderservice\""});
+  return s;
+}
+
+std::string verbs(const OperatorStats& s, const OperatorStats& base = {}) {
+  std::string out;
+  for (const auto& [verb, n] : s.requests) {
+    const double b = base.requests.contains(verb) ? base.requests.at(verb) : 0;
+    if (n - b > 0) out += (out.empty() ? "" : ", ") + verb + " " + std::to_string(int64_t(n - b));
+  }
+  return out.empty() ? "none" : out;
+}
+
+// VmHWM / VmRSS in KiB from /proc/<pid>/status.
+int64_t proc_status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+
+double proc_cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::vector<std::string> f;
+  std::string x;
+  while (fields >> x) f.push_back(x);
+  if (f.size() < 13) return -1;
+  // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the state.
+  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+json order_service(int i) {
+  return {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+          {"kind", "OrderService"},
+          {"metadata", {{"name", "svc-" + std::to_string(i)}, {"namespace", kNs}}},
+          {"spec",
+           {{"image", "registry.example.com/shop/order-service:1.4.2"},
+            {"port", 8080},
+            {"replicas", 6},
+            {"resources", {{"requests", {{"cpu", "500m"}, {"memory", "512Mi"}}}}},
+            {"zones", json::array({{{"name", kZones[0]}, {"weight", 34}},
+                                   {{"name", kZones[1]}, {"weight", 33}},
+                                   {{"name", kZones[2]}, {"weight", 33}}})},
+            // No kubelets run: a Deployment never becomes available, and
+            // the grace period keeps that from turning into failovers here.
+            {"failover", {{"unhealthyAfterSeconds", 86400}}}}}};
+}
+
+bool converged(const json& o) {
+  const json status = o.value("status", json::object());
+  if (status.value("observedGeneration", int64_t{-1}) !=
+      o["metadata"].value("generation", int64_t{0})) {
+    return false;
+  }
+  bool ready = false, progressing = false;
+  for (const auto& c : status.value("conditions", json::array())) {
+    ready = ready || c.value("type", "") == "Ready";
+    progressing = progressing || c.value("type", "") == "Progressing";
+  }
+  return ready && progressing;
+}
+
+size_t count(kube::Client& c, const kube::Resource& r, const std::string& ns,
+             const std::string& selector) {
+  kube::ListOptions opts;
+  opts.label_selector = selector;
+  auto l = c.list_all(r, ns, opts);
+  return l.ok() ? (*l)["items"].size() : 0;
+}
+
+class Operator {
+ public:
+  Operator(std::string binary, std::string kubeconfig, std::string log, int resync_seconds)
+      : binary_(std::move(binary)),
+        kubeconfig_(std::move(kubeconfig)),
+        log_(std::move(log)),
+        resync_(resync_seconds) {}
+
+  bool start() {
+    port_ = free_port();
+    auto p = e2e::Process::spawn(
+        {"orderguard-operator",
+         {binary_, "--kubeconfig", kubeconfig_, "--metrics-addr",
+          "127.0.0.1:" + std::to_string(port_), "--resync-period", std::to_string(resync_)},
+         log_});
+    if (!p.ok()) {
+      log::error("cannot start the operator", {{"error", p.error().describe()}});
+      return false;
+    }
+    process_.emplace(std::move(*p));
+    started_ = Steady::now();
+    return true;
+  }
+  void stop() {
+    if (process_) process_->terminate(std::chrono::seconds(10));
+    process_.reset();
+  }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  bool running() { return process_ && !process_->poll(); }
+  int port() const { return port_; }
+  Steady::time_point started() const { return started_; }
+
+ private:
+  std::string binary_, kubeconfig_, log_;
+  int resync_;
+  int port_ = -1;
+  std::optional<e2e::Process> process_;
+  Steady::time_point started_;
+};
+
+// Polls every `interval` until `done` or `timeout`; false on timeout.
+template <typename F>
+bool wait_for(F&& done, std::chrono::seconds timeout,
+              std::chrono::milliseconds interval = std::chrono::milliseconds(1000)) {
+  const auto deadline = Steady::now() + timeout;
+  while (!done()) {
+    if (Steady::now() > deadline) return false;
+    std::this_thread::sleep_for(interval);
+  }
+  return true;
+}
+
+// Waits until the operator sent no write for `quiet`; returns its stats then.
+OperatorStats wait_quiet(Operator& op, std::chrono::seconds quiet) {
+  OperatorStats last = scrape(op.port());
+  while (true) {
+    std::this_thread::sleep_for(quiet);
+    OperatorStats now = scrape(op.port());
+    if (now.writes == last.writes) return now;
+    last = now;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  kube::init_openssl_for_process();
+  CLI::App app{"orderguard operator benchmark: 1,000 OrderServices against a real API server"};
+  std::string tools, operator_bin, work_dir;
+  int n = 1000, threads = 8, resync = 60;
+  bool controller_manager = false, reference = true;
+  app.add_option("--tools", tools, "etcd/kube-apiserver/kubectl directory (e2e/tools/build.sh)")
+      ->required();
+  app.add_option("--operator", operator_bin, "the orderguard-operator binary")->required();
+  app.add_option("--count", n, "OrderServices to create");
+  app.add_option("--threads", threads, "parallel creators");
+  app.add_option("--resync-period", resync, "the operator's --resync-period, seconds");
+  app.add_option("--work-dir", work_dir, "control plane directory (default: a fresh temp dir)");
+  app.add_flag("--controller-manager,!--no-controller-manager", controller_manager,
+               "also run kube-controller-manager (ReplicaSets, Pods, HPA, GC); default off");
+  app.add_flag("--reference,!--no-reference", reference, "time the kubectl apply reference");
+  CLI11_PARSE(app, argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows when piped to a file
+
+  std::printf("== operator benchmark: %d OrderServices x 3 zones, controller manager %s\n", n,
+              controller_manager ? "on" : "off");
+  e2e::ControlPlaneOptions cpo;
+  cpo.tools_bin = tools;
+  cpo.work_dir = work_dir;
+  cpo.controller_manager = controller_manager;
+  // One Service per OrderService: the e2e default range (/24) holds 254.
+  cpo.extra_apiserver_flags = {"--service-cluster-ip-range=10.0.0.0/16"};
+  auto cp = e2e::ControlPlane::start(cpo);
+  if (!cp.ok()) {
+    std::fprintf(stderr, "control plane: %s\n", cp.error().describe().c_str());
+    return 1;
+  }
+  e2e::ControlPlane& cluster = **cp;
+  auto crds = cluster.kubectl({"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/"});
+  auto established = cluster.kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                      "crd/orderservices.tiers.orderguard.io"});
+  if (!crds.ok() || !established.ok()) {
+    std::fprintf(stderr, "CRDs: %s %s\n", crds.err.c_str(), established.err.c_str());
+    return 1;
+  }
+  kube::Config config = cluster.admin_config();
+  config.qps = 0;  // the bench's own client must not be the bottleneck
+  auto made = kube::make_client(config);
+  if (!made.ok()) return 1;
+  kube::Client& client = **made;
+  for (const auto& zone : kZones) {
+    auto node = client.create(
+        res::kNodes, "",
+        {{"apiVersion", "v1"},
+         {"kind", "Node"},
+         {"metadata",
+          {{"name", "node-" + zone}, {"labels", {{"topology.kubernetes.io/zone", zone}}}}}});
+    auto ready = client.patch(
+        res::kNodes, "", "node-" + zone, kube::PatchType::kMerge,
+        {{"status", {{"conditions", json::array({{{"type", "Ready"}, {"status", "True"}}})}}}},
+        "status");
+    if (!node.ok() || !ready.ok()) {
+      std::fprintf(stderr, "nodes: cannot create\n");
+      return 1;
+    }
+  }
+  for (const char* ns : {kNs, "bench-ref"}) {
+    (void)client.create(
+        res::kNamespaces, "",
+        {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  }
+
+  // 2. The OrderServices, in parallel.
+  const auto create_start = Steady::now();
+  std::atomic<int> next{0}, failed{0};
+  std::vector<std::thread> creators;
+  for (int t = 0; t < threads; ++t) {
+    creators.emplace_back([&] {
+      for (int i = next++; i < n; i = next++) {
+        if (!client.create(kOrderServices, kNs, order_service(i)).ok()) failed++;
+      }
+    });
+  }
+  for (auto& c : creators) c.join();
+  std::printf("created %d OrderServices in %.1f s (%d failed)\n", n, seconds_since(create_start),
+              failed.load());
+  if (failed.load() > 0) return 1;
+
+  // 3. The operator, and the time until everything converged.
+  const std::string log = cluster.work_dir() + "/logs/orderguard-operator.log";
+  Operator op(operator_bin, cluster.kubeconfig_path(), log, resync);
+  if (!op.start()) return 1;
+  const pid_t pid = op.pid();
+  size_t done = 0;
+  bool ok = wait_for(
+      [&] {
+        if (!op.running()) return true;
+        auto list = client.list_all(kOrderServices, kNs, {});
+        if (!list.ok()) return false;
+        done = 0;
+        for (const auto& o : (*list)["items"]) done += converged(o) ? 1 : 0;
+        return done == static_cast<size_t>(n);
+      },
+      std::chrono::seconds(1800), std::chrono::milliseconds(2000));
+  const double converge_s = seconds_since(op.started());
+  const double cpu_at_converge = proc_cpu_seconds(pid);
+  if (!ok || !op.running()) {
+    std::fprintf(stderr, "not converged: %zu/%d; operator log:\n%s\n", done, n,
+                 e2e::tail_file(log, 30).c_str());
+    return 1;
+  }
+  const size_t deployments = count(client, res::kDeployments, kNs, kManaged);
+  const size_t pdbs = count(client, res::kPodDisruptionBudgets, kNs, kManaged);
+  const size_t services = count(client, res::kServices, kNs, kManaged);
+  const size_t config_maps = count(client, res::kConfigMaps, kNs, kManaged);
+  std::printf(
+      "converged: %d/%d OrderServices, status observed + Ready/Progressing, in %.1f s "
+      "after the operator started (%.0f OrderServices/s); operator CPU %.1f s\n",
+      n, n, converge_s, n / converge_s, cpu_at_converge);
+  std::printf("children: %zu Deployments, %zu PDBs, %zu Services, %zu ConfigMaps\n", deployments,
+              pdbs, services, config_maps);
+
+  // 4. Writes per OrderService, once quiet.
+  OperatorStats first = wait_quiet(op, std::chrono::seconds(10));
+  std::printf("writes: %.0f in total = %.2f per OrderService (%s); reconciles %.0f\n", first.writes,
+              first.writes / n, verbs(first).c_str(), first.reconciles);
+  std::printf("operator RSS: peak (VmHWM) %.1f MiB, now (VmRSS) %.1f MiB\n",
+              proc_status_kib(pid, "VmHWM") / 1024.0, proc_status_kib(pid, "VmRSS") / 1024.0);
+
+  // 5. The next forced resync reconciles every OrderService again.
+  const auto resync_start = Steady::now();
+  ok = wait_for([&] { return scrape(op.port()).reconciles >= first.reconciles + n; },
+                std::chrono::seconds(resync * 3 + 600));
+  OperatorStats after_resync = wait_quiet(op, std::chrono::seconds(10));
+  std::printf(
+      "forced resync (--resync-period %d s): %s; %.0f reconciles, %.0f writes (%s) "
+      "(observed for %.0f s)\n",
+      resync, ok ? "every OrderService reconciled again" : "NOT COMPLETED",
+      after_resync.reconciles - first.reconciles, after_resync.writes - first.writes,
+      verbs(after_resync, first).c_str(), seconds_since(resync_start));
+  std::printf("operator RSS after the resync: peak (VmHWM) %.1f MiB; CPU %.1f s in total\n",
+              proc_status_kib(pid, "VmHWM") / 1024.0, proc_cpu_seconds(pid));
+
+  // 6. Restart: a new process lists everything and reconciles it all.
+  op.stop();
+  if (!op.start()) return 1;
+  ok = wait_for([&] { return op.running() && scrape(op.port()).reconciles >= n; },
+                std::chrono::seconds(1200));
+  const double relist_s = seconds_since(op.started());
+  OperatorStats restarted = wait_quiet(op, std::chrono::seconds(10));
+  std::printf("restart (full relist): %s in %.1f s; %.0f writes (%s); peak RSS %.1f MiB\n",
+              ok ? "every OrderService reconciled" : "NOT COMPLETED", relist_s, restarted.writes,
+              verbs(restarted).c_str(), proc_status_kib(op.pid(), "VmHWM") / 1024.0);
+  op.stop();
+
+  // 7. Reference: the same children applied by kubectl in one go.
+  if (reference) {
+    json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}};
+    for (const kube::Resource* r :
+         {&res::kConfigMaps, &res::kServices, &res::kDeployments, &res::kPodDisruptionBudgets}) {
+      kube::ListOptions opts;
+      opts.label_selector = kManaged;
+      auto l = client.list_all(*r, kNs, opts);
+      if (!l.ok()) return 1;
+      for (json item : (*l)["items"]) {
+        json meta = {{"name", item["metadata"]["name"]},
+                     {"namespace", "bench-ref"},
+                     {"labels", item["metadata"].value("labels", json::object())}};
+        json copy = {{"apiVersion", r->api_version()}, {"kind", r->kind}, {"metadata", meta}};
+        if (item.contains("data")) copy["data"] = item["data"];
+        if (item.contains("spec")) {
+          copy["spec"] = item["spec"];
+          copy["spec"].erase("clusterIP");
+          copy["spec"].erase("clusterIPs");
+        }
+        list["items"].push_back(std::move(copy));
+      }
+    }
+    const std::string file = cluster.work_dir() + "/children.json";
+    std::ofstream(file) << list.dump();
+    const auto t = Steady::now();
+    e2e::CommandOptions copts;
+    copts.timeout = std::chrono::minutes(30);
+    auto applied = e2e::run_command(
+        {cluster.tools_bin() + "/kubectl", "--kubeconfig", cluster.kubeconfig_path(), "apply",
+         "--server-side", "--field-manager=bench", "-f", file},
+        copts);
+    const double apply_s = seconds_since(t);
+    std::printf("reference: kubectl apply --server-side of the same %zu children: %.1f s%s\n",
+                list["items"].size(), apply_s, applied.ok() ? "" : " (FAILED)");
+    if (!applied.ok()) std::fprintf(stderr, "%s\n", applied.err.substr(0, 2000).c_str());
+  }
+  std::fflush(stdout);
+  return 0;
+}
