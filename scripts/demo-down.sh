@@ -3,7 +3,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${BUILD_DIR:-build/dev}"
-for pidfile in .cluster/demo/*.pid; do
+CLUSTER_DIR="${CLUSTER_DIR:-$PWD/.cluster}"
+for pidfile in "$CLUSTER_DIR"/demo/*.pid; do
   [[ -f "$pidfile" ]] || continue
   pid="$(cat "$pidfile")"
   if kill -0 "$pid" 2>/dev/null; then
@@ -12,7 +13,7 @@ for pidfile in .cluster/demo/*.pid; do
   rm -f "$pidfile"
 done
 if [[ -x "$BUILD_DIR/e2e/orderguard-cluster" ]]; then
-  "$BUILD_DIR/e2e/orderguard-cluster" down --dir "$PWD/.cluster"
+  "$BUILD_DIR/e2e/orderguard-cluster" down --dir "$CLUSTER_DIR"
 else
   echo "no cluster tool built; nothing else to stop"
 fi

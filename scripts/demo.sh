@@ -20,7 +20,12 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 BUILD_DIR="${BUILD_DIR:-build/dev}"
 TOOLS_BIN="${ORDERGUARD_TOOLS_BIN:-$(e2e/tools/build.sh)}"
-CLUSTER_DIR="$ROOT/.cluster"
+CLUSTER_DIR="${CLUSTER_DIR:-$ROOT/.cluster}"
+# Local ports of the three components (the demo test picks free ones).
+OPERATOR_METRICS_PORT="${OPERATOR_METRICS_PORT:-18080}"
+WEBHOOK_METRICS_PORT="${WEBHOOK_METRICS_PORT:-18081}"
+AGENT_METRICS_PORT="${AGENT_METRICS_PORT:-18082}"
+WEBHOOK_PORT="${WEBHOOK_PORT:-18443}"
 DEMO_DIR="$CLUSTER_DIR/demo"
 export KUBECONFIG="$CLUSTER_DIR/kubeconfig"
 NS=orderguard-system   # the release namespace
@@ -85,7 +90,7 @@ echo "kubeconfigs for $RELEASE-operator, $RELEASE-webhook, $RELEASE-agent writte
 
 say "2/5 run the operator (as $RELEASE-operator) and apply the order platform (examples/)"
 start_bg operator "$BUILD_DIR/operator/orderguard-operator" \
-  --kubeconfig "$DEMO_DIR/$RELEASE-operator.kubeconfig" --metrics-addr 127.0.0.1:18080 \
+  --kubeconfig "$DEMO_DIR/$RELEASE-operator.kubeconfig" --metrics-addr 127.0.0.1:$OPERATOR_METRICS_PORT \
   --leader-elect --leader-election-namespace "$NS"
 # Nodes in three zones, as a real cluster would have (no kubelets run here).
 for z in a b c; do
@@ -113,17 +118,17 @@ say "3/5 run the admission webhook (as $RELEASE-webhook) and refuse a miner Pod"
 # API server reaches this local process by URL instead of through the Service.
 start_bg webhook "$BUILD_DIR/webhook/orderguard-webhook" \
   --kubeconfig "$DEMO_DIR/$RELEASE-webhook.kubeconfig" \
-  --listen 127.0.0.1:18443 --metrics-addr 127.0.0.1:18081 --leader-elect --namespace "$NS" \
+  --listen 127.0.0.1:$WEBHOOK_PORT --metrics-addr 127.0.0.1:$WEBHOOK_METRICS_PORT --leader-elect --namespace "$NS" \
   --cert-mode self-managed --service-name "$RELEASE-webhook" --secret-name "$RELEASE-webhook-tls" \
   --webhook-config-name "$RELEASE-miners" --extra-san 127.0.0.1
-wait_for 60 curl -sf http://127.0.0.1:18081/readyz
+wait_for 60 curl -sf http://127.0.0.1:$WEBHOOK_METRICS_PORT/readyz
 wait_for 30 bash -c "[[ -n \"\$('$TOOLS_BIN/kubectl' get validatingwebhookconfiguration $RELEASE-miners -o jsonpath='{.webhooks[0].clientConfig.caBundle}')\" ]]"
 echo "certificate Secret $NS/$RELEASE-webhook-tls created; caBundle of $RELEASE-miners set"
 # The Service has no endpoints here: send the API server to the local process,
 # and refuse when it cannot answer (failurePolicy Fail, the chart's default).
 kubectl patch validatingwebhookconfiguration "$RELEASE-miners" --type=json -p "[
   {\"op\":\"remove\",\"path\":\"/webhooks/0/clientConfig/service\"},
-  {\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/url\",\"value\":\"https://127.0.0.1:18443/validate\"},
+  {\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/url\",\"value\":\"https://127.0.0.1:$WEBHOOK_PORT/validate\"},
   {\"op\":\"replace\",\"path\":\"/webhooks/0/failurePolicy\",\"value\":\"Fail\"}]"
 echo "\$ kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444"
 if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444; then
@@ -195,7 +200,7 @@ EOT
   echo "stand-in miner pid $pod_miner runs in the cgroup of Pod shop/$pod"
   start_bg agent "$BUILD_DIR/agent/orderguard-agent" run \
     --kubeconfig "$DEMO_DIR/$RELEASE-agent.kubeconfig" --quarantine-policy orderguard-default \
-    --node-name node-a --interval 2 --hidden-chunk 2048 --metrics-addr 127.0.0.1:18082
+    --node-name node-a --interval 2 --hidden-chunk 2048 --metrics-addr 127.0.0.1:$AGENT_METRICS_PORT
   if wait_for 60 bash -c "! '$TOOLS_BIN/kubectl' -n shop get pod '$pod' -o jsonpath='{.metadata.deletionTimestamp}{.metadata.name}' | grep -qx '$pod'"; then
     echo "Pod shop/$pod evicted. Events:"
     kubectl -n shop get events.events.k8s.io --field-selector regarding.name="$pod" \
@@ -228,9 +233,9 @@ Go on with kubectl and helm (the same binaries the demo uses):
   kubectl -n shop get deployments,hpa,pdb -o wide  # what the operator made
   kubectl get minerpolicy orderguard-default -o yaml   # quarantine entries
   helm -n $NS status $RELEASE                     # the chart's resources
-  curl -s http://127.0.0.1:18080/metrics | grep controller_runtime_reconcile_total
-  curl -s http://127.0.0.1:18081/metrics | grep orderguard_webhook_requests_total
-  curl -s http://127.0.0.1:18082/metrics | grep orderguard_agent_evictions_total
+  curl -s http://127.0.0.1:$OPERATOR_METRICS_PORT/metrics | grep controller_runtime_reconcile_total
+  curl -s http://127.0.0.1:$WEBHOOK_METRICS_PORT/metrics | grep orderguard_webhook_requests_total
+  curl -s http://127.0.0.1:$AGENT_METRICS_PORT/metrics | grep orderguard_agent_evictions_total
 Logs: $DEMO_DIR/{operator,webhook,agent}.log and $CLUSTER_DIR/logs/
 Stop everything: make demo-down
 EOT
