@@ -20,19 +20,22 @@ std::optional<std::string> exemption(const CompiledPolicy& policy, const Admissi
                                      const PodContext& pod) {
   const Exemptions& ex = policy.exemptions;
   const std::string& ns = pod.namespace_name;
-  std::string prefix = "MinerPolicy " + policy.name + ": ";
-  if (!ns.empty() && ex.namespaces.count(ns) > 0) return prefix + "namespace " + ns + " is exempt";
+  // Built only when a request is exempt: most are not.
+  auto prefix = [&policy] { return "MinerPolicy " + policy.name + ": "; };
+  if (!ns.empty() && ex.namespaces.count(ns) > 0) {
+    return prefix() + "namespace " + ns + " is exempt";
+  }
   if (ex.namespace_selector && input.namespace_labels &&
       ex.namespace_selector->matches(*input.namespace_labels)) {
-    return prefix + "namespace " + ns + " matches the exempt namespaceSelector";
+    return prefix() + "namespace " + ns + " matches the exempt namespaceSelector";
   }
   for (const ServiceAccountRef& sa : ex.service_accounts) {
     std::string account = sa.namespace_name + ":" + sa.name;
     if (input.user.username == std::string(kServiceAccountPrefix) + account) {
-      return prefix + "requester is exempt service account " + account;
+      return prefix() + "requester is exempt service account " + account;
     }
     if (pod.kind != "PodExecOptions" && ns == sa.namespace_name && pod.service_account == sa.name) {
-      return prefix + "pod runs as exempt service account " + account;
+      return prefix() + "pod runs as exempt service account " + account;
     }
   }
   return std::nullopt;

@@ -122,6 +122,7 @@ Result<ImagePattern> ImagePattern::compile(std::string_view pattern) {
     normalized += ":" + std::string(tag);
     regex += ":" + glob_to_regex(tag);
   }
+  compiled.literal_prefix_ = normalized.substr(0, normalized.find_first_of("*?"));
   compiled.normalized_ = std::move(normalized);
   RE2::Options options;
   options.set_log_errors(false);
@@ -131,6 +132,18 @@ Result<ImagePattern> ImagePattern::compile(std::string_view pattern) {
 }
 
 bool ImagePattern::matches(const ImageRef& ref) const {
+  // Does name[:tag] start with literal_prefix_? Compared piece by piece, unallocated.
+  std::string_view prefix = literal_prefix_;
+  auto eat = [&prefix](std::string_view part) {
+    size_t n = std::min(prefix.size(), part.size());
+    if (prefix.compare(0, n, part.substr(0, n)) != 0) return false;
+    prefix.remove_prefix(n);
+    return true;
+  };
+  if (!eat(ref.domain) || !eat("/") || !eat(ref.path)) return false;
+  if (!prefix.empty() && (!has_tag_ || !eat(":") || !eat(ref.tag) || !prefix.empty())) {
+    return false;
+  }
   if (has_tag_) {
     if (ref.tag.empty()) return false;
     return RE2::FullMatch(ref.name() + ":" + ref.tag, *re_);

@@ -57,6 +57,9 @@ class ImagePattern {
 
   std::string source_;
   std::string normalized_;
+  // normalized_ up to its first wildcard: every match starts with it, so a reference
+  // that does not is rejected without running the regex.
+  std::string literal_prefix_;
   bool has_tag_ = false;
   std::unique_ptr<re2::RE2> re_;
 };

@@ -275,12 +275,15 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
 }
 
-// ASCII case-insensitive substring test; `needle` is lowercase.
-bool contains_icase(std::string_view text, std::string_view needle) {
-  auto it = std::search(text.begin(), text.end(), needle.begin(), needle.end(), [](char a, char b) {
-    return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b;
-  });
-  return it != text.end();
+// ASCII case-insensitive comparisons; `lower` is lowercase.
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool starts_with_icase(std::string_view s, std::string_view lower) {
+  if (s.size() < lower.size()) return false;
+  for (size_t i = 0; i < lower.size(); ++i) {
+    if (ascii_lower(s[i]) != lower[i]) return false;
+  }
+  return true;
 }
 
 bool has_colon_digit(std::string_view text) {
@@ -381,15 +384,6 @@ bool is_coin(std::string_view value) {
   return std::find(std::begin(kCoins), std::end(kCoins), v) != std::end(kCoins);
 }
 
-bool mostly_printable(std::string_view s) {
-  if (s.empty()) return false;
-  size_t printable = std::count_if(s.begin(), s.end(), [](char c) {
-    unsigned char u = static_cast<unsigned char>(c);
-    return (u >= 0x20 && u < 0x7f) || u == '\n' || u == '\r' || u == '\t';
-  });
-  return printable * 10 >= s.size() * 9;
-}
-
 }  // namespace
 
 struct Indicators::Pattern {
@@ -399,11 +393,24 @@ struct Indicators::Pattern {
 
 // TokenLine ----------------------------------------------------------------------------------
 
-TokenLine::TokenLine(std::vector<std::string> tokens) : tokens_(std::move(tokens)) {
-  for (size_t i = 0; i < tokens_.size(); ++i) {
-    if (i > 0) text_ += ' ';
-    starts_.push_back(text_.size());
-    text_ += tokens_[i];
+TokenLine::TokenLine(std::vector<std::string> tokens) {
+  if (tokens.size() == 1) {
+    // token_at() is 0 everywhere with starts_ empty, which is right for one token.
+    text_ = std::move(tokens[0]);
+  } else {
+    size_t size = tokens.size();
+    for (const std::string& t : tokens) size += t.size();
+    text_.reserve(size);
+    starts_.reserve(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i > 0) text_ += ' ';
+      starts_.push_back(text_.size());
+      text_ += tokens[i];
+    }
+  }
+  if (std::any_of(text_.begin(), text_.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    lower_ = lowercase(text_);
+    has_upper_ = true;
   }
   size_t i = 0;
   while (i < text_.size()) {
@@ -513,23 +520,43 @@ std::vector<std::string> base64_alignments(std::string_view key) {
   return out;
 }
 
-std::optional<std::string> decode_base64(std::string_view text) {
+namespace {
+
+// decode_base64 into `out` (cleared first, so a scan can reuse one buffer). With
+// `printable_only`, also false as soon as the result cannot be mostly printable (at least
+// 90 % printable ASCII, tab, CR or LF): its size is known before decoding.
+bool decode_base64_to(std::string_view text, bool printable_only, std::string* out) {
+  out->clear();
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.empty() || text.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
+  if (text.empty() || text.size() % 4 == 1) return false;
+  const size_t size = text.size() * 6 / 8;
+  out->reserve(size);
+  size_t unprintable = 0;
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
     int v = base64_value(c);
-    if (v < 0) return std::nullopt;
+    if (v < 0) return false;
     acc = (acc << 6) | static_cast<uint32_t>(v);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
+      const auto u = static_cast<unsigned char>((acc >> bits) & 0xFF);
+      if (printable_only && !((u >= 0x20 && u < 0x7f) || u == '\n' || u == '\r' || u == '\t') &&
+          ++unprintable * 10 > size) {
+        return false;
+      }
+      *out += static_cast<char>(u);
     }
   }
+  return !printable_only || !out->empty();
+}
+
+}  // namespace
+
+std::optional<std::string> decode_base64(std::string_view text) {
+  std::string out;
+  if (!decode_base64_to(text, /*printable_only=*/false, &out)) return std::nullopt;
   return out;
 }
 
@@ -629,7 +656,7 @@ std::optional<std::string> Indicators::builtin_image_match(const ImageRef& ref) 
 }
 
 void Indicators::find_stratum_urls(const TokenLine& line, std::vector<IndicatorHit>* out) const {
-  if (!contains_icase(line.text(), "stratum")) return;
+  if (line.lower_text().find("stratum") == std::string::npos) return;
   for_each_match(*stratum_, line.text(), 0, [&](size_t at, std::string_view m) {
     out->push_back({line.token_at(at), "stratum mining URL " + quoted_excerpt(m),
                     truncate_utf8(m, kEvidenceMax)});
@@ -651,7 +678,8 @@ void Indicators::find_miner_flags(const TokenLine& line, std::vector<IndicatorHi
           {line.token_at(at), "xmrig config key \"" + std::string(m) + "\"", std::string(m)});
     });
   }
-  if (contains_icase(text, "msr") || contains_icase(text, "allow_writes")) {
+  const std::string& lower = line.lower_text();
+  if (lower.find("msr") != std::string::npos || lower.find("allow_writes") != std::string::npos) {
     for_each_match(*msr_, text, 0, [&](size_t at, std::string_view m) {
       out->push_back({line.token_at(at), "enables MSR writes (xmrig RandomX tuning)",
                       truncate_utf8(m, kEvidenceMax)});
@@ -683,6 +711,9 @@ void Indicators::find_miner_flags(const TokenLine& line, std::vector<IndicatorHi
         has_value = true;
       }
     }
+    // Only -a, -o (2), --url (5), --algo and --coin (6) are looked at: skip the rest
+    // before lowercasing.
+    if (flag.size() < 2 || flag.size() > 6 || flag[0] != '-') continue;
     std::string name = lowercase(flag);
     if (name != "-a" && name != "--algo" && name != "--coin" && name != "-o" && name != "--url") {
       continue;
@@ -715,11 +746,13 @@ std::optional<std::string_view> Indicators::miner_binary(std::string_view file_n
   unsigned char first = static_cast<unsigned char>(file_name.front());
   if (first >= 'A' && first <= 'Z') first = first - 'A' + 'a';
   if (!binary_first_char_[first]) return std::nullopt;
-  std::string base = lowercase(file_name);
   for (const MinerBinary& b : kMinerBinaries) {
-    if (base == b.name) return b.name;
-    if (!b.exact && base.size() > b.name.size() + 1 && starts_with(base, b.name)) {
-      char next = base[b.name.size()];
+    if (static_cast<char>(first) != b.name.front() || !starts_with_icase(file_name, b.name)) {
+      continue;
+    }
+    if (file_name.size() == b.name.size()) return b.name;
+    if (!b.exact && file_name.size() > b.name.size() + 1) {
+      char next = file_name[b.name.size()];
       if (next == '-' || next == '_' || next == '.') return b.name;
     }
   }
@@ -745,7 +778,12 @@ void Indicators::find_miner_binaries(const TokenLine& line, std::vector<Indicato
     // ':', ',' and '=' also separate (PATH=/a:/opt/xmrig, --config=xmrig.json).
     size_t start = 0;
     while (start <= word.size()) {
-      size_t sep = word.find_first_of("/:,=", start);
+      size_t sep = start;
+      while (sep < word.size() && word[sep] != '/' && word[sep] != ':' && word[sep] != ',' &&
+             word[sep] != '=') {
+        ++sep;
+      }
+      if (sep == word.size()) sep = std::string_view::npos;
       if (auto name = miner_binary(word.substr(start, sep - start))) {
         out->push_back({w.token, "known miner binary \"" + std::string(*name) + "\"",
                         truncate_utf8(word, kEvidenceMax)});
@@ -770,10 +808,10 @@ void Indicators::find_pool_hosts(const TokenLine& line, const DomainSet& domains
 
 void Indicators::find_droppers(const TokenLine& line, std::vector<IndicatorHit>* out) const {
   // Every dropper pattern names one of these commands.
-  std::string_view text = line.text();
-  if (!contains_icase(text, "curl") && !contains_icase(text, "wget") &&
-      !contains_icase(text, "fetch") && !contains_icase(text, "base64") &&
-      !contains_icase(text, "chmod")) {
+  const std::string& lower = line.lower_text();
+  constexpr std::string_view kCommands[] = {"curl", "wget", "fetch", "base64", "chmod"};
+  if (std::none_of(std::begin(kCommands), std::end(kCommands),
+                   [&](std::string_view c) { return lower.find(c) != std::string::npos; })) {
     return;
   }
   for (const auto& p : droppers_) {
@@ -839,6 +877,7 @@ void Indicators::find_base64(const TokenLine& line, const DomainSet& domains,
     out->push_back({line.token_at(at), "base64 form of \"" + keyword + "\"", std::string(m)});
   });
 
+  std::string decoded;
   for (const auto& w : line.words()) {
     std::string_view word = line.word(w);
     // NAME=<base64> in env values and --opt=<base64>: decode what follows the first '='.
@@ -847,10 +886,9 @@ void Indicators::find_base64(const TokenLine& line, const DomainSet& domains,
       word = word.substr(eq + 1);
     }
     if (word.size() < kBase64WordMin || word.size() > kBase64WordMax) continue;
-    std::optional<std::string> decoded = decode_base64(word);
-    if (!decoded || !mostly_printable(*decoded)) continue;
+    if (!decode_base64_to(word, /*printable_only=*/true, &decoded)) continue;
     std::vector<IndicatorHit> inner;
-    find_plain(TokenLine({*decoded}), domains, &inner);
+    find_plain(TokenLine({decoded}), domains, &inner);
     if (inner.empty()) continue;
     out->push_back({w.token, "base64 text that decodes to: " + inner.front().message,
                     truncate_utf8(word, kEvidenceMax)});

@@ -47,8 +47,9 @@ class TokenLine {
 
   explicit TokenLine(std::vector<std::string> tokens);
 
-  const std::vector<std::string>& tokens() const { return tokens_; }
   const std::string& text() const { return text_; }
+  // text() in ASCII lower case, for the literal prefilters of the matchers.
+  const std::string& lower_text() const { return has_upper_ ? lower_ : text_; }
   const std::vector<Word>& words() const { return words_; }
   std::string_view word(const Word& w) const {
     return std::string_view(text_).substr(w.begin, w.end - w.begin);
@@ -58,14 +59,15 @@ class TokenLine {
   size_t token_at(size_t offset) const;
 
  private:
-  std::vector<std::string> tokens_;
   std::string text_;
+  std::string lower_;  // only when text_ has upper case letters
+  bool has_upper_ = false;
   std::vector<size_t> starts_;
   std::vector<Word> words_;
 };
 
 struct IndicatorHit {
-  size_t token = 0;      // index into TokenLine::tokens()
+  size_t token = 0;      // index of the token (argv element) in the TokenLine
   std::string message;   // readable, with a short excerpt
   std::string evidence;  // the matched text, truncated
 };

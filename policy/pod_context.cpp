@@ -21,7 +21,13 @@ std::string string_member(const json& object, std::string_view key) {
 }
 
 std::string indexed(std::string_view path, size_t i) {
-  return std::string(path) + "[" + std::to_string(i) + "]";
+  std::string out;
+  out.reserve(path.size() + 16);
+  out.append(path);
+  out += '[';
+  out += std::to_string(i);
+  out += ']';
+  return out;
 }
 
 // Appends the string elements of object[key] (an array) to tokens, with their paths.
@@ -37,13 +43,13 @@ void append_strings(const json& object, std::string_view key, const std::string&
   }
 }
 
-void add_text_site(std::string container, std::vector<std::string> tokens,
+void add_text_site(const std::string& container, std::vector<std::string> tokens,
                    std::vector<std::string> paths, std::vector<bool> expanded,
                    std::vector<TextSite>* out) {
   if (tokens.empty()) return;
   if (expanded.empty()) expanded.assign(tokens.size(), false);
-  out->push_back(TextSite{std::move(container), std::move(paths), std::move(expanded),
-                          TokenLine(std::move(tokens))});
+  out->push_back(
+      TextSite{container, std::move(paths), std::move(expanded), TokenLine(std::move(tokens))});
 }
 
 // An exec handler ({exec: {command: [...]}}) under container[key].
@@ -58,6 +64,20 @@ void add_exec_site(const json& container, std::string_view key, const std::strin
   append_strings(*exec, "command", path + "." + std::string(key) + ".exec.command", &tokens,
                  &paths);
   add_text_site(name, std::move(tokens), std::move(paths), {}, out);
+}
+
+// Whether a string of `list` (an array; of strings, or of objects whose `field` is read)
+// contains '$'.
+bool has_dollar(const json* list, const char* field) {
+  if (list == nullptr || !list->is_array()) return false;
+  for (const json& item : *list) {
+    const json* v = field == nullptr ? &item : member(item, field);
+    if (v != nullptr && v->is_string() &&
+        v->get_ref<const std::string&>().find('$') != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool is_root_path(std::string_view p) {
@@ -89,18 +109,31 @@ void collect_container(const json& c, const std::string& path, PodContext* ctx) 
   // env: each literal value is a site of its own, expanded against the variables defined
   // before it (Kubernetes semantics); all literal values feed the command/args expansion.
   std::map<std::string, std::string, std::less<>> vars;
-  if (const json* env = member(c, "env"); env != nullptr && env->is_array()) {
+  const json* env = member(c, "env");
+  // vars are only read to expand a string with a '$' in it: without any, skip them.
+  const bool needs_vars = has_dollar(env, "value") || has_dollar(member(c, "command"), nullptr) ||
+                          has_dollar(member(c, "args"), nullptr);
+  if (env != nullptr && env->is_array()) {
+    const std::string env_path = path + ".env";
     for (size_t i = 0; i < env->size(); ++i) {
       const json& e = (*env)[i];
-      std::string var = string_member(e, "name");
       const json* value = member(e, "value");
       if (value == nullptr || !value->is_string()) continue;
-      std::string raw = value->get<std::string>();
-      std::string expanded = expand_kube_vars(raw, vars);
+      const std::string& raw = value->get_ref<const std::string&>();
+      // Without '$' there is nothing to expand (expand_kube_vars is the identity).
+      std::string expanded = raw.find('$') == std::string::npos ? raw : expand_kube_vars(raw, vars);
       bool changed = expanded != raw;
-      if (!var.empty()) vars[var] = expanded;
-      add_text_site(name, {expanded}, {indexed(path + ".env", i) + ".value"}, {changed},
-                    &ctx->texts);
+      if (const json* var = member(e, "name"); var != nullptr && var->is_string()) {
+        const std::string& var_name = var->get_ref<const std::string&>();
+        if (needs_vars && !var_name.empty()) vars.insert_or_assign(var_name, expanded);
+      }
+      std::string value_path = indexed(env_path, i);
+      value_path += ".value";
+      std::vector<std::string> tokens;
+      tokens.push_back(std::move(expanded));
+      std::vector<std::string> paths;
+      paths.push_back(std::move(value_path));
+      add_text_site(name, std::move(tokens), std::move(paths), {changed}, &ctx->texts);
     }
   }
 
@@ -110,6 +143,7 @@ void collect_container(const json& c, const std::string& path, PodContext* ctx) 
   append_strings(c, "args", path + ".args", &tokens, &paths);
   std::vector<bool> expanded(tokens.size(), false);
   for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i].find('$') == std::string::npos) continue;  // nothing to expand
     std::string e = expand_kube_vars(tokens[i], vars);
     if (e != tokens[i]) {
       tokens[i] = std::move(e);
@@ -174,6 +208,19 @@ Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string
   ctx.service_account = string_member(spec, "serviceAccountName");
   if (ctx.service_account.empty()) ctx.service_account = string_member(spec, "serviceAccount");
   if (ctx.service_account.empty()) ctx.service_account = "default";
+
+  // One allocation for the text sites: an env value each, plus command line, hooks and
+  // probes per container.
+  size_t sites = 0;
+  for (std::string_view list : {"initContainers", "containers", "ephemeralContainers"}) {
+    const json* containers = member(spec, list);
+    if (containers == nullptr || !containers->is_array()) continue;
+    for (const json& c : *containers) {
+      const json* env = member(c, "env");
+      sites += 6 + (env != nullptr && env->is_array() ? env->size() : 0);
+    }
+  }
+  ctx.texts.reserve(sites);
 
   for (std::string_view list : {"initContainers", "containers", "ephemeralContainers"}) {
     const json* containers = member(spec, list);

@@ -10,10 +10,22 @@
 # Fixed-rate tool: wrk2, else h2load --rps over HTTP/1.1 (nghttp2-client),
 # else wrk with a per-connection delay() in Lua (approximate rate; the achieved
 # rate is printed).
-# Usage: scripts/bench_webhook.sh [build dir]   (default: cmake --preset release)
+# Usage: scripts/bench_webhook.sh [--churn SECONDS] [build dir]
+#   (default build dir: cmake --preset release)
+# --churn SECONDS: instead of the runs above, a connection-churn run of the webhook
+#   alone for SECONDS (issue 4 wants 600): wrk alternating 5 s runs of new TLS
+#   connections per request (Connection: close, -c20) and of keep-alive connections
+#   (-c50, opened and dropped with each run), while the webhook's RSS and open fds
+#   are sampled every 10 s; prints every sample, then first/last/max, and the fds
+#   once the load has stopped.
 # Env: DURATION (seconds per run, default 10), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+CHURN=""
+if [[ "${1:-}" == "--churn" ]]; then
+  CHURN="${2:?--churn needs a duration in seconds}"
+  shift 2
+fi
 BUILD="${1:-build/release}"
 DURATION="${DURATION:-10}"
 if [[ -z "${SKIP_BUILD:-}" ]]; then
@@ -44,31 +56,9 @@ printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$work/ext"
 openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
   -days 2 -extfile "$work/ext" -out "$work/tls.crt" 2>/dev/null
 
-# --- the request: a 3-container Deployment, padded with realistic env to ~3 KB ---
-python3 - "$work/review.json" <<'PY'
-import json, sys
-def c(name, image, n):
-    return {"name": name, "image": image, "args": ["--listen=:8080", "--log-format=json"],
-            "env": [{"name": f"SETTING_{i}", "value": f"value-{i}-" + "x" * 24} for i in range(n)],
-            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
-            "ports": [{"containerPort": 8080, "name": "http"}],
-            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}}}
-dep = {"apiVersion": "apps/v1", "kind": "Deployment",
-       "metadata": {"name": "orders", "namespace": "shop", "labels": {"app": "orders"}},
-       "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "orders"}},
-                "template": {"metadata": {"labels": {"app": "orders"}},
-                             "spec": {"containers": [c("app", "registry.example.com/shop/orders:1.4.2", 12),
-                                                     c("envoy", "envoyproxy/envoy:v1.30.1", 6),
-                                                     c("statsd", "prom/statsd-exporter:v0.26.1", 6)]}}}}
-review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-          "request": {"uid": "b8f3c1de-2f0a-4a7e-9d55-0c5a7c1e9a01",
-                      "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
-                      "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
-                      "namespace": "shop", "name": "orders", "operation": "CREATE",
-                      "userInfo": {"username": "alice", "groups": ["system:authenticated"]},
-                      "object": dep, "dryRun": False}}
-open(sys.argv[1], "w").write(json.dumps(review))
-PY
+# --- the request: a 3-container Deployment, padded with realistic env to ~3 KB
+# (bench/testdata/make_deployment3_review.py; bench/admission_bench.cpp uses the same) ---
+cp bench/testdata/deployment3_review.json "$work/review.json"
 body_bytes=$(wc -c <"$work/review.json")
 cat >"$work/post.lua" <<EOF2
 wrk.method = "POST"
@@ -83,6 +73,60 @@ wh_port=$(free_port); wh_metrics=$(free_port); ng_port=$(free_port)
   --listen "127.0.0.1:$wh_port" --metrics-addr "127.0.0.1:$wh_metrics" --log-level error \
   >"$work/webhook.log" 2>&1 &
 wh_pid=$!; pids+=("$wh_pid")
+
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+fds() { ls "/proc/$1/fd" | wc -l; }
+
+if [[ -n "$CHURN" ]]; then
+  for _ in $(seq 1 50); do
+    curl -sk -o /dev/null "https://127.0.0.1:$wh_port/validate" -d @"$work/review.json" && break
+    sleep 0.1
+  done
+  cp "$work/post.lua" "$work/close.lua"
+  echo 'wrk.headers["Connection"] = "close"' >>"$work/close.lua"
+  echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); load: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "== churn for ${CHURN}s: wrk alternating 5 s of Connection: close (-c20) and 5 s keep-alive (-c50)"
+  wh_url="https://127.0.0.1:$wh_port/validate"
+  (
+    end=$((SECONDS + CHURN)); i=0
+    while ((SECONDS < end)); do
+      left=$((end - SECONDS)); run=$((left < 5 ? left : 5)); ((run > 0)) || break
+      if ((i % 2 == 0)); then
+        wrk -t2 -c20 -d"${run}s" -s "$work/close.lua" "$wh_url" >"$work/churn.$i.out" 2>&1 || true
+      else
+        wrk -t2 -c50 -d"${run}s" -s "$work/post.lua" "$wh_url" >"$work/churn.$i.out" 2>&1 || true
+      fi
+      i=$((i + 1))
+    done
+  ) &
+  load_pid=$!; pids+=("$load_pid")
+  printf '%8s %10s %6s\n' "t (s)" "RSS MiB" "fds"
+  samples=()
+  start=$SECONDS
+  while kill -0 "$load_pid" 2>/dev/null; do
+    r=$(rss_mib "$wh_pid"); f=$(fds "$wh_pid")
+    samples+=("$r $f")
+    printf '%8d %10s %6s\n' $((SECONDS - start)) "$r" "$f"
+    for _ in $(seq 1 100); do kill -0 "$load_pid" 2>/dev/null || break; sleep 0.1; done
+  done
+  wait "$load_pid" || true
+  sleep 2
+  idle_rss=$(rss_mib "$wh_pid"); idle_fds=$(fds "$wh_pid")
+  requests=$(cat "$work"/churn.*.out | awk '/requests in/ {n += $1} END {print n + 0}')
+  errors=$(cat "$work"/churn.*.out | awk '/Non-2xx/ {n += $5} END {print n + 0}')
+  echo
+  printf '%s\n' "${samples[@]}" | python3 -c '
+import sys
+rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
+rss = [r for r, _ in rows]; fd = [int(f) for _, f in rows]
+print(f"RSS MiB: first {rss[0]:.1f}, last {rss[-1]:.1f}, max {max(rss):.1f}   "
+      f"open fds: first {fd[0]}, last {fd[-1]}, max {max(fd)}   ({len(rows)} samples)")'
+  echo "after the load stopped: RSS ${idle_rss} MiB, open fds ${idle_fds}"
+  echo "requests served: ${requests}; non-2xx: ${errors}; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  grep -h "Socket errors" "$work"/churn.*.out | sort | uniq -c | head -5 || true
+  exit 0
+fi
+
 mkdir -p "$work/nginx"
 cat >"$work/nginx.conf" <<EOF2
 worker_processes 2;
@@ -114,7 +158,7 @@ for _ in $(seq 1 50); do
     curl -sk -o /dev/null "https://127.0.0.1:$ng_port/validate" -d @"$work/review.json" && break
   sleep 0.1
 done
-echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); body ${body_bytes} B"
+echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); body ${body_bytes} B; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== webhook says: $(curl -sk "https://127.0.0.1:$wh_port/validate" -d @"$work/review.json")"
 
 saturation() {  # url -> "req/s p50 p99"
@@ -159,9 +203,6 @@ PY
   fi
 }
 
-rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
-fds() { ls "/proc/$1/fd" | wc -l; }
-
 wh_url="https://127.0.0.1:$wh_port/validate"
 ng_url="https://127.0.0.1:$ng_port/validate"
 rss_start=$(rss_mib "$wh_pid"); fds_start=$(fds "$wh_pid")
@@ -184,3 +225,4 @@ for r in "${rows[@]}"; do echo "$r"; done
 echo
 python3 -c "print(f'webhook/nginx saturation: {100*float(\"$wh_rps\")/float(\"$ng_rps\"):.0f} %')"
 echo "webhook RSS: ${rss_start} MiB at start, ${rss_end} MiB after the runs; open fds ${fds_start} -> ${fds_end}"
+echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,6 +5,9 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "kube/files.h"
 #include "kube/log.h"
 #include "kube/pki.h"
@@ -48,6 +51,41 @@ struct Webhook::Metrics {
   prometheus::Gauge& cert_expiry;
   prometheus::Family<prometheus::Counter>& reloads;
   prometheus::Histogram& latency_all;
+
+  // Counter handles by label values ("kind\0operation\0decision", "rule\0decision"):
+  // Family::Add builds and hashes a label map under the family's lock on every call.
+  prometheus::Counter& request_counter(const AdmissionReply& reply) {
+    std::string key = reply.kind;
+    key += '\0';
+    key += reply.operation;
+    key += '\0';
+    key += reply.decision;
+    return cached(request_counters, std::move(key), [&]() -> prometheus::Counter& {
+      return requests.Add(
+          {{"kind", reply.kind}, {"operation", reply.operation}, {"decision", reply.decision}});
+    });
+  }
+  prometheus::Counter& finding_counter(const std::string& rule, const std::string& decision) {
+    return cached(finding_counters, rule + '\0' + decision, [&]() -> prometheus::Counter& {
+      return findings.Add({{"rule", rule}, {"decision", decision}});
+    });
+  }
+
+ private:
+  template <typename Make>
+  prometheus::Counter& cached(std::unordered_map<std::string, prometheus::Counter*>& cache,
+                              std::string key, Make make) {
+    std::lock_guard<std::mutex> lock(cache_mu);
+    auto it = cache.find(key);
+    if (it != cache.end()) return *it->second;
+    prometheus::Counter& counter = make();
+    cache.emplace(std::move(key), &counter);
+    return counter;
+  }
+
+  std::mutex cache_mu;
+  std::unordered_map<std::string, prometheus::Counter*> request_counters;
+  std::unordered_map<std::string, prometheus::Counter*> finding_counters;
 };
 
 Webhook::Webhook(WebhookOptions options, kube::Client* client,
@@ -95,13 +133,12 @@ kube::HttpResponse Webhook::handle(const kube::HttpRequest& req) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_->latency_all.Observe(seconds);
-  metrics_->requests
-      .Add({{"kind", reply.kind}, {"operation", reply.operation}, {"decision", reply.decision}})
-      .Increment();
+  metrics_->request_counter(reply).Increment();
   for (const auto& rule : reply.rules) {
-    metrics_->findings.Add({{"rule", rule}, {"decision", reply.decision}}).Increment();
+    metrics_->finding_counter(rule, reply.decision).Increment();
   }
-  if (reply.decision == "denied" || reply.decision == "invalid") {
+  if ((reply.decision == "denied" || reply.decision == "invalid") &&
+      log::enabled(log::Level::kInfo)) {
     log::info(reply.decision == "denied" ? "denied admission" : "invalid admission request",
               {{"uid", reply.uid},
                {"kind", reply.kind},

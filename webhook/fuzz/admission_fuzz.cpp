@@ -66,6 +66,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_reply(input, orderguard::webhook::review(input, context));
 
   json doc = json::parse(input, nullptr, /*allow_exceptions=*/false);
+  // The webhook's fast parser must agree with nlohmann's on every input.
+  const json fast = orderguard::webhook::parse_json(input);
+  if (fast.is_discarded() != doc.is_discarded() ||
+      (!doc.is_discarded() && (fast != doc || fast.dump() != doc.dump()))) {
+    fail("parse_json disagrees with json::parse", input);
+  }
   if (!doc.is_discarded()) {
     (void)orderguard::policy::compile(doc);
     if (doc.is_object() && doc.contains("request") && doc["request"].is_object()) {

@@ -162,5 +162,82 @@ TEST(AdmissionTest, TierResourcesUseTheExtraValidation) {
   EXPECT_EQ(json::parse(reply.body)["response"]["allowed"], true);
 }
 
+// Same value and, recursively, the same value types (unsigned vs signed numbers).
+bool same_types(const json& a, const json& b) {
+  if (a.type() != b.type()) return false;
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      if (!b.contains(it.key()) || !same_types(*it, b[it.key()])) return false;
+    }
+  }
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!same_types(a[i], b[i])) return false;
+    }
+  }
+  return true;
+}
+
+TEST(AdmissionTest, ParseJsonAgreesWithNlohmann) {
+  std::vector<std::string> inputs = {
+      "",
+      " ",
+      "{}",
+      "[]",
+      " {\"a\" : [1, -2, 0, -0, true, false, null, \"x\"]}\n",
+      "{\"a\":1,\"a\":2}",
+      "{\"a\":{\"b\":1},\"a\":\"c\"}",
+      R"({"s":"tab\tnl\nq\"bs\\sl\/b\bf\fr\r"})",
+      R"({"u":"\u00e9\ud83d\ude00"})",
+      "{\"u\":\"\xc3\xa9\"}",
+      "{\"bad\":\"\xc3\"}",
+      "\xef\xbb\xbf{}",
+      "{\"c\":\"a\x01b\"}",
+      R"({"e":"\x"})",
+      "01",
+      "-",
+      "-01",
+      "1.5",
+      "1e3",
+      "-1E-3",
+      "123456789012345678",
+      "1234567890123456789",
+      "-9223372036854775808",
+      "18446744073709551615",
+      "18446744073709551616",
+      "tru",
+      "nul",
+      "true false",
+      "{\"a\":1,}",
+      "[1,]",
+      "{\"a\" 1}",
+      "{1:2}",
+      "[1 2]",
+      "\"unterminated",
+      "{\"a\":[{\"b\":[{}]}]} x",
+      std::string(200, '[') + std::string(200, ']'),
+      std::string(100, '[') + std::string(99, ']'),
+      "{\"a\":\"b\"}\u0000",
+  };
+  // The benchmarks' request (bench/testdata), found from this file's path.
+  const std::string here = __FILE__;
+  std::ifstream in(here.substr(0, here.rfind("/webhook/test/")) +
+                   "/bench/testdata/deployment3_review.json");
+  std::stringstream body;
+  body << in.rdbuf();
+  ASSERT_FALSE(body.str().empty());
+  inputs.push_back(body.str());
+  for (const std::string& input : inputs) {
+    SCOPED_TRACE(input.substr(0, 80));
+    const json slow = json::parse(input, nullptr, /*allow_exceptions=*/false);
+    const json fast = parse_json(input);
+    ASSERT_EQ(fast.is_discarded(), slow.is_discarded());
+    if (slow.is_discarded()) continue;
+    EXPECT_EQ(fast, slow);
+    EXPECT_EQ(fast.dump(), slow.dump());
+    EXPECT_TRUE(same_types(fast, slow));
+  }
+}
+
 }  // namespace
 }  // namespace orderguard::webhook

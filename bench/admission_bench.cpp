@@ -1,0 +1,191 @@
+// Cost of one admission request on the webhook's hot path, on the very
+// AdmissionReview that scripts/bench_webhook.sh sends (a 3-container Deployment,
+// bench/testdata/deployment3_review.json):
+//   review          body in, AdmissionReview out (parse, decide, encode)
+//   handle          Webhook::handle: review plus metrics and logging
+//   decide          webhook::decide on an already parsed request
+//   policy          policy::evaluate alone (the AdmissionInput is built once)
+//   parse           webhook::parse_json of the body alone (what review uses)
+//   parse_nlohmann  nlohmann::json::parse of the body, for comparison
+//   review_denied   review of a Deployment with a miner container (denial path)
+//
+// Under callgrind the figures are instruction counts rather than times (the
+// shared machine makes wall-clock noisy). With --iterations=N each benchmark runs
+// exactly N iterations after one warm-up call, and only the loop is collected
+// when run as
+//   valgrind --tool=callgrind --collect-atstart=no admission_bench
+//     --iterations=200 --benchmark_filter=review$
+// so Ir / N is the cost of one request.
+#include <benchmark/benchmark.h>
+#include <prometheus/registry.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "kube/http_server.h"
+#include "policy/decision.h"
+#include "webhook/admission.h"
+#include "webhook/server.h"
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define ORDERGUARD_COLLECT() CALLGRIND_TOGGLE_COLLECT
+#else
+#define ORDERGUARD_COLLECT() \
+  do {                       \
+  } while (0)
+#endif
+
+namespace {
+
+namespace webhook = orderguard::webhook;
+namespace policy = orderguard::policy;
+namespace kube = orderguard::kube;
+
+using nlohmann::json;
+
+int64_t g_iterations = 0;  // 0: let Google Benchmark pick
+
+std::string read_testdata(const std::string& name) {
+  std::ifstream in(std::string(ORDERGUARD_BENCH_TESTDATA) + "/" + name, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "cannot read testdata %s\n", name.c_str());
+    std::exit(1);
+  }
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+const std::string& review_body() {
+  static const std::string kBody = read_testdata("deployment3_review.json");
+  return kBody;
+}
+
+// The same review with a fourth container that runs xmrig against a pool.
+const std::string& denied_body() {
+  static const std::string kBody = [] {
+    json doc = json::parse(review_body());
+    json miner = {{"name", "helper"},
+                  {"image", "ubuntu:22.04"},
+                  {"command", {"/opt/bin/xmrig"}},
+                  {"args", {"-o", "stratum+tcp://pool.supportxmr.com:3333", "-u", "wallet"}}};
+    doc["request"]["object"]["spec"]["template"]["spec"]["containers"].push_back(miner);
+    return doc.dump();
+  }();
+  return kBody;
+}
+
+// Runs `body` once outside the measured loop (lazy RE2 DFA states, statics), then
+// the loop, collected by callgrind when it runs under it.
+template <typename Body>
+void measure(benchmark::State& state, Body body) {
+  body();
+  ORDERGUARD_COLLECT();
+  for (auto _ : state) body();
+  ORDERGUARD_COLLECT();
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(review_body().size()));
+}
+
+webhook::AdmissionContext default_context() {
+  webhook::AdmissionContext ctx;
+  ctx.policies = std::make_shared<const policy::PolicySet>(policy::combine({}));
+  return ctx;
+}
+
+void BM_Review(benchmark::State& state) {
+  const auto ctx = default_context();
+  const std::string& body = review_body();
+  if (webhook::review(body, ctx).decision != "allowed") state.SkipWithError("not allowed");
+  measure(state, [&] { benchmark::DoNotOptimize(webhook::review(body, ctx)); });
+}
+
+void BM_ReviewDenied(benchmark::State& state) {
+  const auto ctx = default_context();
+  const std::string& body = denied_body();
+  if (webhook::review(body, ctx).decision != "denied") state.SkipWithError("not denied");
+  measure(state, [&] { benchmark::DoNotOptimize(webhook::review(body, ctx)); });
+}
+
+void BM_Handle(benchmark::State& state) {
+  webhook::Webhook hook(webhook::WebhookOptions{.port = 0, .metrics_port = 0}, nullptr,
+                        std::make_shared<prometheus::Registry>());
+  kube::HttpRequest req;
+  req.method = "POST";
+  req.target = req.path = "/validate";
+  req.headers["content-type"] = "application/json";
+  req.body = review_body();
+  measure(state, [&] { benchmark::DoNotOptimize(hook.handle(req)); });
+}
+
+void BM_Decide(benchmark::State& state) {
+  const auto ctx = default_context();
+  const json doc = json::parse(review_body());
+  const json& request = doc["request"];
+  measure(state, [&] { benchmark::DoNotOptimize(webhook::decide(request, ctx)); });
+}
+
+void BM_PolicyEvaluate(benchmark::State& state) {
+  const auto policies = policy::combine({});
+  const json doc = json::parse(review_body());
+  const json& request = doc["request"];
+  policy::AdmissionInput input;
+  input.kind = request["kind"]["kind"];
+  input.operation = request["operation"];
+  input.namespace_name = request["namespace"];
+  input.name = request["name"];
+  input.user.username = request["userInfo"]["username"];
+  input.object = request["object"];
+  measure(state, [&] { benchmark::DoNotOptimize(policy::evaluate(policies, input)); });
+}
+
+void BM_Parse(benchmark::State& state) {
+  const std::string& body = review_body();
+  measure(state, [&] { benchmark::DoNotOptimize(webhook::parse_json(body)); });
+}
+
+void BM_ParseNlohmann(benchmark::State& state) {
+  const std::string& body = review_body();
+  measure(state, [&] { benchmark::DoNotOptimize(json::parse(body)); });
+}
+
+void register_all() {
+  auto reg = [](const char* name, void (*fn)(benchmark::State&)) {
+    auto* b = benchmark::RegisterBenchmark(name, fn)->Unit(benchmark::kMicrosecond);
+    if (g_iterations > 0) b->Iterations(g_iterations);
+  };
+  reg("review", BM_Review);
+  reg("review_denied", BM_ReviewDenied);
+  reg("handle", BM_Handle);
+  reg("decide", BM_Decide);
+  reg("policy", BM_PolicyEvaluate);
+  reg("parse", BM_Parse);
+  reg("parse_nlohmann", BM_ParseNlohmann);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // --iterations=N (ours; Google Benchmark 1.7 has no fixed-count flag).
+  int out = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--iterations=", 13) == 0) {
+      g_iterations = std::atoll(argv[i] + 13);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  argc = out;
+  register_all();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
