@@ -129,7 +129,9 @@ echo "certificate Secret $NS/$RELEASE-webhook-tls created; caBundle of $RELEASE-
 kubectl patch validatingwebhookconfiguration "$RELEASE-miners" --type=json -p "[
   {\"op\":\"remove\",\"path\":\"/webhooks/0/clientConfig/service\"},
   {\"op\":\"add\",\"path\":\"/webhooks/0/clientConfig/url\",\"value\":\"https://127.0.0.1:$WEBHOOK_PORT/validate\"},
-  {\"op\":\"replace\",\"path\":\"/webhooks/0/failurePolicy\",\"value\":\"Fail\"}]"
+  {\"op\":\"replace\",\"path\":\"/webhooks/0/failurePolicy\",\"value\":\"Fail\"},
+  {\"op\":\"remove\",\"path\":\"/webhooks/1/clientConfig/service\"},
+  {\"op\":\"add\",\"path\":\"/webhooks/1/clientConfig/url\",\"value\":\"https://127.0.0.1:$WEBHOOK_PORT/validate\"}]"
 echo "\$ kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444"
 if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444; then
   echo "demo: the miner Pod was admitted; the webhook should have refused it" >&2

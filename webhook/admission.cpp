@@ -247,14 +247,16 @@ policy::Decision decide_request(const json& request, json* owned, const Admissio
   if (kind == policy::kMinerPolicyKind && group == "security.orderguard.io") {
     return decide_miner_policy(request);
   }
-  if (context.extra_validation && group == "tiers.orderguard.io") {
+  if (group == "tiers.orderguard.io") {
+    // The CRD schema refuses what is malformed; what depends on other objects
+    // (references, zones) is only a warning: the other object may come next.
+    policy::Decision d;
     const std::string op = string_at(request, "operation");
-    if (op != "CREATE" && op != "UPDATE") return {};
-    auto problems = context.extra_validation(kind, request.value("object", json::object()));
-    if (problems.empty()) return {};
-    std::string message = "invalid " + kind + ": ";
-    for (size_t i = 0; i < problems.size(); ++i) message += (i ? "; " : "") + problems[i];
-    return deny(message);
+    if (context.tier_warnings && (op == "CREATE" || op == "UPDATE")) {
+      const json* object = member(request, "object");
+      d.warnings = context.tier_warnings(kind, object != nullptr ? *object : json::object());
+    }
+    return d;
   }
 
   policy::AdmissionInput input;

@@ -37,10 +37,10 @@ struct AdmissionContext {
   // Labels of a namespace by name; nullopt when unknown.
   std::function<std::optional<std::map<std::string, std::string>>(const std::string&)>
       namespace_labels;
-  // Extra semantic checks for other kinds (the tier resources); returns
-  // problems as "field: message". Empty function: none.
+  // Cross-resource checks of the tier resources (tiers.orderguard.io): warnings
+  // as "field: message", never denials (webhook/tier_checks.h). Empty function: none.
   std::function<std::vector<std::string>(const std::string& kind, const nlohmann::json& object)>
-      extra_validation;
+      tier_warnings;
 };
 
 struct AdmissionReply {

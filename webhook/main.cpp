@@ -81,6 +81,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--leader-elect", leader_elect,
                "only the holder of Lease orderguard-webhook-audit runs the audit");
+  app.add_flag("!--no-tier-checks", options.tier_checks,
+               "do not warn about tier resources referencing missing CacheTiers/ShardSets or "
+               "zones without Nodes (saves watching Nodes and tier resources)");
   app.add_option("--threads", options.threads, "I/O threads")->capture_default_str();
   app.add_option("--log-level", level, "debug, info or error")->capture_default_str();
   app.add_flag("--standalone", standalone,

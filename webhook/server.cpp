@@ -6,16 +6,46 @@
 #include <prometheus/registry.h>
 
 #include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "kube/files.h"
 #include "kube/log.h"
 #include "kube/pki.h"
+#include "webhook/tier_checks.h"
 
 namespace orderguard::webhook {
 
 const kube::Resource kMinerPolicies{"security.orderguard.io", "v1alpha1", "minerpolicies", false,
                                     "MinerPolicy"};
+const kube::Resource kCacheTiers{"tiers.orderguard.io", "v1alpha1", "cachetiers", true,
+                                 "CacheTier"};
+const kube::Resource kShardSets{"tiers.orderguard.io", "v1alpha1", "shardsets", true, "ShardSet"};
+constexpr const char* kZoneLabel = "topology.kubernetes.io/zone";
+
+// The tier checks read names and Nodes' zone labels only: cache nothing else
+// (a large cluster's Nodes are big objects).
+void keep_identity_and_zone(nlohmann::json& object) {
+  nlohmann::json meta = nlohmann::json::object();
+  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
+    for (const char* key : {"name", "namespace", "uid", "resourceVersion"}) {
+      if (auto v = m->find(key); v != m->end()) meta[key] = std::move(*v);
+    }
+    if (auto labels = m->find("labels"); labels != m->end() && labels->is_object()) {
+      if (auto zone = labels->find(kZoneLabel); zone != labels->end()) {
+        meta["labels"] = {{kZoneLabel, std::move(*zone)}};
+      }
+    }
+  }
+  object = {{"metadata", std::move(meta)}};
+}
+
+// Whether `informer` holds ns/name; nullopt until it has synced.
+std::optional<bool> holds(const kube::Informer* informer, const std::string& ns,
+                          const std::string& name) {
+  if (informer == nullptr || !informer->has_synced()) return std::nullopt;
+  return informer->get(ns, name) != nullptr;
+}
 
 struct Webhook::Metrics {
   explicit Metrics(prometheus::Registry& r)
@@ -252,11 +282,47 @@ Status Webhook::start() {
              }});
     policy_informer_->start();
     namespace_informer_->start();
+    if (options_.tier_checks) start_tier_informers();
   }
   if (auto st = metrics_server_->start(); !st.ok()) return st;
   if (auto st = tls_server_->start(); !st.ok()) return st;
   log::info("webhook serving", {{"port", port()}, {"metrics_port", metrics_port()}});
   return {};
+}
+
+void Webhook::start_tier_informers() {
+  const kube::InformerOptions slim{.transform = keep_identity_and_zone};
+  node_informer_ =
+      std::make_unique<kube::Informer>(*client_, kube::resources::kNodes, clock_, slim);
+  cache_tier_informer_ = std::make_unique<kube::Informer>(*client_, kCacheTiers, clock_, slim);
+  shard_set_informer_ = std::make_unique<kube::Informer>(*client_, kShardSets, clock_, slim);
+  TierLookup lookup{
+      .cache_tier_exists =
+          [this](const std::string& ns, const std::string& name) {
+            return holds(cache_tier_informer_.get(), ns, name);
+          },
+      .shard_set_exists =
+          [this](const std::string& ns, const std::string& name) {
+            return holds(shard_set_informer_.get(), ns, name);
+          },
+      .node_zones = [this]() -> std::optional<std::set<std::string>> {
+        if (!node_informer_->has_synced()) return std::nullopt;
+        std::set<std::string> zones;
+        for (const auto& node : node_informer_->list()) {
+          const auto& labels = (*node)["metadata"].value("labels", nlohmann::json::object());
+          if (auto zone = labels.find(kZoneLabel); zone != labels.end() && zone->is_string()) {
+            zones.insert(zone->get<std::string>());
+          }
+        }
+        return zones;
+      }};
+  context_.tier_warnings = [lookup](const std::string& kind, const nlohmann::json& object) {
+    return tier_warnings(kind, object, lookup);
+  };
+  // Not part of readiness: until they sync, the checks stay silent.
+  node_informer_->start();
+  cache_tier_informer_->start();
+  shard_set_informer_->start();
 }
 
 bool Webhook::ready() const {
@@ -275,6 +341,9 @@ void Webhook::stop() {
   if (cert_watcher_.joinable()) cert_watcher_.join();
   if (policy_informer_) policy_informer_->stop();
   if (namespace_informer_) namespace_informer_->stop();
+  for (auto* informer : {&node_informer_, &cache_tier_informer_, &shard_set_informer_}) {
+    if (*informer) (*informer)->stop();
+  }
   tls_server_->stop();
   metrics_server_->stop();
 }

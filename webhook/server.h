@@ -43,6 +43,10 @@ struct WebhookOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::chrono::milliseconds cert_check_interval{std::chrono::seconds(2)};
+  // Warn about tier resources that reference missing CacheTiers/ShardSets or
+  // zones no Node is in (webhook/tier_checks.h); watches Nodes, CacheTiers and
+  // ShardSets (names and zone labels only are kept).
+  bool tier_checks = true;
 };
 
 class Webhook {
@@ -76,6 +80,7 @@ class Webhook {
   Status reload_cert_files();
   void cert_watch_loop();
   void refresh_policies();
+  void start_tier_informers();
 
   WebhookOptions options_;
   kube::Client* client_;
@@ -89,6 +94,9 @@ class Webhook {
   RealClock clock_;
   std::unique_ptr<kube::Informer> policy_informer_;
   std::unique_ptr<kube::Informer> namespace_informer_;
+  std::unique_ptr<kube::Informer> node_informer_;
+  std::unique_ptr<kube::Informer> cache_tier_informer_;
+  std::unique_ptr<kube::Informer> shard_set_informer_;
   std::atomic<bool> have_cert_{false};
   std::atomic<bool> stopping_{false};
   // Identities of the certificate and key files last installed.

