@@ -4,7 +4,8 @@
 //     and three Ready Nodes, one per zone;
 //  2. creates --count OrderServices with three zones each (before the
 //     operator runs, so the figure is the operator's own throughput);
-//  3. starts `orderguard-operator --kubeconfig ...` as a process and measures
+//  3. starts `orderguard-operator --kubeconfig ...` (plus each --operator-arg,
+//     e.g. a higher --kube-api-qps) as a process and measures
 //     the time until every OrderService has status.observedGeneration ==
 //     metadata.generation with Ready and Progressing conditions and every
 //     child exists (3 Deployments, 3 PDBs, 1 Service, 1 ConfigMap each);
@@ -204,19 +205,25 @@ size_t count(kube::Client& c, const kube::Resource& r, const std::string& ns,
 
 class Operator {
  public:
-  Operator(std::string binary, std::string kubeconfig, std::string log, int resync_seconds)
+  Operator(std::string binary, std::string kubeconfig, std::string log, int resync_seconds,
+           std::vector<std::string> extra_args)
       : binary_(std::move(binary)),
         kubeconfig_(std::move(kubeconfig)),
         log_(std::move(log)),
-        resync_(resync_seconds) {}
+        resync_(resync_seconds),
+        extra_args_(std::move(extra_args)) {}
 
   bool start() {
     port_ = free_port();
-    auto p = e2e::Process::spawn(
-        {"orderguard-operator",
-         {binary_, "--kubeconfig", kubeconfig_, "--metrics-addr",
-          "127.0.0.1:" + std::to_string(port_), "--resync-period", std::to_string(resync_)},
-         log_});
+    std::vector<std::string> args = {binary_,
+                                     "--kubeconfig",
+                                     kubeconfig_,
+                                     "--metrics-addr",
+                                     "127.0.0.1:" + std::to_string(port_),
+                                     "--resync-period",
+                                     std::to_string(resync_)};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    auto p = e2e::Process::spawn({"orderguard-operator", args, log_});
     if (!p.ok()) {
       log::error("cannot start the operator", {{"error", p.error().describe()}});
       return false;
@@ -237,6 +244,7 @@ class Operator {
  private:
   std::string binary_, kubeconfig_, log_;
   int resync_;
+  std::vector<std::string> extra_args_;
   int port_ = -1;
   std::optional<e2e::Process> process_;
   Steady::time_point started_;
@@ -271,6 +279,7 @@ int main(int argc, char** argv) {
   kube::init_openssl_for_process();
   CLI::App app{"orderguard operator benchmark: 1,000 OrderServices against a real API server"};
   std::string tools, operator_bin, work_dir;
+  std::vector<std::string> operator_args;
   int n = 1000, threads = 8, resync = 60;
   bool controller_manager = false, reference = true;
   app.add_option("--tools", tools, "etcd/kube-apiserver/kubectl directory (e2e/tools/build.sh)")
@@ -279,6 +288,9 @@ int main(int argc, char** argv) {
   app.add_option("--count", n, "OrderServices to create");
   app.add_option("--threads", threads, "parallel creators");
   app.add_option("--resync-period", resync, "the operator's --resync-period, seconds");
+  app.add_option("--operator-arg", operator_args,
+                 "one more operator argument, e.g. --operator-arg=--kube-api-qps=200 (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--work-dir", work_dir, "control plane directory (default: a fresh temp dir)");
   app.add_flag("--controller-manager,!--no-controller-manager", controller_manager,
                "also run kube-controller-manager (ReplicaSets, Pods, HPA, GC); default off");
@@ -288,6 +300,10 @@ int main(int argc, char** argv) {
 
   std::printf("== operator benchmark: %d OrderServices x 3 zones, controller manager %s\n", n,
               controller_manager ? "on" : "off");
+  std::string extra;
+  for (const auto& a : operator_args) extra += " " + a;
+  std::printf("operator: --resync-period %d%s\n", resync,
+              extra.empty() ? " (client limits at their defaults)" : extra.c_str());
   e2e::ControlPlaneOptions cpo;
   cpo.tools_bin = tools;
   cpo.work_dir = work_dir;
@@ -352,7 +368,7 @@ int main(int argc, char** argv) {
 
   // 3. The operator, and the time until everything converged.
   const std::string log = cluster.work_dir() + "/logs/orderguard-operator.log";
-  Operator op(operator_bin, cluster.kubeconfig_path(), log, resync);
+  Operator op(operator_bin, cluster.kubeconfig_path(), log, resync, operator_args);
   if (!op.start()) return 1;
   const pid_t pid = op.pid();
   size_t done = 0;

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pplx/pplxtasks.h>
+#include <pplx/threadpool.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -16,12 +17,14 @@
 #include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <condition_variable>
+#include <iterator>
 #include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "kube/clock.h"
+#include "kube/io_threads.h"
 #include "kube/log.h"
 #include "kube/rate_limiter.h"
 #include "kube/watch_decode.h"
@@ -117,6 +120,20 @@ const Resource kValidatingWebhookConfigurations{"admissionregistration.k8s.io", 
                                                 "validatingwebhookconfigurations", false,
                                                 "ValidatingWebhookConfiguration"};
 }  // namespace resources
+
+void set_io_threads(size_t threads) { crossplat::threadpool::initialize_with_threads(threads); }
+
+Result<json> Client::list_each(const Resource& r, std::string_view ns, const ListOptions& opts,
+                               const std::function<void(json&&)>& on_item) {
+  auto listed = list_all(r, ns, opts);
+  if (!listed.ok()) return listed.error();
+  json& list = *listed;
+  if (auto it = list.find("items"); it != list.end() && it->is_array()) {
+    for (json& item : *it) on_item(std::move(item));
+    list.erase(it);
+  }
+  return std::move(list);
+}
 
 // ---------------------------------------------------------------------------
 // Canceller
@@ -392,6 +409,64 @@ std::string_view patch_content_type(PatchType type) {
   return "application/merge-patch+json";
 }
 
+// A response body as an input iterator range for the JSON parser, read in
+// chunks as it arrives. Iterators share the reader's state (the parser copies
+// them); reading blocks the calling thread and throws what cpprest throws.
+class BodyReader {
+ public:
+  explicit BodyReader(concurrency::streams::streambuf<uint8_t> body)
+      : body_(std::move(body)), chunk_(64 * 1024) {
+    fill();
+  }
+
+  class Iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = char;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const char*;
+    using reference = const char&;
+
+    Iterator() = default;  // the end
+    explicit Iterator(BodyReader* reader) : reader_(reader) {}
+    reference operator*() const { return reader_->current(); }
+    Iterator& operator++() {
+      reader_->advance();
+      return *this;
+    }
+    Iterator operator++(int) {
+      Iterator before = *this;
+      ++*this;
+      return before;
+    }
+    bool operator==(const Iterator& other) const { return at_end() == other.at_end(); }
+    bool operator!=(const Iterator& other) const { return !(*this == other); }
+
+   private:
+    bool at_end() const { return reader_ == nullptr || reader_->done(); }
+    BodyReader* reader_ = nullptr;
+  };
+
+  Iterator begin() { return Iterator(this); }
+  static Iterator end() { return Iterator(); }
+
+ private:
+  const char& current() const { return chunk_[pos_]; }
+  bool done() const { return pos_ >= len_; }
+  void advance() {
+    if (++pos_ >= len_) fill();
+  }
+  void fill() {
+    pos_ = 0;
+    len_ = body_.getn(reinterpret_cast<uint8_t*>(chunk_.data()), chunk_.size()).get();
+  }
+
+  concurrency::streams::streambuf<uint8_t> body_;
+  std::vector<char> chunk_;
+  size_t pos_ = 0;
+  size_t len_ = 0;
+};
+
 class RestClient final : public Client {
  public:
   RestClient(Config config, web::uri base, http_client::http_client_config http_config,
@@ -430,12 +505,20 @@ class RestClient final : public Client {
   }
 
   Result<json> list_all(const Resource& r, std::string_view ns, const ListOptions& opts) override {
+    json items = json::array();
+    auto result = list_each(r, ns, opts, [&](json&& item) { items.push_back(std::move(item)); });
+    if (!result.ok()) return result.error();
+    (*result)["items"] = std::move(items);
+    return result;
+  }
+
+  Result<json> list_each(const Resource& r, std::string_view ns, const ListOptions& opts,
+                         const std::function<void(json&&)>& on_item) override {
     ListOptions page = opts;
     if (page.limit <= 0) page.limit = 500;  // client-go pager's default page size
     json result;
-    json items = json::array();
     for (bool first = true;; first = false) {
-      auto answer = list(r, ns, page);
+      auto answer = list_page(r, ns, page, on_item);
       if (!answer.ok()) {
         if (!page.continue_token.empty() && answer.error().code == ErrorCode::kGone) {
           Error e = answer.error();
@@ -446,12 +529,6 @@ class RestClient final : public Client {
         return answer.error();
       }
       json& list_page = *answer;
-      if (!list_page.is_object()) {
-        return make_error(ErrorCode::kInternal, "list " + r.plural + ": answer is not an object");
-      }
-      if (auto it = list_page.find("items"); it != list_page.end() && it->is_array()) {
-        for (auto& item : *it) items.push_back(std::move(item));
-      }
       std::string next;
       if (auto meta = list_page.find("metadata"); meta != list_page.end() && meta->is_object()) {
         next = meta->value("continue", "");
@@ -465,7 +542,6 @@ class RestClient final : public Client {
       page.resource_version.clear();
       page.resource_version_match.clear();
     }
-    result["items"] = std::move(items);
     if (auto meta = result.find("metadata"); meta != result.end() && meta->is_object()) {
       meta->erase("continue");
       meta->erase("remainingItemCount");
@@ -593,6 +669,92 @@ class RestClient final : public Client {
   }
 
   std::string url_for(const std::string& target) const { return config_.server + target; }
+
+  // One page of a list, parsed as its body arrives (never held whole as text).
+  // Each element of "items" goes to `on_item` as soon as the parser completes
+  // it and is dropped from the page: at most one whole item is held at a time.
+  // Returns the List without items. A transport failure before any item was
+  // delivered is retried on a fresh connection, as in send().
+  Result<json> list_page(const Resource& r, std::string_view ns, const ListOptions& opts,
+                         const std::function<void(json&&)>& on_item) {
+    Query q;
+    q.add("labelSelector", opts.label_selector)
+        .add("fieldSelector", opts.field_selector)
+        .add("limit", opts.limit > 0 ? std::to_string(opts.limit) : "")
+        .add("continue", opts.continue_token)
+        .add("resourceVersion", opts.resource_version)
+        .add("resourceVersionMatch", opts.resource_version_match);
+    const std::string target = r.path(ns) + q.str();
+    bool delivered = false;
+    const auto counting = [&](json&& item) {
+      delivered = true;
+      on_item(std::move(item));
+    };
+    auto page = list_page_once(target, counting);
+    for (int attempt = 1;
+         attempt <= 3 && !page.ok() && !delivered && page.error().code == ErrorCode::kUnavailable;
+         ++attempt) {
+      log::info("retrying api request on a new connection", {{"verb", "GET"},
+                                                             {"path", target},
+                                                             {"attempt", attempt},
+                                                             {"error", page.error().message}});
+      page = list_page_once(target, counting);
+    }
+    return page;
+  }
+
+  Result<json> list_page_once(const std::string& target,
+                              const std::function<void(json&&)>& on_item) {
+    const std::string verb = http::methods::GET;
+    throttle();
+    const auto start = std::chrono::steady_clock::now();
+    const auto elapsed = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
+    };
+    try {
+      auto req = make_request(verb, target);
+      if (!req.ok()) return req.error();
+      http::http_response resp = http_.request(*req).get();
+      const int status = resp.status_code();
+      if (status < 200 || status >= 300) {
+        const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
+        metrics_.record(verb, std::to_string(status), elapsed());
+        return error_from_status(status, parse_body(body));
+      }
+      BodyReader reader(resp.body().streambuf());
+      bool in_items = false;
+      json page = json::parse(
+          reader.begin(), reader.end(),
+          [&](int depth, json::parse_event_t event, json& parsed) {
+            // Depth 1: the List's own keys; depth 2: the elements of its arrays.
+            if (depth == 1 && event == json::parse_event_t::key) {
+              in_items = parsed.is_string() && parsed.get_ref<const std::string&>() == "items";
+            } else if (in_items && depth == 2 && event == json::parse_event_t::object_end) {
+              on_item(std::move(parsed));
+              return false;  // not kept in the page
+            }
+            return true;
+          },
+          /*allow_exceptions=*/false);
+      metrics_.record(verb, std::to_string(status), elapsed());
+      log::debug("api request", {{"verb", verb},
+                                 {"path", target},
+                                 {"code", status},
+                                 {"ms", static_cast<int64_t>(elapsed().count() * 1000)}});
+      if (!page.is_object()) {
+        return make_error(ErrorCode::kInternal,
+                          verb + " " + url_for(target) + ": answer is not a JSON object");
+      }
+      page.erase("items");
+      return page;
+    } catch (...) {
+      // cpprest (transport) or on_item; the parser itself does not throw here.
+      Error e = error_from_exception(verb, target, /*cancelled=*/false);
+      metrics_.record(verb, "<error>", elapsed());
+      log::debug("api request failed", {{"verb", verb}, {"path", target}, {"error", e.message}});
+      return e;
+    }
+  }
 
   // Builds a request with the headers every call carries.
   Result<http::http_request> make_request(const http::method& method, const std::string& target) {

@@ -136,6 +136,14 @@ class Client {
   // holding every item and the resourceVersion of the first page.
   virtual Result<json> list_all(const Resource& r, std::string_view ns,
                                 const ListOptions& opts) = 0;
+  // list_all without collecting: each item goes to `on_item` as soon as it is
+  // decoded, so a caller that keeps a slimmed copy never holds a page (let
+  // alone the List) of whole objects. Returns the List without items
+  // (metadata.resourceVersion of the first page). An error after some items
+  // were delivered means the list is incomplete: discard them. The default
+  // implementation calls list_all.
+  virtual Result<json> list_each(const Resource& r, std::string_view ns, const ListOptions& opts,
+                                 const std::function<void(json&&)>& on_item);
   virtual Result<json> create(const Resource& r, std::string_view ns, const json& obj,
                               std::string_view subresource = {}) = 0;
   // PUT of the whole object (metadata.name and resourceVersion from `obj`).

@@ -115,8 +115,11 @@ Informer::~Informer() { stop(); }
 void Informer::add_handlers(EventHandlers handlers) {
   std::lock_guard<std::mutex> dispatch(dispatch_mu_);
   // A late handler first sees what everybody else has already seen.
-  for (const ObjectPtr& obj : list()) {
-    if (handlers.on_add) call_handler(resource_, "add", [&] { handlers.on_add(obj); });
+  if (handlers.on_add) {
+    for (const EntryPtr& e : entries()) {
+      const ObjectPtr obj = load(e);
+      call_handler(resource_, "add", [&] { handlers.on_add(obj); });
+    }
   }
   handlers_.push_back(std::move(handlers));
 }
@@ -222,7 +225,17 @@ void Informer::run() {
       lo.field_selector = options_.field_selector;
       lo.resource_version = list_rv;
       if (!list_rv.empty() && list_rv != "0") lo.resource_version_match = "NotOlderThan";
-      Result<json> listed = client_.list_all(resource_, options_.ns, lo);
+      // Items are slimmed (prepare) as they arrive, so the full objects of a
+      // large list are never all in memory at once.
+      std::vector<Listed> items;
+      Result<json> listed = client_.list_each(resource_, options_.ns, lo, [&](json&& item) {
+        prepare(item);
+        std::string key = object_key(item);
+        if (key.empty()) return;  // not an object of this resource
+        IndexTerms terms = index_terms(item);
+        items.push_back({std::move(key), make_entry(std::make_shared<const json>(std::move(item))),
+                         std::move(terms)});
+      });
       if (stopping()) return;
       if (!listed.ok()) {
         if (listed.error().code == ErrorCode::kGone && !list_rv.empty()) {
@@ -235,11 +248,6 @@ void Informer::run() {
         log::error("informer list failed", fields);
         if (!back_off(backoff)) return;
         continue;
-      }
-      std::vector<json> items;
-      if (const json* arr = member(*listed, "items"); arr != nullptr && arr->is_array()) {
-        items.reserve(arr->size());
-        for (auto& item : listed.value()["items"]) items.push_back(std::move(item));
       }
       replace(std::move(items), resource_version_of(*listed));
       need_list = false;
@@ -340,43 +348,49 @@ void Informer::prepare(json& object) const {
   if (options_.transform) options_.transform(object);
 }
 
-void Informer::replace(std::vector<json> items, const std::string& resource_version) {
-  std::map<std::string, ObjectPtr> fresh;
-  for (json& item : items) {
-    prepare(item);
-    std::string key = object_key(item);
-    if (key.empty()) continue;  // not an object of this resource
-    fresh[std::move(key)] = std::make_shared<const json>(std::move(item));
+void Informer::replace(std::vector<Listed> items, const std::string& resource_version) {
+  std::map<std::string, Listed> fresh;
+  for (Listed& item : items) {
+    std::string key = item.key;
+    fresh[std::move(key)] = std::move(item);
   }
+  items.clear();
 
+  // Objects are decoded for the handlers one at a time, below, so a compact
+  // cache is never all decoded at once.
   std::lock_guard<std::mutex> dispatch(dispatch_mu_);
-  std::vector<ObjectPtr> added;
-  std::vector<std::pair<ObjectPtr, ObjectPtr>> updated;
-  std::vector<ObjectPtr> deleted;
+  std::vector<EntryPtr> added;
+  std::vector<std::pair<EntryPtr, EntryPtr>> updated;
+  std::vector<EntryPtr> deleted;
   {
     std::unique_lock<std::shared_mutex> lock(cache_mu_);
-    for (const auto& [key, obj] : objects_) {
+    for (const auto& [key, entry] : objects_) {
       auto it = fresh.find(key);
       if (it == fresh.end()) {
-        deleted.push_back(obj);
-      } else if (changed(*obj, *it->second)) {
-        updated.emplace_back(obj, it->second);
+        deleted.push_back(entry);
+      } else if (entry->resource_version != it->second.entry->resource_version ||
+                 (entry->resource_version.empty() &&
+                  changed(*load(entry), *load(it->second.entry)))) {
+        updated.emplace_back(entry, it->second.entry);
       }
     }
-    for (const auto& [key, obj] : fresh) {
-      if (objects_.count(key) == 0) added.push_back(obj);
+    for (const auto& [key, item] : fresh) {
+      if (objects_.count(key) == 0) added.push_back(item.entry);
     }
     objects_.clear();
     by_namespace_.clear();
     by_owner_.clear();
     by_label_.clear();
-    for (const auto& [key, obj] : fresh) index_locked(key, *obj);
-    objects_ = std::move(fresh);
+    for (auto& [key, item] : fresh) {
+      index_locked(key, item.terms);
+      objects_.emplace(key, std::move(item.entry));
+    }
     resource_version_ = resource_version;
   }
-  for (const ObjectPtr& obj : deleted) dispatch_delete(obj);
-  for (const auto& [old_obj, new_obj] : updated) dispatch_update(old_obj, new_obj);
-  for (const ObjectPtr& obj : added) dispatch_add(obj);
+  fresh.clear();
+  for (const EntryPtr& e : deleted) dispatch_delete(load(e));
+  for (const auto& [old_e, new_e] : updated) dispatch_update(load(old_e), load(new_e));
+  for (const EntryPtr& e : added) dispatch_add(load(e));
 
   std::lock_guard<std::mutex> lock(wait_mu_);
   synced_ = true;
@@ -388,7 +402,11 @@ void Informer::upsert(json object) {
   const std::string key = object_key(object);
   if (key.empty()) return;
   const std::string rv = resource_version_of(object);
+  IndexTerms terms = index_terms(object);
+  // Handlers get the object as decoded from the event; a compact cache keeps
+  // only its encoding.
   auto obj = std::make_shared<const json>(std::move(object));
+  EntryPtr entry = make_entry(obj);
 
   std::lock_guard<std::mutex> dispatch(dispatch_mu_);
   ObjectPtr old_obj;
@@ -397,14 +415,14 @@ void Informer::upsert(json object) {
     if (!rv.empty()) resource_version_ = rv;
     auto it = objects_.find(key);
     if (it != objects_.end()) {
-      if (!changed(*it->second, *obj)) return;
-      old_obj = it->second;
-      unindex_locked(key, *old_obj);
-      it->second = obj;
+      old_obj = load(it->second);
+      if (!changed(*old_obj, *obj)) return;
+      unindex_locked(key, index_terms(*old_obj));
+      it->second = std::move(entry);
     } else {
-      objects_.emplace(key, obj);
+      objects_.emplace(key, std::move(entry));
     }
-    index_locked(key, *obj);
+    index_locked(key, terms);
   }
   if (old_obj) {
     dispatch_update(old_obj, obj);
@@ -427,7 +445,7 @@ void Informer::remove(json object) {
     if (!rv.empty()) resource_version_ = rv;
     auto it = objects_.find(key);
     if (it == objects_.end()) return;
-    unindex_locked(key, *it->second);
+    unindex_locked(key, index_terms(*load(it->second)));
     objects_.erase(it);
   }
   dispatch_delete(final_state);
@@ -437,7 +455,10 @@ void Informer::resync_loop() {
   while (sleep_until(clock_.now() + options_.resync_period)) {
     if (!has_synced()) continue;
     std::lock_guard<std::mutex> dispatch(dispatch_mu_);
-    for (const ObjectPtr& obj : list()) dispatch_update(obj, obj);
+    for (const EntryPtr& e : entries()) {
+      const ObjectPtr obj = load(e);
+      dispatch_update(obj, obj);
+    }
   }
 }
 
@@ -463,67 +484,108 @@ void Informer::dispatch_delete(const ObjectPtr& obj) {
 
 // --- Informer: cache and indexes -----------------------------------------------
 
-void Informer::index_locked(const std::string& key, const json& object) {
+Informer::EntryPtr Informer::make_entry(ObjectPtr object) const {
+  auto entry = std::make_shared<Entry>();
+  entry->resource_version = resource_version_of(*object);
+  if (options_.compact) {
+    entry->cbor = json::to_cbor(*object);
+    entry->cbor.shrink_to_fit();
+  } else {
+    entry->object = std::move(object);
+  }
+  return entry;
+}
+
+ObjectPtr Informer::load(const EntryPtr& entry) const {
+  if (entry->object) return entry->object;
+  // Our own encoding of a valid document: decoding cannot fail.
+  return std::make_shared<const json>(json::from_cbor(entry->cbor));
+}
+
+std::vector<Informer::EntryPtr> Informer::entries() const {
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  std::vector<EntryPtr> out;
+  out.reserve(objects_.size());
+  for (const auto& [key, entry] : objects_) out.push_back(entry);
+  return out;
+}
+
+Informer::IndexTerms Informer::index_terms(const json& object) {
+  IndexTerms terms;
   const json& meta = metadata(object);
-  by_namespace_[string_member(meta, "namespace")].insert(key);
+  terms.ns = string_member(meta, "namespace");
   if (const json* refs = member(meta, "ownerReferences"); refs != nullptr && refs->is_array()) {
     for (const json& ref : *refs) {
       std::string uid = string_member(ref, "uid");
-      if (!uid.empty()) by_owner_[uid].insert(key);
+      if (!uid.empty()) terms.owners.push_back(std::move(uid));
     }
   }
   if (const json* labels = member(meta, "labels"); labels != nullptr && labels->is_object()) {
     for (const auto& [k, v] : labels->items()) {
-      if (v.is_string()) by_label_[k + "=" + v.get<std::string>()].insert(key);
+      if (v.is_string()) terms.labels.push_back(k + "=" + v.get<std::string>());
     }
   }
+  return terms;
 }
 
-void Informer::unindex_locked(const std::string& key, const json& object) {
+void Informer::index_locked(const std::string& key, const IndexTerms& terms) {
+  by_namespace_[terms.ns].insert(key);
+  for (const std::string& uid : terms.owners) by_owner_[uid].insert(key);
+  for (const std::string& label : terms.labels) by_label_[label].insert(key);
+}
+
+void Informer::unindex_locked(const std::string& key, const IndexTerms& terms) {
   auto drop = [&](std::map<std::string, std::set<std::string>>& index, const std::string& value) {
     auto it = index.find(value);
     if (it == index.end()) return;
     it->second.erase(key);
     if (it->second.empty()) index.erase(it);
   };
-  const json& meta = metadata(object);
-  drop(by_namespace_, string_member(meta, "namespace"));
-  if (const json* refs = member(meta, "ownerReferences"); refs != nullptr && refs->is_array()) {
-    for (const json& ref : *refs) drop(by_owner_, string_member(ref, "uid"));
-  }
-  if (const json* labels = member(meta, "labels"); labels != nullptr && labels->is_object()) {
-    for (const auto& [k, v] : labels->items()) {
-      if (v.is_string()) drop(by_label_, k + "=" + v.get<std::string>());
-    }
-  }
+  drop(by_namespace_, terms.ns);
+  for (const std::string& uid : terms.owners) drop(by_owner_, uid);
+  for (const std::string& label : terms.labels) drop(by_label_, label);
 }
 
 std::vector<ObjectPtr> Informer::lookup(const std::map<std::string, std::set<std::string>>& index,
                                         const std::string& value) const {
-  std::shared_lock<std::shared_mutex> lock(cache_mu_);
-  std::vector<ObjectPtr> out;
-  auto it = index.find(value);
-  if (it == index.end()) return out;
-  out.reserve(it->second.size());
-  for (const std::string& key : it->second) {
-    if (auto obj = objects_.find(key); obj != objects_.end()) out.push_back(obj->second);
+  std::vector<EntryPtr> found;
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto it = index.find(value);
+    if (it == index.end()) return {};
+    found.reserve(it->second.size());
+    for (const std::string& key : it->second) {
+      if (auto obj = objects_.find(key); obj != objects_.end()) found.push_back(obj->second);
+    }
   }
+  std::vector<ObjectPtr> out;
+  out.reserve(found.size());
+  for (const EntryPtr& e : found) out.push_back(load(e));
   return out;
 }
 
 ObjectPtr Informer::get(std::string_view ns, std::string_view name) const {
   std::string key = ns.empty() ? std::string(name) : std::string(ns) + "/" + std::string(name);
-  std::shared_lock<std::shared_mutex> lock(cache_mu_);
-  auto it = objects_.find(key);
-  return it == objects_.end() ? nullptr : it->second;
+  EntryPtr entry;
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return nullptr;
+    entry = it->second;
+  }
+  return load(entry);
 }
 
 std::vector<ObjectPtr> Informer::list() const {
-  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  const std::vector<EntryPtr> all = entries();
   std::vector<ObjectPtr> out;
-  out.reserve(objects_.size());
-  for (const auto& [key, obj] : objects_) out.push_back(obj);
+  out.reserve(all.size());
+  for (const EntryPtr& e : all) out.push_back(load(e));
   return out;
+}
+
+void Informer::for_each(const std::function<void(const ObjectPtr&)>& f) const {
+  for (const EntryPtr& e : entries()) f(load(e));
 }
 
 std::vector<ObjectPtr> Informer::by_namespace(std::string_view ns) const {

@@ -3,9 +3,10 @@
 //
 // Contract:
 //  - Reflector loop (own thread, started by start()):
-//      1. list_all at resourceVersion "0" the first time (the watch cache may
-//         answer), later at the last resourceVersion seen, "NotOlderThan"; a
-//         410 on that list relists with "" (a consistent read).
+//      1. list (Client::list_each, paged) at resourceVersion "0" the first
+//         time (the watch cache may answer), later at the last resourceVersion
+//         seen, "NotOlderThan"; a 410 on that list relists with "" (a
+//         consistent read). Each item is transformed as it is decoded.
 //      2. Replace the cache with the list, emitting add/update/delete for the
 //         difference to the previous cache, so nothing is lost across a relist.
 //      3. Watch from the list's resourceVersion with bookmarks and a server
@@ -28,6 +29,10 @@
 //    resync replays every cached object as an update with old == new.
 //  - Objects are immutable shared_ptr<const json>. Items of a list get
 //    apiVersion/kind from the Resource when the server left them out.
+//  - With `compact`, the cache holds each object as CBOR and every read
+//    (get/list/by_*/for_each, handler arguments) decodes a fresh copy: a
+//    parsed nlohmann::json takes about 7 times the bytes of its encoding.
+//    Each read costs a decode (tens of microseconds for a Deployment).
 //  - Reads (get/list/by_*) are thread-safe and never block on the network.
 //  - Waits (backoff, resync, wait_for_sync) measure time with the Clock; with a
 //    FakeClock, advance it and call tick() to make the informer re-check it.
@@ -100,6 +105,9 @@ struct InformerOptions {
   // Applied to each object before it is cached (e.g. strip_managed_fields) to
   // bound memory; must not change namespace, name or resourceVersion.
   std::function<void(json&)> transform;
+  // Stores objects encoded (CBOR) and decodes them on every read: for large
+  // caches read a few objects at a time, such as a controller's.
+  bool compact = false;
 };
 
 // Drops metadata.managedFields, which a controller reading its cache never needs.
@@ -143,14 +151,37 @@ class Informer {
   std::vector<ObjectPtr> by_namespace(std::string_view ns) const;
   std::vector<ObjectPtr> by_owner(std::string_view owner_uid) const;
   std::vector<ObjectPtr> by_label(std::string_view key, std::string_view value) const;
+  // Calls `f` for every cached object, ordered by namespace/name, decoding one
+  // at a time where list() decodes them all first.
+  void for_each(const std::function<void(const ObjectPtr&)>& f) const;
   size_t size() const;
 
  private:
+  // One cached object: parsed, or (compact) encoded.
+  struct Entry {
+    std::string resource_version;
+    ObjectPtr object;           // null when compact
+    std::vector<uint8_t> cbor;  // compact only
+  };
+  using EntryPtr = std::shared_ptr<const Entry>;
+  // What an object is indexed under.
+  struct IndexTerms {
+    std::string ns;
+    std::vector<std::string> owners;  // ownerReferences[].uid
+    std::vector<std::string> labels;  // "key=value"
+  };
+  // A listed item, prepared, waiting for replace().
+  struct Listed {
+    std::string key;
+    EntryPtr entry;
+    IndexTerms terms;
+  };
+
   void run();
   void resync_loop();
   // Lists and replaces the cache; false when the loop must back off.
   void handle_event(WatchEvent&& event);
-  void replace(std::vector<json> items, const std::string& resource_version);
+  void replace(std::vector<Listed> items, const std::string& resource_version);
   void upsert(json object);
   void remove(json object);
   // Sleeps until the Clock reaches `deadline`; false when stopping.
@@ -160,8 +191,12 @@ class Informer {
   bool stopping() const;
   double random01();
 
-  void index_locked(const std::string& key, const json& object);
-  void unindex_locked(const std::string& key, const json& object);
+  EntryPtr make_entry(ObjectPtr object) const;
+  ObjectPtr load(const EntryPtr& entry) const;
+  std::vector<EntryPtr> entries() const;  // ordered by key
+  static IndexTerms index_terms(const json& object);
+  void index_locked(const std::string& key, const IndexTerms& terms);
+  void unindex_locked(const std::string& key, const IndexTerms& terms);
   std::vector<ObjectPtr> lookup(const std::map<std::string, std::set<std::string>>& index,
                                 const std::string& value) const;
   void prepare(json& object) const;
@@ -181,7 +216,7 @@ class Informer {
 
   // Cache and indexes. Index values are object keys ("ns/name" or "name").
   mutable std::shared_mutex cache_mu_;
-  std::map<std::string, ObjectPtr> objects_;
+  std::map<std::string, EntryPtr> objects_;
   std::map<std::string, std::set<std::string>> by_namespace_;
   std::map<std::string, std::set<std::string>> by_owner_;
   std::map<std::string, std::set<std::string>> by_label_;  // "key=value"

@@ -42,6 +42,9 @@ struct ManagerOptions {
   // object is reconciled again (controller-runtime's SyncPeriod); a converged
   // resync sends no write. Zero disables it.
   std::chrono::seconds resync_period{0};
+  // Caches hold objects encoded and decode them on each read
+  // (kube::InformerOptions::compact): less memory, a little CPU per read.
+  bool compact_caches = true;
 };
 
 class OrderServiceManager {

@@ -50,7 +50,8 @@ bool needs_apply(const json& desired, const json* live) {
 }
 
 Status converge_children(kube::Client& client, const ObjectMeta& owner,
-                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds) {
+                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds,
+                         std::map<std::string, json>* applied) {
   auto kind_of = [&](const std::string& kind) -> const ChildKind* {
     for (const auto& k : kinds) {
       if (k.kind == kind) return &k;
@@ -68,11 +69,12 @@ Status converge_children(kube::Client& client, const ObjectMeta& owner,
     child["metadata"]["annotations"][kSpecHashAnnotation] = content_hash(child);
     kube::ObjectPtr live = k->cache->get(owner.ns, name);
     if (k->create_only ? live != nullptr : !needs_apply(child, live.get())) continue;
-    auto applied = client.apply(*k->resource, owner.ns, child,
-                                {.field_manager = kFieldManager, .force = true});
-    if (!applied.ok()) return applied.error();
+    auto answer = client.apply(*k->resource, owner.ns, child,
+                               {.field_manager = kFieldManager, .force = true});
+    if (!answer.ok()) return answer.error();
     log::info("applied child",
               {{"owner", owner.ns + "/" + owner.name}, {"kind", kind}, {"name", name}});
+    if (applied != nullptr) (*applied)[kind + "/" + name] = std::move(*answer);
   }
   // Children the spec no longer wants (a zone removed, autoscaling switched off, ...).
   for (const auto& k : kinds) {
@@ -93,7 +95,8 @@ Status converge_children(kube::Client& client, const ObjectMeta& owner,
 }
 
 Status OrderServiceReconciler::reconcile_children(const OrderService& svc,
-                                                  const std::vector<json>& desired) {
+                                                  const std::vector<json>& desired,
+                                                  std::map<std::string, json>* applied) {
   namespace res = kube::resources;
   const std::vector<ChildKind> kinds = {
       {"ConfigMap", &res::kConfigMaps, caches_.config_maps},
@@ -101,7 +104,7 @@ Status OrderServiceReconciler::reconcile_children(const OrderService& svc,
       {"Deployment", &res::kDeployments, caches_.deployments},
       {"HorizontalPodAutoscaler", &res::kHorizontalPodAutoscalers, caches_.hpas},
       {"PodDisruptionBudget", &res::kPodDisruptionBudgets, caches_.pdbs}};
-  return converge_children(client_, svc.meta, desired, kinds);
+  return converge_children(client_, svc.meta, desired, kinds, applied);
 }
 
 }  // namespace orderguard::op

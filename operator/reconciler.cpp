@@ -51,7 +51,8 @@ kube::ReconcileOutcome OrderServiceReconciler::reconcile(const kube::Request& re
     if (d != nullptr) deployments[zone.name] = *d;
   }
   const auto now = clock_.wall_now();
-  const auto health = compute_zone_health(svc, caches_.nodes->list(), deployments, now);
+  const auto nodes = caches_.nodes->list();
+  auto health = compute_zone_health(svc, nodes, deployments, now);
   std::vector<bool> healthy;
   for (const auto& h : health) healthy.push_back(h.healthy);
 
@@ -61,7 +62,34 @@ kube::ReconcileOutcome OrderServiceReconciler::reconcile(const kube::Request& re
       render_children(svc, plan, cache ? &*cache : nullptr, shards ? &*shards : nullptr);
 
   // 3. Children.
-  if (Status st = reconcile_children(svc, desired); !st.ok()) return st.error();
+  std::map<std::string, json> applied;
+  if (Status st = reconcile_children(svc, desired, &applied); !st.ok()) return st.error();
+
+  // The Deployments just applied are newer than the cache, which learns of
+  // them only from the watch. Health and status from them now, so the status
+  // written here is the one the next pass computes, not a step behind it
+  // (e.g. unavailableSince of a new Deployment). If that changes a zone's
+  // verdict, the plan just applied is stale: keep the cache's view and let
+  // the next pass, which the apply's watch events trigger, redo both.
+  std::map<std::string, json> fresher = deployments;
+  bool newer = false;
+  for (const auto& zone : svc.spec.zones) {
+    auto it = applied.find("Deployment/" + zone_child_name(svc, zone));
+    if (it == applied.end()) continue;
+    fresher[zone.name] = std::move(it->second);
+    newer = true;
+  }
+  if (newer) {
+    auto fresh_health = compute_zone_health(svc, nodes, fresher, now);
+    bool same_verdicts = true;
+    for (size_t i = 0; i < health.size(); ++i) {
+      same_verdicts = same_verdicts && fresh_health[i].healthy == health[i].healthy;
+    }
+    if (same_verdicts) {
+      health = std::move(fresh_health);
+      deployments = std::move(fresher);
+    }
+  }
 
   // 4. Status.
   json status = compute_status(svc, plan, health, deployments, missing, format_time(now));

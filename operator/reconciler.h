@@ -68,9 +68,11 @@ struct ChildKind {
 // Step 3 of every reconciler: applies each of `desired` that needs it
 // (needs_apply; create_only kinds only when missing) and deletes the owner's
 // pruned-kind children that are not in `desired`. Every desired kind must be
-// in `kinds`.
+// in `kinds`. `applied`, when given, receives what the server answered to each
+// apply, keyed "Kind/name": newer than the caches until the watch delivers it.
 Status converge_children(kube::Client& client, const ObjectMeta& owner,
-                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds);
+                         const std::vector<json>& desired, const std::vector<ChildKind>& kinds,
+                         std::map<std::string, json>* applied = nullptr);
 
 // Sets a condition in `conditions` (a metav1.Condition list): lastTransitionTime
 // changes only when status changes; the list stays ordered by first insertion.
@@ -93,7 +95,8 @@ class OrderServiceReconciler {
   kube::ReconcileOutcome reconcile(const kube::Request& request);
 
  private:
-  Status reconcile_children(const OrderService& svc, const std::vector<json>& desired);
+  Status reconcile_children(const OrderService& svc, const std::vector<json>& desired,
+                            std::map<std::string, json>* applied);
   Status reconcile_status(const OrderService& svc, const json& live, const json& status,
                           const std::vector<ZoneHealth>& health);
   void record_zone_events(const json& live, const OrderService& svc,

@@ -9,7 +9,9 @@
 #     peak RSS, writes per OrderService, writes on a forced resync and on a
 #     restart, vs `kubectl apply --server-side` of the same children.
 # Usage: scripts/bench.sh <build dir> [sections...]   (make bench builds the release
-# preset; sections default to "1 2 3", e.g. `scripts/bench.sh build/release 3`)
+# preset; sections default to "1 2 3", e.g. `scripts/bench.sh build/release 3`).
+# Section 3 runs the operator with its defaults; OPERATOR_QPS / OPERATOR_BURST set
+# its --kube-api-qps / --kube-api-burst (e.g. OPERATOR_QPS=200 OPERATOR_BURST=300).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build/release}"
@@ -71,6 +73,9 @@ fi
 if run_section 3; then
 echo
 echo "== 3. operator: $OPERATOR_COUNT OrderServices"
+operator_args=()
+[[ -n "${OPERATOR_QPS:-}" ]] && operator_args+=("--operator-arg=--kube-api-qps=$OPERATOR_QPS")
+[[ -n "${OPERATOR_BURST:-}" ]] && operator_args+=("--operator-arg=--kube-api-burst=$OPERATOR_BURST")
 "$BUILD/bench/operator_bench" --tools "$TOOLS_BIN" --operator "$BUILD/operator/orderguard-operator" \
-  --count "$OPERATOR_COUNT" --resync-period "${OPERATOR_RESYNC:-60}"
+  --count "$OPERATOR_COUNT" --resync-period "${OPERATOR_RESYNC:-60}" ${operator_args[@]+"${operator_args[@]}"}
 fi

@@ -446,6 +446,56 @@ TEST_F(InformerFixture, LateHandlersSeeTheCacheAndTransformApplies) {
   informer->stop();
 }
 
+TEST_F(InformerFixture, CompactCacheServesTheSameObjectsEventsAndIndexes) {
+  const json owner = json::array({{{"uid", "u1"}, {"kind", "ReplicaSet"}, {"name", "rs"}}});
+  client.push_list(pod_list(
+      "10", {pod("shop", "a", "5", {{"app", "web"}}, owner), pod("shop", "b", "6", {{"app", "db"}}),
+             pod("ops", "c", "7", {{"app", "web"}}, owner)}));
+  client.push_watch(
+      {{event(WatchEvent::Type::kModified, pod("shop", "a", "11", {{"app", "api"}}, json::array())),
+        event(WatchEvent::Type::kModified, pod("shop", "a", "11", {{"app", "api"}})),  // same rv
+        event(WatchEvent::Type::kDeleted, pod("ops", "c", "12")),
+        event(WatchEvent::Type::kAdded, pod("shop", "d", "13", {{"app", "web"}}, owner))},
+       make_error(ErrorCode::kGone, "too old resource version")});
+  client.push_list(pod_list("30", {pod("shop", "a", "11", {{"app", "api"}}, json::array()),
+                                   pod("shop", "d", "25", {{"app", "web"}}, owner)}));
+  InformerOptions opts;
+  opts.transform = strip_managed_fields;
+  opts.compact = true;
+  auto informer = make(std::move(opts));
+  informer->start();
+  ASSERT_TRUE(eventually([&] { return client.watch_calls().size() == 2; }));
+  EXPECT_EQ(recorder.take(),
+            (std::vector<std::string>{"add c", "add a", "add b", "update a 5->11", "delete c",
+                                      "add d", "delete b", "update d 13->25"}));
+
+  json want = pod("shop", "d", "25", {{"app", "web"}}, owner);
+  want["metadata"].erase("managedFields");
+  want["kind"] = "Pod";
+  want["apiVersion"] = "v1";
+  ObjectPtr d = informer->get("shop", "d");
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(*d, want);
+  auto names = [](const std::vector<ObjectPtr>& objs) {
+    std::vector<std::string> out;
+    for (const ObjectPtr& o : objs) out.push_back(name_of(o));
+    return out;
+  };
+  EXPECT_EQ(names(informer->list()), (std::vector<std::string>{"a", "d"}));
+  std::vector<std::string> each;
+  informer->for_each([&](const ObjectPtr& o) { each.push_back(name_of(o)); });
+  EXPECT_EQ(each, (std::vector<std::string>{"a", "d"}));
+  EXPECT_EQ(names(informer->by_owner("u1")), (std::vector<std::string>{"d"}));
+  EXPECT_EQ(names(informer->by_label("app", "api")), (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(informer->by_label("app", "db").empty());
+  EXPECT_TRUE(informer->by_namespace("ops").empty());
+
+  Recorder late;
+  informer->add_handlers(late.handlers());
+  EXPECT_EQ(late.take(), (std::vector<std::string>{"add a", "add d"}));
+  informer->stop();
+}
+
 TEST_F(InformerFixture, ThrowingHandlerDoesNotStopTheInformer) {
   client.push_list(pod_list("10", {pod("shop", "a", "5")}));
   client.push_watch({{event(WatchEvent::Type::kAdded, pod("shop", "b", "11"))}, Status()});
