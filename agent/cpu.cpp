@@ -26,16 +26,23 @@ Result<CpuSample> take_cpu_sample(const HostView& view, const Clock& clock,
   if (!sys) return sys.error();
   sample.system = *sys;
   for (int pid : pids) {
-    Result<std::string> text = view.read_pid(pid, "stat");
+    Result<std::string> text = view.read_pid_whole(pid, "stat");
     if (!text) continue;  // exited or unreadable: not an error
     Result<ProcStat> st = parse_proc_stat(*text);
     if (!st) continue;
     sample.processes[pid] = TaskTicks{st->cpu_ticks(), st->starttime, st->comm};
+    const bool single_thread = st->num_threads == 1;
+    sample.stats[pid] = std::move(*st);
     if (!threads) continue;
+    if (single_thread) {
+      // Its only thread is the process: no task/ listing and no second read.
+      sample.threads[{pid, pid}] = sample.processes[pid];
+      continue;
+    }
     Result<std::vector<int>> tids = view.list_tasks(pid);
     if (!tids) continue;
     for (int tid : *tids) {
-      Result<std::string> ttext = view.read_pid(pid, "task/" + std::to_string(tid) + "/stat");
+      Result<std::string> ttext = view.read_pid_whole(pid, "task/" + std::to_string(tid) + "/stat");
       if (!ttext) continue;
       Result<ProcStat> tst = parse_proc_stat(*ttext);
       if (!tst) continue;

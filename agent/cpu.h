@@ -31,6 +31,7 @@ struct CpuSample {
   Clock::time_point time{};
   SystemCpu system;
   std::map<int, TaskTicks> processes;                // pid -> ticks
+  std::map<int, ProcStat> stats;                     // pid -> its parsed stat, for the scan
   std::map<std::pair<int, int>, TaskTicks> threads;  // (pid, tid) -> ticks
 };
 

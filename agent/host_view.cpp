@@ -88,6 +88,10 @@ Result<std::string> HostView::read_pid(int pid, std::string_view file) const {
   return read_file(pid_path(pid, file));
 }
 
+Result<std::string> HostView::read_pid_whole(int pid, std::string_view file) const {
+  return read_file(pid_path(pid, file), kMaxFileBytes, /*short_read_is_end=*/true);
+}
+
 Result<std::string> HostView::readlink_pid(int pid, std::string_view file) const {
   return read_link(pid_path(pid, file));
 }
@@ -96,7 +100,8 @@ Result<std::string> HostView::read_host(std::string_view absolute) const {
   return read_file(host_path(absolute));
 }
 
-Result<std::string> HostView::read_file(const std::string& path, size_t max_bytes) {
+Result<std::string> HostView::read_file(const std::string& path, size_t max_bytes,
+                                        bool short_read_is_end) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) return errno_error(errno, "open", path);
   std::string out;
@@ -111,6 +116,7 @@ Result<std::string> HostView::read_file(const std::string& path, size_t max_byte
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
+    if (short_read_is_end && static_cast<size_t>(n) < sizeof(buf)) break;
   }
   ::close(fd);
   return out;

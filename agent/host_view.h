@@ -55,11 +55,16 @@ class HostView {
 
   Result<std::string> read_proc(std::string_view relative) const;
   Result<std::string> read_pid(int pid, std::string_view file) const;
+  // For per-process files the kernel renders in one piece on each read (stat, task/<tid>/stat,
+  // status, cmdline, cgroup; not the record-by-record net/tcp tables): a read shorter than the
+  // buffer is the end, which saves the second read() that would return 0 on each file.
+  Result<std::string> read_pid_whole(int pid, std::string_view file) const;
   Result<std::string> readlink_pid(int pid, std::string_view file) const;
   Result<std::string> read_host(std::string_view absolute) const;
 
   // Generic helpers over real paths (already prefixed).
-  static Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxFileBytes);
+  static Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxFileBytes,
+                                       bool short_read_is_end = false);
   static Result<std::string> read_link(const std::string& path);
   static Result<std::vector<std::string>> list_dir(const std::string& path);
   static Result<FileStat> stat_path(const std::string& path, bool follow = false);

@@ -1,5 +1,6 @@
 // orderguard-agent: `scan` runs every check once on this host and prints a report (exit codes:
 // 0 clean, 1 findings of miner severity, 2 error); `run` is the DaemonSet mode (run.h).
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,8 @@
 #include "agent/run.h"
 #include "agent/scanner.h"
 #include "kube/clock.h"
+#include "kube/duration.h"
+#include "kube/io_threads.h"
 #include "kube/log.h"
 #include "kube/signals.h"
 #include "policy/miner_policy.h"
@@ -102,6 +105,12 @@ int main(int argc, char** argv) {
                   "pids probed per scan by the hidden-process sweep (0: up to pid_max)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  run->add_flag("!--no-resolve-pools", run_options.resolve_pools,
+                "do not resolve pool host names (no DNS queries; the pool-connection rule is off)");
+  std::string pool_refresh = "10m";
+  run->add_option("--pool-refresh", pool_refresh,
+                  "how often pool host names are resolved again (Go duration: 10m, 1h)")
+      ->capture_default_str();
   run->add_option("--log-level", level, "debug, info or error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -112,6 +121,18 @@ int main(int argc, char** argv) {
       return kExitError;
     }
     log::set_level(parsed);
+    Result<std::chrono::nanoseconds> refresh = kube::parse_duration(pool_refresh);
+    if (!refresh || *refresh < std::chrono::seconds(1)) {
+      log::error("invalid --pool-refresh: want a duration of at least 1s",
+                 {{"value", pool_refresh}});
+      return kExitError;
+    }
+    run_options.pool_refresh = std::chrono::duration_cast<std::chrono::milliseconds>(*refresh);
+    // A DaemonSet on every node: keep its footprint small. Two malloc arenas
+    // instead of one per allocating thread, and two I/O threads for two watches
+    // and a few writes instead of cpprestsdk's 40.
+    mallopt(M_ARENA_MAX, 2);
+    kube::set_io_threads(2);
     kube::init_openssl_for_process();
     kube::block_shutdown_signals();
     ro.protected_namespaces = {protected_namespaces.begin(), protected_namespaces.end()};
@@ -134,7 +155,15 @@ int main(int argc, char** argv) {
               {{"proc", paths.proc_root}});
     options.check_hidden = false;
   }
-  agent::Scanner scanner(std::move(view), &clock, &probe, resolve_pools ? &resolver : nullptr,
+  // One-shot: the first scan waits for the resolution; with --watch the book refreshes on its
+  // own thread so rescans do not.
+  agent::PoolAddressBook pools(&resolver, &clock, std::chrono::minutes(10));
+  if (resolve_pools) {
+    pools.set_hosts(agent::pool_hosts_to_resolve({}));
+    pools.refresh();
+    if (watch > 0) pools.start();
+  }
+  agent::Scanner scanner(std::move(view), &clock, &probe, resolve_pools ? &pools : nullptr,
                          policy::built_in_default(), options);
   if (Status s = scanner.prime(); !s) {
     log::error("scan failed", {{"error", s.error().describe()}});

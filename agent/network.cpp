@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -173,68 +174,186 @@ std::vector<IpAddress> SystemResolver::resolve(const std::string& host) {
   return out;
 }
 
-PoolAddressBook::PoolAddressBook(Resolver* resolver, const Clock* clock,
-                                 std::vector<std::string> hosts, std::chrono::seconds max_age)
-    : resolver_(resolver), clock_(clock), hosts_(std::move(hosts)), max_age_(max_age) {}
-
-bool PoolAddressBook::refresh() {
-  Clock::time_point now = clock_->now();
-  if (resolved_at_ && now - *resolved_at_ < max_age_) return false;
-  std::map<IpAddress, std::string> fresh;
-  for (const std::string& h : hosts_) {
-    for (const IpAddress& ip : resolver_->resolve(h)) fresh.emplace(ip, h);
-  }
-  by_address_ = std::move(fresh);
-  resolved_at_ = now;
-  return true;
-}
-
-std::optional<std::string> PoolAddressBook::lookup(const IpAddress& address) const {
-  auto it = by_address_.find(address);
-  if (it == by_address_.end()) return std::nullopt;
+std::optional<std::string> PoolAddresses::lookup(const IpAddress& address) const {
+  auto it = by_address.find(address);
+  if (it == by_address.end()) return std::nullopt;
   return it->second;
 }
 
-NetworkView read_connections(const HostView& view, const std::vector<int>& pids) {
+PoolAddressBook::PoolAddressBook(Resolver* resolver, const Clock* clock,
+                                 std::chrono::milliseconds period)
+    : resolver_(resolver),
+      clock_(clock),
+      period_(period),
+      current_(std::make_shared<const PoolAddresses>()) {}
+
+PoolAddressBook::~PoolAddressBook() { stop(); }
+
+void PoolAddressBook::set_hosts(std::vector<std::string> hosts) {
+  std::sort(hosts.begin(), hosts.end());
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (hosts == hosts_) return;
+    hosts_ = std::move(hosts);
+    hosts_changed_ = true;
+  }
+  cv_.notify_all();
+}
+
+bool PoolAddressBook::due() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hosts_changed_ || !resolved_at_ || clock_->now() - *resolved_at_ >= period_;
+}
+
+void PoolAddressBook::refresh() {
+  std::lock_guard<std::mutex> one(refresh_mu_);
+  std::vector<std::string> hosts;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    hosts = hosts_;
+    hosts_changed_ = false;  // a set_hosts() during the resolution makes the book due again
+  }
+  // Published again whenever a host's addresses change, so a host that resolves quickly is
+  // checked from the next scan on, however long the rest of the list takes.
+  const auto publish = [&] {
+    auto fresh = std::make_shared<PoolAddresses>();
+    for (const auto& [host, ips] : by_host_) {
+      for (const IpAddress& ip : ips) fresh->by_address.emplace(ip, host);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = std::move(fresh);
+  };
+  const size_t before = by_host_.size();
+  std::erase_if(by_host_, [&](const auto& entry) {
+    return !std::binary_search(hosts.begin(), hosts.end(), entry.first);
+  });
+  if (by_host_.size() != before) publish();
+  for (const std::string& host : hosts) {
+    {
+      // Shutdown does not wait for the rest of a long list (each name may take a resolver
+      // timeout).
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) break;
+    }
+    std::vector<IpAddress> ips = resolver_->resolve(host);
+    if (ips.empty()) continue;  // keeps what the host had
+    std::sort(ips.begin(), ips.end());
+    ips.erase(std::unique(ips.begin(), ips.end()), ips.end());
+    auto [it, added] = by_host_.try_emplace(host, ips);
+    if (!added && it->second == ips) continue;
+    it->second = std::move(ips);
+    publish();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  resolved_at_ = clock_->now();
+  ++refreshes_;
+}
+
+std::shared_ptr<const PoolAddresses> PoolAddressBook::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+uint64_t PoolAddressBook::refreshes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refreshes_;
+}
+
+void PoolAddressBook::start() {
+  std::lock_guard<std::mutex> guard(mu_);
+  if (thread_.joinable() || stopping_) return;
+  thread_ = std::thread([this] {
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        // Re-checked at least every period: the injected clock decides when a refresh is due,
+        // the condition variable only how long to sleep before looking again.
+        cv_.wait_for(lock, period_, [&] {
+          return stopping_ || hosts_changed_ || !resolved_at_ ||
+                 clock_->now() - *resolved_at_ >= period_;
+        });
+        if (stopping_) return;
+      }
+      if (due()) refresh();
+    }
+  });
+}
+
+void PoolAddressBook::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+NetworkView read_connections(const HostView& view, const std::vector<int>& pids,
+                             const std::function<bool(const TcpEntry&)>& wanted) {
   NetworkView out;
-  // One pid per namespace to read the tables through; inode -> pids from every process.
-  std::map<std::string, int> namespaces;
-  std::map<uint64_t, std::set<int>> owners;
+  // Namespace -> its pids; the tables are read through the first one.
+  std::map<std::string, std::vector<int>> namespaces;
   for (int pid : pids) {
     Result<std::string> ns = view.readlink_pid(pid, "ns/net");
     // Without access to ns/net (unprivileged), fall back to one shared key: the tables
     // are then read through the first such pid.
-    namespaces.emplace(ns ? *ns : std::string("unknown"), pid);
+    namespaces[ns ? *ns : std::string("unknown")].push_back(pid);
+  }
+  std::set<uint64_t> seen;
+  std::map<uint64_t, TcpEntry> established;  // inode -> the connection, in wanted namespaces
+  std::vector<int> owners_to_search;
+  for (const auto& [ns, members] : namespaces) {
+    bool any = false;
+    bool wanted_here = false;
+    for (std::string_view file : {"net/tcp", "net/tcp6"}) {
+      Result<std::string> text = view.read_pid(members.front(), file);
+      if (!text) continue;
+      any = true;
+      for (const TcpEntry& e : parse_tcp_table(*text)) {
+        if (e.state != kTcpEstablished || e.inode == 0 || !seen.insert(e.inode).second) continue;
+        if (wanted && !wanted(e)) continue;
+        established.emplace(e.inode, e);
+        wanted_here = true;
+      }
+    }
+    if (any) ++out.namespaces_read;
+    if (wanted_here)
+      owners_to_search.insert(owners_to_search.end(), members.begin(), members.end());
+  }
+  if (established.empty()) return out;
+  std::sort(owners_to_search.begin(), owners_to_search.end());
+  // inode -> pids, in pid order (a socket may be shared by several processes).
+  std::map<uint64_t, std::vector<int>> owners;
+  for (int pid : owners_to_search) {
     Result<std::vector<std::string>> fds = HostView::list_dir(view.pid_path(pid, "fd"));
     if (!fds) continue;
     for (const std::string& fd : *fds) {
       Result<std::string> link = HostView::read_link(view.pid_path(pid, "fd/" + fd));
       if (!link) continue;
-      if (uint64_t inode = parse_socket_link(*link); inode != 0) owners[inode].insert(pid);
+      uint64_t inode = parse_socket_link(*link);
+      if (inode == 0 || !established.contains(inode)) continue;
+      std::vector<int>& list = owners[inode];
+      if (list.empty() || list.back() != pid) list.push_back(pid);
     }
   }
-  std::set<uint64_t> seen;
-  for (const auto& [ns, pid] : namespaces) {
-    bool any = false;
-    for (std::string_view file : {"net/tcp", "net/tcp6"}) {
-      Result<std::string> text = view.read_pid(pid, file);
-      if (!text) continue;
-      any = true;
-      for (const TcpEntry& e : parse_tcp_table(*text)) {
-        if (e.state != kTcpEstablished || e.inode == 0 || !seen.insert(e.inode).second) continue;
-        auto it = owners.find(e.inode);
-        if (it == owners.end()) continue;
-        for (int owner : it->second) out.connections.push_back(Connection{owner, e});
-      }
-    }
-    if (any) ++out.namespaces_read;
+  for (const auto& [inode, e] : established) {
+    auto it = owners.find(inode);
+    if (it == owners.end()) continue;
+    for (int owner : it->second) out.connections.push_back(Connection{owner, e});
   }
   return out;
 }
 
+bool connection_of_interest(const TcpEntry& e, const policy::CompiledPolicy& pol,
+                            const PoolAddresses* pools) {
+  if (pools != nullptr && pools->lookup(e.remote)) return true;
+  return !e.remote.is_loopback() && pol.miner_ports.count(e.remote_port) > 0;
+}
+
 std::map<int, std::vector<policy::Finding>> check_connections(const NetworkView& net,
                                                               const policy::CompiledPolicy& pol,
-                                                              const PoolAddressBook* pools) {
+                                                              const PoolAddresses* pools) {
   std::map<int, std::vector<policy::Finding>> out;
   for (const Connection& c : net.connections) {
     const TcpEntry& e = c.entry;

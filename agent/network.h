@@ -11,13 +11,17 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "agent/host_view.h"
@@ -69,26 +73,69 @@ class SystemResolver final : public Resolver {
   std::vector<IpAddress> resolve(const std::string& host) override;
 };
 
-// Pool host names resolved to addresses, refreshed when older than `max_age` (pool DNS
-// changes, and resolving on every scan would flood the resolver).
-class PoolAddressBook {
- public:
-  PoolAddressBook(Resolver* resolver, const Clock* clock, std::vector<std::string> hosts,
-                  std::chrono::seconds max_age);
+// Resolved pool addresses and the pool host each came from. Immutable once published, so a
+// scan reads one consistent set while the next one is being resolved.
+struct PoolAddresses {
+  std::map<IpAddress, std::string> by_address;
 
-  // Resolves every host when the book is stale. Returns whether it resolved.
-  bool refresh();
   // The pool host an address belongs to.
   std::optional<std::string> lookup(const IpAddress& address) const;
-  size_t size() const { return by_address_.size(); }
+  size_t size() const { return by_address.size(); }
+};
+
+// Pool host names resolved to addresses, off the scan path: refresh() resolves (blocking, DNS)
+// and publishes a new immutable PoolAddresses each time a host's addresses change (so a host
+// that resolves at once is not held back by slow ones); a scan only takes snapshot(), which
+// never waits on DNS. start() runs refresh() on a thread of its own when the book is due: at once
+// after set_hosts() changes the list, then every `period` (pool DNS changes, and resolving on every
+// scan would flood the resolver). Without start(), the owner calls refresh() itself (the
+// one-shot CLI, tests).
+//
+// Host names are resolved as exact hosts: a subdomain wildcard (poolHosts: nanopool.org also
+// matches xmr-eu1.nanopool.org by name) cannot be enumerated through DNS, so only the name
+// itself contributes addresses; the name rules still catch the subdomains in command lines.
+// A host that resolves to nothing keeps the addresses it had (a failing resolver must not
+// blind the scan); a host removed from the list drops its addresses at the next refresh.
+//
+// Thread-safe. `resolver` and `clock` must outlive the book; the destructor stops the thread.
+class PoolAddressBook {
+ public:
+  PoolAddressBook(Resolver* resolver, const Clock* clock, std::chrono::milliseconds period);
+  ~PoolAddressBook();
+  PoolAddressBook(const PoolAddressBook&) = delete;
+  PoolAddressBook& operator=(const PoolAddressBook&) = delete;
+
+  // The hosts to resolve (order and duplicates do not matter). A different list makes the
+  // book due at once.
+  void set_hosts(std::vector<std::string> hosts);
+  // Whether refresh() should run: never resolved, the list changed, or `period` has passed.
+  bool due() const;
+  // Resolves every host now and publishes the result.
+  void refresh();
+  // The latest published addresses (empty before the first refresh); never null.
+  std::shared_ptr<const PoolAddresses> snapshot() const;
+  // Completed refresh() calls.
+  uint64_t refreshes() const;
+
+  // Runs refresh() whenever due() on a background thread until stop() (idempotent).
+  void start();
+  void stop();
 
  private:
   Resolver* resolver_;
   const Clock* clock_;
-  std::vector<std::string> hosts_;
-  std::chrono::seconds max_age_;
+  std::chrono::milliseconds period_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> hosts_;  // sorted, unique
+  bool hosts_changed_ = true;
   std::optional<Clock::time_point> resolved_at_;
-  std::map<IpAddress, std::string> by_address_;
+  std::shared_ptr<const PoolAddresses> current_;
+  uint64_t refreshes_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+  std::mutex refresh_mu_;                                  // one refresh at a time; guards by_host_
+  std::map<std::string, std::vector<IpAddress>> by_host_;  // the latest addresses per host
 };
 
 struct Connection {
@@ -102,11 +149,20 @@ struct NetworkView {
 };
 
 // Reads the tables of every distinct network namespace among `pids` and maps sockets to pids.
-NetworkView read_connections(const HostView& view, const std::vector<int>& pids);
+// With `wanted`, only ESTABLISHED connections it accepts are mapped, and the fd links of the
+// processes are only walked in namespaces holding such a connection: on a clean host no
+// /proc/<pid>/fd is listed at all.
+NetworkView read_connections(const HostView& view, const std::vector<int>& pids,
+                             const std::function<bool(const TcpEntry&)>& wanted = nullptr);
+
+// Pure: whether check_connections can make a finding of `entry`: its remote end is a pool
+// address, or a miner port off this host.
+bool connection_of_interest(const TcpEntry& entry, const policy::CompiledPolicy& policy,
+                            const PoolAddresses* pools);
 
 // Pure: findings per pid for connections to miner ports (weak) and pool addresses.
 std::map<int, std::vector<policy::Finding>> check_connections(const NetworkView& net,
                                                               const policy::CompiledPolicy& policy,
-                                                              const PoolAddressBook* pools);
+                                                              const PoolAddresses* pools);
 
 }  // namespace orderguard::agent

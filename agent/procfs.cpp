@@ -121,30 +121,35 @@ std::vector<std::string> split_cmdline(std::string_view text) {
   return out;
 }
 
-Result<ProcessSnapshot> read_process(const HostView& view, int pid) {
-  Result<std::string> stat_text = view.read_pid(pid, "stat");
-  if (!stat_text) return stat_text.error();
-  Result<ProcStat> st = parse_proc_stat(*stat_text);
-  if (!st) return st.error();
+Result<ProcessSnapshot> read_process(const HostView& view, int pid,
+                                     const ReadProcessOptions& options) {
   ProcessSnapshot snap;
-  snap.stat = std::move(*st);
-  if (Result<std::string> comm = view.read_pid(pid, "comm"); comm) {
-    snap.comm = std::move(*comm);
-    while (!snap.comm.empty() && snap.comm.back() == '\n') snap.comm.pop_back();
+  if (options.stat != nullptr) {
+    snap.stat = *options.stat;
   } else {
-    snap.comm = snap.stat.comm;
+    Result<std::string> stat_text = view.read_pid_whole(pid, "stat");
+    if (!stat_text) return stat_text.error();
+    Result<ProcStat> st = parse_proc_stat(*stat_text);
+    if (!st) return st.error();
+    snap.stat = std::move(*st);
   }
-  if (Result<std::string> cmd = view.read_pid(pid, "cmdline"); cmd) {
-    snap.cmdline = split_cmdline(*cmd);
-  }
+  snap.comm = snap.stat.comm;
+  Result<std::string> cmd = view.read_pid_whole(pid, "cmdline");
+  if (!cmd && cmd.error().code == ErrorCode::kNotFound) return cmd.error();  // exited since
+  if (cmd) snap.cmdline = split_cmdline(*cmd);
   if (Result<std::string> exe = view.readlink_pid(pid, "exe"); exe) {
     snap.exe = std::move(*exe);
     snap.exe_readable = true;
   }
-  if (Result<std::string> status = view.read_pid(pid, "status"); status) {
-    if (Result<ProcStatus> ps = parse_proc_status(*status); ps) snap.hugetlb_kb = ps->hugetlb_kb;
+  if (options.status) {
+    if (Result<std::string> status = view.read_pid_whole(pid, "status"); status) {
+      if (Result<ProcStatus> ps = parse_proc_status(*status); ps) snap.hugetlb_kb = ps->hugetlb_kb;
+    }
   }
-  if (Result<std::string> cg = view.read_pid(pid, "cgroup"); cg) snap.cgroup = std::move(*cg);
+  if (options.cgroup) {
+    if (Result<std::string> cg = view.read_pid_whole(pid, "cgroup"); cg)
+      snap.cgroup = std::move(*cg);
+  }
   return snap;
 }
 

@@ -67,7 +67,16 @@ struct ProcessSnapshot {
   std::string cgroup;  // raw /proc/<pid>/cgroup
 };
 
-// kNotFound when the process vanished (stat unreadable); other files are best effort.
-Result<ProcessSnapshot> read_process(const HostView& view, int pid);
+// What read_process reads; the scanner skips what it already has or may not need.
+struct ReadProcessOptions {
+  const ProcStat* stat = nullptr;  // already read (the CPU sample): stat is not read again
+  bool status = true;              // HugetlbPages; the most expensive file of the set
+  bool cgroup = true;
+};
+
+// kNotFound when the process vanished (stat unreadable); other files are best effort. comm is
+// stat's comm field (what /proc/<pid>/comm holds too, without its newline).
+Result<ProcessSnapshot> read_process(const HostView& view, int pid,
+                                     const ReadProcessOptions& options = {});
 
 }  // namespace orderguard::agent

@@ -96,6 +96,14 @@ const json* find_pod(const json& pods, const PodMatch& match) {
 
 }  // namespace
 
+bool pod_terminating(const json& pod) {
+  if (!pod.is_object()) return false;
+  auto meta = pod.find("metadata");
+  if (meta == pod.end() || !meta->is_object()) return false;
+  auto ts = meta->find("deletionTimestamp");
+  return ts != meta->end() && !ts->is_null();
+}
+
 bool is_kernel_thread(const ProcessReport& process) {
   if (process.pid == 2 || process.ppid == 2) return true;
   return process.exe.empty() && process.cmdline.empty();
@@ -309,6 +317,13 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
                                    const policy::PolicySet& policies) {
   ResponseSummary summary;
   json pods = pods_array(pods_in);
+  {
+    std::set<std::string> present;
+    for (const json& p : pods) {
+      if (p.is_object() && p.contains("metadata")) present.insert(str(p["metadata"], "uid"));
+    }
+    std::erase_if(acted_on_, [&](const std::string& uid) { return !present.contains(uid); });
+  }
   std::set<std::string> handled;  // pods acted on in this call
   std::vector<const ProcessReport*> unowned;
   for (const ProcessReport& p : report.processes) {
@@ -342,7 +357,23 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
     action.name = match->name;
     action.pid = p.pid;
     action.comm = p.comm;
+    const std::string uid = str(pod->value("metadata", json::object()), "uid");
+    if (pod_terminating(*pod) || (!uid.empty() && acted_on_.contains(uid))) {
+      // Evicted already (by us or anyone): acting again would only spend the eviction budget
+      // and repeat the Event while the pod's grace period runs.
+      action.outcome = "terminating";
+      log::info("miner pod already terminating, not acted on again",
+                {{"pod", pod_key(action.ns, action.name)},
+                 {"pid", p.pid},
+                 {"comm", p.comm},
+                 {"outcome", action.outcome}});
+      summary.pods.push_back(std::move(action));
+      continue;
+    }
     act_on_pod(p, *pod, *match, policies, &action);
+    if ((action.outcome == "evicted" || action.outcome == "deleted") && !uid.empty()) {
+      acted_on_.insert(uid);
+    }
     if (!action.error.empty()) summary.errors.push_back(action.error);
     summary.pods.push_back(std::move(action));
   }

@@ -15,6 +15,10 @@
 // - The quarantine entry goes to the MinerPolicy `quarantine_policy` (created in Enforce mode
 //   when missing) by read-modify-write with resourceVersion, retried on conflict; an equivalent
 //   entry (same scope and workload, or same image/digest) is never added twice.
+// - A pod already terminating (metadata.deletionTimestamp set, as after an eviction during the
+//   grace period), or one this responder evicted or deleted and still sees (the pod cache may
+//   lag the eviction by a scan), is not acted on again: outcome "terminating", logged, no
+//   eviction, no Event, no quarantine write, no eviction budget used.
 // - At most evictions_per_minute pods are acted on per node per minute (a token bucket over the
 //   injected Clock); the excess is logged and reported as "rate-limited", nothing else is done.
 // - Host findings of strong severity, and miner processes outside any container, mark the
@@ -65,6 +69,9 @@ struct ResponderOptions {
 };
 
 // --- Pure decisions -------------------------------------------------------------------------
+
+// Whether the pod is being deleted: metadata.deletionTimestamp is set.
+bool pod_terminating(const nlohmann::json& pod);
 
 // A kernel thread: kthreadd (pid 2) or its children, or a process without exe and cmdline.
 // A process that only names itself like one ([kworker/0:1] with an exe) is not.
@@ -158,7 +165,7 @@ struct PodAction {
   std::string name;
   int pid = 0;
   std::string comm;
-  // evicted, deleted, gone, pdb-blocked, dry-run, rate-limited, failed
+  // evicted, deleted, gone, pdb-blocked, dry-run, rate-limited, failed, terminating
   std::string outcome;
   std::optional<policy::QuarantineEntry> quarantine;
   bool quarantine_added = false;  // false also when an equivalent entry existed
@@ -210,6 +217,8 @@ class Responder {
   ProcessKiller* killer_;
   ResponderOptions options_;
   EvictionBudget budget_;
+  // UIDs of the pods evicted or deleted, forgotten once they leave the pod list.
+  std::set<std::string> acted_on_;
 };
 
 }  // namespace orderguard::agent

@@ -53,13 +53,20 @@ struct Metrics {
                       .Name("orderguard_agent_processes_scanned")
                       .Help("Processes read by the last scan")
                       .Register(r)
-                      .Add({})) {}
+                      .Add({})),
+        pool_addresses(prometheus::BuildGauge()
+                           .Name("orderguard_agent_pool_addresses")
+                           .Help("Resolved pool host addresses the last scan checked "
+                                 "connections against")
+                           .Register(r)
+                           .Add({})) {}
 
   prometheus::Family<prometheus::Counter>& scans;
   prometheus::Family<prometheus::Counter>& findings;
   prometheus::Family<prometheus::Counter>& evictions;
   prometheus::Histogram& duration;
   prometheus::Gauge& processes;
+  prometheus::Gauge& pool_addresses;
 };
 
 // The policies in force, compiled from the informer's cache; invalid ones are skipped (the
@@ -79,7 +86,9 @@ Policies snapshot(const kube::Informer& informer) {
   return p;
 }
 
-policy::PolicySet compile_all(const std::vector<kube::ObjectPtr>& objects) {
+// `valid`, when set, receives the objects that compiled.
+policy::PolicySet compile_all(const std::vector<kube::ObjectPtr>& objects,
+                              std::vector<nlohmann::json>* valid = nullptr) {
   std::vector<policy::CompiledPolicy> compiled;
   for (const kube::ObjectPtr& o : objects) {
     Result<policy::CompiledPolicy> c = policy::compile(*o);
@@ -88,6 +97,7 @@ policy::PolicySet compile_all(const std::vector<kube::ObjectPtr>& objects) {
       continue;
     }
     compiled.push_back(std::move(c).value());
+    if (valid) valid->push_back(*o);
   }
   return policy::combine(std::move(compiled));
 }
@@ -168,6 +178,14 @@ int run_agent(RunOptions options) {
     options.scan.check_hidden = false;
   }
 
+  // Resolved off the scan path; hosts are set when the policies load.
+  SystemResolver resolver;
+  std::unique_ptr<PoolAddressBook> pool_book;
+  if (options.resolve_pools) {
+    pool_book = std::make_unique<PoolAddressBook>(&resolver, &clock, options.pool_refresh);
+    pool_book->start();
+  }
+
   kube::EventRecorder recorder(*client, "orderguard.io/agent", ro.node_name, clock);
   RealProcessKiller killer;
   Responder responder(*client, recorder, clock, &killer, ro);
@@ -186,6 +204,8 @@ int run_agent(RunOptions options) {
   log::info("agent started", {{"node", ro.node_name},
                               {"dry_run", ro.dry_run},
                               {"interval_ms", options.interval.count()},
+                              {"resolve_pools", options.resolve_pools},
+                              {"pool_refresh_ms", options.pool_refresh.count()},
                               {"metrics_port", server.port()}});
 
   std::thread loop([&] {
@@ -196,15 +216,19 @@ int run_agent(RunOptions options) {
     std::unique_ptr<Scanner> scanner;
     policy::PolicySet policy_set;
     std::string fingerprint = "-";
+    size_t pool_addresses = 0;
     while (true) {
       last_loop_ns = clock.now().time_since_epoch().count();
       Policies current = snapshot(policies);
       if (current.fingerprint != fingerprint) {
         // A new scanner loses the CPU baseline and sweep position; policies change rarely.
         fingerprint = current.fingerprint;
-        policy_set = compile_all(current.objects);
-        scanner = std::make_unique<Scanner>(HostView(options.paths), &clock, &probe, nullptr,
-                                            scanner_policy(current.objects), options.scan);
+        std::vector<nlohmann::json> valid;
+        policy_set = compile_all(current.objects, &valid);
+        if (pool_book) pool_book->set_hosts(pool_hosts_to_resolve(valid));
+        scanner =
+            std::make_unique<Scanner>(HostView(options.paths), &clock, &probe, pool_book.get(),
+                                      scanner_policy(current.objects), options.scan);
         if (Status s = scanner->prime(); !s) {
           log::error("scan failed", {{"error", s.error().describe()}});
         }
@@ -222,6 +246,11 @@ int run_agent(RunOptions options) {
       } else {
         metrics.scans.Add({{"result", "ok"}}).Increment();
         metrics.processes.Set(static_cast<double>(report->processes_scanned));
+        metrics.pool_addresses.Set(static_cast<double>(report->pool_addresses));
+        if (report->pool_addresses != pool_addresses) {
+          pool_addresses = report->pool_addresses;
+          log::info("pool addresses updated", {{"addresses", pool_addresses}});
+        }
         for (const ProcessReport& p : report->processes) {
           for (const policy::Finding& f : p.findings) {
             metrics.findings.Add({{"rule", f.rule_id}}).Increment();
@@ -256,6 +285,7 @@ int run_agent(RunOptions options) {
   }
   cv.notify_all();
   loop.join();
+  if (pool_book) pool_book->stop();
   pods.stop();
   policies.stop();
   recorder.flush();

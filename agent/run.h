@@ -6,11 +6,17 @@
 // prime, then scan + respond every interval until SIGTERM/SIGINT, which ends the loop at the
 // next wait and shuts down cleanly.
 //
+// Pool addresses (the pool-connection rule): unless resolve_pools is off, a PoolAddressBook
+// resolves the pool hosts of the policies in force (pool_hosts_to_resolve) on a thread of its
+// own, at once when they change and then every pool_refresh; each scan reads the latest
+// snapshot, so a slow or failing DNS never delays a scan (until the first resolution
+// completes, scans check connections against no pool address).
+//
 // Metrics on --metrics-addr: orderguard_agent_scans_total{result},
 // orderguard_agent_findings_total{rule}, orderguard_agent_evictions_total{result} (results as
 // in PodAction::outcome), orderguard_agent_scan_duration_seconds,
-// orderguard_agent_processes_scanned. /healthz: the scan loop ran within 3 intervals (plus a
-// minute of grace). /readyz: the informers have synced.
+// orderguard_agent_processes_scanned, orderguard_agent_pool_addresses. /healthz: the scan loop ran
+// within 3 intervals (plus a minute of grace). /readyz: the informers have synced.
 //
 // Logs (JSON lines on stderr): what the responder does at info; with --log-level debug, one
 // "process findings" line per process with findings per scan (pid, comm, container, rules,
@@ -33,12 +39,12 @@ struct RunOptions {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
   std::chrono::milliseconds interval{std::chrono::seconds(30)};
   std::string metrics_addr = ":9090";
+  bool resolve_pools = true;
+  std::chrono::milliseconds pool_refresh{std::chrono::minutes(10)};
   HostPaths paths;
   ScanOptions scan;
   ResponderOptions respond;  // node_name required
 };
-
-// Parses "host:port" / ":port" for the metrics server.
 
 // Runs until a shutdown signal; call after kube::block_shutdown_signals().
 int run_agent(RunOptions options);

@@ -9,15 +9,30 @@
 #include "policy/indicators.h"
 
 namespace orderguard::agent {
-namespace {
+namespace {}  // namespace
 
-std::vector<std::string> pool_hosts() {
+std::vector<std::string> pool_hosts_to_resolve(const std::vector<nlohmann::json>& policies) {
   std::vector<std::string> out;
-  for (std::string_view d : policy::builtin_pool_domains()) out.emplace_back(d);
+  // combine() applies the built-in default when no policy exists, built-ins included.
+  bool builtins = policies.empty();
+  for (const nlohmann::json& p : policies) {
+    const nlohmann::json spec = p.value("spec", nlohmann::json::object());
+    if (!spec.is_object()) continue;
+    const nlohmann::json flag = spec.value("builtinIndicators", nlohmann::json(true));
+    builtins = builtins || !flag.is_boolean() || flag.get<bool>();
+    const nlohmann::json hosts = spec.value("poolHosts", nlohmann::json::array());
+    if (!hosts.is_array()) continue;
+    for (const nlohmann::json& h : hosts) {
+      if (h.is_string() && !h.get<std::string>().empty()) out.push_back(h.get<std::string>());
+    }
+  }
+  if (builtins) {
+    for (std::string_view d : policy::builtin_pool_domains()) out.emplace_back(d);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
 }
-
-}  // namespace
 
 bool ScanReport::has_miner_severity() const {
   if (std::any_of(processes.begin(), processes.end(),
@@ -29,22 +44,17 @@ bool ScanReport::has_miner_severity() const {
   });
 }
 
-Scanner::Scanner(HostView view, const Clock* clock, ProcessProbe* probe, Resolver* resolver,
-                 policy::CompiledPolicy policy, ScanOptions options)
+Scanner::Scanner(HostView view, const Clock* clock, ProcessProbe* probe,
+                 const PoolAddressBook* pools, policy::CompiledPolicy policy, ScanOptions options)
     : view_(std::move(view)),
       clock_(clock),
       probe_(probe),
       policy_(std::move(policy)),
       options_(options),
-      persistence_(&view_, clock, options.recent_window) {
+      persistence_(&view_, clock, options.recent_window),
+      pools_(pools) {
   if (probe_ != nullptr) {
     hidden_ = std::make_unique<HiddenProcessScanner>(&view_, probe_, options_.hidden_sweep_chunk);
-  }
-  if (resolver != nullptr) {
-    // Pool domains are resolved as exact hosts; the built-in list holds the pool endpoints
-    // themselves (Falco's miner_domains), not only their parent domains.
-    pools_ =
-        std::make_unique<PoolAddressBook>(resolver, clock, pool_hosts(), std::chrono::minutes(10));
   }
 }
 
@@ -53,6 +63,9 @@ Status Scanner::prime() {
   if (!pids) return pids.error();
   Result<CpuSample> sample = take_cpu_sample(view_, *clock_, *pids, options_.threads);
   if (!sample) return sample.error();
+  // The scan reuses this sample's stat of each process; the stored baseline needs only ticks.
+  std::map<int, ProcStat> stats = std::move(sample->stats);
+  sample->stats.clear();
   last_cpu_ = std::move(*sample);
   return {};
 }
@@ -68,6 +81,7 @@ Result<ScanReport> Scanner::scan() {
   Result<CpuSample> sample = take_cpu_sample(view_, *clock_, pids, options_.threads);
   if (!sample) return sample.error();
   CpuShares shares;
+  const bool last_cpu_baseline = last_cpu_.has_value();
   if (last_cpu_) {
     shares = compute_cpu_shares(*last_cpu_, *sample);
     report.cpu_interval_seconds = shares.interval_seconds;
@@ -76,20 +90,38 @@ Result<ScanReport> Scanner::scan() {
       report.top_threads.push_back(shares.threads[i]);
     }
   }
+  // The scan reuses this sample's stat of each process; the stored baseline needs only ticks.
+  std::map<int, ProcStat> stats = std::move(sample->stats);
+  sample->stats.clear();
   last_cpu_ = std::move(*sample);
 
-  if (pools_) pools_->refresh();
-  NetworkView net = read_connections(view_, pids);
+  std::shared_ptr<const PoolAddresses> pools = pools_ ? pools_->snapshot() : nullptr;
+  report.pool_addresses = pools ? pools->size() : 0;
+  NetworkView net = read_connections(view_, pids, [&](const TcpEntry& e) {
+    return connection_of_interest(e, policy_, pools.get());
+  });
   report.network_namespaces = net.namespaces_read;
   std::map<int, std::vector<policy::Finding>> net_findings =
-      check_connections(net, policy_, pools_.get());
+      check_connections(net, policy_, pools.get());
 
   for (int pid : pids) {
     if (pid == options_.self_pid) continue;
-    Result<ProcessSnapshot> snap = read_process(view_, pid);
-    if (!snap) continue;  // exited mid-scan or unreadable
+    auto stat = stats.find(pid);
+    if (stat == stats.end()) continue;  // exited before the CPU sample, or unreadable
     ++report.processes_scanned;
-    if (snap->stat.kernel_thread()) continue;
+    if (stat->second.kernel_thread()) continue;
+    auto share = shares.processes.find(pid);
+    auto net_finding = net_findings.find(pid);
+    // HugetlbPages lives in /proc/<pid>/status, the costliest file per process: read for a
+    // process that used CPU since the last scan (a miner mines) or has connection findings,
+    // and for every process when there is no CPU baseline.
+    ReadProcessOptions read;
+    read.stat = &stat->second;
+    read.cgroup = false;  // read below, only for a process with findings
+    read.status = !last_cpu_baseline || net_finding != net_findings.end() ||
+                  (share != shares.processes.end() && share->second.percent > 0);
+    Result<ProcessSnapshot> snap = read_process(view_, pid, read);
+    if (!snap) continue;  // exited mid-scan
     ProcessReport pr;
     pr.pid = pid;
     pr.ppid = snap->stat.ppid;
@@ -97,8 +129,8 @@ Result<ScanReport> Scanner::scan() {
     pr.exe = snap->exe;
     pr.cmdline = snap->cmdline;
     pr.findings = check_identity(*snap, policy_);
-    if (auto it = shares.processes.find(pid); it != shares.processes.end()) {
-      pr.cpu_percent = it->second.percent;
+    if (share != shares.processes.end()) {
+      pr.cpu_percent = share->second.percent;
       if (pr.cpu_percent >= options_.cpu_hog_percent) {
         char buf[32];
         std::snprintf(buf, sizeof(buf), "%.0f%%", pr.cpu_percent);
@@ -106,14 +138,17 @@ Result<ScanReport> Scanner::scan() {
             kRuleCpuHog, "cpu", std::string("uses ") + buf + " of a CPU", buf, policy_.scoring));
       }
     }
-    if (auto it = net_findings.find(pid); it != net_findings.end()) {
-      for (policy::Finding& f : it->second) pr.findings.push_back(std::move(f));
+    if (net_finding != net_findings.end()) {
+      for (policy::Finding& f : net_finding->second) pr.findings.push_back(std::move(f));
     }
     if (pr.findings.empty()) continue;
     Verdict v = score_process(pr.findings, policy_.scoring);
     pr.score = v.score;
     pr.miner = v.miner;
-    pr.container = container_from_cgroup(snap->cgroup);
+    // Only a process with findings needs its container.
+    if (Result<std::string> cg = view_.read_pid_whole(pid, "cgroup"); cg) {
+      pr.container = container_from_cgroup(*cg);
+    }
     report.processes.push_back(std::move(pr));
   }
   std::stable_sort(report.processes.begin(), report.processes.end(),

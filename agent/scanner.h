@@ -3,8 +3,14 @@
 //
 // Usage: construct once and call scan() repeatedly; the first scan() has no CPU baseline, so
 // call prime() first (the CLI primes, waits --interval, then scans). State kept between scans:
-// the previous CPU sample, the hidden-process sweep position, the SSH key baseline and the
-// pool address book.
+// the previous CPU sample, the hidden-process sweep position and the SSH key baseline. Pool
+// addresses come from a PoolAddressBook the caller owns and refreshes (network.h): a scan only
+// reads its latest snapshot, so it never waits on DNS.
+//
+// Cost: each process's stat is read once per scan (the CPU sample; the identity checks reuse
+// it), its task/ directory only when it has more than one thread, its status (huge pages) only
+// when it used CPU since the last scan or has connection findings, its cgroup only when it has
+// findings, and fd links only in network namespaces holding a connection of interest.
 //
 // Contract: scan() fails (kInternal/kNotFound...) only when the proc root itself cannot be
 // listed or /proc/stat cannot be read; a process that vanishes or cannot be read is skipped,
@@ -60,6 +66,7 @@ struct ScanReport {
   double cpu_interval_seconds = 0;  // 0 when the scan had no CPU baseline
   size_t processes_scanned = 0;
   size_t network_namespaces = 0;
+  size_t pool_addresses = 0;  // resolved pool addresses the connections were checked against
   int threshold = 0;
   std::vector<ProcessReport> processes;  // processes with at least one finding, by score
   std::vector<CpuUsage> top_cpu;
@@ -74,10 +81,16 @@ struct ScanReport {
   bool has_miner_severity() const;
 };
 
+// The pool host names to resolve for `policies` (valid MinerPolicy objects; none: the built-in
+// default): the built-in pool domains unless every policy turns builtinIndicators off, plus
+// every spec.poolHosts entry. Sorted, unique.
+std::vector<std::string> pool_hosts_to_resolve(const std::vector<nlohmann::json>& policies);
+
 class Scanner {
  public:
-  // `probe` and `resolver` may be null (no hidden-process / pool-address checks).
-  Scanner(HostView view, const Clock* clock, ProcessProbe* probe, Resolver* resolver,
+  // `probe` and `pools` may be null (no hidden-process / pool-address checks); both must
+  // outlive the scanner.
+  Scanner(HostView view, const Clock* clock, ProcessProbe* probe, const PoolAddressBook* pools,
           policy::CompiledPolicy policy, ScanOptions options);
 
   // Takes the CPU baseline.
@@ -93,7 +106,7 @@ class Scanner {
   std::optional<CpuSample> last_cpu_;
   std::unique_ptr<HiddenProcessScanner> hidden_;
   PersistenceScanner persistence_;
-  std::unique_ptr<PoolAddressBook> pools_;
+  const PoolAddressBook* pools_;
 };
 
 }  // namespace orderguard::agent

@@ -71,6 +71,9 @@ constexpr char kHostNode[] = "node-run-e2e-host";
 // Scoring only: with miner-port at 60, CPU hog (40) plus a connection to a miner port reaches
 // the default threshold of 100, while either alone stays below it.
 constexpr char kScoringPolicy[] = "agent-run-e2e-scoring";
+// Names this machine's address as a pool host; deleted after each test, as it would turn the
+// miner-port finding of another test into a pool-connection one.
+constexpr char kPoolHostsPolicy[] = "agent-run-e2e-pool-hosts";
 constexpr char kImage[] = "docker.io/library/busybox:1.36";
 // Generous: the machine is shared; these only bound a failure.
 constexpr auto kDeadline = 120s;
@@ -314,6 +317,10 @@ class StratumServer {
 
 // --- The agent process ---------------------------------------------------------------------------
 
+// A pseudo-flag of Agent::start: let the agent resolve pool hosts (it runs with
+// --no-resolve-pools otherwise).
+constexpr char kResolvePools[] = "(resolve pools)";
+
 // GET http://127.0.0.1:<port><path>; the body, or "" when it fails.
 std::string http_get(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -356,21 +363,26 @@ class Agent {
                                               const std::vector<std::string>& flags) {
     auto agent = std::unique_ptr<Agent>(new Agent());
     agent->log_path_ = cluster().work_dir() + "/" + name + ".log";
-    std::vector<std::string> argv = {ORDERGUARD_AGENT_BINARY,
-                                     "run",
-                                     "--kubeconfig",
-                                     cluster().kubeconfig_path(),
-                                     "--interval",
-                                     "1",
-                                     "--metrics-addr",
-                                     "127.0.0.1:0"};
+    std::vector<std::string> argv = {ORDERGUARD_AGENT_BINARY, "run",
+                                     "--kubeconfig",          cluster().kubeconfig_path(),
+                                     "--metrics-addr",        "127.0.0.1:0"};
+    if (std::find(flags.begin(), flags.end(), "--interval") == flags.end()) {
+      argv.insert(argv.end(), {"--interval", "1"});
+    }
     // A bounded hidden-process sweep per scan.
     argv.insert(argv.end(), {"--hidden-chunk", "2048"});
     // The machine is shared: a burning thread may get far less than 80% of a CPU.
     argv.insert(argv.end(), {"--cpu-hog-percent", "10"});
     // "process findings" lines: what each scan saw, acted on or not.
     argv.insert(argv.end(), {"--log-level", "debug"});
-    argv.insert(argv.end(), flags.begin(), flags.end());
+    // No DNS queries for the built-in pool domains from a test, except where pools are the
+    // point.
+    if (std::find(flags.begin(), flags.end(), kResolvePools) == flags.end()) {
+      argv.push_back("--no-resolve-pools");
+    }
+    for (const std::string& flag : flags) {
+      if (flag != kResolvePools) argv.push_back(flag);
+    }
     Result<e2e::Process> p = e2e::Process::spawn(
         {.name = "orderguard-agent " + name, .argv = argv, .log_path = agent->log_path_});
     if (!p) return p.error();
@@ -417,18 +429,25 @@ class Agent {
     return out;
   }
 
-  // Whether a line with `msg` and every field of `fields` was logged.
-  bool logged(const std::string& msg, const json& fields,
-              const std::function<bool(const json&)>& also = nullptr) const {
+  // How many lines with `msg` and every field of `fields` were logged.
+  size_t count(const std::string& msg, const json& fields,
+               const std::function<bool(const json&)>& also = nullptr) const {
+    size_t n = 0;
     for (const json& line : log()) {
       if (line.value("msg", "") != msg) continue;
       bool all = true;
       for (auto it = fields.begin(); it != fields.end() && all; ++it) {
         all = line.contains(it.key()) && line[it.key()] == it.value();
       }
-      if (all && (!also || also(line))) return true;
+      if (all && (!also || also(line))) ++n;
     }
-    return false;
+    return n;
+  }
+
+  // Whether a line with `msg` and every field of `fields` was logged.
+  bool logged(const std::string& msg, const json& fields,
+              const std::function<bool(const json&)>& also = nullptr) const {
+    return count(msg, fields, also) > 0;
   }
 
   std::string get(const std::string& path) const { return http_get(metrics_port_, path); }
@@ -445,6 +464,7 @@ class Agent {
   }
 
   std::string tail() const { return e2e::tail_file(log_path_, 30); }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
 
  private:
   Agent() = default;
@@ -462,7 +482,8 @@ class AgentRunE2E : public ::testing::Test {
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     ContainerCgroup::remove_stale();
-    for (const char* ns : {"run-miner", "run-benign", "run-dry", "run-pdb"}) {
+    for (const char* ns :
+         {"run-miner", "run-benign", "run-dry", "run-pdb", "run-pool", "run-latency"}) {
       ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
       // Pods are admitted once the namespace's default ServiceAccount exists.
       ASSERT_TRUE(
@@ -490,6 +511,7 @@ class AgentRunE2E : public ::testing::Test {
     processes_.clear();
     cgroups_.clear();
     pools_.clear();
+    (void)client_->remove(kMinerPoliciesResource, "", kPoolHostsPolicy);
   }
 
   // og_fake_miner with `args`, owned by the test; nullptr after a failed assertion.
@@ -703,6 +725,94 @@ TEST_F(AgentRunE2E, MinerTalkingToAPoolIsEvictedAndItsDeploymentQuarantined) {
   EXPECT_EQ(entries[0]["workload"]["name"], "cruncher");
   EXPECT_NE(entries[0].value("image", "").find("busybox@sha256:"), std::string::npos)
       << entries[0].dump();
+
+  // The evicted pod lingers with its deletionTimestamp (no kubelet) and the miner keeps
+  // running: later scans still see it, and leave it to its grace period.
+  ASSERT_TRUE(agent->wait_scans(4)) << agent->tail();
+  ASSERT_TRUE(miner->running());
+  EXPECT_EQ(agent->count("responded to miner pod", {{"pod", ns + "/" + name}}), 1u)
+      << agent->tail();
+  EXPECT_EQ(
+      agent->count("responded to miner pod", {{"pod", ns + "/" + name}, {"outcome", "evicted"}}),
+      1u);
+  EXPECT_TRUE(agent->logged("miner pod already terminating, not acted on again",
+                            {{"pod", ns + "/" + name}, {"outcome", "terminating"}}))
+      << agent->tail();
+  EXPECT_EQ(agent->metric(R"(orderguard_agent_evictions_total{result="evicted"})"), 1);
+  EXPECT_GE(agent->metric(R"(orderguard_agent_evictions_total{result="terminating"})"), 1);
+  EXPECT_EQ(quarantine("run-quarantine", ns).size(), 1u);
+}
+
+// A process burning CPU holds a connection to an address of a pool host that a MinerPolicy
+// names (spec.poolHosts; an IP literal, so getaddrinfo answers without DNS) on a port that is
+// no miner port: only the resolved pool addresses tell, and CPU hog + pool connection is
+// enough to evict.
+TEST_F(AgentRunE2E, CpuHogConnectedToAPolicyPoolHostIsEvicted) {
+  std::optional<std::string> address = non_loopback_ipv4();
+  if (!address) GTEST_SKIP() << "no non-loopback IPv4 address to run the pool on";
+  if (auto why = ContainerCgroup::unavailable()) GTEST_SKIP() << *why;
+  std::vector<int> ports;
+  for (int port : {18181, 18182, 28181, 28182, 38181}) {
+    const std::span<const int> miner_ports = policy::builtin_miner_ports();
+    if (std::find(miner_ports.begin(), miner_ports.end(), port) == miner_ports.end()) {
+      ports.push_back(port);
+    }
+  }
+  Result<std::unique_ptr<StratumServer>> pool = StratumServer::start(*address, ports);
+  ASSERT_TRUE(pool.ok()) << pool.error().describe();
+  pools_.push_back(std::move(pool).value());
+  StratumServer& server = *pools_.back();
+
+  // The address spelt as one 32-bit number, which getaddrinfo resolves (inet_aton forms)
+  // without DNS: the miner's argv holds the dotted form, so the policy's host does not match
+  // its command line by name, and only the resolved address ties the connection to the pool.
+  in_addr parsed{};
+  ASSERT_EQ(::inet_pton(AF_INET, address->c_str(), &parsed), 1);
+  const std::string pool_host = std::to_string(ntohl(parsed.s_addr));
+  json pools_policy = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                       {"kind", "MinerPolicy"},
+                       {"metadata", {{"name", kPoolHostsPolicy}}},
+                       {"spec", {{"mode", "Audit"}, {"poolHosts", json::array({pool_host})}}}};
+  auto created = client_->create(kMinerPoliciesResource, "", pools_policy);
+  ASSERT_TRUE(created.ok()) << created.error().describe();
+
+  const std::string ns = "run-pool";
+  const std::string id = container_id();
+  std::string skip;
+  std::string uid = create_pod(ns, "hashing", id);
+  ASSERT_FALSE(uid.empty());
+  e2e::Process* miner =
+      start_in_container("miner-pool-host", uid, id,
+                         {"--burn", "--connect", *address, std::to_string(server.port())}, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  ASSERT_NE(miner, nullptr);
+  ASSERT_TRUE(poll_until([&] { return server.received("\"mining.subscribe\""); }, kDeadline));
+
+  Agent* agent =
+      start_agent("agent-pool-host", {"--node-name", kNode, "--quarantine-policy", "run-quarantine",
+                                      "--pool-refresh", "1h", kResolvePools});
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(poll_until([&] { return evicted(ns, "hashing"); }, kDeadline)) << agent->tail();
+  // Found through the pool address alone: no miner-port finding (exe-tmp may join when the
+  // build tree is under /tmp).
+  EXPECT_TRUE(
+      agent->logged("responded to miner pod",
+                    {{"pod", ns + "/hashing"}, {"pid", miner->pid()}, {"outcome", "evicted"}},
+                    [](const json& line) {
+                      const std::string rules = line.value("rules", "");
+                      return rules.find("pool-connection") != std::string::npos &&
+                             rules.find("cpu-hog") != std::string::npos &&
+                             rules.find("miner-port") == std::string::npos;
+                    }))
+      << agent->tail();
+  EXPECT_GE(agent->metric(R"(orderguard_agent_findings_total{rule="pool-connection"})"), 1);
+  EXPECT_GE(agent->metric("orderguard_agent_pool_addresses"), 1);
+  std::vector<json> events;
+  ASSERT_TRUE(
+      poll_until([&] { return !(events = events_about(ns, "hashing")).empty(); }, kDeadline));
+  const std::string note = events[0].value("note", "");
+  EXPECT_NE(note.find("pool-connection"), std::string::npos) << note;
+  EXPECT_NE(note.find(*address + ":" + std::to_string(server.port())), std::string::npos) << note;
 }
 
 // A pod whose process only burns CPU: reported as a CPU hog, never acted on.
@@ -884,6 +994,69 @@ TEST_F(AgentRunE2E, UnownedMinerIsKilledOnlyWhenAllowed) {
     compromised = compromised || (c["type"] == kConditionMinerCompromised && c["status"] == "True");
   }
   EXPECT_TRUE(compromised) << node->dump();
+}
+
+// Not a test but a benchmark (scripts/bench_agent.sh), skipped unless
+// ORDERGUARD_AGENT_LATENCY_RUNS=<n> is set: n times, a miner (stratum URL in its argv) starts in
+// the container cgroup of a running Pod, and the time until that Pod has a deletionTimestamp is
+// printed, with the agent scanning every ORDERGUARD_AGENT_LATENCY_INTERVAL seconds (default 2,
+// the DaemonSet's design interval); then the median and the agent's memory. Nothing is asserted
+// about time.
+TEST_F(AgentRunE2E, DetectionToEvictionLatencyFigures) {
+  const char* runs_env = std::getenv("ORDERGUARD_AGENT_LATENCY_RUNS");
+  if (runs_env == nullptr) GTEST_SKIP() << "a benchmark: set ORDERGUARD_AGENT_LATENCY_RUNS";
+  if (auto why = ContainerCgroup::unavailable()) GTEST_SKIP() << *why;
+  const int runs = std::max(1, std::atoi(runs_env));
+  const char* interval_env = std::getenv("ORDERGUARD_AGENT_LATENCY_INTERVAL");
+  const std::string interval = interval_env != nullptr ? interval_env : "2";
+  const std::string ns = "run-latency";
+  Agent* agent = start_agent("agent-latency",
+                             {"--node-name", kNode, "--quarantine-policy", "run-latency-quarantine",
+                              "--interval", interval, "--evictions-per-minute", "1000"});
+  ASSERT_NE(agent, nullptr);
+  std::vector<double> latencies_ms;
+  for (int i = 0; i < runs; ++i) {
+    const std::string name = "latency-" + std::to_string(i);
+    const std::string id = container_id();
+    const std::string uid = create_pod(ns, name, id);
+    ASSERT_FALSE(uid.empty());
+    std::string skip;
+    ContainerCgroup* cg = make_cgroup(uid, id, &skip);
+    if (cg == nullptr) GTEST_SKIP() << skip;
+    // The pod is in the agent's cache before the miner starts: what is measured is the scan
+    // loop and the response, not the informer.
+    ASSERT_TRUE(agent->wait_scans(1)) << agent->tail();
+    e2e::Process* miner = start_program("latency-miner-" + std::to_string(i),
+                                        {"-o", "stratum+tcp://pool.example.net:3333"});
+    ASSERT_NE(miner, nullptr);
+    Status moved = cg->add(miner->pid());
+    ASSERT_TRUE(moved.ok()) << moved.error().describe();
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(poll_until([&] { return evicted(ns, name); }, kDeadline, 10ms)) << agent->tail();
+    latencies_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+    std::printf("latency_run %d %.0f ms\n", i + 1, latencies_ms.back());
+  }
+  std::vector<double> sorted = latencies_ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.size() % 2 == 1
+                            ? sorted[sorted.size() / 2]
+                            : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
+  std::printf("latency_summary runs=%d interval_s=%s median_ms=%.0f min_ms=%.0f max_ms=%.0f\n",
+              runs, interval.c_str(), median, sorted.front(), sorted.back());
+  std::printf("agent_processes_scanned %.0f\n",
+              agent->metric("orderguard_agent_processes_scanned"));
+  std::printf("agent_scans %.0f\n", agent->metric(R"(orderguard_agent_scans_total{result="ok"})"));
+  std::ifstream status("/proc/" + std::to_string(agent->pid()) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmHWM") || line.starts_with("VmRSS") || line.starts_with("RssAnon") ||
+        line.starts_with("RssFile") || line.starts_with("Threads")) {
+      std::printf("agent_%s\n", line.c_str());
+    }
+  }
+  std::fflush(stdout);
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
+#include <mutex>
+#include <thread>
 
 #include "agent/test/test_util.h"
 
@@ -11,15 +15,16 @@ namespace {
 
 using testing::testdata;
 
+// Answers from a map; the background test changes it while the book's thread resolves.
 class FakeResolver final : public Resolver {
  public:
   std::vector<IpAddress> resolve(const std::string& host) override {
-    ++calls;
+    std::lock_guard<std::mutex> lock(mu);
     auto it = answers.find(host);
     return it == answers.end() ? std::vector<IpAddress>{} : it->second;
   }
+  std::mutex mu;
   std::map<std::string, std::vector<IpAddress>> answers;
-  int calls = 0;
 };
 
 TEST(ParseTcpTable, Ipv4) {
@@ -95,10 +100,10 @@ TEST(Connections, PoolAddressesAndMinerPorts) {
   FakeResolver resolver;
   resolver.answers["pool.supportxmr.com"] = {*IpAddress::parse("198.51.100.7")};
   FakeClock clock;
-  PoolAddressBook pools(&resolver, &clock, {"pool.supportxmr.com", "nowhere.example"},
-                        std::chrono::minutes(10));
-  ASSERT_TRUE(pools.refresh());
-  auto findings = check_connections(net, policy::built_in_default(), &pools);
+  PoolAddressBook pools(&resolver, &clock, std::chrono::minutes(10));
+  pools.set_hosts({"pool.supportxmr.com", "nowhere.example"});
+  pools.refresh();
+  auto findings = check_connections(net, policy::built_in_default(), pools.snapshot().get());
 
   ASSERT_EQ(findings.at(400).size(), 1u);
   EXPECT_EQ(findings.at(400)[0].rule_id, "pool-connection");
@@ -112,20 +117,100 @@ TEST(Connections, PoolAddressesAndMinerPorts) {
   EXPECT_EQ(findings.at(401)[0].evidence, "2001:db8::1:14444");
 }
 
-TEST(PoolAddressBook, RefreshesOnlyWhenStale) {
+TEST(PoolAddressBook, DueWhenNewWhenTheHostsChangeAndAfterThePeriod) {
   FakeResolver resolver;
   resolver.answers["a.pool"] = {IpAddress::v4(1, 1, 1, 1)};
   FakeClock clock;
-  PoolAddressBook book(&resolver, &clock, {"a.pool"}, std::chrono::seconds(60));
-  EXPECT_TRUE(book.refresh());
-  EXPECT_FALSE(book.refresh());
-  EXPECT_EQ(resolver.calls, 1);
-  EXPECT_EQ(book.lookup(IpAddress::v4(1, 1, 1, 1)), "a.pool");
+  PoolAddressBook book(&resolver, &clock, std::chrono::seconds(60));
+  EXPECT_EQ(book.snapshot()->size(), 0u);  // never null, empty before the first refresh
+  EXPECT_TRUE(book.due());
+  book.set_hosts({"a.pool"});
+  book.refresh();
+  EXPECT_FALSE(book.due());
+  EXPECT_EQ(book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)), "a.pool");
+  book.set_hosts({"a.pool", "a.pool"});  // the same list: not due
+  EXPECT_FALSE(book.due());
+  clock.advance(std::chrono::seconds(59));
+  EXPECT_FALSE(book.due());
+  clock.advance(std::chrono::seconds(1));
+  EXPECT_TRUE(book.due());
+
   resolver.answers["a.pool"] = {IpAddress::v4(2, 2, 2, 2)};
-  clock.advance(std::chrono::seconds(61));
-  EXPECT_TRUE(book.refresh());
-  EXPECT_FALSE(book.lookup(IpAddress::v4(1, 1, 1, 1)).has_value());
-  EXPECT_EQ(book.lookup(IpAddress::v4(2, 2, 2, 2)), "a.pool");
+  book.refresh();
+  EXPECT_FALSE(book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)).has_value());
+  EXPECT_EQ(book.snapshot()->lookup(IpAddress::v4(2, 2, 2, 2)), "a.pool");
+  book.set_hosts({"b.pool", "a.pool"});
+  EXPECT_TRUE(book.due());
+}
+
+TEST(PoolAddressBook, ASnapshotTakenStaysAsItWasAcrossRefreshes) {
+  FakeResolver resolver;
+  resolver.answers["a.pool"] = {IpAddress::v4(1, 1, 1, 1)};
+  FakeClock clock;
+  PoolAddressBook book(&resolver, &clock, std::chrono::seconds(60));
+  book.set_hosts({"a.pool"});
+  book.refresh();
+  std::shared_ptr<const PoolAddresses> held = book.snapshot();
+  resolver.answers["a.pool"] = {IpAddress::v4(2, 2, 2, 2)};
+  book.refresh();
+  EXPECT_EQ(held->lookup(IpAddress::v4(1, 1, 1, 1)), "a.pool");
+  EXPECT_FALSE(held->lookup(IpAddress::v4(2, 2, 2, 2)).has_value());
+  EXPECT_EQ(book.snapshot()->lookup(IpAddress::v4(2, 2, 2, 2)), "a.pool");
+}
+
+TEST(PoolAddressBook, AFailedResolutionKeepsTheHostsAddressesARemovedHostDropsThem) {
+  FakeResolver resolver;
+  resolver.answers["a.pool"] = {IpAddress::v4(1, 1, 1, 1)};
+  resolver.answers["b.pool"] = {IpAddress::v4(3, 3, 3, 3), *IpAddress::parse("2001:db8::3")};
+  FakeClock clock;
+  PoolAddressBook book(&resolver, &clock, std::chrono::seconds(60));
+  book.set_hosts({"a.pool", "b.pool"});
+  book.refresh();
+  EXPECT_EQ(book.snapshot()->size(), 3u);
+
+  resolver.answers.erase("a.pool");  // the resolver fails for a.pool
+  book.refresh();
+  EXPECT_EQ(book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)), "a.pool");
+  EXPECT_EQ(book.snapshot()->lookup(*IpAddress::parse("2001:db8::3")), "b.pool");
+
+  book.set_hosts({"b.pool"});
+  book.refresh();
+  EXPECT_FALSE(book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)).has_value());
+  EXPECT_EQ(book.snapshot()->size(), 2u);
+}
+
+// The background thread resolves at once when hosts are set and again when they change; the
+// test only polls for the published snapshot (no assertion on how long that takes).
+TEST(PoolAddressBook, StartResolvesInTheBackgroundAndStopEndsIt) {
+  FakeResolver resolver;
+  resolver.answers["a.pool"] = {IpAddress::v4(1, 1, 1, 1)};
+  resolver.answers["b.pool"] = {IpAddress::v4(2, 2, 2, 2)};
+  FakeClock clock;
+  PoolAddressBook book(&resolver, &clock, std::chrono::hours(1));
+  book.start();
+  book.set_hosts({"a.pool"});
+  const auto eventually = [&](const std::function<bool()>& condition) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!condition()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  };
+  ASSERT_TRUE(
+      eventually([&] { return book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)).has_value(); }));
+  book.set_hosts({"b.pool"});
+  ASSERT_TRUE(eventually([&] {
+    auto s = book.snapshot();
+    return s->lookup(IpAddress::v4(2, 2, 2, 2)).has_value() &&
+           !s->lookup(IpAddress::v4(1, 1, 1, 1)).has_value();
+  }));
+  book.stop();
+  uint64_t refreshes = book.refreshes();
+  book.set_hosts({"a.pool"});  // stopped: nothing resolves it any more
+  book.stop();                 // idempotent
+  EXPECT_EQ(book.refreshes(), refreshes);
+  EXPECT_FALSE(book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)).has_value());
 }
 
 }  // namespace

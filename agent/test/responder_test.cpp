@@ -1,11 +1,14 @@
 // The responder's pure decisions: exclusions, owner resolution, quarantine scope, entry dedup,
-// node condition and taint edits, the eviction budget. The I/O is covered by agent_e2e_test.
+// node condition and taint edits, the eviction budget, and not acting twice on a terminating
+// pod (over a tiny client that only counts evictions and created objects). The I/O is covered
+// by agent_e2e_test.
 #include "agent/responder.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
+#include <mutex>
 
 #include "agent/test/test_util.h"
 #include "policy/finding.h"
@@ -58,6 +61,162 @@ class Objects {
  private:
   std::map<std::string, json> objects_;
 };
+
+TEST(PodTerminating, DeletionTimestampMarksIt) {
+  EXPECT_TRUE(pod_terminating(
+      {{"metadata", {{"name", "p"}, {"deletionTimestamp", "2026-01-01T00:00:00Z"}}}}));
+  EXPECT_FALSE(pod_terminating({{"metadata", {{"name", "p"}}}}));
+  EXPECT_FALSE(pod_terminating({{"metadata", {{"name", "p"}, {"deletionTimestamp", nullptr}}}}));
+  EXPECT_FALSE(pod_terminating(json::object()));
+  EXPECT_FALSE(pod_terminating(json::array()));
+}
+
+// Evictions succeed and are counted, created objects (Events) are kept; every other call is
+// unavailable, so quarantine writes fail (reported in the action, not the point here).
+class EvictingClient final : public kube::Client {
+ public:
+  int evictions(const std::string& key) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = evictions_.find(key);
+    return it == evictions_.end() ? 0 : it->second;
+  }
+  size_t created(const std::string& plural) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const auto& [r, obj] : created_) n += r == plural ? 1 : 0;
+    return n;
+  }
+
+  Status evict(std::string_view ns, std::string_view pod, const kube::DeleteOptions&) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++evictions_[std::string(ns) + "/" + std::string(pod)];
+    return {};
+  }
+  Result<json> create(const kube::Resource& r, std::string_view, const json& obj,
+                      std::string_view) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    created_.emplace_back(r.plural, obj);
+    return obj;
+  }
+  Result<json> get(const kube::Resource&, std::string_view, std::string_view,
+                   std::string_view) override {
+    return unavailable();
+  }
+  Result<json> list(const kube::Resource&, std::string_view, const kube::ListOptions&) override {
+    return unavailable();
+  }
+  Result<json> list_all(const kube::Resource&, std::string_view,
+                        const kube::ListOptions&) override {
+    return unavailable();
+  }
+  Result<json> update(const kube::Resource&, std::string_view, const json&,
+                      std::string_view) override {
+    return unavailable();
+  }
+  Status remove(const kube::Resource&, std::string_view, std::string_view,
+                const kube::DeleteOptions&) override {
+    return unavailable();
+  }
+  Result<json> patch(const kube::Resource&, std::string_view, std::string_view, kube::PatchType,
+                     const json&, std::string_view) override {
+    return unavailable();
+  }
+  Result<json> apply(const kube::Resource&, std::string_view, const json&,
+                     const kube::ApplyOptions&, std::string_view) override {
+    return unavailable();
+  }
+  Status watch(const kube::Resource&, std::string_view, const kube::WatchOptions&,
+               const std::function<void(kube::WatchEvent&&)>&, const kube::Canceller&) override {
+    return unavailable();
+  }
+  Result<json> raw(std::string_view, std::string_view, const json*, std::string_view) override {
+    return unavailable();
+  }
+
+ private:
+  static Error unavailable() { return Error{ErrorCode::kUnavailable, "not in this fake"}; }
+  mutable std::mutex mu_;
+  std::map<std::string, int> evictions_;
+  std::vector<std::pair<std::string, json>> created_;
+};
+
+json running_pod(const std::string& name, const std::string& uid, const std::string& id) {
+  return {
+      {"metadata", {{"name", name}, {"namespace", "shop"}, {"uid", uid}}},
+      {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "busybox"}}})}}},
+      {"status",
+       {{"containerStatuses",
+         json::array(
+             {{{"name", "app"}, {"image", "busybox"}, {"containerID", "containerd://" + id}}})}}}};
+}
+
+ScanReport miner_in(const std::string& id, int pid) {
+  ProcessReport p = miner(pid, "xmrig", "/tmp/xmrig", "stratum-url");
+  p.container.runtime = "containerd";
+  p.container.container_id = id;
+  ScanReport r;
+  r.processes.push_back(p);
+  return r;
+}
+
+class TerminatingTest : public ::testing::Test {
+ protected:
+  TerminatingTest()
+      : recorder_(client_, "orderguard.io/agent", "node-a", clock_),
+        responder_(client_, recorder_, clock_, nullptr, options()) {}
+
+  static ResponderOptions options() {
+    ResponderOptions o;
+    o.node_name = "node-a";
+    o.evictions_per_minute = 2;
+    return o;
+  }
+
+  // The outcome for the one pod of the report.
+  std::string respond(const ScanReport& report, const json& pods) {
+    ResponseSummary s = responder_.respond(report, pods, policy::combine({}));
+    EXPECT_EQ(s.pods.size(), 1u);
+    return s.pods.empty() ? "" : s.pods[0].outcome;
+  }
+
+  size_t events() {
+    recorder_.flush();
+    return client_.created("events");
+  }
+
+  EvictingClient client_;
+  FakeClock clock_;
+  kube::EventRecorder recorder_;
+  Responder responder_;
+  const std::string id_a_ = std::string(64, 'a');
+  const std::string id_b_ = std::string(64, 'b');
+};
+
+TEST_F(TerminatingTest, APodWithADeletionTimestampIsNotEvictedAgain) {
+  json pod = running_pod("web-1", "uid-1", id_a_);
+  pod["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z";
+  for (int scan = 0; scan < 3; ++scan) {
+    EXPECT_EQ(respond(miner_in(id_a_, 40), json::array({pod})), "terminating") << scan;
+  }
+  EXPECT_EQ(client_.evictions("shop/web-1"), 0);
+  EXPECT_EQ(events(), 0u);
+}
+
+// The pod cache may still show the pod without its deletionTimestamp at the next scan.
+TEST_F(TerminatingTest, APodItEvictedIsNotEvictedAgainNorSpendsTheBudget) {
+  json a = running_pod("web-1", "uid-1", id_a_);
+  EXPECT_EQ(respond(miner_in(id_a_, 40), json::array({a})), "evicted");
+  EXPECT_EQ(events(), 1u);
+  for (int scan = 0; scan < 3; ++scan) {
+    EXPECT_EQ(respond(miner_in(id_a_, 40), json::array({a})), "terminating") << scan;
+  }
+  EXPECT_EQ(client_.evictions("shop/web-1"), 1);
+  EXPECT_EQ(events(), 1u);
+  // The budget of 2 per minute still has room for another pod.
+  json b = running_pod("web-2", "uid-2", id_b_);
+  EXPECT_EQ(respond(miner_in(id_b_, 41), json::array({a, b})), "evicted");
+  EXPECT_EQ(client_.evictions("shop/web-2"), 1);
+}
 
 TEST(ProcessExclusion, KernelThreadsPid1AndSelfAreNeverActedOn) {
   ProcessReport p = miner(1, "xmrig", "/usr/bin/xmrig", "miner-binary");

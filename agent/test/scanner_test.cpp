@@ -51,7 +51,9 @@ class ScannerTest : public ::testing::Test {
   }
 
   ScanReport scan_twice() {
-    Scanner scanner(HostView({proc_.path(), testdata("host")}), &clock_, &probe_, &resolver_,
+    pools_.set_hosts(pool_hosts_to_resolve({}));
+    pools_.refresh();
+    Scanner scanner(HostView({proc_.path(), testdata("host")}), &clock_, &probe_, &pools_,
                     policy::built_in_default(), ScanOptions{});
     EXPECT_TRUE(scanner.prime().ok());
     proc_.overlay("proc_t1");
@@ -65,11 +67,32 @@ class ScannerTest : public ::testing::Test {
   FakeClock clock_;
   SetProbe probe_;
   MapResolver resolver_;
+  PoolAddressBook pools_{&resolver_, &clock_, std::chrono::minutes(10)};
 };
+
+TEST(PoolHostsToResolve, BuiltInsUnlessEveryPolicyTurnsThemOffPlusPoolHosts) {
+  std::vector<std::string> builtin = pool_hosts_to_resolve({});
+  EXPECT_NE(std::find(builtin.begin(), builtin.end(), "pool.supportxmr.com"), builtin.end());
+  EXPECT_TRUE(std::is_sorted(builtin.begin(), builtin.end()));
+
+  nlohmann::json own = {{"metadata", {{"name", "own"}}},
+                        {"spec",
+                         {{"builtinIndicators", false},
+                          {"poolHosts", {"pool.corp-evil.io", "192.0.2.9", "pool.corp-evil.io"}}}}};
+  EXPECT_EQ(pool_hosts_to_resolve({own}),
+            (std::vector<std::string>{"192.0.2.9", "pool.corp-evil.io"}));
+
+  nlohmann::json defaults = {{"metadata", {{"name", "defaults"}}}, {"spec", {{"mode", "Audit"}}}};
+  std::vector<std::string> both = pool_hosts_to_resolve({own, defaults});
+  EXPECT_EQ(both.size(), builtin.size() + 2);
+  EXPECT_NE(std::find(both.begin(), both.end(), "pool.corp-evil.io"), both.end());
+  EXPECT_NE(std::find(both.begin(), both.end(), "pool.supportxmr.com"), both.end());
+}
 
 TEST_F(ScannerTest, FullScanOfTheInfectedFixture) {
   ScanReport r = scan_twice();
   EXPECT_DOUBLE_EQ(r.cpu_interval_seconds, 1.0);
+  EXPECT_EQ(r.pool_addresses, 1u);
   EXPECT_EQ(r.processes_scanned, 10u);  // 12 listed; 600 vanished, 601 truncated
   EXPECT_EQ(r.network_namespaces, 2u);
   EXPECT_EQ(r.threshold, 100);

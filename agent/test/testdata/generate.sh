@@ -19,12 +19,12 @@ statline() { # pid comm state ppid flags utime stime nice threads starttime
 mkproc() { # pid comm ppid flags utime stime starttime exe(or -) cgroup cmdline...
   local pid=$1 comm=$2 ppid=$3 flags=$4 ut=$5 st=$6 start=$7 exe=$8 cg=$9; shift 9
   local d=$P/$pid; mkdir -p $d/fd $d/ns $d/task/$pid
-  statline $pid "$comm" S $ppid $flags $ut $st 0 1 $start > $d/stat
+  statline $pid "$comm" S $ppid $flags $ut $st 0 "${THREADS:-1}" $start > $d/stat
   cp $d/stat $d/task/$pid/stat
   echo "$comm" > $d/comm
   if [ $# -gt 0 ]; then printf '%s\0' "$@" > $d/cmdline; else : > $d/cmdline; fi
   [ "$exe" != "-" ] && ln -s "$exe" $d/exe
-  printf 'Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%s\nNgid:\t0\nPid:\t%s\nPPid:\t%s\nHugetlbPages:\t%s kB\nThreads:\t1\n' "$comm" $pid $pid $ppid "${HUGE:-0}" > $d/status
+  printf 'Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%s\nNgid:\t0\nPid:\t%s\nPPid:\t%s\nHugetlbPages:\t%s kB\nThreads:\t%s\n' "$comm" $pid $pid $ppid "${HUGE:-0}" "${THREADS:-1}" > $d/status
   printf '%b' "$cg" > $d/cgroup
 }
 later() { # pid utime stime (rewrites stat in proc_t1)
@@ -61,7 +61,7 @@ mkproc 10 kworker/0:1 2 69238880 0 0 5 - '0::/\n'
 rm -f $P/10/cmdline; : > $P/10/cmdline
 
 # A miner in a containerd pod (systemd driver, hybrid cgroup host), two threads, huge pages.
-HUGE=2392064 mkproc 100 xmrig 1 4194560 1000 0 500 /usr/local/bin/xmrig \
+THREADS=2 HUGE=2392064 mkproc 100 xmrig 1 4194560 1000 0 500 /usr/local/bin/xmrig \
  "12:pids:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_A//-/_}.slice/cri-containerd-$CID_A.scope\n1:name=systemd:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_A//-/_}.slice/cri-containerd-$CID_A.scope\n0::/\n" \
  ./xmrig -o stratum+tcp://pool.supportxmr.com:3333 --donate-level=1
 mkdir -p $P/100/task/101

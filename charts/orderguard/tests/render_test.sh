@@ -19,7 +19,7 @@ fi
 
 declare -A cases=(
   [default]=""
-  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.killUnowned=true --set metrics.serviceMonitor.enabled=true"
+  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.killUnowned=true --set agent.resolvePools=false --set metrics.serviceMonitor.enabled=true"
   [provided-ignore]="--set webhook.certificates.mode=provided --set webhook.certificates.caBundle=Q0EK --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=3 --set operator.replicas=3 --set defaultPolicy.mode=Audit"
 )
 failed=0
@@ -51,6 +51,7 @@ declare -A bad=(
   [defaultPolicy.mode=Warn]="/defaultPolicy/mode"
   [operator.replicas=0]="/operator/replicas"
   [agent.intervalSeconds=0]="/agent/intervalSeconds"
+  [agent.poolRefresh=10minutes]="/agent/poolRefresh"
   [webhook.failurPolicy=Ignore]="additional properties 'failurPolicy'"
 )
 for value in "${!bad[@]}"; do
