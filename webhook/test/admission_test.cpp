@@ -245,10 +245,9 @@ TEST(AdmissionTest, ParseJsonAgreesWithNlohmann) {
       std::string(100, '[') + std::string(99, ']'),
       "{\"a\":\"b\"}\u0000",
   };
-  // The benchmarks' request (bench/testdata), found from this file's path.
-  const std::string here = __FILE__;
-  std::ifstream in(here.substr(0, here.rfind("/webhook/test/")) +
-                   "/bench/testdata/deployment3_review.json");
+  // The benchmarks' request (bench/testdata). Not found from __FILE__: ccache's
+  // base directory makes that path relative to the build directory.
+  std::ifstream in(std::string(ORDERGUARD_SOURCE_DIR) + "/bench/testdata/deployment3_review.json");
   std::stringstream body;
   body << in.rdbuf();
   ASSERT_FALSE(body.str().empty());
