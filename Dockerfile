@@ -13,6 +13,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       build-essential cmake ninja-build pkg-config ca-certificates \
       libcpprest-dev libboost-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev \
       nlohmann-json3-dev libre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
+      libmimalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -24,6 +25,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM ${DEBIAN}-slim AS runtime
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates libcpprest2.10 libyaml-cpp0.7 libprometheus-cpp-core1.0 libre2-9 libssl3 \
+      libmimalloc2.0 \
     && rm -rf /var/lib/apt/lists/*
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="orderguard" org.opencontainers.image.version="${VERSION}"

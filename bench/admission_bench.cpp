@@ -119,7 +119,7 @@ void BM_Handle(benchmark::State& state) {
   kube::HttpRequest req;
   req.method = "POST";
   req.target = req.path = "/validate";
-  req.headers["content-type"] = "application/json";
+  req.headers.emplace_back("Content-Type", "application/json");
   req.body = review_body();
   measure(state, [&] { benchmark::DoNotOptimize(hook.handle(req)); });
 }

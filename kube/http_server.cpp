@@ -10,6 +10,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cctype>
+#include <charconv>
+#include <optional>
+#include <string_view>
 
 #include "kube/log.h"
 
@@ -88,7 +92,65 @@ struct HttpServer::Impl {
 
 namespace {
 
+std::string_view view(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Buffers kept by a connection between keep-alive requests stay below this;
+// a rare large body or answer is not held for the connection's lifetime.
+constexpr size_t kKeptBufferBytes = 64 * 1024;
+constexpr size_t kKeptHeaderFields = 64;
+
+// Appends the HTTP/1.1 response head and body of `out` to `w`: one buffer,
+// hence one TLS record and one write for the usual small answer.
+void serialize_response(const HttpResponse& out, bool keep_alive, std::string& w) {
+  const auto status = static_cast<http::status>(out.status);
+  // 1xx, 204 and 304 carry no body and no Content-Length (RFC 9110 8.6).
+  const bool bodyless = out.status / 100 == 1 || status == http::status::no_content ||
+                        status == http::status::not_modified;
+  char digits[24];
+  w.reserve(w.size() + 160 + out.content_type.size() + out.body.size());
+  w += "HTTP/1.1 ";
+  w.append(digits, std::to_chars(digits, digits + sizeof digits, out.status).ptr);
+  w += ' ';
+  w += view(http::obsolete_reason(status));
+  w += "\r\nServer: orderguard\r\n";
+  bool own_content_type = false;
+  for (const auto& [name, value] : out.headers) {
+    if (iequals(name, "content-length") || iequals(name, "connection")) continue;
+    own_content_type = own_content_type || iequals(name, "content-type");
+    w += name;
+    w += ": ";
+    w += value;
+    w += "\r\n";
+  }
+  if (!own_content_type) {
+    w += "Content-Type: ";
+    w += out.content_type;
+    w += "\r\n";
+  }
+  if (!bodyless) {
+    w += "Content-Length: ";
+    w.append(digits, std::to_chars(digits, digits + sizeof digits, out.body.size()).ptr);
+    w += "\r\n";
+  }
+  if (!keep_alive) w += "Connection: close\r\n";
+  w += "\r\n";
+  if (!bodyless) w += out.body;
+}
+
 // One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+// A connection serves one request at a time, so the request, the parsed body
+// and the response buffer are members reused across keep-alive requests.
 template <typename Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
@@ -116,6 +178,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   void read(std::chrono::milliseconds timeout) {
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
+    // The body is read into the previous request's string: no allocation while
+    // bodies fit its capacity.
+    std::string& body = parser_->get().body();
+    body.swap(req_.body);
+    body.clear();
     beast::get_lowest_layer(stream_).expires_after(timeout);
     http::async_read(
         stream_, buffer_, *parser_,
@@ -130,34 +197,35 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     if (ec) return close_socket();  // timeout, reset, garbage: nothing to answer
     auto& msg = parser_->get();
-    HttpRequest req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    req.path = req.target.substr(0, req.target.find('?'));
+    const std::string_view target = view(msg.target());
+    req_.method.assign(view(msg.method_string()));
+    req_.target.assign(target);
+    req_.path.assign(target.substr(0, target.find('?')));
+    req_.headers.clear();
     for (const auto& field : msg) {
-      std::string name(field.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(field.value());
+      req_.headers.emplace_back(view(field.name_string()), view(field.value()));
     }
-    req.body = std::move(msg.body());
-    respond(server_->dispatch(req), msg.keep_alive());
+    req_.body.swap(msg.body());
+    const bool keep_alive = msg.keep_alive();
+    HttpResponse out = server_->dispatch(req_);
+    req_.headers.clear();
+    if (req_.headers.capacity() > kKeptHeaderFields) req_.headers = {};
+    if (req_.body.capacity() > kKeptBufferBytes) std::string().swap(req_.body);
+    respond(out, keep_alive);
   }
 
-  void respond(HttpResponse out, bool keep_alive) {
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
-    res->result(static_cast<http::status>(out.status));
-    res->set(http::field::server, "orderguard");
-    res->set(http::field::content_type, out.content_type);
-    for (const auto& [k, v] : out.headers) res->set(k, v);
-    res->keep_alive(keep_alive && !server_->stopped.load());
-    res->body() = std::move(out.body);
-    res->prepare_payload();
+  void respond(const HttpResponse& out, bool keep_alive) {
+    keep_alive_ = keep_alive && !server_->stopped.load();
+    write_buf_.clear();
+    serialize_response(out, keep_alive_, write_buf_);
     beast::get_lowest_layer(stream_).expires_after(server_->options.read_timeout);
-    http::async_write(stream_, *res,
-                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+    asio::async_write(stream_, asio::buffer(write_buf_),
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
                         if (ec) return self->close_socket();
-                        if (!res->keep_alive()) return self->shutdown();
+                        if (self->write_buf_.capacity() > kKeptBufferBytes) {
+                          std::string().swap(self->write_buf_);
+                        }
+                        if (!self->keep_alive_) return self->shutdown();
                         self->read(self->server_->options.idle_timeout);
                       });
   }
@@ -183,9 +251,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::shared_ptr<asio::ssl::context> tls_;  // keeps the context alive for this connection
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  HttpRequest req_;
+  std::string write_buf_;
+  bool keep_alive_ = false;
 };
 
 }  // namespace
+
+std::string_view HttpRequest::header(std::string_view name) const {
+  for (const auto& [field, value] : headers) {
+    if (iequals(field, name)) return value;
+  }
+  return {};
+}
 
 void HttpServer::Impl::accept() {
   acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
@@ -200,6 +278,10 @@ void HttpServer::Impl::accept() {
       socket.close(ignored);
       return accept();
     }
+    // Answers are written whole in one call; Nagle would only hold back the
+    // tail of one that spans segments until the client's delayed ACK.
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
     open_connections->fetch_add(1);
     auto tls_ctx = current_tls();
     if (tls_ctx) {

@@ -20,7 +20,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "kube/result.h"
@@ -34,14 +36,26 @@ class Registry;
 
 namespace orderguard::kube {
 
+// One request, as handed to a handler. The server reuses one HttpRequest per
+// connection (its strings keep their capacity across keep-alive requests), so a
+// handler must not keep references into it after it returns; the header views
+// point into the connection's read buffer and are valid only during the call.
 struct HttpRequest {
-  std::string method;                          // "GET"
-  std::string target;                          // "/validate?timeout=10s"
-  std::string path;                            // "/validate"
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::string method;  // "GET"
+  std::string target;  // "/validate?timeout=10s"
+  std::string path;    // "/validate"
+  // Header fields in the order received, names as sent by the client.
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string body;
+
+  // The value of the first field named `name` (ASCII case-insensitive), or ""
+  // when there is none.
+  std::string_view header(std::string_view name) const;
 };
 
+// `headers` are extra fields; Content-Length and Connection are the server's
+// (fields of those names are dropped), and a Content-Type field replaces
+// `content_type`.
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";

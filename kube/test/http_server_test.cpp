@@ -58,6 +58,41 @@ TEST(HttpServerTest, RoutesKeepAliveAndNotFound) {
   server.stop();
 }
 
+TEST(HttpServerTest, HeadersInBothDirectionsAndConnectionClose) {
+  HttpServer server({.address = "127.0.0.1", .port = 0});
+  server.route("/h", [](const HttpRequest& req) {
+    HttpResponse res{200, "application/json", std::string(req.header("x-probe")), {}};
+    res.headers["Allow"] = "POST";
+    res.headers["Content-Length"] = "999";  // the server's own; dropped
+    return res;
+  });
+  ASSERT_TRUE(server.start().ok());
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  beast::flat_buffer buffer;
+  for (const bool close : {false, true}) {
+    http::request<http::string_body> req{http::verb::get, "/h?q=1", 11};
+    req.set(http::field::host, "127.0.0.1");
+    req.set("X-Probe", close ? "last" : "first");
+    req.keep_alive(!close);
+    http::write(stream, req);
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_EQ(res.body(), close ? "last" : "first");
+    EXPECT_EQ(res[http::field::content_type], "application/json");
+    EXPECT_EQ(res[http::field::allow], "POST");
+    EXPECT_EQ(res[http::field::content_length], close ? "4" : "5");
+    EXPECT_EQ(res.keep_alive(), !close);
+  }
+  // The server closes the connection after answering "Connection: close".
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(stream, buffer, res, ec);
+  EXPECT_EQ(ec, http::error::end_of_stream);
+}
+
 TEST(HttpServerTest, OversizedBodyIsRefused) {
   HttpServer server({.address = "127.0.0.1", .port = 0, .max_body_bytes = 16});
   server.route("/echo", [](const HttpRequest& req) { return HttpResponse{200, "", req.body, {}}; });
