@@ -494,14 +494,7 @@ class RestClient final : public Client {
   }
 
   Result<json> list(const Resource& r, std::string_view ns, const ListOptions& opts) override {
-    Query q;
-    q.add("labelSelector", opts.label_selector)
-        .add("fieldSelector", opts.field_selector)
-        .add("limit", opts.limit > 0 ? std::to_string(opts.limit) : "")
-        .add("continue", opts.continue_token)
-        .add("resourceVersion", opts.resource_version)
-        .add("resourceVersionMatch", opts.resource_version_match);
-    return call(http::methods::GET, r.path(ns) + q.str());
+    return call(http::methods::GET, list_target(r, ns, opts));
   }
 
   Result<json> list_all(const Resource& r, std::string_view ns, const ListOptions& opts) override {
@@ -670,13 +663,8 @@ class RestClient final : public Client {
 
   std::string url_for(const std::string& target) const { return config_.server + target; }
 
-  // One page of a list, parsed as its body arrives (never held whole as text).
-  // Each element of "items" goes to `on_item` as soon as the parser completes
-  // it and is dropped from the page: at most one whole item is held at a time.
-  // Returns the List without items. A transport failure before any item was
-  // delivered is retried on a fresh connection, as in send().
-  Result<json> list_page(const Resource& r, std::string_view ns, const ListOptions& opts,
-                         const std::function<void(json&&)>& on_item) {
+  // The path and query of a LIST of `r` in `ns` with `opts`.
+  static std::string list_target(const Resource& r, std::string_view ns, const ListOptions& opts) {
     Query q;
     q.add("labelSelector", opts.label_selector)
         .add("fieldSelector", opts.field_selector)
@@ -684,7 +672,17 @@ class RestClient final : public Client {
         .add("continue", opts.continue_token)
         .add("resourceVersion", opts.resource_version)
         .add("resourceVersionMatch", opts.resource_version_match);
-    const std::string target = r.path(ns) + q.str();
+    return r.path(ns) + q.str();
+  }
+
+  // One page of a list, parsed as its body arrives (never held whole as text).
+  // Each element of "items" goes to `on_item` as soon as the parser completes
+  // it and is dropped from the page: at most one whole item is held at a time.
+  // Returns the List without items. A transport failure before any item was
+  // delivered is retried on a fresh connection, as in send().
+  Result<json> list_page(const Resource& r, std::string_view ns, const ListOptions& opts,
+                         const std::function<void(json&&)>& on_item) {
+    const std::string target = list_target(r, ns, opts);
     bool delivered = false;
     const auto counting = [&](json&& item) {
       delivered = true;

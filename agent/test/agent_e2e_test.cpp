@@ -163,9 +163,7 @@ class AgentE2E : public ::testing::Test {
 
   // Absent or terminating.
   static bool evicted(const std::string& ns, const std::string& name) {
-    auto pod = client_->get(res::kPods, ns, name);
-    if (!pod.ok()) return pod.error().code == ErrorCode::kNotFound;
-    return pod->contains("metadata") && (*pod)["metadata"].contains("deletionTimestamp");
+    return webhook::testing::pod_evicted(*client_, ns, name);
   }
 
   static json quarantine() {
@@ -175,13 +173,7 @@ class AgentE2E : public ::testing::Test {
   }
 
   static std::vector<json> events_about(const std::string& ns, const std::string& name) {
-    std::vector<json> out;
-    auto events = client_->list_all(res::kEvents, ns, {});
-    if (!events.ok()) return out;
-    for (const json& e : (*events)["items"]) {
-      if (e.value("regarding", json::object()).value("name", "") == name) out.push_back(e);
-    }
-    return out;
+    return webhook::testing::events_about(*client_, ns, name);
   }
 
   ResponderOptions options() const {

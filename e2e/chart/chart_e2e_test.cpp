@@ -240,13 +240,7 @@ class ChartE2E : public ::testing::Test {
         60s);
   }
   static std::vector<json> events_about(const std::string& ns, const std::string& name) {
-    std::vector<json> out;
-    auto events = admin_->list_all(res::kEvents, ns, {});
-    if (!events.ok()) return out;
-    for (const json& e : (*events)["items"]) {
-      if (e.value("regarding", json::object()).value("name", "") == name) out.push_back(e);
-    }
-    return out;
+    return webhook::testing::events_about(*admin_, ns, name);
   }
   static bool has_event(const std::string& ns, const std::string& name, const std::string& reason) {
     return poll_until(

@@ -86,4 +86,21 @@ std::string wait_for_pod_refusal(kube::Client& client, const std::string& ns, co
   return refusal;
 }
 
+std::vector<nlohmann::json> events_about(kube::Client& client, const std::string& ns,
+                                         const std::string& name) {
+  std::vector<nlohmann::json> out;
+  auto events = client.list_all(kube::resources::kEvents, ns, {});
+  if (!events.ok()) return out;
+  for (const nlohmann::json& e : (*events)["items"]) {
+    if (e.value("regarding", nlohmann::json::object()).value("name", "") == name) out.push_back(e);
+  }
+  return out;
+}
+
+bool pod_evicted(kube::Client& client, const std::string& ns, const std::string& name) {
+  auto pod = client.get(kube::resources::kPods, ns, name);
+  if (!pod.ok()) return pod.error().code == ErrorCode::kNotFound;
+  return pod->contains("metadata") && (*pod)["metadata"].contains("deletionTimestamp");
+}
+
 }  // namespace orderguard::webhook::testing

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "kube/client.h"
 #include "kube/result.h"
@@ -34,5 +35,14 @@ Status register_miner_webhook(const std::string& name, const std::string& failur
 std::string wait_for_pod_refusal(kube::Client& client, const std::string& ns,
                                  const nlohmann::json& pod, const std::string& rule,
                                  std::chrono::milliseconds timeout);
+
+// events.k8s.io Events in `ns` ("" for cluster-scoped objects such as Nodes)
+// whose `regarding` names `name`; empty when none or when the list fails.
+std::vector<nlohmann::json> events_about(kube::Client& client, const std::string& ns,
+                                         const std::string& name);
+
+// Pod ns/name is gone or has a deletionTimestamp (without a kubelet an evicted Pod
+// that was bound to a Node stays until its grace period is confirmed).
+bool pod_evicted(kube::Client& client, const std::string& ns, const std::string& name);
 
 }  // namespace orderguard::webhook::testing

@@ -278,15 +278,7 @@ TEST_F(WebhookProcessE2E, OnlyTheLeaseHolderAuditsAndAnotherTakesOver) {
 
   // What it found: an Event on the Pod admitted before the webhook existed.
   EXPECT_TRUE(poll_until(
-      [] {
-        auto events = client_->list_all(res::kEvents, kAppNs, {});
-        if (!events.ok()) return false;
-        for (const json& e : (*events)["items"]) {
-          if (e.value("regarding", json::object()).value("name", "") == "legacy-miner") return true;
-        }
-        return false;
-      },
-      30s))
+      [] { return !testing::events_about(*client_, kAppNs, "legacy-miner").empty(); }, 30s))
       << "no Event on the legacy miner Pod";
 
   // The leader goes away (SIGTERM releases the Lease); the other takes over and audits.
