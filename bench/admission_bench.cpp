@@ -3,9 +3,11 @@
 // bench/testdata/deployment3_review.json):
 //   review          body in, AdmissionReview out (parse, decide, encode)
 //   handle          Webhook::handle: review plus metrics and logging
-//   decide          webhook::decide on an already parsed request
-//   policy          policy::evaluate alone (the AdmissionInput is built once)
-//   parse           webhook::parse_json of the body alone (what review uses)
+//   decide          webhook::decide on a request DOM (the audit's entry: it serializes and
+//                   indexes the DOM first)
+//   policy          policy::evaluate alone (the AdmissionInput is built once, reading the
+//                   object from the request's index as review does)
+//   parse_jsondoc   kube::JsonDoc::parse of the body (what review uses)
 //   parse_nlohmann  nlohmann::json::parse of the body, for comparison
 //   review_denied   review of a Deployment with a miner container (denial path)
 //
@@ -28,6 +30,7 @@
 #include <string>
 
 #include "kube/http_server.h"
+#include "kube/json_doc.h"
 #include "policy/decision.h"
 #include "webhook/admission.h"
 #include "webhook/server.h"
@@ -133,26 +136,27 @@ void BM_Decide(benchmark::State& state) {
 
 void BM_PolicyEvaluate(benchmark::State& state) {
   const auto policies = policy::combine({});
-  const json doc = json::parse(review_body());
-  const json& request = doc["request"];
+  const kube::JsonDoc doc = kube::JsonDoc::parse(review_body()).value();
+  const kube::JsonRef request = doc.root().find("request");
   policy::AdmissionInput input;
-  input.kind = request["kind"]["kind"];
-  input.operation = request["operation"];
-  input.namespace_name = request["namespace"];
-  input.name = request["name"];
-  input.user.username = request["userInfo"]["username"];
-  input.object = request["object"];
+  input.kind = request.find("kind").string_member("kind");
+  input.operation = request.string_member("operation");
+  input.namespace_name = request.string_member("namespace");
+  input.name = request.string_member("name");
+  input.user.username = request.find("userInfo").string_member("username");
+  input.object_ref = request.find("object");
   measure(state, [&] { benchmark::DoNotOptimize(policy::evaluate(policies, input)); });
-}
-
-void BM_Parse(benchmark::State& state) {
-  const std::string& body = review_body();
-  measure(state, [&] { benchmark::DoNotOptimize(webhook::parse_json(body)); });
 }
 
 void BM_ParseNlohmann(benchmark::State& state) {
   const std::string& body = review_body();
   measure(state, [&] { benchmark::DoNotOptimize(json::parse(body)); });
+}
+
+void BM_ParseJsonDoc(benchmark::State& state) {
+  const std::string& body = review_body();
+  if (!kube::JsonDoc::parse(body).ok()) state.SkipWithError("JsonDoc refuses the body");
+  measure(state, [&] { benchmark::DoNotOptimize(kube::JsonDoc::parse(body)); });
 }
 
 void register_all() {
@@ -165,8 +169,8 @@ void register_all() {
   reg("handle", BM_Handle);
   reg("decide", BM_Decide);
   reg("policy", BM_PolicyEvaluate);
-  reg("parse", BM_Parse);
   reg("parse_nlohmann", BM_ParseNlohmann);
+  reg("parse_jsondoc", BM_ParseJsonDoc);
 }
 
 }  // namespace

@@ -64,17 +64,20 @@ std::string join_capped(const std::vector<std::string>& parts, size_t max_bytes)
 }
 
 // The pod spec of `object`, for comparing an UPDATE with its oldObject.
-const json* pod_spec(const json& object, std::string_view kind) {
+kube::JsonRef pod_spec(kube::JsonRef object, std::string_view kind) {
   Result<PodSpecView> view = pod_spec_of(object, kind);
-  return view.ok() ? view->spec : nullptr;
+  return view.ok() ? view->spec : kube::JsonRef();
 }
 
-bool being_deleted(const json& object) {
-  if (!object.is_object()) return false;
-  auto md = object.find("metadata");
-  if (md == object.end() || !md->is_object()) return false;
-  auto ts = md->find("deletionTimestamp");
-  return ts != md->end() && !ts->is_null();
+bool being_deleted(kube::JsonRef object) {
+  kube::JsonRef ts = object.find("metadata").find("deletionTimestamp");
+  return ts.valid() && !ts.is_null();
+}
+
+bool unchanged(kube::JsonRef before, kube::JsonRef after) {
+  if (!before.valid() || !after.valid()) return false;
+  // The API server writes both from the same structs: equal bytes are the common case.
+  return before.raw() == after.raw() || before == after;
 }
 
 Decision allow(std::string reason) {
@@ -93,13 +96,20 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
   if (!exec && !has_pod_spec(input.kind)) {
     return allow("kind " + input.kind + " has no pod spec");
   }
-  if (being_deleted(input.object)) return allow("object is being deleted");
+  // The request's own index on the webhook's path; a DOM is indexed here (tests, audit).
+  kube::JsonDoc object_doc;
+  kube::JsonRef object = input.object_ref;
+  if (!object.valid()) {
+    object_doc = kube::JsonDoc::from_json(input.object);
+    object = object_doc.root();
+  }
+  if (being_deleted(object)) return allow("object is being deleted");
 
   PodContext pod;
   if (exec) {
-    pod = collect_exec_context(input.object);
+    pod = collect_exec_context(object);
   } else {
-    Result<PodContext> collected = collect_pod_context(input.object, input.kind);
+    Result<PodContext> collected = collect_pod_context(object, input.kind);
     if (!collected.ok()) {
       Decision d;
       d.allowed = false;
@@ -107,10 +117,15 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
       return d;
     }
     pod = std::move(collected).value();
-    if (input.operation == "UPDATE" && !input.old_object.is_null()) {
-      const json* before = pod_spec(input.old_object, input.kind);
-      const json* after = pod_spec(input.object, input.kind);
-      if (before != nullptr && after != nullptr && *before == *after) {
+    if (input.operation == "UPDATE") {
+      kube::JsonDoc old_doc;
+      kube::JsonRef old_object = input.old_object_ref;
+      if (!old_object.valid() && !input.old_object.is_null()) {
+        old_doc = kube::JsonDoc::from_json(input.old_object);
+        old_object = old_doc.root();
+      }
+      if (old_object.valid() && !old_object.is_null() &&
+          unchanged(pod_spec(old_object, input.kind), pod_spec(object, input.kind))) {
         return allow("pod spec unchanged");
       }
     }

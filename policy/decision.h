@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "kube/json_doc.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 
@@ -60,6 +61,11 @@ struct AdmissionInput {
   UserInfo user;
   nlohmann::json object;      // request.object
   nlohmann::json old_object;  // request.oldObject (UPDATE), else null
+  // The webhook's hot path: request.object and request.oldObject read in place from the
+  // request's index (kube/json_doc.h). When valid they are used instead of the DOMs above,
+  // which are then left empty; the document must outlive the evaluate() call.
+  kube::JsonRef object_ref;
+  kube::JsonRef old_object_ref;
 };
 
 struct Decision {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 
 #include "kube/log.h"
 #include "policy/finding.h"
@@ -293,29 +294,14 @@ bool has_colon_digit(std::string_view text) {
   return false;
 }
 
-bool is_word_separator(char c) {
-  switch (c) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-    case '\v':
-    case '\f':
-    case ';':
-    case '|':
-    case '&':
-    case '(':
-    case ')':
-    case '<':
-    case '>':
-    case '`':
-    case '"':
-    case '\'':
-      return true;
-    default:
-      return false;
-  }
-}
+// A table, not a switch: TokenLine::index() asks for every byte of every text.
+constexpr std::array<bool, 256> kWordSeparators = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view(" \t\n\r\v\f;|&()<>`\"'")) t[c] = true;
+  return t;
+}();
+
+bool is_word_separator(char c) { return kWordSeparators[static_cast<unsigned char>(c)]; }
 
 std::string quoted_excerpt(std::string_view s) {
   return "\"" + truncate_utf8(s, kExcerptMax) + "\"";
@@ -408,16 +394,43 @@ TokenLine::TokenLine(std::vector<std::string> tokens) {
       text_ += tokens[i];
     }
   }
+  index();
+}
+
+TokenLine::TokenLine(std::span<const std::string_view> tokens) {
+  if (tokens.size() == 1) {
+    text_ = tokens[0];
+  } else {
+    size_t size = tokens.size();
+    for (std::string_view t : tokens) size += t.size();
+    text_.reserve(size);
+    starts_.reserve(tokens.size());
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      if (i > 0) text_ += ' ';
+      starts_.push_back(text_.size());
+      text_ += tokens[i];
+    }
+  }
+  index();
+}
+
+void TokenLine::index() {
   if (std::any_of(text_.begin(), text_.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
     lower_ = lowercase(text_);
     has_upper_ = true;
   }
+  // Words start in increasing order, so their token is found by walking starts_ along.
+  size_t token = 0;
+  const size_t n = text_.size();
+  const char* t = text_.data();
   size_t i = 0;
-  while (i < text_.size()) {
-    while (i < text_.size() && is_word_separator(text_[i])) ++i;
-    size_t begin = i;
-    while (i < text_.size() && !is_word_separator(text_[i])) ++i;
-    if (i > begin) words_.push_back(Word{begin, i, token_at(begin)});
+  while (i < n) {
+    while (i < n && is_word_separator(t[i])) ++i;
+    const size_t begin = i;
+    while (i < n && !is_word_separator(t[i])) ++i;
+    if (i == begin) continue;
+    while (token + 1 < starts_.size() && starts_[token + 1] <= begin) ++token;
+    words_.push_back(Word{begin, i, token});
   }
 }
 
@@ -522,6 +535,22 @@ std::vector<std::string> base64_alignments(std::string_view key) {
 
 namespace {
 
+// 16 bits of the first 4 bytes at p (base64 fragments are at least 5 characters long).
+uint32_t prefix_hash(const char* p) {
+  uint32_t x;
+  std::memcpy(&x, p, 4);
+  return (x * 2654435761u) >> 16;
+}
+
+void set_prefix_bit(std::string_view fragment, std::array<uint64_t, 1024>* bits) {
+  if (fragment.size() < 4) {
+    bits->fill(~uint64_t{0});  // a short fragment could start anywhere: disable the filter
+    return;
+  }
+  const uint32_t h = prefix_hash(fragment.data());
+  (*bits)[h >> 6] |= uint64_t{1} << (h & 63);
+}
+
 // decode_base64 into `out` (cleared first, so a scan can reuse one buffer). With
 // `printable_only`, also false as soon as the result cannot be mostly printable (at least
 // 90 % printable ASCII, tab, CR or LF): its size is known before decoding.
@@ -605,6 +634,7 @@ Indicators::Indicators() {
     for (std::string& fragment : base64_alignments(keyword)) {
       if (!alternation.empty()) alternation += '|';
       alternation += RE2::QuoteMeta(fragment);
+      set_prefix_bit(fragment, &base64_prefixes_);
       base64_fragments_.push_back(Base64Fragment{std::move(fragment), keyword});
     }
   }
@@ -868,14 +898,25 @@ void Indicators::find_plain(const TokenLine& line, const DomainSet& domains,
   find_wallet_addresses(line, out);
 }
 
+bool Indicators::may_have_base64_fragment(std::string_view text) const {
+  if (text.size() < 4) return false;
+  for (size_t i = 0; i + 4 <= text.size(); ++i) {
+    const uint32_t h = prefix_hash(text.data() + i);
+    if ((base64_prefixes_[h >> 6] >> (h & 63)) & 1) return true;
+  }
+  return false;
+}
+
 void Indicators::find_base64(const TokenLine& line, const DomainSet& domains,
                              std::vector<IndicatorHit>* out) const {
-  for_each_match(*base64_any_, line.text(), 0, [&](size_t at, std::string_view m) {
-    auto it = std::find_if(base64_fragments_.begin(), base64_fragments_.end(),
-                           [&](const Base64Fragment& f) { return f.fragment == m; });
-    std::string keyword = it == base64_fragments_.end() ? "" : std::string(it->keyword);
-    out->push_back({line.token_at(at), "base64 form of \"" + keyword + "\"", std::string(m)});
-  });
+  if (may_have_base64_fragment(line.text())) {
+    for_each_match(*base64_any_, line.text(), 0, [&](size_t at, std::string_view m) {
+      auto it = std::find_if(base64_fragments_.begin(), base64_fragments_.end(),
+                             [&](const Base64Fragment& f) { return f.fragment == m; });
+      std::string keyword = it == base64_fragments_.end() ? "" : std::string(it->keyword);
+      out->push_back({line.token_at(at), "base64 form of \"" + keyword + "\"", std::string(m)});
+    });
+  }
 
   std::string decoded;
   for (const auto& w : line.words()) {

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
@@ -46,6 +47,8 @@ class TokenLine {
   };
 
   explicit TokenLine(std::vector<std::string> tokens);
+  // The same from views (the admission path reads tokens straight out of the request).
+  explicit TokenLine(std::span<const std::string_view> tokens);
 
   const std::string& text() const { return text_; }
   // text() in ASCII lower case, for the literal prefilters of the matchers.
@@ -59,6 +62,8 @@ class TokenLine {
   size_t token_at(size_t offset) const;
 
  private:
+  void index();  // lower_ and words_, once text_ and starts_ are set
+
   std::string text_;
   std::string lower_;  // only when text_ has upper case letters
   bool has_upper_ = false;
@@ -175,6 +180,11 @@ class Indicators {
   std::vector<ImagePattern> campaign_images_;
   std::array<bool, 256> binary_first_char_{};  // first letters of miner names: a fast reject
   std::vector<Base64Fragment> base64_fragments_;
+  // Bits set by the first 4 bytes of every base64 fragment: a text without any of them
+  // cannot match base64_any_, and most texts have none (the regex costs ~12 instructions
+  // per byte, this check ~5).
+  std::array<uint64_t, 1024> base64_prefixes_{};
+  bool may_have_base64_fragment(std::string_view text) const;
   std::unique_ptr<re2::RE2> stratum_;
   std::unique_ptr<re2::RE2> xmrig_option_;
   std::unique_ptr<re2::RE2> xmrig_config_key_;

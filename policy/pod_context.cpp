@@ -1,5 +1,7 @@
 #include "policy/pod_context.h"
 
+#include <algorithm>
+#include <array>
 #include <map>
 
 #include "policy/workload.h"
@@ -7,75 +9,53 @@
 namespace orderguard::policy {
 namespace {
 
-using nlohmann::json;
+using kube::JsonRef;
 
-const json* member(const json& object, std::string_view key) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(key);
-  return it == object.end() ? nullptr : &*it;
-}
-
-std::string string_member(const json& object, std::string_view key) {
-  const json* v = member(object, key);
-  return v != nullptr && v->is_string() ? v->get<std::string>() : "";
+void append_index(std::string* out, size_t i) {
+  *out += '[';
+  *out += std::to_string(i);
+  *out += ']';
 }
 
 std::string indexed(std::string_view path, size_t i) {
   std::string out;
-  out.reserve(path.size() + 16);
+  out.reserve(path.size() + 8);
   out.append(path);
-  out += '[';
-  out += std::to_string(i);
-  out += ']';
+  append_index(&out, i);
   return out;
 }
 
-// Appends the string elements of object[key] (an array) to tokens, with their paths.
-void append_strings(const json& object, std::string_view key, const std::string& path,
-                    std::vector<std::string>* tokens, std::vector<std::string>* paths) {
-  const json* list = member(object, key);
-  if (list == nullptr || !list->is_array()) return;
-  for (size_t i = 0; i < list->size(); ++i) {
-    const json& item = (*list)[i];
-    if (!item.is_string()) continue;
-    tokens->push_back(item.get<std::string>());
-    paths->push_back(indexed(path, i));
-  }
+// The strings of `list` (an array). Anything else becomes an empty token rather than being
+// skipped, so token i stays element i and its field path is right.
+void append_strings(JsonRef list, std::vector<std::string_view>* tokens) {
+  if (!list.is_array()) return;
+  for (JsonRef item : list) tokens->push_back(item.string());
 }
 
-void add_text_site(const std::string& container, std::vector<std::string> tokens,
-                   std::vector<std::string> paths, std::vector<bool> expanded,
-                   std::vector<TextSite>* out) {
+void add_text_site(std::string_view container, uint32_t base, std::string_view field,
+                   std::span<const std::string_view> tokens, std::vector<TextSite>* out) {
   if (tokens.empty()) return;
-  if (expanded.empty()) expanded.assign(tokens.size(), false);
   out->push_back(
-      TextSite{container, std::move(paths), std::move(expanded), TokenLine(std::move(tokens))});
+      TextSite{std::string(container), base, field, {}, UINT32_MAX, -1, {}, TokenLine(tokens)});
 }
 
-// An exec handler ({exec: {command: [...]}}) under container[key].
-void add_exec_site(const json& container, std::string_view key, const std::string& name,
-                   const std::string& path, std::vector<TextSite>* out) {
-  const json* handler = member(container, key);
-  if (handler == nullptr) return;
-  const json* exec = member(*handler, "exec");
-  if (exec == nullptr) return;
-  std::vector<std::string> tokens;
-  std::vector<std::string> paths;
-  append_strings(*exec, "command", path + "." + std::string(key) + ".exec.command", &tokens,
-                 &paths);
-  add_text_site(name, std::move(tokens), std::move(paths), {}, out);
+// An exec handler ({exec: {command: [...]}}) at container[key], `field` naming its path.
+void add_exec_site(JsonRef handler, std::string_view container, uint32_t base,
+                   std::string_view field, std::vector<std::string_view>* scratch,
+                   std::vector<TextSite>* out) {
+  if (!handler.is_object()) return;
+  scratch->clear();
+  append_strings(handler.find("exec").find("command"), scratch);
+  add_text_site(container, base, field, *scratch, out);
 }
 
 // Whether a string of `list` (an array; of strings, or of objects whose `field` is read)
 // contains '$'.
-bool has_dollar(const json* list, const char* field) {
-  if (list == nullptr || !list->is_array()) return false;
-  for (const json& item : *list) {
-    const json* v = field == nullptr ? &item : member(item, field);
-    if (v != nullptr && v->is_string() &&
-        v->get_ref<const std::string&>().find('$') != std::string::npos) {
-      return true;
-    }
+bool has_dollar(JsonRef list, std::string_view field) {
+  if (!list.is_array()) return false;
+  for (JsonRef item : list) {
+    JsonRef v = field.empty() ? item : item.find(field);
+    if (v.is_string() && v.string().find('$') != std::string_view::npos) return true;
   }
   return false;
 }
@@ -87,200 +67,239 @@ bool is_root_path(std::string_view p) {
          p.find("..") == std::string_view::npos;
 }
 
-void collect_container(const json& c, const std::string& path, PodContext* ctx) {
-  std::string name = string_member(c, "name");
+ImageSite image_site(std::string_view container, std::string field_path,
+                     std::string_view reference) {
+  ImageSite site;
+  site.container = std::string(container);
+  site.field_path = std::move(field_path);
+  site.reference = std::string(reference);
+  Result<ImageRef> ref = parse_image_ref(site.reference);
+  if (ref.ok()) {
+    site.ref = std::move(ref).value();
+  } else {
+    site.error = ref.error().message;
+  }
+  return site;
+}
 
-  if (const json* image = member(c, "image"); image != nullptr && image->is_string()) {
-    ImageSite site;
-    site.container = name;
-    site.field_path = path + ".image";
-    site.reference = image->get<std::string>();
-    if (!site.reference.empty()) {
-      Result<ImageRef> ref = parse_image_ref(site.reference);
-      if (ref.ok()) {
-        site.ref = std::move(ref).value();
-      } else {
-        site.error = ref.error().message;
-      }
-      ctx->images.push_back(std::move(site));
-    }
+using Vars = std::map<std::string, std::string, std::less<>>;
+
+void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
+                       std::vector<std::string_view>* scratch) {
+  const std::string_view name = c.string_member("name");
+  const std::string& path = ctx->bases[base];
+
+  if (JsonRef image = c.find("image"); image.is_string() && !image.string().empty()) {
+    ctx->images.push_back(image_site(name, path + ".image", image.string()));
   }
 
   // env: each literal value is a site of its own, expanded against the variables defined
   // before it (Kubernetes semantics); all literal values feed the command/args expansion.
-  std::map<std::string, std::string, std::less<>> vars;
-  const json* env = member(c, "env");
+  const JsonRef env = c.find("env");
+  const JsonRef command = c.find("command");
+  const JsonRef args = c.find("args");
   // vars are only read to expand a string with a '$' in it: without any, skip them.
-  const bool needs_vars = has_dollar(env, "value") || has_dollar(member(c, "command"), nullptr) ||
-                          has_dollar(member(c, "args"), nullptr);
-  if (env != nullptr && env->is_array()) {
-    const std::string env_path = path + ".env";
-    for (size_t i = 0; i < env->size(); ++i) {
-      const json& e = (*env)[i];
-      const json* value = member(e, "value");
-      if (value == nullptr || !value->is_string()) continue;
-      const std::string& raw = value->get_ref<const std::string&>();
-      // Without '$' there is nothing to expand (expand_kube_vars is the identity).
-      std::string expanded = raw.find('$') == std::string::npos ? raw : expand_kube_vars(raw, vars);
-      bool changed = expanded != raw;
-      if (const json* var = member(e, "name"); var != nullptr && var->is_string()) {
-        const std::string& var_name = var->get_ref<const std::string&>();
-        if (needs_vars && !var_name.empty()) vars.insert_or_assign(var_name, expanded);
+  const bool needs_vars =
+      has_dollar(env, "value") || has_dollar(command, {}) || has_dollar(args, {});
+  Vars vars;
+  if (env.is_array()) {
+    int32_t i = -1;
+    for (JsonRef e : env) {
+      ++i;
+      JsonRef value = e.find("value");
+      if (!value.is_string()) continue;
+      const std::string_view raw = value.string();
+      std::string expanded;
+      bool changed = false;
+      if (needs_vars) {
+        // Without '$' there is nothing to expand (expand_kube_vars is the identity).
+        expanded = raw.find('$') == std::string_view::npos ? std::string(raw)
+                                                           : expand_kube_vars(raw, vars);
+        changed = expanded != raw;
+        if (std::string_view var = e.string_member("name"); !var.empty()) {
+          vars.insert_or_assign(std::string(var), expanded);
+        }
       }
-      std::string value_path = indexed(env_path, i);
-      value_path += ".value";
-      std::vector<std::string> tokens;
-      tokens.push_back(std::move(expanded));
-      std::vector<std::string> paths;
-      paths.push_back(std::move(value_path));
-      add_text_site(name, std::move(tokens), std::move(paths), {changed}, &ctx->texts);
+      const std::string_view text = changed ? std::string_view(expanded) : raw;
+      TextSite& site = ctx->texts.emplace_back(TextSite{
+          std::string(name), base, ".env", {}, UINT32_MAX, i, {}, TokenLine(std::span(&text, 1))});
+      if (changed) site.expanded_tokens.push_back(0);
     }
   }
 
-  std::vector<std::string> tokens;
-  std::vector<std::string> paths;
-  append_strings(c, "command", path + ".command", &tokens, &paths);
-  append_strings(c, "args", path + ".args", &tokens, &paths);
-  std::vector<bool> expanded(tokens.size(), false);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    if (tokens[i].find('$') == std::string::npos) continue;  // nothing to expand
-    std::string e = expand_kube_vars(tokens[i], vars);
-    if (e != tokens[i]) {
-      tokens[i] = std::move(e);
-      expanded[i] = true;
-    }
-  }
-  add_text_site(name, std::move(tokens), std::move(paths), std::move(expanded), &ctx->texts);
-
-  if (const json* lifecycle = member(c, "lifecycle")) {
-    add_exec_site(*lifecycle, "postStart", name, path + ".lifecycle", &ctx->texts);
-    add_exec_site(*lifecycle, "preStop", name, path + ".lifecycle", &ctx->texts);
-  }
-  for (std::string_view probe : {"livenessProbe", "readinessProbe", "startupProbe"}) {
-    if (const json* p = member(c, probe)) {
-      std::vector<std::string> probe_tokens;
-      std::vector<std::string> probe_paths;
-      if (const json* exec = member(*p, "exec")) {
-        append_strings(*exec, "command", path + "." + std::string(probe) + ".exec.command",
-                       &probe_tokens, &probe_paths);
+  // command and args: one line, $(VAR)-expanded.
+  scratch->clear();
+  append_strings(command, scratch);
+  const size_t split = scratch->size();
+  append_strings(args, scratch);
+  if (!scratch->empty()) {
+    std::vector<std::string> expansions;  // storage for expanded tokens
+    std::vector<uint32_t> expanded_tokens;
+    if (needs_vars) {
+      expansions.reserve(scratch->size());
+      for (size_t i = 0; i < scratch->size(); ++i) {
+        std::string_view token = (*scratch)[i];
+        if (token.find('$') == std::string_view::npos) continue;  // nothing to expand
+        std::string e = expand_kube_vars(token, vars);
+        if (e == token) continue;
+        expansions.push_back(std::move(e));
+        (*scratch)[i] = expansions.back();
+        expanded_tokens.push_back(static_cast<uint32_t>(i));
       }
-      add_text_site(name, std::move(probe_tokens), std::move(probe_paths), {}, &ctx->texts);
     }
+    ctx->texts.emplace_back(TextSite{std::string(name), base, ".command", ".args",
+                                     static_cast<uint32_t>(split), -1, std::move(expanded_tokens),
+                                     TokenLine(*scratch)});
   }
 
-  if (const json* sc = member(c, "securityContext")) {
-    if (const json* priv = member(*sc, "privileged");
-        priv != nullptr && priv->is_boolean() && priv->get<bool>()) {
-      ctx->privileged.emplace_back(name, path + ".securityContext.privileged");
-    }
+  if (JsonRef lifecycle = c.find("lifecycle"); lifecycle.is_object()) {
+    add_exec_site(lifecycle.find("postStart"), name, base, ".lifecycle.postStart.exec.command",
+                  scratch, &ctx->texts);
+    add_exec_site(lifecycle.find("preStop"), name, base, ".lifecycle.preStop.exec.command", scratch,
+                  &ctx->texts);
+  }
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kProbes = {{
+      {"livenessProbe", ".livenessProbe.exec.command"},
+      {"readinessProbe", ".readinessProbe.exec.command"},
+      {"startupProbe", ".startupProbe.exec.command"},
+  }};
+  for (const auto& [key, field] : kProbes) {
+    add_exec_site(c.find(key), name, base, field, scratch, &ctx->texts);
+  }
+
+  if (JsonRef priv = c.find("securityContext").find("privileged"); priv.boolean()) {
+    ctx->privileged.emplace_back(std::string(name), path + ".securityContext.privileged");
   }
 }
 
-void collect_metadata(const json& object, PodContext* ctx) {
-  const json* md = member(object, "metadata");
-  if (md == nullptr) return;
-  ctx->namespace_name = string_member(*md, "namespace");
-  ctx->name = string_member(*md, "name");
-  if (const json* owners = member(*md, "ownerReferences");
-      owners != nullptr && owners->is_array()) {
-    for (size_t i = 0; i < owners->size(); ++i) {
-      const json& o = (*owners)[i];
-      ctx->owners.push_back(OwnerRef{string_member(o, "kind"), string_member(o, "name"),
-                                     indexed("metadata.ownerReferences", i)});
+void collect_metadata(JsonRef object, PodContext* ctx) {
+  const JsonRef md = object.find("metadata");
+  if (!md.is_object()) return;
+  ctx->namespace_name = std::string(md.string_member("namespace"));
+  ctx->name = std::string(md.string_member("name"));
+  if (JsonRef owners = md.find("ownerReferences"); owners.is_array()) {
+    size_t i = 0;
+    for (JsonRef o : owners) {
+      ctx->owners.push_back(OwnerRef{std::string(o.string_member("kind")),
+                                     std::string(o.string_member("name")),
+                                     indexed("metadata.ownerReferences", i++)});
     }
   }
-  if (const json* labels = member(*md, "labels")) {
-    ctx->pod_template_hash = string_member(*labels, "pod-template-hash");
-  }
+  ctx->pod_template_hash = std::string(md.find("labels").string_member("pod-template-hash"));
 }
+
+constexpr std::array<std::string_view, 3> kContainerLists = {"initContainers", "containers",
+                                                             "ephemeralContainers"};
 
 }  // namespace
 
-Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string_view kind) {
+bool TextSite::expanded(size_t token) const {
+  return std::find(expanded_tokens.begin(), expanded_tokens.end(), token) != expanded_tokens.end();
+}
+
+std::string PodContext::token_path(const TextSite& site, size_t token) const {
+  std::string out = site.base < bases.size() ? bases[site.base] : std::string();
+  if (site.env_index >= 0) {
+    out += site.field;
+    append_index(&out, static_cast<size_t>(site.env_index));
+    out += ".value";
+  } else if (token >= site.split) {
+    out += site.field2;
+    append_index(&out, token - site.split);
+  } else {
+    out += site.field;
+    append_index(&out, token);
+  }
+  return out;
+}
+
+Result<PodContext> collect_pod_context(JsonRef object, std::string_view kind) {
   Result<PodSpecView> view = pod_spec_of(object, kind);
   if (!view.ok()) return view.error();
-  const json& spec = *view->spec;
+  const JsonRef spec = view->spec;
 
   PodContext ctx;
   ctx.kind = std::string(kind);
   ctx.pod_path = view->path;
   collect_metadata(object, &ctx);
-  ctx.service_account = string_member(spec, "serviceAccountName");
-  if (ctx.service_account.empty()) ctx.service_account = string_member(spec, "serviceAccount");
+  ctx.service_account = std::string(spec.string_member("serviceAccountName"));
+  if (ctx.service_account.empty()) {
+    ctx.service_account = std::string(spec.string_member("serviceAccount"));
+  }
   if (ctx.service_account.empty()) ctx.service_account = "default";
 
   // One allocation for the text sites: an env value each, plus command line, hooks and
   // probes per container.
   size_t sites = 0;
-  for (std::string_view list : {"initContainers", "containers", "ephemeralContainers"}) {
-    const json* containers = member(spec, list);
-    if (containers == nullptr || !containers->is_array()) continue;
-    for (const json& c : *containers) {
-      const json* env = member(c, "env");
-      sites += 6 + (env != nullptr && env->is_array() ? env->size() : 0);
+  size_t containers = 0;
+  for (std::string_view list : kContainerLists) {
+    for (JsonRef c : spec.find(list)) {
+      sites += 6 + c.find("env").size();
+      ++containers;
     }
   }
   ctx.texts.reserve(sites);
+  ctx.bases.reserve(containers);
 
-  for (std::string_view list : {"initContainers", "containers", "ephemeralContainers"}) {
-    const json* containers = member(spec, list);
-    if (containers == nullptr || containers->is_null()) continue;
+  std::vector<std::string_view> scratch;
+  for (std::string_view list : kContainerLists) {
+    const JsonRef containers_ref = spec.find(list);
+    if (!containers_ref.valid() || containers_ref.is_null()) continue;
     std::string base = ctx.pod_path + "." + std::string(list);
     // The API server never sends these shapes; anything that does is refused
     // rather than skipped, so a malformed list cannot hide a container.
-    if (!containers->is_array()) {
+    if (!containers_ref.is_array()) {
       return make_error(ErrorCode::kInvalid, base + ": must be a list of containers");
     }
-    for (size_t i = 0; i < containers->size(); ++i) {
-      const json& c = (*containers)[i];
+    size_t i = 0;
+    for (JsonRef c : containers_ref) {
       if (!c.is_object()) {
         return make_error(ErrorCode::kInvalid, indexed(base, i) + ": must be a container object");
       }
-      collect_container(c, indexed(base, i), &ctx);
+      ctx.bases.push_back(indexed(base, i++));
+      collect_container(c, static_cast<uint32_t>(ctx.bases.size() - 1), &ctx, &scratch);
     }
   }
 
-  if (const json* volumes = member(spec, "volumes"); volumes != nullptr && volumes->is_array()) {
-    for (size_t i = 0; i < volumes->size(); ++i) {
-      const json& v = (*volumes)[i];
-      std::string path = indexed(ctx.pod_path + ".volumes", i);
-      if (const json* image = member(v, "image")) {
-        std::string reference = string_member(*image, "reference");
-        if (!reference.empty()) {
-          ImageSite site;
-          site.field_path = path + ".image.reference";
-          site.reference = reference;
-          Result<ImageRef> ref = parse_image_ref(reference);
-          if (ref.ok()) {
-            site.ref = std::move(ref).value();
-          } else {
-            site.error = ref.error().message;
-          }
-          ctx.images.push_back(std::move(site));
-        }
+  if (JsonRef volumes = spec.find("volumes"); volumes.is_array()) {
+    size_t i = 0;
+    for (JsonRef v : volumes) {
+      const size_t index = i++;
+      std::string_view reference = v.find("image").string_member("reference");
+      if (!reference.empty()) {
+        ctx.images.push_back(image_site(
+            {}, indexed(ctx.pod_path + ".volumes", index) + ".image.reference", reference));
       }
-      if (const json* host_path = member(v, "hostPath")) {
-        if (ctx.host_root_volume_path.empty() && is_root_path(string_member(*host_path, "path"))) {
-          ctx.host_root_volume_path = path + ".hostPath.path";
+      if (ctx.host_root_volume_path.empty()) {
+        if (JsonRef host_path = v.find("hostPath");
+            host_path.valid() && is_root_path(host_path.string_member("path"))) {
+          ctx.host_root_volume_path = indexed(ctx.pod_path + ".volumes", index) + ".hostPath.path";
         }
       }
     }
   }
-  if (const json* pid = member(spec, "hostPID"); pid != nullptr && pid->is_boolean()) {
-    ctx.host_pid = pid->get<bool>();
-  }
+  ctx.host_pid = spec.find("hostPID").boolean();
+  return ctx;
+}
+
+Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string_view kind) {
+  const kube::JsonDoc doc = kube::JsonDoc::from_json(object);
+  return collect_pod_context(doc.root(), kind);
+}
+
+PodContext collect_exec_context(JsonRef pod_exec_options) {
+  PodContext ctx;
+  ctx.kind = "PodExecOptions";
+  ctx.bases.emplace_back();
+  std::vector<std::string_view> tokens;
+  append_strings(pod_exec_options.find("command"), &tokens);
+  add_text_site(pod_exec_options.string_member("container"), 0, "command", tokens, &ctx.texts);
   return ctx;
 }
 
 PodContext collect_exec_context(const nlohmann::json& pod_exec_options) {
-  PodContext ctx;
-  ctx.kind = "PodExecOptions";
-  std::vector<std::string> tokens;
-  std::vector<std::string> paths;
-  append_strings(pod_exec_options, "command", "command", &tokens, &paths);
-  add_text_site(string_member(pod_exec_options, "container"), std::move(tokens), std::move(paths),
-                {}, &ctx.texts);
-  return ctx;
+  const kube::JsonDoc doc = kube::JsonDoc::from_json(pod_exec_options);
+  return collect_exec_context(doc.root());
 }
 
 }  // namespace orderguard::policy

@@ -12,14 +12,21 @@
 //   here.
 // - Malformed parts (a container that is not an object, a non-string arg) are skipped: the
 //   API server validates the schema, this only needs to never crash.
+// - The object is read through kube::JsonRef (the webhook's index of the request, with no
+//   copy of the request); the nlohmann overloads index a serialized copy first. The
+//   PodContext owns what it keeps and does not refer to the object afterwards.
+// - Field paths of text tokens are built only when asked for (token_path), which is only
+//   when a rule reports something: most requests report nothing.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "kube/json_doc.h"
 #include "kube/result.h"
 #include "policy/image_ref.h"
 #include "policy/indicators.h"
@@ -34,11 +41,19 @@ struct ImageSite {
   std::string error;  // why `reference` does not parse, when ref is empty
 };
 
+// One text of a container: its command line (command then args), one env value, one exec
+// hook or exec probe. Token i of `line` lives at PodContext::token_path(site, i).
 struct TextSite {
   std::string container;
-  std::vector<std::string> token_paths;  // field path of each token of `line`
-  std::vector<bool> expanded;            // token changed by $(VAR) expansion
+  uint32_t base = 0;        // PodContext::bases index: the container's field path
+  std::string_view field;   // static suffix: ".command", ".env", ".livenessProbe.exec.command"
+  std::string_view field2;  // ".args" for a command line: tokens from `split` on are args
+  uint32_t split = UINT32_MAX;
+  int32_t env_index = -1;  // an env value: the one token is <base>.env[env_index].value
+  std::vector<uint32_t> expanded_tokens;  // tokens changed by $(VAR) expansion (usually none)
   TokenLine line;
+
+  bool expanded(size_t token) const;
 };
 
 struct OwnerRef {
@@ -57,17 +72,23 @@ struct PodContext {
   std::string service_account;    // serviceAccountName of the pod spec, "default" if unset
   std::vector<ImageSite> images;
   std::vector<TextSite> texts;
+  std::vector<std::string> bases;  // field path of each container ("spec.containers[0]")
   // host-escape inputs.
   bool host_pid = false;
   std::vector<std::pair<std::string, std::string>> privileged;  // (container, field path)
   std::string host_root_volume_path;  // field path of a hostPath volume of "/", or empty
+
+  // "spec.containers[0].args[3]", "spec.containers[0].env[2].value", "command[1]".
+  std::string token_path(const TextSite& site, size_t token) const;
 };
 
 // For any kind with a pod spec (workload.h); kInvalid otherwise.
+Result<PodContext> collect_pod_context(kube::JsonRef object, std::string_view kind);
 Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string_view kind);
 
 // For pods/exec CONNECT: the PodExecOptions object's command, as one text site
 // ("command[i]"), so `kubectl exec ... -- xmrig` meets the same signature rules.
+PodContext collect_exec_context(kube::JsonRef pod_exec_options);
 PodContext collect_exec_context(const nlohmann::json& pod_exec_options);
 
 }  // namespace orderguard::policy

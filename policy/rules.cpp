@@ -31,8 +31,8 @@ void scan_texts(const RuleInput& in, Find find, std::vector<Finding>* out) {
     find(site.line, &hits);
     for (IndicatorHit& hit : hits) {
       std::string message = std::move(hit.message);
-      if (site.expanded[hit.token]) message += " (after $(VAR) expansion)";
-      out->push_back(make_finding(in, site.container, site.token_paths[hit.token],
+      if (site.expanded(hit.token)) message += " (after $(VAR) expansion)";
+      out->push_back(make_finding(in, site.container, in.pod.token_path(site, hit.token),
                                   std::move(message), std::move(hit.evidence)));
     }
   }
@@ -217,7 +217,7 @@ void check_custom_signature(const RuleInput& in, std::vector<Finding>* out) {
       if (!m) continue;
       std::string_view matched = std::string_view(site.line.text()).substr(m->first, m->second);
       size_t token = site.line.token_at(m->first);
-      Finding f = make_finding(in, site.container, site.token_paths[token],
+      Finding f = make_finding(in, site.container, in.pod.token_path(site, token),
                                "signature \"" + sig.name + "\" (" + sig.field_path +
                                    ") matched \"" + truncate_utf8(matched, kExcerptMax) + "\"",
                                truncate_utf8(matched, kEvidenceMax));

@@ -36,35 +36,32 @@ const KindPath* find_kind(std::string_view kind) {
 
 bool has_pod_spec(std::string_view kind) { return find_kind(kind) != nullptr; }
 
-Result<PodSpecView> pod_spec_of(const nlohmann::json& object, std::string_view kind) {
+Result<PodSpecView> pod_spec_of(kube::JsonRef object, std::string_view kind) {
   const KindPath* k = find_kind(kind);
   if (k == nullptr) {
     return make_error(ErrorCode::kInvalid, "kind " + std::string(kind) + " has no pod template");
   }
   if (!object.is_object()) return make_error(ErrorCode::kInvalid, "object is not a JSON object");
-  const nlohmann::json* node = &object;
+  kube::JsonRef node = object;
   std::string prefix;
   for (size_t i = 0; i < k->depth; ++i) {
-    auto it = node->find(k->template_path[i]);
+    kube::JsonRef next = node.find(k->template_path[i]);
     if (!prefix.empty()) prefix += '.';
     prefix += k->template_path[i];
-    if (it == node->end() || !it->is_object()) {
+    if (!next.is_object()) {
       return make_error(ErrorCode::kInvalid, std::string(kind) + " has no object at " + prefix);
     }
-    node = &*it;
+    node = next;
   }
   PodSpecView view;
   std::string dot = prefix.empty() ? "" : prefix + ".";
   view.path = dot + "spec";
   view.metadata_path = dot + "metadata";
-  auto spec = node->find("spec");
-  if (spec == node->end() || !spec->is_object()) {
+  view.spec = node.find("spec");
+  if (!view.spec.is_object()) {
     return make_error(ErrorCode::kInvalid, std::string(kind) + " has no object at " + view.path);
   }
-  view.spec = &*spec;
-  if (auto md = node->find("metadata"); md != node->end() && md->is_object()) {
-    view.metadata = &*md;
-  }
+  if (kube::JsonRef md = node.find("metadata"); md.is_object()) view.metadata = md;
   return view;
 }
 

@@ -7,8 +7,8 @@
 //   PodTemplate                                             template.spec
 //
 // Contract: pod_spec_of never throws. An unknown kind, or an object without a pod spec object
-// at the expected path, is ErrorCode::kInvalid. The returned pointers point into `object`
-// and live as long as it does.
+// at the expected path, is ErrorCode::kInvalid. The returned refs point into `object`'s
+// document and live as long as it does.
 #pragma once
 
 #include <map>
@@ -16,20 +16,21 @@
 #include <string>
 #include <string_view>
 
+#include "kube/json_doc.h"
 #include "kube/result.h"
 
 namespace orderguard::policy {
 
 struct PodSpecView {
-  const nlohmann::json* spec = nullptr;      // the PodSpec (an object)
-  const nlohmann::json* metadata = nullptr;  // pod or template metadata; null when absent
-  std::string path;                          // JSON path of spec, e.g. "spec.template.spec"
-  std::string metadata_path;                 // e.g. "spec.template.metadata"
+  kube::JsonRef spec;         // the PodSpec (an object)
+  kube::JsonRef metadata;     // pod or template metadata; invalid when absent
+  std::string path;           // JSON path of spec, e.g. "spec.template.spec"
+  std::string metadata_path;  // e.g. "spec.template.metadata"
 };
 
 bool has_pod_spec(std::string_view kind);
 
-Result<PodSpecView> pod_spec_of(const nlohmann::json& object, std::string_view kind);
+Result<PodSpecView> pod_spec_of(kube::JsonRef object, std::string_view kind);
 
 // Kubernetes $(VAR) expansion of command, args and env values
 // (third_party/forked/golang/expansion): $(NAME) becomes the value of NAME when defined and

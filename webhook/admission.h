@@ -59,13 +59,6 @@ struct AdmissionReply {
 
 AdmissionReply review(std::string_view body, const AdmissionContext& context);
 
-// json::parse(body, nullptr, false), faster on what the API server sends: a
-// single-pass parser takes ASCII text with integers, and anything else (non-ASCII
-// bytes, \u escapes, fractions and exponents, very deep nesting, errors) goes to
-// nlohmann's parser. Same result as json::parse in every case (the fuzz target
-// checks it): a discarded value for invalid JSON, else equal values of equal types.
-nlohmann::json parse_json(std::string_view body);
-
 // The decision for a request already decoded; exposed for tests and the audit.
 policy::Decision decide(const nlohmann::json& request, const AdmissionContext& context);
 

@@ -262,6 +262,21 @@ TEST(Base64Test, EveryAlignmentInsideALargerBlobIsFound) {
   }
 }
 
+// The fragment search skips texts by their 4-byte prefixes first; every keyword at every
+// alignment must still get through.
+TEST(Base64Test, EveryKeywordAtEveryAlignmentIsFound) {
+  for (std::string_view keyword : base64_keywords()) {
+    for (std::string prefix : {"", "a", "ab"}) {
+      std::string blob = "QUJD" + encode(prefix + std::string(keyword) + "zz") + "QUJD";
+      std::vector<IndicatorHit> hits;
+      ind().find_base64(TokenLine({"run", blob}), ind().pool_domains(), &hits);
+      ASSERT_FALSE(hits.empty()) << keyword << " after " << prefix.size() << " bytes";
+      EXPECT_NE(hits[0].message.find(keyword), std::string::npos) << hits[0].message;
+      EXPECT_EQ(hits[0].token, 1u);
+    }
+  }
+}
+
 TEST(Base64Test, DecodesWholeWordsAndRunsTheOtherIndicators) {
   std::string script = "echo " + encode("./kworker -o pool.minexmr.com:4444") + " | base64 -d";
   std::vector<IndicatorHit> hits;

@@ -258,7 +258,7 @@ TEST(PodContextTest, ExecOptionsCommand) {
       json{{"container", "app"}, {"command", {"/bin/sh", "-c", "./xmrig -o x"}}});
   ASSERT_EQ(ctx.texts.size(), 1u);
   EXPECT_EQ(ctx.texts[0].container, "app");
-  EXPECT_EQ(ctx.texts[0].token_paths[2], "command[2]");
+  EXPECT_EQ(ctx.token_path(ctx.texts[0], 2), "command[2]");
 }
 
 TEST(PodContextTest, MalformedFieldsInsideAContainerAreSkipped) {
@@ -272,7 +272,9 @@ TEST(PodContextTest, MalformedFieldsInsideAContainerAreSkipped) {
   ASSERT_TRUE(ctx.ok());
   EXPECT_TRUE(ctx->images.empty());
   ASSERT_EQ(ctx->texts.size(), 1u);
-  EXPECT_EQ(ctx->texts[0].token_paths[0], "spec.containers[0].args[1]");
+  // Non-strings are empty tokens, so token 1 is still args[1].
+  EXPECT_EQ(ctx->texts[0].line.text(), " ok ");
+  EXPECT_EQ(ctx->token_path(ctx->texts[0], 1), "spec.containers[0].args[1]");
 }
 
 TEST(PodContextTest, MalformedContainerListsAreRefusedNotSkipped) {

@@ -2,10 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 namespace orderguard::policy {
 namespace {
 
 using nlohmann::json;
+
+// pod_spec_of reads an index of the object; the indexes live as long as the test binary.
+Result<PodSpecView> spec_of(const json& object, std::string_view kind) {
+  static std::deque<kube::JsonDoc> docs;
+  docs.push_back(kube::JsonDoc::from_json(object));
+  return pod_spec_of(docs.back().root(), kind);
+}
 
 json with_template(const json& pod_template) {
   return {{"metadata", {{"name", "x"}}}, {"spec", {{"template", pod_template}}}};
@@ -38,18 +47,18 @@ TEST(WorkloadTest, PodSpecPathForEveryKind) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.kind);
     EXPECT_TRUE(has_pod_spec(c.kind));
-    Result<PodSpecView> view = pod_spec_of(c.object, c.kind);
+    Result<PodSpecView> view = spec_of(c.object, c.kind);
     ASSERT_TRUE(view.ok()) << view.error().message;
     EXPECT_EQ(view->path, c.path);
     EXPECT_EQ(view->metadata_path, c.metadata_path);
-    EXPECT_EQ(*view->spec, pod_template["spec"]);
-    ASSERT_NE(view->metadata, nullptr);
-    EXPECT_EQ((*view->metadata)["labels"]["app"], "x");
+    EXPECT_EQ(view->spec.to_json(), pod_template["spec"]);
+    ASSERT_TRUE(view->metadata.is_object());
+    EXPECT_EQ(view->metadata.find("labels").string_member("app"), "x");
   }
 }
 
 TEST(WorkloadTest, UnknownKindIsInvalid) {
-  Result<PodSpecView> view = pod_spec_of(json{{"spec", json::object()}}, "ConfigMap");
+  Result<PodSpecView> view = spec_of(json{{"spec", json::object()}}, "ConfigMap");
   ASSERT_FALSE(view.ok());
   EXPECT_EQ(view.error().code, ErrorCode::kInvalid);
   EXPECT_NE(view.error().message.find("ConfigMap"), std::string::npos);
@@ -57,21 +66,21 @@ TEST(WorkloadTest, UnknownKindIsInvalid) {
 }
 
 TEST(WorkloadTest, MissingOrMistypedTemplateIsInvalid) {
-  EXPECT_FALSE(pod_spec_of(json{{"spec", json::object()}}, "Deployment").ok());
-  EXPECT_FALSE(pod_spec_of(json{{"spec", {{"template", "x"}}}}, "Deployment").ok());
-  EXPECT_FALSE(pod_spec_of(json{{"spec", {{"template", json::object()}}}}, "Job").ok());
-  EXPECT_FALSE(pod_spec_of(json::array(), "Pod").ok());
-  EXPECT_FALSE(pod_spec_of(json(nullptr), "Pod").ok());
-  Result<PodSpecView> view = pod_spec_of(json{{"spec", {{"jobTemplate", 1}}}}, "CronJob");
+  EXPECT_FALSE(spec_of(json{{"spec", json::object()}}, "Deployment").ok());
+  EXPECT_FALSE(spec_of(json{{"spec", {{"template", "x"}}}}, "Deployment").ok());
+  EXPECT_FALSE(spec_of(json{{"spec", {{"template", json::object()}}}}, "Job").ok());
+  EXPECT_FALSE(spec_of(json::array(), "Pod").ok());
+  EXPECT_FALSE(spec_of(json(nullptr), "Pod").ok());
+  Result<PodSpecView> view = spec_of(json{{"spec", {{"jobTemplate", 1}}}}, "CronJob");
   ASSERT_FALSE(view.ok());
   EXPECT_NE(view.error().message.find("spec.jobTemplate"), std::string::npos);
 }
 
 TEST(WorkloadTest, TemplateWithoutMetadata) {
   Result<PodSpecView> view =
-      pod_spec_of(json{{"spec", {{"template", {{"spec", json::object()}}}}}}, "Job");
+      spec_of(json{{"spec", {{"template", {{"spec", json::object()}}}}}}, "Job");
   ASSERT_TRUE(view.ok());
-  EXPECT_EQ(view->metadata, nullptr);
+  EXPECT_FALSE(view->metadata.valid());
 }
 
 TEST(ExpandKubeVarsTest, KubernetesSemantics) {

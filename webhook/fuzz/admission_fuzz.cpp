@@ -6,7 +6,9 @@
 // small deterministic mutator that `make test` runs for a bounded time.
 //
 // Oracle: nothing throws or crashes, and every reply is either HTTP 400, or
-// HTTP 200 with a well-formed AdmissionReview that echoes the request's uid.
+// HTTP 200 with a well-formed AdmissionReview that echoes the request's uid;
+// kube::JsonDoc (which review() reads requests with) reads every input as
+// json::parse does.
 // A violation aborts, which both drivers report as a crash.
 #include <cstdint>
 #include <cstdio>
@@ -14,7 +16,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "kube/json_doc.h"
 #include "policy/miner_policy.h"
 #include "webhook/admission.h"
 
@@ -58,6 +62,72 @@ void check_reply(std::string_view input, const orderguard::webhook::AdmissionRep
   }
 }
 
+// kube::JsonDoc against nlohmann (`expected` is json::parse of the input, discarded when
+// it refuses it): the same inputs accepted, the same values read, and operator== giving
+// the answer nlohmann's == gives on the DOMs.
+void check_json_doc(std::string_view input, const json& expected) {
+  using orderguard::kube::JsonDoc;
+  using orderguard::kube::JsonRef;
+  auto parsed = JsonDoc::parse(input);
+  if (!parsed.ok()) {
+    // Its one deliberate difference: nlohmann has no depth limit.
+    if (parsed.error().message.find("nesting deeper than") != std::string::npos) return;
+    if (!expected.is_discarded()) {
+      const std::string what =
+          "JsonDoc refuses what json::parse accepts: " + parsed.error().message;
+      fail(what.c_str(), input);
+    }
+    return;
+  }
+  if (expected.is_discarded()) fail("JsonDoc accepts what json::parse refuses", input);
+  const JsonRef root = parsed->root();
+  const json value = root.to_json();
+  if (value != expected || value.dump() != expected.dump()) {
+    fail("JsonDoc::to_json differs from json::parse", input);
+  }
+  if (!(root == root)) fail("JsonDoc root differs from itself", input);
+  if (!expected.is_object() && !expected.is_array()) return;
+  if (!(JsonDoc::from_json(expected).root() == root)) {
+    fail("JsonDoc::from_json(json::parse) differs from JsonDoc::parse", input);
+  }
+  // find() keeps the last of repeated keys and at() walks elements, as the DOM does.
+  size_t index = 0;
+  for (auto it = root.begin(); it != root.end() && index < 64; ++it, ++index) {
+    const JsonRef member = root.is_object() ? root.find(it.key()) : root.at(index);
+    const json& in_dom = root.is_object() ? expected.at(std::string(it.key())) : expected.at(index);
+    if (member.to_json() != in_dom) fail("JsonDoc find/at differs from the DOM", input);
+  }
+  // operator== on pairs of siblings (the first children of every container, within a
+  // budget), where the mutator's swaps put similar values side by side.
+  constexpr size_t kSiblings = 8;
+  size_t budget = 2000;
+  std::vector<JsonRef> containers = {root};
+  std::vector<JsonRef> kids;
+  std::vector<json> doms;
+  while (!containers.empty() && budget > 0) {
+    const JsonRef parent = containers.back();
+    containers.pop_back();
+    kids.clear();
+    doms.clear();
+    for (const JsonRef child : parent) {
+      if (child.is_array() || child.is_object()) containers.push_back(child);
+      if (kids.size() < kSiblings) {
+        kids.push_back(child);
+        doms.push_back(child.to_json());
+      }
+    }
+    for (size_t i = 0; i < kids.size(); ++i) {
+      for (size_t j = 0; j < kids.size(); ++j) {
+        if ((kids[i] == kids[j]) != (doms[i] == doms[j])) {
+          fail("JsonRef operator== differs from json operator==", input);
+        }
+      }
+    }
+    const size_t pairs = kids.size() * kids.size();
+    budget = budget > pairs ? budget - pairs : 0;
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -66,12 +136,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_reply(input, orderguard::webhook::review(input, context));
 
   json doc = json::parse(input, nullptr, /*allow_exceptions=*/false);
-  // The webhook's fast parser must agree with nlohmann's on every input.
-  const json fast = orderguard::webhook::parse_json(input);
-  if (fast.is_discarded() != doc.is_discarded() ||
-      (!doc.is_discarded() && (fast != doc || fast.dump() != doc.dump()))) {
-    fail("parse_json disagrees with json::parse", input);
-  }
+  // review() reads the request through kube::JsonDoc: it must agree with nlohmann.
+  check_json_doc(input, doc);
   if (!doc.is_discarded()) {
     (void)orderguard::policy::compile(doc);
     if (doc.is_object() && doc.contains("request") && doc["request"].is_object()) {

@@ -1,0 +1,873 @@
+#include "kube/json_doc.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <charconv>
+#include <cstddef>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace orderguard::kube {
+
+using detail::JsonNode;
+using nlohmann::json;
+
+namespace {
+
+// No node: no open container, no such member.
+constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
+
+// What a byte means inside a string: the scanner stops only at the rare classes.
+enum : uint8_t { kPlain = 0, kQuote, kBackslash, kControl, kHighBit };
+
+constexpr std::array<uint8_t, 256> kStringClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = kControl;
+  for (int c = 0x80; c < 0x100; ++c) t[c] = kHighBit;
+  t['"'] = kQuote;
+  t['\\'] = kBackslash;
+  return t;
+}();
+
+inline uint8_t string_class(char c) { return kStringClass[static_cast<unsigned char>(c)]; }
+inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
+inline bool is_space(char c) {
+  constexpr uint64_t kSpaces = (1ULL << ' ') | (1ULL << '\t') | (1ULL << '\n') | (1ULL << '\r');
+  const auto u = static_cast<unsigned char>(c);
+  return u <= ' ' && ((kSpaces >> u) & 1) != 0;
+}
+
+// The first byte at or after p that is not kPlain, or end. A request is mostly short
+// ASCII strings: sixteen bytes at a time (SSE2, x86-64's baseline) cover most of them in
+// one step, then eight (portable), then one. In the eight-byte words only the lowest
+// flagged byte is exact (the borrow of a flagged byte may flag the bytes above it), and
+// only it is used.
+[[gnu::always_inline]] inline const char* skip_plain(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quotes = _mm_set1_epi8('"');
+  const __m128i backslashes = _mm_set1_epi8('\\');
+  const __m128i spaces = _mm_set1_epi8(0x20);
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Signed: bytes 0x80 and above are negative, so "below 0x20" takes them too.
+    const __m128i special =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quotes), _mm_cmpeq_epi8(v, backslashes)),
+                     _mm_cmplt_epi8(v, spaces));
+    const auto mask = static_cast<unsigned>(_mm_movemask_epi8(special));
+    if (mask != 0) return p + std::countr_zero(mask);
+    p += 16;
+  }
+#endif
+  constexpr uint64_t k01 = 0x0101010101010101ULL;
+  constexpr uint64_t k80 = 0x8080808080808080ULL;
+  while (end - p >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
+    // A byte flags the high bit of its lane when it is a quote or backslash (x - 1 wraps
+    // where x ^ c is 0), below 0x20 (x - 0x20 wraps) or 0x80 and above (its own bit).
+    const uint64_t quote = w ^ (k01 * '"');
+    const uint64_t backslash = w ^ (k01 * '\\');
+    const uint64_t special = ((quote - k01) | (backslash - k01) | (w - k01 * 0x20) | w) & k80;
+    if (special != 0) return p + (std::countr_zero(special) >> 3);
+    p += 8;
+  }
+  while (p != end && string_class(*p) == kPlain) ++p;
+  return p;
+}
+
+// Four hex digits at p (the caller checked they are there), or -1.
+inline int hex4(const char* p) {
+  int v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = p[i];
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return -1;
+    }
+    v = (v << 4) | d;
+  }
+  return v;
+}
+
+inline char* put_utf8(char* out, uint32_t cp) {
+  if (cp < 0x80) {
+    *out++ = static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    *out++ = static_cast<char>(0xC0 | (cp >> 6));
+    *out++ = static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *out++ = static_cast<char>(0xE0 | (cp >> 12));
+    *out++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *out++ = static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    *out++ = static_cast<char>(0xF0 | (cp >> 18));
+    *out++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    *out++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *out++ = static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+// Whether a number that std::from_chars found out of range is too large for a double
+// (nlohmann refuses it: "number overflow") rather than too small (nlohmann keeps the 0 or
+// denormal strtod gives). The two are hundreds of decades apart, so the decimal exponent
+// of the leading significant digit decides.
+bool too_large(const char* s, const char* e) {
+  if (*s == '-') ++s;
+  const char* int_begin = s;
+  while (s != e && is_digit(*s)) ++s;
+  long long lead;  // decimal exponent of the first non-zero digit
+  if (*int_begin != '0') {
+    lead = static_cast<long long>(s - int_begin) - 1;
+  } else {
+    lead = -1;
+    if (s != e && *s == '.') {
+      ++s;
+      while (s != e && *s == '0') ++s, --lead;
+    }
+  }
+  while (s != e && *s != 'e' && *s != 'E') ++s;
+  long long exponent = 0;
+  if (s != e) {
+    ++s;
+    const bool negative = *s == '-';
+    if (*s == '+' || *s == '-') ++s;
+    for (; s != e; ++s) {
+      if (exponent < 1'000'000'000) exponent = exponent * 10 + (*s - '0');
+    }
+    if (negative) exponent = -exponent;
+  }
+  return lead + exponent >= 0;
+}
+
+std::string_view node_string(const JsonNode& n) { return {n.str, n.len}; }
+
+bool keys_equal(const JsonNode& k, std::string_view key) {
+  return k.len == key.size() && (key.empty() || std::memcmp(k.str, key.data(), key.size()) == 0);
+}
+
+json number_json(const JsonNode& n) {
+  // The parser validated the text, so this is exactly nlohmann's own reading of it,
+  // number type included (unsigned, integer or float).
+  json v = json::parse(node_string(n), nullptr, /*allow_exceptions=*/false);
+  return v.is_discarded() ? json() : v;
+}
+
+bool numbers_equal(const JsonNode& a, const JsonNode& b) {
+  if (node_string(a) == node_string(b)) return true;
+  // Different spellings (1 and 1.0, 1e2 and 100) compare as nlohmann compares values.
+  return number_json(a) == number_json(b);
+}
+
+// Last-wins member lists of an object, sorted by key, for comparing larger objects.
+struct Member {
+  std::string_view key;
+  uint32_t value;
+};
+
+void unique_members(const JsonNode* nodes, uint32_t object, std::vector<Member>& out) {
+  out.clear();
+  const uint32_t end = nodes[object].end;
+  for (uint32_t i = object + 1; i < end; i = nodes[i + 1].end) {
+    out.push_back({node_string(nodes[i]), i + 1});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Member& x, const Member& y) { return x.key < y.key; });
+  // Of equal keys, keep the last in text order (stable_sort kept that order).
+  size_t w = 0;
+  for (size_t r = 0; r < out.size(); ++r) {
+    if (r + 1 < out.size() && out[r + 1].key == out[r].key) continue;
+    out[w++] = out[r];
+  }
+  out.resize(w);
+}
+
+// The index of the value of the last member named `key`, or kNone.
+uint32_t find_member(const JsonNode* nodes, uint32_t object, std::string_view key) {
+  uint32_t found = kNone;
+  const uint32_t end = nodes[object].end;
+  for (uint32_t i = object + 1; i < end; i = nodes[i + 1].end) {
+    if (keys_equal(nodes[i], key)) found = i + 1;
+  }
+  return found;
+}
+
+struct Pending {
+  uint32_t a;
+  uint32_t b;
+};
+
+// Objects a and b have the same keys (after last-wins) with values still to compare:
+// queues the value pairs on `work`.
+bool match_members(const JsonNode* an, uint32_t a, const JsonNode* bn, uint32_t b,
+                   std::vector<Pending>& work, std::vector<Member>& ma, std::vector<Member>& mb) {
+  // Small objects (most of a pod spec) compare without sorting or allocating.
+  constexpr uint32_t kSmall = 8;
+  if (an[a].size <= kSmall && bn[b].size <= kSmall) {
+    size_t distinct_a = 0;
+    for (uint32_t i = a + 1; i < an[a].end; i = an[i + 1].end) {
+      const std::string_view key = node_string(an[i]);
+      if (find_member(an, a, key) != i + 1) continue;  // a later member overrides it
+      const uint32_t other = find_member(bn, b, key);
+      if (other == kNone) return false;
+      work.push_back({i + 1, other});
+      ++distinct_a;
+    }
+    size_t distinct_b = 0;
+    for (uint32_t j = b + 1; j < bn[b].end; j = bn[j + 1].end) {
+      if (find_member(bn, b, node_string(bn[j])) == j + 1) ++distinct_b;
+    }
+    return distinct_a == distinct_b;
+  }
+  unique_members(an, a, ma);
+  unique_members(bn, b, mb);
+  if (ma.size() != mb.size()) return false;
+  for (size_t i = 0; i < ma.size(); ++i) {
+    if (ma[i].key != mb[i].key) return false;
+    work.push_back({ma[i].value, mb[i].value});
+  }
+  return true;
+}
+
+// Iterative, like the parser: a document may be as deep as its max_depth allows.
+bool equal_values(const JsonNode* an, uint32_t a, const JsonNode* bn, uint32_t b) {
+  std::vector<Pending> work;
+  std::vector<Member> ma, mb;
+  Pending cur{a, b};
+  for (;;) {
+    const JsonNode& x = an[cur.a];
+    const JsonNode& y = bn[cur.b];
+    if (x.type != y.type) return false;
+    switch (x.type) {
+      case JsonType::kNumber:
+        if (!numbers_equal(x, y)) return false;
+        break;
+      case JsonType::kString:
+        if (node_string(x) != node_string(y)) return false;
+        break;
+      case JsonType::kArray:
+        if (x.size != y.size) return false;
+        for (uint32_t i = cur.a + 1, j = cur.b + 1; i < x.end; i = an[i].end, j = bn[j].end) {
+          work.push_back({i, j});
+        }
+        break;
+      case JsonType::kObject:
+        if (!match_members(an, cur.a, bn, cur.b, work, ma, mb)) return false;
+        break;
+      default:  // null, true, false: the type is the value
+        break;
+    }
+    if (work.empty()) return true;
+    cur = work.back();
+    work.pop_back();
+  }
+}
+
+json to_json_value(const JsonNode* nodes, uint32_t root) {
+  struct Frame {
+    json* target;
+    uint32_t end;
+    bool object;
+  };
+  json out;
+  std::vector<Frame> stack;
+  const uint32_t stop = nodes[root].end;
+  for (uint32_t i = root; i < stop; ++i) {
+    while (!stack.empty() && i >= stack.back().end) stack.pop_back();
+    json* slot = &out;
+    if (!stack.empty()) {
+      const Frame& f = stack.back();
+      if (f.object) {
+        // operator[] then assignment: a repeated key keeps the last value, as in nlohmann.
+        slot = &(*f.target)[std::string(node_string(nodes[i]))];
+        ++i;
+      } else {
+        slot = &f.target->emplace_back();
+      }
+    }
+    const JsonNode& n = nodes[i];
+    switch (n.type) {
+      case JsonType::kNull:
+        *slot = nullptr;
+        break;
+      case JsonType::kFalse:
+        *slot = false;
+        break;
+      case JsonType::kTrue:
+        *slot = true;
+        break;
+      case JsonType::kNumber:
+        *slot = number_json(n);
+        break;
+      case JsonType::kString:
+        *slot = std::string(node_string(n));
+        break;
+      case JsonType::kArray:
+        *slot = json::array();
+        slot->get_ref<json::array_t&>().reserve(n.size);
+        stack.push_back({slot, n.end, false});
+        break;
+      case JsonType::kObject:
+        *slot = json::object();
+        stack.push_back({slot, n.end, true});
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// One pass over the text with an explicit container stack threaded through the nodes
+// themselves: while a container is open, its `end` holds the index of the container
+// around it, so nesting costs no allocation and no recursion.
+//
+// run() keeps its state (cursor, node counts, the open container's member count) in
+// locals and inlines the common cases: plain strings, punctuation, literals. Escapes,
+// non-ASCII, numbers and errors take out-of-line paths, which return the cursor after
+// what they read, or nullptr after recording an error.
+class JsonDocParser {
+ public:
+  JsonDocParser(std::string_view text, size_t max_depth, JsonDoc& doc)
+      : begin_(text.data()),
+        end_(text.data() + text.size()),
+        max_depth_(max_depth),
+        doc_(doc),
+        nodes_(doc.nodes_) {}
+
+  bool run();
+
+  Error error() const {
+    std::string message = "invalid JSON at byte " + std::to_string(error_at_) + ": ";
+    if (depth_error_) {
+      message += "nesting deeper than " + std::to_string(max_depth_);
+    } else {
+      message += error_;
+    }
+    return make_error(ErrorCode::kInvalid, std::move(message));
+  }
+
+ private:
+  // Nodes are written to a buffer on the stack and appended to the vector a chunk at a
+  // time: GCC keeps vector::push_back out of line, and the call and its bookkeeping cost
+  // more than the node itself.
+  static constexpr uint32_t kChunk = 128;
+
+  bool fail_at(size_t offset, const char* what) {
+    error_at_ = offset;
+    error_ = what;
+    return false;
+  }
+  bool fail(const char* at, const char* what) {
+    return fail_at(static_cast<size_t>(at - begin_), what);
+  }
+  // The out-of-line paths' way to fail.
+  std::nullptr_t error_at(const char* at, const char* what) {
+    fail(at, what);
+    return nullptr;
+  }
+
+  [[gnu::noinline]] void append(const JsonNode* chunk, uint32_t n) {
+    nodes_.insert(nodes_.end(), chunk, chunk + n);
+  }
+  const char* string_rest(const char* text, const char* p, const char** str, size_t* len);
+  const char* escaped_string(const char* run, const char* p, const char** str, size_t* len);
+  const char* escape(const char* p, char*& out);
+  const char* utf8(const char* p);
+  const char* number(const char* p);
+
+  const char* const begin_;
+  const char* const end_;
+  const size_t max_depth_;
+  JsonDoc& doc_;
+  std::vector<JsonNode>& nodes_;
+  char* out_ = nullptr;  // next free byte of doc_.decoded_
+  size_t error_at_ = 0;  // byte offset
+  const char* error_ = "";
+  bool depth_error_ = false;
+};
+
+bool JsonDocParser::run() {
+  const size_t size = static_cast<size_t>(end_ - begin_);
+  if (size > std::numeric_limits<uint32_t>::max()) return fail_at(size, "text longer than 4 GiB");
+  // Kubernetes JSON runs 9 to 12 bytes per value; one allocation covers a request.
+  nodes_.reserve(size / 8 + 16);
+
+  // Raw storage: JsonNode's member initializers would zero a JsonNode[] on every parse.
+  alignas(JsonNode) std::byte storage[sizeof(JsonNode) * kChunk];
+  auto* const chunk = reinterpret_cast<JsonNode*>(storage);
+  uint32_t flushed = 0;  // nodes already in nodes_
+  uint32_t pending = 0;  // nodes in chunk
+  // The lambdas are all inlined (GCC keeps the state they share in registers only then).
+  auto node = [&](uint32_t index) __attribute__((always_inline))->JsonNode& {
+    return index >= flushed ? chunk[index - flushed] : nodes_[index];
+  };
+  auto push = [&](JsonType type, const char* raw, const char* raw_end, uint32_t end_index,
+                  const char* str, size_t len) __attribute__((always_inline)) {
+    if (pending == kChunk) [[unlikely]] {
+      append(chunk, pending);
+      flushed += pending;
+      pending = 0;
+    }
+    ::new (static_cast<void*>(chunk + pending))
+        JsonNode{.type = type,
+                 .end = end_index,
+                 .size = 0,
+                 .len = static_cast<uint32_t>(len),
+                 .str = str,
+                 .raw_len = static_cast<uint32_t>(raw_end - raw),
+                 .raw = raw};
+    ++pending;
+  };
+
+  const char* p = begin_;
+  const char* const end = end_;
+  auto skip_space = [&]() __attribute__((always_inline)) {
+    // Compact JSON (the API server's) has no whitespace: one test. Formatted JSON mostly
+    // has one space, after ':' and ','.
+    if (p != end && static_cast<unsigned char>(*p) <= ' ') {
+      if (*p == ' ') ++p;
+      while (p != end && is_space(*p)) ++p;
+    }
+  };
+  // At an opening quote.
+  auto string = [&]() __attribute__((always_inline)) {
+    const char* raw = p;
+    const char* str = p + 1;
+    const char* q = skip_plain(str, end);
+    size_t len = static_cast<size_t>(q - str);
+    if (q != end && *q == '"') [[likely]] {
+      p = q + 1;
+    } else {
+      p = string_rest(str, q, &str, &len);
+      if (p == nullptr) return false;
+    }
+    push(JsonType::kString, raw, p, flushed + pending + 1, str, len);
+    return true;
+  };
+  auto literal = [&](std::string_view word, JsonType type) __attribute__((always_inline)) {
+    if (static_cast<size_t>(end - p) < word.size() ||
+        std::memcmp(p, word.data(), word.size()) != 0) {
+      return fail(p, "invalid literal");
+    }
+    push(type, p, p + word.size(), flushed + pending + 1, nullptr, 0);
+    p += word.size();
+    return true;
+  };
+
+  // A UTF-8 byte order mark, which nlohmann skips.
+  if (p != end && static_cast<unsigned char>(*p) == 0xEF) {
+    if (size < 3 || static_cast<unsigned char>(p[1]) != 0xBB ||
+        static_cast<unsigned char>(p[2]) != 0xBF) {
+      return fail(p, "invalid byte order mark");
+    }
+    p += 3;
+  }
+  uint32_t open = kNone;  // innermost open container
+  bool in_object = false;
+  uint32_t members = 0;  // of `open`; an enclosing container's count waits in its `size`
+  size_t depth = 0;
+  // At the closing bracket of `open`.
+  auto close_container = [&]() __attribute__((always_inline)) {
+    JsonNode& c = node(open);
+    const uint32_t parent = c.end;
+    c.end = flushed + pending;
+    c.size = members;
+    ++p;
+    c.raw_len = static_cast<uint32_t>(p - c.raw);
+    --depth;
+    open = parent;
+    if (open != kNone) {
+      const JsonNode& o = node(open);
+      members = o.size;
+      in_object = o.type == JsonType::kObject;
+    }
+  };
+  skip_space();
+
+value:
+  if (p == end) return fail_at(size, "unexpected end of input");
+  switch (*p) {
+    case '"':
+      if (!string()) return false;
+      break;
+    case '{':
+    case '[': {
+      if (++depth > max_depth_) {
+        depth_error_ = true;
+        return fail(p, "");
+      }
+      if (open != kNone) node(open).size = members;
+      in_object = *p == '{';
+      const uint32_t index = flushed + pending;
+      push(in_object ? JsonType::kObject : JsonType::kArray, p, p, open, nullptr, 0);
+      open = index;
+      members = 0;
+      ++p;
+      skip_space();
+      if (p != end && *p == (in_object ? '}' : ']')) goto close;
+      if (in_object) goto member;
+      ++members;
+      goto value;
+    }
+    case 't':
+      if (!literal("true", JsonType::kTrue)) return false;
+      break;
+    case 'f':
+      if (!literal("false", JsonType::kFalse)) return false;
+      break;
+    case 'n':
+      if (!literal("null", JsonType::kNull)) return false;
+      break;
+    case '-':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
+    case '8':
+    case '9': {
+      const char* start = p;
+      p = number(p);
+      if (p == nullptr) return false;
+      push(JsonType::kNumber, start, p, flushed + pending + 1, start,
+           static_cast<size_t>(p - start));
+      break;
+    }
+    case '\0':  // nlohmann's end of input
+      return fail(p, "unexpected end of input");
+    default:
+      return fail(p, "expected a value");
+  }
+
+next:
+  if (open == kNone) goto done;
+  skip_space();
+  if (p == end) return fail_at(size, "unexpected end of input");
+  if (*p == ',') {
+    ++p;
+    skip_space();
+    if (in_object) goto member;
+    ++members;
+    goto value;
+  }
+  if (*p == (in_object ? '}' : ']')) goto close;
+  return fail(p, in_object ? "expected ',' or '}'" : "expected ',' or ']'");
+
+close:
+  close_container();
+  goto next;
+
+member:
+  if (p == end) return fail_at(size, "unexpected end of input");
+  if (*p != '"') return fail(p, "expected a string key");
+  ++members;
+  if (!string()) return false;
+  skip_space();
+  if (p == end) return fail_at(size, "unexpected end of input");
+  if (*p != ':') return fail(p, "expected ':'");
+  ++p;
+  skip_space();
+  goto value;
+
+done:
+  skip_space();
+  // nlohmann reads a NUL byte as the end of the input and ignores what follows it.
+  if (p != end && *p != '\0') return fail(p, "unexpected data after the value");
+  append(chunk, pending);
+  return true;
+}
+
+// A string from its first special byte that is not its closing quote (p, or end): the
+// position after it, and its decoded text in *str, *len.
+const char* JsonDocParser::string_rest(const char* text, const char* p, const char** str,
+                                       size_t* len) {
+  for (;;) {
+    if (p == end_) return error_at(end_, "unexpected end of input");
+    switch (string_class(*p)) {
+      case kQuote:
+        *str = text;
+        *len = static_cast<size_t>(p - text);
+        return p + 1;
+      case kBackslash:
+        return escaped_string(text, p, str, len);
+      case kControl:
+        return error_at(p, "control character in string");
+      default:
+        p = utf8(p);
+        if (p == nullptr) return nullptr;
+        break;
+    }
+    p = skip_plain(p, end_);
+  }
+}
+
+// The string from its first escape (at p) on, decoded into doc_.decoded_; `run` is the
+// part before it, copied as is.
+const char* JsonDocParser::escaped_string(const char* run, const char* p, const char** str,
+                                          size_t* len) {
+  if (out_ == nullptr) {
+    // A decoded string is never longer than its text, so one buffer of the text's size
+    // holds them all and never moves.
+    doc_.decoded_ = std::make_unique_for_overwrite<char[]>(static_cast<size_t>(end_ - begin_));
+    out_ = doc_.decoded_.get();
+  }
+  char* const start = out_;
+  char* out = out_;
+  for (;;) {
+    p = skip_plain(p, end_);
+    if (p == end_) return error_at(end_, "unexpected end of input");
+    const uint8_t cls = string_class(*p);
+    if (cls == kHighBit) {
+      p = utf8(p);
+      if (p == nullptr) return nullptr;
+      continue;
+    }
+    std::memcpy(out, run, static_cast<size_t>(p - run));
+    out += p - run;
+    if (cls == kQuote) {
+      *str = start;
+      *len = static_cast<size_t>(out - start);
+      out_ = out;
+      return p + 1;
+    }
+    if (cls == kControl) return error_at(p, "control character in string");
+    p = escape(p, out);
+    if (p == nullptr) return nullptr;
+    run = p;
+  }
+}
+
+// At a backslash: decodes one escape (a surrogate pair counts as one) into `out`.
+const char* JsonDocParser::escape(const char* p, char*& out) {
+  const char* at = p;
+  if (end_ - p < 2) return error_at(end_, "unexpected end of input");
+  char c = p[1];
+  p += 2;
+  switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+      break;
+    case 'b':
+      c = '\b';
+      break;
+    case 'f':
+      c = '\f';
+      break;
+    case 'n':
+      c = '\n';
+      break;
+    case 'r':
+      c = '\r';
+      break;
+    case 't':
+      c = '\t';
+      break;
+    case 'u': {
+      if (end_ - p < 4) return error_at(end_, "unexpected end of input");
+      const int unit = hex4(p);
+      if (unit < 0) return error_at(at, "expected 4 hex digits after \\u");
+      p += 4;
+      auto cp = static_cast<uint32_t>(unit);
+      if (cp >= 0xDC00 && cp <= 0xDFFF) return error_at(at, "lone surrogate in \\u escape");
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end_ - p < 6 || p[0] != '\\' || p[1] != 'u') {
+          return error_at(at, "lone surrogate in \\u escape");
+        }
+        const int low = hex4(p + 2);
+        if (low < 0) return error_at(p, "expected 4 hex digits after \\u");
+        if (low < 0xDC00 || low > 0xDFFF) return error_at(at, "lone surrogate in \\u escape");
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<uint32_t>(low) - 0xDC00);
+        p += 6;
+      }
+      out = put_utf8(out, cp);
+      return p;
+    }
+    default:
+      return error_at(at, "invalid escape");
+  }
+  *out++ = c;
+  return p;
+}
+
+// At a byte >= 0x80 in a string: one well-formed UTF-8 sequence (RFC 3629, as nlohmann
+// checks it: no overlongs, no surrogates, nothing above U+10FFFF).
+const char* JsonDocParser::utf8(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  const auto left = static_cast<size_t>(end_ - p);
+  auto in = [](unsigned char b, unsigned char lo, unsigned char hi) { return b >= lo && b <= hi; };
+  const unsigned char c = u[0];
+  if (c >= 0xC2 && c <= 0xDF) {
+    if (left < 2 || !in(u[1], 0x80, 0xBF)) return error_at(p, "invalid UTF-8");
+    return p + 2;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
+    const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
+    if (left < 3 || !in(u[1], lo, hi) || !in(u[2], 0x80, 0xBF)) {
+      return error_at(p, "invalid UTF-8");
+    }
+    return p + 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
+    const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
+    if (left < 4 || !in(u[1], lo, hi) || !in(u[2], 0x80, 0xBF) || !in(u[3], 0x80, 0xBF)) {
+      return error_at(p, "invalid UTF-8");
+    }
+    return p + 4;
+  }
+  return error_at(p, "invalid UTF-8");
+}
+
+const char* JsonDocParser::number(const char* p) {
+  const char* start = p;
+  if (*p == '-') ++p;
+  if (p == end_ || !is_digit(*p)) return error_at(p, "expected a digit after '-'");
+  const char* int_begin = p;
+  if (*p == '0') {
+    ++p;
+  } else {
+    while (p != end_ && is_digit(*p)) ++p;
+  }
+  const auto int_digits = static_cast<size_t>(p - int_begin);
+  if (p != end_ && *p == '.') {
+    ++p;
+    if (p == end_ || !is_digit(*p)) return error_at(p, "expected a digit after '.'");
+    while (p != end_ && is_digit(*p)) ++p;
+  }
+  bool exponent = false;
+  if (p != end_ && (*p == 'e' || *p == 'E')) {
+    exponent = true;
+    ++p;
+    if (p != end_ && (*p == '+' || *p == '-')) ++p;
+    if (p == end_ || !is_digit(*p)) return error_at(p, "expected a digit in the exponent");
+    while (p != end_ && is_digit(*p)) ++p;
+  }
+  // nlohmann refuses what a double cannot hold; without an exponent that takes at least
+  // 309 integer digits, so ordinary numbers skip the conversion.
+  if (exponent || int_digits > 308) {
+    double v;
+    const auto r = std::from_chars(start, p, v);
+    if (r.ec == std::errc::result_out_of_range && too_large(start, p)) {
+      return error_at(start, "number out of range");
+    }
+  }
+  return p;
+}
+
+// ---- JsonDoc ----
+
+Result<JsonDoc> JsonDoc::parse(std::string_view text, size_t max_depth) {
+  JsonDoc doc;
+  doc.text_ = text;
+  JsonDocParser parser(text, max_depth, doc);
+  if (!parser.run()) return parser.error();
+  return doc;
+}
+
+Result<JsonDoc> JsonDoc::parse_owned(std::string text, size_t max_depth) {
+  auto owned = std::make_unique<std::string>(std::move(text));
+  auto doc = parse(*owned, max_depth);
+  if (doc.ok()) doc->owned_ = std::move(owned);
+  return doc;
+}
+
+JsonDoc JsonDoc::from_json(const nlohmann::json& value) {
+  try {
+    // The DOM is already in memory, so its depth is no new risk: no limit.
+    auto doc = parse_owned(value.dump(-1, ' ', false, json::error_handler_t::replace),
+                           std::numeric_limits<size_t>::max());
+    if (doc.ok()) return std::move(doc).value();
+  } catch (const json::exception&) {
+  }
+  return JsonDoc();
+}
+
+// ---- JsonRef ----
+
+JsonType JsonRef::type() const { return valid() ? node().type : JsonType::kNull; }
+
+std::string_view JsonRef::string() const {
+  return is_string() ? node_string(node()) : std::string_view();
+}
+
+std::string_view JsonRef::number_text() const {
+  return is_number() ? node_string(node()) : std::string_view();
+}
+
+size_t JsonRef::size() const { return is_array() || is_object() ? node().size : 0; }
+
+JsonRef JsonRef::find(std::string_view key) const {
+  if (!is_object()) return JsonRef();
+  const uint32_t found = find_member(nodes_, index_, key);
+  return found == kNone ? JsonRef() : JsonRef(nodes_, found);
+}
+
+JsonRef JsonRef::at(size_t i) const {
+  if (!is_array() || i >= node().size) return JsonRef();
+  uint32_t index = index_ + 1;
+  for (; i > 0; --i) index = nodes_[index].end;
+  return JsonRef(nodes_, index);
+}
+
+JsonRef::Iterator& JsonRef::Iterator::operator++() {
+  index_ = nodes_[value_index()].end;
+  return *this;
+}
+
+std::string_view JsonRef::Iterator::key() const {
+  return object_ ? node_string(nodes_[index_]) : std::string_view();
+}
+
+JsonRef::Iterator JsonRef::begin() const {
+  if (!is_array() && !is_object()) return end();
+  return Iterator(nodes_, index_ + 1, is_object());
+}
+
+JsonRef::Iterator JsonRef::end() const {
+  if (!valid()) return Iterator(nullptr, 0, false);
+  return Iterator(nodes_, node().end, is_object());
+}
+
+std::string_view JsonRef::raw() const {
+  return valid() ? std::string_view(node().raw, node().raw_len) : std::string_view();
+}
+
+nlohmann::json JsonRef::to_json() const {
+  if (!valid()) return nullptr;
+  try {
+    return to_json_value(nodes_, index_);
+  } catch (const json::exception&) {
+    return nullptr;  // not reached: the values were validated when parsed
+  }
+}
+
+bool operator==(const JsonRef& a, const JsonRef& b) {
+  if (!a.valid() || !b.valid()) return a.valid() == b.valid();
+  try {
+    return equal_values(a.nodes_, a.index_, b.nodes_, b.index_);
+  } catch (const json::exception&) {
+    return false;  // not reached: numbers were validated when parsed
+  }
+}
+
+}  // namespace orderguard::kube
