@@ -61,7 +61,11 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_server_context(
 struct HttpServer::Impl {
   HttpServerOptions options;
   std::map<std::string, HttpHandler> routes;
-  asio::io_context io;
+  // One event loop per thread, each run by its thread alone: a connection lives on one
+  // loop, so its handlers never race and need no strand, and threads do not wake each
+  // other for work (what a shared io_context with strands cost: ~5 % of the CPU).
+  std::vector<std::unique_ptr<asio::io_context>> loops;
+  size_t next_loop = 0;  // round robin for accepted connections; used by the acceptor only
   std::unique_ptr<tcp::acceptor> acceptor;
   std::vector<std::thread> threads;
   std::mutex tls_mu;
@@ -271,7 +275,9 @@ std::string_view HttpRequest::header(std::string_view name) const {
 }
 
 void HttpServer::Impl::accept() {
-  acceptor->async_accept(asio::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+  asio::io_context& loop = *loops[next_loop];
+  next_loop = (next_loop + 1) % loops.size();
+  acceptor->async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || stopped.load()) return;
       log::error("accept failed", {{"error", ec.message()}});
@@ -326,7 +332,12 @@ Status HttpServer::start() {
   if (ec)
     return make_error(ErrorCode::kInvalid, "listen address '" + o.address + "': " + ec.message());
   tcp::endpoint endpoint(address, o.port);
-  auto acceptor = std::make_unique<tcp::acceptor>(asio::make_strand(impl_->io));
+  const int threads = std::max(1, o.threads);
+  impl_->loops.clear();
+  for (int i = 0; i < threads; ++i) {
+    impl_->loops.push_back(std::make_unique<asio::io_context>(1));
+  }
+  auto acceptor = std::make_unique<tcp::acceptor>(*impl_->loops[0]);
   acceptor->open(endpoint.protocol(), ec);
   if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor->bind(endpoint, ec);
@@ -338,8 +349,13 @@ Status HttpServer::start() {
   bound_port_ = acceptor->local_endpoint().port();
   impl_->acceptor = std::move(acceptor);
   impl_->accept();
-  for (int i = 0; i < std::max(1, o.threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->io.run(); });
+  for (int i = 0; i < threads; ++i) {
+    asio::io_context* loop = impl_->loops[i].get();
+    // Loops without connections yet must not return from run() at once.
+    impl_->threads.emplace_back([loop] {
+      auto guard = asio::make_work_guard(*loop);
+      loop->run();
+    });
   }
   return {};
 }
@@ -354,7 +370,7 @@ void HttpServer::stop() {
   }
   // Open keep-alive connections would keep io.run() busy until their idle
   // timeout; stopping the context abandons them, which is what shutdown wants.
-  impl_->io.stop();
+  for (auto& loop : impl_->loops) loop->stop();
   for (auto& t : impl_->threads) {
     if (t.joinable()) t.join();
   }

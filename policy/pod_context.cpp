@@ -84,20 +84,60 @@ ImageSite image_site(std::string_view container, std::string field_path,
 
 using Vars = std::map<std::string, std::string, std::less<>>;
 
+// The members of a container that are read, found in one pass over its keys (a container
+// has a dozen; one find() per field would scan them a dozen times). A repeated key keeps
+// its last value, as find() does.
+struct ContainerFields {
+  JsonRef name, image, env, command, args, lifecycle, security_context;
+  std::array<JsonRef, 3> probes;  // liveness, readiness, startup
+};
+
+ContainerFields container_fields(JsonRef c) {
+  ContainerFields f;
+  for (auto it = c.begin(); it != c.end(); ++it) {
+    const std::string_view key = it.key();
+    JsonRef* slot = nullptr;
+    if (key == "name") {
+      slot = &f.name;
+    } else if (key == "image") {
+      slot = &f.image;
+    } else if (key == "env") {
+      slot = &f.env;
+    } else if (key == "command") {
+      slot = &f.command;
+    } else if (key == "args") {
+      slot = &f.args;
+    } else if (key == "lifecycle") {
+      slot = &f.lifecycle;
+    } else if (key == "securityContext") {
+      slot = &f.security_context;
+    } else if (key == "livenessProbe") {
+      slot = &f.probes[0];
+    } else if (key == "readinessProbe") {
+      slot = &f.probes[1];
+    } else if (key == "startupProbe") {
+      slot = &f.probes[2];
+    }
+    if (slot != nullptr) *slot = *it;
+  }
+  return f;
+}
+
 void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
                        std::vector<std::string_view>* scratch) {
-  const std::string_view name = c.string_member("name");
+  const ContainerFields fields = container_fields(c);
+  const std::string_view name = fields.name.string();
   const std::string& path = ctx->bases[base];
 
-  if (JsonRef image = c.find("image"); image.is_string() && !image.string().empty()) {
-    ctx->images.push_back(image_site(name, path + ".image", image.string()));
+  if (fields.image.is_string() && !fields.image.string().empty()) {
+    ctx->images.push_back(image_site(name, path + ".image", fields.image.string()));
   }
 
   // env: each literal value is a site of its own, expanded against the variables defined
   // before it (Kubernetes semantics); all literal values feed the command/args expansion.
-  const JsonRef env = c.find("env");
-  const JsonRef command = c.find("command");
-  const JsonRef args = c.find("args");
+  const JsonRef env = fields.env;
+  const JsonRef command = fields.command;
+  const JsonRef args = fields.args;
   // vars are only read to expand a string with a '$' in it: without any, skip them.
   const bool needs_vars =
       has_dollar(env, "value") || has_dollar(command, {}) || has_dollar(args, {});
@@ -152,22 +192,19 @@ void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
                                      TokenLine(*scratch)});
   }
 
-  if (JsonRef lifecycle = c.find("lifecycle"); lifecycle.is_object()) {
+  if (const JsonRef lifecycle = fields.lifecycle; lifecycle.is_object()) {
     add_exec_site(lifecycle.find("postStart"), name, base, ".lifecycle.postStart.exec.command",
                   scratch, &ctx->texts);
     add_exec_site(lifecycle.find("preStop"), name, base, ".lifecycle.preStop.exec.command", scratch,
                   &ctx->texts);
   }
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 3> kProbes = {{
-      {"livenessProbe", ".livenessProbe.exec.command"},
-      {"readinessProbe", ".readinessProbe.exec.command"},
-      {"startupProbe", ".startupProbe.exec.command"},
-  }};
-  for (const auto& [key, field] : kProbes) {
-    add_exec_site(c.find(key), name, base, field, scratch, &ctx->texts);
+  static constexpr std::array<std::string_view, 3> kProbeFields = {
+      ".livenessProbe.exec.command", ".readinessProbe.exec.command", ".startupProbe.exec.command"};
+  for (size_t i = 0; i < kProbeFields.size(); ++i) {
+    add_exec_site(fields.probes[i], name, base, kProbeFields[i], scratch, &ctx->texts);
   }
 
-  if (JsonRef priv = c.find("securityContext").find("privileged"); priv.boolean()) {
+  if (fields.security_context.find("privileged").boolean()) {
     ctx->privileged.emplace_back(std::string(name), path + ".securityContext.privileged");
   }
 }
