@@ -129,7 +129,8 @@ kube::ReconcileOutcome CacheTierReconciler::reconcile(const kube::Request& reque
   auto parsed = parse_cache_tier_object(*live);
   if (!parsed.ok()) return kube::terminal(parsed.error());
   const CacheTier& tier = *parsed;
-  const json old_status = live->value("status", json::object());
+  // Our last status write, when the cache has not caught up with it yet.
+  const json old_status = status_memo_.current(*live);
   const json annotations = (*live)["metadata"].value("annotations", json::object());
 
   // 1. The cluster's size: what status recorded against what spec asks.
@@ -184,6 +185,7 @@ kube::ReconcileOutcome CacheTierReconciler::reconcile(const kube::Request& reque
   auto patched = client_.patch(cache_tiers_resource(), tier.meta.ns, tier.meta.name,
                                kube::PatchType::kMerge, {{"status", status}}, "status");
   if (!patched.ok()) return patched.error();
+  status_memo_.wrote(*live, status);
   return kube::ReconcileResult::done();
 }
 

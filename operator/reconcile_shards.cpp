@@ -109,13 +109,15 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
         caches_.stateful_sets->get(set.meta.ns, shard_statefulset_name(set.meta.name, db)));
     stateful_sets.push_back(held.back().get());
   }
-  const json old_status = live->value("status", json::object());
+  // Our last status write, when the cache has not caught up with it yet.
+  const json old_status = status_memo_.current(*live);
   json status =
       compute_shard_status(set, old_status, stateful_sets, format_time(clock_.wall_now()));
   if (status == old_status) return kube::ReconcileResult::done();
   auto patched = client_.patch(shard_sets_resource(), set.meta.ns, set.meta.name,
                                kube::PatchType::kMerge, {{"status", status}}, "status");
   if (!patched.ok()) return patched.error();
+  status_memo_.wrote(*live, status);
   return kube::ReconcileResult::done();
 }
 

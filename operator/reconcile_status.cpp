@@ -155,6 +155,7 @@ Status OrderServiceReconciler::reconcile_status(const OrderService& svc, const j
   auto patched = client_.patch(order_services_resource(), svc.meta.ns, svc.meta.name,
                                kube::PatchType::kMerge, {{"status", status}}, "status");
   if (!patched.ok()) return patched.error();
+  status_memo_.wrote(live, status);
   return {};
 }
 

@@ -21,7 +21,9 @@ kube::ReconcileOutcome OrderServiceReconciler::reconcile(const kube::Request& re
   // The CRD's schema and CEL rules refuse invalid specs; one that still fails
   // here can only be fixed by the user: do not retry.
   if (!parsed.ok()) return kube::terminal(parsed.error());
-  const OrderService& svc = *parsed;
+  OrderService& svc = *parsed;
+  // Our last status write, when the cache has not caught up with it yet.
+  svc.status = status_memo_.current(*live);
 
   // Referenced tiers (absent ones are reported in status, not fatal).
   std::vector<std::string> missing;

@@ -26,6 +26,7 @@
 #include "kube/informer.h"
 #include "operator/failover.h"
 #include "operator/render.h"
+#include "operator/status_memo.h"
 #include "operator/types.h"
 
 namespace orderguard::op {
@@ -106,6 +107,7 @@ class OrderServiceReconciler {
   OrderServiceCaches caches_;
   kube::EventRecorder* events_;
   const Clock& clock_;
+  StatusMemo status_memo_;
 };
 
 }  // namespace orderguard::op

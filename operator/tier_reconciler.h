@@ -27,6 +27,7 @@
 #include "operator/reconciler.h"
 #include "operator/render_cache.h"
 #include "operator/render_shards.h"
+#include "operator/status_memo.h"
 #include "operator/types.h"
 
 namespace orderguard::op {
@@ -62,6 +63,7 @@ class CacheTierReconciler {
   kube::Client& client_;
   TierCaches caches_;
   const Clock& clock_;
+  StatusMemo status_memo_;
 };
 
 class ShardSetReconciler {
@@ -73,6 +75,7 @@ class ShardSetReconciler {
   kube::Client& client_;
   TierCaches caches_;
   const Clock& clock_;
+  StatusMemo status_memo_;
 };
 
 }  // namespace orderguard::op
