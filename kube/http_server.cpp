@@ -336,6 +336,10 @@ Status HttpServer::start() {
   impl_->loops.clear();
   for (int i = 0; i < threads; ++i) {
     impl_->loops.push_back(std::make_unique<asio::io_context>(1));
+    // A loop's reactor (epoll, eventfd, timerfd) comes with its first socket; make it now,
+    // so the server's descriptors are all open once it listens and do not grow with the
+    // first connections (the file-descriptor leak tests count on that).
+    tcp::socket probe(*impl_->loops.back());
   }
   auto acceptor = std::make_unique<tcp::acceptor>(*impl_->loops[0]);
   acceptor->open(endpoint.protocol(), ec);
