@@ -11,8 +11,6 @@
 namespace orderguard::policy {
 namespace {
 
-using nlohmann::json;
-
 constexpr std::string_view kServiceAccountPrefix = "system:serviceaccount:";
 
 // Why `policy` exempts the request, or nullopt.

@@ -381,37 +381,35 @@ struct Indicators::Pattern {
 
 TokenLine::TokenLine(std::vector<std::string> tokens) {
   if (tokens.size() == 1) {
-    // token_at() is 0 everywhere with starts_ empty, which is right for one token.
+    // One token: keep its string (token_at() is 0 everywhere with starts_ empty).
     text_ = std::move(tokens[0]);
-  } else {
-    size_t size = tokens.size();
-    for (const std::string& t : tokens) size += t.size();
-    text_.reserve(size);
-    starts_.reserve(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (i > 0) text_ += ' ';
-      starts_.push_back(text_.size());
-      text_ += tokens[i];
-    }
+    index();
+    return;
   }
+  const std::vector<std::string_view> views(tokens.begin(), tokens.end());
+  join(views);
   index();
 }
 
 TokenLine::TokenLine(std::span<const std::string_view> tokens) {
+  join(tokens);
+  index();
+}
+
+void TokenLine::join(std::span<const std::string_view> tokens) {
   if (tokens.size() == 1) {
     text_ = tokens[0];
-  } else {
-    size_t size = tokens.size();
-    for (std::string_view t : tokens) size += t.size();
-    text_.reserve(size);
-    starts_.reserve(tokens.size());
-    for (size_t i = 0; i < tokens.size(); ++i) {
-      if (i > 0) text_ += ' ';
-      starts_.push_back(text_.size());
-      text_ += tokens[i];
-    }
+    return;
   }
-  index();
+  size_t size = tokens.size();
+  for (std::string_view t : tokens) size += t.size();
+  text_.reserve(size);
+  starts_.reserve(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (i > 0) text_ += ' ';
+    starts_.push_back(text_.size());
+    text_ += tokens[i];
+  }
 }
 
 void TokenLine::index() {

@@ -62,6 +62,7 @@ class TokenLine {
   size_t token_at(size_t offset) const;
 
  private:
+  void join(std::span<const std::string_view> tokens);  // text_ and starts_
   void index();  // lower_ and words_, once text_ and starts_ are set
 
   std::string text_;

@@ -195,6 +195,17 @@ struct InformerFixture : ::testing::Test {
   bool synced(Informer& informer) {
     return eventually([&] { return informer.has_synced(); });
   }
+  // The ownerReferences of the pods the index tests own.
+  static json rs_owner() {
+    return json::array({{{"uid", "u1"}, {"kind", "ReplicaSet"}, {"name", "rs"}}});
+  }
+  // A list at resourceVersion 10: shop/a (web, owned), shop/b (db), ops/c (web, owned).
+  void push_three_pods() {
+    const json owner = rs_owner();
+    client.push_list(pod_list("10", {pod("shop", "a", "5", {{"app", "web"}}, owner),
+                                     pod("shop", "b", "6", {{"app", "db"}}),
+                                     pod("ops", "c", "7", {{"app", "web"}}, owner)}));
+  }
 };
 
 TEST_F(InformerFixture, ListsThenWatchesFromTheListResourceVersion) {
@@ -374,10 +385,8 @@ TEST_F(InformerFixture, WaitForSyncGivesUpAtTheDeadline) {
 }
 
 TEST_F(InformerFixture, IndexesFollowChanges) {
-  const json owner = json::array({{{"uid", "u1"}, {"kind", "ReplicaSet"}, {"name", "rs"}}});
-  client.push_list(pod_list(
-      "10", {pod("shop", "a", "5", {{"app", "web"}}, owner), pod("shop", "b", "6", {{"app", "db"}}),
-             pod("ops", "c", "7", {{"app", "web"}}, owner)}));
+  const json owner = rs_owner();
+  push_three_pods();
   client.push_watch(
       {{event(WatchEvent::Type::kModified, pod("shop", "a", "11", {{"app", "api"}}, json::array())),
         event(WatchEvent::Type::kDeleted, pod("ops", "c", "12"))},
@@ -402,7 +411,7 @@ TEST_F(InformerFixture, IndexesFollowChanges) {
 }
 
 TEST_F(InformerFixture, IndexesAfterList) {
-  const json owner = json::array({{{"uid", "u1"}, {"kind", "ReplicaSet"}, {"name", "rs"}}});
+  const json owner = rs_owner();
   client.push_list(pod_list("10", {pod("shop", "a", "5", {{"app", "web"}}, owner),
                                    pod("ops", "c", "7", {{"app", "web"}}, owner)}));
   auto informer = make();
@@ -447,10 +456,8 @@ TEST_F(InformerFixture, LateHandlersSeeTheCacheAndTransformApplies) {
 }
 
 TEST_F(InformerFixture, CompactCacheServesTheSameObjectsEventsAndIndexes) {
-  const json owner = json::array({{{"uid", "u1"}, {"kind", "ReplicaSet"}, {"name", "rs"}}});
-  client.push_list(pod_list(
-      "10", {pod("shop", "a", "5", {{"app", "web"}}, owner), pod("shop", "b", "6", {{"app", "db"}}),
-             pod("ops", "c", "7", {{"app", "web"}}, owner)}));
+  const json owner = rs_owner();
+  push_three_pods();
   client.push_watch(
       {{event(WatchEvent::Type::kModified, pod("shop", "a", "11", {{"app", "api"}}, json::array())),
         event(WatchEvent::Type::kModified, pod("shop", "a", "11", {{"app", "api"}})),  // same rv
