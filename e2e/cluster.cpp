@@ -42,6 +42,7 @@ constexpr const char* kStateEntries[] = {"kubeconfig",
                                          "logs",
                                          "pids",
                                          "home",
+                                         "node",
                                          "owner"};
 constexpr milliseconds kPollInterval{200};
 
@@ -133,7 +134,18 @@ std::vector<std::pair<std::string, pid_t>> read_pids(const std::string& dir) {
 }
 
 void remove_state(const std::string& dir) {
+  // A node's directory may hold Pods' mounts (hostPath included): unmount
+  // before deleting, and keep it if that fails.
+  bool keep_node = false;
+  std::error_code exists_ec;
+  if (fs::exists(fs::path(dir) / "node", exists_ec)) {
+    if (auto s = unmount_below(dir + "/node"); !s) {
+      log::error("node directory kept", {{"error", s.error().message}});
+      keep_node = true;
+    }
+  }
   for (const char* entry : kStateEntries) {
+    if (keep_node && std::string(entry) == "node") continue;
     std::error_code ec;
     fs::remove_all(fs::path(dir) / entry, ec);
   }
@@ -145,6 +157,17 @@ void stop_recorded_processes(const std::string& dir) {
   auto pids = read_pids(dir);
   for (auto it = pids.rbegin(); it != pids.rend(); ++it) {
     stop_detached_process(it->second, it->first, dir + "/", seconds(10));
+  }
+  // With a node: its containers outlive the kubelet and containerd, and its
+  // host changes outlive everything.
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "node", ec)) {
+    if (auto s = clean_node_leftovers(dir + "/node"); !s) {
+      log::error("node cleanup incomplete", {{"dir", dir}, {"error", s.error().message}});
+    }
+  }
+  if (auto s = HostNetwork::restore(dir); !s) {
+    log::error("host restore incomplete", {{"dir", dir}, {"error", s.error().message}});
   }
 }
 
@@ -162,6 +185,8 @@ void sweep_stale_temp_dirs() {
     long pid = 0;
     if (!(owner >> pid) || pid_alive(static_cast<pid_t>(pid))) continue;
     stop_recorded_processes(entry.path().string());
+    if (auto s = unmount_below(entry.path().string()); !s)
+      continue;  // never delete through a mount
     std::error_code rm_ec;
     fs::remove_all(entry.path(), rm_ec);
     log::info("removed stale e2e work dir", {{"dir", entry.path().string()}, {"owner_pid", pid}});
@@ -214,6 +239,12 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::start(ControlPlaneOptions op
   std::unique_ptr<ControlPlane> cp(new ControlPlane(std::move(options)));
   std::vector<std::string> needed = {kEtcd, kApiserver, "kubectl"};
   if (cp->options_.controller_manager) needed.push_back(kControllerManager);
+  if (cp->options_.node.enabled) {
+    if (!cp->options_.controller_manager) {
+      return make_error(ErrorCode::kInvalid, "a node needs the controller manager");
+    }
+    for (const char* t : {"kubelet", "kube-proxy", "kube-scheduler"}) needed.push_back(t);
+  }
   for (const auto& name : needed) {
     if (!is_executable(cp->tool(name))) {
       return make_error(ErrorCode::kInvalid, cp->tool(name) +
@@ -224,6 +255,14 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::start(ControlPlaneOptions op
   if (auto s = cp->prepare_work_dir(); !s) {
     cp->stop();
     return s.error();
+  }
+  if (cp->options_.node.enabled) {
+    auto claimed = HostNetwork::claim(cp->work_dir_, cp->options_.node);
+    cp->host_claimed_ = claimed.ok();
+    if (!claimed) {
+      cp->stop();
+      return claimed.error();
+    }
   }
   if (auto s = cp->generate_pki(); !s) {
     cp->stop();
@@ -265,16 +304,44 @@ void ControlPlane::stop() {
   if (stopped_) return;
   stopped_ = true;
   stop_processes();
+  if (host_claimed_) {
+    if (auto s = HostNetwork::restore(work_dir_); !s) {
+      log::error("host restore incomplete", {{"error", s.error().message}});
+    }
+    host_claimed_ = false;
+  }
   if (work_dir_.empty()) return;
   std::error_code ec;
   if (owns_work_dir_) {
+    if (auto s = unmount_below(work_dir_); !s) {
+      log::error("work dir kept: a mount is left", {{"error", s.error().message}});
+      return;
+    }
     fs::remove_all(work_dir_, ec);
   } else {
     fs::remove(fs::path(work_dir_) / "pids", ec);
   }
 }
 
+std::vector<std::optional<Process>*> ControlPlane::process_slots() {
+  // Start order; stopped in reverse.
+  return {&etcd_,    &apiserver_,  &controller_manager_, &containerd_,
+          &kubelet_, &kube_proxy_, &scheduler_};
+}
+
 void ControlPlane::stop_processes() {
+  // The node first: its clients, then its containers, which outlive the
+  // kubelet and containerd.
+  const bool had_node = containerd_ || kubelet_;
+  for (auto* p : {&scheduler_, &kube_proxy_, &kubelet_, &containerd_}) {
+    if (*p) (*p)->terminate(seconds(5));
+    p->reset();
+  }
+  if (had_node) {
+    if (auto s = clean_node_leftovers(node_dir()); !s) {
+      log::error("node cleanup incomplete", {{"error", s.error().message}});
+    }
+  }
   // Clients first, so the API server has no watches left to drain.
   if (controller_manager_) controller_manager_->terminate(seconds(5));
   if (apiserver_) apiserver_->terminate(seconds(10));
@@ -286,7 +353,7 @@ void ControlPlane::stop_processes() {
 
 void ControlPlane::release_processes() {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto* p : {&etcd_, &apiserver_, &controller_manager_}) {
+  for (auto* p : process_slots()) {
     if (*p) (*p)->release();
     p->reset();
   }
@@ -336,6 +403,7 @@ Status ControlPlane::generate_pki() {
   serving.dns_names = {"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                        "kubernetes.default.svc.cluster.local"};
   serving.ip_addresses = {"127.0.0.1", "::1", "10.0.0.1"};
+  if (options_.node.enabled) serving.ip_addresses.push_back(options_.node.host_ip);
   serving.server_auth = true;
   auto apiserver = kube::generate_signed(serving, *ca);
   if (!apiserver) return apiserver.error();
@@ -376,8 +444,44 @@ Status ControlPlane::generate_pki() {
   for (const auto& [name, content, mode] : files) {
     if (auto s = write_file(pki + name, content, mode); !s) return s;
   }
+  if (options_.node.enabled) {
+    if (auto s = generate_node_pki(*ca); !s) return s;
+  }
   ca_ = std::move(*ca);
   admin_ = std::move(*admin);
+  return {};
+}
+
+Status ControlPlane::generate_node_pki(const kube::KeyPair& ca) {
+  using kube::CertificateSpec;
+  const NodeOptions& o = options_.node;
+  const auto client = [](const std::string& cn, std::vector<std::string> orgs) {
+    CertificateSpec spec;
+    spec.common_name = cn;
+    spec.organizations = std::move(orgs);
+    spec.client_auth = true;
+    return spec;
+  };
+  CertificateSpec kubelet_serving;
+  kubelet_serving.common_name = o.name;
+  kubelet_serving.dns_names = {o.name};
+  kubelet_serving.ip_addresses = {o.host_ip};
+  kubelet_serving.server_auth = true;
+  const std::vector<std::pair<std::string, CertificateSpec>> specs = {
+      // What the Node authorizer and NodeRestriction recognise as this node.
+      {"kubelet-client", client("system:node:" + o.name, {"system:nodes"})},
+      {"kubelet-serving", kubelet_serving},
+      {"apiserver-kubelet-client", client("kube-apiserver-kubelet-client", {"system:masters"})},
+      {"kube-scheduler", client("system:kube-scheduler", {})},
+      {"kube-proxy", client("system:kube-proxy", {})},
+  };
+  const std::string pki = work_dir_ + "/pki/";
+  for (const auto& [name, spec] : specs) {
+    auto pair = kube::generate_signed(spec, ca);
+    if (!pair) return pair.error();
+    if (auto s = write_file(pki + name + ".crt", pair->cert_pem, 0644); !s) return s;
+    if (auto s = write_file(pki + name + ".key", pair->key_pem, 0600); !s) return s;
+  }
   return {};
 }
 
@@ -420,11 +524,27 @@ Status ControlPlane::write_kubeconfigs() {
     return s;
   }
   const std::string pki = work_dir_ + "/pki/";
-  return write_file(
-      work_dir_ + "/controller-manager.kubeconfig",
-      kubeconfig("system:kube-controller-manager", read_file(pki + "controller-manager.crt"),
-                 read_file(pki + "controller-manager.key")),
-      0600);
+  std::vector<std::tuple<std::string, std::string, std::string>> files = {
+      {work_dir_ + "/controller-manager.kubeconfig", "system:kube-controller-manager",
+       "controller-manager"}};
+  if (options_.node.enabled) {
+    std::error_code ec;
+    fs::create_directories(node_dir(), ec);
+    files.emplace_back(node_dir() + "/kubelet.kubeconfig", "system:node:" + options_.node.name,
+                       "kubelet-client");
+    files.emplace_back(node_dir() + "/kube-scheduler.kubeconfig", "system:kube-scheduler",
+                       "kube-scheduler");
+    files.emplace_back(node_dir() + "/kube-proxy.kubeconfig", "system:kube-proxy", "kube-proxy");
+  }
+  for (const auto& [path, user, pair] : files) {
+    if (auto s = write_file(
+            path, kubeconfig(user, read_file(pki + pair + ".crt"), read_file(pki + pair + ".key")),
+            0600);
+        !s) {
+      return s;
+    }
+  }
+  return {};
 }
 
 Status ControlPlane::start_all() {
@@ -446,6 +566,11 @@ Status ControlPlane::start_all() {
     if (auto s = start_controller_manager(); !s) return s;
     if (auto s = wait_default_service_account(deadline); !s) return s;
     phases["controller_manager_ms"] = ms_since(t2);
+  }
+  if (options_.node.enabled) {
+    const auto t3 = SteadyClock::now();
+    if (auto s = start_node(deadline); !s) return s;
+    phases["node_ms"] = ms_since(t3);
   }
   log::info("control plane phases", phases);
   return {};
@@ -492,8 +617,8 @@ Status ControlPlane::start_apiserver_locked() {
   std::vector<std::string> argv = {
       tool(kApiserver),
       "--etcd-servers=" + etcd_url(),
-      "--bind-address=127.0.0.1",
-      "--advertise-address=127.0.0.1",
+      "--bind-address=" + listen_host(),
+      "--advertise-address=" + listen_host(),
       "--secure-port=" + std::to_string(apiserver_port_),
       "--cert-dir=" + work_dir_ + "/apiserver-certs",
       "--tls-cert-file=" + pki + "apiserver.crt",
@@ -502,17 +627,36 @@ Status ControlPlane::start_apiserver_locked() {
       "--service-account-issuer=https://kubernetes.default.svc",
       "--service-account-key-file=" + pki + "sa.pub",
       "--service-account-signing-key-file=" + pki + "sa.key",
-      // No kubelets, so no Node authorizer.
-      "--authorization-mode=RBAC",
-      "--service-cluster-ip-range=10.0.0.0/24",
+      "--service-cluster-ip-range=" + options_.node.service_range,
       "--allow-privileged=true",
-      // The `kubernetes` Endpoints would point at 127.0.0.1, which Endpoints
-      // validation rejects (loopback); the reconciler would log that forever.
-      "--endpoint-reconciler-type=none",
       // Without it a SIGTERM waits 60s for clients' watches to drain.
       "--shutdown-watch-termination-grace-period=2s",
       "--profiling=false",
   };
+  if (options_.node.enabled) {
+    const std::vector<std::string> node_flags = {
+        // Kubelets are confined to their own Node and its Pods.
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        // Logs, exec and port-forward: the API server proves itself to the
+        // kubelet and checks the kubelet's serving certificate.
+        "--kubelet-client-certificate=" + pki + "apiserver-kubelet-client.crt",
+        "--kubelet-client-key=" + pki + "apiserver-kubelet-client.key",
+        "--kubelet-certificate-authority=" + pki + "ca.crt",
+        // The node's name is not in any DNS; its InternalIP is on the bridge.
+        "--kubelet-preferred-address-types=InternalIP",
+    };
+    argv.insert(argv.end(), node_flags.begin(), node_flags.end());
+  } else {
+    const std::vector<std::string> no_node_flags = {
+        // No kubelets, so no Node authorizer.
+        "--authorization-mode=RBAC",
+        // The `kubernetes` Endpoints would point at 127.0.0.1, which Endpoints
+        // validation rejects (loopback); the reconciler would log that forever.
+        "--endpoint-reconciler-type=none",
+    };
+    argv.insert(argv.end(), no_node_flags.begin(), no_node_flags.end());
+  }
   argv.insert(argv.end(), options_.extra_apiserver_flags.begin(),
               options_.extra_apiserver_flags.end());
   auto p = Process::spawn({kApiserver, argv, log_path(kApiserver), options_.keep_running});
@@ -542,7 +686,7 @@ Status ControlPlane::wait_apiserver_ready(SteadyClock::time_point deadline) {
 Status ControlPlane::start_controller_manager() {
   const std::string pki = work_dir_ + "/pki/";
   const std::string kubeconfig = work_dir_ + "/controller-manager.kubeconfig";
-  const std::vector<std::string> argv = {
+  std::vector<std::string> argv = {
       tool(kControllerManager),
       "--kubeconfig=" + kubeconfig,
       "--authentication-kubeconfig=" + kubeconfig,
@@ -558,9 +702,12 @@ Status ControlPlane::start_controller_manager() {
       // Controllers for nodes, clouds and volume attachment have nothing to
       // do without nodes; everything for workloads, namespaces, garbage
       // collection and ServiceAccounts stays on.
-      "--controllers=*,-node-ipam-controller,-node-lifecycle-controller,"
-      "-cloud-node-lifecycle-controller,-node-route-controller,-service-lb-controller,"
-      "-persistentvolume-attach-detach-controller",
+      std::string("--controllers=*,-node-ipam-controller,") +
+          // With a node, its lifecycle controller lifts the not-ready taint
+          // once the kubelet reports Ready.
+          (options_.node.enabled ? "" : "-node-lifecycle-controller,") +
+          "-cloud-node-lifecycle-controller,-node-route-controller,-service-lb-controller,"
+          "-persistentvolume-attach-detach-controller",
   };
   auto p = Process::spawn(
       {kControllerManager, argv, log_path(kControllerManager), options_.keep_running});
@@ -586,7 +733,7 @@ Status ControlPlane::wait_default_service_account(SteadyClock::time_point deadli
 }
 
 std::optional<Error> ControlPlane::exited_process_error() {
-  for (auto* p : {&etcd_, &apiserver_, &controller_manager_}) {
+  for (auto* p : process_slots()) {
     if (!*p) continue;
     if (auto status = (*p)->poll()) {
       return startup_error((*p)->name(), "exited with status " + std::to_string(*status));
@@ -603,7 +750,7 @@ Error ControlPlane::startup_error(const std::string& component, const std::strin
 
 void ControlPlane::write_pids() const {
   std::ostringstream out;
-  for (const auto* p : {&etcd_, &apiserver_, &controller_manager_}) {
+  for (const auto* p : const_cast<ControlPlane*>(this)->process_slots()) {
     if (*p && (*p)->running()) out << (*p)->name() << ' ' << (*p)->pid() << '\n';
   }
   if (auto s = write_file(work_dir_ + "/pids", out.str()); !s) {
@@ -751,8 +898,12 @@ Result<kube::Config> ControlPlane::service_account_config(const std::string& ns,
 
 // ---- accessors ----
 
+std::string ControlPlane::listen_host() const {
+  return options_.node.enabled ? options_.node.host_ip : "127.0.0.1";
+}
+
 std::string ControlPlane::server() const {
-  return "https://127.0.0.1:" + std::to_string(apiserver_port_);
+  return "https://" + listen_host() + ":" + std::to_string(apiserver_port_);
 }
 
 std::string ControlPlane::etcd_url() const {

@@ -21,9 +21,14 @@
 //   register them with clientConfig.url "https://127.0.0.1:<port>/...". Never
 //   use clientConfig.service: the API server would dial the Service's cluster
 //   IP (10.0.0.x), which does not exist here.
-// - Pods are admitted and scheduled nowhere (there are no nodes, kubelets or
+// - Without a node, Pods are admitted and scheduled nowhere (no kubelet, no
 //   scheduler): they stay Pending. Controllers (Deployment -> ReplicaSet ->
 //   Pods, garbage collection, namespaces, ServiceAccount tokens) do run.
+// - With options.node.enabled, a real node runs beside it (e2e/node.h): the
+//   API server then listens on the node's bridge address instead of
+//   127.0.0.1 (server() says which), uses the Node authorizer and
+//   NodeRestriction, and start() returns once the node is Ready. Webhooks
+//   can then be registered through a Service. One such cluster per machine.
 // - Thread-safety: kubectl(), helm() and the accessors may be called from any
 //   thread. start/stop hooks must not run concurrently with each other.
 #pragma once
@@ -37,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "e2e/node.h"
 #include "e2e/process.h"
 #include "kube/config.h"
 #include "kube/pki.h"
@@ -58,6 +64,7 @@ struct ControlPlaneOptions {
   bool keep_running = false;
   // Overall budget for start(); the first run on a cold disk is the slowest.
   std::chrono::seconds start_timeout{180};
+  NodeOptions node;  // a real node (containerd, kubelet, ...) when node.enabled
 };
 
 // `count` distinct free loopback ports, found by binding port 0 (all sockets stay
@@ -73,6 +80,7 @@ Result<std::vector<int>> free_ports(int count);
 //   logs/etcd.log logs/kube-apiserver.log logs/kube-controller-manager.log
 //   pids                             "<component> <pid>" per line
 //   home/                            kubectl and helm cache/config (kept out of ~)
+//   node/                            with a node: configs, containerd and kubelet state
 class ControlPlane {
  public:
   static Result<std::unique_ptr<ControlPlane>> start(ControlPlaneOptions options);
@@ -115,10 +123,16 @@ class ControlPlane {
   int apiserver_port() const { return apiserver_port_; }
   std::string etcd_url() const;  // "http://127.0.0.1:<port>"
   const std::string& tools_bin() const { return options_.tools_bin; }
+  bool has_node() const { return options_.node.enabled; }
+  const NodeOptions& node_options() const { return options_.node; }
+  std::string node_dir() const;  // <work_dir>/node
+  // The real ctr against the node's containerd, namespace k8s.io.
+  CommandResult ctr(const std::vector<std::string>& args) const;
   // The cluster CA (trusted by the API server for client certificates, and
   // the issuer of its serving certificate).
   const kube::KeyPair& ca() const { return *ca_; }
-  // Component: "etcd", "kube-apiserver", "kube-controller-manager".
+  // Component: "etcd", "kube-apiserver", "kube-controller-manager"; with a
+  // node also "containerd", "kubelet", "kube-proxy", "kube-scheduler".
   std::string log_path(const std::string& component) const;
   std::string log_tail(const std::string& component, int lines = 30) const;
 
@@ -135,6 +149,7 @@ class ControlPlane {
 
   Status prepare_work_dir();
   Status generate_pki();
+  Status generate_node_pki(const kube::KeyPair& ca);
   Status write_kubeconfigs();
   Status pick_ports();
   Status start_all();
@@ -143,6 +158,10 @@ class ControlPlane {
   Status start_controller_manager();
   Status wait_apiserver_ready(std::chrono::steady_clock::time_point deadline);
   Status wait_default_service_account(std::chrono::steady_clock::time_point deadline);
+  Status start_node(std::chrono::steady_clock::time_point deadline);
+  Status wait_node_ready(std::chrono::steady_clock::time_point deadline);
+  std::string listen_host() const;
+  std::vector<std::optional<Process>*> process_slots();
   // An error naming the first process that exited, with its log tail.
   std::optional<Error> exited_process_error();
   Error startup_error(const std::string& component, const std::string& what) const;
@@ -166,6 +185,11 @@ class ControlPlane {
   std::optional<Process> etcd_;
   std::optional<Process> apiserver_;
   std::optional<Process> controller_manager_;
+  std::optional<Process> containerd_;
+  std::optional<Process> kubelet_;
+  std::optional<Process> kube_proxy_;
+  std::optional<Process> scheduler_;
+  bool host_claimed_ = false;  // this object made the node's host changes
   bool stopped_ = false;
 };
 

@@ -1,9 +1,11 @@
 // orderguard-cluster: a local control plane for people (`make cluster-up`).
 //   orderguard-cluster up --dir <dir> --tools <bin> [--no-controller-manager]
+//                         [--node [--images <dir with OCI archives>]]
 //   orderguard-cluster down --dir <dir>
 // `up` is idempotent: a healthy control plane already recorded in <dir> is
 // left alone; a dead or partial one is cleared and started afresh.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -24,7 +26,18 @@ void print_usage(const std::string& dir, const std::string& server) {
             << "Stop: make cluster-down  (or orderguard-cluster down --dir " << dir << ")\n";
 }
 
-int up(const std::string& dir, std::string tools, bool controller_manager) {
+std::vector<std::string> archives_in(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".tar") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+int up(const std::string& dir, std::string tools, bool controller_manager, bool node,
+       const std::string& images) {
   if (tools.empty()) {
     if (const char* env = std::getenv("ORDERGUARD_TOOLS_BIN")) tools = env;
   }
@@ -51,12 +64,23 @@ int up(const std::string& dir, std::string tools, bool controller_manager) {
   options.work_dir = dir;
   options.controller_manager = controller_manager;
   options.keep_running = true;
+  options.node.enabled = node;
+  if (node) {
+    options.node.image_archives = archives_in(images);
+    if (options.node.image_archives.empty()) {
+      std::cerr << "orderguard-cluster: no OCI archives (*.tar) in " << images
+                << "; the node needs at least its pause image (make images)\n";
+      return 2;
+    }
+  }
   auto cp = ControlPlane::start(options);
   if (!cp) {
     std::cerr << "orderguard-cluster: " << cp.error().message << "\n";
     return 1;
   }
   std::cout << "Control plane is up in " << (*cp)->work_dir() << "\n";
+  if (node)
+    std::cout << "Node " << options.node.name << " is Ready (" << options.node.host_ip << ")\n";
   print_usage((*cp)->work_dir(), (*cp)->server());
   return 0;  // keep_running: destroying `cp` leaves the servers running
 }
@@ -83,12 +107,19 @@ int main(int argc, char** argv) {
   std::string dir;
   std::string tools;
   bool no_controller_manager = false;
+  bool node = false;
+  std::string images;
   CLI::App* up_cmd = app.add_subcommand("up", "start a control plane that keeps running");
   up_cmd->add_option("--dir", dir, "state directory (kubeconfig, logs, pids)")->required();
   up_cmd->add_option("--tools", tools,
                      "directory with etcd, kube-apiserver, ... (build.sh output)");
   up_cmd->add_flag("--no-controller-manager", no_controller_manager,
                    "run only etcd and kube-apiserver");
+  up_cmd->add_flag("--node", node,
+                   "also run a real node: containerd, kubelet, kube-proxy, kube-scheduler "
+                   "(root; one per machine)");
+  up_cmd->add_option("--images", images,
+                     "directory of OCI image archives (*.tar) to load into the node's containerd");
 
   CLI::App* down_cmd = app.add_subcommand("down", "stop it and remove its state");
   down_cmd->add_option("--dir", dir, "state directory given to `up`")->required();
@@ -97,6 +128,6 @@ int main(int argc, char** argv) {
 
   std::error_code ec;
   const std::string abs_dir = std::filesystem::absolute(dir, ec).lexically_normal().string();
-  if (*up_cmd) return up(abs_dir, tools, !no_controller_manager);
+  if (*up_cmd) return up(abs_dir, tools, !no_controller_manager, node, images);
   return down(abs_dir);
 }

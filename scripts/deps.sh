@@ -12,6 +12,9 @@ packages=(
   nlohmann-json3-dev libre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libmimalloc-dev
   clang-format curl wrk hyperfine nginx-light nghttp2-client valgrind procps time bc python3
+  # The real test node: container runtime, CNI plugins, host networking tools,
+  # and busybox for the test image (e2e/node.h).
+  containerd runc containernetworking-plugins iptables iproute2 busybox-static
 )
 
 missing=()

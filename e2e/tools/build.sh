@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes binaries the e2e tests and `make cluster-up` use
-# (etcd, kube-apiserver, kube-controller-manager, kubectl, helm) from their
+# (etcd, kube-apiserver, kube-controller-manager, kubectl, helm, and for the
+# real node kubelet, kube-proxy and kube-scheduler) from their
 # published Go modules, pinned by the go.mod files beside this script.
 #
 # Output goes to a cache outside the clone, keyed by version, so a fresh clone
@@ -45,5 +46,8 @@ build etcd etcd . "-s -w"
 build kube kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "-s -w $kube_ldflags"
 build kube kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "-s -w $kube_ldflags"
 build kube kubectl k8s.io/kubernetes/cmd/kubectl "-s -w $kube_ldflags"
+build kube kubelet k8s.io/kubernetes/cmd/kubelet "-s -w $kube_ldflags"
+build kube kube-proxy k8s.io/kubernetes/cmd/kube-proxy "-s -w $kube_ldflags"
+build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "-s -w $kube_ldflags"
 build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 echo "$bin"

@@ -1,0 +1,293 @@
+// The node half of ControlPlane: containerd, kubelet, kube-proxy and
+// kube-scheduler (see e2e/node.h for the contracts).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "e2e/cluster.h"
+#include "e2e/node.h"
+#include "kube/log.h"
+
+namespace orderguard::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr char kContainerd[] = "containerd";
+constexpr char kKubelet[] = "kubelet";
+constexpr char kKubeProxy[] = "kube-proxy";
+constexpr char kScheduler[] = "kube-scheduler";
+
+Status write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return make_error(ErrorCode::kInternal, "write " + path);
+  return {};
+}
+
+// The executable `name` in $PATH (Process::spawn takes paths, not names).
+std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    const size_t end = std::min(dirs.find(':', start), dirs.size());
+    const std::string candidate = dirs.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return name;
+}
+
+std::string toml_string(const std::string& s) { return json(s).dump(); }
+
+// containerd 1.6 (config version 2). Everything it owns lives under the node
+// dir; the CRI plugin runs Pods with runc and the CNI bridge.
+std::string containerd_config(const std::string& dir, const NodeOptions& o) {
+  std::string c;
+  c += "version = 2\n";
+  c += "root = " + toml_string(dir + "/containerd/root") + "\n";
+  c += "state = " + toml_string(dir + "/containerd/state") + "\n";
+  c += "[grpc]\n  address = " + toml_string(dir + "/containerd.sock") + "\n";
+  c += "[ttrpc]\n  address = " + toml_string(dir + "/containerd.ttrpc.sock") + "\n";
+  c += "[debug]\n  level = \"warn\"\n";
+  c += "[metrics]\n  address = \"\"\n";
+  c += "[plugins.\"io.containerd.internal.v1.opt\"]\n  path = " +
+       toml_string(dir + "/containerd/opt") + "\n";
+  c += "[plugins.\"io.containerd.grpc.v1.cri\"]\n";
+  c += "  sandbox_image = " + toml_string(o.pause_image) + "\n";
+  // The machine may lack CAP_SYS_RESOURCE, so the pause container's
+  // oom_score_adj of -998 cannot be set and every sandbox would fail.
+  c += "  restrict_oom_score_adj = true\n";
+  c += "  disable_apparmor = true\n";
+  c += "  [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n";
+  c += "    snapshotter = \"overlayfs\"\n";
+  c += "    default_runtime_name = \"runc\"\n";
+  c += "    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n";
+  c += "      runtime_type = \"io.containerd.runc.v2\"\n";
+  c += "      [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n";
+  c += "        SystemdCgroup = false\n";
+  c += "        Root = " + toml_string(dir + "/runc") + "\n";
+  c += "  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n";
+  c += "    bin_dir = \"/usr/lib/cni\"\n";
+  c += "    conf_dir = " + toml_string(dir + "/cni/net.d") + "\n";
+  c += "  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n";
+  c += "    config_path = " + toml_string(dir + "/containerd/certs.d") + "\n";
+  return c;
+}
+
+// One bridge network; no masquerade (nothing leaves the machine) and IPAM
+// state kept under the node dir.
+json cni_config(const std::string& dir, const NodeOptions& o) {
+  return {{"cniVersion", "0.4.0"},
+          {"name", "orderguard"},
+          {"plugins",
+           {{{"type", "bridge"},
+             {"bridge", o.bridge},
+             {"isGateway", true},
+             {"ipMasq", false},
+             {"hairpinMode", true},
+             {"ipam",
+              {{"type", "host-local"},
+               {"dataDir", dir + "/cni/ipam"},
+               {"ranges", {{{{"subnet", o.pod_subnet}, {"gateway", o.host_ip}}}}},
+               {"routes", {{{"dst", "0.0.0.0/0"}}}}}}},
+            {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}}}}};
+}
+
+json kubelet_config(const std::string& dir, const std::string& pki, const NodeOptions& o) {
+  return {
+      {"apiVersion", "kubelet.config.k8s.io/v1beta1"},
+      {"kind", "KubeletConfiguration"},
+      {"address", o.host_ip},
+      {"port", 10250},
+      {"readOnlyPort", 0},
+      {"healthzBindAddress", "127.0.0.1"},
+      {"healthzPort", 10248},
+      {"authentication",
+       {{"anonymous", {{"enabled", false}}},
+        {"webhook", {{"enabled", true}}},
+        {"x509", {{"clientCAFile", pki + "ca.crt"}}}}},
+      {"authorization", {{"mode", "Webhook"}}},
+      {"tlsCertFile", pki + "kubelet-serving.crt"},
+      {"tlsPrivateKeyFile", pki + "kubelet-serving.key"},
+      {"containerRuntimeEndpoint", "unix://" + dir + "/containerd.sock"},
+      {"cgroupDriver", "cgroupfs"},
+      // cgroup v1 is in maintenance mode since 1.31 and refused unless allowed.
+      {"failCgroupV1", false},
+      {"failSwapOn", false},
+      // Pods get an empty resolv.conf: no DNS server is asked on their behalf.
+      {"resolvConf", ""},
+      {"podLogsDir", dir + "/pod-logs"},
+      {"serializeImagePulls", false},
+      {"registerNode", true},
+      {"rotateCertificates", false},
+      {"serverTLSBootstrap", false},
+      {"imageGCHighThresholdPercent", 100},
+      {"imageGCLowThresholdPercent", 99},
+      // Shared test machines have busy disks; only a nearly full one evicts.
+      {"evictionHard",
+       {{"memory.available", "100Mi"},
+        {"nodefs.available", "1%"},
+        {"imagefs.available", "1%"},
+        {"nodefs.inodesFree", "1%"}}},
+      {"maxPods", 60},
+      {"nodeStatusUpdateFrequency", "4s"},
+      {"syncFrequency", "10s"},
+      {"fileCheckFrequency", "0s"},
+      {"shutdownGracePeriod", "0s"},
+  };
+}
+
+json kube_proxy_config(const std::string& dir, const NodeOptions& o) {
+  return {
+      {"apiVersion", "kubeproxy.config.k8s.io/v1alpha1"},
+      {"kind", "KubeProxyConfiguration"},
+      {"mode", "iptables"},
+      {"clientConnection", {{"kubeconfig", dir + "/kube-proxy.kubeconfig"}}},
+      {"hostnameOverride", o.name},
+      {"bindAddress", o.host_ip},
+      {"clusterCIDR", o.pod_subnet},
+      {"healthzBindAddress", "127.0.0.1:10256"},
+      {"metricsBindAddress", "127.0.0.1:10249"},
+      // Zero: leave the host's conntrack sysctls alone.
+      {"conntrack",
+       {{"maxPerCore", 0},
+        {"min", 0},
+        {"tcpEstablishedTimeout", "0s"},
+        {"tcpCloseWaitTimeout", "0s"}}},
+      // Localhost NodePorts would set route_localnet on the host.
+      {"iptables", {{"localhostNodePorts", false}, {"masqueradeAll", false}}},
+      {"nodePortAddresses", {o.host_ip + "/32"}},
+  };
+}
+
+}  // namespace
+
+std::string ControlPlane::node_dir() const { return work_dir_ + "/node"; }
+
+Status ControlPlane::start_node(SteadyClock::time_point deadline) {
+  const NodeOptions& o = options_.node;
+  const std::string dir = node_dir();
+  const std::string pki = work_dir_ + "/pki/";
+  for (const char* sub : {"cni/net.d", "cni/ipam", "containerd", "kubelet", "pod-logs", "logs"}) {
+    std::error_code ec;
+    fs::create_directories(fs::path(dir) / sub, ec);
+    if (ec) return make_error(ErrorCode::kInternal, "create " + dir + ": " + ec.message());
+  }
+  if (auto s = write_text(dir + "/containerd.toml", containerd_config(dir, o)); !s) return s;
+  if (auto s = write_text(dir + "/cni/net.d/10-orderguard.conflist", cni_config(dir, o).dump(2));
+      !s) {
+    return s;
+  }
+  if (auto s = write_text(dir + "/kubelet.yaml", kubelet_config(dir, pki, o).dump(2)); !s) return s;
+  if (auto s = write_text(dir + "/kube-proxy.yaml", kube_proxy_config(dir, o).dump(2)); !s) {
+    return s;
+  }
+
+  // containerd, then the images, then the kubelet: the sandbox image must be
+  // there before the first Pod, or the kubelet would try to pull it.
+  auto containerd =
+      Process::spawn({kContainerd,
+                      {find_in_path("containerd"), "--config", dir + "/containerd.toml"},
+                      log_path(kContainerd),
+                      options_.keep_running});
+  if (!containerd) return containerd.error();
+  containerd_.emplace(std::move(*containerd));
+  CommandResult version;
+  while (true) {
+    if (auto e = exited_process_error()) return *e;
+    version = ctr({"version"});
+    if (version.ok()) break;
+    if (SteadyClock::now() >= deadline) {
+      return startup_error(kContainerd, "did not answer (" + version.describe() + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (const auto& archive : o.image_archives) {
+    CommandResult r = ctr({"images", "import", "--all-platforms", archive});
+    if (!r.ok()) {
+      return make_error(ErrorCode::kInternal, "import " + archive + ": " + r.describe());
+    }
+  }
+
+  std::vector<std::string> kubelet = {
+      tool(kKubelet),
+      "--config=" + dir + "/kubelet.yaml",
+      "--kubeconfig=" + dir + "/kubelet.kubeconfig",
+      "--root-dir=" + dir + "/kubelet",
+      "--hostname-override=" + o.name,
+      "--node-ip=" + o.host_ip,
+      // cAdvisor asks containerd for container stats at this socket.
+      "--containerd=" + dir + "/containerd.sock",
+  };
+  std::string labels;
+  for (const auto& [k, v] : o.labels) labels += (labels.empty() ? "" : ",") + k + "=" + v;
+  if (!labels.empty()) kubelet.push_back("--node-labels=" + labels);
+  auto kubelet_process =
+      Process::spawn({kKubelet, kubelet, log_path(kKubelet), options_.keep_running});
+  if (!kubelet_process) return kubelet_process.error();
+  kubelet_.emplace(std::move(*kubelet_process));
+
+  auto proxy = Process::spawn({kKubeProxy,
+                               {tool(kKubeProxy), "--config=" + dir + "/kube-proxy.yaml"},
+                               log_path(kKubeProxy),
+                               options_.keep_running});
+  if (!proxy) return proxy.error();
+  kube_proxy_.emplace(std::move(*proxy));
+
+  const std::string sched_kubeconfig = dir + "/kube-scheduler.kubeconfig";
+  auto scheduler = Process::spawn({kScheduler,
+                                   {tool(kScheduler), "--kubeconfig=" + sched_kubeconfig,
+                                    "--authentication-kubeconfig=" + sched_kubeconfig,
+                                    "--authorization-kubeconfig=" + sched_kubeconfig,
+                                    "--leader-elect=false", "--secure-port=0"},
+                                   log_path(kScheduler),
+                                   options_.keep_running});
+  if (!scheduler) return scheduler.error();
+  scheduler_.emplace(std::move(*scheduler));
+  return wait_node_ready(deadline);
+}
+
+Status ControlPlane::wait_node_ready(SteadyClock::time_point deadline) {
+  // Ready, and the not-ready taint gone (the node-lifecycle controller lifts
+  // it), so Pods schedule.
+  const std::string query =
+      "{range .status.conditions[?(@.type==\"Ready\")]}{.status}{end}"
+      "/{range .spec.taints[*]}{.key},{end}";
+  CommandResult last;
+  while (true) {
+    if (auto e = exited_process_error()) return *e;
+    last = kubectl(
+        {"--request-timeout=5s", "get", "node", options_.node.name, "-o", "jsonpath=" + query});
+    if (last.ok() && last.out.rfind("True/", 0) == 0 &&
+        last.out.find("node.kubernetes.io/not-ready") == std::string::npos) {
+      return {};
+    }
+    if (SteadyClock::now() >= deadline) {
+      return startup_error(kKubelet, "node " + options_.node.name +
+                                         " not Ready and untainted in time (last: " +
+                                         last.describe() + " " + last.out + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+CommandResult ControlPlane::ctr(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {"ctr", "--address", node_dir() + "/containerd.sock", "-n",
+                                   "k8s.io"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandOptions opts;
+  opts.timeout = std::chrono::minutes(3);
+  return run_command(argv, opts);
+}
+
+}  // namespace orderguard::e2e

@@ -1,0 +1,37 @@
+#include "e2e/node_images.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+
+namespace orderguard::e2e {
+
+std::string node_images_dir() {
+  if (const char* dir = std::getenv("ORDERGUARD_IMAGES_DIR"); dir != nullptr && *dir != '\0') {
+    return dir;
+  }
+  if (const char* cache = std::getenv("ORDERGUARD_CACHE"); cache != nullptr && *cache != '\0') {
+    return std::string(cache) + "/images";
+  }
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr ? home : "/root") + "/.cache/orderguard/images";
+}
+
+Result<std::vector<std::string>> node_image_archives() {
+  const std::string dir = node_images_dir();
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() == ".tar") out.push_back(e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  for (const char* needed : {"pause.tar", "testbox.tar"}) {
+    if (!std::filesystem::exists(std::filesystem::path(dir) / needed, ec)) {
+      return make_error(ErrorCode::kInvalid, "no " + std::string(needed) + " in " + dir +
+                                                 ": build the images with `make images`");
+    }
+  }
+  return out;
+}
+
+}  // namespace orderguard::e2e

@@ -1,0 +1,25 @@
+// The images a test node runs, found as OCI archives made by `make images`.
+//
+// Contracts:
+// - The directory is $ORDERGUARD_IMAGES_DIR, else
+//   ${ORDERGUARD_CACHE:-$HOME/.cache/orderguard}/images.
+// - node_image_archives() returns every *.tar there, sorted, and fails with
+//   a message saying how to build them when the pause or test image is missing.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kube/result.h"
+
+namespace orderguard::e2e {
+
+// The node's sandbox image (containerd's sandbox_image).
+inline constexpr char kPauseImage[] = "localhost/orderguard/pause:3.10";
+// A busybox image for test Pods (shell, sleep, nc, wget).
+inline constexpr char kTestboxImage[] = "localhost/orderguard/testbox:1";
+
+std::string node_images_dir();
+Result<std::vector<std::string>> node_image_archives();
+
+}  // namespace orderguard::e2e
