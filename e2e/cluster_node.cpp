@@ -184,6 +184,20 @@ Status ControlPlane::start_node(SteadyClock::time_point deadline) {
     if (ec) return make_error(ErrorCode::kInternal, "create " + dir + ": " + ec.message());
   }
   if (auto s = write_text(dir + "/containerd.toml", containerd_config(dir, o)); !s) return s;
+  // Nothing is ever pulled: every registry, whatever its name, is this
+  // closed loopback port, so an image that was not imported fails at once
+  // (ErrImagePull) without a DNS query or a connection leaving the machine.
+  {
+    std::error_code ec;
+    fs::create_directories(dir + "/containerd/certs.d/_default", ec);
+    const std::string nowhere = "https://127.0.0.1:1";
+    if (auto s = write_text(dir + "/containerd/certs.d/_default/hosts.toml",
+                            "server = \"" + nowhere + "\"\n[host.\"" + nowhere +
+                                "\"]\n  capabilities = [\"pull\", \"resolve\"]\n");
+        !s) {
+      return s;
+    }
+  }
   if (auto s = write_text(dir + "/cni/net.d/10-orderguard.conflist", cni_config(dir, o).dump(2));
       !s) {
     return s;

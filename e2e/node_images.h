@@ -18,6 +18,9 @@ namespace orderguard::e2e {
 inline constexpr char kPauseImage[] = "localhost/orderguard/pause:3.10";
 // A busybox image for test Pods (shell, sleep, nc, wget).
 inline constexpr char kTestboxImage[] = "localhost/orderguard/testbox:1";
+// A project-built miner (agent/test/fake_miner_main.cpp, static) under a
+// benign name: it burns a CPU and keeps a stratum session when asked to.
+inline constexpr char kMinerImage[] = "localhost/orderguard/batch-worker:1";
 
 std::string node_images_dir();
 Result<std::vector<std::string>> node_image_archives();

@@ -156,6 +156,30 @@ TEST_F(NodeTest, PodRunsFromALocalImageAndExecGoesThroughTheKubelet) {
   EXPECT_NE(image_id.find("sha256:"), std::string::npos) << image_id;
 }
 
+TEST_F(NodeTest, AnImageThatWasNotImportedIsNeverPulled) {
+  // Every registry is a closed loopback port for this node's containerd: the
+  // pull fails there, with no DNS query and no connection off the machine.
+  // (The name is a loopback registry, so even a broken guard sends nothing out.)
+  json pod = box_pod("not-imported", "exec sleep 3600");
+  pod["spec"]["containers"][0]["image"] = "localhost:5999/orderguard/absent:1";
+  pod["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent";
+  apply(pod);
+  std::string events;
+  EXPECT_TRUE(poll_until(
+      [&] {
+        events = cluster()
+                     .kubectl({"get", "events", "-n", kNs, "--field-selector",
+                               "involvedObject.name=not-imported", "-o",
+                               "custom-columns=REASON:.reason,MESSAGE:.message"})
+                     .out;
+        return events.find("Failed to pull image") != std::string::npos;
+      },
+      seconds(60)))
+      << events;
+  EXPECT_NE(events.find("dial tcp 127.0.0.1:1"), std::string::npos) << events;
+  EXPECT_EQ(events.find("127.0.0.1:5999"), std::string::npos) << events;
+}
+
 TEST_F(NodeTest, KubeletRefusesAnonymousCallers) {
   // An in-cluster attacker without credentials gets nothing from the kubelet.
   run_ready_pod("anon", "exec sleep 3600");
