@@ -287,15 +287,26 @@ void remove_pod_cgroups() {
   }
 }
 
+struct MountPoint {
+  std::string path;
+  std::string propagation;  // "shared", "slave" or "private"
+};
+
 // Mount points from /proc/self/mountinfo, with its octal escapes decoded.
-std::vector<std::string> mount_points() {
-  std::vector<std::string> out;
+std::vector<MountPoint> mounts() {
+  std::vector<MountPoint> out;
   std::istringstream lines(read_text("/proc/self/mountinfo"));
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream words(line);
-    std::string id, parent, dev, root, point;
-    if (!(words >> id >> parent >> dev >> root >> point)) continue;
+    std::string id, parent, dev, root, point, options, field;
+    if (!(words >> id >> parent >> dev >> root >> point >> options)) continue;
+    // Optional fields up to "-": shared:N, master:N, propagate_from:N.
+    std::string propagation = "private";
+    while (words >> field && field != "-") {
+      if (field.rfind("shared:", 0) == 0) propagation = "shared";
+      if (field.rfind("master:", 0) == 0 && propagation != "shared") propagation = "slave";
+    }
     std::string decoded;
     for (size_t i = 0; i < point.size(); ++i) {
       const auto octal = [&](size_t k) { return point[k] >= '0' && point[k] <= '7'; };
@@ -308,8 +319,14 @@ std::vector<std::string> mount_points() {
         decoded += point[i];
       }
     }
-    out.push_back(decoded);
+    out.push_back({decoded, propagation});
   }
+  return out;
+}
+
+std::vector<std::string> mount_points() {
+  std::vector<std::string> out;
+  for (const auto& m : mounts()) out.push_back(m.path);
   return out;
 }
 
@@ -371,6 +388,7 @@ Status restore_locked(const json& state) {
   if (const std::string bridge = state.value("bridge", ""); !bridge.empty()) {
     host_quiet({"ip", "link", "del", bridge});
   }
+  if (state.value("root_was_private", false)) host_quiet({"mount", "--make-private", "/"});
   const json sysctls = state.value("sysctls", json::object());
   for (const auto& [path, value] : sysctls.items()) {
     if (value.is_string()) keep(write_text("/proc/sys/" + path, value.get<std::string>()));
@@ -426,8 +444,19 @@ Status HostNetwork::claim(const std::string& cluster_dir, const NodeOptions& o) 
     std::error_code ec;
     state["paths"][p] = fs::exists(p, ec);
   }
+  // A hostPath volume with mountPropagation (the agent's view of the host)
+  // needs / to be a shared mount, as systemd makes it on every real node.
+  const std::vector<MountPoint> before = mounts();
+  const bool root_private = std::any_of(before.begin(), before.end(), [](const MountPoint& m) {
+    return m.path == "/" && m.propagation == "private";
+  });
+  state["root_was_private"] = root_private;
   if (auto s = write_text(kStateFile, state.dump(2)); !s) return s;
 
+  // Only / itself (not its submounts): that is what the kubelet checks.
+  if (root_private) {
+    if (auto s = host({"mount", "--make-shared", "/"}); !s) return s;
+  }
   if (auto s = make_bridge(o); !s) return s;
   if (auto s = install_netfilter_rules(o); !s) return s;
   if (auto s = write_text("/proc/sys/net/bridge/bridge-nf-call-iptables", "1"); !s) return s;

@@ -5,7 +5,9 @@
 //
 // Contracts:
 // - One node per machine. The host changes a node needs (a bridge, iptables
-//   rules, sysctls, a few paths the kubelet and containerd hard-code) are
+//   rules, sysctls, a few paths the kubelet and containerd hard-code, and /
+//   made a shared mount as systemd makes it, for hostPath volumes with mount
+//   propagation) are
 //   recorded in /run/orderguard-node/state.json before they are made, so
 //   `down`, or the next `up` after a crash, can undo exactly them. A second
 //   cluster with a node fails at once, naming the directory of the first.

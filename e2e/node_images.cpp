@@ -25,9 +25,13 @@ Result<std::vector<std::string>> node_image_archives() {
     if (e.path().extension() == ".tar") out.push_back(e.path().string());
   }
   std::sort(out.begin(), out.end());
-  for (const char* needed : {"pause.tar", "testbox.tar"}) {
-    if (!std::filesystem::exists(std::filesystem::path(dir) / needed, ec)) {
-      return make_error(ErrorCode::kInvalid, "no " + std::string(needed) + " in " + dir +
+  // Archives are named <image>_<tag>.oci.tar (scripts/images.sh).
+  for (const std::string needed : {"pause_", "testbox_", "batch-worker_"}) {
+    const bool found = std::any_of(out.begin(), out.end(), [&](const std::string& path) {
+      return std::filesystem::path(path).filename().string().rfind(needed, 0) == 0;
+    });
+    if (!found) {
+      return make_error(ErrorCode::kInvalid, "no " + needed + "*.tar image archive in " + dir +
                                                  ": build the images with `make images`");
     }
   }

@@ -4,7 +4,8 @@
 // - The directory is $ORDERGUARD_IMAGES_DIR, else
 //   ${ORDERGUARD_CACHE:-$HOME/.cache/orderguard}/images.
 // - node_image_archives() returns every *.tar there, sorted, and fails with
-//   a message saying how to build them when the pause or test image is missing.
+//   a message saying how to build them when the pause, test or miner image is
+//   missing.
 #pragma once
 
 #include <string>

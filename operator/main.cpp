@@ -187,9 +187,12 @@ int main(int argc, char** argv) {
   }
   kube::HttpServer server(hopts);
   auto health = std::make_shared<kube::HealthChecks>();
+  // Set once this replica leads (or at start without leader election).
+  std::atomic<bool> leading{!leader_elect};
   health->add_readiness("caches", [&]() -> std::string {
-    // Standbys are ready (they serve health); a leader once its caches synced.
-    return manager.synced() || !leader_elect ? "" : "caches not synced";
+    // Standbys are ready (they serve health, and a Deployment with a standby
+    // must count as available); a leader once its caches synced.
+    return !leading.load() || manager.synced() ? "" : "caches not synced";
   });
   kube::add_observability_routes(server, registry, health);
   if (Status st = server.start(); !st.ok()) {
@@ -220,6 +223,7 @@ int main(int argc, char** argv) {
     kube::LeaderCallbacks callbacks;
     callbacks.on_started_leading = [&] {
       log::info("became leader", {{"identity", lcfg.identity}});
+      leading.store(true);
       start_controllers();
     };
     callbacks.on_stopped_leading = [&] {

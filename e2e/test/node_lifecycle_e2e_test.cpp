@@ -64,6 +64,16 @@ struct HostSnapshot {
       for (const char* where : {"/tmp/", "/run/netns", "/run/containerd", "/var/lib/kubelet"}) {
         if (point.rfind(where, 0) == 0) s.mounts += point + "\n";
       }
+      // Propagation of the machine's own mounts (a node makes / shared).
+      if (point == "/" || point.rfind("/sys", 0) == 0 || point.rfind("/dev", 0) == 0) {
+        std::string field, propagation = "private";
+        while (w >> field && field != "-") {
+          if (field.rfind("shared:", 0) == 0 || field.rfind("master:", 0) == 0) {
+            propagation = field.substr(0, field.find(':'));
+          }
+        }
+        s.mounts += point + " " + propagation + "\n";
+      }
     }
     std::error_code ec;
     for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) {
