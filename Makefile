@@ -12,12 +12,12 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build test unit-test e2e-test asan-test bench cluster-up cluster-down \
-        demo demo-down format format-check clean
+        demo demo-down images images-check format format-check clean
 
 all: build
 
 deps:
-	@scripts/deps.sh
+	@scripts/deps.sh $(DEPS_ARGS)
 
 $(BUILD_DIR)/build.ninja:
 	cmake --preset $(PRESET) >/dev/null
@@ -59,6 +59,17 @@ demo: build
 
 demo-down:
 	BUILD_DIR=$(BUILD_DIR) scripts/demo-down.sh
+
+# Container images of the three binaries and the node's pause image, built with
+# buildah from the Dockerfile without any registry (the base images are made with
+# mmdebstrap); storage, caches and OCI archives under ~/.cache/orderguard.
+# Needs root. Only the Debian packages: not the C++ build, not the Go tools.
+images: DEPS_ARGS = --no-tools
+images: deps
+	scripts/images.sh build --jobs $(JOBS)
+
+images-check:
+	scripts/check_images.sh
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

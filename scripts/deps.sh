@@ -2,7 +2,8 @@
 # Installs what orderguard needs to build and test, idempotently:
 #  1. Debian packages that are missing (nothing is reinstalled);
 #  2. the real Kubernetes binaries, built once from Go modules into a cache
-#     outside the clone (e2e/tools/build.sh).
+#     outside the clone (e2e/tools/build.sh); --no-tools skips them (and Go),
+#     e.g. for `make images`.
 # Usage: scripts/deps.sh [--no-tools]
 set -euo pipefail
 
@@ -15,6 +16,9 @@ packages=(
   # The real test node: container runtime, CNI plugins, host networking tools,
   # and busybox for the test image (e2e/node.h).
   containerd runc containernetworking-plugins iptables iproute2 busybox-static
+  # Images (scripts/images.sh): buildah, base images without a registry;
+  # shellcheck for the scripts.
+  buildah mmdebstrap util-linux shellcheck
 )
 
 missing=()
@@ -34,13 +38,15 @@ else
   echo "deps: Debian packages present" >&2
 fi
 
+if [[ "${1:-}" == "--no-tools" ]]; then
+  exit 0
+fi
+
 if ! command -v go >/dev/null; then
   echo "deps: the Go toolchain is needed to build the test control plane (kube-apiserver, etcd," \
        "kubectl, helm); install Go 1.24 or newer" >&2
   exit 1
 fi
 
-if [[ "${1:-}" != "--no-tools" ]]; then
-  "$(dirname "$0")/../e2e/tools/build.sh" >/dev/null
-  echo "deps: Kubernetes binaries ready in $("$(dirname "$0")/../e2e/tools/build.sh")" >&2
-fi
+"$(dirname "$0")/../e2e/tools/build.sh" >/dev/null
+echo "deps: Kubernetes binaries ready in $("$(dirname "$0")/../e2e/tools/build.sh")" >&2

@@ -1,0 +1,86 @@
+# shellcheck shell=bash disable=SC2034
+# Shared by scripts/images.sh and scripts/check_images.sh (sourced, not run):
+# where buildah keeps its storage, and the names of the images.
+#
+# Everything lives under ${ORDERGUARD_CACHE:-$HOME/.cache/orderguard}, outside
+# the clone, so a fresh clone on the same machine reuses the base images, the
+# layer cache and the ccache objects:
+#   buildah/storage.conf   containers-storage configuration (CONTAINERS_STORAGE_CONF)
+#   buildah/storage        image and layer store (graphroot)
+#   buildah/run            its state directory (runroot)
+#   buildah/tmp            TMPDIR of buildah: the build's cache mounts
+#                          (buildah-cache/orderguard-ccache) and temporary files
+#   base/                  root file systems made by mmdebstrap, one per key
+#   images/                OCI archives of the images, and images.txt listing them
+# Nothing is written to /var/lib/containers or /var/tmp (see og_private_var_lib).
+
+og_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+og_cache="${ORDERGUARD_CACHE:-$HOME/.cache/orderguard}"
+og_buildah="$og_cache/buildah"
+og_images_dir="$og_cache/images"
+
+# Image names: the chart's defaults (charts/orderguard/values.yaml image.registry,
+# and image.tag or else Chart.yaml appVersion), so the chart installed with
+# `image.pullPolicy: Never` finds them in the node's containerd.
+og_chart_value() {  # og_chart_value <file> <section or ""> <key>
+  awk -v section="$2" -v key="$3" '
+    section == "" && $1 == key ":" { v = $2; found = 1; exit }
+    section != "" && $0 ~ "^" section ":" { inside = 1; next }
+    inside && /^[^ #]/ { inside = 0 }
+    inside && $1 == key ":" { v = $2; found = 1; exit }
+    END { gsub(/"/, "", v); if (found) print v }' "$1"
+}
+og_registry="$(og_chart_value "$og_root/charts/orderguard/values.yaml" image registry)"
+og_tag="$(og_chart_value "$og_root/charts/orderguard/values.yaml" image tag)"
+if [[ -z "$og_tag" ]]; then
+  og_tag="$(og_chart_value "$og_root/charts/orderguard/Chart.yaml" "" appVersion)"
+fi
+if [[ -z "$og_registry" || -z "$og_tag" ]]; then
+  echo "images: cannot read image.registry / appVersion from charts/orderguard" >&2
+  exit 1
+fi
+og_components=(operator webhook agent)
+og_image_name() { echo "$og_registry/orderguard-$1:$og_tag"; }  # og_image_name <component>
+# The pod sandbox ("pause") image for containerd's sandbox_image.
+og_pause_image="localhost/orderguard/pause:3.10"
+
+# buildah with the storage above (every buildah call of these scripts goes
+# through the environment set here).
+og_setup_storage() {
+  mkdir -p "$og_buildah/storage" "$og_buildah/run" "$og_buildah/tmp"
+  local conf="$og_buildah/storage.conf"
+  local want
+  want="$(printf '[storage]\ndriver = "%s"\ngraphroot = "%s"\nrunroot = "%s"\n' \
+    "${ORDERGUARD_STORAGE_DRIVER:-overlay}" "$og_buildah/storage" "$og_buildah/run")"
+  if [[ ! -f "$conf" || "$(cat "$conf")" != "$want" ]]; then
+    printf '%s\n' "$want" >"$conf"
+  fi
+  export CONTAINERS_STORAGE_CONF="$conf"
+  # buildah keeps RUN --mount=type=cache directories under $TMPDIR/buildah-cache.
+  export TMPDIR="$og_buildah/tmp"
+}
+
+# og_private_var_lib "$0" "$@" (first thing a script does): runs the script
+# again in a private mount namespace where /var/lib is read-only. buildah 1.28
+# running as root writes its blob-info cache to /var/lib/containers/cache
+# whatever the storage configuration says (there is no option for it); when it
+# cannot create that directory it keeps the cache in memory, which is all a
+# build without registries needs. Mounts made inside (buildah mount, the build's
+# overlays) are invisible outside and go away with the namespace.
+og_private_var_lib() {
+  if [[ "${ORDERGUARD_PRIVATE_MOUNTS:-}" != 1 ]]; then
+    export ORDERGUARD_PRIVATE_MOUNTS=1
+    exec unshare --mount --propagation private -- "$@"
+  fi
+  if ! findmnt -n -o OPTIONS --target /var/lib | grep -qE '(^|,)ro(,|$)'; then
+    mount --bind /var/lib /var/lib
+    mount -o remount,bind,ro /var/lib
+  fi
+}
+
+og_image_exists() { buildah inspect --type image "$1" >/dev/null 2>&1; }
+
+og_log() { echo "images: $*" >&2; }
+
+# og_elapsed <start $EPOCHREALTIME>: seconds since then, one decimal.
+og_elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
