@@ -3,14 +3,17 @@
 # storage under ${ORDERGUARD_CACHE:-~/.cache/orderguard}:
 #  - each product image runs as the user the chart's securityContext expects
 #    (runAsUser in charts/orderguard/templates/<component>.yaml; an empty image
-#    User counts as root), with the binary as its entrypoint;
+#    User counts as root), with the binary as its entrypoint and the chart's
+#    version as its org.opencontainers.image.version label;
 #  - `<binary> --help` works inside the image's root file system (chroot into
 #    a `buildah mount` of it, as that user), and the dynamic loader finds every
 #    shared library;
 #  - the runtime stage added only packages the binary loads a library from
 #    (or a dependency of one; ca-certificates is allowed as the TLS trust store):
 #    lists them with sizes, and the image sizes;
-#  - the pause image is a static /pause, user 65535, that answers -v.
+#  - the pause image is a static /pause, user 65535, that answers -v;
+#  - `scripts/images.sh import` into a throwaway containerd (if installed)
+#    yields exactly the names the chart and the node use.
 # Exit 0: all good; 1: a check failed; 77: skipped (not root, no buildah, or
 # the images are not built), so CTest reports SKIP.
 set -euo pipefail
@@ -99,6 +102,14 @@ for c in "${og_components[@]}"; do
     ok "$c: entrypoint $entrypoint"
   else
     fail "$c: entrypoint $entrypoint, want [$bin]"
+  fi
+
+  version="$(buildah inspect --type image \
+               --format '{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}}' "$name")"
+  if [[ "$version" == "$og_tag" ]]; then
+    ok "$c: label org.opencontainers.image.version=$version"
+  else
+    fail "$c: label org.opencontainers.image.version='$version', want $og_tag (VERSION build-arg)"
   fi
 
   mnt="$(mount_image "$name")"
