@@ -60,9 +60,10 @@ demo: build
 demo-down:
 	BUILD_DIR=$(BUILD_DIR) scripts/demo-down.sh
 
-# Container images of the three binaries and the node's pause image, built with
-# buildah from the Dockerfile without any registry (the base images are made with
-# mmdebstrap); storage, caches and OCI archives under ~/.cache/orderguard.
+# Container images of the three binaries, built with buildah from the Dockerfile
+# without any registry (the base images are made with mmdebstrap), and the test
+# node's images (pause, testbox, batch-worker); storage, caches and OCI archives
+# under ~/.cache/orderguard (images/*.tar, what the node imports).
 # Needs root. Only the Debian packages: not the C++ build, not the Go tools.
 images: DEPS_ARGS = --no-tools
 images: deps

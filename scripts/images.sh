@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the product images (operator, webhook, agent) from the repository's
-# Dockerfile with buildah, and a pause image for containerd's pod sandbox,
-# without any container registry:
+# Dockerfile with buildah, and the images of a test node (a pause image for
+# containerd's pod sandbox, a busybox box, a stand-in miner), without any
+# container registry:
 #  1. the Dockerfile's FROM images (debian:12 and debian:12-slim) are made
 #     locally with mmdebstrap from the Debian mirror apt uses on this machine
 #     and stored under the names `FROM` resolves to (docker.io/library/...);
@@ -162,28 +163,78 @@ go_arch() {
 }
 
 # ---------------------------------------------------------------------------
-# Pause image: e2e/node/pause.c, static, FROM scratch. Rebuilt when the source
-# or the compiler changes (label org.orderguard.pause).
-make_pause() {
-  local src="$og_root/e2e/node/pause.c" key have t0 dir ctr
-  t0=$EPOCHREALTIME
-  key="$( (cat "$src"; cc --version | head -1) | sha256sum | cut -c1-16)"
-  have="$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.orderguard.pause"}}' \
-            "$og_pause_image" 2>/dev/null || true)"
+# FROM-scratch images of a test node. Each is rebuilt only when its key (a hash
+# of its sources and tools) differs from the org.orderguard.key label.
+# make_scratch_image <name> <key> <fill function>; the function gets the
+# working container and its mounted root, and sets the image's config.
+make_scratch_image() {
+  local name="$1" key="$2" fill="$3" have t0 ctr mnt
+  have="$(buildah inspect --type image --format '{{index .OCIv1.Config.Labels "org.orderguard.key"}}' \
+            "$name" 2>/dev/null || true)"
   if [[ "$have" == "$key" ]]; then
-    og_log "pause $og_pause_image: present"
+    og_log "node image $name: present"
     return
   fi
-  dir="$(mktemp -d "$og_buildah/tmp/pause.XXXXXX")"
-  cc -static -O2 -Wall -Wextra -Werror -o "$dir/pause" "$src"
-  strip "$dir/pause"
+  t0=$EPOCHREALTIME
   ctr="$(buildah from --pull=never scratch)"
-  buildah copy --quiet "$ctr" "$dir/pause" /pause >/dev/null
-  buildah config --os linux --arch "$(go_arch)" --entrypoint '["/pause"]' --cmd '' \
-    --user 65535:65535 --label "org.orderguard.pause=$key" "$ctr"
-  buildah commit --quiet --rm "$ctr" "$og_pause_image" >/dev/null
-  rm -rf "$dir"
-  og_log "pause $og_pause_image: built in $(og_elapsed "$t0") s"
+  mnt="$(buildah mount "$ctr")"
+  "$fill" "$ctr" "$mnt"
+  buildah umount "$ctr" >/dev/null
+  buildah config --os linux --arch "$(go_arch)" --label "org.orderguard.key=$key" "$ctr"
+  buildah commit --quiet --rm "$ctr" "$name" >/dev/null
+  og_log "node image $name: built in $(og_elapsed "$t0") s"
+}
+
+# localhost/orderguard/pause:3.10: e2e/node/pause.c, static; sleeps until
+# SIGTERM/SIGINT and reaps children.
+fill_pause() {
+  cc -static -O2 -Wall -Wextra -Werror -o "$2/pause" "$og_root/e2e/node/pause.c"
+  strip "$2/pause"
+  buildah config --entrypoint '["/pause"]' --cmd '' --user 65535:65535 "$1"
+}
+
+# localhost/orderguard/testbox:1: the Debian busybox-static binary and its applets
+# (sh, sleep, nc, wget, ...) as symbolic links in /bin.
+fill_testbox() {
+  mkdir -p "$2/bin" "$2/tmp"
+  chmod 1777 "$2/tmp"
+  cp /bin/busybox "$2/bin/busybox"
+  chroot "$2" /bin/busybox --install -s /bin
+  buildah config --cmd '["/bin/sh"]' "$1"
+}
+
+# localhost/orderguard/batch-worker:1: og_fake_miner (burns a CPU, keeps a
+# stratum session, carries miner argv), static, as /usr/local/bin/batch-worker.
+fill_miner() {
+  mkdir -p "$2/usr/local/bin"
+  # Static glibc warns about getaddrinfo (the miner only resolves numeric hosts):
+  # the compiler's output is shown only when it fails.
+  local log="$og_buildah/tmp/batch-worker.log"
+  if ! c++ -std=c++20 -O2 -static -pthread -o "$2/usr/local/bin/batch-worker" \
+         "$og_root/agent/test/fake_miner_main.cpp" 2>"$log"; then
+    cat "$log" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  strip "$2/usr/local/bin/batch-worker"
+  buildah config --entrypoint '["/usr/local/bin/batch-worker"]' --cmd '' "$1"
+}
+
+make_node_images() {
+  local cc_version busybox_version
+  cc_version="$(cc --version | head -1)"
+  busybox_version="$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || true)"
+  if [[ ! -x /bin/busybox || -z "$busybox_version" ]]; then
+    og_log "the testbox image needs the Debian package busybox-static (scripts/deps.sh)"
+    exit 1
+  fi
+  make_scratch_image "$og_pause_image" \
+    "$( (cat "$og_root/e2e/node/pause.c"; echo "$cc_version") | sha256sum | cut -c1-16)" fill_pause
+  make_scratch_image "$og_testbox_image" \
+    "$(echo "busybox-static $busybox_version" | sha256sum | cut -c1-16)" fill_testbox
+  make_scratch_image "$og_miner_image" \
+    "$( (cat "$og_root/agent/test/fake_miner_main.cpp"; echo "$cc_version") | sha256sum | cut -c1-16)" \
+    fill_miner
 }
 
 # ---------------------------------------------------------------------------
@@ -204,9 +255,9 @@ export_image() {
   og_log "export $name: $archive ($(du -h "$archive" | cut -f1)) in $(og_elapsed "$t0") s"
 }
 
-archive_path() {  # archive_path <image name>
+archive_path() {  # archive_path <image name>: <dir>/<last path element, no tag>.tar
   local base="${1##*/}"
-  echo "$og_images_dir/${base/:/_}.oci.tar"
+  echo "$og_images_dir/${base%%:*}.tar"
 }
 
 build() {
@@ -236,7 +287,7 @@ build() {
   og_log "storage $og_buildah (CONTAINERS_STORAGE_CONF=$CONTAINERS_STORAGE_CONF), isolation $isolation"
   make_base docker.io/library/debian:12 minbase "${common_opts[@]}"
   make_base docker.io/library/debian:12-slim slim "${common_opts[@]}" "${slim_opts[@]}"
-  make_pause
+  make_node_images
 
   local list=()
   for c in "${og_components[@]}"; do
@@ -252,7 +303,7 @@ build() {
     og_log "build $name: $(og_elapsed "$t0") s"
     list+=("$name")
   done
-  list+=("$og_pause_image")
+  list+=("${og_node_images[@]}")
 
   local manifest="$og_images_dir/images.txt"
   : >"$manifest.tmp"
@@ -272,10 +323,11 @@ build() {
 
 # ---------------------------------------------------------------------------
 # Imports every archive of the last build into containerd (namespace k8s.io,
-# where the CRI plugin, i.e. the kubelet, looks). An OCI archive names its image
-# with the org.opencontainers.image.ref.name annotation; ctr keeps that name
-# only when --base-name is its repository (otherwise it would invent
-# "import-<date>" names), so each archive is imported with its own base name.
+# where the CRI plugin, i.e. the kubelet, looks), unpacked for its snapshotter.
+# Each archive names its image with the org.opencontainers.image.ref.name
+# annotation, a full reference (ghcr.io/..., localhost/...), which ctr 1.6
+# keeps as is (only a bare tag would get an "import-<date>" prefix); --base-name
+# with the image's repository makes ctr import nothing else from the archive.
 import_images() {
   local address="" namespace=k8s.io snapshotter="" t0 name archive
   while (($#)); do
@@ -320,11 +372,13 @@ names() {
   if [[ -f "$manifest" ]]; then
     cat "$manifest"
   else
-    local c
+    local c name
     for c in "${og_components[@]}"; do
       printf '%s\t%s\n' "$(og_image_name "$c")" "$(archive_path "$(og_image_name "$c")")"
     done
-    printf '%s\t%s\n' "$og_pause_image" "$(archive_path "$og_pause_image")"
+    for name in "${og_node_images[@]}"; do
+      printf '%s\t%s\n' "$name" "$(archive_path "$name")"
+    done
   fi
 }
 

@@ -11,7 +11,9 @@
 #   buildah/tmp            TMPDIR of buildah: the build's cache mounts
 #                          (buildah-cache/orderguard-ccache) and temporary files
 #   base/                  root file systems made by mmdebstrap, one per key
-#   images/                OCI archives of the images, and images.txt listing them
+#   images/                one OCI archive per image, <name without registry and
+#                          tag>.tar (pause.tar, testbox.tar, orderguard-operator.tar,
+#                          ...), and images.txt listing name and archive
 # Nothing is written to /var/lib/containers or /var/tmp (see og_private_var_lib).
 
 og_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,8 +43,13 @@ if [[ -z "$og_registry" || -z "$og_tag" ]]; then
 fi
 og_components=(operator webhook agent)
 og_image_name() { echo "$og_registry/orderguard-$1:$og_tag"; }  # og_image_name <component>
-# The pod sandbox ("pause") image for containerd's sandbox_image.
+# The images of a test node (e2e/node_images.h), each FROM scratch: the pod
+# sandbox for containerd's sandbox_image, a busybox box for test Pods, and the
+# project's stand-in miner (agent/test/fake_miner_main.cpp) under a benign name.
 og_pause_image="localhost/orderguard/pause:3.10"
+og_testbox_image="localhost/orderguard/testbox:1"
+og_miner_image="localhost/orderguard/batch-worker:1"
+og_node_images=("$og_pause_image" "$og_testbox_image" "$og_miner_image")
 
 # buildah with the storage above (every buildah call of these scripts goes
 # through the environment set here).
