@@ -11,7 +11,9 @@
 #  - the runtime stage added only packages the binary loads a library from
 #    (or a dependency of one; ca-certificates is allowed as the TLS trust store):
 #    lists them with sizes, and the image sizes;
-#  - the pause image is a static /pause, user 65535, that answers -v;
+#  - the test node's images: pause is a static /pause, user 65535, that answers
+#    -v; testbox has /bin/sh and the applets the tests use; batch-worker is the
+#    static stand-in miner and starts;
 #  - `scripts/images.sh import` into a throwaway containerd (if installed)
 #    yields exactly the names the chart and the node use.
 # Exit 0: all good; 1: a check failed; 77: skipped (not root, no buildah, or
@@ -46,11 +48,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mount_image() {  # mount_image <image> -> prints the mount point
+mnt=""
+mount_image() {  # mount_image <image>: a working container of it, mounted at $mnt
   local ctr
   ctr="$(buildah from --pull=never "$1")"
   containers+=("$ctr")
-  buildah mount "$ctr"
+  mnt="$(buildah mount "$ctr")"
 }
 
 # Packages of a mounted root file system: "name<TAB>installed KiB", sorted.
@@ -71,7 +74,8 @@ owner() {
 }
 
 # The packages of debian:12-slim, to tell what the runtime stage added.
-slim_mnt="$(mount_image docker.io/library/debian:12-slim)"
+mount_image docker.io/library/debian:12-slim
+slim_mnt="$mnt"
 packages "$slim_mnt" >"$og_buildah/tmp/check.slim-packages"
 manual_packages "$slim_mnt" >"$og_buildah/tmp/check.slim-manual"
 
@@ -112,7 +116,7 @@ for c in "${og_components[@]}"; do
     fail "$c: label org.opencontainers.image.version='$version', want $og_tag (VERSION build-arg)"
   fi
 
-  mnt="$(mount_image "$name")"
+  mount_image "$name"
   if out="$(chroot --userspec="$uid:$gid" "$mnt" "$bin" --help 2>&1)" && [[ -n "$out" ]]; then
     ok "$c: '$bin --help' as $uid:$gid in the image: $(head -1 <<<"$out")"
   else
@@ -155,10 +159,19 @@ for c in "${og_components[@]}"; do
   summary+=("$name")
 done
 
+# The test node's images: FROM scratch, static, and doing what the node tests
+# ask of them.
+node_image() {  # node_image <name>: mounts it at $mnt, or fails when it is missing
+  if ! og_image_exists "$1"; then
+    fail "$1 is not built"
+    return 1
+  fi
+  summary+=("$1")
+  mount_image "$1"
+}
 echo "== $og_pause_image" >&2
-if og_image_exists "$og_pause_image"; then
+if node_image "$og_pause_image"; then
   user="$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$og_pause_image")"
-  mnt="$(mount_image "$og_pause_image")"
   files="$(cd "$mnt" && find . -mindepth 1 | sort | tr '\n' ' ')"
   if [[ "$user" == 65535:65535 && "$files" == "./pause " ]] &&
      out="$(chroot --userspec=65535:65535 "$mnt" /pause -v)"; then
@@ -166,9 +179,27 @@ if og_image_exists "$og_pause_image"; then
   else
     fail "pause: user '$user', files: $files"
   fi
-  summary+=("$og_pause_image")
-else
-  fail "$og_pause_image is not built"
+fi
+echo "== $og_testbox_image" >&2
+if node_image "$og_testbox_image"; then
+  nc_help="$(chroot "$mnt" /bin/nc --help 2>&1 || true)"  # busybox help exits 1
+  # shellcheck disable=SC2016  # $a expands in the image's shell
+  if out="$(chroot "$mnt" /bin/sh -c 'for a in sleep nc wget cat; do command -v $a; done')" &&
+     [[ "$(wc -l <<<"$out")" == 4 && "$nc_help" == *"-l"*"-e PROG"* ]]; then
+    ok "testbox: /bin/sh with sleep, nc (-l, -e), wget, cat"
+  else
+    fail "testbox: /bin/sh or its applets missing: $(tr '\n' ' ' <<<"$out"); nc: $(head -3 <<<"$nc_help")"
+  fi
+fi
+echo "== $og_miner_image" >&2
+if node_image "$og_miner_image"; then
+  files="$(cd "$mnt" && find . -type f | tr '\n' ' ')"
+  out="$(timeout 2 chroot "$mnt" /usr/local/bin/batch-worker 2>&1 || true)"
+  if [[ "$files" == "./usr/local/bin/batch-worker " && "$out" == *ready* ]]; then
+    ok "batch-worker: only /usr/local/bin/batch-worker, static, starts ('$out')"
+  else
+    fail "batch-worker: files: $files; output: $out"
+  fi
 fi
 
 # Import into a throwaway containerd (its own root, state and socket under a
