@@ -255,9 +255,9 @@ export_image() {
   og_log "export $name: $archive ($(du -h "$archive" | cut -f1)) in $(og_elapsed "$t0") s"
 }
 
-archive_path() {  # archive_path <image name>: <dir>/<last path element, no tag>.tar
+archive_path() {  # archive_path <image name>: <dir>/<last path element>_<tag>.oci.tar
   local base="${1##*/}"
-  echo "$og_images_dir/${base%%:*}.tar"
+  echo "$og_images_dir/${base/:/_}.oci.tar"
 }
 
 build() {

@@ -11,9 +11,10 @@
 #   buildah/tmp            TMPDIR of buildah: the build's cache mounts
 #                          (buildah-cache/orderguard-ccache) and temporary files
 #   base/                  root file systems made by mmdebstrap, one per key
-#   images/                one OCI archive per image, <name without registry and
-#                          tag>.tar (pause.tar, testbox.tar, orderguard-operator.tar,
-#                          ...), and images.txt listing name and archive
+#   images/                one OCI archive per image, <last path element>_<tag>.oci.tar
+#                          (pause_3.10.oci.tar, orderguard-operator_0.1.0.oci.tar, ...;
+#                          e2e/node_images.h imports every *.tar there), and
+#                          images.txt listing name and archive
 # Nothing is written to /var/lib/containers or /var/tmp (see og_private_var_lib).
 
 og_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
