@@ -17,7 +17,7 @@ export CCACHE_NOHASHDIR := 1
 all: build
 
 deps:
-	@scripts/deps.sh $(DEPS_ARGS)
+	@scripts/deps.sh
 
 $(BUILD_DIR)/build.ninja:
 	cmake --preset $(PRESET) >/dev/null
@@ -25,14 +25,15 @@ $(BUILD_DIR)/build.ninja:
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build --preset $(PRESET) -j $(JOBS)
 
-# Every test: unit tests, then the e2e tests against a real kube-apiserver.
-test: build
+# Every test: unit tests, then the e2e tests against a real kube-apiserver (the
+# node tests and the demo test on a real node, from the images built here).
+test: build images
 	ORDERGUARD_TOOLS_BIN=$(TOOLS_BIN) ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS)
 
 unit-test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) -L unit
 
-e2e-test: build
+e2e-test: build images
 	ORDERGUARD_TOOLS_BIN=$(TOOLS_BIN) ctest --test-dir $(BUILD_DIR) --output-on-failure -L e2e
 
 # Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer.
@@ -54,7 +55,7 @@ cluster-down:
 	  $(BUILD_DIR)/e2e/orderguard-cluster down --dir $(CLUSTER_DIR); \
 	else echo "no cluster tool built; nothing to stop"; fi
 
-demo: build
+demo: build images
 	ORDERGUARD_TOOLS_BIN=$(TOOLS_BIN) BUILD_DIR=$(BUILD_DIR) scripts/demo.sh
 
 demo-down:
@@ -65,8 +66,8 @@ demo-down:
 # node's images (pause, testbox, batch-worker); storage, caches and OCI archives
 # under ~/.cache/orderguard (images/*.oci.tar, what the test node imports).
 # Needs root. Only the Debian packages: not the C++ build, not the Go tools.
-images: DEPS_ARGS = --no-tools
-images: deps
+images:
+	@scripts/deps.sh --no-tools
 	scripts/images.sh build --jobs $(JOBS)
 
 images-check:

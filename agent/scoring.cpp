@@ -1,6 +1,7 @@
 #include "agent/scoring.h"
 
 #include <algorithm>
+#include <initializer_list>
 
 #include "policy/process.h"
 
@@ -10,21 +11,21 @@ using policy::Severity;
 
 const std::vector<AgentRule>& agent_rules() {
   static const std::vector<AgentRule>* const kRules = new std::vector<AgentRule>{
-      {kRuleCpuHog, Severity::kWeak, 40},
-      {kRulePoolConnection, Severity::kWeak, 60},
-      {kRuleMinerPortConnection, Severity::kWeak, 30},
-      {kRuleExeDeleted, Severity::kWeak, 20},
-      {kRuleExeMemfd, Severity::kWeak, 40},
-      {kRuleExeTmp, Severity::kWeak, 40},
-      {kRuleFakeKernelThread, Severity::kWeak, 50},
-      {kRuleHugePages, Severity::kWeak, 20},
-      {kRuleHiddenProcess, Severity::kStrong, policy::kStrongWeight},
-      {kRuleLdPreload, Severity::kStrong, policy::kStrongWeight},
-      {kRuleCronPersistence, Severity::kStrong, policy::kStrongWeight},
-      {kRuleSystemdPersistence, Severity::kStrong, policy::kStrongWeight},
-      {kRuleDropperFile, Severity::kStrong, policy::kStrongWeight},
-      {kRuleSshKeyAdded, Severity::kWeak, 30},
-      {kRuleBinaryModified, Severity::kWeak, 10},
+      {kRuleCpuHog, Severity::kWeak, 40, EvidenceClass::kCpu},
+      {kRulePoolConnection, Severity::kWeak, 60, EvidenceClass::kNetwork},
+      {kRuleMinerPortConnection, Severity::kWeak, 30, EvidenceClass::kNetwork},
+      {kRuleExeDeleted, Severity::kWeak, 20, EvidenceClass::kIdentity},
+      {kRuleExeMemfd, Severity::kWeak, 40, EvidenceClass::kIdentity},
+      {kRuleExeTmp, Severity::kWeak, 40, EvidenceClass::kIdentity},
+      {kRuleFakeKernelThread, Severity::kWeak, 50, EvidenceClass::kIdentity},
+      {kRuleHugePages, Severity::kWeak, 20, EvidenceClass::kMemory},
+      {kRuleHiddenProcess, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
+      {kRuleLdPreload, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
+      {kRuleCronPersistence, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
+      {kRuleSystemdPersistence, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
+      {kRuleDropperFile, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
+      {kRuleSshKeyAdded, Severity::kWeak, 30, EvidenceClass::kHost},
+      {kRuleBinaryModified, Severity::kWeak, 10, EvidenceClass::kHost},
   };
   return *kRules;
 }
@@ -44,10 +45,28 @@ policy::Finding make_finding(std::string_view rule_id, std::string field_path, s
   return f;
 }
 
+EvidenceClass evidence_class(std::string_view rule_id) {
+  const auto& rules = agent_rules();
+  auto it =
+      std::find_if(rules.begin(), rules.end(), [&](const AgentRule& r) { return r.id == rule_id; });
+  return it != rules.end() ? it->evidence_class : EvidenceClass::kContent;
+}
+
 Verdict score_process(const std::vector<policy::Finding>& findings,
                       const policy::Scoring& scoring) {
   Verdict v;
   v.score = policy::score_findings(findings, scoring);
+  const auto any_of_class = [&](std::initializer_list<EvidenceClass> classes) {
+    return std::any_of(findings.begin(), findings.end(), [&](const policy::Finding& f) {
+      const EvidenceClass c = evidence_class(f.rule_id);
+      return f.weight > 0 && std::find(classes.begin(), classes.end(), c) != classes.end();
+    });
+  };
+  if (any_of_class({EvidenceClass::kCpu}) &&
+      any_of_class({EvidenceClass::kIdentity, EvidenceClass::kNetwork})) {
+    v.combined = true;
+    v.score = std::max(v.score, scoring.threshold);
+  }
   bool other_than_cpu = std::any_of(findings.begin(), findings.end(), [](const policy::Finding& f) {
     return f.rule_id != kRuleCpuHog;
   });
