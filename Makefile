@@ -46,9 +46,12 @@ bench:
 	$(MAKE) PRESET=release build
 	ORDERGUARD_TOOLS_BIN=$(TOOLS_BIN) scripts/bench.sh build/release
 
-# A local control plane for people: kubeconfig at .cluster/kubeconfig.
-cluster-up: build
-	$(BUILD_DIR)/e2e/orderguard-cluster up --dir $(CLUSTER_DIR) --tools $(TOOLS_BIN)
+# A local cluster for people: kubeconfig at .cluster/kubeconfig.
+# NODE=0: the control plane only (no kubelet, no host changes, no images).
+NODE ?= 1
+cluster-up: build $(if $(filter 1,$(NODE)),images)
+	$(BUILD_DIR)/e2e/orderguard-cluster up --dir $(CLUSTER_DIR) --tools $(TOOLS_BIN) \
+	  $(if $(filter 1,$(NODE)),--node --images $${ORDERGUARD_CACHE:-$$HOME/.cache/orderguard}/images)
 
 cluster-down:
 	@if [[ -x $(BUILD_DIR)/e2e/orderguard-cluster ]]; then \

@@ -204,10 +204,10 @@ class ChartE2E : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().describe();
     // ready(): certificate installed and the MinerPolicy and Namespace informers synced.
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s)) << "webhook informers not synced";
-    // Both webhooks of the configuration: miners (failurePolicy from values) and
-    // the tier checks (always Ignore).
+    // The three webhooks of the configuration: miners (failurePolicy from
+    // values), MinerPolicies and the tier checks (both always Ignore).
     json repoint = json::array();
-    for (const char* i : {"0", "1"}) {
+    for (const char* i : {"0", "1", "2"}) {
       repoint.push_back(
           {{"op", "remove"}, {"path", std::string("/webhooks/") + i + "/clientConfig/service"}});
       repoint.push_back(

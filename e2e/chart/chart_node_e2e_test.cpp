@@ -326,12 +326,17 @@ void expect_miner_evicted_and_quarantined(const std::string& name, const json& r
       << cluster().kubectl({"get", "events", "-n", kApps}).out;
   json d = kubectl_json({"get", "deployment", name, "-n", kApps, "-o", "json"});
   EXPECT_EQ(d["status"].value("readyReplicas", 0), 0) << name;
-  const std::string events =
-      cluster()
-          .kubectl({"get", "events.events.k8s.io", "-n", kApps, "-o",
-                    "custom-columns=REGARDING:.regarding.name,REASON:.reason,ACTION:.action"})
-          .out;
-  EXPECT_NE(events.find("MinerDetected   Evict"), std::string::npos) << events;
+  // The agent's Warning Event on the evicted Pod.
+  json events = kubectl_json({"get", "events.events.k8s.io", "-n", kApps, "-o", "json"});
+  bool evict_event = false;
+  for (const auto& e : events.value("items", json::array())) {
+    const std::string regarding = e.value("regarding", json::object()).value("name", "");
+    if (regarding.rfind(name + "-", 0) == 0 && e.value("reason", "") == "MinerDetected" &&
+        e.value("action", "") == "Evict") {
+      evict_event = true;
+    }
+  }
+  EXPECT_TRUE(evict_event) << events.dump(1).substr(0, 4000);
   ASSERT_TRUE(cluster().kubectl({"delete", "deployment", name, "-n", kApps}).ok());
 }
 
