@@ -17,6 +17,7 @@
 #include "kube/io_threads.h"
 #include "kube/log.h"
 #include "kube/signals.h"
+#include "kube/text.h"
 #include "policy/miner_policy.h"
 
 namespace {
@@ -178,7 +179,7 @@ int main(int argc, char** argv) {
     }
     if (output == "json") {
       // One document per scan; in watch mode one per line so the stream can be piped.
-      std::cout << agent::to_json(*report).dump(watch > 0 ? -1 : 2) << std::endl;
+      std::cout << kube::dump_for_wire(agent::to_json(*report), watch > 0 ? -1 : 2) << std::endl;
     } else {
       std::cout << agent::format_table(*report) << std::flush;
     }

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "kube/log.h"
+#include "kube/text.h"
 #include "policy/finding.h"
 #include "policy/indicators.h"
 
@@ -230,12 +231,15 @@ bool has_equivalent_entry(const json& quarantine, const policy::QuarantineEntry&
 std::string evidence_note(const ProcessReport& process, const PodMatch& match) {
   std::string rules;
   for (const std::string& id : rule_ids(process)) rules += (rules.empty() ? "" : ",") + id;
-  std::string note = "miner process pid " + std::to_string(process.pid) + " (" + process.comm +
-                     ") in container " + match.container_name + ", score " +
-                     std::to_string(process.score) + ", rules " + rules;
+  // comm and the evidence are the process's own bytes, and kubectl prints notes as they are.
+  std::string note = "miner process pid " + std::to_string(process.pid) + " (" +
+                     kube::escape_untrusted(process.comm) + ") in container " +
+                     match.container_name + ", score " + std::to_string(process.score) +
+                     ", rules " + rules;
   for (const policy::Finding& f : process.findings) {
     std::string excerpt = f.evidence.empty() ? f.message : f.evidence;
-    note += "; " + f.rule_id + ": " + policy::truncate_utf8(excerpt, kExcerptBytes);
+    note += "; " + f.rule_id + ": " +
+            policy::truncate_utf8(kube::escape_untrusted(excerpt), kExcerptBytes);
   }
   return policy::truncate_utf8(note, kNoteMaxBytes);
 }
@@ -416,9 +420,11 @@ void Responder::act_on_pod(const ProcessReport& process, const json& pod, const 
   }
   std::string rules;
   for (const std::string& id : rule_ids(process)) rules += (rules.empty() ? "" : ",") + id;
+  // The reason reaches the webhook's denial messages: the process's comm goes in escaped.
   entry.reason = policy::truncate_utf8(
       rules + " in pod " + pod_key(match.namespace_name, match.name) + " on node " +
-          options_.node_name + " (pid " + std::to_string(process.pid) + " " + process.comm + ")",
+          options_.node_name + " (pid " + std::to_string(process.pid) + " " +
+          kube::escape_untrusted(process.comm) + ")",
       1000);
   entry.time = rfc3339(clock_.wall_now());
   action->quarantine = entry;
@@ -549,11 +555,13 @@ void Responder::mark_node(const ScanReport& report,
   std::string note = message;
   for (const policy::Finding& f : report.host_findings) {
     if (f.severity != policy::Severity::kStrong) continue;
+    // Host findings quote file contents and names (ld.so.preload, crontabs): escaped.
     note += "; " + f.rule_id + ": " +
-            policy::truncate_utf8(f.evidence.empty() ? f.message : f.evidence, kExcerptBytes);
+            policy::truncate_utf8(
+                kube::escape_untrusted(f.evidence.empty() ? f.message : f.evidence), kExcerptBytes);
   }
   for (const ProcessReport* p : unowned) {
-    note += "; miner pid " + std::to_string(p->pid) + " (" + p->comm + ")";
+    note += "; miner pid " + std::to_string(p->pid) + " (" + kube::escape_untrusted(p->comm) + ")";
   }
   json fields = {{"node", options_.node_name}, {"rules", rule_list}};
   if (options_.dry_run) {
