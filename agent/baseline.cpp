@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 #include <sstream>
 
@@ -105,10 +106,11 @@ void check_sshd(const HostView& host, std::vector<policy::Finding>* out) {
                 "PasswordAuthentication is '" + pass + "': use keys only (set it to no)"));
   }
   auto [tries, tries_file] = get("maxauthtries", "6");
+  // sshd refuses a config whose MaxAuthTries is not a number; here it reads as the default.
   int n = 6;
-  try {
-    n = std::stoi(tries);
-  } catch (const std::exception&) {
+  if (auto [end, ec] = std::from_chars(tries.data(), tries.data() + tries.size(), n);
+      ec != std::errc() || end != tries.data() + tries.size()) {
+    n = 6;
   }
   if (n > 3) {
     out->push_back(finding(kRuleBaselineSshMaxAuthTries, tries_file,

@@ -84,6 +84,8 @@ nlohmann::json to_json(const ScanReport& r) {
   for (const CpuUsage& u : r.top_cpu) top.push_back(usage_json(u));
   nlohmann::json threads = nlohmann::json::array();
   for (const CpuUsage& u : r.top_threads) threads.push_back(usage_json(u));
+  nlohmann::json errors = nlohmann::json::array();
+  for (const std::string& e : r.errors) errors.push_back(valid(e));
   return {
       {"time", std::chrono::duration_cast<std::chrono::seconds>(r.time.time_since_epoch()).count()},
       {"cpuIntervalSeconds", r.cpu_interval_seconds},
@@ -96,7 +98,9 @@ nlohmann::json to_json(const ScanReport& r) {
       {"hostFindings", host},
       {"baselineFindings", baseline},
       {"topCpu", top},
-      {"topThreads", threads}};
+      {"topThreads", threads},
+      {"errors", errors},
+      {"errorCount", r.error_count}};
 }
 
 std::string format_table(const ScanReport& r) {
@@ -152,7 +156,17 @@ std::string format_table(const ScanReport& r) {
           << "\n";
     }
   }
-  out << "\n" << (r.has_miner_severity() ? "RESULT: miner findings\n" : "RESULT: clean\n");
+  if (r.error_count > 0) {
+    out << "\nERRORS (skipped, the rest of the scan ran)\n";
+    for (const std::string& e : r.errors) out << "  - " << shown(e) << "\n";
+    if (r.error_count > r.errors.size()) {
+      out << "  - and " << r.error_count - r.errors.size() << " more\n";
+    }
+  }
+  out << "\n"
+      << (r.has_miner_severity() ? "RESULT: miner findings\n"
+          : r.error_count > 0    ? "RESULT: incomplete, parts of the scan failed\n"
+                                 : "RESULT: clean\n");
   return out.str();
 }
 

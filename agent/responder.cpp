@@ -80,6 +80,19 @@ std::string pod_key(std::string_view ns, std::string_view name) {
   return std::string(ns) + "/" + std::string(name);
 }
 
+// Runs the response to one process (or the Node mark). An exception (a library meeting bytes
+// of the host or the API nobody planned for) is reported in the summary and logged, and the
+// response carries on with the next one: respond() never fails.
+template <typename Fn>
+void guarded(const std::string& what, ResponseSummary* summary, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    summary->errors.push_back(what + ": " + e.what());
+    log::error("response failed; carrying on", {{"target", what}, {"error", e.what()}});
+  }
+}
+
 json pods_array(const json& pods) {
   if (pods.is_object() && pods.contains("items")) return pods["items"];
   return pods.is_array() ? pods : json::array();
@@ -330,15 +343,15 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
   }
   std::set<std::string> handled;  // pods acted on in this call
   std::vector<const ProcessReport*> unowned;
-  for (const ProcessReport& p : report.processes) {
-    if (!p.miner) continue;
+  // One miner process: skipped (and why), or its pod acted on.
+  auto respond_to = [&](const ProcessReport& p) {
     if (auto why = process_exclusion(p, options_.self_pid)) {
       summary.skipped.push_back({p.pid, p.comm, *why});
-      continue;
+      return;
     }
     if (p.container.empty()) {
       unowned.push_back(&p);
-      continue;
+      return;
     }
     std::optional<PodMatch> match = match_pod(pods, p.container);
     const json* pod = match ? find_pod(pods, *match) : nullptr;
@@ -347,15 +360,15 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
       log::info("miner in unknown container",
                 {{"pid", p.pid}, {"comm", p.comm}, {"container", p.container.container_id}});
       summary.skipped.push_back({p.pid, p.comm, "no-pod"});
-      continue;
+      return;
     }
     if (options_.protected_namespaces.contains(match->namespace_name)) {
       log::info("miner in protected namespace not acted on",
                 {{"pod", pod_key(match->namespace_name, match->name)}, {"pid", p.pid}});
       summary.skipped.push_back({p.pid, p.comm, "protected-namespace"});
-      continue;
+      return;
     }
-    if (!handled.insert(pod_key(match->namespace_name, match->name)).second) continue;
+    if (!handled.insert(pod_key(match->namespace_name, match->name)).second) return;
     PodAction action;
     action.ns = match->namespace_name;
     action.name = match->name;
@@ -372,7 +385,7 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
                  {"comm", p.comm},
                  {"outcome", action.outcome}});
       summary.pods.push_back(std::move(action));
-      continue;
+      return;
     }
     act_on_pod(p, *pod, *match, policies, &action);
     if ((action.outcome == "evicted" || action.outcome == "deleted") && !uid.empty()) {
@@ -380,20 +393,28 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
     }
     if (!action.error.empty()) summary.errors.push_back(action.error);
     summary.pods.push_back(std::move(action));
+  };
+  for (const ProcessReport& p : report.processes) {
+    if (!p.miner) continue;
+    guarded("pid " + std::to_string(p.pid), &summary, [&] { respond_to(p); });
   }
   bool strong_host =
       std::any_of(report.host_findings.begin(), report.host_findings.end(),
                   [](const policy::Finding& f) { return f.severity == policy::Severity::kStrong; });
-  if (strong_host || !unowned.empty()) mark_node(report, unowned, &summary);
+  if (strong_host || !unowned.empty()) {
+    guarded("node", &summary, [&] { mark_node(report, unowned, &summary); });
+  }
   if (options_.kill_unowned && !options_.dry_run && killer_) {
     for (const ProcessReport* p : unowned) {
-      Status s = killer_->kill(p->pid);
-      if (s.ok()) {
-        log::info("killed miner process", {{"pid", p->pid}, {"comm", p->comm}});
-        summary.killed.push_back(p->pid);
-      } else {
-        summary.errors.push_back(s.error().describe());
-      }
+      guarded("kill pid " + std::to_string(p->pid), &summary, [&] {
+        Status s = killer_->kill(p->pid);
+        if (s.ok()) {
+          log::info("killed miner process", {{"pid", p->pid}, {"comm", p->comm}});
+          summary.killed.push_back(p->pid);
+        } else {
+          summary.errors.push_back(s.error().describe());
+        }
+      });
     }
   }
   return summary;

@@ -115,7 +115,12 @@ void EventRecorder::loop() {
     queue_.pop_front();
     busy_ = true;
     lock.unlock();
-    write(std::move(p));
+    // The worker thread is the last stop: an exception here would end the process.
+    try {
+      write(std::move(p));
+    } catch (const std::exception& e) {
+      log::error("writing event failed", {{"error", e.what()}});
+    }
     lock.lock();
     busy_ = false;
     cv_.notify_all();

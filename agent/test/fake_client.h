@@ -1,13 +1,16 @@
 // A tiny kube::Client for the responder's pure-logic tests: evictions succeed and are counted,
 // created objects (Events) are kept, and one Node can be read and replaced (so a Node mark is
 // written and its Event recorded). Every other call is unavailable, so quarantine writes fail
-// (reported in the action, not the point of these tests). Behaviour that involves the API
-// server is tested against the real one (agent_e2e_test).
+// (reported in the action, not the point of these tests). throw_on() makes the eviction of one
+// pod, or the creation of one resource, throw, as a third-party library can. Behaviour that
+// involves the API server is tested against the real one (agent_e2e_test).
 #pragma once
 
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +27,11 @@ class EvictingClient final : public kube::Client {
   void set_node(json node) {
     std::lock_guard<std::mutex> lock(mu_);
     node_ = std::move(node);
+  }
+  // "namespace/pod" (its eviction) or a resource plural (its creation) that throws.
+  void throw_on(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    throws_.insert(what);
   }
   int evictions(const std::string& key) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -43,12 +51,15 @@ class EvictingClient final : public kube::Client {
 
   Status evict(std::string_view ns, std::string_view pod, const kube::DeleteOptions&) override {
     std::lock_guard<std::mutex> lock(mu_);
-    ++evictions_[std::string(ns) + "/" + std::string(pod)];
+    const std::string key = std::string(ns) + "/" + std::string(pod);
+    if (throws_.contains(key)) throw std::runtime_error("evict " + key + " threw");
+    ++evictions_[key];
     return {};
   }
   Result<json> create(const kube::Resource& r, std::string_view, const json& obj,
                       std::string_view) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (throws_.contains(r.plural)) throw std::runtime_error("create " + r.plural + " threw");
     created_.emplace_back(r.plural, obj);
     return obj;
   }
@@ -98,6 +109,7 @@ class EvictingClient final : public kube::Client {
   static Error unavailable() { return Error{ErrorCode::kUnavailable, "not in this fake"}; }
   mutable std::mutex mu_;
   std::optional<json> node_;
+  std::set<std::string> throws_;
   std::map<std::string, int> evictions_;
   std::vector<std::pair<std::string, json>> created_;
 };
