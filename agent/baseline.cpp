@@ -47,40 +47,32 @@ std::vector<std::string> expand_include(const HostView& host, const std::string&
   return out;
 }
 
-// Effective sshd settings: keyword (lower case) -> {value, file}.
+// Effective sshd settings: keyword (lower case) -> {value, file}. `files_left` bounds the
+// files read through Include.
 void read_sshd(const HostView& host, const std::string& file, int depth,
-               std::map<std::string, std::pair<std::string, std::string>>* settings,
-               bool* in_match) {
-  if (depth > 8) return;  // Include loops
+               std::map<std::string, std::pair<std::string, std::string>>* settings, bool* in_match,
+               size_t* files_left) {
+  if (depth > 8 || *files_left == 0) return;  // Include loops
+  --*files_left;
   auto text = host.read_host(file);
   if (!text.ok()) return;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    std::istringstream words(line);
-    std::string keyword, value;
-    if (!(words >> keyword)) continue;
-    keyword = lower(keyword);
-    std::getline(words >> std::ws, value);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
-      value.pop_back();
-    if (keyword == "match") {
+  for (SshdDirective& d : parse_sshd_config(*text)) {
+    if (d.keyword == "match") {
       *in_match = true;  // everything after a Match applies only to some connections
       continue;
     }
     if (*in_match) continue;
-    if (keyword == "include") {
-      std::istringstream patterns(value);
+    if (d.keyword == "include") {
+      std::istringstream patterns(d.value);
       std::string pattern;
       while (patterns >> pattern) {
         for (const auto& inc : expand_include(host, pattern)) {
-          read_sshd(host, inc, depth + 1, settings, in_match);
+          read_sshd(host, inc, depth + 1, settings, in_match, files_left);
         }
       }
       continue;
     }
-    settings->emplace(keyword, std::make_pair(lower(value), file));  // first one wins
+    settings->emplace(d.keyword, std::make_pair(lower(d.value), file));  // first one wins
   }
 }
 
@@ -89,7 +81,8 @@ void check_sshd(const HostView& host, std::vector<policy::Finding>* out) {
   if (!exists(host, main)) return;
   std::map<std::string, std::pair<std::string, std::string>> s;
   bool in_match = false;
-  read_sshd(host, main, 0, &s, &in_match);
+  size_t files_left = kMaxSshdFiles;
+  read_sshd(host, main, 0, &s, &in_match, &files_left);
   auto get = [&](const char* key, const char* fallback) {
     auto it = s.find(key);
     return it == s.end() ? std::make_pair(std::string(fallback), main + " (default)") : it->second;
@@ -170,6 +163,25 @@ void check_world_writable(const HostView& host, std::vector<policy::Finding>* ou
 }
 
 }  // namespace
+
+std::vector<SshdDirective> parse_sshd_config(std::string_view text) {
+  std::vector<SshdDirective> out;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
+    std::istringstream words(line);
+    SshdDirective d;
+    if (!(words >> d.keyword)) continue;
+    d.keyword = lower(d.keyword);
+    std::getline(words >> std::ws, d.value);
+    while (!d.value.empty() && std::isspace(static_cast<unsigned char>(d.value.back()))) {
+      d.value.pop_back();
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
 
 std::vector<policy::Finding> check_baseline(const HostView& host) {
   std::vector<policy::Finding> out;

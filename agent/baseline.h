@@ -5,7 +5,8 @@
 // Checks, each a finding of its own (rule ids below), all read through the
 // HostView's host root:
 //   - sshd (effective value: the first occurrence wins, Include files are read in
-//     place, Match blocks are conditional and ignored): PermitRootLogin not "no",
+//     place, at most kMaxSshdFiles files and 8 levels deep, Match blocks are
+//     conditional and ignored): PermitRootLogin not "no",
 //     PasswordAuthentication not "no" (its default is yes), MaxAuthTries above 3
 //     (default 6). No sshd_config: no sshd checks.
 //   - a firewall enabled at boot: ufw (ENABLED=yes), firewalld, nftables or
@@ -17,6 +18,7 @@
 // never evidence of a miner, so they change neither scores nor the exit code.
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -24,6 +26,10 @@
 #include "policy/finding.h"
 
 namespace orderguard::agent {
+
+// Include globs can name many files that include each other: a bound on the files one
+// check reads, far above real configurations (a main file and a few drop-ins).
+inline constexpr size_t kMaxSshdFiles = 64;
 
 inline constexpr std::string_view kRuleBaselineSshRootLogin = "baseline-ssh-root-login";
 inline constexpr std::string_view kRuleBaselineSshPasswordAuth = "baseline-ssh-password-auth";
@@ -34,5 +40,15 @@ inline constexpr std::string_view kRuleBaselineNoAuditd = "baseline-no-auditd";
 inline constexpr std::string_view kRuleBaselineWorldWritable = "baseline-world-writable";
 
 std::vector<policy::Finding> check_baseline(const HostView& host);
+
+// One directive of an sshd_config: the keyword in lower case and the rest of the line, with
+// the comment and surrounding blanks removed (Match and Include are directives too).
+struct SshdDirective {
+  std::string keyword;
+  std::string value;
+};
+
+// Pure: the directives of an sshd_config text, in file order.
+std::vector<SshdDirective> parse_sshd_config(std::string_view text);
 
 }  // namespace orderguard::agent

@@ -9,18 +9,14 @@ namespace {
 
 constexpr size_t kMaxConfigBytes = 1 << 20;
 
+// Lines of a whole file, trimmed (trim_line).
 std::vector<std::string_view> lines_of(std::string_view text) {
   std::vector<std::string_view> out;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
     if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-      line.remove_suffix(1);
-    }
-    size_t first = line.find_first_not_of(" \t");
-    out.push_back(first == std::string_view::npos ? std::string_view() : line.substr(first));
+    out.push_back(trim_line(text.substr(pos, end - pos)));
     pos = end + 1;
   }
   return out;
@@ -44,6 +40,60 @@ std::string describe(const std::vector<policy::Finding>& found) {
 }
 
 }  // namespace
+
+std::string_view trim_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+    line.remove_suffix(1);
+  }
+  size_t first = line.find_first_not_of(" \t");
+  return first == std::string_view::npos ? std::string_view() : line.substr(first);
+}
+
+std::vector<std::string> ld_preload_libraries(std::string_view raw) {
+  std::vector<std::string> out;
+  std::string_view line = trim_line(raw);
+  if (line.empty() || line.front() == '#') return out;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    size_t end = line.find_first_of(" \t:", pos);
+    if (end == std::string_view::npos) end = line.size();
+    if (end > pos) out.emplace_back(line.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::optional<policy::Finding> cron_line_finding(std::string_view file, size_t number,
+                                                 std::string_view raw,
+                                                 const policy::CompiledPolicy& pol) {
+  std::string_view line = trim_line(raw);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  std::vector<policy::Finding> found = indicators_in(line, pol);
+  if (found.empty()) return std::nullopt;
+  return make_finding(kRuleCronPersistence, std::string(file) + ":" + std::to_string(number),
+                      "cron entry runs a miner or a download: " + describe(found),
+                      std::string(line), pol.scoring);
+}
+
+std::optional<policy::Finding> systemd_line_finding(std::string_view file, size_t number,
+                                                    std::string_view raw,
+                                                    const policy::CompiledPolicy& pol) {
+  std::string_view line = trim_line(raw);
+  if (line.substr(0, 4) != "Exec") return std::nullopt;
+  size_t eq = line.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  std::vector<policy::Finding> found = indicators_in(line.substr(eq + 1), pol);
+  if (found.empty()) return std::nullopt;
+  return make_finding(kRuleSystemdPersistence, std::string(file) + ":" + std::to_string(number),
+                      "systemd unit runs a miner or a download: " + describe(found),
+                      std::string(line), pol.scoring);
+}
+
+std::optional<std::string_view> authorized_key(std::string_view raw) {
+  std::string_view line = trim_line(raw);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  return line;
+}
 
 PersistenceScanner::PersistenceScanner(const HostView* view, const Clock* clock,
                                        std::chrono::seconds recent_window)
@@ -73,15 +123,7 @@ void PersistenceScanner::check_ld_preload(const policy::CompiledPolicy& pol,
   Result<std::string> text = view_->read_host("/etc/ld.so.preload");
   if (!text) return;
   for (std::string_view line : lines_of(*text)) {
-    if (line.empty() || line.front() == '#') continue;
-    // The file is a whitespace-separated list of libraries.
-    size_t pos = 0;
-    while (pos < line.size()) {
-      size_t end = line.find_first_of(" \t:", pos);
-      if (end == std::string_view::npos) end = line.size();
-      std::string lib(line.substr(pos, end - pos));
-      pos = end + 1;
-      if (lib.empty()) continue;
+    for (const std::string& lib : ld_preload_libraries(line)) {
       std::string note = HostView::stat_path(view_->host_path(lib)).ok() ? "exists" : "missing";
       for (const policy::DropperFile& d : policy::known_dropper_files()) {
         if (d.path == lib) note += ", known dropper file of " + std::string(d.family);
@@ -109,12 +151,7 @@ void PersistenceScanner::check_cron(const policy::CompiledPolicy& pol,
     if (!text) continue;
     std::vector<std::string_view> lines = lines_of(*text);
     for (size_t i = 0; i < lines.size(); ++i) {
-      if (lines[i].empty() || lines[i].front() == '#') continue;
-      std::vector<policy::Finding> found = indicators_in(lines[i], pol);
-      if (found.empty()) continue;
-      out->push_back(make_finding(kRuleCronPersistence, file + ":" + std::to_string(i + 1),
-                                  "cron entry runs a miner or a download: " + describe(found),
-                                  std::string(lines[i]), pol.scoring));
+      if (auto f = cron_line_finding(file, i + 1, lines[i], pol)) out->push_back(std::move(*f));
     }
   }
 }
@@ -148,15 +185,7 @@ void PersistenceScanner::check_systemd(const policy::CompiledPolicy& pol,
     if (!text) continue;
     std::vector<std::string_view> lines = lines_of(*text);
     for (size_t i = 0; i < lines.size(); ++i) {
-      std::string_view line = lines[i];
-      if (line.substr(0, 4) != "Exec") continue;
-      size_t eq = line.find('=');
-      if (eq == std::string_view::npos) continue;
-      std::vector<policy::Finding> found = indicators_in(line.substr(eq + 1), pol);
-      if (found.empty()) continue;
-      out->push_back(make_finding(kRuleSystemdPersistence, file + ":" + std::to_string(i + 1),
-                                  "systemd unit runs a miner or a download: " + describe(found),
-                                  std::string(line), pol.scoring));
+      if (auto f = systemd_line_finding(file, i + 1, lines[i], pol)) out->push_back(std::move(*f));
     }
   }
 }
@@ -206,7 +235,7 @@ void PersistenceScanner::check_ssh_keys(const policy::CompiledPolicy& pol,
       if (!text) continue;
       std::set<std::string>& keys = current[file];
       for (std::string_view line : lines_of(*text)) {
-        if (!line.empty() && line.front() != '#') keys.emplace(line);
+        if (std::optional<std::string_view> key = authorized_key(line)) keys.emplace(*key);
       }
       if (!have_baseline_) {
         if (recent(st->mtime)) {

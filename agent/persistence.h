@@ -19,9 +19,12 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/host_view.h"
@@ -32,6 +35,32 @@
 namespace orderguard::agent {
 
 inline constexpr size_t kMaxBinaryFindings = 20;
+
+// Pure parsers of the files these checks read, one line at a time: `line` is one line of the
+// file without its newline, any bytes (the fuzz targets in agent/fuzz/ feed them garbage).
+
+// The line without leading blanks or trailing blanks and carriage returns.
+std::string_view trim_line(std::string_view line);
+
+// The libraries one line of /etc/ld.so.preload names (separated by blanks or colons, as
+// ld.so reads it); none for a blank or comment line.
+std::vector<std::string> ld_preload_libraries(std::string_view line);
+
+// The cron-persistence finding for line `number` (counted from 1) of the cron table `file`:
+// a line that is not blank or a comment and holds a miner indicator or a download-and-run.
+std::optional<policy::Finding> cron_line_finding(std::string_view file, size_t number,
+                                                 std::string_view line,
+                                                 const policy::CompiledPolicy& policy);
+
+// The systemd-persistence finding for line `number` of the unit `file`: an Exec*= line whose
+// command holds a miner indicator or a download-and-run.
+std::optional<policy::Finding> systemd_line_finding(std::string_view file, size_t number,
+                                                    std::string_view line,
+                                                    const policy::CompiledPolicy& policy);
+
+// The key of one authorized_keys line (the trimmed line), or nullopt for a blank or comment
+// line.
+std::optional<std::string_view> authorized_key(std::string_view line);
 
 class PersistenceScanner {
  public:

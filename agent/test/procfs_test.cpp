@@ -55,6 +55,14 @@ TEST(ParseSystemStat, TotalsAndCpuCount) {
   EXPECT_FALSE(parse_system_stat("cpu 1 2\n").ok());
 }
 
+// Found by agent/fuzz: sums that wrap made busy exceed total, and ticks wrap to a small count.
+TEST(ParseSystemStat, CountersThatWouldWrapAreInvalid) {
+  EXPECT_FALSE(parse_system_stat("cpu 18446744073709551615 1 0 0 0 0 0 0\n").ok());
+  EXPECT_FALSE(parse_system_stat("cpu 1 0 0 18446744073709551615 0 0 0 0\n").ok());
+  EXPECT_FALSE(
+      parse_proc_stat("7 (a) S 1 1 1 0 -1 0 0 0 0 0 18446744073709551615 1 0 0 20 0 1 0 5").ok());
+}
+
 TEST(ParseProcStatus, Fields) {
   Result<ProcStatus> s =
       parse_proc_status("Name:\tmy proc\nTgid:\t12\nPid:\t13\nPPid:\t1\nHugetlbPages:\t 2048 kB\n");
