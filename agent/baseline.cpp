@@ -51,28 +51,34 @@ std::vector<std::string> expand_include(const HostView& host, const std::string&
 // files read through Include.
 void read_sshd(const HostView& host, const std::string& file, int depth,
                std::map<std::string, std::pair<std::string, std::string>>* settings, bool* in_match,
-               size_t* files_left) {
+               size_t* files_left, std::vector<policy::Finding>* out) {
   if (depth > 8 || *files_left == 0) return;  // Include loops
   --*files_left;
-  auto text = host.read_host(file);
-  if (!text.ok()) return;
-  for (SshdDirective& d : parse_sshd_config(*text)) {
-    if (d.keyword == "match") {
-      *in_match = true;  // everything after a Match applies only to some connections
-      continue;
-    }
-    if (*in_match) continue;
-    if (d.keyword == "include") {
-      std::istringstream patterns(d.value);
-      std::string pattern;
-      while (patterns >> pattern) {
-        for (const auto& inc : expand_include(host, pattern)) {
-          read_sshd(host, inc, depth + 1, settings, in_match, files_left);
+  Result<LinesRead> read =
+      HostView::read_lines(host.host_path(file), LineLimits{}, [&](std::string_view line) {
+        std::optional<SshdDirective> d = parse_sshd_line(line);
+        if (!d) return;
+        if (d->keyword == "match") {
+          *in_match = true;  // everything after a Match applies only to some connections
+          return;
         }
-      }
-      continue;
-    }
-    settings->emplace(d.keyword, std::make_pair(lower(d.value), file));  // first one wins
+        if (*in_match) return;
+        if (d->keyword == "include") {
+          std::istringstream patterns(d->value);
+          std::string pattern;
+          while (patterns >> pattern) {
+            for (const auto& inc : expand_include(host, pattern)) {
+              read_sshd(host, inc, depth + 1, settings, in_match, files_left, out);
+            }
+          }
+          return;
+        }
+        settings->emplace(d->keyword, std::make_pair(lower(d->value), file));  // first one wins
+      });
+  if (read.ok() && read->over_limit) {
+    out->push_back(finding(kRuleBaselineOversizedFile, file,
+                           "over 64 MiB or with a line over 1 MiB: no real sshd_config is; "
+                           "settings past the bound were not read"));
   }
 }
 
@@ -82,7 +88,7 @@ void check_sshd(const HostView& host, std::vector<policy::Finding>* out) {
   std::map<std::string, std::pair<std::string, std::string>> s;
   bool in_match = false;
   size_t files_left = kMaxSshdFiles;
-  read_sshd(host, main, 0, &s, &in_match, &files_left);
+  read_sshd(host, main, 0, &s, &in_match, &files_left, out);
   auto get = [&](const char* key, const char* fallback) {
     auto it = s.find(key);
     return it == s.end() ? std::make_pair(std::string(fallback), main + " (default)") : it->second;
@@ -164,21 +170,29 @@ void check_world_writable(const HostView& host, std::vector<policy::Finding>* ou
 
 }  // namespace
 
+std::optional<SshdDirective> parse_sshd_line(std::string_view text) {
+  std::string line(text.substr(0, text.find('#')));
+  std::istringstream words(line);
+  SshdDirective d;
+  if (!(words >> d.keyword)) return std::nullopt;
+  d.keyword = lower(d.keyword);
+  std::getline(words >> std::ws, d.value);
+  while (!d.value.empty() && std::isspace(static_cast<unsigned char>(d.value.back()))) {
+    d.value.pop_back();
+  }
+  return d;
+}
+
 std::vector<SshdDirective> parse_sshd_config(std::string_view text) {
   std::vector<SshdDirective> out;
-  std::istringstream in{std::string(text)};
-  std::string line;
-  while (std::getline(in, line)) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    std::istringstream words(line);
-    SshdDirective d;
-    if (!(words >> d.keyword)) continue;
-    d.keyword = lower(d.keyword);
-    std::getline(words >> std::ws, d.value);
-    while (!d.value.empty() && std::isspace(static_cast<unsigned char>(d.value.back()))) {
-      d.value.pop_back();
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (std::optional<SshdDirective> d = parse_sshd_line(text.substr(pos, end - pos))) {
+      out.push_back(std::move(*d));
     }
-    out.push_back(std::move(d));
+    pos = end + 1;
   }
   return out;
 }

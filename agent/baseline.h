@@ -13,11 +13,13 @@
 //     netfilter-persistent units in a systemd .wants directory;
 //   - fail2ban and auditd installed and enabled;
 //   - world-writable cron or binary directories (a planted cron job or binary is
-//     how miners persist).
+//     how miners persist);
+//   - an sshd_config file past LineLimits (read whole, line by line, up to it).
 // Contract: findings are Weak with weight 0: they describe the host's defences,
 // never evidence of a miner, so they change neither scores nor the exit code.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +40,8 @@ inline constexpr std::string_view kRuleBaselineNoFirewall = "baseline-no-firewal
 inline constexpr std::string_view kRuleBaselineNoFail2ban = "baseline-no-fail2ban";
 inline constexpr std::string_view kRuleBaselineNoAuditd = "baseline-no-auditd";
 inline constexpr std::string_view kRuleBaselineWorldWritable = "baseline-world-writable";
+// An sshd_config past LineLimits (64 MiB, or a line over 1 MiB), read up to the bound.
+inline constexpr std::string_view kRuleBaselineOversizedFile = "baseline-oversized-file";
 
 std::vector<policy::Finding> check_baseline(const HostView& host);
 
@@ -48,7 +52,9 @@ struct SshdDirective {
   std::string value;
 };
 
-// Pure: the directives of an sshd_config text, in file order.
+// Pure: the directive on one line of an sshd_config (nullopt for a blank or comment line),
+// and those of a whole text, in file order.
+std::optional<SshdDirective> parse_sshd_line(std::string_view line);
 std::vector<SshdDirective> parse_sshd_config(std::string_view text);
 
 }  // namespace orderguard::agent

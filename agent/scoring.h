@@ -35,6 +35,7 @@ inline constexpr std::string_view kRuleSystemdPersistence = "systemd-persistence
 inline constexpr std::string_view kRuleDropperFile = "dropper-file";
 inline constexpr std::string_view kRuleSshKeyAdded = "ssh-key-added";
 inline constexpr std::string_view kRuleBinaryModified = "binary-modified";
+inline constexpr std::string_view kRuleOversizedFile = "oversized-file";
 
 struct AgentRule {
   std::string_view id;

@@ -5,12 +5,18 @@
 // Oracle: nothing throws; at most one finding per line and per check, named
 // "<file>:<line number>" within the file, with evidence cut to 200 bytes; ld.so.preload
 // entries are non-empty and hold no separator; an authorized key is a trimmed, non-comment,
-// non-empty part of its line; the outputs are sanitized (fuzz_oracle.h).
+// non-empty part of its line; the outputs are sanitized (fuzz_oracle.h). And
+// HostView::read_lines, over the same bytes written to a file with small bounds and chunk
+// sizes taken from the input, delivers exactly the lines of the bytes before the file bound,
+// each cut to the line bound, and says over_limit exactly when it cut something.
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/fuzz/fuzz_oracle.h"
+#include "agent/host_view.h"
 #include "agent/persistence.h"
 
 namespace {
@@ -27,6 +33,42 @@ void check_finding(const policy::Finding& f, std::string_view file, size_t numbe
     fail("a finding that does not name its file and line", input);
   }
   if (f.evidence.size() > kEvidenceMax) fail("evidence longer than its cut", input);
+}
+
+void check_read_lines(std::string_view input) {
+  const auto byte = [&](size_t i) {
+    return i < input.size() ? static_cast<unsigned char>(input[i]) : 0u;
+  };
+  LineLimits limits;
+  limits.chunk_bytes = 1 + byte(0) % 16;
+  limits.max_line_bytes = 1 + byte(1) % 64;
+  limits.max_file_bytes = input.size() > 2 ? byte(2) * 4u : 1024u;
+  const std::string_view head = input.substr(0, limits.max_file_bytes);
+  std::vector<std::string> expected;
+  bool over = input.size() > head.size();
+  size_t pos = 0;
+  while (pos < head.size()) {
+    size_t end = head.find('\n', pos);
+    if (end == std::string_view::npos) end = head.size();
+    const std::string_view line = head.substr(pos, end - pos);
+    over = over || line.size() > limits.max_line_bytes;
+    expected.emplace_back(line.substr(0, limits.max_line_bytes));
+    pos = end + 1;
+  }
+
+  const std::string path = "fuzz-lines-input";  // in the driver's working directory
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(input.data(), static_cast<std::streamsize>(input.size()));
+  }
+  std::vector<std::string> lines;
+  Result<LinesRead> read =
+      HostView::read_lines(path, limits, [&](std::string_view line) { lines.emplace_back(line); });
+  if (!read) fail("read_lines cannot read its own file: " + read.error().describe(), input);
+  if (lines != expected) fail("read_lines delivers other lines than the bytes hold", input);
+  if (read->lines != lines.size() || read->bytes != head.size())
+    fail("read_lines miscounts", input);
+  if (read->over_limit != over) fail("read_lines over_limit is wrong", input);
 }
 
 void check(std::string_view input) {
@@ -72,6 +114,9 @@ void check(std::string_view input) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  agent::fuzz::no_throw(input, [&] { check(input); });
+  agent::fuzz::no_throw(input, [&] {
+    check(input);
+    check_read_lines(input);
+  });
   return 0;
 }
