@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <map>
 #include <sstream>
 
@@ -46,40 +47,38 @@ std::vector<std::string> expand_include(const HostView& host, const std::string&
   return out;
 }
 
-// Effective sshd settings: keyword (lower case) -> {value, file}.
+// Effective sshd settings: keyword (lower case) -> {value, file}. `files_left` bounds the
+// files read through Include.
 void read_sshd(const HostView& host, const std::string& file, int depth,
-               std::map<std::string, std::pair<std::string, std::string>>* settings,
-               bool* in_match) {
-  if (depth > 8) return;  // Include loops
-  auto text = host.read_host(file);
-  if (!text.ok()) return;
-  std::istringstream in(*text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
-    std::istringstream words(line);
-    std::string keyword, value;
-    if (!(words >> keyword)) continue;
-    keyword = lower(keyword);
-    std::getline(words >> std::ws, value);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back())))
-      value.pop_back();
-    if (keyword == "match") {
-      *in_match = true;  // everything after a Match applies only to some connections
-      continue;
-    }
-    if (*in_match) continue;
-    if (keyword == "include") {
-      std::istringstream patterns(value);
-      std::string pattern;
-      while (patterns >> pattern) {
-        for (const auto& inc : expand_include(host, pattern)) {
-          read_sshd(host, inc, depth + 1, settings, in_match);
+               std::map<std::string, std::pair<std::string, std::string>>* settings, bool* in_match,
+               size_t* files_left, std::vector<policy::Finding>* out) {
+  if (depth > 8 || *files_left == 0) return;  // Include loops
+  --*files_left;
+  Result<LinesRead> read =
+      HostView::read_lines(host.host_path(file), LineLimits{}, [&](std::string_view line) {
+        std::optional<SshdDirective> d = parse_sshd_line(line);
+        if (!d) return;
+        if (d->keyword == "match") {
+          *in_match = true;  // everything after a Match applies only to some connections
+          return;
         }
-      }
-      continue;
-    }
-    settings->emplace(keyword, std::make_pair(lower(value), file));  // first one wins
+        if (*in_match) return;
+        if (d->keyword == "include") {
+          std::istringstream patterns(d->value);
+          std::string pattern;
+          while (patterns >> pattern) {
+            for (const auto& inc : expand_include(host, pattern)) {
+              read_sshd(host, inc, depth + 1, settings, in_match, files_left, out);
+            }
+          }
+          return;
+        }
+        settings->emplace(d->keyword, std::make_pair(lower(d->value), file));  // first one wins
+      });
+  if (read.ok() && read->over_limit) {
+    out->push_back(finding(kRuleBaselineOversizedFile, file,
+                           "over 64 MiB or with a line over 1 MiB: no real sshd_config is; "
+                           "settings past the bound were not read"));
   }
 }
 
@@ -88,7 +87,8 @@ void check_sshd(const HostView& host, std::vector<policy::Finding>* out) {
   if (!exists(host, main)) return;
   std::map<std::string, std::pair<std::string, std::string>> s;
   bool in_match = false;
-  read_sshd(host, main, 0, &s, &in_match);
+  size_t files_left = kMaxSshdFiles;
+  read_sshd(host, main, 0, &s, &in_match, &files_left, out);
   auto get = [&](const char* key, const char* fallback) {
     auto it = s.find(key);
     return it == s.end() ? std::make_pair(std::string(fallback), main + " (default)") : it->second;
@@ -105,10 +105,11 @@ void check_sshd(const HostView& host, std::vector<policy::Finding>* out) {
                 "PasswordAuthentication is '" + pass + "': use keys only (set it to no)"));
   }
   auto [tries, tries_file] = get("maxauthtries", "6");
+  // sshd refuses a config whose MaxAuthTries is not a number; here it reads as the default.
   int n = 6;
-  try {
-    n = std::stoi(tries);
-  } catch (const std::exception&) {
+  if (auto [end, ec] = std::from_chars(tries.data(), tries.data() + tries.size(), n);
+      ec != std::errc() || end != tries.data() + tries.size()) {
+    n = 6;
   }
   if (n > 3) {
     out->push_back(finding(kRuleBaselineSshMaxAuthTries, tries_file,
@@ -168,6 +169,33 @@ void check_world_writable(const HostView& host, std::vector<policy::Finding>* ou
 }
 
 }  // namespace
+
+std::optional<SshdDirective> parse_sshd_line(std::string_view text) {
+  std::string line(text.substr(0, text.find('#')));
+  std::istringstream words(line);
+  SshdDirective d;
+  if (!(words >> d.keyword)) return std::nullopt;
+  d.keyword = lower(d.keyword);
+  std::getline(words >> std::ws, d.value);
+  while (!d.value.empty() && std::isspace(static_cast<unsigned char>(d.value.back()))) {
+    d.value.pop_back();
+  }
+  return d;
+}
+
+std::vector<SshdDirective> parse_sshd_config(std::string_view text) {
+  std::vector<SshdDirective> out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (std::optional<SshdDirective> d = parse_sshd_line(text.substr(pos, end - pos))) {
+      out.push_back(std::move(*d));
+    }
+    pos = end + 1;
+  }
+  return out;
+}
 
 std::vector<policy::Finding> check_baseline(const HostView& host) {
   std::vector<policy::Finding> out;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 namespace orderguard::agent {
 namespace {
@@ -119,6 +120,59 @@ Result<std::string> HostView::read_file(const std::string& path, size_t max_byte
     if (short_read_is_end && static_cast<size_t>(n) < sizeof(buf)) break;
   }
   ::close(fd);
+  return out;
+}
+
+Result<LinesRead> HostView::read_lines(const std::string& path, const LineLimits& limits,
+                                       const std::function<void(std::string_view)>& on_line) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return errno_error(errno, "open", path);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  LinesRead out;
+  std::string line;      // the current line, at most max_line_bytes of it
+  bool in_line = false;  // bytes of a line not yet delivered were read
+  const auto deliver = [&] {
+    on_line(line);
+    ++out.lines;
+    line.clear();
+    in_line = false;
+  };
+  std::vector<char> buf(std::max<size_t>(1, limits.chunk_bytes));
+  while (true) {
+    size_t want = buf.size();
+    if (out.bytes >= limits.max_file_bytes) {
+      want = 1;  // only to learn whether the file goes on
+    } else {
+      want = static_cast<size_t>(std::min<uint64_t>(want, limits.max_file_bytes - out.bytes));
+    }
+    ssize_t n = ::read(fd, buf.data(), want);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error(errno, "read", path);
+    }
+    if (n == 0) break;
+    if (out.bytes >= limits.max_file_bytes) {
+      out.over_limit = true;
+      break;
+    }
+    out.bytes += static_cast<uint64_t>(n);
+    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    while (!chunk.empty()) {
+      const size_t nl = chunk.find('\n');
+      const std::string_view part = chunk.substr(0, nl);
+      if (!part.empty()) in_line = true;
+      const size_t room = limits.max_line_bytes - std::min(limits.max_line_bytes, line.size());
+      if (part.size() > room) out.over_limit = true;
+      line.append(part.substr(0, room));
+      if (nl == std::string_view::npos) break;
+      deliver();
+      chunk.remove_prefix(nl + 1);
+    }
+  }
+  if (in_line) deliver();
   return out;
 }
 

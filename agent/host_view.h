@@ -7,12 +7,16 @@
 //   exited between listing and reading, which is normal) gives ErrorCode::kNotFound; a file the
 //   agent may not read gives kForbidden; anything else kInternal.
 // - Reads are bounded (kMaxFileBytes) so a hostile or huge file cannot exhaust memory.
+//   Config-like files (crontabs, units, authorized_keys, ld.so.preload, sshd_config) are read
+//   line by line instead (read_lines): whole up to LineLimits, holding one line at a time, so
+//   a miner cannot hide an entry behind megabytes of comments.
 // - ProcessProbe is the seam for kill(pid, 0)/getpgid, so hidden-process logic is testable.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +26,28 @@
 namespace orderguard::agent {
 
 inline constexpr size_t kMaxFileBytes = 4 << 20;
+
+// Bounds of read_lines. Real crontabs, units, sshd_config and ld.so.preload are kilobytes and
+// an authorized_keys of thousands of keys a few megabytes, so a file past 64 MiB, or with a
+// line past 1 MiB (systemd refuses longer lines too), is not a real one: the caller reports
+// it rather than scanning on. Memory stays at one line (max_line_bytes) whatever the file.
+inline constexpr uint64_t kMaxLineFileBytes = uint64_t{64} << 20;
+inline constexpr size_t kMaxLineBytes = size_t{1} << 20;
+
+struct LineLimits {
+  uint64_t max_file_bytes = kMaxLineFileBytes;
+  size_t max_line_bytes = kMaxLineBytes;
+  size_t chunk_bytes = 64 << 10;  // read() size; tests make it small to cross lines
+};
+
+// How a read_lines ended.
+struct LinesRead {
+  size_t lines = 0;    // lines delivered
+  uint64_t bytes = 0;  // bytes read
+  // The file goes on past max_file_bytes (the lines before the bound, the last one cut, were
+  // delivered), or a line past max_line_bytes (its first max_line_bytes were delivered).
+  bool over_limit = false;
+};
 
 struct HostPaths {
   std::string proc_root = "/proc";  // the host's /proc
@@ -65,6 +91,11 @@ class HostView {
   // Generic helpers over real paths (already prefixed).
   static Result<std::string> read_file(const std::string& path, size_t max_bytes = kMaxFileBytes,
                                        bool short_read_is_end = false);
+  // Calls on_line with each line of the file at `path` (without its '\n'; a last line without
+  // one counts, an empty file has none), reading it in chunks up to limits.max_file_bytes.
+  // An exception from on_line propagates (the file is closed).
+  static Result<LinesRead> read_lines(const std::string& path, const LineLimits& limits,
+                                      const std::function<void(std::string_view line)>& on_line);
   static Result<std::string> read_link(const std::string& path);
   static Result<std::vector<std::string>> list_dir(const std::string& path);
   static Result<FileStat> stat_path(const std::string& path, bool follow = false);

@@ -1,5 +1,6 @@
 // orderguard-agent: `scan` runs every check once on this host and prints a report (exit codes:
-// 0 clean, 1 findings of miner severity, 2 error); `run` is the DaemonSet mode (run.h).
+// 0 clean, 1 findings of miner severity, 2 error, including a scan that skipped a process or a
+// check because it threw, when it found nothing else); `run` is the DaemonSet mode (run.h).
 #include <malloc.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "kube/io_threads.h"
 #include "kube/log.h"
 #include "kube/signals.h"
+#include "kube/text.h"
 #include "policy/miner_policy.h"
 
 namespace {
@@ -165,24 +167,41 @@ int main(int argc, char** argv) {
   }
   agent::Scanner scanner(std::move(view), &clock, &probe, resolve_pools ? &pools : nullptr,
                          policy::built_in_default(), options);
-  if (Status s = scanner.prime(); !s) {
-    log::error("scan failed", {{"error", s.error().describe()}});
+  try {
+    if (Status s = scanner.prime(); !s) {
+      log::error("scan failed", {{"error", s.error().describe()}});
+      return kExitError;
+    }
+  } catch (const std::exception& e) {
+    log::error("scan failed", {{"error", e.what()}});
     return kExitError;
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(interval));
   while (true) {
-    Result<agent::ScanReport> report = scanner.scan();
-    if (!report) {
-      log::error("scan failed", {{"error", report.error().describe()}});
-      return kExitError;
+    // The scanner records what threw inside it and carries on; this is the last line for
+    // anything else, so a host's bytes end in exit code 2 (or the next --watch scan), never
+    // in an abort.
+    int code = kExitError;
+    try {
+      Result<agent::ScanReport> report = scanner.scan();
+      if (!report) {
+        // The proc root or /proc/stat is unreadable: rescanning will not help.
+        log::error("scan failed", {{"error", report.error().describe()}});
+        return kExitError;
+      }
+      if (output == "json") {
+        // One document per scan; in watch mode one per line so the stream can be piped.
+        std::cout << kube::dump_for_wire(agent::to_json(*report), watch > 0 ? -1 : 2) << std::endl;
+      } else {
+        std::cout << agent::format_table(*report) << std::flush;
+      }
+      code = report->has_miner_severity() ? kExitFindings
+             : report->error_count > 0    ? kExitError
+                                          : kExitClean;
+    } catch (const std::exception& e) {
+      log::error("scan failed", {{"error", e.what()}});
     }
-    if (output == "json") {
-      // One document per scan; in watch mode one per line so the stream can be piped.
-      std::cout << agent::to_json(*report).dump(watch > 0 ? -1 : 2) << std::endl;
-    } else {
-      std::cout << agent::format_table(*report) << std::flush;
-    }
-    if (watch <= 0) return report->has_miner_severity() ? kExitFindings : kExitClean;
+    if (watch <= 0) return code;
     std::this_thread::sleep_for(std::chrono::duration<double>(watch));
   }
 }

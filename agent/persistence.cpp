@@ -1,5 +1,11 @@
 #include "agent/persistence.h"
 
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
 #include "agent/scoring.h"
 #include "policy/indicators.h"
 #include "policy/process.h"
@@ -7,24 +13,41 @@
 namespace orderguard::agent {
 namespace {
 
-constexpr size_t kMaxConfigBytes = 1 << 20;
+using KeyDigest = AuthorizedKeyDigest;
 
-std::vector<std::string_view> lines_of(std::string_view text) {
-  std::vector<std::string_view> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
-      line.remove_suffix(1);
-    }
-    size_t first = line.find_first_not_of(" \t");
-    out.push_back(first == std::string_view::npos ? std::string_view() : line.substr(first));
-    pos = end + 1;
+// SHA-256 through one reused context: a file may hold a million keys.
+class KeyHasher {
+ public:
+  KeyHasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {}
+  ~KeyHasher() {
+    EVP_MD_CTX_free(ctx_);
+    EVP_MD_free(md_);
   }
-  return out;
-}
+  KeyHasher(const KeyHasher&) = delete;
+  KeyHasher& operator=(const KeyHasher&) = delete;
+
+  KeyDigest digest(std::string_view key) {
+    unsigned char md[EVP_MAX_MD_SIZE] = {};
+    unsigned int len = 0;
+    if (md_ == nullptr || ctx_ == nullptr || EVP_DigestInit_ex(ctx_, md_, nullptr) != 1 ||
+        EVP_DigestUpdate(ctx_, key.data(), key.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx_, md, &len) != 1) {
+      // OpenSSL without SHA-256 (a broken install): compare the keys' bytes' std::hash, a
+      // weaker but working fallback, rather than seeing every key as the same.
+      return KeyDigest{std::hash<std::string_view>{}(key), key.size()};
+    }
+    KeyDigest out;
+    std::memcpy(&out.high, md, sizeof(out.high));
+    std::memcpy(&out.low, md + sizeof(out.high), sizeof(out.low));
+    return out;
+  }
+
+ private:
+  EVP_MD* md_;
+  EVP_MD_CTX* ctx_;
+};
+
+std::string mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
 
 // Indicators in one command line of a cron table or unit, as "rule: message".
 std::vector<policy::Finding> indicators_in(std::string_view command,
@@ -45,9 +68,81 @@ std::string describe(const std::vector<policy::Finding>& found) {
 
 }  // namespace
 
+std::string_view trim_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+    line.remove_suffix(1);
+  }
+  size_t first = line.find_first_not_of(" \t");
+  return first == std::string_view::npos ? std::string_view() : line.substr(first);
+}
+
+std::vector<std::string> ld_preload_libraries(std::string_view raw) {
+  std::vector<std::string> out;
+  std::string_view line = trim_line(raw);
+  if (line.empty() || line.front() == '#') return out;
+  size_t pos = 0;
+  while (pos < line.size()) {
+    size_t end = line.find_first_of(" \t:", pos);
+    if (end == std::string_view::npos) end = line.size();
+    if (end > pos) out.emplace_back(line.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::optional<policy::Finding> cron_line_finding(std::string_view file, size_t number,
+                                                 std::string_view raw,
+                                                 const policy::CompiledPolicy& pol) {
+  std::string_view line = trim_line(raw);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  std::vector<policy::Finding> found = indicators_in(line, pol);
+  if (found.empty()) return std::nullopt;
+  return make_finding(kRuleCronPersistence, std::string(file) + ":" + std::to_string(number),
+                      "cron entry runs a miner or a download: " + describe(found),
+                      std::string(line), pol.scoring);
+}
+
+std::optional<policy::Finding> systemd_line_finding(std::string_view file, size_t number,
+                                                    std::string_view raw,
+                                                    const policy::CompiledPolicy& pol) {
+  std::string_view line = trim_line(raw);
+  if (line.substr(0, 4) != "Exec") return std::nullopt;
+  size_t eq = line.find('=');
+  if (eq == std::string_view::npos) return std::nullopt;
+  std::vector<policy::Finding> found = indicators_in(line.substr(eq + 1), pol);
+  if (found.empty()) return std::nullopt;
+  return make_finding(kRuleSystemdPersistence, std::string(file) + ":" + std::to_string(number),
+                      "systemd unit runs a miner or a download: " + describe(found),
+                      std::string(line), pol.scoring);
+}
+
+std::optional<std::string_view> authorized_key(std::string_view raw) {
+  std::string_view line = trim_line(raw);
+  if (line.empty() || line.front() == '#') return std::nullopt;
+  return line;
+}
+
 PersistenceScanner::PersistenceScanner(const HostView* view, const Clock* clock,
-                                       std::chrono::seconds recent_window)
-    : view_(view), clock_(clock), recent_window_(recent_window) {}
+                                       std::chrono::seconds recent_window, LineLimits limits)
+    : view_(view), clock_(clock), recent_window_(recent_window), limits_(limits) {}
+
+bool PersistenceScanner::read_lines(
+    const std::string& file, const policy::CompiledPolicy& pol, std::vector<policy::Finding>* out,
+    const std::function<void(size_t number, std::string_view line)>& on_line) {
+  size_t number = 0;
+  Result<LinesRead> read = HostView::read_lines(
+      view_->host_path(file), limits_, [&](std::string_view line) { on_line(++number, line); });
+  if (!read) return false;
+  if (read->over_limit) {
+    out->push_back(
+        make_finding(kRuleOversizedFile, file,
+                     "file is over " + mib(limits_.max_file_bytes) + " or has a line over " +
+                         std::to_string(limits_.max_line_bytes >> 10) +
+                         " KiB; no real one is: padded to hide an entry? (checked up to the bound)",
+                     file, pol.scoring));
+  }
+  return true;
+}
 
 std::vector<policy::Finding> PersistenceScanner::scan(const policy::CompiledPolicy& pol) {
   std::vector<policy::Finding> out;
@@ -70,18 +165,8 @@ bool PersistenceScanner::recent(int64_t mtime) const {
 
 void PersistenceScanner::check_ld_preload(const policy::CompiledPolicy& pol,
                                           std::vector<policy::Finding>* out) {
-  Result<std::string> text = view_->read_host("/etc/ld.so.preload");
-  if (!text) return;
-  for (std::string_view line : lines_of(*text)) {
-    if (line.empty() || line.front() == '#') continue;
-    // The file is a whitespace-separated list of libraries.
-    size_t pos = 0;
-    while (pos < line.size()) {
-      size_t end = line.find_first_of(" \t:", pos);
-      if (end == std::string_view::npos) end = line.size();
-      std::string lib(line.substr(pos, end - pos));
-      pos = end + 1;
-      if (lib.empty()) continue;
+  read_lines("/etc/ld.so.preload", pol, out, [&](size_t, std::string_view line) {
+    for (const std::string& lib : ld_preload_libraries(line)) {
       std::string note = HostView::stat_path(view_->host_path(lib)).ok() ? "exists" : "missing";
       for (const policy::DropperFile& d : policy::known_dropper_files()) {
         if (d.path == lib) note += ", known dropper file of " + std::string(d.family);
@@ -90,7 +175,7 @@ void PersistenceScanner::check_ld_preload(const policy::CompiledPolicy& pol,
           kRuleLdPreload, "/etc/ld.so.preload",
           "ld.so.preload loads " + lib + " into every process (" + note + ")", lib, pol.scoring));
     }
-  }
+  });
 }
 
 void PersistenceScanner::check_cron(const policy::CompiledPolicy& pol,
@@ -105,17 +190,9 @@ void PersistenceScanner::check_cron(const policy::CompiledPolicy& pol,
   for (const std::string& file : files) {
     Result<FileStat> st = HostView::stat_path(view_->host_path(file));
     if (!st || !st->is_regular) continue;
-    Result<std::string> text = HostView::read_file(view_->host_path(file), kMaxConfigBytes);
-    if (!text) continue;
-    std::vector<std::string_view> lines = lines_of(*text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      if (lines[i].empty() || lines[i].front() == '#') continue;
-      std::vector<policy::Finding> found = indicators_in(lines[i], pol);
-      if (found.empty()) continue;
-      out->push_back(make_finding(kRuleCronPersistence, file + ":" + std::to_string(i + 1),
-                                  "cron entry runs a miner or a download: " + describe(found),
-                                  std::string(lines[i]), pol.scoring));
-    }
+    read_lines(file, pol, out, [&](size_t number, std::string_view line) {
+      if (auto f = cron_line_finding(file, number, line, pol)) out->push_back(std::move(*f));
+    });
   }
 }
 
@@ -144,20 +221,9 @@ void PersistenceScanner::check_systemd(const policy::CompiledPolicy& pol,
     // targets would resolve outside the host root.
     Result<FileStat> st = HostView::stat_path(view_->host_path(file));
     if (!st || !st->is_regular) continue;
-    Result<std::string> text = HostView::read_file(view_->host_path(file), kMaxConfigBytes);
-    if (!text) continue;
-    std::vector<std::string_view> lines = lines_of(*text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      std::string_view line = lines[i];
-      if (line.substr(0, 4) != "Exec") continue;
-      size_t eq = line.find('=');
-      if (eq == std::string_view::npos) continue;
-      std::vector<policy::Finding> found = indicators_in(line.substr(eq + 1), pol);
-      if (found.empty()) continue;
-      out->push_back(make_finding(kRuleSystemdPersistence, file + ":" + std::to_string(i + 1),
-                                  "systemd unit runs a miner or a download: " + describe(found),
-                                  std::string(line), pol.scoring));
-    }
+    read_lines(file, pol, out, [&](size_t number, std::string_view line) {
+      if (auto f = systemd_line_finding(file, number, line, pol)) out->push_back(std::move(*f));
+    });
   }
 }
 
@@ -196,35 +262,51 @@ void PersistenceScanner::check_ssh_keys(const policy::CompiledPolicy& pol,
       homes) {
     for (const std::string& h : *homes) dirs.push_back("/home/" + h + "/.ssh");
   }
-  std::map<std::string, std::set<std::string>> current;
+  KeyHasher hasher;
+  std::map<std::string, std::vector<KeyDigest>> current;
   for (const std::string& dir : dirs) {
     for (const char* name : {"authorized_keys", "authorized_keys2"}) {
       std::string file = dir + "/" + name;
       Result<FileStat> st = HostView::stat_path(view_->host_path(file), true);
       if (!st || !st->is_regular) continue;
-      Result<std::string> text = HostView::read_file(view_->host_path(file), kMaxConfigBytes);
-      if (!text) continue;
-      std::set<std::string>& keys = current[file];
-      for (std::string_view line : lines_of(*text)) {
-        if (!line.empty() && line.front() != '#') keys.emplace(line);
-      }
-      if (!have_baseline_) {
-        if (recent(st->mtime)) {
-          out->push_back(make_finding(
-              kRuleSshKeyAdded, file,
-              "authorized_keys modified recently (" + std::to_string(keys.size()) + " keys)", file,
-              pol.scoring));
+      const std::vector<KeyDigest>& before = ssh_keys_[file];
+      std::vector<KeyDigest>& keys = current[file];
+      size_t count = 0;           // key lines, duplicates included
+      std::set<KeyDigest> added;  // the first kMaxKeyFindings new keys, reported once each
+      size_t more = 0;
+      const bool read = read_lines(file, pol, out, [&](size_t, std::string_view line) {
+        std::optional<std::string_view> key = authorized_key(line);
+        if (!key) return;
+        ++count;
+        const KeyDigest digest = hasher.digest(*key);
+        keys.push_back(digest);
+        if (!have_baseline_ || std::binary_search(before.begin(), before.end(), digest)) return;
+        if (added.size() >= kMaxKeyFindings) {
+          if (!added.contains(digest)) ++more;
+          return;
         }
-        continue;
-      }
-      const std::set<std::string>& before = ssh_keys_[file];
-      for (const std::string& k : keys) {
-        if (before.count(k) > 0) continue;
+        if (!added.insert(digest).second) return;  // the same new key on two lines
         // The comment field (user@host) is the readable part of a key line.
-        size_t sp = k.rfind(' ');
-        std::string label = sp == std::string::npos ? "" : k.substr(sp + 1);
+        size_t sp = key->rfind(' ');
+        std::string label = sp == std::string_view::npos ? "" : std::string(key->substr(sp + 1));
         out->push_back(make_finding(kRuleSshKeyAdded, file,
-                                    "SSH key added since the last scan: " + label, k, pol.scoring));
+                                    "SSH key added since the last scan: " + label,
+                                    std::string(*key), pol.scoring));
+      });
+      std::sort(keys.begin(), keys.end());
+      keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+      if (!read) continue;
+      if (more > 0) {
+        out->push_back(
+            make_finding(kRuleSshKeyAdded, file,
+                         std::to_string(more) + " more SSH keys added since the last scan",
+                         std::to_string(more), pol.scoring));
+      }
+      if (!have_baseline_ && recent(st->mtime)) {
+        out->push_back(
+            make_finding(kRuleSshKeyAdded, file,
+                         "authorized_keys modified recently (" + std::to_string(count) + " keys)",
+                         file, pol.scoring));
       }
     }
   }

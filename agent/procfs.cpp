@@ -25,6 +25,9 @@ bool to_num(std::string_view s, T* out) {
 
 Error invalid(std::string_view what) { return make_error(ErrorCode::kInvalid, std::string(what)); }
 
+// Kernel counters never come near 2^64; a sum that would wrap is not a kernel's file.
+bool add(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
+
 }  // namespace
 
 Result<ProcStat> parse_proc_stat(std::string_view text) {
@@ -47,6 +50,7 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
       !to_num(f[19], &st.starttime)) {
     return invalid("stat: bad number");
   }
+  if (uint64_t ticks = 0; !add(st.utime, st.stime, &ticks)) return invalid("stat: bad number");
   return st;
 }
 
@@ -72,8 +76,16 @@ Result<SystemCpu> parse_system_stat(std::string_view text) {
     for (size_t i = 1; i < f.size() && i <= 8; ++i) {
       if (!to_num(f[i], &v[i - 1])) return invalid("/proc/stat: bad number");
     }
-    out.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-    out.total = out.busy + v[3] + v[4];
+    uint64_t busy = 0;
+    uint64_t total = 0;
+    for (size_t i : {0, 1, 2, 5, 6, 7}) {
+      if (!add(busy, v[i], &busy)) return invalid("/proc/stat: counters overflow");
+    }
+    if (!add(busy, v[3], &total) || !add(total, v[4], &total)) {
+      return invalid("/proc/stat: counters overflow");
+    }
+    out.busy = busy;
+    out.total = total;
     have_total = true;
   }
   if (!have_total) return invalid("/proc/stat: no cpu line");

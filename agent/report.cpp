@@ -1,30 +1,51 @@
 #include "agent/report.h"
 
 #include <cstdio>
+#include <iomanip>
 #include <sstream>
+
+#include "kube/text.h"
 
 namespace orderguard::agent {
 namespace {
 
+// Every string below that came from the host (comm, exe, argv, file names and contents in
+// finding paths, messages and evidence) is any bytes its author chose. The JSON form keeps the
+// text, made valid UTF-8 so any dump of it works (invalid bytes become U+FFFD; JSON escapes
+// control characters itself); the table escapes it (kube::escape_untrusted), so a process
+// cannot clear the screen or print lines of its own.
+std::string valid(std::string_view text) { return kube::to_valid_utf8(text); }
+
 nlohmann::json finding_json(const policy::Finding& f) {
-  return {{"rule", f.rule_id},    {"severity", std::string(policy::to_string(f.severity))},
-          {"weight", f.weight},   {"field", f.field_path},
-          {"message", f.message}, {"evidence", f.evidence}};
+  return {{"rule", valid(f.rule_id)},    {"severity", std::string(policy::to_string(f.severity))},
+          {"weight", f.weight},          {"field", valid(f.field_path)},
+          {"message", valid(f.message)}, {"evidence", valid(f.evidence)}};
 }
 
 nlohmann::json usage_json(const CpuUsage& u) {
-  nlohmann::json j = {{"pid", u.pid}, {"comm", u.comm}, {"percent", u.percent}};
+  nlohmann::json j = {{"pid", u.pid}, {"comm", valid(u.comm)}, {"percent", u.percent}};
   if (u.tid != 0) j["tid"] = u.tid;
   return j;
+}
+
+// A host string as one table field.
+std::string shown(std::string_view text) { return kube::escape_untrusted(text); }
+
+// A host string in a column `width` bytes wide: escaped, cut on a character boundary, padded.
+std::string cell(std::string_view text, size_t width) {
+  std::string out = kube::escape_untrusted(text);
+  if (out.size() > width) out = kube::truncate_utf8(out, width);
+  if (out.size() < width) out.append(width - out.size(), ' ');
+  return out;
 }
 
 std::string join_cmdline(const std::vector<std::string>& argv, size_t max) {
   std::string out;
   for (const std::string& a : argv) {
     if (!out.empty()) out += ' ';
-    out += a;
+    out += shown(a);
   }
-  return policy::truncate_utf8(out, max);
+  return kube::truncate_utf8(out, max);
 }
 
 std::string pct(double v) {
@@ -40,15 +61,17 @@ nlohmann::json to_json(const ScanReport& r) {
   for (const ProcessReport& p : r.processes) {
     nlohmann::json findings = nlohmann::json::array();
     for (const policy::Finding& f : p.findings) findings.push_back(finding_json(f));
+    nlohmann::json cmdline = nlohmann::json::array();
+    for (const std::string& arg : p.cmdline) cmdline.push_back(valid(arg));
     procs.push_back({{"pid", p.pid},
                      {"ppid", p.ppid},
-                     {"comm", p.comm},
-                     {"exe", p.exe},
-                     {"cmdline", p.cmdline},
+                     {"comm", valid(p.comm)},
+                     {"exe", valid(p.exe)},
+                     {"cmdline", std::move(cmdline)},
                      {"cpuPercent", p.cpu_percent},
-                     {"containerId", p.container.container_id},
-                     {"podUid", p.container.pod_uid},
-                     {"runtime", p.container.runtime},
+                     {"containerId", valid(p.container.container_id)},
+                     {"podUid", valid(p.container.pod_uid)},
+                     {"runtime", valid(p.container.runtime)},
                      {"score", p.score},
                      {"miner", p.miner},
                      {"findings", findings}});
@@ -61,6 +84,8 @@ nlohmann::json to_json(const ScanReport& r) {
   for (const CpuUsage& u : r.top_cpu) top.push_back(usage_json(u));
   nlohmann::json threads = nlohmann::json::array();
   for (const CpuUsage& u : r.top_threads) threads.push_back(usage_json(u));
+  nlohmann::json errors = nlohmann::json::array();
+  for (const std::string& e : r.errors) errors.push_back(valid(e));
   return {
       {"time", std::chrono::duration_cast<std::chrono::seconds>(r.time.time_since_epoch()).count()},
       {"cpuIntervalSeconds", r.cpu_interval_seconds},
@@ -73,7 +98,9 @@ nlohmann::json to_json(const ScanReport& r) {
       {"hostFindings", host},
       {"baselineFindings", baseline},
       {"topCpu", top},
-      {"topThreads", threads}};
+      {"topThreads", threads},
+      {"errors", errors},
+      {"errorCount", r.error_count}};
 }
 
 std::string format_table(const ScanReport& r) {
@@ -85,7 +112,7 @@ std::string format_table(const ScanReport& r) {
   std::snprintf(line, sizeof(line), "  %-8s %-16s %7s\n", "PID", "COMM", "CPU%");
   out << line;
   for (const CpuUsage& u : r.top_cpu) {
-    std::snprintf(line, sizeof(line), "  %-8d %-16.16s %7s\n", u.pid, u.comm.c_str(),
+    std::snprintf(line, sizeof(line), "  %-8d %s %7s\n", u.pid, cell(u.comm, 16).c_str(),
                   pct(u.percent).c_str());
     out << line;
   }
@@ -94,40 +121,52 @@ std::string format_table(const ScanReport& r) {
     std::snprintf(line, sizeof(line), "  %-8s %-8s %-16s %7s\n", "PID", "TID", "COMM", "CPU%");
     out << line;
     for (const CpuUsage& u : r.top_threads) {
-      std::snprintf(line, sizeof(line), "  %-8d %-8d %-16.16s %7s\n", u.pid, u.tid, u.comm.c_str(),
-                    pct(u.percent).c_str());
+      std::snprintf(line, sizeof(line), "  %-8d %-8d %s %7s\n", u.pid, u.tid,
+                    cell(u.comm, 16).c_str(), pct(u.percent).c_str());
       out << line;
     }
   }
   out << "\nPROCESSES WITH FINDINGS (miner at score >= " << r.threshold << ")\n";
   if (r.processes.empty()) out << "  none\n";
   for (const ProcessReport& p : r.processes) {
-    std::string where = p.container.container_id.empty()
-                            ? std::string("host")
-                            : p.container.runtime + "://" + p.container.container_id.substr(0, 12);
-    if (!p.container.pod_uid.empty()) where += " pod " + p.container.pod_uid;
-    std::snprintf(line, sizeof(line), "  %-8d %-16.16s score %-4d %-6s cpu %s%%  %s\n", p.pid,
-                  p.comm.c_str(), p.score, p.miner ? "MINER" : "", pct(p.cpu_percent).c_str(),
-                  where.c_str());
-    out << line << "           " << join_cmdline(p.cmdline, 100) << "\n";
+    std::string where =
+        p.container.container_id.empty()
+            ? std::string("host")
+            : shown(p.container.runtime + "://" + p.container.container_id.substr(0, 12));
+    if (!p.container.pod_uid.empty()) where += " pod " + shown(p.container.pod_uid);
+    out << "  " << std::left << std::setw(8) << p.pid << " " << cell(p.comm, 16) << " score "
+        << std::setw(4) << p.score << " " << std::setw(6) << (p.miner ? "MINER" : "") << " cpu "
+        << pct(p.cpu_percent) << "%  " << where << "\n";
+    out << "           " << join_cmdline(p.cmdline, 100) << "\n";
     for (const policy::Finding& f : p.findings) {
-      out << "           - " << f.rule_id << " (" << f.weight << ") " << f.field_path << ": "
-          << f.message << "\n";
+      out << "           - " << shown(f.rule_id) << " (" << f.weight << ") " << shown(f.field_path)
+          << ": " << shown(f.message) << "\n";
     }
   }
   out << "\nHOST FINDINGS\n";
   if (r.host_findings.empty()) out << "  none\n";
   for (const policy::Finding& f : r.host_findings) {
-    out << "  - " << f.rule_id << " [" << policy::to_string(f.severity) << "] " << f.field_path
-        << ": " << f.message << "\n";
+    out << "  - " << shown(f.rule_id) << " [" << policy::to_string(f.severity) << "] "
+        << shown(f.field_path) << ": " << shown(f.message) << "\n";
   }
   if (!r.baseline_findings.empty()) {
     out << "\nBASELINE (hardening to do; not miner evidence)\n";
     for (const policy::Finding& f : r.baseline_findings) {
-      out << "  - " << f.rule_id << " " << f.field_path << ": " << f.message << "\n";
+      out << "  - " << shown(f.rule_id) << " " << shown(f.field_path) << ": " << shown(f.message)
+          << "\n";
     }
   }
-  out << "\n" << (r.has_miner_severity() ? "RESULT: miner findings\n" : "RESULT: clean\n");
+  if (r.error_count > 0) {
+    out << "\nERRORS (skipped, the rest of the scan ran)\n";
+    for (const std::string& e : r.errors) out << "  - " << shown(e) << "\n";
+    if (r.error_count > r.errors.size()) {
+      out << "  - and " << r.error_count - r.errors.size() << " more\n";
+    }
+  }
+  out << "\n"
+      << (r.has_miner_severity() ? "RESULT: miner findings\n"
+          : r.error_count > 0    ? "RESULT: incomplete, parts of the scan failed\n"
+                                 : "RESULT: clean\n");
   return out.str();
 }
 

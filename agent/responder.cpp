@@ -10,6 +10,7 @@
 #include <map>
 
 #include "kube/log.h"
+#include "kube/text.h"
 #include "policy/finding.h"
 #include "policy/indicators.h"
 
@@ -77,6 +78,19 @@ std::string digest_of(std::string_view image) {
 
 std::string pod_key(std::string_view ns, std::string_view name) {
   return std::string(ns) + "/" + std::string(name);
+}
+
+// Runs the response to one process (or the Node mark). An exception (a library meeting bytes
+// of the host or the API nobody planned for) is reported in the summary and logged, and the
+// response carries on with the next one: respond() never fails.
+template <typename Fn>
+void guarded(const std::string& what, ResponseSummary* summary, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    summary->errors.push_back(what + ": " + e.what());
+    log::error("response failed; carrying on", {{"target", what}, {"error", e.what()}});
+  }
 }
 
 json pods_array(const json& pods) {
@@ -230,12 +244,15 @@ bool has_equivalent_entry(const json& quarantine, const policy::QuarantineEntry&
 std::string evidence_note(const ProcessReport& process, const PodMatch& match) {
   std::string rules;
   for (const std::string& id : rule_ids(process)) rules += (rules.empty() ? "" : ",") + id;
-  std::string note = "miner process pid " + std::to_string(process.pid) + " (" + process.comm +
-                     ") in container " + match.container_name + ", score " +
-                     std::to_string(process.score) + ", rules " + rules;
+  // comm and the evidence are the process's own bytes, and kubectl prints notes as they are.
+  std::string note = "miner process pid " + std::to_string(process.pid) + " (" +
+                     kube::escape_untrusted(process.comm) + ") in container " +
+                     match.container_name + ", score " + std::to_string(process.score) +
+                     ", rules " + rules;
   for (const policy::Finding& f : process.findings) {
     std::string excerpt = f.evidence.empty() ? f.message : f.evidence;
-    note += "; " + f.rule_id + ": " + policy::truncate_utf8(excerpt, kExcerptBytes);
+    note += "; " + f.rule_id + ": " +
+            policy::truncate_utf8(kube::escape_untrusted(excerpt), kExcerptBytes);
   }
   return policy::truncate_utf8(note, kNoteMaxBytes);
 }
@@ -326,15 +343,15 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
   }
   std::set<std::string> handled;  // pods acted on in this call
   std::vector<const ProcessReport*> unowned;
-  for (const ProcessReport& p : report.processes) {
-    if (!p.miner) continue;
+  // One miner process: skipped (and why), or its pod acted on.
+  auto respond_to = [&](const ProcessReport& p) {
     if (auto why = process_exclusion(p, options_.self_pid)) {
       summary.skipped.push_back({p.pid, p.comm, *why});
-      continue;
+      return;
     }
     if (p.container.empty()) {
       unowned.push_back(&p);
-      continue;
+      return;
     }
     std::optional<PodMatch> match = match_pod(pods, p.container);
     const json* pod = match ? find_pod(pods, *match) : nullptr;
@@ -343,15 +360,15 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
       log::info("miner in unknown container",
                 {{"pid", p.pid}, {"comm", p.comm}, {"container", p.container.container_id}});
       summary.skipped.push_back({p.pid, p.comm, "no-pod"});
-      continue;
+      return;
     }
     if (options_.protected_namespaces.contains(match->namespace_name)) {
       log::info("miner in protected namespace not acted on",
                 {{"pod", pod_key(match->namespace_name, match->name)}, {"pid", p.pid}});
       summary.skipped.push_back({p.pid, p.comm, "protected-namespace"});
-      continue;
+      return;
     }
-    if (!handled.insert(pod_key(match->namespace_name, match->name)).second) continue;
+    if (!handled.insert(pod_key(match->namespace_name, match->name)).second) return;
     PodAction action;
     action.ns = match->namespace_name;
     action.name = match->name;
@@ -368,7 +385,7 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
                  {"comm", p.comm},
                  {"outcome", action.outcome}});
       summary.pods.push_back(std::move(action));
-      continue;
+      return;
     }
     act_on_pod(p, *pod, *match, policies, &action);
     if ((action.outcome == "evicted" || action.outcome == "deleted") && !uid.empty()) {
@@ -376,20 +393,28 @@ ResponseSummary Responder::respond(const ScanReport& report, const json& pods_in
     }
     if (!action.error.empty()) summary.errors.push_back(action.error);
     summary.pods.push_back(std::move(action));
+  };
+  for (const ProcessReport& p : report.processes) {
+    if (!p.miner) continue;
+    guarded("pid " + std::to_string(p.pid), &summary, [&] { respond_to(p); });
   }
   bool strong_host =
       std::any_of(report.host_findings.begin(), report.host_findings.end(),
                   [](const policy::Finding& f) { return f.severity == policy::Severity::kStrong; });
-  if (strong_host || !unowned.empty()) mark_node(report, unowned, &summary);
+  if (strong_host || !unowned.empty()) {
+    guarded("node", &summary, [&] { mark_node(report, unowned, &summary); });
+  }
   if (options_.kill_unowned && !options_.dry_run && killer_) {
     for (const ProcessReport* p : unowned) {
-      Status s = killer_->kill(p->pid);
-      if (s.ok()) {
-        log::info("killed miner process", {{"pid", p->pid}, {"comm", p->comm}});
-        summary.killed.push_back(p->pid);
-      } else {
-        summary.errors.push_back(s.error().describe());
-      }
+      guarded("kill pid " + std::to_string(p->pid), &summary, [&] {
+        Status s = killer_->kill(p->pid);
+        if (s.ok()) {
+          log::info("killed miner process", {{"pid", p->pid}, {"comm", p->comm}});
+          summary.killed.push_back(p->pid);
+        } else {
+          summary.errors.push_back(s.error().describe());
+        }
+      });
     }
   }
   return summary;
@@ -416,9 +441,11 @@ void Responder::act_on_pod(const ProcessReport& process, const json& pod, const 
   }
   std::string rules;
   for (const std::string& id : rule_ids(process)) rules += (rules.empty() ? "" : ",") + id;
+  // The reason reaches the webhook's denial messages: the process's comm goes in escaped.
   entry.reason = policy::truncate_utf8(
       rules + " in pod " + pod_key(match.namespace_name, match.name) + " on node " +
-          options_.node_name + " (pid " + std::to_string(process.pid) + " " + process.comm + ")",
+          options_.node_name + " (pid " + std::to_string(process.pid) + " " +
+          kube::escape_untrusted(process.comm) + ")",
       1000);
   entry.time = rfc3339(clock_.wall_now());
   action->quarantine = entry;
@@ -549,11 +576,13 @@ void Responder::mark_node(const ScanReport& report,
   std::string note = message;
   for (const policy::Finding& f : report.host_findings) {
     if (f.severity != policy::Severity::kStrong) continue;
+    // Host findings quote file contents and names (ld.so.preload, crontabs): escaped.
     note += "; " + f.rule_id + ": " +
-            policy::truncate_utf8(f.evidence.empty() ? f.message : f.evidence, kExcerptBytes);
+            policy::truncate_utf8(
+                kube::escape_untrusted(f.evidence.empty() ? f.message : f.evidence), kExcerptBytes);
   }
   for (const ProcessReport* p : unowned) {
-    note += "; miner pid " + std::to_string(p->pid) + " (" + p->comm + ")";
+    note += "; miner pid " + std::to_string(p->pid) + " (" + kube::escape_untrusted(p->comm) + ")";
   }
   json fields = {{"node", options_.node_name}, {"rules", rule_list}};
   if (options_.dry_run) {

@@ -54,6 +54,12 @@ struct Metrics {
                       .Help("Processes read by the last scan")
                       .Register(r)
                       .Add({})),
+        errors(prometheus::BuildCounter()
+                   .Name("orderguard_agent_errors_total")
+                   .Help("Parts of the scan/respond cycle skipped on an error, by stage: scan "
+                         "(a process or check threw), respond (a pod or Node response failed), "
+                         "cycle (the whole cycle threw and was skipped)")
+                   .Register(r)),
         pool_addresses(prometheus::BuildGauge()
                            .Name("orderguard_agent_pool_addresses")
                            .Help("Resolved pool host addresses the last scan checked "
@@ -66,6 +72,7 @@ struct Metrics {
   prometheus::Family<prometheus::Counter>& evictions;
   prometheus::Histogram& duration;
   prometheus::Gauge& processes;
+  prometheus::Family<prometheus::Counter>& errors;
   prometheus::Gauge& pool_addresses;
 };
 
@@ -217,25 +224,26 @@ int run_agent(RunOptions options) {
     policy::PolicySet policy_set;
     std::string fingerprint = "-";
     size_t pool_addresses = 0;
-    while (true) {
-      last_loop_ns = clock.now().time_since_epoch().count();
+    // One pass: load changed policies (and prime a new scanner), or scan and respond.
+    auto cycle = [&] {
       Policies current = snapshot(policies);
-      if (current.fingerprint != fingerprint) {
+      if (!scanner || current.fingerprint != fingerprint) {
         // A new scanner loses the CPU baseline and sweep position; policies change rarely.
-        fingerprint = current.fingerprint;
         std::vector<nlohmann::json> valid;
-        policy_set = compile_all(current.objects, &valid);
+        policy::PolicySet set = compile_all(current.objects, &valid);
         if (pool_book) pool_book->set_hosts(pool_hosts_to_resolve(valid));
-        scanner =
+        auto fresh =
             std::make_unique<Scanner>(HostView(options.paths), &clock, &probe, pool_book.get(),
                                       scanner_policy(current.objects), options.scan);
-        if (Status s = scanner->prime(); !s) {
+        if (Status s = fresh->prime(); !s) {
           log::error("scan failed", {{"error", s.error().describe()}});
         }
+        scanner = std::move(fresh);
+        policy_set = std::move(set);
+        fingerprint = current.fingerprint;
         log::info("policies loaded", {{"policies", policy_set.policies.size()},
                                       {"threshold", policy_set.scoring().threshold}});
-        if (!wait_for(options.interval)) return;
-        continue;
+        return;
       }
       auto start = clock.now();
       Result<ScanReport> report = scanner->scan();
@@ -243,35 +251,58 @@ int run_agent(RunOptions options) {
       if (!report) {
         metrics.scans.Add({{"result", "error"}}).Increment();
         log::error("scan failed", {{"error", report.error().describe()}});
-      } else {
-        metrics.scans.Add({{"result", "ok"}}).Increment();
-        metrics.processes.Set(static_cast<double>(report->processes_scanned));
-        metrics.pool_addresses.Set(static_cast<double>(report->pool_addresses));
-        if (report->pool_addresses != pool_addresses) {
-          pool_addresses = report->pool_addresses;
-          log::info("pool addresses updated", {{"addresses", pool_addresses}});
-        }
-        for (const ProcessReport& p : report->processes) {
-          for (const policy::Finding& f : p.findings) {
-            metrics.findings.Add({{"rule", f.rule_id}}).Increment();
-          }
-          // What was seen and why it was (not) acted on; the responder logs what it does.
-          log::debug("process findings", {{"pid", p.pid},
-                                          {"comm", p.comm},
-                                          {"container", p.container.container_id},
-                                          {"rules", rule_ids(p)},
-                                          {"score", p.score},
-                                          {"miner", p.miner}});
-        }
-        for (const policy::Finding& f : report->host_findings) {
+        return;
+      }
+      metrics.scans.Add({{"result", "ok"}}).Increment();
+      metrics.processes.Set(static_cast<double>(report->processes_scanned));
+      metrics.pool_addresses.Set(static_cast<double>(report->pool_addresses));
+      if (report->error_count > 0) {
+        // The scanner skipped what threw (a hostile process, an odd file) and scanned the rest.
+        metrics.errors.Add({{"stage", "scan"}}).Increment(static_cast<double>(report->error_count));
+        log::error("scan skipped parts that failed",
+                   {{"count", report->error_count}, {"errors", report->errors}});
+      }
+      if (report->pool_addresses != pool_addresses) {
+        pool_addresses = report->pool_addresses;
+        log::info("pool addresses updated", {{"addresses", pool_addresses}});
+      }
+      // Label values are rule ids and outcomes, constants of this program: host bytes never
+      // reach a metric label.
+      for (const ProcessReport& p : report->processes) {
+        for (const policy::Finding& f : p.findings) {
           metrics.findings.Add({{"rule", f.rule_id}}).Increment();
         }
-        nlohmann::json pod_list = nlohmann::json::array();
-        for (const kube::ObjectPtr& p : pods.list()) pod_list.push_back(*p);
-        ResponseSummary summary = responder.respond(*report, pod_list, policy_set);
-        for (const PodAction& a : summary.pods) {
-          metrics.evictions.Add({{"result", a.outcome}}).Increment();
-        }
+        // What was seen and why it was (not) acted on; the responder logs what it does.
+        log::debug("process findings", {{"pid", p.pid},
+                                        {"comm", p.comm},
+                                        {"container", p.container.container_id},
+                                        {"rules", rule_ids(p)},
+                                        {"score", p.score},
+                                        {"miner", p.miner}});
+      }
+      for (const policy::Finding& f : report->host_findings) {
+        metrics.findings.Add({{"rule", f.rule_id}}).Increment();
+      }
+      nlohmann::json pod_list = nlohmann::json::array();
+      for (const kube::ObjectPtr& p : pods.list()) pod_list.push_back(*p);
+      ResponseSummary summary = responder.respond(*report, pod_list, policy_set);
+      for (const PodAction& a : summary.pods) {
+        metrics.evictions.Add({{"result", a.outcome}}).Increment();
+      }
+      if (!summary.errors.empty()) {
+        metrics.errors.Add({{"stage", "respond"}})
+            .Increment(static_cast<double>(summary.errors.size()));
+      }
+    };
+    while (true) {
+      last_loop_ns = clock.now().time_since_epoch().count();
+      // The last line: whatever threw is logged and counted, and the next cycle runs. Dying
+      // here would crash-loop the pod on the same host bytes and leave the node unwatched.
+      try {
+        cycle();
+      } catch (const std::exception& e) {
+        metrics.errors.Add({{"stage", "cycle"}}).Increment();
+        log::error("scan cycle failed; next one in an interval", {{"error", e.what()}});
       }
       if (!wait_for(options.interval)) return;
     }

@@ -15,8 +15,15 @@
 // Metrics on --metrics-addr: orderguard_agent_scans_total{result},
 // orderguard_agent_findings_total{rule}, orderguard_agent_evictions_total{result} (results as
 // in PodAction::outcome), orderguard_agent_scan_duration_seconds,
-// orderguard_agent_processes_scanned, orderguard_agent_pool_addresses. /healthz: the scan loop ran
-// within 3 intervals (plus a minute of grace). /readyz: the informers have synced.
+// orderguard_agent_processes_scanned, orderguard_agent_pool_addresses,
+// orderguard_agent_errors_total{stage} (scan: a process or check that threw and was skipped;
+// respond: a pod or Node response that failed; cycle: a whole cycle that threw). /healthz: the
+// scan loop ran within 3 intervals (plus a minute of grace). /readyz: the informers have synced.
+//
+// Host data never ends the loop: what throws while scanning one process or running one check
+// is skipped by the scanner, what throws while responding to one pod by the responder, and
+// anything else ends only that cycle; each is logged and counted, and the next process, pod or
+// cycle runs. A crash would restart the pod into the same bytes and leave the node unwatched.
 //
 // Logs (JSON lines on stderr): what the responder does at info; with --log-level debug, one
 // "process findings" line per process with findings per scan (pid, comm, container, rules,

@@ -9,7 +9,24 @@
 #include "policy/indicators.h"
 
 namespace orderguard::agent {
-namespace {}  // namespace
+namespace {
+
+// Runs one part of a scan. An exception is recorded in the report and the scan carries on
+// without that part: the exception came from bytes of one process or file, and the rest of
+// the host still needs watching.
+template <typename Fn>
+void guarded(std::string_view what, ScanReport* report, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    ++report->error_count;
+    if (report->errors.size() < kMaxScanErrors) {
+      report->errors.push_back(std::string(what) + ": " + e.what());
+    }
+  }
+}
+
+}  // namespace
 
 std::vector<std::string> pool_hosts_to_resolve(const std::vector<nlohmann::json>& policies) {
   std::vector<std::string> out;
@@ -97,31 +114,29 @@ Result<ScanReport> Scanner::scan() {
 
   std::shared_ptr<const PoolAddresses> pools = pools_ ? pools_->snapshot() : nullptr;
   report.pool_addresses = pools ? pools->size() : 0;
-  NetworkView net = read_connections(view_, pids, [&](const TcpEntry& e) {
-    return connection_of_interest(e, policy_, pools.get());
+  std::map<int, std::vector<policy::Finding>> net_findings;
+  guarded("network", &report, [&] {
+    NetworkView net = read_connections(view_, pids, [&](const TcpEntry& e) {
+      return connection_of_interest(e, policy_, pools.get());
+    });
+    report.network_namespaces = net.namespaces_read;
+    net_findings = check_connections(net, policy_, pools.get());
   });
-  report.network_namespaces = net.namespaces_read;
-  std::map<int, std::vector<policy::Finding>> net_findings =
-      check_connections(net, policy_, pools.get());
 
-  for (int pid : pids) {
-    if (pid == options_.self_pid) continue;
-    auto stat = stats.find(pid);
-    if (stat == stats.end()) continue;  // exited before the CPU sample, or unreadable
-    ++report.processes_scanned;
-    if (stat->second.kernel_thread()) continue;
+  // One process's checks; nullopt when it has no findings or exited mid-scan.
+  auto check_process = [&](int pid, const ProcStat& stat) -> std::optional<ProcessReport> {
     auto share = shares.processes.find(pid);
     auto net_finding = net_findings.find(pid);
     // HugetlbPages lives in /proc/<pid>/status, the costliest file per process: read for a
     // process that used CPU since the last scan (a miner mines) or has connection findings,
     // and for every process when there is no CPU baseline.
     ReadProcessOptions read;
-    read.stat = &stat->second;
+    read.stat = &stat;
     read.cgroup = false;  // read below, only for a process with findings
     read.status = !last_cpu_baseline || net_finding != net_findings.end() ||
                   (share != shares.processes.end() && share->second.percent > 0);
     Result<ProcessSnapshot> snap = read_process(view_, pid, read);
-    if (!snap) continue;  // exited mid-scan
+    if (!snap) return std::nullopt;  // exited mid-scan
     ProcessReport pr;
     pr.pid = pid;
     pr.ppid = snap->stat.ppid;
@@ -141,7 +156,7 @@ Result<ScanReport> Scanner::scan() {
     if (net_finding != net_findings.end()) {
       for (policy::Finding& f : net_finding->second) pr.findings.push_back(std::move(f));
     }
-    if (pr.findings.empty()) continue;
+    if (pr.findings.empty()) return std::nullopt;
     Verdict v = score_process(pr.findings, policy_.scoring);
     pr.score = v.score;
     pr.miner = v.miner;
@@ -149,7 +164,19 @@ Result<ScanReport> Scanner::scan() {
     if (Result<std::string> cg = view_.read_pid_whole(pid, "cgroup"); cg) {
       pr.container = container_from_cgroup(*cg);
     }
-    report.processes.push_back(std::move(pr));
+    return pr;
+  };
+  for (int pid : pids) {
+    if (pid == options_.self_pid) continue;
+    auto stat = stats.find(pid);
+    if (stat == stats.end()) continue;  // exited before the CPU sample, or unreadable
+    ++report.processes_scanned;
+    if (stat->second.kernel_thread()) continue;
+    guarded("pid " + std::to_string(pid), &report, [&] {
+      if (std::optional<ProcessReport> pr = check_process(pid, stat->second)) {
+        report.processes.push_back(std::move(*pr));
+      }
+    });
   }
   std::stable_sort(report.processes.begin(), report.processes.end(),
                    [](const ProcessReport& a, const ProcessReport& b) {
@@ -157,19 +184,25 @@ Result<ScanReport> Scanner::scan() {
                    });
 
   if (hidden_ && options_.check_hidden) {
-    HiddenSweep sweep = hidden_->scan(pids);
-    report.hidden_sweep_from = sweep.from;
-    report.hidden_sweep_to = sweep.to;
-    for (policy::Finding& f : HiddenProcessScanner::findings(sweep, policy_.scoring)) {
-      report.host_findings.push_back(std::move(f));
-    }
+    guarded("hidden processes", &report, [&] {
+      HiddenSweep sweep = hidden_->scan(pids);
+      report.hidden_sweep_from = sweep.from;
+      report.hidden_sweep_to = sweep.to;
+      for (policy::Finding& f : HiddenProcessScanner::findings(sweep, policy_.scoring)) {
+        report.host_findings.push_back(std::move(f));
+      }
+    });
   }
   if (options_.check_persistence) {
-    for (policy::Finding& f : persistence_.scan(policy_)) {
-      report.host_findings.push_back(std::move(f));
-    }
+    guarded("persistence", &report, [&] {
+      for (policy::Finding& f : persistence_.scan(policy_)) {
+        report.host_findings.push_back(std::move(f));
+      }
+    });
   }
-  if (options_.baseline) report.baseline_findings = check_baseline(view_);
+  if (options_.baseline) {
+    guarded("baseline", &report, [&] { report.baseline_findings = check_baseline(view_); });
+  }
   return report;
 }
 

@@ -14,7 +14,10 @@
 //
 // Contract: scan() fails (kInternal/kNotFound...) only when the proc root itself cannot be
 // listed or /proc/stat cannot be read; a process that vanishes or cannot be read is skipped,
-// and unreadable host files are skipped too.
+// and unreadable host files are skipped too. An exception while checking one process or
+// running one check (a library meeting bytes nobody planned for) skips that process or check
+// only: it is recorded in ScanReport::errors and the scan carries on, because a scanner that
+// dies on one hostile process leaves the node unwatched.
 #pragma once
 
 #include <chrono>
@@ -35,6 +38,8 @@
 #include "policy/miner_policy.h"
 
 namespace orderguard::agent {
+
+inline constexpr size_t kMaxScanErrors = 20;
 
 struct ScanOptions {
   double cpu_hog_percent = 80;  // of one CPU
@@ -76,6 +81,10 @@ struct ScanReport {
       baseline_findings;  // with ScanOptions::baseline; never miner evidence
   int hidden_sweep_from = 0;
   int hidden_sweep_to = 0;
+  // What threw and was skipped ("pid 1234: ...", "persistence: ..."): the first
+  // kMaxScanErrors of them; error_count counts them all.
+  std::vector<std::string> errors;
+  size_t error_count = 0;
 
   // A miner process or a strong host finding: what exit code 1 and node marking mean.
   bool has_miner_severity() const;

@@ -26,6 +26,9 @@ const std::vector<AgentRule>& agent_rules() {
       {kRuleDropperFile, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
       {kRuleSshKeyAdded, Severity::kWeak, 30, EvidenceClass::kHost},
       {kRuleBinaryModified, Severity::kWeak, 10, EvidenceClass::kHost},
+      // A crontab, unit, ld.so.preload or authorized_keys past 64 MiB (or with a 1 MiB line)
+      // exists to hide an entry from scanners: as strong as the entry it hides.
+      {kRuleOversizedFile, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
   };
   return *kRules;
 }

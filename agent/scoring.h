@@ -41,6 +41,7 @@ inline constexpr std::string_view kRuleSystemdPersistence = "systemd-persistence
 inline constexpr std::string_view kRuleDropperFile = "dropper-file";
 inline constexpr std::string_view kRuleSshKeyAdded = "ssh-key-added";
 inline constexpr std::string_view kRuleBinaryModified = "binary-modified";
+inline constexpr std::string_view kRuleOversizedFile = "oversized-file";
 
 // What a piece of evidence is about. Only kCpu combined with kIdentity or kNetwork decides on
 // its own (see above); the other classes add their weights.

@@ -27,6 +27,7 @@
 #include "kube/io_threads.h"
 #include "kube/log.h"
 #include "kube/rate_limiter.h"
+#include "kube/text.h"
 #include "kube/watch_decode.h"
 
 namespace orderguard::kube {
@@ -556,7 +557,7 @@ class RestClient final : public Client {
       }
       path = r.path(*nsr, name, subresource);
     }
-    return call(http::methods::POST, path, obj.dump());
+    return call(http::methods::POST, path, dump_for_wire(obj));
   }
 
   Result<json> update(const Resource& r, std::string_view ns, const json& obj,
@@ -567,7 +568,7 @@ class RestClient final : public Client {
     if (name.empty()) {
       return make_error(ErrorCode::kInvalid, "update " + r.plural + ": metadata.name is required");
     }
-    return call(http::methods::PUT, r.path(*nsr, name, subresource), obj.dump());
+    return call(http::methods::PUT, r.path(*nsr, name, subresource), dump_for_wire(obj));
   }
 
   Status remove(const Resource& r, std::string_view ns, std::string_view name,
@@ -576,7 +577,7 @@ class RestClient final : public Client {
     if (!nsr.ok()) return nsr.error();
     if (name.empty()) return make_error(ErrorCode::kInvalid, "delete " + r.plural + ": empty name");
     auto answer = call(http::methods::DEL, r.path(*nsr, name),
-                       delete_options_body(opts, /*with_type_meta=*/true).dump());
+                       dump_for_wire(delete_options_body(opts, /*with_type_meta=*/true)));
     if (!answer.ok()) return answer.error();
     return {};
   }
@@ -586,7 +587,7 @@ class RestClient final : public Client {
     auto nsr = require_namespace(r, ns, nullptr);
     if (!nsr.ok()) return nsr.error();
     if (name.empty()) return make_error(ErrorCode::kInvalid, "patch " + r.plural + ": empty name");
-    return call(http::methods::PATCH, r.path(*nsr, name, subresource), patch.dump(),
+    return call(http::methods::PATCH, r.path(*nsr, name, subresource), dump_for_wire(patch),
                 patch_content_type(type));
   }
 
@@ -612,8 +613,8 @@ class RestClient final : public Client {
     Query q;
     q.add("fieldManager", opts.field_manager).add("force", opts.force ? "true" : "");
     // JSON is valid YAML, so the apply content type takes the JSON dump as is.
-    return call(http::methods::PATCH, r.path(*nsr, name, subresource) + q.str(), body.dump(),
-                "application/apply-patch+yaml");
+    return call(http::methods::PATCH, r.path(*nsr, name, subresource) + q.str(),
+                dump_for_wire(body), "application/apply-patch+yaml");
   }
 
   Status evict(std::string_view ns, std::string_view pod, const DeleteOptions& opts) override {
@@ -626,7 +627,7 @@ class RestClient final : public Client {
     json delete_options = delete_options_body(opts, /*with_type_meta=*/false);
     if (!delete_options.empty()) body["deleteOptions"] = std::move(delete_options);
     auto answer =
-        call(http::methods::POST, resources::kPods.path(ns, pod, "eviction"), body.dump());
+        call(http::methods::POST, resources::kPods.path(ns, pod, "eviction"), dump_for_wire(body));
     if (!answer.ok()) return answer.error();
     return {};
   }
@@ -638,7 +639,7 @@ class RestClient final : public Client {
                         "raw request: path must start with '/': " + std::string(path_and_query));
     }
     std::optional<std::string> text;
-    if (body != nullptr) text = body->dump();
+    if (body != nullptr) text = dump_for_wire(*body);
     return call(http::method(std::string(method)), std::string(path_and_query), std::move(text),
                 content_type, /*text_ok=*/true);
   }

@@ -4,6 +4,7 @@
 
 #include "kube/leader_election.h"
 #include "kube/log.h"
+#include "kube/text.h"
 
 namespace orderguard::kube {
 namespace {
@@ -42,16 +43,17 @@ json EventRecorder::build_event(const json& regarding, EventType type, const std
               {"name", obj_name}};
   if (meta.contains("namespace")) ref["namespace"] = meta["namespace"];
   if (meta.contains("uid")) ref["uid"] = meta["uid"];
-  // Notes are capped by the API at 1 kB.
-  std::string capped = note.size() > 1024 ? note.substr(0, 1021) + "..." : note;
+  // The API caps notes at 1 kB and wants valid UTF-8; notes carry host data (argv, file
+  // contents), so they are repaired here rather than trusted, and cut on a character boundary.
+  std::string capped = truncate_utf8(to_valid_utf8(note), 1024);
   return {{"apiVersion", "events.k8s.io/v1"},
           {"kind", "Event"},
           {"metadata", {{"name", obj_name + "." + random_suffix()}, {"namespace", ns}}},
           {"eventTime", format_micro_time(clock_.wall_now())},
           {"reportingController", controller_},
           {"reportingInstance", instance_.substr(0, 128)},
-          {"action", action},
-          {"reason", reason},
+          {"action", truncate_utf8(to_valid_utf8(action), 128)},
+          {"reason", truncate_utf8(to_valid_utf8(reason), 128)},
           {"note", capped},
           {"type", type == EventType::kWarning ? "Warning" : "Normal"},
           {"regarding", ref}};
@@ -113,7 +115,12 @@ void EventRecorder::loop() {
     queue_.pop_front();
     busy_ = true;
     lock.unlock();
-    write(std::move(p));
+    // The worker thread is the last stop: an exception here would end the process.
+    try {
+      write(std::move(p));
+    } catch (const std::exception& e) {
+      log::error("writing event failed", {{"error", e.what()}});
+    }
     lock.lock();
     busy_ = false;
     cv_.notify_all();

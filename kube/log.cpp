@@ -7,6 +7,8 @@
 #include <mutex>
 #include <string>
 
+#include "kube/text.h"
+
 namespace orderguard::log {
 namespace {
 
@@ -64,8 +66,9 @@ void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (fields.is_object()) {
     for (const auto& [k, v] : fields.items()) line[k] = v;
   }
-  // Invalid UTF-8 from /proc or user input must not throw out of a log call.
-  std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Fields carry /proc and user input: invalid UTF-8 must not throw out of a log call, and
+  // control characters must not reach the terminal of whoever reads the logs.
+  std::string text = kube::dump_for_wire(line);
   text.push_back('\n');
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);

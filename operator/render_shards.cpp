@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cstdio>
 
+#include "kube/text.h"
+
 namespace orderguard::op {
 namespace {
 
@@ -362,7 +364,7 @@ json render_routing_config_map(const ShardSet& set) {
       {"apiVersion", "v1"},
       {"kind", "ConfigMap"},
       {"metadata", shard_metadata(set, routing_config_map_name(set.meta.name), set_labels(set))},
-      {"data", {{kRoutingKey, routing_document(set).dump(2)}}}};
+      {"data", {{kRoutingKey, kube::dump_for_wire(routing_document(set), 2)}}}};
 }
 
 std::vector<json> render_shard_children(const ShardSet& set) {

@@ -1,5 +1,7 @@
 #include "policy/finding.h"
 
+#include "kube/text.h"
+
 namespace orderguard::policy {
 
 std::string_view to_string(Severity severity) {
@@ -28,15 +30,7 @@ std::string format_cause(const Finding& finding) {
 }
 
 std::string truncate_utf8(std::string_view text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return std::string(text);
-  constexpr std::string_view kEllipsis = "...";
-  if (max_bytes <= kEllipsis.size()) return std::string(kEllipsis.substr(0, max_bytes));
-  size_t cut = max_bytes - kEllipsis.size();
-  // Step back over UTF-8 continuation bytes (10xxxxxx) so no character is split.
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  std::string out(text.substr(0, cut));
-  out += kEllipsis;
-  return out;
+  return kube::truncate_utf8(text, max_bytes);
 }
 
 }  // namespace orderguard::policy

@@ -1,6 +1,7 @@
 #include "webhook/admission.h"
 
 #include "kube/json_doc.h"
+#include "kube/text.h"
 #include "policy/finding.h"
 
 namespace orderguard::webhook {
@@ -91,7 +92,7 @@ policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& c
 std::string plain_allow_body(std::string_view uid) {
   std::string body = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",)"
                      R"("response":{"allowed":true,"uid":)";
-  body += json(uid).dump(-1, ' ', false, json::error_handler_t::replace);
+  body += kube::dump_for_wire(json(uid));
   body += "}}";
   return body;
 }
@@ -164,10 +165,9 @@ AdmissionReply review(std::string_view body, const AdmissionContext& context) {
                          : (d.warnings.empty() ? "allowed" : "warned");
   }
   reply.message = d.message;
-  reply.body = json{{"apiVersion", kAdmissionApiVersion},
-                    {"kind", "AdmissionReview"},
-                    {"response", std::move(response)}}
-                   .dump(-1, ' ', false, json::error_handler_t::replace);
+  reply.body = kube::dump_for_wire(json{{"apiVersion", kAdmissionApiVersion},
+                                        {"kind", "AdmissionReview"},
+                                        {"response", std::move(response)}});
   return reply;
 }
 

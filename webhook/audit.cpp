@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "kube/log.h"
+#include "kube/text.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 #include "webhook/server.h"
@@ -97,8 +98,13 @@ std::optional<Violation> audit_object(const kube::Resource& r, const json& objec
 }
 
 std::string violation_note(const Violation& v) {
+  // Causes quote the workload's own strings (args, env, image): whoever can create a pod
+  // chooses them, and `kubectl describe` prints notes to an administrator's terminal as they
+  // are.
   std::string note = "found by the background audit: ";
-  for (size_t i = 0; i < v.causes.size(); ++i) note += (i ? "; " : "") + v.causes[i];
+  for (size_t i = 0; i < v.causes.size(); ++i) {
+    note += (i ? "; " : "") + kube::escape_untrusted(v.causes[i]);
+  }
   return policy::truncate_utf8(note, kMaxNoteBytes);
 }
 

@@ -64,7 +64,8 @@ nlohmann::json create_request(const kube::Resource& r, const nlohmann::json& obj
 std::optional<Violation> audit_object(const kube::Resource& r, const nlohmann::json& object,
                                       const AdmissionContext& context);
 
-// The Event note for `v` ("rule ...; rule ..."), within the 1 KiB Events allow.
+// The Event note for `v` ("rule ...; rule ..."), within the 1 KiB Events allow, with the
+// causes escaped for terminals (kube::escape_untrusted).
 std::string violation_note(const Violation& v);
 
 // The merge patch for one MinerPolicy's status. `compile_error` empty: valid.

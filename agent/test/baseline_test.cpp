@@ -105,5 +105,35 @@ TEST_F(BaselineTest, InstalledButNotEnabledAndWorldWritableDirectories) {
   EXPECT_EQ(findings[2].field_path, "/usr/bin");
 }
 
+// Ten drop-ins that each include every drop-in: 8 levels of Include would read 10^8 files.
+TEST_F(BaselineTest, IncludeFanOutIsBounded) {
+  harden();
+  for (int i = 0; i < 10; ++i) {
+    write("/etc/ssh/sshd_config.d/" + std::to_string(i) + ".conf",
+          "Include /etc/ssh/sshd_config.d/*.conf\n");
+  }
+  // Unbounded, this call does not return (CTest's timeout ends the test).
+  (void)rules();
+}
+
+TEST(ParseSshdConfig, KeywordsLowerCaseCommentsAndBlanksGone) {
+  const auto d = parse_sshd_config(
+      "# comment\nPermitRootLogin yes   # for now\r\n\n\tMaxAuthTries\t 10 \nInclude a/*.conf b\n");
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].keyword, "permitrootlogin");
+  EXPECT_EQ(d[0].value, "yes");
+  EXPECT_EQ(d[1].keyword, "maxauthtries");
+  EXPECT_EQ(d[1].value, "10");
+  EXPECT_EQ(d[2].keyword, "include");
+  EXPECT_EQ(d[2].value, "a/*.conf b");
+}
+
+TEST_F(BaselineTest, MaxAuthTriesThatIsNotANumberReadsAsTheDefault) {
+  harden();
+  write("/etc/ssh/sshd_config.d/10-hardening.conf",
+        "PermitRootLogin no\nPasswordAuthentication no\nMaxAuthTries 3x\n");
+  EXPECT_EQ(rules(), std::vector<std::string>{std::string(kRuleBaselineSshMaxAuthTries)});
+}
+
 }  // namespace
 }  // namespace orderguard::agent

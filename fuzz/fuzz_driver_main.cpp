@@ -1,16 +1,25 @@
 // A libFuzzer-compatible driver for compilers without -fsanitize=fuzzer (g++):
 // runs every seed of the corpus through LLVMFuzzerTestOneInput, then mutates
 // seeds for a bounded time with a fixed random seed, so a failure is
-// reproducible from the printed iteration and the written crash input.
+// reproducible from the printed iteration and the written crash input. Every
+// fuzz target of the tree links it (the orderguard_fuzz_driver library; see
+// orderguard_fuzz_target in cmake/OrderguardHelpers.cmake).
 //
 // Mutations: bit flips, byte insertion and deletion, splices of two seeds, and
 // JSON-aware swaps that replace one value of a parsed seed with a value from
 // another seed or with an edge case (null, "", huge numbers, deep nesting).
+// With --dict, also insertion of the dictionary's tokens (one per line, C
+// escapes \n \t \r \0 \\ and \xHH decoded, as in a libFuzzer dictionary
+// value), which is how text formats (/proc files, crontabs) get their
+// separators and odd bytes; without it the mutation sequence for a seed is
+// what it always was.
 //
 // Usage: fuzz_driver <corpus dir> [--seconds N] [--seed S] [--max-iterations N]
+//                    [--dict FILE]
 // Each input is written to ./fuzz-last-input before it runs, so an abort
 // leaves the offending input behind.
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -79,9 +88,51 @@ json edge_value(std::mt19937_64& rng) {
   }
 }
 
+// One token per line of a dictionary file: C escapes decoded, surrounding quotes
+// (libFuzzer's name="value" form keeps the value) dropped, blank lines and # comments
+// skipped.
+std::vector<std::string> read_dictionary(const std::string& path) {
+  std::vector<std::string> out;
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t open = line.find('"');
+    const size_t close = line.rfind('"');
+    if (open != std::string::npos && close > open) line = line.substr(open + 1, close - open - 1);
+    std::string token;
+    for (size_t i = 0; i < line.size(); ++i) {
+      if (line[i] != '\\' || i + 1 == line.size()) {
+        token += line[i];
+        continue;
+      }
+      const char c = line[++i];
+      if (c == 'n') {
+        token += '\n';
+      } else if (c == 't') {
+        token += '\t';
+      } else if (c == 'r') {
+        token += '\r';
+      } else if (c == '0') {
+        token += '\0';
+      } else if (c == 'x' && i + 2 < line.size() &&
+                 std::isxdigit(static_cast<unsigned char>(line[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(line[i + 2]))) {
+        token += static_cast<char>(std::stoi(line.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        token += c;
+      }
+    }
+    if (!token.empty()) out.push_back(std::move(token));
+  }
+  return out;
+}
+
 class Mutator {
  public:
-  Mutator(std::vector<std::string> seeds, uint64_t seed) : seeds_(std::move(seeds)), rng_(seed) {
+  Mutator(std::vector<std::string> seeds, uint64_t seed, std::vector<std::string> dictionary = {})
+      : seeds_(std::move(seeds)), dictionary_(std::move(dictionary)), rng_(seed) {
     for (const auto& s : seeds_) {
       json doc = json::parse(s, nullptr, false);
       if (!doc.is_discarded()) docs_.push_back(std::move(doc));
@@ -97,7 +148,10 @@ class Mutator {
 
  private:
   void mutate(std::string& s) {
-    switch (rng_() % 6) {
+    // The dictionary case only exists with a dictionary, so that the draws (and the inputs a
+    // seed gives) stay the same for targets without one.
+    const uint64_t cases = dictionary_.empty() ? 6 : 7;
+    switch (rng_() % cases) {
       case 0:  // bit flip
         if (!s.empty()) s[rng_() % s.size()] ^= static_cast<char>(1u << (rng_() % 8));
         break;
@@ -119,6 +173,11 @@ class Mutator {
       case 3: {  // splice: a prefix of this one and a suffix of another seed
         const std::string& other = seeds_[rng_() % seeds_.size()];
         s = s.substr(0, rng_() % (s.size() + 1)) + other.substr(rng_() % (other.size() + 1));
+        break;
+      }
+      case 6: {  // insert a dictionary token
+        const std::string& token = dictionary_[rng_() % dictionary_.size()];
+        s.insert(rng_() % (s.size() + 1), token);
         break;
       }
       default:
@@ -153,6 +212,7 @@ class Mutator {
   }
 
   std::vector<std::string> seeds_;
+  std::vector<std::string> dictionary_;
   std::vector<json> docs_;
   std::mt19937_64 rng_;
 };
@@ -161,13 +221,16 @@ class Mutator {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s <corpus dir> [--seconds N] [--seed S] [--max-iterations N]\n",
+    std::fprintf(stderr,
+                 "usage: %s <corpus dir> [--seconds N] [--seed S] [--max-iterations N] "
+                 "[--dict FILE]\n",
                  argv[0]);
     return 2;
   }
   double seconds = 20;
   uint64_t seed = 1;
   uint64_t max_iterations = UINT64_MAX;
+  std::vector<std::string> dictionary;
   for (int i = 2; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--seconds") == 0) {
       seconds = std::stod(argv[i + 1]);
@@ -175,6 +238,12 @@ int main(int argc, char** argv) {
       seed = std::stoull(argv[i + 1]);
     } else if (std::strcmp(argv[i], "--max-iterations") == 0) {
       max_iterations = std::stoull(argv[i + 1]);
+    } else if (std::strcmp(argv[i], "--dict") == 0) {
+      dictionary = read_dictionary(argv[i + 1]);
+      if (dictionary.empty()) {
+        std::fprintf(stderr, "no tokens in dictionary %s\n", argv[i + 1]);
+        return 2;
+      }
     } else {
       std::fprintf(stderr, "unknown flag %s\n", argv[i]);
       return 2;
@@ -199,7 +268,7 @@ int main(int argc, char** argv) {
   }
   std::printf("seeds: %zu passed\n", seeds.size());
 
-  Mutator mutator(seeds, seed);
+  Mutator mutator(seeds, seed, std::move(dictionary));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   uint64_t iterations = 0;
   while (iterations < max_iterations && std::chrono::steady_clock::now() < deadline) {
