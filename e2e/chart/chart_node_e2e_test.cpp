@@ -1,5 +1,6 @@
 // The Helm chart on a real node: `helm install` with the chart's defaults
-// (only the image pull policy changed, since nothing may be pulled) runs the
+// (except the image pull policy, since nothing may be pulled, and a 10 s agent
+// interval instead of 30 s to keep the suite short) runs the
 // operator, webhook and agent as Pods from the images `make images` built.
 // Everything below goes through what a cluster user has: kubectl, helm, the
 // API server calling the webhook through its Service, and the agent Pod
@@ -226,9 +227,10 @@ class ChartOnNode : public ::testing::Test {
     pool_ = new Pool(cluster().node_options().host_ip, kPoolPort);
     ASSERT_TRUE(pool_->ok());
     const auto t0 = std::chrono::steady_clock::now();
-    auto installed = cluster().helm({"install", kRelease, kSource + "/charts/orderguard", "-n", kNs,
-                                     "--create-namespace", "--set", "image.pullPolicy=Never",
-                                     "--wait", "--timeout", "4m"});
+    auto installed =
+        cluster().helm({"install", kRelease, kSource + "/charts/orderguard", "-n", kNs,
+                        "--create-namespace", "--set", "image.pullPolicy=Never", "--set",
+                        "agent.intervalSeconds=10", "--wait", "--timeout", "4m"});
     ASSERT_TRUE(installed.ok()) << installed.describe() << describe_release();
     install_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(cluster().kubectl({"create", "namespace", kApps}).ok());
@@ -304,7 +306,7 @@ void expect_miner_evicted_and_quarantined(const std::string& name, const json& r
       << name << "\n"
       << cluster().kubectl({"get", "pods", "-n", kApps, "-o", "wide"}).out;
   EXPECT_EQ(qos_of(kApps, name), qos);
-  // The agent scans every 30 s (chart default): quarantine, eviction, Event.
+  // The agent scans every 10 s here (30 s by default): quarantine, eviction, Event.
   EXPECT_TRUE(poll_until([&] { return deployment_quarantined(name); }, seconds(120)))
       << name << "\n"
       << cluster()
@@ -384,7 +386,7 @@ TEST_F(ChartOnNode, AMinerWhoseEvictionAPdbRefusesIsQuarantinedAndReportedNotDel
       {"metadata", {{"name", "batch-guarded"}, {"namespace", kApps}}},
       {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "batch-guarded"}}}}}}}};
   ASSERT_TRUE(apply(pdb).ok());
-  EXPECT_TRUE(poll_until([] { return deployment_quarantined("batch-guarded"); }, seconds(180)));
+  EXPECT_TRUE(poll_until([] { return deployment_quarantined("batch-guarded"); }, seconds(240)));
   // Documented: the eviction is refused (429), the Pod keeps running, the
   // Event says Detect instead of Evict, and no replacement is admitted.
   json list = kubectl_json({"get", "pods", "-n", kApps, "-l", "app=batch-guarded", "-o", "json"});
