@@ -67,18 +67,6 @@ Status write_file(const std::string& path, const std::string& content, mode_t mo
   return {};
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-  return s.substr(start);
-}
-
 bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
 // One HTTP exchange with etcd's JSON gateway (plain HTTP on loopback).
@@ -537,9 +525,10 @@ Status ControlPlane::write_kubeconfigs() {
     files.emplace_back(node_dir() + "/kube-proxy.kubeconfig", "system:kube-proxy", "kube-proxy");
   }
   for (const auto& [path, user, pair] : files) {
-    if (auto s = write_file(
-            path, kubeconfig(user, read_file(pki + pair + ".crt"), read_file(pki + pair + ".key")),
-            0600);
+    if (auto s = write_file(path,
+                            kubeconfig(user, read_text_file(pki + pair + ".crt"),
+                                       read_text_file(pki + pair + ".key")),
+                            0600);
         !s) {
       return s;
     }
@@ -675,7 +664,7 @@ Status ControlPlane::wait_apiserver_ready(SteadyClock::time_point deadline) {
     last = run_command({tool("kubectl"), "--kubeconfig=" + kubeconfig_path_, "--request-timeout=5s",
                         "get", "--raw", "/readyz"},
                        opts);
-    if (last.ok() && trim(last.out) == "ok") return {};
+    if (last.ok() && trim_space(last.out) == "ok") return {};
     if (SteadyClock::now() >= deadline) {
       return startup_error(kApiserver, "not ready in time (last /readyz: " + last.describe() + ")");
     }
@@ -884,14 +873,14 @@ Result<kube::Config> ControlPlane::service_account_config(const std::string& ns,
   if (auto s = ensure({"create", "serviceaccount", name, "-n", ns}); !s) return s.error();
   auto token = kubectl(
       {"create", "token", name, "-n", ns, "--duration=" + std::to_string(ttl.count()) + "s"});
-  if (!token.ok() || trim(token.out).empty()) {
+  if (!token.ok() || trim_space(token.out).empty()) {
     return make_error(ErrorCode::kInternal,
                       "kubectl create token " + ns + "/" + name + ": " + token.describe());
   }
   kube::Config config;
   config.server = server();
   config.ca_pem = ca_->cert_pem;
-  config.token = trim(token.out);
+  config.token = trim_space(token.out);
   config.source = "e2e control plane " + work_dir_ + " (serviceaccount " + ns + "/" + name + ")";
   return config;
 }
@@ -936,7 +925,7 @@ bool ControlPlane::is_running(const std::string& dir, const std::string& tools_b
   auto r = run_command({tools_bin + "/kubectl", "--kubeconfig=" + dir + "/kubeconfig",
                         "--request-timeout=5s", "get", "--raw", "/readyz"},
                        opts);
-  return r.ok() && trim(r.out) == "ok";
+  return r.ok() && trim_space(r.out) == "ok";
 }
 
 Status ControlPlane::stop_detached(const std::string& dir) {

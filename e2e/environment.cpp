@@ -7,11 +7,13 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <thread>
 
+#include "e2e/node_images.h"
 #include "kube/log.h"
 
 #ifndef ORDERGUARD_SOURCE_DIR
@@ -168,6 +170,18 @@ int run_e2e_tests(int argc, char** argv, ControlPlaneOptions options) {
   ::testing::InitGoogleTest(&argc, argv);
   ::testing::AddGlobalTestEnvironment(new ClusterEnvironment(std::move(options)));
   return RUN_ALL_TESTS();
+}
+
+int run_node_e2e_tests(int argc, char** argv) {
+  ControlPlaneOptions options;
+  options.node.enabled = true;
+  auto archives = node_image_archives();
+  if (!archives) {
+    std::fprintf(stderr, "%s\n", archives.error().message.c_str());
+    return 1;
+  }
+  options.node.image_archives = *archives;
+  return run_e2e_tests(argc, argv, std::move(options));
 }
 
 }  // namespace orderguard::e2e

@@ -52,4 +52,8 @@ class ClusterEnvironment : public ::testing::Environment {
 // InitGoogleTest, register ClusterEnvironment, RUN_ALL_TESTS.
 int run_e2e_tests(int argc, char** argv, ControlPlaneOptions options = {});
 
+// The same with a real node that imports the images of node_image_archives();
+// exits 1 with how to build them when they are missing.
+int run_node_e2e_tests(int argc, char** argv);
+
 }  // namespace orderguard::e2e

@@ -47,18 +47,6 @@ constexpr const char* kFixedPaths[] = {
     "/run/containerd",  "/run/netns",          "/etc/cni",
 };
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-  return s.substr(start);
-}
-
 Status write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
@@ -109,7 +97,7 @@ class MachineLock {
 std::optional<json> read_state() {
   std::error_code ec;
   if (!fs::exists(kStateFile, ec)) return std::nullopt;
-  json state = json::parse(read_text(kStateFile), nullptr, /*allow_exceptions=*/false);
+  json state = json::parse(read_text_file(kStateFile), nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.is_object()) return json::object();
   return state;
 }
@@ -238,7 +226,7 @@ void kill_pod_processes() {
       for (auto it = fs::recursive_directory_iterator(root, ec);
            !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
         if (it->path().filename() != "cgroup.procs") continue;
-        std::istringstream procs(read_text(it->path().string()));
+        std::istringstream procs(read_text_file(it->path().string()));
         long pid = 0;
         while (procs >> pid) {
           if (pid > 1 && ::kill(static_cast<pid_t>(pid), SIGKILL) == 0) ++found;
@@ -258,7 +246,7 @@ void kill_shims(const std::string& node_dir) {
   while (dirent* e = ::readdir(proc)) {
     const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
     if (pid <= 1) continue;
-    std::string cmdline = read_text("/proc/" + std::string(e->d_name) + "/cmdline");
+    std::string cmdline = read_text_file("/proc/" + std::string(e->d_name) + "/cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     if (cmdline.find("containerd-shim") != std::string::npos &&
         cmdline.find(node_dir + "/") != std::string::npos) {
@@ -295,7 +283,7 @@ struct MountPoint {
 // Mount points from /proc/self/mountinfo, with its octal escapes decoded.
 std::vector<MountPoint> mounts() {
   std::vector<MountPoint> out;
-  std::istringstream lines(read_text("/proc/self/mountinfo"));
+  std::istringstream lines(read_text_file("/proc/self/mountinfo"));
   std::string line;
   while (std::getline(lines, line)) {
     std::istringstream words(line);
@@ -437,7 +425,7 @@ Status HostNetwork::claim(const std::string& cluster_dir, const NodeOptions& o) 
   // covers every change made.
   json state = {{"owner", cluster_dir}, {"bridge", o.bridge}};
   for (const char* s : kSysctls) {
-    std::string value = trim(read_text(std::string("/proc/sys/") + s));
+    std::string value = trim_space(read_text_file(std::string("/proc/sys/") + s));
     if (!value.empty()) state["sysctls"][s] = value;
   }
   for (const char* p : kFixedPaths) {

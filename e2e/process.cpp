@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -406,6 +407,18 @@ std::string tail_file(const std::string& path, int lines) {
     pos = text.rfind('\n', pos - 1);
   }
   return pos == std::string::npos ? text : text.substr(pos + 1);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string trim_space(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t start = 0;
+  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
+  return s.substr(start);
 }
 
 bool process_matches(pid_t pid, const std::string& expected_name, const std::string& in_cmdline) {

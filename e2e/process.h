@@ -99,6 +99,12 @@ class Process {
 // The last `lines` lines of a text file ("" when unreadable).
 std::string tail_file(const std::string& path, int lines);
 
+// A whole file ("" when unreadable): for the harness's own files and /proc.
+std::string read_text_file(const std::string& path);
+
+// `s` without leading and trailing white space.
+std::string trim_space(std::string s);
+
 // True when `pid` is alive (not a zombie), its argv[0] ends in
 // `expected_name` and its command line contains `in_cmdline` (e.g. the work
 // dir) — protects against pid reuse before signalling a pid read from a file.

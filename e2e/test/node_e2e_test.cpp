@@ -270,14 +270,4 @@ TEST_F(NodeTest, ASecondClusterWithANodeFailsAtOnce) {
 }  // namespace
 }  // namespace orderguard::e2e
 
-int main(int argc, char** argv) {
-  orderguard::e2e::ControlPlaneOptions options;
-  options.node.enabled = true;
-  auto archives = orderguard::e2e::node_image_archives();
-  if (!archives) {
-    std::fprintf(stderr, "%s\n", archives.error().message.c_str());
-    return 1;
-  }
-  options.node.image_archives = *archives;
-  return orderguard::e2e::run_e2e_tests(argc, argv, options);
-}
+int main(int argc, char** argv) { return orderguard::e2e::run_node_e2e_tests(argc, argv); }
