@@ -525,7 +525,7 @@ TEST_F(ChartOnNode, UninstallLeavesOnlyWhatTheReadmeSaysItKeeps) {
   EXPECT_EQ(configs.out.find(kRelease + "-miners"), std::string::npos) << configs.out;
   auto roles = cluster().kubectl({"get", "clusterroles,clusterrolebindings", "-o", "name"});
   EXPECT_EQ(roles.out.find("/" + kRelease + "-"), std::string::npos) << roles.out;
-  // Documented leftovers (README, "Uninstall"): the CRDs and the default
+  // Documented leftovers (README, "Installing on a cluster with Helm"): the CRDs and the default
   // MinerPolicy (quarantine entries survive), and what the webhook made at run
   // time: its TLS Secret and its Leases.
   auto kept = cluster().kubectl({"get", "minerpolicy", "orderguard-default", "-o", "name"});
