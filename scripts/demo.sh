@@ -130,15 +130,24 @@ spec:
 EOT
 kubectl -n shop rollout status deployment/cruncher --timeout=60s
 pod="$(kubectl -n shop get pods -l app=cruncher -o jsonpath='{.items[0].metadata.name}')"
-pids="$(pgrep -f -- "--connect $pool_ip 3333" | tr '\n' ' ')"
+pids="$(pgrep -f -- "[-]-connect $pool_ip 3333" | tr '\n' ' ')"
 echo "Pod shop/$pod runs the miner as host pids $pids (admitted: nothing in its spec looks like one)"
 echo "the agent Pod scans every 30 s (chart default)..."
 start=$SECONDS
 if wait_for 150 bash -c "! '$TOOLS_BIN/kubectl' -n shop get pod '$pod' -o jsonpath='{.metadata.deletionTimestamp}{.metadata.name}' | grep -qx '$pod'"; then
   echo "Pod shop/$pod evicted $((SECONDS - start)) s later. Events:"
-  kubectl -n shop get events.events.k8s.io --field-selector regarding.name="$pod" \
+  kubectl -n shop get events.events.k8s.io --field-selector regarding.name="$pod",reason=MinerDetected \
     -o custom-columns=REASON:.reason,ACTION:.action,NOTE:.note | head -3
-  wait_for 30 bash -c "! pgrep -f -- '--connect $pool_ip 3333'"
+  # "[-]": the pattern must not match the command line of a shell running it.
+  gone=0
+  for _ in $(seq 30); do
+    pgrep -f -- "[-]-connect $pool_ip 3333" >/dev/null || { gone=1; break; }
+    sleep 1
+  done
+  if ((!gone)); then
+    echo "demo: the miner's processes still run on the host" >&2
+    false
+  fi
   echo "the miner's processes are gone from the host"
   echo "Quarantine entries of MinerPolicy orderguard-default:"
   kubectl get minerpolicy orderguard-default -o jsonpath='{range .spec.quarantine[*]}{.scope} {.namespace}/{.workload.kind}/{.workload.name}: {.reason}{"\n"}{end}'
