@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -514,9 +515,31 @@ class AgentRunE2E : public ::testing::Test {
     (void)client_->remove(kMinerPoliciesResource, "", kPoolHostsPolicy);
   }
 
+  // og_fake_miner, run from a copy outside any temp directory: a CPU hog whose executable
+  // lives in /tmp is a miner by the scoring (identity + CPU), and the build tree may be there.
+  static std::string fake_miner_binary() {
+    static const std::string path = [] {
+      const char* home = std::getenv("HOME");
+      const char* cache = std::getenv("ORDERGUARD_CACHE");
+      const fs::path dir =
+          (cache != nullptr && *cache != '\0')
+              ? fs::path(cache) / "test-bin"
+              : fs::path(home != nullptr ? home : "/root") / ".cache/orderguard/test-bin";
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      const fs::path copy = dir / "og_fake_miner";
+      // A fresh copy per run; rename keeps a concurrent reader from seeing half a file.
+      const fs::path tmp = dir / ("og_fake_miner." + std::to_string(::getpid()));
+      fs::copy_file(ORDERGUARD_FAKE_MINER_BINARY, tmp, fs::copy_options::overwrite_existing, ec);
+      if (!ec) fs::rename(tmp, copy, ec);
+      return ec ? std::string(ORDERGUARD_FAKE_MINER_BINARY) : copy.string();
+    }();
+    return path;
+  }
+
   // og_fake_miner with `args`, owned by the test; nullptr after a failed assertion.
   e2e::Process* start_program(const std::string& name, const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {ORDERGUARD_FAKE_MINER_BINARY};
+    std::vector<std::string> argv = {fake_miner_binary()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string log = cluster().work_dir() + "/" + name + ".log";
     Result<e2e::Process> p = e2e::Process::spawn({.name = name, .argv = argv, .log_path = log});
@@ -823,8 +846,7 @@ TEST_F(AgentRunE2E, BenignCpuHogIsReportedButNotActedOn) {
       start_agent("agent-benign", {"--node-name", kNode, "--quarantine-policy", "run-quarantine"});
   ASSERT_NE(agent, nullptr);
   // Seen as a CPU hog in its container (the scan's per-process debug line), not as
-  // a miner. Other weak findings may join cpu-hog: exe-tmp when the build tree is
-  // under /tmp.
+  // a miner.
   const auto hog_but_no_miner_signal = [](const json& line) {
     bool cpu_hog = false;
     for (const json& rule : line.value("rules", json::array())) {
