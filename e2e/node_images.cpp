@@ -6,6 +6,20 @@
 
 namespace orderguard::e2e {
 
+nlohmann::json testbox_pod(const std::string& ns, const std::string& name,
+                           const std::string& script) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"app", name}}}}},
+          {"spec",
+           {{"terminationGracePeriodSeconds", 1},
+            {"containers",
+             {{{"name", "box"},
+               {"image", kTestboxImage},
+               {"imagePullPolicy", "Never"},
+               {"command", {"/bin/sh", "-c", script}}}}}}}};
+}
+
 std::string node_images_dir() {
   if (const char* dir = std::getenv("ORDERGUARD_IMAGES_DIR"); dir != nullptr && *dir != '\0') {
     return dir;

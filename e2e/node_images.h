@@ -8,6 +8,7 @@
 //   missing.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ inline constexpr char kTestboxImage[] = "localhost/orderguard/testbox:1";
 // A project-built miner (agent/test/fake_miner_main.cpp, static) under a
 // benign name: it burns a CPU and keeps a stratum session when asked to.
 inline constexpr char kMinerImage[] = "localhost/orderguard/batch-worker:1";
+
+// A Pod of the busybox test image running `/bin/sh -c script`, label app=<name>,
+// never pulled, 1 s grace.
+nlohmann::json testbox_pod(const std::string& ns, const std::string& name,
+                           const std::string& script);
 
 std::string node_images_dir();
 Result<std::vector<std::string>> node_image_archives();

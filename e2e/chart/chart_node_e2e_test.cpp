@@ -165,19 +165,6 @@ json miner_deployment(const std::string& name, const json& resources) {
            {{"terminationGracePeriodSeconds", 2}, {"containers", json::array({container})}}}}}}}};
 }
 
-json box_pod(const std::string& ns, const std::string& name, const std::string& script) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata", {{"name", name}, {"namespace", ns}, {"labels", {{"app", name}}}}},
-          {"spec",
-           {{"terminationGracePeriodSeconds", 1},
-            {"containers",
-             {{{"name", "box"},
-               {"image", kTestboxImage},
-               {"imagePullPolicy", "Never"},
-               {"command", {"/bin/sh", "-c", script}}}}}}}};
-}
-
 std::string qos_of(const std::string& ns, const std::string& label) {
   json list = kubectl_json({"get", "pods", "-n", ns, "-l", "app=" + label, "-o", "json"});
   if (!list.is_object() || list["items"].empty()) return "";
@@ -276,7 +263,7 @@ TEST_F(ChartOnNode, EveryChartPodRunsReadyAsItsOwnServiceAccount) {
 }
 
 TEST_F(ChartOnNode, WebhookBehindItsServiceRefusesAMinerAndAdmitsABenignPod) {
-  json miner = box_pod(kApps, "xmrig", "exec sleep 3600");
+  json miner = testbox_pod(kApps, "xmrig", "exec sleep 3600");
   miner["spec"]["containers"][0]["image"] = "docker.io/xmrig/xmrig:6.21.0";
   miner["spec"]["containers"][0]["command"] = {"xmrig", "-o", "stratum+tcp://pool.example:3333"};
   auto refused = apply(miner);
@@ -284,7 +271,7 @@ TEST_F(ChartOnNode, WebhookBehindItsServiceRefusesAMinerAndAdmitsABenignPod) {
   EXPECT_NE(refused.err.find("denied the request"), std::string::npos) << refused.err;
   EXPECT_NE(refused.err.find("stratum"), std::string::npos) << refused.err;
 
-  auto admitted = apply(box_pod(kApps, "benign", "exec sleep 3600"));
+  auto admitted = apply(testbox_pod(kApps, "benign", "exec sleep 3600"));
   ASSERT_TRUE(admitted.ok()) << admitted.describe();
   EXPECT_TRUE(poll_until(
       [] {
@@ -359,7 +346,7 @@ TEST_F(ChartOnNode, AgentPodEvictsAGuaranteedMinerContainer) {
 }
 
 TEST_F(ChartOnNode, ABenignCpuHogIsNeverEvicted) {
-  ASSERT_TRUE(apply(box_pod(kApps, "busy-benign", "while :; do :; done")).ok());
+  ASSERT_TRUE(apply(testbox_pod(kApps, "busy-benign", "while :; do :; done")).ok());
   ASSERT_TRUE(poll_until(
       [] {
         return ready(kubectl_json({"get", "pod", "busy-benign", "-n", kApps, "-o", "json"}));
@@ -471,7 +458,7 @@ TEST_F(ChartOnNode, FailurePolicyDecidesWhileNoWebhookPodRuns) {
     return r.ok() && poll_until([] { return component_pods("webhook").empty(); }, seconds(60));
   };
   ASSERT_TRUE(no_webhook_pods());
-  auto refused = apply(box_pod(kApps, "while-down-fail", "exec sleep 3600"));
+  auto refused = apply(testbox_pod(kApps, "while-down-fail", "exec sleep 3600"));
   EXPECT_FALSE(refused.ok());
   EXPECT_NE(refused.err.find("failed calling webhook"), std::string::npos) << refused.err;
 
@@ -480,7 +467,7 @@ TEST_F(ChartOnNode, FailurePolicyDecidesWhileNoWebhookPodRuns) {
                                 "--reuse-values", "--set", "webhook.failurePolicy=Ignore"});
   ASSERT_TRUE(ignore.ok()) << ignore.describe();
   ASSERT_TRUE(no_webhook_pods());
-  auto admitted = apply(box_pod(kApps, "while-down-ignore", "exec sleep 3600"));
+  auto admitted = apply(testbox_pod(kApps, "while-down-ignore", "exec sleep 3600"));
   EXPECT_TRUE(admitted.ok()) << admitted.describe();
 }
 
@@ -501,7 +488,7 @@ TEST_F(ChartOnNode, HelmUpgradeWithChangedValuesRollsThePods) {
               std::string::npos);
   }
   // Admission works again through the new Pods.
-  json miner = box_pod(kApps, "xmrig-again", "exec sleep 3600");
+  json miner = testbox_pod(kApps, "xmrig-again", "exec sleep 3600");
   miner["spec"]["containers"][0]["command"] = {"xmrig", "-o", "stratum+tcp://pool.example:3333"};
   EXPECT_TRUE(poll_until(
       [&] {

@@ -32,20 +32,6 @@ json kubectl_json(const std::vector<std::string>& args) {
   return json::parse(r.out, nullptr, false);
 }
 
-// A Pod of the busybox test image running `command`, Ready once started.
-json box_pod(const std::string& name, const std::string& command) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata", {{"name", name}, {"namespace", kNs}, {"labels", {{"app", name}}}}},
-          {"spec",
-           {{"terminationGracePeriodSeconds", 1},
-            {"containers",
-             {{{"name", "box"},
-               {"image", kTestboxImage},
-               {"imagePullPolicy", "Never"},
-               {"command", {"/bin/sh", "-c", command}}}}}}}};
-}
-
 void apply(const json& object) {
   auto r = cluster().kubectl({"apply", "-f", "-"}, object.dump());
   ASSERT_TRUE(r.ok()) << r.describe();
@@ -61,7 +47,7 @@ bool pod_ready(const std::string& name) {
 }
 
 void run_ready_pod(const std::string& name, const std::string& command) {
-  apply(box_pod(name, command));
+  apply(testbox_pod(kNs, name, command));
   ASSERT_TRUE(poll_until([&] { return pod_ready(name); }, seconds(90)))
       << cluster().kubectl({"describe", "pod", name, "-n", kNs}).out;
 }
@@ -160,7 +146,7 @@ TEST_F(NodeTest, AnImageThatWasNotImportedIsNeverPulled) {
   // Every registry is a closed loopback port for this node's containerd: the
   // pull fails there, with no DNS query and no connection off the machine.
   // (The name is a loopback registry, so even a broken guard sends nothing out.)
-  json pod = box_pod("not-imported", "exec sleep 3600");
+  json pod = testbox_pod(kNs, "not-imported", "exec sleep 3600");
   pod["spec"]["containers"][0]["image"] = "localhost:5999/orderguard/absent:1";
   pod["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent";
   apply(pod);
