@@ -1,4 +1,4 @@
-// Hardening checks of the incident-response guide (../shared/seeds/, section 4):
+// Hardening checks that incident-response guides for miner-infected servers end with:
 // after a miner is cleaned off a host, `orderguard-agent scan --baseline` says what
 // still needs fixing so it does not come back the same way.
 //

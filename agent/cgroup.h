@@ -1,7 +1,8 @@
 // Process to pod: /proc/<pid>/cgroup to a container id and pod UID, and a container id to a
 // pod of this node.
 //
-// Layouts recognised (research/detect.md section 1.3), on cgroup v1, v2 and hybrid hosts:
+// Layouts recognised (the kubelet's cgroupfs and systemd drivers with containerd, CRI-O and
+// Docker), on cgroup v1, v2 and hybrid hosts:
 //   systemd driver   .../kubepods-burstable-pod<uid_with_underscores>.slice/
 //                    cri-containerd-<id>.scope | crio-<id>.scope | docker-<id>.scope
 //                    ...slice:cri-containerd:<id> (containerd without SystemdCgroup)

@@ -2,7 +2,7 @@
 // are missing from the /proc listing, which is what a getdents-hooking rootkit or an
 // ld.so.preload library that filters readdir produces.
 //
-// False positives this guards against (research/detect.md section 5.6):
+// False positives this guards against:
 // - Threads: readdir(/proc) lists only thread-group leaders but signals reach tids. A
 //   candidate whose /proc/<pid>/status names another Tgid, or that appears in the task/ of a
 //   listed process, is a thread.

@@ -3,7 +3,7 @@
 // inodes are mapped to pids through the `socket:[inode]` links in /proc/<pid>/fd, and each
 // ESTABLISHED connection is checked against the miner ports and the resolved pool addresses.
 //
-// Addresses in those files are hex words in host byte order (research/detect.md section 4),
+// Addresses in those files are hex words in host byte order (proc(5), /proc/net/tcp),
 // so parse_tcp_table is only correct for files written by a kernel of this machine's
 // endianness, which is the only case the agent meets. IPv4-mapped IPv6 addresses
 // (::ffff:a.b.c.d) are normalised to IPv4 so one pool address list serves both tables.

@@ -4,7 +4,7 @@
 //
 // Why not cpprestsdk's listener: it leaks a socket for every connection closed
 // before the TLS handshake, has no handshake or idle timeout and builds a TLS
-// context per connection (../shared/research/libraries.md). This server builds
+// context per connection (measured before this server replaced it). This server builds
 // the TLS context once (swappable at run time for certificate rotation), bounds
 // handshake, read and idle time, caps concurrent connections, and keeps
 // connections alive.

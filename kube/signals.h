@@ -15,7 +15,7 @@ void block_shutdown_signals();
 int wait_for_shutdown_signal();
 
 // Prepares OpenSSL for a multi-threaded client: no atexit cleanup, which races
-// with cpprestsdk threads still freeing TLS connections at exit (libraries.md §4).
+// with cpprestsdk threads still freeing TLS connections at exit (a crash at exit otherwise).
 void init_openssl_for_process();
 
 }  // namespace orderguard::kube

@@ -7,7 +7,7 @@
 //   run of characters across components; `**/` also matches zero components.
 // - A pattern whose first component is `**` matches any registry: `**/xmrig` blocks an image
 //   named xmrig on every registry and account, because attackers move a miner between
-//   registries but rarely rename it (research/webhook.md 3.1).
+//   registries but rarely rename it.
 // - Otherwise the first component is a registry host under the reference rules
 //   (`*.evil.com/**`, `ghcr.io/x/*`), or the pattern is a Docker Hub name (`*/xmrig` is
 //   docker.io/*/xmrig, `xmrig` is docker.io/library/xmrig). Domains are lowercased and Docker

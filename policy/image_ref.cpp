@@ -91,7 +91,7 @@ std::string canonical_domain(std::string_view domain) {
   // index.docker.io is canonicalized by distribution itself; registry-1.docker.io is the real
   // Docker Hub registry host (normalize.go comment) and registry.hub.docker.com serves the
   // same API, but neither is canonicalized there, so a blocklist keyed on docker.io would miss
-  // them (research/webhook.md 3.1).
+  // them, and attackers spell the host however evades a rule.
   if (d == "index.docker.io" || d == "registry-1.docker.io" || d == "registry.hub.docker.com") {
     return std::string(kDockerHub);
   }

@@ -1,5 +1,5 @@
 // Container image references, parsed and normalized per the distribution/reference grammar
-// (reference.go, regexp.go, normalize.go; see research/webhook.md section 3), so that every
+// (reference.go, regexp.go, normalize.go of github.com/distribution/reference), so that every
 // spelling of one image compares equal and spelling cannot evade a rule:
 //
 //   xmrig, xmrig:latest, library/xmrig, docker.io/xmrig, index.docker.io/library/xmrig,

@@ -17,9 +17,9 @@ namespace {
 // Miner binaries.
 // - falcosecurity/rules falco-sandbox_rules.yaml, list miner_binaries (from XPAV, 2026-02).
 // - Kinsing (kinsing, kdevtmpfsi), kworkerds family, XPAV fake kernel threads (kthreaddk,
-//   kerberods), competitor-kill lists (kthrotlds, sustse), 8220 Gang (pwnrig):
-//   research/detect.md section 3.
-// - Dero miner binaries: KubeArmor policy harden-crypto-miners (research/detect.md 2).
+//   kerberods), competitor-kill lists (kthrotlds, sustse), 8220 Gang (pwnrig): public
+//   incident write-ups of those campaigns.
+// - Dero miner binaries: KubeArmor policy harden-crypto-miners.
 // Names that are also ordinary words or products are exact-only.
 constexpr MinerBinary kMinerBinaries[] = {
     {"xmrig"},
@@ -64,7 +64,7 @@ constexpr MinerBinary kMinerBinaries[] = {
 //   http_miner_domains (the latter two are subsets of the first).
 // - Pool operators whose every subdomain is a pool endpoint: chainguard-dev/malcontent
 //   rules/impact/cryptojacking/generic.yara (c3pool, f2pool, hashvault, monerohash,
-//   moneropool, xmrpool, supportxmr, minergate), code excerpts in research/webhook.md 4.3
+//   moneropool, xmrpool, supportxmr, minergate), published pool lists
 //   (moneroocean, nicehash, mining-dutch, xmrpool.eu, crypto-pool.fr), the Cuckoo
 //   cryptopool_domains signature, and xmrig's default donate pool (donate.v2.xmrig.com).
 constexpr std::string_view kPoolDomains[] = {
@@ -171,15 +171,15 @@ constexpr std::string_view kPoolDomains[] = {
 };
 
 // Falco's miner_ports without the ports every cluster uses for ordinary services (25, 8000,
-// 8001, 8008, 8080, 8118, 8888, 8899, 9999): research/webhook.md 4.1 says to use the list for
-// scoring only, and an endpoint such as backend:8080 is in half the pods of a cluster.
-// Added: 10128 and 20128 (gulf.moneroocean.stream, research/webhook.md 4.3).
+// 8001, 8008, 8080, 8118, 8888, 8899, 9999): Falco itself uses the list as a hint, not a
+// verdict, and an endpoint such as backend:8080 is in half the pods of a cluster.
+// Added: 10128 and 20128 (the ports of gulf.moneroocean.stream).
 constexpr int kMinerPorts[] = {3333,  3334,  3335,  3336,  3357,  4444, 5555, 5556,
                                5588,  5730,  6099,  6666,  7777,  7778, 8333, 9332,
                                10128, 14433, 14444, 20128, 45560, 45700};
 
-// Docker Hub accounts and images of known cryptojacking campaigns (research/webhook.md 4.4,
-// secondary sources): docker123321 (Kromtech 2018), ddsfdfsaadfs/dfsdf (Microsoft 2020),
+// Docker Hub accounts and images of known cryptojacking campaigns (security vendors'
+// reports): docker123321 (Kromtech 2018), ddsfdfsaadfs/dfsdf (Microsoft 2020),
 // alpineos and sandeep078 (TeamTNT, Trend Micro 2021), vibersastra (Sysdig 2022), thanhtudo,
 // thieunutre and chanquaa (Aqua), kazutod/tene (2025).
 constexpr std::string_view kCampaignImages[] = {
@@ -188,7 +188,7 @@ constexpr std::string_view kCampaignImages[] = {
     "docker.io/thieunutre/*",   "docker.io/chanquaa/*",         "docker.io/kazutod/tene",
 };
 
-// research/detect.md section 3: the incident-response checklist's cleanup list, the kworkerds
+// Sources: the cleanup list of incident-response guides for miner-infected servers, the kworkerds
 // and watchdogs write-ups (MRdoulestar/whatMiner), Kinsing reports, and the artifacts that
 // competitor-killer scripts look for.
 constexpr DropperFile kDropperFiles[] = {
@@ -638,7 +638,7 @@ Indicators::Indicators() {
   }
   base64_any_ = compile_builtin(alternation);
 
-  // Download-and-run droppers (research/webhook.md 3.1; detect.md 3: kinsing's
+  // Download-and-run droppers (as in kinsing's
   // `wget -q -O - http://.../spr.sh | sh`, watchdogs' `(curl -fsSL ...||wget -q -O- ...)|
   // base64 -d|sh`, the brief's chmod +x && ./ from /tmp). `sh` is bounded by \b so
   // shasum, sha256sum and shuf are not shells.

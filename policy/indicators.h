@@ -2,8 +2,7 @@
 // values and process arguments. Shared by the admission rules (rules.h) and the node agent
 // (process.h) so that both recognise the same things under the same rule ids.
 //
-// Every built-in list is in indicators.cpp with the source it came from (research/detect.md
-// and research/webhook.md 4.*).
+// Every built-in list is in indicators.cpp with the public source it came from.
 //
 // Contract:
 // - Indicators::built_in() is compiled once, never destroyed, and is immutable: safe to use

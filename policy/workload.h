@@ -1,4 +1,4 @@
-// Where the pod spec lives in each kind that carries one (research/webhook.md 1.5):
+// Where the pod spec lives in each kind that carries one (the Kubernetes API types):
 //
 //   Pod                                                     spec
 //   Deployment, StatefulSet, DaemonSet, ReplicaSet,
