@@ -1,6 +1,7 @@
 // Parsers for the /proc formats the scanners read (proc(5): stat, status, cmdline, environ,
-// net/tcp) and a reader that gathers one process's identity. Parsers are pure functions of the file text;
-// malformed or truncated input gives ErrorCode::kInvalid, never a crash or a guessed value.
+// net/tcp) and a reader that gathers one process's identity. Parsers are pure functions of the
+// file text; malformed or truncated input gives ErrorCode::kInvalid, never a crash or a guessed
+// value.
 #pragma once
 
 #include <cstdint>
