@@ -2,6 +2,7 @@
 // (fuzz/fuzz_driver_main.cpp) and libFuzzer report as a crash, with the input kept.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -32,6 +33,14 @@ void no_throw(std::string_view input, Fn&& body) {
   } catch (const std::exception& e) {
     fail(std::string("exception escaped: ") + e.what(), input);
   }
+}
+
+// The whole libFuzzer entry point of a target: `check` runs on the input under no_throw.
+template <typename Check>
+int run_input(const uint8_t* data, size_t size, Check&& check) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  no_throw(input, [&] { check(input); });
+  return 0;
 }
 
 // The built-in MinerPolicy, compiled once.

@@ -113,10 +113,8 @@ void check(std::string_view input) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view input(reinterpret_cast<const char*>(data), size);
-  agent::fuzz::no_throw(input, [&] {
+  return agent::fuzz::run_input(data, size, [](std::string_view input) {
     check(input);
     check_read_lines(input);
   });
-  return 0;
 }

@@ -97,7 +97,5 @@ void check(std::string_view input) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view input(reinterpret_cast<const char*>(data), size);
-  agent::fuzz::no_throw(input, [&] { check(input); });
-  return 0;
+  return agent::fuzz::run_input(data, size, check);
 }
