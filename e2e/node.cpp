@@ -99,6 +99,16 @@ std::optional<json> read_state() {
   if (!fs::exists(kStateFile, ec)) return std::nullopt;
   json state = json::parse(read_text_file(kStateFile), nullptr, /*allow_exceptions=*/false);
   if (state.is_discarded() || !state.is_object()) return json::object();
+  // A field of the wrong type is dropped, so every value() below reads its default instead of
+  // throwing: a damaged record must not stop the restore of what it still describes.
+  const auto drop_unless = [&](const char* key, bool ok) {
+    if (state.contains(key) && !ok) state.erase(key);
+  };
+  drop_unless("owner", state.value("owner", json()).is_string());
+  drop_unless("bridge", state.value("bridge", json()).is_string());
+  drop_unless("root_was_private", state.value("root_was_private", json()).is_boolean());
+  drop_unless("sysctls", state.value("sysctls", json()).is_object());
+  drop_unless("paths", state.value("paths", json()).is_object());
   return state;
 }
 
