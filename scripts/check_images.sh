@@ -272,7 +272,7 @@ TOML
   echo "ctr -n k8s.io images ls (import took $(og_elapsed "$t0") s):" >&2
   while IFS= read -r line; do echo "  $line" >&2; done <<<"$listed"
   for name in "${summary[@]}"; do
-    if awk 'NR > 1 { print $1 }' <<<"$listed" | grep -qxF "$name"; then
+    if grep -qxF "$name" <<<"$(awk 'NR > 1 { print $1 }' <<<"$listed")"; then
       ok "containerd has $name"
     else
       fail "containerd (k8s.io) lacks $name after import"

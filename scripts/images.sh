@@ -347,7 +347,11 @@ import_images() {
     t0=$EPOCHREALTIME
     ctr --address "$address" -n "$namespace" images import "${extra[@]}" \
       --base-name "${name%:*}" "$archive" >&2
-    if ! ctr --address "$address" -n "$namespace" images ls -q | grep -qxF "$name"; then
+    # The listing is read whole first: under pipefail, `ctr ... | grep -q` fails whenever grep
+    # stops reading before ctr has written everything (SIGPIPE), i.e. at random.
+    local listed
+    listed="$(ctr --address "$address" -n "$namespace" images ls -q)"
+    if ! grep -qxF "$name" <<<"$listed"; then
       og_log "import $archive: $name is not in containerd's $namespace namespace afterwards"
       exit 1
     fi
