@@ -231,7 +231,9 @@ Result<std::unique_ptr<ControlPlane>> ControlPlane::start(ControlPlaneOptions op
     if (!cp->options_.controller_manager) {
       return make_error(ErrorCode::kInvalid, "a node needs the controller manager");
     }
-    for (const char* t : {"kubelet", "kube-proxy", "kube-scheduler"}) needed.push_back(t);
+    for (const char* t : {"kubelet", "kube-proxy", "kube-scheduler", "coredns"}) {
+      needed.push_back(t);
+    }
   }
   for (const auto& name : needed) {
     if (!is_executable(cp->tool(name))) {
@@ -313,15 +315,15 @@ void ControlPlane::stop() {
 
 std::vector<std::optional<Process>*> ControlPlane::process_slots() {
   // Start order; stopped in reverse.
-  return {&etcd_,    &apiserver_,  &controller_manager_, &containerd_,
-          &kubelet_, &kube_proxy_, &scheduler_};
+  return {&etcd_,       &apiserver_, &controller_manager_, &containerd_, &kubelet_,
+          &kube_proxy_, &scheduler_, &coredns_,            &provisioner_};
 }
 
 void ControlPlane::stop_processes() {
   // The node first: its clients, then its containers, which outlive the
   // kubelet and containerd.
   const bool had_node = containerd_ || kubelet_;
-  for (auto* p : {&scheduler_, &kube_proxy_, &kubelet_, &containerd_}) {
+  for (auto* p : {&provisioner_, &coredns_, &scheduler_, &kube_proxy_, &kubelet_, &containerd_}) {
     if (*p) (*p)->terminate(seconds(5));
     p->reset();
   }
@@ -462,6 +464,8 @@ Status ControlPlane::generate_node_pki(const kube::KeyPair& ca) {
       {"apiserver-kubelet-client", client("kube-apiserver-kubelet-client", {"system:masters"})},
       {"kube-scheduler", client("system:kube-scheduler", {})},
       {"kube-proxy", client("system:kube-proxy", {})},
+      {"coredns", client("system:orderguard:coredns", {})},
+      {"local-provisioner", client("system:orderguard:local-provisioner", {})},
   };
   const std::string pki = work_dir_ + "/pki/";
   for (const auto& [name, spec] : specs) {
@@ -523,6 +527,9 @@ Status ControlPlane::write_kubeconfigs() {
     files.emplace_back(node_dir() + "/kube-scheduler.kubeconfig", "system:kube-scheduler",
                        "kube-scheduler");
     files.emplace_back(node_dir() + "/kube-proxy.kubeconfig", "system:kube-proxy", "kube-proxy");
+    files.emplace_back(node_dir() + "/coredns.kubeconfig", "system:orderguard:coredns", "coredns");
+    files.emplace_back(node_dir() + "/local-provisioner.kubeconfig",
+                       "system:orderguard:local-provisioner", "local-provisioner");
   }
   for (const auto& [path, user, pair] : files) {
     if (auto s = write_file(path,

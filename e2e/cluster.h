@@ -132,7 +132,8 @@ class ControlPlane {
   // the issuer of its serving certificate).
   const kube::KeyPair& ca() const { return *ca_; }
   // Component: "etcd", "kube-apiserver", "kube-controller-manager"; with a
-  // node also "containerd", "kubelet", "kube-proxy", "kube-scheduler".
+  // node also "containerd", "kubelet", "kube-proxy", "kube-scheduler",
+  // "coredns", "orderguard-local-provisioner".
   std::string log_path(const std::string& component) const;
   std::string log_tail(const std::string& component, int lines = 30) const;
 
@@ -160,6 +161,7 @@ class ControlPlane {
   Status wait_default_service_account(std::chrono::steady_clock::time_point deadline);
   Status start_node(std::chrono::steady_clock::time_point deadline);
   Status wait_node_ready(std::chrono::steady_clock::time_point deadline);
+  Status start_node_services(std::chrono::steady_clock::time_point deadline);
   std::string listen_host() const;
   std::vector<std::optional<Process>*> process_slots();
   // An error naming the first process that exited, with its log tail.
@@ -189,6 +191,8 @@ class ControlPlane {
   std::optional<Process> kubelet_;
   std::optional<Process> kube_proxy_;
   std::optional<Process> scheduler_;
+  std::optional<Process> coredns_;
+  std::optional<Process> provisioner_;
   bool host_claimed_ = false;  // this object made the node's host changes
   bool stopped_ = false;
 };

@@ -9,7 +9,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "e2e/cluster.h"
+#include "e2e/local_provisioner.h"
 #include "e2e/node.h"
 #include "kube/log.h"
 
@@ -24,6 +29,9 @@ constexpr char kContainerd[] = "containerd";
 constexpr char kKubelet[] = "kubelet";
 constexpr char kKubeProxy[] = "kube-proxy";
 constexpr char kScheduler[] = "kube-scheduler";
+constexpr char kCoreDns[] = "coredns";
+constexpr char kProvisioner[] = "orderguard-local-provisioner";
+constexpr char kClusterDomain[] = "cluster.local";
 
 Status write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
@@ -124,8 +132,11 @@ json kubelet_config(const std::string& dir, const std::string& pki, const NodeOp
       // cgroup v1 is in maintenance mode since 1.31 and refused unless allowed.
       {"failCgroupV1", false},
       {"failSwapOn", false},
-      // Pods get an empty resolv.conf: no DNS server is asked on their behalf.
+      // Pods ask the node's CoreDNS only (cluster names); the host's resolvers
+      // are never handed to them.
       {"resolvConf", ""},
+      {"clusterDNS", json::array({o.host_ip})},
+      {"clusterDomain", kClusterDomain},
       {"podLogsDir", dir + "/pod-logs"},
       {"serializeImagePulls", false},
       {"registerNode", true},
@@ -168,6 +179,98 @@ json kube_proxy_config(const std::string& dir, const NodeOptions& o) {
       {"iptables", {{"localhostNodePorts", false}, {"masqueradeAll", false}}},
       {"nodePortAddresses", {o.host_ip + "/32"}},
   };
+}
+
+// The cluster DNS: the kubernetes plugin answers the cluster's zones from the
+// API server; there is no forward plugin, so any other name gets REFUSED and
+// nothing outside the machine is ever asked.
+std::string corefile(const std::string& dir, const NodeOptions& o, int ready_port) {
+  return ".:53 {\n"
+         "  bind " + o.host_ip + "\n"
+         "  errors\n"
+         "  ready 127.0.0.1:" + std::to_string(ready_port) + "\n"
+         "  kubernetes " + kClusterDomain + " in-addr.arpa ip6.arpa {\n"
+         "    kubeconfig " + dir + "/coredns.kubeconfig\n"
+         "    pods insecure\n"
+         "    fallthrough in-addr.arpa ip6.arpa\n"
+         "    ttl 5\n"
+         "  }\n"
+         "  cache 5\n"
+         "  loadbalance\n"
+         "}\n";
+}
+
+// What the node's own services may do: CoreDNS reads Services, EndpointSlices
+// and Namespaces; the provisioner manages PersistentVolumes for claims of its
+// class. Plus that class, the cluster's default.
+json node_services_manifest() {
+  const auto role = [](const std::string& name, json rules) {
+    return json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                {"kind", "ClusterRole"},
+                {"metadata", {{"name", name}}},
+                {"rules", std::move(rules)}};
+  };
+  const auto binding = [](const std::string& name, const std::string& user) {
+    return json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                {"kind", "ClusterRoleBinding"},
+                {"metadata", {{"name", name}}},
+                {"roleRef",
+                 {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", name}}},
+                {"subjects", json::array({{{"apiGroup", "rbac.authorization.k8s.io"},
+                                           {"kind", "User"},
+                                           {"name", user}}})}};
+  };
+  const json read = json::array({"get", "list", "watch"});
+  json items = json::array();
+  items.push_back(role(
+      "orderguard:coredns",
+      json::array({{{"apiGroups", {""}},
+                    {"resources", {"endpoints", "services", "pods", "namespaces"}},
+                    {"verbs", {"list", "watch"}}},
+                   {{"apiGroups", {"discovery.k8s.io"}},
+                    {"resources", {"endpointslices"}},
+                    {"verbs", {"list", "watch"}}}})));
+  items.push_back(binding("orderguard:coredns", "system:orderguard:coredns"));
+  items.push_back(role("orderguard:local-provisioner",
+                       json::array({{{"apiGroups", {"storage.k8s.io"}},
+                                     {"resources", {"storageclasses"}},
+                                     {"verbs", read}},
+                                    {{"apiGroups", {""}},
+                                     {"resources", {"persistentvolumeclaims"}},
+                                     {"verbs", read}},
+                                    {{"apiGroups", {""}},
+                                     {"resources", {"persistentvolumes"}},
+                                     {"verbs", {"get", "list", "watch", "create", "delete"}}}})));
+  items.push_back(binding("orderguard:local-provisioner", "system:orderguard:local-provisioner"));
+  items.push_back(local_storage_class());
+  return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
+}
+
+// Whether an HTTP server on 127.0.0.1:`port` answers GET `path` with 200.
+bool http_ok(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    const std::string request = "GET " + path + " HTTP/1.0\r\n\r\n";
+    char buf[64] = {};
+    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(request.size()) &&
+        ::recv(fd, buf, sizeof(buf) - 1, 0) > 12) {
+      // "HTTP/1.0 200 OK" (Go answers in the request's version).
+      const std::string status(buf);
+      ok = status.rfind("HTTP/", 0) == 0 && status.find(" 200 ") != std::string::npos;
+    }
+  }
+  ::close(fd);
+  return ok;
 }
 
 }  // namespace
@@ -268,7 +371,48 @@ Status ControlPlane::start_node(SteadyClock::time_point deadline) {
                                    options_.keep_running});
   if (!scheduler) return scheduler.error();
   scheduler_.emplace(std::move(*scheduler));
-  return wait_node_ready(deadline);
+  if (auto s = wait_node_ready(deadline); !s) return s;
+  return start_node_services(deadline);
+}
+
+Status ControlPlane::start_node_services(SteadyClock::time_point deadline) {
+  const NodeOptions& o = options_.node;
+  const std::string dir = node_dir();
+  if (auto r = kubectl({"apply", "-f", "-"}, node_services_manifest().dump()); !r.ok()) {
+    return make_error(ErrorCode::kInternal, "apply the node services' RBAC and StorageClass: " +
+                                                r.describe() + " " + r.err);
+  }
+  auto ports = free_ports(1);
+  if (!ports) return ports.error();
+  const int ready_port = (*ports)[0];
+  if (auto s = write_text(dir + "/Corefile", corefile(dir, o, ready_port)); !s) return s;
+  auto coredns = Process::spawn(
+      {kCoreDns, {tool(kCoreDns), "-conf", dir + "/Corefile"}, log_path(kCoreDns),
+       options_.keep_running});
+  if (!coredns) return coredns.error();
+  coredns_.emplace(std::move(*coredns));
+
+  std::error_code ec;
+  fs::create_directories(dir + "/volumes", ec);
+  if (ec) return make_error(ErrorCode::kInternal, "create " + dir + "/volumes: " + ec.message());
+  auto provisioner = Process::spawn({kProvisioner,
+                                     {ORDERGUARD_LOCAL_PROVISIONER,
+                                      "--kubeconfig=" + dir + "/local-provisioner.kubeconfig",
+                                      "--node=" + o.name, "--root=" + dir + "/volumes"},
+                                     log_path(kProvisioner),
+                                     options_.keep_running});
+  if (!provisioner) return provisioner.error();
+  provisioner_.emplace(std::move(*provisioner));
+
+  // CoreDNS is ready once its kubernetes plugin has synced with the API server.
+  while (!http_ok(ready_port, "/ready")) {
+    if (auto e = exited_process_error()) return *e;
+    if (SteadyClock::now() >= deadline) {
+      return startup_error(kCoreDns, "not ready on 127.0.0.1:" + std::to_string(ready_port));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return {};
 }
 
 Status ControlPlane::wait_node_ready(SteadyClock::time_point deadline) {

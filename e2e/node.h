@@ -13,8 +13,15 @@
 //   cluster with a node fails at once, naming the directory of the first.
 // - Network rule: Pods reach only the pod subnet, the host side of the
 //   bridge and the Service range. Anything else a Pod sends is dropped in the
-//   raw table before routing (no DNS server outside the machine is asked:
-//   Pods get an empty resolv.conf). Nothing is masqueraded.
+//   raw table before routing. Nothing is masqueraded.
+// - DNS: Pods' only nameserver is CoreDNS on the bridge's host address,
+//   answering the cluster's names (cluster.local) from the API server and
+//   refusing the rest; it has no upstream, so no DNS server outside the
+//   machine is ever asked.
+// - Storage: the default StorageClass `orderguard-local` is served by the
+//   node's local-volume provisioner (e2e/local_provisioner.h): claims bind to
+//   directories under <node dir>/volumes, removed when a Delete volume is
+//   released.
 // - Secure wiring: the kubelet authenticates with a node certificate
 //   (O=system:nodes, CN=system:node:<name>), which the API server authorizes
 //   with the Node authorizer and NodeRestriction; the API server calls the

@@ -23,6 +23,11 @@ inline constexpr char kTestboxImage[] = "localhost/orderguard/testbox:1";
 // A project-built miner (agent/test/fake_miner_main.cpp, static) under a
 // benign name: it burns a CPU and keeps a stratum session when asked to.
 inline constexpr char kMinerImage[] = "localhost/orderguard/batch-worker:1";
+// The tiers' test images (e2e/node/<name>/): Debian's Redis 7.0 and MariaDB
+// 10.11, and a busybox HTTP server standing in for the order service.
+inline constexpr char kRedisImage[] = "localhost/orderguard/redis:7.0";
+inline constexpr char kMariaDbImage[] = "localhost/orderguard/mariadb:10.11";
+inline constexpr char kOrderAppImage[] = "localhost/orderguard/order-app:1";
 
 // A Pod of the busybox test image running `/bin/sh -c script`, label app=<name>,
 // never pulled, 1 s grace.

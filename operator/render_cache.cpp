@@ -158,8 +158,7 @@ json render_redis_statefulset(const CacheTier& tier, int32_t cluster_shards) {
   json pod_spec = {
       {"containers", json::array({container})},
       {"volumes", json::array({{{"name", "config"},
-                                {"configMap", {{"name", redis_config_map_name(tier.meta.name)}}}},
-                               {{"name", "data"}, {"emptyDir", json::object()}}})}};
+                                {"configMap", {{"name", redis_config_map_name(tier.meta.name)}}}}})}};
   if (!r.zones.empty()) {
     spread.push_back({{"maxSkew", 1},
                       {"topologyKey", kZoneLabel},
@@ -177,6 +176,9 @@ json render_redis_statefulset(const CacheTier& tier, int32_t cluster_shards) {
                     {"whenUnsatisfiable", "ScheduleAnyway"},
                     {"labelSelector", {{"matchLabels", cache_selector(tier)}}}});
   pod_spec["topologySpreadConstraints"] = spread;
+  json pvc_spec = {{"accessModes", json::array({"ReadWriteOnce"})},
+                   {"resources", {{"requests", {{"storage", r.storage_size}}}}}};
+  if (!r.storage_class_name.empty()) pvc_spec["storageClassName"] = r.storage_class_name;
   pod_spec["affinity"]["podAntiAffinity"] = {
       {"preferredDuringSchedulingIgnoredDuringExecution",
        json::array({{{"weight", 100},
@@ -193,7 +195,16 @@ json render_redis_statefulset(const CacheTier& tier, int32_t cluster_shards) {
             // through start order: start them all at once.
             {"podManagementPolicy", "Parallel"},
             {"selector", {{"matchLabels", cache_selector(tier)}}},
-            {"template", {{"metadata", {{"labels", cache_labels(tier)}}}, {"spec", pod_spec}}}}}};
+            {"template", {{"metadata", {{"labels", cache_labels(tier)}}}, {"spec", pod_spec}}},
+            // A member's node ID and slots live in /data/nodes.conf: a Pod that
+            // comes back with its volume rejoins as the same cluster node.
+            {"volumeClaimTemplates",
+             json::array({{{"metadata", {{"name", "data"}, {"labels", cache_labels(tier)}}},
+                           {"spec", pvc_spec}}})},
+            // The cache is rebuilt from the databases: its volumes go with it. A
+            // scale down keeps them until the operator has drained the members.
+            {"persistentVolumeClaimRetentionPolicy",
+             {{"whenDeleted", "Delete"}, {"whenScaled", "Retain"}}}}}};
 }
 
 json render_redis_headless_service(const CacheTier& tier) {

@@ -343,6 +343,10 @@ Result<CacheTierSpec> decode_cache_tier(const json& spec, FieldTrace* trace) {
                     {"allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "volatile-ttl",
                      "noeviction"});
     redis.strings("zones", s.redis.zones);
+    auto storage = redis.object("storage");
+    storage.string_into("size", s.redis.storage_size);
+    storage.string_into("storageClassName", s.redis.storage_class_name);
+    storage.finish();
     redis.finish();
     auto p = r.object("protection");
     bool has_bloom = false;

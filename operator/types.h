@@ -106,6 +106,8 @@ struct CacheTierSpec {
     std::string memory = "1Gi";
     std::string maxmemory_policy = "allkeys-lru";
     std::vector<std::string> zones;
+    std::string storage_size = "10Gi";
+    std::string storage_class_name;  // "" = the cluster's default class
   } redis;
   struct Protection {
     std::optional<int64_t> bloom_expected_items;  // no bloom filter when unset

@@ -220,6 +220,27 @@ fill_miner() {
   buildah config --entrypoint '["/usr/local/bin/batch-worker"]' --cmd '' "$1"
 }
 
+# localhost/orderguard/order-app:1: busybox (sh, httpd) and e2e/node/order-app/start.sh.
+fill_app() {
+  fill_testbox "$@"
+  mkdir -p "$2/app"
+  install -m 0755 "$og_root/e2e/node/order-app/start.sh" "$2/app/start.sh"
+  buildah config --entrypoint '["/app/start.sh"]' --cmd '' --port 8080 "$1"
+}
+
+# The data tiers' images, from Debian packages: buildah bud of
+# e2e/node/<dir>/Containerfile with the layer cache (apt runs once per change).
+make_tier_images() {
+  local name dir t0
+  for name in "$og_redis_image" "$og_mariadb_image"; do
+    dir="${name##*/}"; dir="${dir%%:*}"
+    t0=$EPOCHREALTIME
+    buildah bud --quiet --layers --pull=never --isolation "$1" --network host \
+      -f "$og_root/e2e/node/$dir/Containerfile" -t "$name" "$og_root/e2e/node/$dir" >/dev/null
+    og_log "tier image $name: $(og_elapsed "$t0") s"
+  done
+}
+
 make_node_images() {
   local cc_version busybox_version
   cc_version="$(cc --version | head -1)"
@@ -235,6 +256,9 @@ make_node_images() {
   make_scratch_image "$og_miner_image" \
     "$( (cat "$og_root/agent/test/fake_miner_main.cpp"; echo "$cc_version") | sha256sum | cut -c1-16)" \
     fill_miner
+  make_scratch_image "$og_app_image" \
+    "$( (echo "busybox-static $busybox_version"; cat "$og_root/e2e/node/order-app/start.sh") |
+        sha256sum | cut -c1-16)" fill_app
 }
 
 # ---------------------------------------------------------------------------
@@ -288,6 +312,7 @@ build() {
   make_base docker.io/library/debian:12 minbase "${common_opts[@]}"
   make_base docker.io/library/debian:12-slim slim "${common_opts[@]}" "${slim_opts[@]}"
   make_node_images
+  make_tier_images "$isolation"
 
   local list=()
   for c in "${og_components[@]}"; do

@@ -50,7 +50,14 @@ og_image_name() { echo "$og_registry/orderguard-$1:$og_tag"; }  # og_image_name 
 og_pause_image="localhost/orderguard/pause:3.10"
 og_testbox_image="localhost/orderguard/testbox:1"
 og_miner_image="localhost/orderguard/batch-worker:1"
-og_node_images=("$og_pause_image" "$og_testbox_image" "$og_miner_image")
+# The data and app tiers' test images: Debian's Redis and MariaDB (built FROM
+# the local debian:12-slim by e2e/node/<name>/Containerfile) and a busybox
+# HTTP server standing in for the order service.
+og_redis_image="localhost/orderguard/redis:7.0"
+og_mariadb_image="localhost/orderguard/mariadb:10.11"
+og_app_image="localhost/orderguard/order-app:1"
+og_node_images=("$og_pause_image" "$og_testbox_image" "$og_miner_image" "$og_app_image"
+                "$og_redis_image" "$og_mariadb_image")
 
 # buildah with the storage above (every buildah call of these scripts goes
 # through the environment set here).

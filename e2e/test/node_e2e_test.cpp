@@ -52,6 +52,11 @@ void run_ready_pod(const std::string& name, const std::string& command) {
       << cluster().kubectl({"describe", "pod", name, "-n", kNs}).out;
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
 CommandResult exec(const std::string& pod, const std::string& script) {
   return cluster().kubectl({"exec", pod, "-n", kNs, "--", "/bin/sh", "-c", script});
 }
@@ -217,10 +222,44 @@ TEST_F(NodeTest, PodTrafficReachesOnlyTheClusterAddresses) {
                                 " </dev/null; echo rc=$?");
   EXPECT_EQ(out.out.find("hello"), std::string::npos) << out.out;
   EXPECT_EQ(other.accepted(), 0);
-  // The only DNS server a Pod is given is its own loopback: nothing answers
-  // there, and no server outside the machine is asked.
-  auto resolv = exec("prober", "grep nameserver /etc/resolv.conf | grep -v 'nameserver 127\\.'");
-  EXPECT_EQ(resolv.out, "") << resolv.out;
+  // The only DNS server a Pod is given is the node's CoreDNS, which answers
+  // the cluster's names and nothing else: no server outside is asked.
+  auto resolv = exec("prober", "grep nameserver /etc/resolv.conf");
+  EXPECT_EQ(resolv.out, "nameserver " + cluster().node_options().host_ip + "\n") << resolv.out;
+  auto inside_name = exec("prober", "nslookup kubernetes.default.svc.cluster.local");
+  EXPECT_NE(inside_name.out.find("10.0.0.1"), std::string::npos) << inside_name.out;
+  auto outside_name = exec("prober", "nslookup example.com; echo rc=$?");
+  EXPECT_EQ(outside_name.out.find("Address: 93."), std::string::npos) << outside_name.out;
+  EXPECT_NE(outside_name.out.find("rc=1"), std::string::npos) << outside_name.out;
+}
+
+TEST_F(NodeTest, ClaimsBindToLocalVolumesThatDeleteRemoves) {
+  // The default StorageClass is the node's local-volume provisioner's.
+  apply({{"apiVersion", "v1"},
+         {"kind", "PersistentVolumeClaim"},
+         {"metadata", {{"name", "scratch"}, {"namespace", kNs}}},
+         {"spec",
+          {{"accessModes", {"ReadWriteOnce"}},
+           {"resources", {{"requests", {{"storage", "10Mi"}}}}}}}});
+  json pod = testbox_pod(kNs, "writer", "echo kept > /data/file; exec sleep 3600");
+  pod["spec"]["containers"][0]["volumeMounts"] = {{{"name", "data"}, {"mountPath", "/data"}}};
+  pod["spec"]["volumes"] = {{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "scratch"}}}}};
+  apply(pod);
+  ASSERT_TRUE(poll_until([&] { return pod_ready("writer"); }, seconds(90)))
+      << cluster().kubectl({"describe", "pod", "writer", "-n", kNs}).out;
+  json claim = kubectl_json({"get", "pvc", "scratch", "-n", kNs, "-o", "json"});
+  const std::string volume = claim["spec"].value("volumeName", "");
+  ASSERT_FALSE(volume.empty());
+  const std::string dir = cluster().node_dir() + "/volumes/" + volume;
+  // The Pod's write is in the volume's directory on the node.
+  EXPECT_TRUE(poll_until([&] { return read_file(dir + "/file") == "kept\n"; }, seconds(10)));
+
+  ASSERT_TRUE(cluster().kubectl({"delete", "pod", "writer", "-n", kNs, "--grace-period=1"}).ok());
+  ASSERT_TRUE(cluster().kubectl({"delete", "pvc", "scratch", "-n", kNs}).ok());
+  // Reclaim policy Delete: the volume object and its directory go.
+  EXPECT_TRUE(poll_until(
+      [&] { return !kubectl_json({"get", "pv", volume, "-o", "json"}).is_object(); }, seconds(60)));
+  EXPECT_FALSE(std::filesystem::exists(dir));
 }
 
 TEST_F(NodeTest, ContainerProcessesLiveInTheKubeletsPodCgroups) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes binaries the e2e tests and `make cluster-up` use
 # (etcd, kube-apiserver, kube-controller-manager, kubectl, helm, and for the
-# real node kubelet, kube-proxy and kube-scheduler) from their
+# real node kubelet, kube-proxy, kube-scheduler and the cluster DNS, CoreDNS) from their
 # published Go modules, pinned by the go.mod files beside this script.
 #
 # Output goes to a cache outside the clone, keyed by version, so a fresh clone
@@ -27,12 +27,19 @@ export GOFLAGS="-mod=readonly -buildvcs=false"
 export GOMODCACHE="${GOMODCACHE:-$cache/gomod}"
 export GOCACHE="${GOCACHE:-$cache/gobuild}"
 
-build() {  # build <module dir> <output name> <package> <ldflags>
-  local dir="$1" out="$2" pkg="$3" ldflags="$4"
-  if [[ -x "$bin/$out" ]]; then return 0; fi
+# build <module dir> <output name> <package> <ldflags>: once per cache key;
+# the go.mod and go.sum of <module dir> are part of the binary's stamp, so a
+# module added after the key's other binaries were built is built on its own.
+build() {
+  local dir="$1" out="$2" pkg="$3" ldflags="$4" stamp
+  stamp="$(cat "$here/$dir/go.mod" "$here/$dir/go.sum" | sha256sum | cut -c1-16)"
+  if [[ -x "$bin/$out" && ( ! -f "$bin/$out.stamp" || "$(cat "$bin/$out.stamp")" == "$stamp" ) ]]; then
+    return 0
+  fi
   echo "building $out from $pkg (once; cached in $bin)" >&2
   (cd "$here/$dir" && go build -p 2 -ldflags "$ldflags" -o "$bin/$out.tmp" "$pkg")
   mv "$bin/$out.tmp" "$bin/$out"
+  echo "$stamp" >"$bin/$out.stamp"
 }
 
 minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
@@ -49,5 +56,6 @@ build kube kubectl k8s.io/kubernetes/cmd/kubectl "-s -w $kube_ldflags"
 build kube kubelet k8s.io/kubernetes/cmd/kubelet "-s -w $kube_ldflags"
 build kube kube-proxy k8s.io/kubernetes/cmd/kube-proxy "-s -w $kube_ldflags"
 build kube kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "-s -w $kube_ldflags"
+build coredns coredns . "-s -w"
 build helm helm helm.sh/helm/v3/cmd/helm "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 echo "$bin"
