@@ -1,5 +1,8 @@
 // The node half of ControlPlane: containerd, kubelet, kube-proxy and
 // kube-scheduler (see e2e/node.h for the contracts).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,10 +11,6 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "e2e/cluster.h"
 #include "e2e/local_provisioner.h"
@@ -186,11 +185,19 @@ json kube_proxy_config(const std::string& dir, const NodeOptions& o) {
 // nothing outside the machine is ever asked.
 std::string corefile(const std::string& dir, const NodeOptions& o, int ready_port) {
   return ".:53 {\n"
-         "  bind " + o.host_ip + "\n"
+         "  bind " +
+         o.host_ip +
+         "\n"
          "  errors\n"
-         "  ready 127.0.0.1:" + std::to_string(ready_port) + "\n"
-         "  kubernetes " + kClusterDomain + " in-addr.arpa ip6.arpa {\n"
-         "    kubeconfig " + dir + "/coredns.kubeconfig\n"
+         "  ready 127.0.0.1:" +
+         std::to_string(ready_port) +
+         "\n"
+         "  kubernetes " +
+         kClusterDomain +
+         " in-addr.arpa ip6.arpa {\n"
+         "    kubeconfig " +
+         dir +
+         "/coredns.kubeconfig\n"
          "    pods insecure\n"
          "    fallthrough in-addr.arpa ip6.arpa\n"
          "    ttl 5\n"
@@ -211,36 +218,34 @@ json node_services_manifest() {
                 {"rules", std::move(rules)}};
   };
   const auto binding = [](const std::string& name, const std::string& user) {
-    return json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                {"kind", "ClusterRoleBinding"},
-                {"metadata", {{"name", name}}},
-                {"roleRef",
-                 {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", name}}},
-                {"subjects", json::array({{{"apiGroup", "rbac.authorization.k8s.io"},
-                                           {"kind", "User"},
-                                           {"name", user}}})}};
+    return json{
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "ClusterRoleBinding"},
+        {"metadata", {{"name", name}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", name}}},
+        {"subjects",
+         json::array(
+             {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", user}}})}};
   };
   const json read = json::array({"get", "list", "watch"});
   json items = json::array();
-  items.push_back(role(
-      "orderguard:coredns",
-      json::array({{{"apiGroups", {""}},
-                    {"resources", {"endpoints", "services", "pods", "namespaces"}},
-                    {"verbs", {"list", "watch"}}},
-                   {{"apiGroups", {"discovery.k8s.io"}},
-                    {"resources", {"endpointslices"}},
-                    {"verbs", {"list", "watch"}}}})));
+  items.push_back(role("orderguard:coredns",
+                       json::array({{{"apiGroups", {""}},
+                                     {"resources", {"endpoints", "services", "pods", "namespaces"}},
+                                     {"verbs", {"list", "watch"}}},
+                                    {{"apiGroups", {"discovery.k8s.io"}},
+                                     {"resources", {"endpointslices"}},
+                                     {"verbs", {"list", "watch"}}}})));
   items.push_back(binding("orderguard:coredns", "system:orderguard:coredns"));
-  items.push_back(role("orderguard:local-provisioner",
-                       json::array({{{"apiGroups", {"storage.k8s.io"}},
-                                     {"resources", {"storageclasses"}},
-                                     {"verbs", read}},
-                                    {{"apiGroups", {""}},
-                                     {"resources", {"persistentvolumeclaims"}},
-                                     {"verbs", read}},
-                                    {{"apiGroups", {""}},
-                                     {"resources", {"persistentvolumes"}},
-                                     {"verbs", {"get", "list", "watch", "create", "delete"}}}})));
+  items.push_back(role(
+      "orderguard:local-provisioner",
+      json::array(
+          {{{"apiGroups", {"storage.k8s.io"}}, {"resources", {"storageclasses"}}, {"verbs", read}},
+           {{"apiGroups", {""}}, {"resources", {"persistentvolumeclaims"}}, {"verbs", read}},
+           {{"apiGroups", {""}},
+            {"resources", {"persistentvolumes"}},
+            {"verbs", {"get", "list", "watch", "create", "delete"}}}})));
   items.push_back(binding("orderguard:local-provisioner", "system:orderguard:local-provisioner"));
   items.push_back(local_storage_class());
   return {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
@@ -386,21 +391,22 @@ Status ControlPlane::start_node_services(SteadyClock::time_point deadline) {
   if (!ports) return ports.error();
   const int ready_port = (*ports)[0];
   if (auto s = write_text(dir + "/Corefile", corefile(dir, o, ready_port)); !s) return s;
-  auto coredns = Process::spawn(
-      {kCoreDns, {tool(kCoreDns), "-conf", dir + "/Corefile"}, log_path(kCoreDns),
-       options_.keep_running});
+  auto coredns = Process::spawn({kCoreDns,
+                                 {tool(kCoreDns), "-conf", dir + "/Corefile"},
+                                 log_path(kCoreDns),
+                                 options_.keep_running});
   if (!coredns) return coredns.error();
   coredns_.emplace(std::move(*coredns));
 
   std::error_code ec;
   fs::create_directories(dir + "/volumes", ec);
   if (ec) return make_error(ErrorCode::kInternal, "create " + dir + "/volumes: " + ec.message());
-  auto provisioner = Process::spawn({kProvisioner,
-                                     {ORDERGUARD_LOCAL_PROVISIONER,
-                                      "--kubeconfig=" + dir + "/local-provisioner.kubeconfig",
-                                      "--node=" + o.name, "--root=" + dir + "/volumes"},
-                                     log_path(kProvisioner),
-                                     options_.keep_running});
+  auto provisioner = Process::spawn(
+      {kProvisioner,
+       {ORDERGUARD_LOCAL_PROVISIONER, "--kubeconfig=" + dir + "/local-provisioner.kubeconfig",
+        "--node=" + o.name, "--root=" + dir + "/volumes"},
+       log_path(kProvisioner),
+       options_.keep_running});
   if (!provisioner) return provisioner.error();
   provisioner_.emplace(std::move(*provisioner));
 

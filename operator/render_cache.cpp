@@ -157,8 +157,9 @@ json render_redis_statefulset(const CacheTier& tier, int32_t cluster_shards) {
   json spread = json::array();
   json pod_spec = {
       {"containers", json::array({container})},
-      {"volumes", json::array({{{"name", "config"},
-                                {"configMap", {{"name", redis_config_map_name(tier.meta.name)}}}}})}};
+      {"volumes",
+       json::array({{{"name", "config"},
+                     {"configMap", {{"name", redis_config_map_name(tier.meta.name)}}}}})}};
   if (!r.zones.empty()) {
     spread.push_back({{"maxSkew", 1},
                       {"topologyKey", kZoneLabel},

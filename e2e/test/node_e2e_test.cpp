@@ -243,7 +243,8 @@ TEST_F(NodeTest, ClaimsBindToLocalVolumesThatDeleteRemoves) {
            {"resources", {{"requests", {{"storage", "10Mi"}}}}}}}});
   json pod = testbox_pod(kNs, "writer", "echo kept > /data/file; exec sleep 3600");
   pod["spec"]["containers"][0]["volumeMounts"] = {{{"name", "data"}, {"mountPath", "/data"}}};
-  pod["spec"]["volumes"] = {{{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "scratch"}}}}};
+  pod["spec"]["volumes"] = {
+      {{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "scratch"}}}}};
   apply(pod);
   ASSERT_TRUE(poll_until([&] { return pod_ready("writer"); }, seconds(90)))
       << cluster().kubectl({"describe", "pod", "writer", "-n", kNs}).out;
@@ -258,7 +259,10 @@ TEST_F(NodeTest, ClaimsBindToLocalVolumesThatDeleteRemoves) {
   ASSERT_TRUE(cluster().kubectl({"delete", "pvc", "scratch", "-n", kNs}).ok());
   // Reclaim policy Delete: the volume object and its directory go.
   EXPECT_TRUE(poll_until(
-      [&] { return !kubectl_json({"get", "pv", volume, "-o", "json"}).is_object(); }, seconds(60)));
+      [&] {
+        return !kubectl_json({"get", "pv", volume, "-o", "json"}).is_object();
+      },
+      seconds(60)));
   EXPECT_FALSE(std::filesystem::exists(dir));
 }
 

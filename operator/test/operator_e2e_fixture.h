@@ -56,10 +56,15 @@ class OperatorE2EBase : public ::testing::Test {
 
   static void TearDownTestSuite() {
     if (manager_ != nullptr) manager_->stop();
+    // Null as well: the next suite of the same binary starts from scratch.
     delete manager_;
+    manager_ = nullptr;
     delete client_;
+    client_ = nullptr;
     delete clock_;
+    clock_ = nullptr;
     delete registry_;
+    registry_ = nullptr;
   }
 
   // Write requests (POST, PUT, PATCH, DELETE) the client has sent. Reads are

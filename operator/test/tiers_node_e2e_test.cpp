@@ -99,8 +99,8 @@ class CacheTierNodeE2E : public testing::OperatorE2EBase {
  protected:
   static std::string service() { return std::string(kCache) + "-redis"; }
   static std::string member(int i) {
-    return std::string(kCache) + "-redis-" + std::to_string(i) + "." + kCache +
-           "-redis-headless." + kCacheNs + ".svc";
+    return std::string(kCache) + "-redis-" + std::to_string(i) + "." + kCache + "-redis-headless." +
+           kCacheNs + ".svc";
   }
   static std::string redis(const std::vector<std::string>& args, const std::string& host = "") {
     std::vector<std::string> cmd = {"redis-cli", "-h", host.empty() ? service() : host};
@@ -157,17 +157,16 @@ class CacheTierNodeE2E : public testing::OperatorE2EBase {
 
 TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
   kubectl_out({"create", "namespace", kCacheNs});
-  const json tier = {
-      {"apiVersion", "tiers.orderguard.io/v1alpha1"},
-      {"kind", "CacheTier"},
-      {"metadata", {{"name", kCache}, {"namespace", kCacheNs}}},
-      {"spec",
-       {{"redis",
-         {{"image", e2e::kRedisImage},
-          {"shards", 3},
-          {"replicasPerShard", 1},
-          {"memory", "64Mi"},
-          {"storage", {{"size", "200Mi"}}}}}}}};
+  const json tier = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                     {"kind", "CacheTier"},
+                     {"metadata", {{"name", kCache}, {"namespace", kCacheNs}}},
+                     {"spec",
+                      {{"redis",
+                        {{"image", e2e::kRedisImage},
+                         {"shards", 3},
+                         {"replicasPerShard", 1},
+                         {"memory", "64Mi"},
+                         {"storage", {{"size", "200Mi"}}}}}}}};
   kubectl_out({"apply", "-f", "-"}, tier.dump());
 
   // 1. The cluster forms: 3 masters, a replica each, every slot covered.
@@ -215,8 +214,8 @@ TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
   kubectl_out({"cordon", node});
   kubectl_out({"-n", kCacheNs, "delete", "pod", victim_pod, "--wait=false"});
   EXPECT_TRUE(poll_until(
-      [] { return condition(kCacheNs, std::string("ctier/") + kCache, "Degraded") == "True"; },
-      60s, 1s));
+      [] { return condition(kCacheNs, std::string("ctier/") + kCache, "Degraded") == "True"; }, 60s,
+      1s));
   // The cluster is whole again without the victim: its replica took over
   // (after cluster-node-timeout, 5 s, and an election).
   const auto masters_without_victim = [&] {
@@ -307,6 +306,94 @@ TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
         return true;
       },
       120s, 2s));
+}
+
+// ---- app tier ----
+
+constexpr char kAppNs[] = "app-e2e";
+
+class AppTierNodeE2E : public testing::OperatorE2EBase {};
+
+TEST_F(AppTierNodeE2E, ZonePodsServeThroughTheServiceAndAZoneWithoutNodesFailsOver) {
+  // The node is zone-a; zone-b has no node, so its share moves to zone-a.
+  const std::string node = cluster().node_options().name;
+  kubectl_out({"label", "node", node, "topology.kubernetes.io/zone=zone-a", "--overwrite"});
+  kubectl_out({"create", "namespace", kAppNs});
+  const json svc = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                    {"kind", "OrderService"},
+                    {"metadata", {{"name", "orders"}, {"namespace", kAppNs}}},
+                    {"spec",
+                     {{"image", e2e::kOrderAppImage},
+                      {"port", 8080},
+                      {"zones",
+                       {{{"name", "zone-a"}, {"weight", 50}, {"minReplicas", 1}},
+                        {{"name", "zone-b"}, {"weight", 50}, {"minReplicas", 1}}}},
+                      {"replicas", 3},
+                      {"autoscaling", {{"minReplicas", 3}, {"maxReplicas", 6}}},
+                      {"failover", {{"unhealthyAfterSeconds", 10}, {"minHealthyZones", 1}}}}}};
+  kubectl_out({"apply", "-f", "-"}, svc.dump());
+
+  // zone-b has no Ready node: unhealthy at once, its weight moves to zone-a.
+  const auto zone_status = [](const std::string& name) {
+    json o = get_json(kAppNs, "orderservice/orders");
+    for (const auto& z : o.value("status", json::object()).value("zones", json::array())) {
+      if (z.value("name", "") == name) return z;
+    }
+    return json();
+  };
+  EXPECT_TRUE(poll_until(
+      [&] {
+        json b = zone_status("zone-b");
+        json a = zone_status("zone-a");
+        return b.is_object() && !b.value("healthy", true) &&
+               b.value("reason", "") == "NoReadyNodes" && a.value("weight", 0) == 100;
+      },
+      60s, 1s))
+      << get_json(kAppNs, "orderservice/orders").dump(2);
+  // Each zone has its HPA. A drained zone keeps its floor (minReplicas 1, so it
+  // can show availability again); zone-a serves the rest of the minimum.
+  EXPECT_TRUE(poll_until(
+      [] {
+        json a = get_json(kAppNs, "hpa/orders-zone-a");
+        json b = get_json(kAppNs, "hpa/orders-zone-b");
+        return a.is_object() && b.is_object() && a["spec"].value("minReplicas", 0) == 2 &&
+               b["spec"].value("minReplicas", 0) == 1;
+      },
+      30s, 1s))
+      << kubectl_out({"-n", kAppNs, "get", "hpa"});
+  EXPECT_TRUE(poll_until(
+      [] {
+        json d = get_json(kAppNs, "deploy/orders-zone-a");
+        return d.is_object() && d["status"].value("readyReplicas", 0) >= 2;
+      },
+      120s, 1s))
+      << kubectl_out({"-n", kAppNs, "get", "pods,deploy,hpa", "-o", "wide"});
+
+  // The app serves through the Service, from zone-a's Pods. (By the Service's
+  // address, with nc: the testbox's static busybox cannot use glibc's
+  // resolver, and its wget crashes in it.)
+  start_client(kAppNs, "client", e2e::kTestboxImage);
+  const std::string address = get_json(kAppNs, "svc/orders")["spec"].value("clusterIP", "");
+  ASSERT_FALSE(address.empty());
+  const auto http_get = [&](const std::string& path) {
+    auto r = exec(kAppNs, "client",
+                  {"sh", "-c",
+                   "printf 'GET " + path + " HTTP/1.0\\r\\n\\r\\n' | nc -w 5 " + address + " 80"});
+    EXPECT_TRUE(r.ok()) << r.describe() << r.err;
+    const auto body = r.out.find("\r\n\r\n");
+    EXPECT_EQ(r.out.rfind("HTTP/1.1 200", 0), 0u) << r.out;
+    return body == std::string::npos ? std::string() : r.out.substr(body + 4);
+  };
+  std::set<std::string> pods_seen;
+  for (int i = 0; i < 20; ++i) {
+    const std::string body = http_get("/");
+    EXPECT_EQ(body.rfind("zone=zone-a pod=orders-zone-a-", 0), 0u) << body;
+    pods_seen.insert(body);
+  }
+  // The Service balances over both of zone-a's Pods.
+  EXPECT_EQ(pods_seen.size(), 2u);
+  EXPECT_EQ(http_get("/healthz"), "ok\n");
+  kubectl_out({"delete", "namespace", kAppNs, "--wait=false"});
 }
 
 }  // namespace
