@@ -131,15 +131,33 @@ json render_shard_headless_service(const ShardSet& set) {
         {"ports", json::array({{{"name", "mysql"}, {"port", kMySqlPort}, {"protocol", "TCP"}}})}}}};
 }
 
+const EngineProfile& engine_profile(const std::string& engine) {
+  static const EngineProfile kMySql{"mysql", "mysqladmin", "MYSQL_ROOT_PASSWORD"};
+  static const EngineProfile kMariaDb{"mariadb", "mariadb-admin", "MARIADB_ROOT_PASSWORD"};
+  return engine == kEngineMariaDb ? kMariaDb : kMySql;
+}
+
 json render_shard_config_map(const ShardSet& set, int32_t db) {
-  // Row-based binlog with GTIDs: replicas (and a promoted replica's new
-  // replicas) follow by auto-position, no binlog file coordinates.
+  const bool mariadb = set.spec.engine == kEngineMariaDb;
+  // Both engines: row-based binlog with GTIDs, so replicas (and a promoted
+  // replica's new replicas) follow by GTID position, no binlog file
+  // coordinates; and an order the primary acknowledged survives a kill -9 of
+  // its Pod (binlog and redo log flushed at every commit). mariadbd refuses
+  // options it does not know, so each engine gets only its own.
+  const std::string durable = "sync_binlog=1\ninnodb_flush_log_at_trx_commit=1\n";
   const std::string common =
-      "[mysqld]\nlog_bin=mysql-bin\nbinlog_format=ROW\ngtid_mode=ON\n"
-      "enforce_gtid_consistency=ON\nlog_replica_updates=ON\nskip_name_resolve=ON\n";
+      mariadb ? "[mysqld]\nlog_bin=mysql-bin\nbinlog_format=ROW\nlog_slave_updates=ON\n"
+                "gtid_strict_mode=ON\nskip_name_resolve=ON\n" +
+                    durable
+              : "[mysqld]\nlog_bin=mysql-bin\nbinlog_format=ROW\ngtid_mode=ON\n"
+                "enforce_gtid_consistency=ON\nlog_replica_updates=ON\nskip_name_resolve=ON\n" +
+                    durable;
+  // read_only, not super_read_only, in the file: the entrypoint's first start
+  // sets up root through the same configuration, and super_read_only would
+  // refuse even root. The replica's init script turns it on afterwards.
   const std::string replica =
-      "[mysqld]\nread_only=ON\nsuper_read_only=ON\nrelay_log=relay-bin\n"
-      "replica_preserve_commit_order=ON\n";
+      mariadb ? "[mysqld]\nread_only=ON\nrelay_log=relay-bin\n"
+              : "[mysqld]\nread_only=ON\nrelay_log=relay-bin\nreplica_preserve_commit_order=ON\n";
   const std::string primary = "[mysqld]\nread_only=OFF\n";
   // Run by the init container: the pod's ordinal picks its server-id and role.
   const std::string init =
@@ -154,14 +172,23 @@ json render_shard_config_map(const ShardSet& set, int32_t db) {
       "  cp /config/replica.cnf /etc/mysql/conf.d/\n"
       "  cp /config/replica-init.sh /docker-entrypoint-initdb.d/\n"
       "fi\n";
+  // Sourced by the entrypoint on the first start, whose "${mysql[@]}" runs SQL
+  // as root over the local socket.
   const std::string primary_init =
       "\"${mysql[@]}\" -e \"CREATE USER IF NOT EXISTS 'repl'@'%' IDENTIFIED BY "
       "'${REPLICATION_PASSWORD}'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';\"\n";
+  const std::string source = shard_rw_service_name(set.meta.name, db);
+  const std::string port = std::to_string(kMySqlPort);
   const std::string replica_init =
-      "\"${mysql[@]}\" -e \"CHANGE REPLICATION SOURCE TO SOURCE_HOST='" +
-      shard_rw_service_name(set.meta.name, db) + "', SOURCE_PORT=" + std::to_string(kMySqlPort) +
-      ", SOURCE_USER='repl', SOURCE_PASSWORD='${REPLICATION_PASSWORD}', "
-      "SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1; START REPLICA;\"\n";
+      mariadb ? "\"${mysql[@]}\" -e \"CHANGE MASTER TO MASTER_HOST='" + source +
+                    "', MASTER_PORT=" + port +
+                    ", MASTER_USER='repl', MASTER_PASSWORD='${REPLICATION_PASSWORD}', "
+                    "MASTER_USE_GTID=slave_pos; START SLAVE;\"\n"
+              : "\"${mysql[@]}\" -e \"CHANGE REPLICATION SOURCE TO SOURCE_HOST='" + source +
+                    "', SOURCE_PORT=" + port +
+                    ", SOURCE_USER='repl', SOURCE_PASSWORD='${REPLICATION_PASSWORD}', "
+                    "SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1; START REPLICA;\"\n"
+                    "\"${mysql[@]}\" -e \"SET PERSIST super_read_only=ON;\"\n";
   return {{"apiVersion", "v1"},
           {"kind", "ConfigMap"},
           {"metadata",
@@ -184,10 +211,11 @@ json render_shard_statefulset(const ShardSet& set, int32_t db) {
         {"name", env},
         {"valueFrom", {{"secretKeyRef", {{"name", credentials_secret(set)}, {"key", key}}}}}};
   };
+  const EngineProfile& engine = engine_profile(s.engine);
   json init = {
       {"name", "config"},
       {"image", s.image},
-      {"command", json::array({"bash", "/config/init-config.sh"})},
+      {"command", json::array({"sh", "/config/init-config.sh"})},
       {"env",
        json::array({{{"name", "SERVER_ID_BASE"}, {"value", std::to_string(server_id_base(db))}}})},
       {"volumeMounts",
@@ -197,11 +225,13 @@ json render_shard_statefulset(const ShardSet& set, int32_t db) {
   json mysql = {
       {"name", "mysql"},
       {"image", s.image},
-      {"env", json::array({secret_env("MYSQL_ROOT_PASSWORD", "root-password"),
+      {"env", json::array({secret_env(engine.root_password_env, "root-password"),
                            secret_env("REPLICATION_PASSWORD", "replication-password")})},
       {"ports", json::array({{{"name", "mysql"}, {"containerPort", kMySqlPort}}})},
+      // ping answers 0 once the server accepts connections, even when it
+      // refuses the (absent) credentials: no password in the probe.
       {"readinessProbe",
-       {{"exec", {{"command", json::array({"mysqladmin", "ping", "-h", "127.0.0.1"})}}},
+       {{"exec", {{"command", json::array({engine.admin, "ping", "-h", "127.0.0.1"})}}},
         {"periodSeconds", 5}}},
       {"volumeMounts",
        json::array({{{"name", "data"}, {"mountPath", "/var/lib/mysql"}},

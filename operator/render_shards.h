@@ -8,6 +8,14 @@
 // "s-headless" governs every shard's pods; ConfigMap "s-routing" holds
 // routing.json.
 //
+// Engines (spec.engine): mysql (MySQL 8) and mariadb (MariaDB 10.11 or later)
+// differ in server options (mariadbd refuses an option it does not know), in
+// replication statements, in client programs and in the entrypoint's root
+// password variable; engine_profile() names the last two. Either image must
+// follow the docker-library entrypoint contract: the root password from the
+// environment, *.sh files in /docker-entrypoint-initdb.d sourced on the first
+// start (with "${mysql[@]}" running SQL as root), /etc/mysql/conf.d read.
+//
 // Routing contract (the same in route() and in routing.json, which states it
 // for clients in other languages):
 //   tables = databases x tablesPerDatabase
@@ -66,6 +74,14 @@ Result<Route> route(std::string_view key, std::optional<std::chrono::sys_days> t
 
 // MySQL server-id of a pod: unique across the ShardSet (base + ordinal).
 int32_t server_id_base(int32_t database);
+
+// What differs between spec.engine values beyond the server configuration.
+struct EngineProfile {
+  const char* client;             // runs SQL: "mysql" | "mariadb"
+  const char* admin;              // ping: "mysqladmin" | "mariadb-admin"
+  const char* root_password_env;  // the entrypoint's: MYSQL_ROOT_PASSWORD | MARIADB_ROOT_PASSWORD
+};
+const EngineProfile& engine_profile(const std::string& engine);
 
 json render_shard_headless_service(const ShardSet& set);
 json render_shard_config_map(const ShardSet& set, int32_t database);

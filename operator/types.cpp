@@ -371,6 +371,7 @@ Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
   return decode<ShardSetSpec>(spec, trace, [](FieldReader& r, ShardSetSpec& s) {
     r.require("shardKey");
     r.require("databases");
+    r.enum_into("engine", s.engine, {kEngineMySql, kEngineMariaDb});
     r.string_into("shardKey", s.shard_key);
     r.enum_into("strategy", s.strategy, {"hash", "range"});
     r.integer32("databases", s.databases, 1, 1024);
@@ -387,15 +388,21 @@ Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
   });
 }
 
+std::string default_shard_image(const std::string& engine) {
+  return engine == kEngineMariaDb ? "mariadb:11.4" : "mysql:8.0";
+}
+
 Result<ShardSetSpec> parse_shard_set(const json& spec) {
   auto decoded = decode_shard_set(spec);
   if (!decoded.ok()) return decoded;
-  std::vector<std::string> errors = unique_names_errors(decoded->zones, "spec.zones");
-  if (decoded->shard_key.empty()) errors.push_back("spec.shardKey: must not be empty");
-  if (int64_t{decoded->databases} * decoded->tables_per_database > 65536) {
+  ShardSetSpec& s = *decoded;
+  std::vector<std::string> errors = unique_names_errors(s.zones, "spec.zones");
+  if (s.shard_key.empty()) errors.push_back("spec.shardKey: must not be empty");
+  if (int64_t{s.databases} * s.tables_per_database > 65536) {
     errors.push_back("spec: databases x tablesPerDatabase must not exceed 65536 tables");
   }
   if (!errors.empty()) return invalid(errors);
+  if (s.image.empty()) s.image = default_shard_image(s.engine);
   return decoded;
 }
 

@@ -122,14 +122,21 @@ struct CacheTier {
 };
 
 // ---- ShardSet ----
+inline constexpr const char* kEngineMySql = "mysql";
+inline constexpr const char* kEngineMariaDb = "mariadb";
+
 struct ShardSetSpec {
+  std::string engine = kEngineMySql;  // mysql | mariadb; the CRD forbids changing it
   std::string shard_key;
   std::string strategy = "hash";  // hash | range
   int32_t databases = 1;
   int32_t tables_per_database = 1;
   std::string time_split = "none";  // none | monthly | daily
   int32_t replicas_per_shard = 1;
-  std::string image = "mysql:8.0";
+  // A default that depends on another field, which a CRD default cannot
+  // express: decode leaves it empty when absent and parse_shard_set fills in
+  // default_shard_image(engine).
+  std::string image;
   std::string storage_size = "100Gi";
   std::string storage_class_name;
   std::vector<std::string> zones;
@@ -140,6 +147,9 @@ struct ShardSet {
   ObjectMeta meta;
   ShardSetSpec spec;
 };
+
+// "mysql:8.0" for mysql, "mariadb:11.4" for mariadb.
+std::string default_shard_image(const std::string& engine);
 
 // `spec` is the object's .spec.
 Result<OrderServiceSpec> decode_order_service(const json& spec, FieldTrace* trace = nullptr);

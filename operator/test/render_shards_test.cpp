@@ -104,18 +104,88 @@ TEST(RenderShards, StatefulSetPerDatabaseWithPrimaryAndReplicas) {
       "Delete");
 }
 
+bool has(const json& data, const char* key, const std::string& text) {
+  return std::string(data[key]).find(text) != std::string::npos;
+}
+
 TEST(RenderShards, ConfigMapGivesEachPodItsServerIdAndRole) {
   const json data = render_shard_config_map(shard_set(), 2)["data"];
   EXPECT_EQ(data["server-id-base"], "300");
   const std::string init = data["init-config.sh"];
   EXPECT_NE(init.find("server-id=%d"), std::string::npos);
   EXPECT_NE(init.find("$((SERVER_ID_BASE + ordinal))"), std::string::npos);
-  EXPECT_NE(std::string(data["common.cnf"]).find("gtid_mode=ON"), std::string::npos);
-  EXPECT_NE(std::string(data["replica.cnf"]).find("super_read_only=ON"), std::string::npos);
-  EXPECT_NE(std::string(data["replica-init.sh"]).find("SOURCE_HOST='orders-db-2-rw'"),
-            std::string::npos);
   // Server ids never collide between shards (at most 1 + 5 pods per shard).
   EXPECT_GT(server_id_base(1), server_id_base(0) + 6);
+}
+
+TEST(RenderShards, MySqlConfigUsesGtidAutoPositionAndIsDurable) {
+  const json data = render_shard_config_map(shard_set(), 2)["data"];
+  for (const char* option : {"gtid_mode=ON", "enforce_gtid_consistency=ON", "log_bin=",
+                             "binlog_format=ROW", "log_replica_updates=ON", "skip_name_resolve=ON",
+                             "sync_binlog=1", "innodb_flush_log_at_trx_commit=1"}) {
+    EXPECT_TRUE(has(data, "common.cnf", option)) << option;
+  }
+  EXPECT_TRUE(has(data, "replica.cnf", "read_only=ON"));
+  EXPECT_TRUE(has(data, "replica.cnf", "replica_preserve_commit_order=ON"));
+  // super_read_only would refuse the entrypoint's own first-start writes, so
+  // the replica's init script persists it once those are done.
+  EXPECT_FALSE(has(data, "replica.cnf", "super_read_only"));
+  const std::string replica_init = data["replica-init.sh"];
+  EXPECT_NE(replica_init.find("CHANGE REPLICATION SOURCE TO SOURCE_HOST='orders-db-2-rw', "
+                              "SOURCE_PORT=3306, SOURCE_USER='repl', "
+                              "SOURCE_PASSWORD='${REPLICATION_PASSWORD}', SOURCE_AUTO_POSITION=1, "
+                              "GET_SOURCE_PUBLIC_KEY=1; START REPLICA;"),
+            std::string::npos)
+      << replica_init;
+  EXPECT_LT(replica_init.find("START REPLICA"),
+            replica_init.find("SET PERSIST super_read_only=ON"));
+  EXPECT_TRUE(has(data, "primary-init.sh", "GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'"));
+}
+
+TEST(RenderShards, MariaDbConfigHasNoMySqlOnlyOption) {
+  ShardSet s = shard_set();
+  s.spec.engine = "mariadb";
+  const json data = render_shard_config_map(s, 2)["data"];
+  for (const char* option :
+       {"log_bin=", "binlog_format=ROW", "log_slave_updates=ON", "gtid_strict_mode=ON",
+        "skip_name_resolve=ON", "sync_binlog=1", "innodb_flush_log_at_trx_commit=1"}) {
+    EXPECT_TRUE(has(data, "common.cnf", option)) << option;
+  }
+  EXPECT_TRUE(has(data, "replica.cnf", "read_only=ON"));
+  EXPECT_TRUE(has(data, "replica.cnf", "relay_log="));
+  // mariadbd refuses to start on an option it does not know.
+  for (const char* key : {"common.cnf", "primary.cnf", "replica.cnf", "replica-init.sh"}) {
+    for (const char* mysql_only :
+         {"gtid_mode", "enforce_gtid_consistency", "super_read_only",
+          "replica_preserve_commit_order", "log_replica_updates", "SOURCE_", "PERSIST"}) {
+      EXPECT_FALSE(has(data, key, mysql_only)) << key << ": " << mysql_only;
+    }
+  }
+  EXPECT_TRUE(has(data, "replica-init.sh",
+                  "CHANGE MASTER TO MASTER_HOST='orders-db-2-rw', MASTER_PORT=3306, "
+                  "MASTER_USER='repl', MASTER_PASSWORD='${REPLICATION_PASSWORD}', "
+                  "MASTER_USE_GTID=slave_pos; START SLAVE;"));
+}
+
+TEST(RenderShards, EngineChoosesClientProgramsAndRootPasswordVariable) {
+  ShardSet s = shard_set();
+  json mysql = render_shard_statefulset(s, 0)["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(mysql["image"], "mysql:8.0");
+  EXPECT_EQ(mysql["readinessProbe"]["exec"]["command"],
+            json::array({"mysqladmin", "ping", "-h", "127.0.0.1"}));
+  EXPECT_EQ(mysql["env"][0]["name"], "MYSQL_ROOT_PASSWORD");
+
+  auto parsed = parse_shard_set({{"shardKey", "user_id"}, {"databases", 2}, {"engine", "mariadb"}});
+  ASSERT_TRUE(parsed.ok()) << parsed.error().describe();
+  s.spec = *parsed;
+  json maria = render_shard_statefulset(s, 0)["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(maria["image"], "mariadb:11.4");
+  EXPECT_EQ(maria["readinessProbe"]["exec"]["command"],
+            json::array({"mariadb-admin", "ping", "-h", "127.0.0.1"}));
+  EXPECT_EQ(maria["env"][0]["name"], "MARIADB_ROOT_PASSWORD");
+  EXPECT_EQ(maria["env"][0]["valueFrom"]["secretKeyRef"]["key"], "root-password");
+  EXPECT_EQ(std::string(engine_profile("mariadb").client), "mariadb");
+  EXPECT_EQ(std::string(engine_profile("mysql").client), "mysql");
 }
 
 TEST(RenderShards, ReadWriteServiceSelectsThePrimaryOnly) {

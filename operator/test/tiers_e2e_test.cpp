@@ -104,7 +104,8 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   EXPECT_EQ(cache["status"]["bootstrap"]["job"], "orders-cache-redis-bootstrap");
   EXPECT_EQ(cache["status"]["clusterShards"], 6);
 
-  // ShardSet orders-db: 8 databases, primary + 2 replicas each.
+  // ShardSet orders-db: 8 databases, primary + 2 replicas each, MySQL by default.
+  EXPECT_EQ(get(shard_sets_resource(), ns, "orders-db")["spec"]["engine"], "mysql");
   for (int db = 0; db < 8; ++db) {
     const std::string name = "orders-db-" + std::to_string(db);
     ASSERT_TRUE(exists(res::kStatefulSets, ns, name)) << name;
@@ -269,6 +270,45 @@ spec:
                get(res::kJobs, ns, "c-redis-rebalance-4").is_null();
       },
       60s));
+}
+
+// spec.engine: a MariaDB ShardSet runs MariaDB's programs with MariaDB's
+// options, and the API server refuses to switch an existing ShardSet's engine.
+TEST_F(TiersE2E, MariaDbShardSetKeepsItsEngine) {
+  const std::string ns = "maria";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  const std::string set = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: ShardSet
+metadata: {name: m, namespace: maria}
+spec:
+  engine: mariadb
+  shardKey: user_id
+  databases: 1
+  storage: {size: 1Gi}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, set).ok());
+  ASSERT_TRUE(exists(res::kStatefulSets, ns, "m-0"));
+  const json pod = get(res::kStatefulSets, ns, "m-0")["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["containers"][0]["image"], "mariadb:11.4");
+  EXPECT_EQ(pod["containers"][0]["readinessProbe"]["exec"]["command"][0], "mariadb-admin");
+  EXPECT_EQ(pod["containers"][0]["env"][0]["name"], "MARIADB_ROOT_PASSWORD");
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "m-0-mysql"));
+  const std::string common = get(res::kConfigMaps, ns, "m-0-mysql")["data"]["common.cnf"];
+  EXPECT_NE(common.find("gtid_strict_mode=ON"), std::string::npos) << common;
+  EXPECT_EQ(common.find("gtid_mode"), std::string::npos) << common;
+
+  auto switched = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
+                                 {{"spec", {{"engine", "mysql"}}}});
+  ASSERT_FALSE(switched.ok());
+  EXPECT_EQ(switched.error().code, ErrorCode::kInvalid);
+  EXPECT_NE(switched.error().message.find("engine cannot change once set"), std::string::npos)
+      << switched.error().message;
+  EXPECT_EQ(get(shard_sets_resource(), ns, "m")["spec"]["engine"], "mariadb");
+  // Other fields still change.
+  auto grown = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
+                              {{"spec", {{"replicasPerShard", 2}}}});
+  EXPECT_TRUE(grown.ok()) << grown.error().describe();
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "m").ok());
 }
 
 // deletionPolicy Delete: the StatefulSet's persistentVolumeClaimRetentionPolicy

@@ -108,6 +108,19 @@ TEST(ParseShardSet, ReadsFieldsAndDefaults) {
   EXPECT_EQ(s->spec.strategy, "hash");
   EXPECT_EQ(s->spec.deletion_policy, "Retain");
   EXPECT_EQ(s->spec.storage_size, "100Gi");
+  EXPECT_EQ(s->spec.engine, "mysql");
+  EXPECT_EQ(s->spec.image, "mysql:8.0");
+  auto maria = parse_shard_set({{"shardKey", "user_id"}, {"databases", 1}, {"engine", "mariadb"}});
+  ASSERT_TRUE(maria.ok()) << maria.error().describe();
+  EXPECT_EQ(maria->image, "mariadb:11.4");
+  auto own = parse_shard_set(
+      {{"shardKey", "user_id"}, {"databases", 1}, {"engine", "mariadb"}, {"image", "db:1"}});
+  EXPECT_EQ(own->image, "db:1");
+  auto unknown = parse_shard_set({{"shardKey", "user_id"}, {"databases", 1}, {"engine", "pg"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("spec.engine: must be one of mariadb, mysql"),
+            std::string::npos)
+      << unknown.error().message;
   auto bad = parse_shard_set({{"shardKey", "user_id"},
                               {"databases", 1024},
                               {"tablesPerDatabase", 1024},
