@@ -5,70 +5,88 @@
 
 namespace orderguard::op {
 
+namespace {
+
+// Ready pods of a StatefulSet, and whether it is still being created or
+// rolled out towards `want` pods.
+struct Members {
+  int32_t ready = 0;
+  bool rolling = false;
+};
+
+Members members(const json* sts, int32_t want) {
+  if (sts == nullptr) return {0, want > 0};
+  const json st = sts->value("status", json::object());
+  const bool rolling = st.value("observedGeneration", int64_t{0}) <
+                           (*sts)["metadata"].value("generation", int64_t{0}) ||
+                       st.value("updatedReplicas", 0) < want || st.value("replicas", 0) != want;
+  return {st.value("readyReplicas", 0), rolling};
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
 json compute_shard_status(const ShardSet& set, const json& old_status,
-                          const std::vector<const json*>& stateful_sets, const std::string& now) {
+                          const std::vector<ShardStatefulSets>& shard_sets,
+                          const std::string& now) {
   const int64_t gen = set.meta.generation;
-  const int32_t want = 1 + set.spec.replicas_per_shard;
+  const int32_t want_replicas = set.spec.replicas_per_shard;
   json shards = json::array();
   int32_t ready_shards = 0;
   bool rolling = false;
-  std::vector<std::string> not_ready, no_primary;
+  std::vector<std::string> no_primary, missing_replicas;
   for (int32_t db = 0; db < set.spec.databases; ++db) {
-    const json* sts = db < static_cast<int32_t>(stateful_sets.size()) ? stateful_sets[db] : nullptr;
-    int32_t ready = 0;
-    if (sts == nullptr) {
-      rolling = true;
-    } else {
-      const json st = sts->value("status", json::object());
-      ready = st.value("readyReplicas", 0);
-      if (st.value("observedGeneration", int64_t{0}) <
-              (*sts)["metadata"].value("generation", int64_t{0}) ||
-          st.value("updatedReplicas", 0) < want || st.value("replicas", 0) != want) {
-        rolling = true;
-      }
-    }
-    const bool ok = ready >= want;
+    const ShardStatefulSets sts =
+        db < static_cast<int32_t>(shard_sets.size()) ? shard_sets[db] : ShardStatefulSets{};
+    const Members primary = members(sts.primary, 1);
+    const Members replicas = members(sts.replicas, want_replicas);
+    rolling = rolling || primary.rolling || replicas.rolling;
+    const bool primary_ready = primary.ready >= 1;
+    const bool ok = primary_ready && replicas.ready >= want_replicas;
     if (ok) ++ready_shards;
     const std::string name = shard_statefulset_name(set.meta.name, db);
-    if (!ok) not_ready.push_back(name + " " + std::to_string(ready) + "/" + std::to_string(want));
-    // Pods start in order (OrderedReady): no ready pod means no primary.
-    if (ready == 0) no_primary.push_back(name);
+    if (!primary_ready) {
+      no_primary.push_back(name);
+    } else if (!ok) {
+      missing_replicas.push_back(name + " " + std::to_string(replicas.ready) + "/" +
+                                 std::to_string(want_replicas) + " replicas");
+    }
     shards.push_back({{"database", db},
                       {"statefulSet", name},
-                      {"replicas", want},
-                      {"readyReplicas", ready},
+                      {"replicas", 1 + want_replicas},
+                      {"readyReplicas", primary.ready + replicas.ready},
+                      {"primaryReady", primary_ready},
                       {"ready", ok}});
   }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-  };
   json conditions = old_status.value("conditions", json::array());
-  if (not_ready.empty()) {
-    conditions = set_condition(conditions, "Ready", "True", "AllShardsReady",
-                               "every database shard has all its members ready", gen, now);
+  if (!no_primary.empty()) {
+    conditions = set_condition(conditions, "Ready", "False", "PrimaryNotReady",
+                               "shards without a ready primary: " + join(no_primary), gen, now);
+  } else if (!missing_replicas.empty()) {
+    conditions =
+        set_condition(conditions, "Ready", "False", "ReplicasNotReady",
+                      "shards below their ready replicas: " + join(missing_replicas), gen, now);
   } else {
-    conditions = set_condition(conditions, "Ready", "False", "ShardsNotReady",
-                               "shards below their ready members: " + join(not_ready), gen, now);
+    conditions = set_condition(conditions, "Ready", "True", "AllShardsReady",
+                               "every database shard has its primary and replicas ready", gen, now);
   }
   conditions = rolling ? set_condition(conditions, "Progressing", "True", "RollingOut",
                                        "shard StatefulSets are being created or updated", gen, now)
                        : set_condition(conditions, "Progressing", "False", "Stable",
                                        "every shard StatefulSet is up to date", gen, now);
-  // Degraded: some shard serves with fewer copies than asked, but serves.
-  std::vector<std::string> degraded;
-  for (const auto& s : shards) {
-    if (!s["ready"].get<bool>() && s["readyReplicas"].get<int32_t>() > 0) {
-      degraded.push_back(s["statefulSet"]);
-    }
-  }
+  // Degraded: a shard serves writes, but with fewer copies than asked.
   conditions =
-      degraded.empty()
+      missing_replicas.empty()
           ? set_condition(conditions, "Degraded", "False", "AsExpected",
-                          "no shard serves with missing members", gen, now)
-          : set_condition(conditions, "Degraded", "True", "MembersNotReady",
-                          "shards serving with missing members: " + join(degraded), gen, now);
+                          "no primary serves without its replicas", gen, now)
+          : set_condition(conditions, "Degraded", "True", "ReplicasNotReady",
+                          "primaries serving without all their replicas: " + join(missing_replicas),
+                          gen, now);
   return {{"observedGeneration", gen},
           {"readyShards", ready_shards},
           {"routingConfigMap", routing_config_map_name(set.meta.name)},
@@ -103,11 +121,18 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
 
   // 2. Status.
   std::vector<kube::ObjectPtr> held;
-  std::vector<const json*> stateful_sets;
+  std::vector<ShardStatefulSets> stateful_sets;
   for (int32_t db = 0; db < set.spec.databases; ++db) {
+    ShardStatefulSets shard;
     held.push_back(
         caches_.stateful_sets->get(set.meta.ns, shard_statefulset_name(set.meta.name, db)));
-    stateful_sets.push_back(held.back().get());
+    shard.primary = held.back().get();
+    if (set.spec.replicas_per_shard > 0) {
+      held.push_back(caches_.stateful_sets->get(set.meta.ns,
+                                                shard_replica_statefulset_name(set.meta.name, db)));
+      shard.replicas = held.back().get();
+    }
+    stateful_sets.push_back(shard);
   }
   // Our last status write, when the cache has not caught up with it yet.
   const json old_status = status_memo_.current(*live);

@@ -28,6 +28,18 @@ json shard_labels(const ShardSet& set, int32_t db) {
   return labels;
 }
 
+json role_selector(const ShardSet& set, int32_t db, const std::string& role) {
+  json selector = shard_selector(set, db);
+  selector[kRoleLabel] = role;
+  return selector;
+}
+
+json role_labels(const ShardSet& set, int32_t db, const std::string& role) {
+  json labels = shard_labels(set, db);
+  labels[kRoleLabel] = role;
+  return labels;
+}
+
 json shard_metadata(const ShardSet& set, const std::string& name, json labels) {
   return {{"name", name},
           {"namespace", set.meta.ns},
@@ -58,6 +70,9 @@ std::string service_address(const ShardSet& set, const std::string& service) {
 
 std::string shard_statefulset_name(const std::string& s, int32_t db) {
   return s + "-" + std::to_string(db);
+}
+std::string shard_replica_statefulset_name(const std::string& s, int32_t db) {
+  return shard_statefulset_name(s, db) + "-replica";
 }
 std::string shard_rw_service_name(const std::string& s, int32_t db) {
   return shard_statefulset_name(s, db) + "-rw";
@@ -159,19 +174,18 @@ json render_shard_config_map(const ShardSet& set, int32_t db) {
       mariadb ? "[mysqld]\nread_only=ON\nrelay_log=relay-bin\n"
               : "[mysqld]\nread_only=ON\nrelay_log=relay-bin\nreplica_preserve_commit_order=ON\n";
   const std::string primary = "[mysqld]\nread_only=OFF\n";
-  // Run by the init container: the pod's ordinal picks its server-id and role.
+  // Run by the init container: ROLE (the StatefulSet's) picks the files, the
+  // ordinal of a replica its server-id.
   const std::string init =
-      "set -e\nordinal=${HOSTNAME##*-}\n"
-      "printf '[mysqld]\\nserver-id=%d\\n' $((SERVER_ID_BASE + ordinal)) > "
-      "/etc/mysql/conf.d/server-id.cnf\n"
-      "cp /config/common.cnf /etc/mysql/conf.d/\n"
-      "if [ \"$ordinal\" -eq 0 ]; then\n"
-      "  cp /config/primary.cnf /etc/mysql/conf.d/\n"
-      "  cp /config/primary-init.sh /docker-entrypoint-initdb.d/\n"
-      "else\n"
-      "  cp /config/replica.cnf /etc/mysql/conf.d/\n"
-      "  cp /config/replica-init.sh /docker-entrypoint-initdb.d/\n"
-      "fi\n";
+      "set -e\n"
+      "case \"$ROLE\" in\n"
+      "  primary) server_id=$SERVER_ID_BASE ;;\n"
+      "  replica) server_id=$((SERVER_ID_BASE + 1 + ${HOSTNAME##*-})) ;;\n"
+      "  *) echo \"ROLE must be primary or replica, not '$ROLE'\" >&2; exit 1 ;;\n"
+      "esac\n"
+      "printf '[mysqld]\\nserver-id=%d\\n' \"$server_id\" > /etc/mysql/conf.d/server-id.cnf\n"
+      "cp /config/common.cnf \"/config/$ROLE.cnf\" /etc/mysql/conf.d/\n"
+      "cp \"/config/$ROLE-init.sh\" /docker-entrypoint-initdb.d/\n";
   // Sourced by the entrypoint on the first start, whose "${mysql[@]}" runs SQL
   // as root over the local socket.
   const std::string primary_init =
@@ -203,21 +217,24 @@ json render_shard_config_map(const ShardSet& set, int32_t db) {
             {"replica-init.sh", replica_init}}}};
 }
 
-json render_shard_statefulset(const ShardSet& set, int32_t db) {
+json render_shard_statefulset(const ShardSet& set, int32_t db, const std::string& role) {
   const auto& s = set.spec;
-  const std::string name = shard_statefulset_name(set.meta.name, db);
+  const bool primary = role == kRolePrimary;
+  const std::string name = primary ? shard_statefulset_name(set.meta.name, db)
+                                   : shard_replica_statefulset_name(set.meta.name, db);
+  const EngineProfile& engine = engine_profile(s.engine);
   auto secret_env = [&](const char* env, const char* key) {
     return json{
         {"name", env},
         {"valueFrom", {{"secretKeyRef", {{"name", credentials_secret(set)}, {"key", key}}}}}};
   };
-  const EngineProfile& engine = engine_profile(s.engine);
   json init = {
       {"name", "config"},
       {"image", s.image},
       {"command", json::array({"sh", "/config/init-config.sh"})},
       {"env",
-       json::array({{{"name", "SERVER_ID_BASE"}, {"value", std::to_string(server_id_base(db))}}})},
+       json::array({{{"name", "ROLE"}, {"value", role}},
+                    {{"name", "SERVER_ID_BASE"}, {"value", std::to_string(server_id_base(db))}}})},
       {"volumeMounts",
        json::array({{{"name", "config"}, {"mountPath", "/config"}},
                     {{"name", "conf"}, {"mountPath", "/etc/mysql/conf.d"}},
@@ -245,8 +262,9 @@ json render_shard_statefulset(const ShardSet& set, int32_t db) {
                      {"configMap", {{"name", shard_config_map_name(set.meta.name, db)}}}},
                     {{"name", "conf"}, {"emptyDir", json::object()}},
                     {{"name", "initdb"}, {"emptyDir", json::object()}}})}};
-  // The primary and its replicas on different nodes, and (when zones are
-  // listed) different zones, so one failure leaves a copy to promote.
+  // The primary and its replicas (both StatefulSets: the shard's labels) on
+  // different nodes, and (when zones are listed) different zones, so one
+  // failure leaves a copy to promote.
   json spread = json::array();
   if (!s.zones.empty()) {
     spread.push_back({{"maxSkew", 1},
@@ -268,34 +286,34 @@ json render_shard_statefulset(const ShardSet& set, int32_t db) {
   json pvc_spec = {{"accessModes", json::array({"ReadWriteOnce"})},
                    {"resources", {{"requests", {{"storage", s.storage_size}}}}}};
   if (!s.storage_class_name.empty()) pvc_spec["storageClassName"] = s.storage_class_name;
-  return {{"apiVersion", "apps/v1"},
-          {"kind", "StatefulSet"},
-          {"metadata", shard_metadata(set, name, shard_labels(set, db))},
-          {"spec",
-           {{"replicas", 1 + s.replicas_per_shard},
-            {"serviceName", shard_headless_service_name(set.meta.name)},
-            // The primary (ordinal 0) first: replicas clone from it.
-            {"podManagementPolicy", "OrderedReady"},
-            {"selector", {{"matchLabels", shard_selector(set, db)}}},
-            {"template", {{"metadata", {{"labels", shard_labels(set, db)}}}, {"spec", pod_spec}}},
-            {"volumeClaimTemplates",
-             json::array({{{"metadata", {{"name", "data"}, {"labels", shard_labels(set, db)}}},
-                           {"spec", pvc_spec}}})},
-            // deletionPolicy Retain keeps the data when the ShardSet goes.
-            {"persistentVolumeClaimRetentionPolicy",
-             {{"whenDeleted", s.deletion_policy}, {"whenScaled", "Retain"}}}}}};
+  const json labels = role_labels(set, db, role);
+  return {
+      {"apiVersion", "apps/v1"},
+      {"kind", "StatefulSet"},
+      {"metadata", shard_metadata(set, name, labels)},
+      {"spec",
+       {{"replicas", primary ? 1 : s.replicas_per_shard},
+        {"serviceName", shard_headless_service_name(set.meta.name)},
+        // Replicas need not wait for each other: each retries its
+        // connection to the source until the primary answers.
+        {"podManagementPolicy", primary ? "OrderedReady" : "Parallel"},
+        {"selector", {{"matchLabels", role_selector(set, db, role)}}},
+        {"template", {{"metadata", {{"labels", labels}}}, {"spec", pod_spec}}},
+        {"volumeClaimTemplates",
+         json::array({{{"metadata", {{"name", "data"}, {"labels", labels}}}, {"spec", pvc_spec}}})},
+        // deletionPolicy Retain keeps the data when the ShardSet goes.
+        {"persistentVolumeClaimRetentionPolicy",
+         {{"whenDeleted", s.deletion_policy}, {"whenScaled", "Retain"}}}}}};
 }
 
 json render_shard_rw_service(const ShardSet& set, int32_t db) {
-  json selector = shard_selector(set, db);
-  selector["statefulset.kubernetes.io/pod-name"] = shard_statefulset_name(set.meta.name, db) + "-0";
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
           {"metadata",
            shard_metadata(set, shard_rw_service_name(set.meta.name, db), shard_labels(set, db))},
           {"spec",
            {{"type", "ClusterIP"},
-            {"selector", selector},
+            {"selector", role_selector(set, db, kRolePrimary)},
             {"ports", json::array({{{"name", "mysql"},
                                     {"port", kMySqlPort},
                                     {"targetPort", "mysql"},
@@ -303,15 +321,16 @@ json render_shard_rw_service(const ShardSet& set, int32_t db) {
 }
 
 json render_shard_ro_service(const ShardSet& set, int32_t db) {
-  // A Service selector cannot exclude ordinal 0, so reads spread over the
-  // primary too; every member is a consistent (if possibly lagging) copy.
+  // Reads go to the replicas only, so they never load the primary; a shard
+  // without replicas reads from its primary.
+  const char* role = set.spec.replicas_per_shard > 0 ? kRoleReplica : kRolePrimary;
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
           {"metadata",
            shard_metadata(set, shard_ro_service_name(set.meta.name, db), shard_labels(set, db))},
           {"spec",
            {{"type", "ClusterIP"},
-            {"selector", shard_selector(set, db)},
+            {"selector", role_selector(set, db, role)},
             {"ports", json::array({{{"name", "mysql"},
                                     {"port", kMySqlPort},
                                     {"targetPort", "mysql"},
@@ -319,6 +338,8 @@ json render_shard_ro_service(const ShardSet& set, int32_t db) {
 }
 
 json render_shard_pdb(const ShardSet& set, int32_t db) {
+  // The shard's labels select both StatefulSets' pods; the disruption
+  // controller adds up the scale of each pod's controller.
   return {{"apiVersion", "policy/v1"},
           {"kind", "PodDisruptionBudget"},
           {"metadata",
@@ -405,7 +426,12 @@ std::vector<json> render_shard_children(const ShardSet& set) {
     out.push_back(render_shard_config_map(set, db));
     out.push_back(render_shard_rw_service(set, db));
     out.push_back(render_shard_ro_service(set, db));
-    out.push_back(render_shard_statefulset(set, db));
+    out.push_back(render_shard_statefulset(set, db, kRolePrimary));
+    // Scaled to 0 replicas, the replica StatefulSet is no longer desired and
+    // converge_children deletes it; its volumes follow deletionPolicy.
+    if (set.spec.replicas_per_shard > 0) {
+      out.push_back(render_shard_statefulset(set, db, kRoleReplica));
+    }
     out.push_back(render_shard_pdb(set, db));
   }
   return out;

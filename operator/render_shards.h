@@ -1,12 +1,20 @@
-// Desired children of a ShardSet (sharded MySQL) and the routing function, as
-// pure functions: JSON in, JSON out, no client.
+// Desired children of a ShardSet (sharded MySQL or MariaDB) and the routing
+// function, as pure functions: JSON in, JSON out, no client.
 //
-// Names, for ShardSet "s" and database shard i (0-based): StatefulSet and PDB
-// "s-<i>" (pod "s-<i>-0" is the primary, the others read replicas), Services
-// "s-<i>-rw" (the primary) and "s-<i>-ro" (the shard's readable members),
-// ConfigMap "s-<i>-mysql" (server settings); one headless Service
+// Names, for ShardSet "s" and database shard i (0-based): StatefulSet "s-<i>"
+// runs the primary (one pod, "s-<i>-0"), StatefulSet "s-<i>-replica" its
+// read replicas ("s-<i>-replica-<n>"; none when replicasPerShard is 0);
+// Services "s-<i>-rw" (the primary) and "s-<i>-ro" (the replicas, or the
+// primary when there are none); PDB "s-<i>" over both; ConfigMap "s-<i>-mysql"
+// (server settings and init scripts for both roles); one headless Service
 // "s-headless" governs every shard's pods; ConfigMap "s-routing" holds
 // routing.json.
+//
+// Pods carry tiers.orderguard.io/shardset, tiers.orderguard.io/shard (the
+// database index) and tiers.orderguard.io/role (primary | replica): a Service
+// selector cannot exclude a StatefulSet ordinal, so the roles live in separate
+// StatefulSets and the Services select by role. server-id: the primary
+// server_id_base(i), replica n server_id_base(i) + 1 + n.
 //
 // Engines (spec.engine): mysql (MySQL 8) and mariadb (MariaDB 10.11 or later)
 // differ in server options (mariadbd refuses an option it does not know), in
@@ -43,12 +51,18 @@ namespace orderguard::op {
 
 inline constexpr const char* kShardSetLabel = "tiers.orderguard.io/shardset";
 inline constexpr const char* kShardLabel = "tiers.orderguard.io/shard";
+// On shard pods: kRolePrimary or kRoleReplica, what the rw and ro Services select.
+inline constexpr const char* kRoleLabel = "tiers.orderguard.io/role";
+inline constexpr const char* kRolePrimary = "primary";
+inline constexpr const char* kRoleReplica = "replica";
 inline constexpr int32_t kMySqlPort = 3306;
 // The CRD has no field for range widths yet: each table takes this many keys.
 inline constexpr uint64_t kRangeKeysPerTable = 10'000'000;
 inline constexpr const char* kRoutingKey = "routing.json";
 
+// The primary's StatefulSet (and the shard's PDB).
 std::string shard_statefulset_name(const std::string& shard_set, int32_t database);
+std::string shard_replica_statefulset_name(const std::string& shard_set, int32_t database);
 std::string shard_rw_service_name(const std::string& shard_set, int32_t database);
 std::string shard_ro_service_name(const std::string& shard_set, int32_t database);
 std::string shard_config_map_name(const std::string& shard_set, int32_t database);
@@ -72,7 +86,8 @@ struct Route {
 Result<Route> route(std::string_view key, std::optional<std::chrono::sys_days> time,
                     const ShardSet& set);
 
-// MySQL server-id of a pod: unique across the ShardSet (base + ordinal).
+// First MySQL server-id of a database shard: its primary's. Replica n has
+// base + 1 + n; ids stay unique across the ShardSet.
 int32_t server_id_base(int32_t database);
 
 // What differs between spec.engine values beyond the server configuration.
@@ -85,7 +100,8 @@ const EngineProfile& engine_profile(const std::string& engine);
 
 json render_shard_headless_service(const ShardSet& set);
 json render_shard_config_map(const ShardSet& set, int32_t database);
-json render_shard_statefulset(const ShardSet& set, int32_t database);
+// `role`: kRolePrimary (one pod) or kRoleReplica (replicasPerShard pods).
+json render_shard_statefulset(const ShardSet& set, int32_t database, const std::string& role);
 json render_shard_rw_service(const ShardSet& set, int32_t database);
 json render_shard_ro_service(const ShardSet& set, int32_t database);
 json render_shard_pdb(const ShardSet& set, int32_t database);

@@ -13,8 +13,9 @@
 // finished Job is history, not drift), then status.
 //
 // ShardSet steps (reconcile_shards.cpp): converge the children (a database
-// removed from spec loses its StatefulSet; its PVCs follow deletionPolicy),
-// then status with per-shard readiness.
+// removed from spec loses its StatefulSets, replicasPerShard 0 the replica
+// StatefulSet; their PVCs follow deletionPolicy), then status with per-shard
+// readiness of the primary and of the replicas.
 #pragma once
 
 #include <optional>
@@ -49,9 +50,15 @@ struct TierCaches {
 json compute_cache_status(const CacheTier& tier, const json& old_status, const CachePlan& plan,
                           const json* sts, const json* bootstrap_job,
                           const std::string& rebalance_job, const std::string& now);
-// `stateful_sets[i]`: database i's StatefulSet, null when absent.
+// A database shard's StatefulSets as the cache holds them, null when absent.
+struct ShardStatefulSets {
+  const json* primary = nullptr;
+  const json* replicas = nullptr;  // absent, and not expected, with replicasPerShard 0
+};
+// `shards[i]`: database i's. A shard is ready when its primary is and all its
+// replicas are; Degraded names the shards whose primary serves without them.
 json compute_shard_status(const ShardSet& set, const json& old_status,
-                          const std::vector<const json*>& stateful_sets, const std::string& now);
+                          const std::vector<ShardStatefulSets>& shards, const std::string& now);
 bool job_complete(const json& job);
 
 class CacheTierReconciler {

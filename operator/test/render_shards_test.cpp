@@ -81,27 +81,50 @@ TEST(Route, RangeStrategy) {
   EXPECT_FALSE(route("-1", std::nullopt, s).ok());
 }
 
-TEST(RenderShards, StatefulSetPerDatabaseWithPrimaryAndReplicas) {
+TEST(RenderShards, PrimaryAndReplicaStatefulSetsPerDatabase) {
   ShardSet s = shard_set();
   s.spec.replicas_per_shard = 2;
   s.spec.storage_size = "500Gi";
   s.spec.zones = {"zone-a", "zone-b", "zone-c"};
-  json sts = render_shard_statefulset(s, 3);
-  EXPECT_EQ(sts["metadata"]["name"], "orders-db-3");
-  EXPECT_EQ(sts["spec"]["replicas"], 3);
-  EXPECT_EQ(sts["spec"]["serviceName"], "orders-db-headless");
-  EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["kind"], "ShardSet");
-  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
-            "500Gi");
-  EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Retain");
-  const json pod = sts["spec"]["template"]["spec"];
-  EXPECT_EQ(pod["topologySpreadConstraints"][0]["topologyKey"], "topology.kubernetes.io/zone");
-  EXPECT_EQ(pod["topologySpreadConstraints"][0]["whenUnsatisfiable"], "DoNotSchedule");
-  EXPECT_EQ(pod["initContainers"][0]["env"][0]["value"], std::to_string(server_id_base(3)));
+  const json primary = render_shard_statefulset(s, 3, kRolePrimary);
+  const json replicas = render_shard_statefulset(s, 3, kRoleReplica);
+  EXPECT_EQ(primary["metadata"]["name"], "orders-db-3");
+  EXPECT_EQ(replicas["metadata"]["name"], "orders-db-3-replica");
+  EXPECT_EQ(primary["spec"]["replicas"], 1);
+  EXPECT_EQ(replicas["spec"]["replicas"], 2);
+  EXPECT_EQ(replicas["spec"]["podManagementPolicy"], "Parallel");
+  for (const json& sts : {primary, replicas}) {
+    EXPECT_EQ(sts["spec"]["serviceName"], "orders-db-headless");
+    EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["kind"], "ShardSet");
+    EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data");
+    EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+              "500Gi");
+    EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Retain");
+    // Spread over zones and nodes together: the shard's labels, both roles.
+    const json pod = sts["spec"]["template"]["spec"];
+    EXPECT_EQ(pod["topologySpreadConstraints"][0]["topologyKey"], "topology.kubernetes.io/zone");
+    EXPECT_EQ(pod["topologySpreadConstraints"][0]["whenUnsatisfiable"], "DoNotSchedule");
+    EXPECT_FALSE(
+        pod["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"].contains(kRoleLabel));
+    EXPECT_EQ(pod["initContainers"][0]["env"][1],
+              json({{"name", "SERVER_ID_BASE"}, {"value", std::to_string(server_id_base(3))}}));
+  }
+  // The role: in the selector, the pod labels and the init container's ROLE.
+  EXPECT_EQ(primary["spec"]["selector"]["matchLabels"][kRoleLabel], "primary");
+  EXPECT_EQ(replicas["spec"]["selector"]["matchLabels"][kRoleLabel], "replica");
+  EXPECT_EQ(primary["spec"]["template"]["metadata"]["labels"][kRoleLabel], "primary");
+  EXPECT_EQ(replicas["spec"]["template"]["metadata"]["labels"][kRoleLabel], "replica");
+  EXPECT_EQ(replicas["spec"]["template"]["metadata"]["labels"][kShardLabel], "3");
+  EXPECT_EQ(primary["spec"]["template"]["spec"]["initContainers"][0]["env"][0],
+            json({{"name", "ROLE"}, {"value", "primary"}}));
+  EXPECT_EQ(replicas["spec"]["template"]["spec"]["initContainers"][0]["env"][0],
+            json({{"name", "ROLE"}, {"value", "replica"}}));
   s.spec.deletion_policy = "Delete";
-  EXPECT_EQ(
-      render_shard_statefulset(s, 0)["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
-      "Delete");
+  for (const char* role : {kRolePrimary, kRoleReplica}) {
+    EXPECT_EQ(render_shard_statefulset(
+                  s, 0, role)["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
+              "Delete");
+  }
 }
 
 bool has(const json& data, const char* key, const std::string& text) {
@@ -112,10 +135,20 @@ TEST(RenderShards, ConfigMapGivesEachPodItsServerIdAndRole) {
   const json data = render_shard_config_map(shard_set(), 2)["data"];
   EXPECT_EQ(data["server-id-base"], "300");
   const std::string init = data["init-config.sh"];
+  EXPECT_NE(init.find("primary) server_id=$SERVER_ID_BASE ;;"), std::string::npos) << init;
+  EXPECT_NE(init.find("replica) server_id=$((SERVER_ID_BASE + 1 + ${HOSTNAME##*-})) ;;"),
+            std::string::npos)
+      << init;
   EXPECT_NE(init.find("server-id=%d"), std::string::npos);
-  EXPECT_NE(init.find("$((SERVER_ID_BASE + ordinal))"), std::string::npos);
-  // Server ids never collide between shards (at most 1 + 5 pods per shard).
-  EXPECT_GT(server_id_base(1), server_id_base(0) + 6);
+  EXPECT_NE(init.find("cp /config/common.cnf \"/config/$ROLE.cnf\" /etc/mysql/conf.d/"),
+            std::string::npos)
+      << init;
+  EXPECT_NE(init.find("cp \"/config/$ROLE-init.sh\" /docker-entrypoint-initdb.d/"),
+            std::string::npos)
+      << init;
+  // Primary 300, replicas 301..305: ids never collide between shards.
+  EXPECT_EQ(server_id_base(2), 300);
+  EXPECT_GT(server_id_base(1), server_id_base(0) + 1 + 5);
 }
 
 TEST(RenderShards, MySqlConfigUsesGtidAutoPositionAndIsDurable) {
@@ -169,7 +202,8 @@ TEST(RenderShards, MariaDbConfigHasNoMySqlOnlyOption) {
 
 TEST(RenderShards, EngineChoosesClientProgramsAndRootPasswordVariable) {
   ShardSet s = shard_set();
-  json mysql = render_shard_statefulset(s, 0)["spec"]["template"]["spec"]["containers"][0];
+  json mysql =
+      render_shard_statefulset(s, 0, kRolePrimary)["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(mysql["image"], "mysql:8.0");
   EXPECT_EQ(mysql["readinessProbe"]["exec"]["command"],
             json::array({"mysqladmin", "ping", "-h", "127.0.0.1"}));
@@ -178,7 +212,8 @@ TEST(RenderShards, EngineChoosesClientProgramsAndRootPasswordVariable) {
   auto parsed = parse_shard_set({{"shardKey", "user_id"}, {"databases", 2}, {"engine", "mariadb"}});
   ASSERT_TRUE(parsed.ok()) << parsed.error().describe();
   s.spec = *parsed;
-  json maria = render_shard_statefulset(s, 0)["spec"]["template"]["spec"]["containers"][0];
+  json maria =
+      render_shard_statefulset(s, 0, kRoleReplica)["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(maria["image"], "mariadb:11.4");
   EXPECT_EQ(maria["readinessProbe"]["exec"]["command"],
             json::array({"mariadb-admin", "ping", "-h", "127.0.0.1"}));
@@ -188,17 +223,38 @@ TEST(RenderShards, EngineChoosesClientProgramsAndRootPasswordVariable) {
   EXPECT_EQ(std::string(engine_profile("mysql").client), "mysql");
 }
 
-TEST(RenderShards, ReadWriteServiceSelectsThePrimaryOnly) {
-  json rw = render_shard_rw_service(shard_set(), 1);
+TEST(RenderShards, ReadWriteServiceSelectsThePrimaryReadOnlyTheReplicas) {
+  ShardSet s = shard_set();
+  json rw = render_shard_rw_service(s, 1);
   EXPECT_EQ(rw["metadata"]["name"], "orders-db-1-rw");
-  EXPECT_EQ(rw["spec"]["selector"]["statefulset.kubernetes.io/pod-name"], "orders-db-1-0");
-  EXPECT_EQ(rw["spec"]["selector"]["tiers.orderguard.io/shard"], "1");
-  json ro = render_shard_ro_service(shard_set(), 1);
+  EXPECT_EQ(rw["spec"]["selector"],
+            json({{kShardSetLabel, "orders-db"}, {kShardLabel, "1"}, {kRoleLabel, "primary"}}));
+  json ro = render_shard_ro_service(s, 1);
   EXPECT_EQ(ro["metadata"]["name"], "orders-db-1-ro");
-  EXPECT_FALSE(ro["spec"]["selector"].contains("statefulset.kubernetes.io/pod-name"));
+  EXPECT_EQ(ro["spec"]["selector"],
+            json({{kShardSetLabel, "orders-db"}, {kShardLabel, "1"}, {kRoleLabel, "replica"}}));
+  // Each selector matches one StatefulSet's pods and not the other's.
+  const json primary_pods =
+      render_shard_statefulset(s, 1, kRolePrimary)["spec"]["template"]["metadata"]["labels"];
+  const json replica_pods =
+      render_shard_statefulset(s, 1, kRoleReplica)["spec"]["template"]["metadata"]["labels"];
+  auto selects = [](const json& selector, const json& labels) {
+    for (const auto& [k, v] : selector.items()) {
+      if (!labels.contains(k) || labels[k] != v) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(selects(rw["spec"]["selector"], primary_pods));
+  EXPECT_FALSE(selects(rw["spec"]["selector"], replica_pods));
+  EXPECT_TRUE(selects(ro["spec"]["selector"], replica_pods));
+  EXPECT_FALSE(selects(ro["spec"]["selector"], primary_pods));
+  // Without replicas, reads go to the primary.
+  s.spec.replicas_per_shard = 0;
+  EXPECT_EQ(render_shard_ro_service(s, 1)["spec"]["selector"][kRoleLabel], "primary");
   json pdb = render_shard_pdb(shard_set(), 1);
   EXPECT_EQ(pdb["spec"]["maxUnavailable"], 1);
-  EXPECT_EQ(pdb["spec"]["selector"]["matchLabels"]["tiers.orderguard.io/shard"], "1");
+  EXPECT_EQ(pdb["spec"]["selector"]["matchLabels"],
+            json({{kShardSetLabel, "orders-db"}, {kShardLabel, "1"}}));
 }
 
 TEST(RenderShards, RoutingConfigMapMatchesRouteAndGolden) {
@@ -225,10 +281,18 @@ TEST(RenderShards, RoutingConfigMapMatchesRouteAndGolden) {
 }
 
 TEST(RenderShards, ChildrenPerDatabase) {
-  auto children = render_shard_children(shard_set());
-  // routing ConfigMap + headless Service + 8 x (ConfigMap, rw, ro, StatefulSet, PDB)
-  EXPECT_EQ(children.size(), 2u + 8u * 5u);
+  ShardSet s = shard_set();
+  auto children = render_shard_children(s);
+  // routing ConfigMap + headless Service + 8 x (ConfigMap, rw, ro, 2 StatefulSets, PDB)
+  EXPECT_EQ(children.size(), 2u + 8u * 6u);
   EXPECT_EQ(children[0]["metadata"]["name"], "orders-db-routing");
+  // No replicas: no replica StatefulSet (the reconciler deletes one that exists).
+  s.spec.replicas_per_shard = 0;
+  children = render_shard_children(s);
+  EXPECT_EQ(children.size(), 2u + 8u * 5u);
+  for (const auto& c : children) {
+    EXPECT_EQ(std::string(c["metadata"]["name"]).find("-replica"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -73,30 +73,70 @@ TEST(CacheStatus, ScaleDownBlockedExplainsHowToDrain) {
   EXPECT_EQ(s["replicas"], 12);
 }
 
-TEST(ShardStatus, PerShardReadiness) {
+TEST(ShardStatus, PrimaryAndReplicasPerShard) {
   const ShardSet set = shard_set();  // 8 databases, 1 replica each
-  std::vector<json> objects;
-  for (int i = 0; i < 8; ++i) objects.push_back(sts(2, i == 3 ? 1 : 2));
-  std::vector<const json*> ptrs;
-  for (const auto& o : objects) ptrs.push_back(&o);
-  json s = compute_shard_status(set, json::object(), ptrs, "t0");
+  std::vector<json> primaries, replicas;
+  for (int i = 0; i < 8; ++i) {
+    primaries.push_back(sts(1, 1));
+    replicas.push_back(sts(1, i == 3 ? 0 : 1));
+  }
+  auto pointers = [&] {
+    std::vector<ShardStatefulSets> out;
+    for (int i = 0; i < 8; ++i) out.push_back({&primaries[i], &replicas[i]});
+    return out;
+  };
+  // Shard 3's primary serves, its replica does not: not ready, degraded.
+  json s = compute_shard_status(set, json::object(), pointers(), "t0");
   EXPECT_EQ(s["readyShards"], 7);
   EXPECT_EQ(s["routingConfigMap"], "orders-db-routing");
+  EXPECT_EQ(s["shards"][3]["statefulSet"], "orders-db-3");
   EXPECT_EQ(s["shards"][3]["ready"], false);
+  EXPECT_EQ(s["shards"][3]["primaryReady"], true);
+  EXPECT_EQ(s["shards"][3]["replicas"], 2);
   EXPECT_EQ(s["shards"][3]["readyReplicas"], 1);
-  EXPECT_EQ(condition(s, "Ready")["reason"], "ShardsNotReady");
+  EXPECT_EQ(s["shards"][2]["readyReplicas"], 2);
+  EXPECT_EQ(condition(s, "Ready")["reason"], "ReplicasNotReady");
+  EXPECT_EQ(condition(s, "Ready")["message"],
+            "shards below their ready replicas: orders-db-3 0/1 replicas");
   EXPECT_EQ(condition(s, "Degraded")["status"], "True");
+  EXPECT_NE(condition(s, "Degraded")["message"].get<std::string>().find("orders-db-3"),
+            std::string::npos);
   EXPECT_EQ(condition(s, "Progressing")["status"], "False");
 
-  objects[3] = sts(2, 2);
-  s = compute_shard_status(set, s, ptrs, "t1");
+  // Shard 5 loses its primary: Ready names it, whatever its replicas do.
+  primaries[5] = sts(1, 0);
+  s = compute_shard_status(set, s, pointers(), "t1");
+  EXPECT_EQ(s["shards"][5]["primaryReady"], false);
+  EXPECT_EQ(s["shards"][5]["ready"], false);
+  EXPECT_EQ(condition(s, "Ready")["reason"], "PrimaryNotReady");
+  EXPECT_EQ(condition(s, "Ready")["message"], "shards without a ready primary: orders-db-5");
+
+  primaries[5] = sts(1, 1);
+  replicas[3] = sts(1, 1);
+  s = compute_shard_status(set, s, pointers(), "t2");
   EXPECT_EQ(s["readyShards"], 8);
   EXPECT_EQ(condition(s, "Ready")["status"], "True");
   EXPECT_EQ(condition(s, "Degraded")["status"], "False");
 
-  ptrs[0] = nullptr;  // missing StatefulSet
-  s = compute_shard_status(set, s, ptrs, "t2");
+  // A missing StatefulSet (either role) is being created.
+  auto missing = pointers();
+  missing[0].replicas = nullptr;
+  s = compute_shard_status(set, s, missing, "t3");
   EXPECT_EQ(condition(s, "Progressing")["status"], "True");
+  EXPECT_EQ(s["shards"][0]["ready"], false);
+}
+
+TEST(ShardStatus, WithoutReplicasThePrimaryAloneMakesTheShardReady) {
+  ShardSet set = shard_set();
+  set.spec.replicas_per_shard = 0;
+  std::vector<json> primaries(8, sts(1, 1));
+  std::vector<ShardStatefulSets> shards;
+  for (const auto& p : primaries) shards.push_back({&p, nullptr});
+  json s = compute_shard_status(set, json::object(), shards, "t0");
+  EXPECT_EQ(s["readyShards"], 8);
+  EXPECT_EQ(s["shards"][0]["replicas"], 1);
+  EXPECT_EQ(condition(s, "Ready")["status"], "True");
+  EXPECT_EQ(condition(s, "Progressing")["status"], "False");
 }
 
 }  // namespace

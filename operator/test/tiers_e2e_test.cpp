@@ -106,16 +106,26 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
 
   // ShardSet orders-db: 8 databases, primary + 2 replicas each, MySQL by default.
   EXPECT_EQ(get(shard_sets_resource(), ns, "orders-db")["spec"]["engine"], "mysql");
+  // Per database: the primary's StatefulSet (one pod) and the replicas' (two),
+  // the rw Service on the primary's pods, the ro Service on the replicas'.
   for (int db = 0; db < 8; ++db) {
     const std::string name = "orders-db-" + std::to_string(db);
     ASSERT_TRUE(exists(res::kStatefulSets, ns, name)) << name;
-    EXPECT_EQ(get(res::kStatefulSets, ns, name)["spec"]["replicas"], 3);
+    ASSERT_TRUE(exists(res::kStatefulSets, ns, name + "-replica")) << name;
+    const json primary = get(res::kStatefulSets, ns, name);
+    const json replicas = get(res::kStatefulSets, ns, name + "-replica");
+    EXPECT_EQ(primary["spec"]["replicas"], 1);
+    EXPECT_EQ(replicas["spec"]["replicas"], 2);
+    EXPECT_EQ(replicas["spec"]["podManagementPolicy"], "Parallel");
     ASSERT_TRUE(exists(res::kServices, ns, name + "-rw"));
     ASSERT_TRUE(exists(res::kServices, ns, name + "-ro"));
     ASSERT_TRUE(exists(res::kPodDisruptionBudgets, ns, name));
-    EXPECT_EQ(get(res::kServices, ns,
-                  name + "-rw")["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
-              name + "-0");
+    const json rw = get(res::kServices, ns, name + "-rw")["spec"]["selector"];
+    const json ro = get(res::kServices, ns, name + "-ro")["spec"]["selector"];
+    EXPECT_EQ(rw, primary["spec"]["selector"]["matchLabels"]);
+    EXPECT_EQ(ro, replicas["spec"]["selector"]["matchLabels"]);
+    EXPECT_EQ(rw["tiers.orderguard.io/role"], "primary");
+    EXPECT_EQ(ro["tiers.orderguard.io/role"], "replica");
   }
   ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-db-routing"));
   const json routing = json::parse(
@@ -131,7 +141,12 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   }
   EXPECT_TRUE(found) << routing.dump(2);
   ASSERT_TRUE(generation_observed(shard_sets_resource(), ns, "orders-db"));
-  EXPECT_EQ(get(shard_sets_resource(), ns, "orders-db")["status"]["shards"].size(), 8u);
+  const json shards = get(shard_sets_resource(), ns, "orders-db")["status"]["shards"];
+  ASSERT_EQ(shards.size(), 8u);
+  EXPECT_EQ(shards[0]["replicas"], 3);
+  EXPECT_EQ(shards[0]["primaryReady"], false);  // no kubelet: pods stay Pending
+  EXPECT_EQ(condition(shard_sets_resource(), ns, "orders-db", "Ready")["reason"],
+            "PrimaryNotReady");
   // The OrderService still reads both tiers.
   ASSERT_TRUE(poll_until(
       [&] {
@@ -153,7 +168,10 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     rv(res::kServices, "orders-cache-redis-headless");
     rv(res::kConfigMaps, "orders-cache-client-config");
     rv(res::kConfigMaps, "orders-db-routing");
-    for (int db = 0; db < 8; ++db) rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
+    for (int db = 0; db < 8; ++db) {
+      rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
+      rv(res::kStatefulSets, "orders-db-" + std::to_string(db) + "-replica");
+    }
     return out;
   };
   const auto before = rvs();
@@ -171,17 +189,19 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   ASSERT_TRUE(exists(res::kServices, ns, "orders-db-5-ro"));
 
   // Deleting the ShardSet collects its children; Retain keeps the volumes the
-  // StatefulSet controller created for the (Pending) primaries.
+  // StatefulSet controller created for the (Pending) primaries and replicas.
   ASSERT_TRUE(poll_until(
       [&] {
         auto pvcs = cluster().kubectl({"get", "pvc", "-n", ns, "-o", "name"});
-        return pvcs.ok() && pvcs.out.find("data-orders-db-0-0") != std::string::npos;
+        return pvcs.ok() && pvcs.out.find("data-orders-db-0-0") != std::string::npos &&
+               pvcs.out.find("data-orders-db-0-replica-1") != std::string::npos;
       },
       30s));
   ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "orders-db").ok());
   ASSERT_TRUE(poll_until(
       [&] {
         return get(res::kStatefulSets, ns, "orders-db-0").is_null() &&
+               get(res::kStatefulSets, ns, "orders-db-0-replica").is_null() &&
                get(res::kConfigMaps, ns, "orders-db-routing").is_null() &&
                get(res::kServices, ns, "orders-db-7-rw").is_null();
       },
@@ -189,6 +209,7 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   auto pvcs = cluster().kubectl({"get", "pvc", "-n", ns, "-o", "name"});
   ASSERT_TRUE(pvcs.ok()) << pvcs.err;
   EXPECT_NE(pvcs.out.find("data-orders-db-0-0"), std::string::npos) << pvcs.out;
+  EXPECT_NE(pvcs.out.find("data-orders-db-0-replica-1"), std::string::npos) << pvcs.out;
 }
 
 TEST_F(TiersE2E, ScaleUpRebalancesScaleDownIsRefusedAndDeleteCollects) {
@@ -304,10 +325,35 @@ spec:
   EXPECT_NE(switched.error().message.find("engine cannot change once set"), std::string::npos)
       << switched.error().message;
   EXPECT_EQ(get(shard_sets_resource(), ns, "m")["spec"]["engine"], "mariadb");
-  // Other fields still change.
-  auto grown = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
-                              {{"spec", {{"replicasPerShard", 2}}}});
-  EXPECT_TRUE(grown.ok()) << grown.error().describe();
+
+  // Other fields still change. More replicas grow the replica StatefulSet;
+  // none deletes it and the ro Service reads from the primary.
+  auto replicas = [&](int n) {
+    auto r = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
+                            {{"spec", {{"replicasPerShard", n}}}});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+  };
+  replicas(2);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        json r = get(res::kStatefulSets, ns, "m-0-replica");
+        return !r.is_null() && r["spec"].value("replicas", 0) == 2;
+      },
+      30s));
+  EXPECT_EQ(get(res::kServices, ns, "m-0-ro")["spec"]["selector"]["tiers.orderguard.io/role"],
+            "replica");
+  replicas(0);
+  ASSERT_TRUE(
+      poll_until([&] { return get(res::kStatefulSets, ns, "m-0-replica").is_null(); }, 30s));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(res::kServices, ns, "m-0-ro")["spec"]["selector"]["tiers.orderguard.io/role"] ==
+               "primary";
+      },
+      30s));
+  EXPECT_FALSE(get(res::kStatefulSets, ns, "m-0").is_null());
+  ASSERT_TRUE(generation_observed(shard_sets_resource(), ns, "m"));
+  EXPECT_EQ(get(shard_sets_resource(), ns, "m")["status"]["shards"][0]["replicas"], 1);
   ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "m").ok());
 }
 
