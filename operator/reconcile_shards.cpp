@@ -1,4 +1,6 @@
 // The ShardSet pass (steps in tier_reconciler.h) and its status.
+#include "kube/log.h"
+#include "kube/pki.h"
 #include "operator/failover.h"
 #include "operator/reconciler.h"
 #include "operator/tier_reconciler.h"
@@ -33,7 +35,7 @@ std::string join(const std::vector<std::string>& v) {
 
 json compute_shard_status(const ShardSet& set, const json& old_status,
                           const std::vector<ShardStatefulSets>& shard_sets,
-                          const std::string& now) {
+                          const std::string& credentials_secret, const std::string& now) {
   const int64_t gen = set.meta.generation;
   const int32_t want_replicas = set.spec.replicas_per_shard;
   json shards = json::array();
@@ -87,11 +89,29 @@ json compute_shard_status(const ShardSet& set, const json& old_status,
           : set_condition(conditions, "Degraded", "True", "ReplicasNotReady",
                           "primaries serving without all their replicas: " + join(missing_replicas),
                           gen, now);
-  return {{"observedGeneration", gen},
-          {"readyShards", ready_shards},
-          {"routingConfigMap", routing_config_map_name(set.meta.name)},
-          {"shards", shards},
-          {"conditions", conditions}};
+  json status = {{"observedGeneration", gen},
+                 {"readyShards", ready_shards},
+                 {"routingConfigMap", routing_config_map_name(set.meta.name)},
+                 {"shards", shards},
+                 {"conditions", conditions}};
+  if (!credentials_secret.empty()) status["credentialsSecret"] = credentials_secret;
+  return status;
+}
+
+Status ShardSetReconciler::create_credentials(const ShardSet& set) {
+  auto root = kube::random_alphanumeric(kPasswordLength);
+  if (!root.ok()) return root.error();
+  auto replication = kube::random_alphanumeric(kPasswordLength);
+  if (!replication.ok()) return replication.error();
+  auto created = client_.create(kube::resources::kSecrets, set.meta.ns,
+                                render_credentials_secret(set, *root, *replication));
+  if (created.ok()) {
+    log::info("created credentials Secret", {{"owner", set.meta.ns + "/" + set.meta.name},
+                                             {"name", credentials_secret_name(set.meta.name)}});
+    return {};
+  }
+  if (created.error().code == ErrorCode::kAlreadyExists) return {};
+  return created.error();
 }
 
 ShardSetReconciler::ShardSetReconciler(kube::Client& client, TierCaches caches, const Clock& clock)
@@ -106,8 +126,17 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
   auto parsed = parse_shard_set_object(*live);
   if (!parsed.ok()) return kube::terminal(parsed.error());
   const ShardSet& set = *parsed;
+  // Our last status write, when the cache has not caught up with it yet.
+  const json old_status = status_memo_.current(*live);
 
-  // 1. Children.
+  // 1. Credentials, before the pods that read them. Status records the Secret
+  // once it exists, so a converged pass sends nothing.
+  const std::string secret = credentials_secret_name(set.meta.name);
+  if (old_status.value("credentialsSecret", "") != secret) {
+    if (Status st = create_credentials(set); !st.ok()) return st.error();
+  }
+
+  // 2. Children.
   const std::vector<ChildKind> kinds = {
       {"ConfigMap", &res::kConfigMaps, caches_.config_maps},
       {"Service", &res::kServices, caches_.services},
@@ -119,7 +148,7 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
     return st.error();
   }
 
-  // 2. Status.
+  // 3. Status.
   std::vector<kube::ObjectPtr> held;
   std::vector<ShardStatefulSets> stateful_sets;
   for (int32_t db = 0; db < set.spec.databases; ++db) {
@@ -134,10 +163,8 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
     }
     stateful_sets.push_back(shard);
   }
-  // Our last status write, when the cache has not caught up with it yet.
-  const json old_status = status_memo_.current(*live);
   json status =
-      compute_shard_status(set, old_status, stateful_sets, format_time(clock_.wall_now()));
+      compute_shard_status(set, old_status, stateful_sets, secret, format_time(clock_.wall_now()));
   if (status == old_status) return kube::ReconcileResult::done();
   auto patched = client_.patch(shard_sets_resource(), set.meta.ns, set.meta.name,
                                kube::PatchType::kMerge, {{"status", status}}, "status");

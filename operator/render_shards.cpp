@@ -47,8 +47,6 @@ json shard_metadata(const ShardSet& set, const std::string& name, json labels) {
           {"ownerReferences", json::array({owner_reference(set.meta, "ShardSet")})}};
 }
 
-std::string credentials_secret(const ShardSet& set) { return set.meta.name + "-mysql"; }
-
 std::string time_suffix(const std::string& split, std::chrono::sys_days day) {
   const std::chrono::year_month_day ymd(day);
   char buf[16];
@@ -84,6 +82,7 @@ std::string shard_config_map_name(const std::string& s, int32_t db) {
   return shard_statefulset_name(s, db) + "-mysql";
 }
 std::string shard_headless_service_name(const std::string& s) { return s + "-headless"; }
+std::string credentials_secret_name(const std::string& s) { return s + "-mysql"; }
 std::string table_base_name(const std::string& s) {
   std::string base = s.substr(0, s.find('-'));
   return base.empty() ? s : base;
@@ -131,6 +130,22 @@ Result<Route> route(std::string_view key, std::optional<std::chrono::sys_days> t
   r.rw_service = shard_rw_service_name(set.meta.name, r.database);
   r.ro_service = shard_ro_service_name(set.meta.name, r.database);
   return r;
+}
+
+json render_credentials_secret(const ShardSet& set, const std::string& root_password,
+                               const std::string& replication_password) {
+  json meta = {{"name", credentials_secret_name(set.meta.name)},
+               {"namespace", set.meta.ns},
+               {"labels", set_labels(set)}};
+  if (set.spec.deletion_policy == "Delete") {
+    meta["ownerReferences"] = json::array({owner_reference(set.meta, "ShardSet")});
+  }
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", meta},
+          {"type", "Opaque"},
+          {"stringData",
+           {{kRootPasswordKey, root_password}, {kReplicationPasswordKey, replication_password}}}};
 }
 
 json render_shard_headless_service(const ShardSet& set) {
@@ -226,7 +241,8 @@ json render_shard_statefulset(const ShardSet& set, int32_t db, const std::string
   auto secret_env = [&](const char* env, const char* key) {
     return json{
         {"name", env},
-        {"valueFrom", {{"secretKeyRef", {{"name", credentials_secret(set)}, {"key", key}}}}}};
+        {"valueFrom",
+         {{"secretKeyRef", {{"name", credentials_secret_name(set.meta.name)}, {"key", key}}}}}};
   };
   json init = {
       {"name", "config"},
@@ -242,8 +258,8 @@ json render_shard_statefulset(const ShardSet& set, int32_t db, const std::string
   json mysql = {
       {"name", "mysql"},
       {"image", s.image},
-      {"env", json::array({secret_env(engine.root_password_env, "root-password"),
-                           secret_env("REPLICATION_PASSWORD", "replication-password")})},
+      {"env", json::array({secret_env(engine.root_password_env, kRootPasswordKey),
+                           secret_env("REPLICATION_PASSWORD", kReplicationPasswordKey)})},
       {"ports", json::array({{{"name", "mysql"}, {"containerPort", kMySqlPort}}})},
       // ping answers 0 once the server accepts connections, even when it
       // refuses the (absent) credentials: no password in the probe.

@@ -8,7 +8,7 @@
 // primary when there are none); PDB "s-<i>" over both; ConfigMap "s-<i>-mysql"
 // (server settings and init scripts for both roles); one headless Service
 // "s-headless" governs every shard's pods; ConfigMap "s-routing" holds
-// routing.json.
+// routing.json; Secret "s-mysql" the passwords (render_credentials_secret).
 //
 // Pods carry tiers.orderguard.io/shardset, tiers.orderguard.io/shard (the
 // database index) and tiers.orderguard.io/role (primary | replica): a Service
@@ -37,6 +37,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +60,10 @@ inline constexpr int32_t kMySqlPort = 3306;
 // The CRD has no field for range widths yet: each table takes this many keys.
 inline constexpr uint64_t kRangeKeysPerTable = 10'000'000;
 inline constexpr const char* kRoutingKey = "routing.json";
+// Keys of the credentials Secret.
+inline constexpr const char* kRootPasswordKey = "root-password";
+inline constexpr const char* kReplicationPasswordKey = "replication-password";
+inline constexpr size_t kPasswordLength = 24;
 
 // The primary's StatefulSet (and the shard's PDB).
 std::string shard_statefulset_name(const std::string& shard_set, int32_t database);
@@ -67,6 +72,7 @@ std::string shard_rw_service_name(const std::string& shard_set, int32_t database
 std::string shard_ro_service_name(const std::string& shard_set, int32_t database);
 std::string shard_config_map_name(const std::string& shard_set, int32_t database);
 std::string shard_headless_service_name(const std::string& shard_set);
+std::string credentials_secret_name(const std::string& shard_set);
 std::string table_base_name(const std::string& shard_set);
 
 uint64_t fnv1a64(std::string_view bytes);
@@ -98,6 +104,14 @@ struct EngineProfile {
 };
 const EngineProfile& engine_profile(const std::string& engine);
 
+// The Secret every shard's pods read their passwords from (root: the
+// entrypoint's root password and the schema Job's login; replication: user
+// repl). The reconciler creates it when absent and never updates it, so a user
+// may create their own beforehand. Owned by the ShardSet (collected with it)
+// only with deletionPolicy Delete: with Retain it stays with the volumes whose
+// data it unlocks.
+json render_credentials_secret(const ShardSet& set, const std::string& root_password,
+                               const std::string& replication_password);
 json render_shard_headless_service(const ShardSet& set);
 json render_shard_config_map(const ShardSet& set, int32_t database);
 // `role`: kRolePrimary (one pod) or kRoleReplica (replicasPerShard pods).

@@ -12,10 +12,13 @@
 // scale up (Jobs are create-only: their pod template is immutable, and a
 // finished Job is history, not drift), then status.
 //
-// ShardSet steps (reconcile_shards.cpp): converge the children (a database
-// removed from spec loses its StatefulSets, replicasPerShard 0 the replica
-// StatefulSet; their PVCs follow deletionPolicy), then status with per-shard
-// readiness of the primary and of the replicas.
+// ShardSet steps (reconcile_shards.cpp): create the credentials Secret unless
+// status records it (create only: an existing Secret, perhaps the user's, is
+// never read or changed, so the operator needs no read access to Secrets),
+// converge the children (a database removed from spec loses its StatefulSets,
+// replicasPerShard 0 the replica StatefulSet; their PVCs follow
+// deletionPolicy), then status with per-shard readiness of the primary and of
+// the replicas.
 #pragma once
 
 #include <optional>
@@ -57,8 +60,10 @@ struct ShardStatefulSets {
 };
 // `shards[i]`: database i's. A shard is ready when its primary is and all its
 // replicas are; Degraded names the shards whose primary serves without them.
+// `credentials_secret`: the Secret known to exist, "" until then.
 json compute_shard_status(const ShardSet& set, const json& old_status,
-                          const std::vector<ShardStatefulSets>& shards, const std::string& now);
+                          const std::vector<ShardStatefulSets>& shards,
+                          const std::string& credentials_secret, const std::string& now);
 bool job_complete(const json& job);
 
 class CacheTierReconciler {
@@ -79,6 +84,10 @@ class ShardSetReconciler {
   kube::ReconcileOutcome reconcile(const kube::Request& request);
 
  private:
+  // Creates the credentials Secret with new random passwords; one that exists
+  // already is success.
+  Status create_credentials(const ShardSet& set);
+
   kube::Client& client_;
   TierCaches caches_;
   const Clock& clock_;

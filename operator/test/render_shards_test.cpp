@@ -280,6 +280,33 @@ TEST(RenderShards, RoutingConfigMapMatchesRouteAndGolden) {
   EXPECT_TRUE(found);
 }
 
+TEST(RenderShards, CredentialsSecretIsOwnedOnlyWhenTheDataGoesToo) {
+  ShardSet s = shard_set();
+  json secret = render_credentials_secret(s, "rootpw", "replpw");
+  EXPECT_EQ(secret["kind"], "Secret");
+  EXPECT_EQ(secret["metadata"]["name"], "orders-db-mysql");
+  EXPECT_EQ(secret["metadata"]["namespace"], "shop");
+  EXPECT_EQ(secret["stringData"],
+            json({{"root-password", "rootpw"}, {"replication-password", "replpw"}}));
+  // Retain: the Secret outlives the ShardSet, as the volumes it unlocks do.
+  EXPECT_FALSE(secret["metadata"].contains("ownerReferences"));
+  s.spec.deletion_policy = "Delete";
+  secret = render_credentials_secret(s, "rootpw", "replpw");
+  ASSERT_EQ(secret["metadata"]["ownerReferences"].size(), 1u);
+  EXPECT_EQ(secret["metadata"]["ownerReferences"][0]["kind"], "ShardSet");
+  EXPECT_EQ(secret["metadata"]["ownerReferences"][0]["uid"], "4444");
+  // The pods read the same Secret and keys.
+  const json env = render_shard_statefulset(
+      s, 0, kRolePrimary)["spec"]["template"]["spec"]["containers"][0]["env"];
+  EXPECT_EQ(env[0]["valueFrom"]["secretKeyRef"],
+            json({{"name", "orders-db-mysql"}, {"key", "root-password"}}));
+  EXPECT_EQ(
+      env[1],
+      json({{"name", "REPLICATION_PASSWORD"},
+            {"valueFrom",
+             {{"secretKeyRef", {{"name", "orders-db-mysql"}, {"key", "replication-password"}}}}}}));
+}
+
 TEST(RenderShards, ChildrenPerDatabase) {
   ShardSet s = shard_set();
   auto children = render_shard_children(s);

@@ -86,9 +86,10 @@ TEST(ShardStatus, PrimaryAndReplicasPerShard) {
     return out;
   };
   // Shard 3's primary serves, its replica does not: not ready, degraded.
-  json s = compute_shard_status(set, json::object(), pointers(), "t0");
+  json s = compute_shard_status(set, json::object(), pointers(), "", "t0");
   EXPECT_EQ(s["readyShards"], 7);
   EXPECT_EQ(s["routingConfigMap"], "orders-db-routing");
+  EXPECT_FALSE(s.contains("credentialsSecret"));  // not known to exist yet
   EXPECT_EQ(s["shards"][3]["statefulSet"], "orders-db-3");
   EXPECT_EQ(s["shards"][3]["ready"], false);
   EXPECT_EQ(s["shards"][3]["primaryReady"], true);
@@ -105,7 +106,7 @@ TEST(ShardStatus, PrimaryAndReplicasPerShard) {
 
   // Shard 5 loses its primary: Ready names it, whatever its replicas do.
   primaries[5] = sts(1, 0);
-  s = compute_shard_status(set, s, pointers(), "t1");
+  s = compute_shard_status(set, s, pointers(), "", "t1");
   EXPECT_EQ(s["shards"][5]["primaryReady"], false);
   EXPECT_EQ(s["shards"][5]["ready"], false);
   EXPECT_EQ(condition(s, "Ready")["reason"], "PrimaryNotReady");
@@ -113,15 +114,16 @@ TEST(ShardStatus, PrimaryAndReplicasPerShard) {
 
   primaries[5] = sts(1, 1);
   replicas[3] = sts(1, 1);
-  s = compute_shard_status(set, s, pointers(), "t2");
+  s = compute_shard_status(set, s, pointers(), "orders-db-mysql", "t2");
   EXPECT_EQ(s["readyShards"], 8);
   EXPECT_EQ(condition(s, "Ready")["status"], "True");
   EXPECT_EQ(condition(s, "Degraded")["status"], "False");
+  EXPECT_EQ(s["credentialsSecret"], "orders-db-mysql");
 
   // A missing StatefulSet (either role) is being created.
   auto missing = pointers();
   missing[0].replicas = nullptr;
-  s = compute_shard_status(set, s, missing, "t3");
+  s = compute_shard_status(set, s, missing, "orders-db-mysql", "t3");
   EXPECT_EQ(condition(s, "Progressing")["status"], "True");
   EXPECT_EQ(s["shards"][0]["ready"], false);
 }
@@ -132,7 +134,7 @@ TEST(ShardStatus, WithoutReplicasThePrimaryAloneMakesTheShardReady) {
   std::vector<json> primaries(8, sts(1, 1));
   std::vector<ShardStatefulSets> shards;
   for (const auto& p : primaries) shards.push_back({&p, nullptr});
-  json s = compute_shard_status(set, json::object(), shards, "t0");
+  json s = compute_shard_status(set, json::object(), shards, "", "t0");
   EXPECT_EQ(s["readyShards"], 8);
   EXPECT_EQ(s["shards"][0]["replicas"], 1);
   EXPECT_EQ(condition(s, "Ready")["status"], "True");

@@ -3,14 +3,20 @@
 // every child, a converged pass writes nothing, a shard scale up grows the
 // StatefulSet and creates a rebalance Job, a scale down is refused with a
 // condition, and deleting the resources garbage-collects their children while
-// Retain keeps the MySQL volumes and Delete collects them.
+// Retain keeps the MySQL volumes and the credentials Secret and Delete
+// collects them. The Secret is created once and never replaced, whether the
+// operator or the user made it.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
 #include "kube/client.h"
+#include "kube/pki.h"
 #include "operator/manager.h"
 #include "operator/test/operator_e2e_fixture.h"
 
@@ -140,7 +146,26 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     EXPECT_EQ(v["tableName"], "orders_7_0_202611");
   }
   EXPECT_TRUE(found) << routing.dump(2);
+  // The credentials Secret: random passwords, kept with the volumes (Retain:
+  // no owner), recorded in status.
+  ASSERT_TRUE(exists(res::kSecrets, ns, "orders-db-mysql"));
+  const json secret = get(res::kSecrets, ns, "orders-db-mysql");
+  EXPECT_FALSE(secret["metadata"].contains("ownerReferences"));
+  for (const char* key : {"root-password", "replication-password"}) {
+    auto password = kube::base64_decode(secret["data"].value(key, ""));
+    ASSERT_TRUE(password.ok()) << key;
+    EXPECT_EQ(password->size(), 24u) << key;
+    EXPECT_TRUE(std::all_of(password->begin(), password->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c));
+    })) << key;
+  }
   ASSERT_TRUE(generation_observed(shard_sets_resource(), ns, "orders-db"));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "orders-db")["status"].value("credentialsSecret",
+                                                                           "") == "orders-db-mysql";
+      },
+      30s));
   const json shards = get(shard_sets_resource(), ns, "orders-db")["status"]["shards"];
   ASSERT_EQ(shards.size(), 8u);
   EXPECT_EQ(shards[0]["replicas"], 3);
@@ -168,6 +193,7 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     rv(res::kServices, "orders-cache-redis-headless");
     rv(res::kConfigMaps, "orders-cache-client-config");
     rv(res::kConfigMaps, "orders-db-routing");
+    rv(res::kSecrets, "orders-db-mysql");
     for (int db = 0; db < 8; ++db) {
       rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
       rv(res::kStatefulSets, "orders-db-" + std::to_string(db) + "-replica");
@@ -210,6 +236,22 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   ASSERT_TRUE(pvcs.ok()) << pvcs.err;
   EXPECT_NE(pvcs.out.find("data-orders-db-0-0"), std::string::npos) << pvcs.out;
   EXPECT_NE(pvcs.out.find("data-orders-db-0-replica-1"), std::string::npos) << pvcs.out;
+  // The Secret stays with them, and a ShardSet of the same name takes both up
+  // again: its Secret is not replaced.
+  const json kept = get(res::kSecrets, ns, "orders-db-mysql");
+  ASSERT_FALSE(kept.is_null());
+  EXPECT_EQ(kept["data"], secret["data"]);
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", kSource + "/examples/order-platform.yaml"}).ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "orders-db")
+                   .value("status", json::object())
+                   .value("credentialsSecret", "") == "orders-db-mysql";
+      },
+      30s));
+  EXPECT_EQ(get(res::kSecrets, ns, "orders-db-mysql")["metadata"]["resourceVersion"],
+            kept["metadata"]["resourceVersion"]);
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "orders-db").ok());
 }
 
 TEST_F(TiersE2E, ScaleUpRebalancesScaleDownIsRefusedAndDeleteCollects) {
@@ -298,6 +340,15 @@ spec:
 TEST_F(TiersE2E, MariaDbShardSetKeepsItsEngine) {
   const std::string ns = "maria";
   ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  // The user's own credentials, made before the ShardSet: used, never changed.
+  auto own = client_->create(
+      res::kSecrets, ns,
+      {{"apiVersion", "v1"},
+       {"kind", "Secret"},
+       {"metadata", {{"name", "m-mysql"}, {"namespace", ns}}},
+       {"stringData",
+        {{"root-password", "chosen-by-the-user"}, {"replication-password", "also-chosen"}}}});
+  ASSERT_TRUE(own.ok()) << own.error().describe();
   const std::string set = R"(apiVersion: tiers.orderguard.io/v1alpha1
 kind: ShardSet
 metadata: {name: m, namespace: maria}
@@ -317,6 +368,17 @@ spec:
   const std::string common = get(res::kConfigMaps, ns, "m-0-mysql")["data"]["common.cnf"];
   EXPECT_NE(common.find("gtid_strict_mode=ON"), std::string::npos) << common;
   EXPECT_EQ(common.find("gtid_mode"), std::string::npos) << common;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "m")
+                   .value("status", json::object())
+                   .value("credentialsSecret", "") == "m-mysql";
+      },
+      30s));
+  const json secret = get(res::kSecrets, ns, "m-mysql");
+  EXPECT_EQ(secret["metadata"]["resourceVersion"], (*own)["metadata"]["resourceVersion"]);
+  EXPECT_EQ(kube::base64_decode(secret["data"]["root-password"].get<std::string>()).value(),
+            "chosen-by-the-user");
 
   auto switched = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
                                  {{"spec", {{"engine", "mysql"}}}});
@@ -390,13 +452,23 @@ spec:
   const json owner = pvc()["metadata"]["ownerReferences"][0];
   EXPECT_EQ(owner["kind"], "StatefulSet");
   EXPECT_EQ(owner["name"], "scratch-0");
+  // The credentials Secret goes with the data: owned by the ShardSet.
+  ASSERT_TRUE(exists(res::kSecrets, ns, "scratch-mysql"));
+  const json secret_owner =
+      get(res::kSecrets, ns, "scratch-mysql")["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(secret_owner["kind"], "ShardSet");
+  EXPECT_EQ(secret_owner["name"], "scratch");
   EXPECT_EQ(get(res::kStatefulSets, ns,
                 "scratch-0")["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
             "Delete");
 
   ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "scratch").ok());
   ASSERT_TRUE(poll_until(
-      [&] { return get(res::kStatefulSets, ns, "scratch-0").is_null() && pvc().is_null(); }, 90s))
+      [&] {
+        return get(res::kStatefulSets, ns, "scratch-0").is_null() && pvc().is_null() &&
+               get(res::kSecrets, ns, "scratch-mysql").is_null();
+      },
+      90s))
       << pvc().dump();
 }
 
