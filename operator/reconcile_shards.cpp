@@ -1,4 +1,7 @@
 // The ShardSet pass (steps in tier_reconciler.h) and its status.
+#include <algorithm>
+#include <chrono>
+
 #include "kube/log.h"
 #include "kube/pki.h"
 #include "operator/failover.h"
@@ -25,6 +28,13 @@ Members members(const json* sts, int32_t want) {
   return {st.value("readyReplicas", 0), rolling};
 }
 
+bool job_failed(const json& job) {
+  for (const auto& c : job.value("status", json::object()).value("conditions", json::array())) {
+    if (c.value("type", "") == "Failed" && c.value("status", "") == "True") return true;
+  }
+  return false;
+}
+
 std::string join(const std::vector<std::string>& v) {
   std::string out;
   for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
@@ -35,7 +45,8 @@ std::string join(const std::vector<std::string>& v) {
 
 json compute_shard_status(const ShardSet& set, const json& old_status,
                           const std::vector<ShardStatefulSets>& shard_sets,
-                          const std::string& credentials_secret, const std::string& now) {
+                          const std::string& credentials_secret, const SchemaJobState& schema,
+                          const std::string& now) {
   const int64_t gen = set.meta.generation;
   const int32_t want_replicas = set.spec.replicas_per_shard;
   json shards = json::array();
@@ -89,13 +100,45 @@ json compute_shard_status(const ShardSet& set, const json& old_status,
           : set_condition(conditions, "Degraded", "True", "ReplicasNotReady",
                           "primaries serving without all their replicas: " + join(missing_replicas),
                           gen, now);
+  const json old_schema = old_status.value("schema", json::object());
+  const bool schema_complete =
+      (old_schema.value("job", "") == schema.name && old_schema.value("complete", false)) ||
+      (schema.job != nullptr && job_complete(*schema.job));
+  if (schema_complete) {
+    conditions = set_condition(
+        conditions, "SchemaReady", "True", "SchemaCreated",
+        "the schema Job " + schema.name + " created the databases and the tables on every shard",
+        gen, now);
+  } else if (schema.job != nullptr && job_failed(*schema.job)) {
+    conditions = set_condition(conditions, "SchemaReady", "False", "SchemaJobFailed",
+                               "the schema Job " + schema.name +
+                                   " failed (its pods' logs say why); delete it to run it again",
+                               gen, now);
+  } else {
+    conditions =
+        set_condition(conditions, "SchemaReady", "False", "SchemaPending",
+                      "waiting for the schema Job " + schema.name + " to complete", gen, now);
+  }
   json status = {{"observedGeneration", gen},
                  {"readyShards", ready_shards},
                  {"routingConfigMap", routing_config_map_name(set.meta.name)},
                  {"shards", shards},
                  {"conditions", conditions}};
   if (!credentials_secret.empty()) status["credentialsSecret"] = credentials_secret;
+  status["schema"] = {
+      {"period", schema.period}, {"job", schema.name}, {"complete", schema_complete}};
   return status;
+}
+
+std::optional<std::chrono::system_clock::duration> until_next_period(
+    const ShardSet& set, std::chrono::system_clock::time_point now) {
+  const auto today = std::chrono::floor<std::chrono::days>(now);
+  const auto next = next_period_start(set.spec.time_split, today);
+  if (!next) return std::nullopt;
+  // At least a second: a wake-up a hair early (the queue runs on the
+  // monotonic clock) finds the old period and asks again, without spinning.
+  return std::max<std::chrono::system_clock::duration>(std::chrono::sys_time(*next) - now,
+                                                       std::chrono::seconds(1));
 }
 
 Status ShardSetReconciler::create_credentials(const ShardSet& set) {
@@ -136,15 +179,24 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
     if (Status st = create_credentials(set); !st.ok()) return st.error();
   }
 
-  // 2. Children.
+  // 2. Children, and the schema Job of today's period until status records
+  // it complete (after that, its TTL may collect it without a rerun).
+  const auto now = clock_.wall_now();
+  const auto today = std::chrono::floor<std::chrono::days>(now);
   const std::vector<ChildKind> kinds = {
       {"ConfigMap", &res::kConfigMaps, caches_.config_maps},
       {"Service", &res::kServices, caches_.services},
       {"StatefulSet", &res::kStatefulSets, caches_.stateful_sets},
       {"PodDisruptionBudget", &res::kPodDisruptionBudgets, caches_.pdbs},
+      {"Job", &res::kJobs, caches_.jobs, /*create_only=*/true, /*prune=*/false},
   };
-  if (Status st = converge_children(client_, set.meta, render_shard_children(set), kinds);
-      !st.ok()) {
+  std::vector<json> desired = render_shard_children(set, today);
+  const std::string job_name = schema_job_name(set, today);
+  const json old_schema = old_status.value("schema", json::object());
+  if (old_schema.value("job", "") != job_name || !old_schema.value("complete", false)) {
+    desired.push_back(render_schema_job(set, today));
+  }
+  if (Status st = converge_children(client_, set.meta, desired, kinds); !st.ok()) {
     return st.error();
   }
 
@@ -163,13 +215,24 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
     }
     stateful_sets.push_back(shard);
   }
+  kube::ObjectPtr job = caches_.jobs->get(set.meta.ns, job_name);
+  const SchemaJobState schema{set.spec.time_split == "none"
+                                  ? std::string("none")
+                                  : period_suffix(set.spec.time_split, today),
+                              job_name, job.get()};
   json status =
-      compute_shard_status(set, old_status, stateful_sets, secret, format_time(clock_.wall_now()));
-  if (status == old_status) return kube::ReconcileResult::done();
-  auto patched = client_.patch(shard_sets_resource(), set.meta.ns, set.meta.name,
-                               kube::PatchType::kMerge, {{"status", status}}, "status");
-  if (!patched.ok()) return patched.error();
-  status_memo_.wrote(*live, status);
+      compute_shard_status(set, old_status, stateful_sets, secret, schema, format_time(now));
+  if (status != old_status) {
+    auto patched = client_.patch(shard_sets_resource(), set.meta.ns, set.meta.name,
+                                 kube::PatchType::kMerge, {{"status", status}}, "status");
+    if (!patched.ok()) return patched.error();
+    status_memo_.wrote(*live, status);
+  }
+
+  // 4. The next period's tables are due when it starts.
+  if (auto wait = until_next_period(set, now)) {
+    return kube::ReconcileResult::requeue_after(std::chrono::duration_cast<Clock::duration>(*wait));
+  }
   return kube::ReconcileResult::done();
 }
 

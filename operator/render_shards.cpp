@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <utility>
 
 #include "kube/text.h"
 
@@ -47,17 +48,15 @@ json shard_metadata(const ShardSet& set, const std::string& name, json labels) {
           {"ownerReferences", json::array({owner_reference(set.meta, "ShardSet")})}};
 }
 
-std::string time_suffix(const std::string& split, std::chrono::sys_days day) {
-  const std::chrono::year_month_day ymd(day);
-  char buf[16];
-  if (split == "daily") {
-    std::snprintf(buf, sizeof(buf), "%04d%02u%02u", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%04d%02u", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()));
+// `text` with every marker replaced by its value.
+std::string fill(std::string text, const std::vector<std::pair<std::string, std::string>>& values) {
+  for (const auto& [marker, value] : values) {
+    for (size_t at = text.find(marker); at != std::string::npos;
+         at = text.find(marker, at + value.size())) {
+      text.replace(at, marker.size(), value);
+    }
   }
-  return buf;
+  return text;
 }
 
 std::string service_address(const ShardSet& set, const std::string& service) {
@@ -83,9 +82,48 @@ std::string shard_config_map_name(const std::string& s, int32_t db) {
 }
 std::string shard_headless_service_name(const std::string& s) { return s + "-headless"; }
 std::string credentials_secret_name(const std::string& s) { return s + "-mysql"; }
+std::string shard_schema_config_map_name(const std::string& s, int32_t db) {
+  return shard_statefulset_name(s, db) + "-schema";
+}
+std::string shard_schema_key(int32_t db) { return "shard-" + std::to_string(db) + ".sql"; }
 std::string table_base_name(const std::string& s) {
   std::string base = s.substr(0, s.find('-'));
   return base.empty() ? s : base;
+}
+
+std::string database_name(const ShardSet& set, int32_t db) {
+  return table_base_name(set.meta.name) + "_" + std::to_string(db);
+}
+
+std::string table_name(const ShardSet& set, int32_t db, int32_t table, const std::string& suffix) {
+  std::string name = database_name(set, db) + "_" + std::to_string(table);
+  if (!suffix.empty()) name += "_" + suffix;
+  return name;
+}
+
+std::string period_suffix(const std::string& time_split, std::chrono::sys_days day) {
+  if (time_split == "none") return "";
+  const std::chrono::year_month_day ymd(day);
+  char buf[16];
+  if (time_split == "daily") {
+    std::snprintf(buf, sizeof(buf), "%04d%02u%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%04d%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()));
+  }
+  return buf;
+}
+
+std::optional<std::chrono::sys_days> next_period_start(const std::string& time_split,
+                                                       std::chrono::sys_days day) {
+  using namespace std::chrono;
+  if (time_split == "daily") return day + days(1);
+  if (time_split == "monthly") {
+    const year_month_day ymd(day);
+    return sys_days((ymd.year() / ymd.month() + months(1)) / 1);
+  }
+  return std::nullopt;
 }
 
 uint64_t fnv1a64(std::string_view bytes) {
@@ -123,10 +161,9 @@ Result<Route> route(std::string_view key, std::optional<std::chrono::sys_days> t
   r.slot = static_cast<int32_t>(slot);
   r.database = static_cast<int32_t>(slot / s.tables_per_database);
   r.table = static_cast<int32_t>(slot % s.tables_per_database);
-  const std::string base = table_base_name(set.meta.name);
-  r.database_name = base + "_" + std::to_string(r.database);
-  r.table_name = base + "_" + std::to_string(r.database) + "_" + std::to_string(r.table);
-  if (s.time_split != "none") r.table_name += "_" + time_suffix(s.time_split, *time);
+  r.database_name = database_name(set, r.database);
+  r.table_name = table_name(set, r.database, r.table,
+                            s.time_split == "none" ? "" : period_suffix(s.time_split, *time));
   r.rw_service = shard_rw_service_name(set.meta.name, r.database);
   r.ro_service = shard_ro_service_name(set.meta.name, r.database);
   return r;
@@ -434,12 +471,119 @@ json render_routing_config_map(const ShardSet& set) {
       {"data", {{kRoutingKey, kube::dump_for_wire(routing_document(set), 2)}}}};
 }
 
-std::vector<json> render_shard_children(const ShardSet& set) {
+std::string shard_schema_sql(const ShardSet& set, int32_t db, std::chrono::sys_days today) {
+  const auto& s = set.spec;
+  std::vector<std::string> suffixes = {period_suffix(s.time_split, today)};
+  if (auto next = next_period_start(s.time_split, today)) {
+    suffixes.push_back(period_suffix(s.time_split, *next));
+  }
+  auto quoted = [](const std::string& name) { return "`" + name + "`"; };
+  const std::string database = quoted(database_name(set, db));
+  std::string sql = "-- ShardSet " + set.meta.ns + "/" + set.meta.name + ", database shard " +
+                    std::to_string(db) + "; every statement is idempotent.\n";
+  sql += "CREATE DATABASE IF NOT EXISTS " + database + ";\n";
+  for (const auto& suffix : suffixes) {
+    // The period's first table carries the columns, the others copy it: a
+    // period's tables are alike even if the columns change while it is
+    // being created, and the file stays small (the columns once per period).
+    const std::string first = database + "." + quoted(table_name(set, db, 0, suffix));
+    sql += "CREATE TABLE IF NOT EXISTS " + first + " (" + s.table_columns + ");\n";
+    for (int32_t t = 1; t < s.tables_per_database; ++t) {
+      sql += "CREATE TABLE IF NOT EXISTS " + database + "." +
+             quoted(table_name(set, db, t, suffix)) + " LIKE " + first + ";\n";
+    }
+  }
+  return sql;
+}
+
+json render_shard_schema_config_map(const ShardSet& set, int32_t db, std::chrono::sys_days today) {
+  return {{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", shard_metadata(set, shard_schema_config_map_name(set.meta.name, db),
+                                      shard_labels(set, db))},
+          {"data", {{shard_schema_key(db), shard_schema_sql(set, db, today)}}}};
+}
+
+std::string schema_job_name(const ShardSet& set, std::chrono::sys_days today) {
+  const auto& s = set.spec;
+  // Everything the SQL depends on besides the day: a new shard or new columns
+  // make a new Job within the period (Jobs are never updated).
+  char shape[9];
+  std::snprintf(shape, sizeof(shape), "%08llx",
+                static_cast<unsigned long long>(fnv1a64(std::to_string(s.databases) + "/" +
+                                                        std::to_string(s.tables_per_database) +
+                                                        "/" + s.table_columns) &
+                                                0xffffffffULL));
+  const std::string prefix = set.meta.name + "-schema-";
+  if (s.time_split == "none") return prefix + "v" + shape;
+  return prefix + period_suffix(s.time_split, today) + "-" + shape;
+}
+
+json render_schema_job(const ShardSet& set, std::chrono::sys_days today) {
+  const auto& s = set.spec;
+  const EngineProfile& engine = engine_profile(s.engine);
+  // The SQL stays in the ConfigMaps: the script only names Services and files.
+  // ping answers as soon as the primary listens (whatever the credentials);
+  // a refused login fails the pod, and the Job retries.
+  const std::string script = fill(R"(set -e
+db=0
+while [ "$db" -lt @DATABASES@ ]; do
+  host=@SHARDSET@-$db-rw
+  until @ADMIN@ ping -h "$host" -uroot --connect-timeout=5 >/dev/null 2>&1; do
+    echo "waiting for $host"; sleep 5
+  done
+  @CLIENT@ -h "$host" -uroot < "/schema/shard-$db.sql"
+  echo "schema applied on $host"
+  db=$((db + 1))
+done
+)",
+                                  {{"@DATABASES@", std::to_string(s.databases)},
+                                   {"@SHARDSET@", set.meta.name},
+                                   {"@ADMIN@", engine.admin},
+                                   {"@CLIENT@", engine.client}});
+  json sources = json::array();
+  for (int32_t db = 0; db < s.databases; ++db) {
+    sources.push_back({{"configMap", {{"name", shard_schema_config_map_name(set.meta.name, db)}}}});
+  }
+  json container = {
+      {"name", "schema"},
+      {"image", s.image},
+      {"command", json::array({"sh", "-c", script})},
+      // The clients of both engines read the password from MYSQL_PWD.
+      {"env", json::array({{{"name", "MYSQL_PWD"},
+                            {"valueFrom",
+                             {{"secretKeyRef",
+                               {{"name", credentials_secret_name(set.meta.name)},
+                                {"key", kRootPasswordKey}}}}}}})},
+      {"volumeMounts",
+       json::array({{{"name", "schema"}, {"mountPath", "/schema"}, {"readOnly", true}}})}};
+  // Not the shard labels: the headless Service and the PDBs select those.
+  const json pod_labels = {{"app.kubernetes.io/name", "shardset"},
+                           {"app.kubernetes.io/instance", set.meta.name},
+                           {"app.kubernetes.io/component", "schema"}};
+  return {{"apiVersion", "batch/v1"},
+          {"kind", "Job"},
+          {"metadata", shard_metadata(set, schema_job_name(set, today), set_labels(set))},
+          {"spec",
+           {{"backoffLimit", 10},
+            // Finished Jobs of past periods go away a day later.
+            {"ttlSecondsAfterFinished", 86400},
+            {"template",
+             {{"metadata", {{"labels", pod_labels}}},
+              {"spec",
+               {{"restartPolicy", "OnFailure"},
+                {"containers", json::array({container})},
+                {"volumes",
+                 json::array({{{"name", "schema"}, {"projected", {{"sources", sources}}}}})}}}}}}}};
+}
+
+std::vector<json> render_shard_children(const ShardSet& set, std::chrono::sys_days today) {
   std::vector<json> out;
   out.push_back(render_routing_config_map(set));
   out.push_back(render_shard_headless_service(set));
   for (int32_t db = 0; db < set.spec.databases; ++db) {
     out.push_back(render_shard_config_map(set, db));
+    out.push_back(render_shard_schema_config_map(set, db, today));
     out.push_back(render_shard_rw_service(set, db));
     out.push_back(render_shard_ro_service(set, db));
     out.push_back(render_shard_statefulset(set, db, kRolePrimary));

@@ -10,6 +10,16 @@
 // "s-headless" governs every shard's pods; ConfigMap "s-routing" holds
 // routing.json; Secret "s-mysql" the passwords (render_credentials_secret).
 //
+// Schema: ConfigMap "s-<i>-schema" holds shard-<i>.sql, which creates on
+// database shard i the database and the tables of the current and the next
+// period (timeSplit none: the tables without suffix), every statement IF NOT
+// EXISTS. Job "s-schema-<period>-<shape>" ("s-schema-v<shape>" for timeSplit
+// none; <shape> hashes databases, tablesPerDatabase and tableColumns) mounts
+// them all at /schema and, shard after shard, waits for the primary behind
+// "s-<i>-rw" to answer and runs the file there as root. One ConfigMap per
+// shard, not one for the set: 1024 databases of 64 tables would not fit the
+// 1 MiB an object may hold, one shard's 2 x 1024 tables do.
+//
 // Pods carry tiers.orderguard.io/shardset, tiers.orderguard.io/shard (the
 // database index) and tiers.orderguard.io/role (primary | replica): a Service
 // selector cannot exclude a StatefulSet ordinal, so the roles live in separate
@@ -73,9 +83,23 @@ std::string shard_ro_service_name(const std::string& shard_set, int32_t database
 std::string shard_config_map_name(const std::string& shard_set, int32_t database);
 std::string shard_headless_service_name(const std::string& shard_set);
 std::string credentials_secret_name(const std::string& shard_set);
+std::string shard_schema_config_map_name(const std::string& shard_set, int32_t database);
+// The key of shard i's SQL in its schema ConfigMap and the file in /schema.
+std::string shard_schema_key(int32_t database);
 std::string table_base_name(const std::string& shard_set);
 
 uint64_t fnv1a64(std::string_view bytes);
+
+// "orders_3" and "orders_3_5" or "orders_3_5_202611" (`suffix` "" for none).
+std::string database_name(const ShardSet& set, int32_t database);
+std::string table_name(const ShardSet& set, int32_t database, int32_t table,
+                       const std::string& suffix);
+// The period `day` (UTC) falls in: "yyyyMM" (monthly), "yyyyMMdd" (daily),
+// "" (none).
+std::string period_suffix(const std::string& time_split, std::chrono::sys_days day);
+// The first day of the period after `day`'s; nullopt for timeSplit none.
+std::optional<std::chrono::sys_days> next_period_start(const std::string& time_split,
+                                                       std::chrono::sys_days day);
 
 struct Route {
   int32_t slot = 0;
@@ -123,7 +147,15 @@ json render_shard_pdb(const ShardSet& set, int32_t database);
 json routing_document(const ShardSet& set);
 json render_routing_config_map(const ShardSet& set);
 
-// Every desired child, in apply order (configuration first).
-std::vector<json> render_shard_children(const ShardSet& set);
+// Shard `database`'s schema SQL for the periods of `today` and the next.
+std::string shard_schema_sql(const ShardSet& set, int32_t database, std::chrono::sys_days today);
+json render_shard_schema_config_map(const ShardSet& set, int32_t database,
+                                    std::chrono::sys_days today);
+std::string schema_job_name(const ShardSet& set, std::chrono::sys_days today);
+json render_schema_job(const ShardSet& set, std::chrono::sys_days today);
+
+// Every desired child but the schema Job (the reconciler adds it until status
+// records it complete), in apply order (configuration first). `today`: UTC.
+std::vector<json> render_shard_children(const ShardSet& set, std::chrono::sys_days today);
 
 }  // namespace orderguard::op

@@ -17,10 +17,15 @@
 // never read or changed, so the operator needs no read access to Secrets),
 // converge the children (a database removed from spec loses its StatefulSets,
 // replicasPerShard 0 the replica StatefulSet; their PVCs follow
-// deletionPolicy), then status with per-shard readiness of the primary and of
-// the replicas.
+// deletionPolicy) and the schema Job of the current period (create-only, left
+// out once status records it complete, never pruned: finished Jobs expire by
+// TTL), then status with per-shard readiness of the primary and of the
+// replicas and the schema Job's progress. "Today" is the Clock's wall time in
+// UTC; with a time split the pass asks to run again when the next period
+// starts.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,10 +65,25 @@ struct ShardStatefulSets {
 };
 // `shards[i]`: database i's. A shard is ready when its primary is and all its
 // replicas are; Degraded names the shards whose primary serves without them.
+// The schema Job a pass wants and the Job as the cache holds it (null when
+// absent: just created, or collected after it finished).
+struct SchemaJobState {
+  std::string period;  // period_suffix(), "none" for timeSplit none
+  std::string name;
+  const json* job = nullptr;
+};
 // `credentials_secret`: the Secret known to exist, "" until then.
+// status.schema.complete stays true for the same Job once it was seen to
+// succeed; condition SchemaReady follows it.
 json compute_shard_status(const ShardSet& set, const json& old_status,
                           const std::vector<ShardStatefulSets>& shards,
-                          const std::string& credentials_secret, const std::string& now);
+                          const std::string& credentials_secret, const SchemaJobState& schema,
+                          const std::string& now);
+// How long until the next period starts, when the next period's schema Job
+// must run (so the tables of the period after it exist a period ahead);
+// nullopt for timeSplit none.
+std::optional<std::chrono::system_clock::duration> until_next_period(
+    const ShardSet& set, std::chrono::system_clock::time_point now);
 bool job_complete(const json& job);
 
 class CacheTierReconciler {

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 #include "operator/test/test_util.h"
 
@@ -307,16 +308,173 @@ TEST(RenderShards, CredentialsSecretIsOwnedOnlyWhenTheDataGoesToo) {
              {{"secretKeyRef", {{"name", "orders-db-mysql"}, {"key", "replication-password"}}}}}}));
 }
 
+TEST(Schema, PeriodsAndTheNextAcrossAYearBoundary) {
+  const sys_days dec31 = year(2026) / 12 / 31;
+  EXPECT_EQ(period_suffix("monthly", dec31), "202612");
+  EXPECT_EQ(period_suffix("daily", dec31), "20261231");
+  EXPECT_EQ(period_suffix("none", dec31), "");
+  EXPECT_EQ(next_period_start("monthly", dec31), sys_days(year(2027) / 1 / 1));
+  EXPECT_EQ(next_period_start("monthly", sys_days(year(2026) / 1 / 31)),
+            sys_days(year(2026) / 2 / 1));
+  EXPECT_EQ(next_period_start("daily", dec31), sys_days(year(2027) / 1 / 1));
+  EXPECT_EQ(next_period_start("daily", sys_days(year(2028) / 2 / 28)),
+            sys_days(year(2028) / 2 / 29));
+  EXPECT_FALSE(next_period_start("none", dec31).has_value());
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+TEST(Schema, MonthlyCreatesThisMonthsAndNextMonthsTables) {
+  ShardSet s = shard_set();  // orders-db: 8 x 8, monthly, shard key user_id
+  const auto sql = lines(shard_schema_sql(s, 3, sys_days(year(2026) / 12 / 31)));
+  // A comment, the database, 2 periods x 8 tables.
+  ASSERT_EQ(sql.size(), 1u + 1u + 16u);
+  EXPECT_EQ(sql[1], "CREATE DATABASE IF NOT EXISTS `orders_3`;");
+  EXPECT_EQ(sql[2],
+            "CREATE TABLE IF NOT EXISTS `orders_3`.`orders_3_0_202612` (order_id BIGINT UNSIGNED "
+            "NOT NULL, user_id VARCHAR(64) NOT NULL, created_at DATETIME(3) NOT NULL, body JSON, "
+            "PRIMARY KEY (order_id), KEY (user_id));");
+  EXPECT_EQ(sql[9],
+            "CREATE TABLE IF NOT EXISTS `orders_3`.`orders_3_7_202612` LIKE "
+            "`orders_3`.`orders_3_0_202612`;");
+  EXPECT_EQ(sql[10].substr(0, 63),
+            "CREATE TABLE IF NOT EXISTS `orders_3`.`orders_3_0_202701` (orde");
+  EXPECT_EQ(sql[17],
+            "CREATE TABLE IF NOT EXISTS `orders_3`.`orders_3_7_202701` LIKE "
+            "`orders_3`.`orders_3_0_202701`;");
+  // The names route() gives a key of the shard.
+  auto r = route("12345", sys_days(year(2026) / 12 / 31), s);  // database 7, table 0
+  const std::string of7 = shard_schema_sql(s, 7, sys_days(year(2026) / 12 / 31));
+  EXPECT_NE(of7.find("`" + r->database_name + "`.`" + r->table_name + "`"), std::string::npos);
+  for (const auto& line : sql) {
+    if (line.starts_with("--")) continue;
+    EXPECT_TRUE(line.starts_with("CREATE ")) << line;
+    EXPECT_NE(line.find(" IF NOT EXISTS "), std::string::npos) << line;
+    EXPECT_TRUE(line.ends_with(";")) << line;
+  }
+}
+
+TEST(Schema, DailyNoneAndOwnColumns) {
+  ShardSet s = shard_set();
+  s.spec.time_split = "daily";
+  s.spec.tables_per_database = 2;
+  auto sql = lines(shard_schema_sql(s, 0, sys_days(year(2026) / 12 / 31)));
+  ASSERT_EQ(sql.size(), 2u + 4u);
+  EXPECT_NE(sql[2].find("`orders_0_0_20261231` ("), std::string::npos) << sql[2];
+  EXPECT_NE(sql[3].find("`orders_0_1_20261231` LIKE"), std::string::npos) << sql[3];
+  EXPECT_NE(sql[4].find("`orders_0_0_20270101` ("), std::string::npos) << sql[4];
+
+  s.spec.time_split = "none";
+  s.spec.table_columns = "id BIGINT NOT NULL, PRIMARY KEY (id)";
+  sql = lines(shard_schema_sql(s, 0, sys_days(year(2026) / 12 / 31)));
+  ASSERT_EQ(sql.size(), 2u + 2u);
+  EXPECT_EQ(sql[2],
+            "CREATE TABLE IF NOT EXISTS `orders_0`.`orders_0_0` (id BIGINT NOT NULL, PRIMARY KEY "
+            "(id));");
+  EXPECT_EQ(sql[3],
+            "CREATE TABLE IF NOT EXISTS `orders_0`.`orders_0_1` LIKE `orders_0`.`orders_0_0`;");
+}
+
+TEST(Schema, ConfigMapPerShard) {
+  const ShardSet s = shard_set();
+  const sys_days day = year(2026) / 11 / 29;
+  const json cm = render_shard_schema_config_map(s, 5, day);
+  EXPECT_EQ(cm["metadata"]["name"], "orders-db-5-schema");
+  EXPECT_EQ(cm["metadata"]["ownerReferences"][0]["kind"], "ShardSet");
+  EXPECT_EQ(cm["data"].size(), 1u);
+  EXPECT_EQ(cm["data"]["shard-5.sql"], shard_schema_sql(s, 5, day));
+  // The largest shard the CRD allows (1024 tables, 4096 characters of
+  // columns) stays far below the 1 MiB an object may hold.
+  ShardSet big = s;
+  big.spec.databases = 64;
+  big.spec.tables_per_database = 1024;
+  big.spec.table_columns = std::string(4096, 'x');
+  EXPECT_LT(render_shard_schema_config_map(big, 63, day).dump().size(), 400'000u);
+}
+
+TEST(Schema, OneJobPerPeriodAndShape) {
+  ShardSet s = shard_set();
+  const sys_days nov29 = year(2026) / 11 / 29;
+  const std::string nov = schema_job_name(s, nov29);
+  EXPECT_TRUE(nov.starts_with("orders-db-schema-202611-")) << nov;
+  EXPECT_EQ(nov.size(), std::string("orders-db-schema-202611-").size() + 8);
+  EXPECT_EQ(schema_job_name(s, sys_days(year(2026) / 11 / 1)), nov);  // the same month
+  EXPECT_TRUE(
+      schema_job_name(s, sys_days(year(2026) / 12 / 1)).starts_with("orders-db-schema-202612-"));
+  // A new database (or new columns) within the month: a new Job.
+  ShardSet grown = s;
+  grown.spec.databases = 9;
+  EXPECT_NE(schema_job_name(grown, nov29), nov);
+  ShardSet daily = s;
+  daily.spec.time_split = "daily";
+  EXPECT_TRUE(schema_job_name(daily, nov29).starts_with("orders-db-schema-20261129-"));
+  ShardSet none = s;
+  none.spec.time_split = "none";
+  const std::string v = schema_job_name(none, nov29);
+  EXPECT_TRUE(v.starts_with("orders-db-schema-v")) << v;
+  EXPECT_EQ(schema_job_name(none, sys_days(year(2027) / 5 / 1)), v);  // no period
+  none.spec.table_columns = "id INT";
+  EXPECT_NE(schema_job_name(none, nov29), v);
+}
+
+TEST(Schema, JobRunsEachShardsFileOnItsPrimary) {
+  for (const char* engine : {"mysql", "mariadb"}) {
+    SCOPED_TRACE(engine);
+    ShardSet s = shard_set();
+    s.spec.engine = engine;
+    const json job = render_schema_job(s, sys_days(year(2026) / 11 / 29));
+    EXPECT_EQ(job["kind"], "Job");
+    EXPECT_EQ(job["metadata"]["name"], schema_job_name(s, sys_days(year(2026) / 11 / 29)));
+    EXPECT_EQ(job["metadata"]["ownerReferences"][0]["kind"], "ShardSet");
+    EXPECT_EQ(job["metadata"]["labels"]["app.kubernetes.io/managed-by"], "orderguard-operator");
+    EXPECT_EQ(job["spec"]["backoffLimit"], 10);
+    EXPECT_EQ(job["spec"]["ttlSecondsAfterFinished"], 86400);
+    const json pod = job["spec"]["template"]["spec"];
+    EXPECT_EQ(pod["restartPolicy"], "OnFailure");
+    // Not selected by the headless Service or the PDBs.
+    EXPECT_FALSE(job["spec"]["template"]["metadata"]["labels"].contains(kShardSetLabel));
+    const json c = pod["containers"][0];
+    EXPECT_EQ(c["image"], s.spec.image);
+    EXPECT_EQ(c["env"][0]["name"], "MYSQL_PWD");
+    EXPECT_EQ(c["env"][0]["valueFrom"]["secretKeyRef"],
+              json({{"name", "orders-db-mysql"}, {"key", "root-password"}}));
+    EXPECT_EQ(c["volumeMounts"][0]["mountPath"], "/schema");
+    const json sources = pod["volumes"][0]["projected"]["sources"];
+    ASSERT_EQ(sources.size(), 8u);
+    EXPECT_EQ(sources[7]["configMap"]["name"], "orders-db-7-schema");
+    const std::string script = c["command"][2];
+    const EngineProfile& p = engine_profile(engine);
+    EXPECT_NE(script.find("while [ \"$db\" -lt 8 ]"), std::string::npos) << script;
+    EXPECT_NE(script.find("host=orders-db-$db-rw"), std::string::npos) << script;
+    EXPECT_NE(script.find(std::string("until ") + p.admin + " ping -h \"$host\" -uroot"),
+              std::string::npos)
+        << script;
+    EXPECT_NE(
+        script.find(std::string(p.client) + " -h \"$host\" -uroot < \"/schema/shard-$db.sql\""),
+        std::string::npos)
+        << script;
+    // The SQL (and the user's columns) never reach the command line.
+    EXPECT_EQ(script.find("CREATE"), std::string::npos);
+    EXPECT_EQ(script.find("VARCHAR"), std::string::npos);
+  }
+}
+
 TEST(RenderShards, ChildrenPerDatabase) {
   ShardSet s = shard_set();
-  auto children = render_shard_children(s);
-  // routing ConfigMap + headless Service + 8 x (ConfigMap, rw, ro, 2 StatefulSets, PDB)
-  EXPECT_EQ(children.size(), 2u + 8u * 6u);
+  auto children = render_shard_children(s, kNov29);
+  // routing ConfigMap + headless Service + 8 x (2 ConfigMaps, rw, ro, 2 StatefulSets, PDB)
+  EXPECT_EQ(children.size(), 2u + 8u * 7u);
   EXPECT_EQ(children[0]["metadata"]["name"], "orders-db-routing");
+  for (const auto& c : children) EXPECT_NE(c["kind"], "Job");  // the reconciler adds it
   // No replicas: no replica StatefulSet (the reconciler deletes one that exists).
   s.spec.replicas_per_shard = 0;
-  children = render_shard_children(s);
-  EXPECT_EQ(children.size(), 2u + 8u * 5u);
+  children = render_shard_children(s, kNov29);
+  EXPECT_EQ(children.size(), 2u + 8u * 6u);
   for (const auto& c : children) {
     EXPECT_EQ(std::string(c["metadata"]["name"]).find("-replica"), std::string::npos);
   }

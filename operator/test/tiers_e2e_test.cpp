@@ -1,6 +1,8 @@
 // The CacheTier and ShardSet reconcilers against a real kube-apiserver and
 // controller manager (no kubelets: pods stay Pending): the examples produce
-// every child, a converged pass writes nothing, a shard scale up grows the
+// every child (for a ShardSet the primary and replica StatefulSets, the
+// credentials Secret, the schema ConfigMaps and Job), a converged pass writes
+// nothing, a shard scale up grows the
 // StatefulSet and creates a rebalance Job, a scale down is refused with a
 // condition, and deleting the resources garbage-collects their children while
 // Retain keeps the MySQL volumes and the credentials Secret and Delete
@@ -11,6 +13,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
@@ -133,6 +136,28 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     EXPECT_EQ(rw["tiers.orderguard.io/role"], "primary");
     EXPECT_EQ(ro["tiers.orderguard.io/role"], "replica");
   }
+  // The schema: per database a ConfigMap with its SQL for this month and the
+  // next, one Job running them, its progress in status.
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::string month = period_suffix("monthly", today);
+  for (int db = 0; db < 8; ++db) {
+    const std::string cm = "orders-db-" + std::to_string(db) + "-schema";
+    ASSERT_TRUE(exists(res::kConfigMaps, ns, cm)) << cm;
+    const std::string sql =
+        get(res::kConfigMaps, ns, cm)["data"]["shard-" + std::to_string(db) + ".sql"];
+    EXPECT_NE(sql.find("CREATE DATABASE IF NOT EXISTS `orders_" + std::to_string(db) + "`;"),
+              std::string::npos)
+        << sql;
+    EXPECT_NE(sql.find("_7_" + month + "` LIKE"), std::string::npos) << sql;
+  }
+  auto examples = parse_shard_set_object(get(shard_sets_resource(), ns, "orders-db"));
+  ASSERT_TRUE(examples.ok()) << examples.error().describe();
+  const std::string schema_job = schema_job_name(*examples, today);
+  ASSERT_TRUE(exists(res::kJobs, ns, schema_job)) << schema_job;
+  EXPECT_EQ(get(res::kJobs, ns,
+                schema_job)["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"]
+                .size(),
+            8u);
   ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-db-routing"));
   const json routing = json::parse(
       get(res::kConfigMaps, ns, "orders-db-routing")["data"]["routing.json"].get<std::string>());
@@ -172,6 +197,15 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   EXPECT_EQ(shards[0]["primaryReady"], false);  // no kubelet: pods stay Pending
   EXPECT_EQ(condition(shard_sets_resource(), ns, "orders-db", "Ready")["reason"],
             "PrimaryNotReady");
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "orders-db")["status"].value("schema", json()) ==
+               json({{"period", month}, {"job", schema_job}, {"complete", false}});
+      },
+      30s))
+      << get(shard_sets_resource(), ns, "orders-db")["status"].dump();
+  EXPECT_EQ(condition(shard_sets_resource(), ns, "orders-db", "SchemaReady")["reason"],
+            "SchemaPending");
   // The OrderService still reads both tiers.
   ASSERT_TRUE(poll_until(
       [&] {
@@ -194,9 +228,11 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     rv(res::kConfigMaps, "orders-cache-client-config");
     rv(res::kConfigMaps, "orders-db-routing");
     rv(res::kSecrets, "orders-db-mysql");
+    rv(res::kJobs, schema_job);
     for (int db = 0; db < 8; ++db) {
       rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
       rv(res::kStatefulSets, "orders-db-" + std::to_string(db) + "-replica");
+      rv(res::kConfigMaps, "orders-db-" + std::to_string(db) + "-schema");
     }
     return out;
   };
@@ -206,6 +242,12 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     ASSERT_TRUE(c.ok()) << c.error().describe();
     auto s = manager_->shard_set_reconciler().reconcile({ns, "orders-db"});
     ASSERT_TRUE(s.ok()) << s.error().describe();
+    // Monthly tables: the pass comes back when the next month starts.
+    ASSERT_TRUE(s.result().requeue());
+    const auto left = until_next_period(*examples, std::chrono::system_clock::now());
+    ASSERT_TRUE(left.has_value());
+    EXPECT_LE(s.result().after(), *left + 5s);
+    EXPECT_GE(s.result().after(), *left - 60s);
   }
   EXPECT_EQ(writes(), quiet);
   EXPECT_EQ(rvs(), before);
@@ -228,6 +270,8 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
       [&] {
         return get(res::kStatefulSets, ns, "orders-db-0").is_null() &&
                get(res::kStatefulSets, ns, "orders-db-0-replica").is_null() &&
+               get(res::kConfigMaps, ns, "orders-db-0-schema").is_null() &&
+               get(res::kJobs, ns, schema_job).is_null() &&
                get(res::kConfigMaps, ns, "orders-db-routing").is_null() &&
                get(res::kServices, ns, "orders-db-7-rw").is_null();
       },
@@ -333,6 +377,98 @@ spec:
                get(res::kJobs, ns, "c-redis-rebalance-4").is_null();
       },
       60s));
+}
+
+// The schema Job: one per period and shape, its completion recorded in
+// status so that its TTL may collect it without a rerun. No kubelet runs its
+// pod here, so the test marks it succeeded as the Job controller would.
+TEST_F(TiersE2E, SchemaJobRunsOncePerPeriodAndShape) {
+  const std::string ns = "schema";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  const std::string manifest = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: ShardSet
+metadata: {name: s, namespace: schema}
+spec:
+  shardKey: user_id
+  databases: 2
+  tablesPerDatabase: 2
+  timeSplit: daily
+  replicasPerShard: 0
+  storage: {size: 1Gi}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, manifest).ok());
+  auto set = [&] { return parse_shard_set_object(get(shard_sets_resource(), ns, "s")).value(); };
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::string job = schema_job_name(set(), today);
+  EXPECT_TRUE(job.starts_with("s-schema-" + period_suffix("daily", today) + "-")) << job;
+  ASSERT_TRUE(exists(res::kJobs, ns, job));
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "s-1-schema"));
+  const std::string sql = get(res::kConfigMaps, ns, "s-1-schema")["data"]["shard-1.sql"];
+  const std::string tomorrow = period_suffix("daily", *next_period_start("daily", today));
+  EXPECT_NE(sql.find("`s_1`.`s_1_1_" + tomorrow + "` LIKE `s_1`.`s_1_0_" + tomorrow + "`"),
+            std::string::npos)
+      << sql;
+
+  // Succeeded, as the Job controller records it (after its own start).
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(res::kJobs, ns, job).value("status", json::object()).contains("startTime");
+      },
+      30s));
+  const std::string now = format_time(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  json done = {
+      {"status",
+       {{"completionTime", now},
+        {"active", 0},
+        {"ready", 0},
+        {"succeeded", 1},
+        {"conditions",
+         json::array(
+             {{{"type", "SuccessCriteriaMet"}, {"status", "True"}, {"lastTransitionTime", now}},
+              {{"type", "Complete"}, {"status", "True"}, {"lastTransitionTime", now}}})}}}};
+  auto marked = client_->patch(res::kJobs, ns, job, kube::PatchType::kMerge, done, "status");
+  ASSERT_TRUE(marked.ok()) << marked.error().describe();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return condition(shard_sets_resource(), ns, "s", "SchemaReady").value("status", "") ==
+               "True";
+      },
+      30s));
+  EXPECT_EQ(get(shard_sets_resource(), ns, "s")["status"]["schema"]["complete"], true);
+
+  // Collected (as its TTL would): recorded complete, so not run again.
+  kube::DeleteOptions background;
+  background.propagation_policy = "Background";
+  ASSERT_TRUE(client_->remove(res::kJobs, ns, job, background).ok());
+  ASSERT_TRUE(poll_until([&] { return get(res::kJobs, ns, job).is_null(); }, 30s));
+  auto pass = manager_->shard_set_reconciler().reconcile({ns, "s"});
+  ASSERT_TRUE(pass.ok()) << pass.error().describe();
+  EXPECT_TRUE(pass.result().requeue());  // daily: at midnight UTC
+  EXPECT_LE(pass.result().after(), std::chrono::hours(24));
+  EXPECT_TRUE(get(res::kJobs, ns, job).is_null());
+  EXPECT_EQ(get(shard_sets_resource(), ns, "s")["status"]["schema"]["complete"], true);
+
+  // New columns make a new Job within the day.
+  auto patched = client_->patch(shard_sets_resource(), ns, "s", kube::PatchType::kMerge,
+                                {{"spec", {{"tableColumns", "id BIGINT, PRIMARY KEY (id)"}}}});
+  ASSERT_TRUE(patched.ok()) << patched.error().describe();
+  const std::string reshaped = schema_job_name(set(), today);
+  EXPECT_NE(reshaped, job);
+  ASSERT_TRUE(exists(res::kJobs, ns, reshaped));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return condition(shard_sets_resource(), ns, "s", "SchemaReady").value("reason", "") ==
+               "SchemaPending";
+      },
+      30s));
+  // The API server refuses columns that would end the statement.
+  auto refused = client_->patch(shard_sets_resource(), ns, "s", kube::PatchType::kMerge,
+                                {{"spec", {{"tableColumns", "id INT); DROP DATABASE s_0"}}}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalid);
+  EXPECT_NE(refused.error().message.find("spec.tableColumns"), std::string::npos)
+      << refused.error().message;
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "s").ok());
 }
 
 // spec.engine: a MariaDB ShardSet runs MariaDB's programs with MariaDB's

@@ -130,5 +130,20 @@ TEST(ParseShardSet, ReadsFieldsAndDefaults) {
   EXPECT_NE(bad.error().message.find("spec.zones[1]: duplicate value"), std::string::npos);
 }
 
+TEST(ParseShardSet, TableColumnsCannotEndTheStatement) {
+  for (const char* bad : {"id INT); DROP DATABASE orders_0", "id INT \\g", "id INT,\nkey (id)"}) {
+    auto r = parse_shard_set({{"shardKey", "user_id"}, {"databases", 1}, {"tableColumns", bad}});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("spec.tableColumns"), std::string::npos) << r.error().message;
+  }
+  auto ok = parse_shard_set(
+      {{"shardKey", "user_id"}, {"databases", 1}, {"tableColumns", "id INT, note VARCHAR(8)"}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->table_columns, "id INT, note VARCHAR(8)");
+  EXPECT_EQ(parse_shard_set({{"shardKey", "k"}, {"databases", 1}})->table_columns,
+            "order_id BIGINT UNSIGNED NOT NULL, k VARCHAR(64) NOT NULL, created_at DATETIME(3) "
+            "NOT NULL, body JSON, PRIMARY KEY (order_id), KEY (k)");
+}
+
 }  // namespace
 }  // namespace orderguard::op
