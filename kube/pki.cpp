@@ -547,6 +547,26 @@ Result<std::chrono::system_clock::time_point> certificate_not_after(std::string_
   return cert->not_after();
 }
 
+Result<std::string> random_alphanumeric(size_t length) {
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  // 248 = 4 x 62: bytes from 248 up are dropped, so no character is likelier
+  // than another.
+  constexpr unsigned kUnbiased = 4 * kAlphabet.size();
+  std::string out;
+  out.reserve(length);
+  unsigned char bytes[64];
+  while (out.size() < length) {
+    if (RAND_bytes(bytes, sizeof bytes) != 1) return openssl_error("random bytes");
+    for (unsigned char b : bytes) {
+      if (b >= kUnbiased) continue;
+      out.push_back(kAlphabet[b % kAlphabet.size()]);
+      if (out.size() == length) break;
+    }
+  }
+  return out;
+}
+
 std::string base64_encode(std::string_view data) {
   std::string out(4 * ((data.size() + 2) / 3), '\0');
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),

@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -144,6 +145,10 @@ Status verify_certificate(const Certificate& leaf, const std::vector<Certificate
 
 // notAfter of the first certificate in `pem`, the input of rotation decisions.
 Result<std::chrono::system_clock::time_point> certificate_not_after(std::string_view pem);
+
+// `length` characters drawn uniformly from [A-Za-z0-9] with OpenSSL's CSPRNG:
+// passwords that need no quoting in SQL, shell or YAML.
+Result<std::string> random_alphanumeric(size_t length);
 
 // Standard base64 (with padding) of `data`, as kubeconfig *-data fields and
 // Secret data want it.

@@ -99,9 +99,7 @@ OrderServiceManager::OrderServiceManager(kube::Client& client, const Clock& cloc
   for (auto* inf :
        {stateful_sets_.get(), services_.get(), config_maps_.get(), pdbs_.get(), jobs_.get()}) {
     inf->add_handlers(kube::enqueue_request_for_owner(*cache_controller_, cache_tiers_resource()));
-    if (inf != jobs_.get()) {
-      inf->add_handlers(kube::enqueue_request_for_owner(*shard_controller_, shard_sets_resource()));
-    }
+    inf->add_handlers(kube::enqueue_request_for_owner(*shard_controller_, shard_sets_resource()));
   }
   for (auto* inf :
        {deployments_.get(), hpas_.get(), pdbs_.get(), services_.get(), config_maps_.get()}) {

@@ -3,8 +3,8 @@
 // Manager + builder do. The informers are shared between the controllers.
 //
 // CacheTier and ShardSet controllers: For their kind, Owns StatefulSets,
-// Services, ConfigMaps, PDBs (and Jobs for CacheTiers), so an edited or
-// deleted child is restored.
+// Services, ConfigMaps, PDBs and Jobs, so an edited or deleted child is
+// restored and a Job's progress reaches status.
 //
 // Watches: OrderServices (For), owned Deployments/HPAs/PDBs/Services/
 // ConfigMaps (Owns: enqueue the controller owner; only objects labelled

@@ -12,11 +12,20 @@
 // scale up (Jobs are create-only: their pod template is immutable, and a
 // finished Job is history, not drift), then status.
 //
-// ShardSet steps (reconcile_shards.cpp): converge the children (a database
-// removed from spec loses its StatefulSet; its PVCs follow deletionPolicy),
-// then status with per-shard readiness.
+// ShardSet steps (reconcile_shards.cpp): create the credentials Secret unless
+// status records it (create only: an existing Secret, perhaps the user's, is
+// never read or changed, so the operator needs no read access to Secrets),
+// converge the children (a database removed from spec loses its StatefulSets,
+// replicasPerShard 0 the replica StatefulSet; their PVCs follow
+// deletionPolicy) and the schema Job of the current period (create-only, left
+// out once status records it complete, never pruned: finished Jobs expire by
+// TTL), then status with per-shard readiness of the primary and of the
+// replicas and the schema Job's progress. "Today" is the Clock's wall time in
+// UTC; with a time split the pass asks to run again when the next period
+// starts.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,9 +58,32 @@ struct TierCaches {
 json compute_cache_status(const CacheTier& tier, const json& old_status, const CachePlan& plan,
                           const json* sts, const json* bootstrap_job,
                           const std::string& rebalance_job, const std::string& now);
-// `stateful_sets[i]`: database i's StatefulSet, null when absent.
+// A database shard's StatefulSets as the cache holds them, null when absent.
+struct ShardStatefulSets {
+  const json* primary = nullptr;
+  const json* replicas = nullptr;  // absent, and not expected, with replicasPerShard 0
+};
+// `shards[i]`: database i's. A shard is ready when its primary is and all its
+// replicas are; Degraded names the shards whose primary serves without them.
+// The schema Job a pass wants and the Job as the cache holds it (null when
+// absent: just created, or collected after it finished).
+struct SchemaJobState {
+  std::string period;  // period_suffix(), "none" for timeSplit none
+  std::string name;
+  const json* job = nullptr;
+};
+// `credentials_secret`: the Secret known to exist, "" until then.
+// status.schema.complete stays true for the same Job once it was seen to
+// succeed; condition SchemaReady follows it.
 json compute_shard_status(const ShardSet& set, const json& old_status,
-                          const std::vector<const json*>& stateful_sets, const std::string& now);
+                          const std::vector<ShardStatefulSets>& shards,
+                          const std::string& credentials_secret, const SchemaJobState& schema,
+                          const std::string& now);
+// How long until the next period starts, when the next period's schema Job
+// must run (so the tables of the period after it exist a period ahead);
+// nullopt for timeSplit none.
+std::optional<std::chrono::system_clock::duration> until_next_period(
+    const ShardSet& set, std::chrono::system_clock::time_point now);
 bool job_complete(const json& job);
 
 class CacheTierReconciler {
@@ -72,6 +104,10 @@ class ShardSetReconciler {
   kube::ReconcileOutcome reconcile(const kube::Request& request);
 
  private:
+  // Creates the credentials Secret with new random passwords; one that exists
+  // already is success.
+  Status create_credentials(const ShardSet& set);
+
   kube::Client& client_;
   TierCaches caches_;
   const Clock& clock_;

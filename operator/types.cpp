@@ -375,6 +375,7 @@ Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
   return decode<ShardSetSpec>(spec, trace, [](FieldReader& r, ShardSetSpec& s) {
     r.require("shardKey");
     r.require("databases");
+    r.enum_into("engine", s.engine, {kEngineMySql, kEngineMariaDb});
     r.string_into("shardKey", s.shard_key);
     r.enum_into("strategy", s.strategy, {"hash", "range"});
     r.integer32("databases", s.databases, 1, 1024);
@@ -382,6 +383,7 @@ Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
     r.enum_into("timeSplit", s.time_split, {"none", "monthly", "daily"});
     r.integer32("replicasPerShard", s.replicas_per_shard, 0, 5);
     r.string_into("image", s.image);
+    r.string_into("tableColumns", s.table_columns);
     auto storage = r.object("storage");
     storage.string_into("size", s.storage_size);
     storage.string_into("storageClassName", s.storage_class_name);
@@ -391,15 +393,40 @@ Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
   });
 }
 
+std::string default_shard_image(const std::string& engine) {
+  return engine == kEngineMariaDb ? "mariadb:11.4" : "mysql:8.0";
+}
+
+std::string default_table_columns(const std::string& shard_key) {
+  return "order_id BIGINT UNSIGNED NOT NULL, " + shard_key +
+         " VARCHAR(64) NOT NULL, created_at DATETIME(3) NOT NULL, body JSON, "
+         "PRIMARY KEY (order_id), KEY (" +
+         shard_key + ")";
+}
+
 Result<ShardSetSpec> parse_shard_set(const json& spec) {
   auto decoded = decode_shard_set(spec);
   if (!decoded.ok()) return decoded;
-  std::vector<std::string> errors = unique_names_errors(decoded->zones, "spec.zones");
-  if (decoded->shard_key.empty()) errors.push_back("spec.shardKey: must not be empty");
-  if (int64_t{decoded->databases} * decoded->tables_per_database > 65536) {
+  ShardSetSpec& s = *decoded;
+  std::vector<std::string> errors = unique_names_errors(s.zones, "spec.zones");
+  if (s.shard_key.empty()) errors.push_back("spec.shardKey: must not be empty");
+  if (int64_t{s.databases} * s.tables_per_database > 65536) {
     errors.push_back("spec: databases x tablesPerDatabase must not exceed 65536 tables");
   }
+  // The CRD's pattern: the list goes inside one statement of the schema SQL
+  // the client reads line by line, so no statement end, no client command
+  // (backslash) and no line break.
+  for (unsigned char c : s.table_columns) {
+    if (c == ';' || c == '\\' || c < 0x20 || c == 0x7f) {
+      errors.push_back(
+          "spec.tableColumns: must not contain ';', a backslash or control characters (it is "
+          "the list inside one CREATE TABLE statement)");
+      break;
+    }
+  }
   if (!errors.empty()) return invalid(errors);
+  if (s.image.empty()) s.image = default_shard_image(s.engine);
+  if (s.table_columns.empty()) s.table_columns = default_table_columns(s.shard_key);
   return decoded;
 }
 

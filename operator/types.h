@@ -124,14 +124,23 @@ struct CacheTier {
 };
 
 // ---- ShardSet ----
+inline constexpr const char* kEngineMySql = "mysql";
+inline constexpr const char* kEngineMariaDb = "mariadb";
+
 struct ShardSetSpec {
+  std::string engine = kEngineMySql;  // mysql | mariadb; the CRD forbids changing it
   std::string shard_key;
   std::string strategy = "hash";  // hash | range
   int32_t databases = 1;
   int32_t tables_per_database = 1;
   std::string time_split = "none";  // none | monthly | daily
   int32_t replicas_per_shard = 1;
-  std::string image = "mysql:8.0";
+  // Defaults that depend on other fields, which a CRD default cannot express:
+  // decode leaves them empty when absent and parse_shard_set fills them in
+  // (image: default_shard_image(engine); table_columns:
+  // default_table_columns(shard_key)).
+  std::string image;
+  std::string table_columns;  // the column and index list inside CREATE TABLE (...)
   std::string storage_size = "100Gi";
   std::string storage_class_name;
   std::vector<std::string> zones;
@@ -142,6 +151,12 @@ struct ShardSet {
   ObjectMeta meta;
   ShardSetSpec spec;
 };
+
+// "mysql:8.0" for mysql, "mariadb:11.4" for mariadb.
+std::string default_shard_image(const std::string& engine);
+// order_id BIGINT UNSIGNED primary key, the shard key (indexed), created_at and
+// a JSON body.
+std::string default_table_columns(const std::string& shard_key);
 
 // `spec` is the object's .spec.
 Result<OrderServiceSpec> decode_order_service(const json& spec, FieldTrace* trace = nullptr);

@@ -320,11 +320,18 @@ TEST_F(ChartE2E, OperatorReconcilesTheExamplesAsItsServiceAccount) {
       60s));
   ASSERT_TRUE(exists(res::kJobs, ns, "orders-cache-redis-bootstrap"));
   ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-cache-client-config"));
-  // ShardSet orders-db: a StatefulSet per database and the routing ConfigMap.
+  // ShardSet orders-db: per database the primary's and the replicas'
+  // StatefulSets, the routing ConfigMap, and the credentials Secret, which
+  // og-operator creates but cannot read back.
   for (int db = 0; db < 8; ++db) {
     ASSERT_TRUE(exists(res::kStatefulSets, ns, "orders-db-" + std::to_string(db))) << db;
+    ASSERT_TRUE(exists(res::kStatefulSets, ns, "orders-db-" + std::to_string(db) + "-replica"))
+        << db;
   }
   ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-db-routing"));
+  ASSERT_TRUE(exists(res::kSecrets, ns, "orders-db-mysql"));
+  expect_forbidden(operator_->get(res::kSecrets, ns, "orders-db-mysql"), kOperatorSa,
+                   "get the credentials Secret it created");
 
   // Status through the status subresources.
   ASSERT_TRUE(status_observed(op::order_services_resource(), ns, "orders"));

@@ -6,7 +6,9 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <set>
 
 namespace orderguard::kube {
 namespace {
@@ -239,6 +241,20 @@ TEST(PkiTest, Base64RoundTrip) {
   EXPECT_EQ(*wrapped, "hello");
   EXPECT_FALSE(base64_decode("abc").ok());
   EXPECT_FALSE(base64_decode("a*b=").ok());
+}
+
+TEST(PkiTest, RandomAlphanumericHasTheLengthAndAlphabetAndVaries) {
+  auto a = random_alphanumeric(24);
+  auto b = random_alphanumeric(24);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 24u);
+  EXPECT_TRUE(std::all_of(a->begin(), a->end(), [](char c) { return std::isalnum(c) != 0; })) << *a;
+  EXPECT_NE(*a, *b);
+  EXPECT_EQ(random_alphanumeric(0)->size(), 0u);
+  // Every character of the alphabet turns up (62 characters, 62,000 draws).
+  auto many = random_alphanumeric(62'000);
+  ASSERT_TRUE(many.ok());
+  EXPECT_EQ(std::set<char>(many->begin(), many->end()).size(), 62u);
 }
 
 }  // namespace

@@ -73,30 +73,138 @@ TEST(CacheStatus, ScaleDownBlockedExplainsHowToDrain) {
   EXPECT_EQ(s["replicas"], 12);
 }
 
-TEST(ShardStatus, PerShardReadiness) {
+// A schema Job the cache does not hold yet.
+const SchemaJobState kPending{"202611", "orders-db-schema-202611-0badc0de", nullptr};
+
+TEST(ShardStatus, PrimaryAndReplicasPerShard) {
   const ShardSet set = shard_set();  // 8 databases, 1 replica each
-  std::vector<json> objects;
-  for (int i = 0; i < 8; ++i) objects.push_back(sts(2, i == 3 ? 1 : 2));
-  std::vector<const json*> ptrs;
-  for (const auto& o : objects) ptrs.push_back(&o);
-  json s = compute_shard_status(set, json::object(), ptrs, "t0");
+  std::vector<json> primaries, replicas;
+  for (int i = 0; i < 8; ++i) {
+    primaries.push_back(sts(1, 1));
+    replicas.push_back(sts(1, i == 3 ? 0 : 1));
+  }
+  auto pointers = [&] {
+    std::vector<ShardStatefulSets> out;
+    for (int i = 0; i < 8; ++i) out.push_back({&primaries[i], &replicas[i]});
+    return out;
+  };
+  // Shard 3's primary serves, its replica does not: not ready, degraded.
+  json s = compute_shard_status(set, json::object(), pointers(), "", kPending, "t0");
   EXPECT_EQ(s["readyShards"], 7);
   EXPECT_EQ(s["routingConfigMap"], "orders-db-routing");
+  EXPECT_FALSE(s.contains("credentialsSecret"));  // not known to exist yet
+  EXPECT_EQ(s["shards"][3]["statefulSet"], "orders-db-3");
   EXPECT_EQ(s["shards"][3]["ready"], false);
+  EXPECT_EQ(s["shards"][3]["primaryReady"], true);
+  EXPECT_EQ(s["shards"][3]["replicas"], 2);
   EXPECT_EQ(s["shards"][3]["readyReplicas"], 1);
-  EXPECT_EQ(condition(s, "Ready")["reason"], "ShardsNotReady");
+  EXPECT_EQ(s["shards"][2]["readyReplicas"], 2);
+  EXPECT_EQ(condition(s, "Ready")["reason"], "ReplicasNotReady");
+  EXPECT_EQ(condition(s, "Ready")["message"],
+            "shards below their ready replicas: orders-db-3 0/1 replicas");
   EXPECT_EQ(condition(s, "Degraded")["status"], "True");
+  EXPECT_NE(condition(s, "Degraded")["message"].get<std::string>().find("orders-db-3"),
+            std::string::npos);
   EXPECT_EQ(condition(s, "Progressing")["status"], "False");
 
-  objects[3] = sts(2, 2);
-  s = compute_shard_status(set, s, ptrs, "t1");
+  // Shard 5 loses its primary: Ready names it, whatever its replicas do.
+  primaries[5] = sts(1, 0);
+  s = compute_shard_status(set, s, pointers(), "", kPending, "t1");
+  EXPECT_EQ(s["shards"][5]["primaryReady"], false);
+  EXPECT_EQ(s["shards"][5]["ready"], false);
+  EXPECT_EQ(condition(s, "Ready")["reason"], "PrimaryNotReady");
+  EXPECT_EQ(condition(s, "Ready")["message"], "shards without a ready primary: orders-db-5");
+
+  primaries[5] = sts(1, 1);
+  replicas[3] = sts(1, 1);
+  s = compute_shard_status(set, s, pointers(), "orders-db-mysql", kPending, "t2");
   EXPECT_EQ(s["readyShards"], 8);
   EXPECT_EQ(condition(s, "Ready")["status"], "True");
   EXPECT_EQ(condition(s, "Degraded")["status"], "False");
+  EXPECT_EQ(s["credentialsSecret"], "orders-db-mysql");
 
-  ptrs[0] = nullptr;  // missing StatefulSet
-  s = compute_shard_status(set, s, ptrs, "t2");
+  // A missing StatefulSet (either role) is being created.
+  auto missing = pointers();
+  missing[0].replicas = nullptr;
+  s = compute_shard_status(set, s, missing, "orders-db-mysql", kPending, "t3");
   EXPECT_EQ(condition(s, "Progressing")["status"], "True");
+  EXPECT_EQ(s["shards"][0]["ready"], false);
+}
+
+TEST(ShardStatus, WithoutReplicasThePrimaryAloneMakesTheShardReady) {
+  ShardSet set = shard_set();
+  set.spec.replicas_per_shard = 0;
+  std::vector<json> primaries(8, sts(1, 1));
+  std::vector<ShardStatefulSets> shards;
+  for (const auto& p : primaries) shards.push_back({&p, nullptr});
+  json s = compute_shard_status(set, json::object(), shards, "", kPending, "t0");
+  EXPECT_EQ(s["readyShards"], 8);
+  EXPECT_EQ(s["shards"][0]["replicas"], 1);
+  EXPECT_EQ(condition(s, "Ready")["status"], "True");
+  EXPECT_EQ(condition(s, "Progressing")["status"], "False");
+}
+
+TEST(ShardStatus, SchemaJobCompletionIsRecordedPerJob) {
+  const ShardSet set = shard_set();
+  const std::vector<ShardStatefulSets> none;
+  json s = compute_shard_status(set, json::object(), none, "", kPending, "t0");
+  EXPECT_EQ(s["schema"], json({{"period", "202611"},
+                               {"job", "orders-db-schema-202611-0badc0de"},
+                               {"complete", false}}));
+  EXPECT_EQ(condition(s, "SchemaReady")["status"], "False");
+  EXPECT_EQ(condition(s, "SchemaReady")["reason"], "SchemaPending");
+
+  json job = {{"metadata", {{"name", kPending.name}}}, {"status", {{"active", 1}}}};
+  SchemaJobState running = kPending;
+  running.job = &job;
+  s = compute_shard_status(set, s, none, "", running, "t1");
+  EXPECT_EQ(s["schema"]["complete"], false);
+
+  job["status"] = {{"succeeded", 1},
+                   {"conditions", json::array({{{"type", "Complete"}, {"status", "True"}}})}};
+  s = compute_shard_status(set, s, none, "", running, "t2");
+  EXPECT_EQ(s["schema"]["complete"], true);
+  EXPECT_EQ(condition(s, "SchemaReady")["status"], "True");
+  EXPECT_EQ(condition(s, "SchemaReady")["lastTransitionTime"], "t2");
+
+  // The Job's TTL collected it: still complete, nothing changes.
+  json again = compute_shard_status(set, s, none, "", kPending, "t3");
+  EXPECT_EQ(again, s);
+
+  // The next period's Job starts over.
+  const SchemaJobState next{"202612", "orders-db-schema-202612-0badc0de", nullptr};
+  s = compute_shard_status(set, s, none, "", next, "t4");
+  EXPECT_EQ(s["schema"]["period"], "202612");
+  EXPECT_EQ(s["schema"]["complete"], false);
+  EXPECT_EQ(condition(s, "SchemaReady")["reason"], "SchemaPending");
+
+  // Out of retries: the condition says so and what to do.
+  json failed = {
+      {"metadata", {{"name", next.name}}},
+      {"status",
+       {{"failed", 11}, {"conditions", json::array({{{"type", "Failed"}, {"status", "True"}}})}}}};
+  SchemaJobState gave_up = next;
+  gave_up.job = &failed;
+  s = compute_shard_status(set, s, none, "", gave_up, "t5");
+  EXPECT_EQ(condition(s, "SchemaReady")["reason"], "SchemaJobFailed");
+  EXPECT_NE(condition(s, "SchemaReady")["message"].get<std::string>().find("delete it"),
+            std::string::npos);
+}
+
+TEST(ShardStatus, RequeueAtTheNextPeriodBoundary) {
+  using namespace std::chrono;
+  ShardSet set = shard_set();  // monthly
+  auto at = [](sys_days day, hours h) { return system_clock::time_point(day) + h; };
+  const sys_days dec31 = year(2026) / 12 / 31;
+  EXPECT_EQ(until_next_period(set, at(dec31, hours(23))), hours(1));
+  EXPECT_EQ(until_next_period(set, at(sys_days(year(2026) / 11 / 29), hours(0))), days(2));
+  // On the boundary itself: the whole new month.
+  EXPECT_EQ(until_next_period(set, at(sys_days(year(2027) / 1 / 1), hours(0))), days(31));
+  set.spec.time_split = "daily";
+  EXPECT_EQ(until_next_period(set, at(dec31, hours(10))), hours(14));
+  EXPECT_EQ(until_next_period(set, at(dec31, hours(24)) - milliseconds(1)), seconds(1));
+  set.spec.time_split = "none";
+  EXPECT_FALSE(until_next_period(set, at(dec31, hours(10))).has_value());
 }
 
 }  // namespace

@@ -1,16 +1,25 @@
 // The CacheTier and ShardSet reconcilers against a real kube-apiserver and
 // controller manager (no kubelets: pods stay Pending): the examples produce
-// every child, a converged pass writes nothing, a shard scale up grows the
+// every child (for a ShardSet the primary and replica StatefulSets, the
+// credentials Secret, the schema ConfigMaps and Job), a converged pass writes
+// nothing, a shard scale up grows the
 // StatefulSet and creates a rebalance Job, a scale down is refused with a
 // condition, and deleting the resources garbage-collects their children while
-// Retain keeps the MySQL volumes and Delete collects them.
+// Retain keeps the MySQL volumes and the credentials Secret and Delete
+// collects them. The Secret is created once and never replaced, whether the
+// operator or the user made it.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
 #include "kube/client.h"
+#include "kube/pki.h"
 #include "operator/manager.h"
 #include "operator/test/operator_e2e_fixture.h"
 
@@ -104,18 +113,51 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   EXPECT_EQ(cache["status"]["bootstrap"]["job"], "orders-cache-redis-bootstrap");
   EXPECT_EQ(cache["status"]["clusterShards"], 6);
 
-  // ShardSet orders-db: 8 databases, primary + 2 replicas each.
+  // ShardSet orders-db: 8 databases, primary + 2 replicas each, MySQL by default.
+  EXPECT_EQ(get(shard_sets_resource(), ns, "orders-db")["spec"]["engine"], "mysql");
+  // Per database: the primary's StatefulSet (one pod) and the replicas' (two),
+  // the rw Service on the primary's pods, the ro Service on the replicas'.
   for (int db = 0; db < 8; ++db) {
     const std::string name = "orders-db-" + std::to_string(db);
     ASSERT_TRUE(exists(res::kStatefulSets, ns, name)) << name;
-    EXPECT_EQ(get(res::kStatefulSets, ns, name)["spec"]["replicas"], 3);
+    ASSERT_TRUE(exists(res::kStatefulSets, ns, name + "-replica")) << name;
+    const json primary = get(res::kStatefulSets, ns, name);
+    const json replicas = get(res::kStatefulSets, ns, name + "-replica");
+    EXPECT_EQ(primary["spec"]["replicas"], 1);
+    EXPECT_EQ(replicas["spec"]["replicas"], 2);
+    EXPECT_EQ(replicas["spec"]["podManagementPolicy"], "Parallel");
     ASSERT_TRUE(exists(res::kServices, ns, name + "-rw"));
     ASSERT_TRUE(exists(res::kServices, ns, name + "-ro"));
     ASSERT_TRUE(exists(res::kPodDisruptionBudgets, ns, name));
-    EXPECT_EQ(get(res::kServices, ns,
-                  name + "-rw")["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
-              name + "-0");
+    const json rw = get(res::kServices, ns, name + "-rw")["spec"]["selector"];
+    const json ro = get(res::kServices, ns, name + "-ro")["spec"]["selector"];
+    EXPECT_EQ(rw, primary["spec"]["selector"]["matchLabels"]);
+    EXPECT_EQ(ro, replicas["spec"]["selector"]["matchLabels"]);
+    EXPECT_EQ(rw["tiers.orderguard.io/role"], "primary");
+    EXPECT_EQ(ro["tiers.orderguard.io/role"], "replica");
   }
+  // The schema: per database a ConfigMap with its SQL for this month and the
+  // next, one Job running them, its progress in status.
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::string month = period_suffix("monthly", today);
+  for (int db = 0; db < 8; ++db) {
+    const std::string cm = "orders-db-" + std::to_string(db) + "-schema";
+    ASSERT_TRUE(exists(res::kConfigMaps, ns, cm)) << cm;
+    const std::string sql =
+        get(res::kConfigMaps, ns, cm)["data"]["shard-" + std::to_string(db) + ".sql"];
+    EXPECT_NE(sql.find("CREATE DATABASE IF NOT EXISTS `orders_" + std::to_string(db) + "`;"),
+              std::string::npos)
+        << sql;
+    EXPECT_NE(sql.find("_7_" + month + "` LIKE"), std::string::npos) << sql;
+  }
+  auto examples = parse_shard_set_object(get(shard_sets_resource(), ns, "orders-db"));
+  ASSERT_TRUE(examples.ok()) << examples.error().describe();
+  const std::string schema_job = schema_job_name(*examples, today);
+  ASSERT_TRUE(exists(res::kJobs, ns, schema_job)) << schema_job;
+  EXPECT_EQ(get(res::kJobs, ns,
+                schema_job)["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"]
+                .size(),
+            8u);
   ASSERT_TRUE(exists(res::kConfigMaps, ns, "orders-db-routing"));
   const json routing = json::parse(
       get(res::kConfigMaps, ns, "orders-db-routing")["data"]["routing.json"].get<std::string>());
@@ -129,8 +171,41 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     EXPECT_EQ(v["tableName"], "orders_7_0_202611");
   }
   EXPECT_TRUE(found) << routing.dump(2);
+  // The credentials Secret: random passwords, kept with the volumes (Retain:
+  // no owner), recorded in status.
+  ASSERT_TRUE(exists(res::kSecrets, ns, "orders-db-mysql"));
+  const json secret = get(res::kSecrets, ns, "orders-db-mysql");
+  EXPECT_FALSE(secret["metadata"].contains("ownerReferences"));
+  for (const char* key : {"root-password", "replication-password"}) {
+    auto password = kube::base64_decode(secret["data"].value(key, ""));
+    ASSERT_TRUE(password.ok()) << key;
+    EXPECT_EQ(password->size(), 24u) << key;
+    EXPECT_TRUE(std::all_of(password->begin(), password->end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c));
+    })) << key;
+  }
   ASSERT_TRUE(generation_observed(shard_sets_resource(), ns, "orders-db"));
-  EXPECT_EQ(get(shard_sets_resource(), ns, "orders-db")["status"]["shards"].size(), 8u);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "orders-db")["status"].value("credentialsSecret",
+                                                                           "") == "orders-db-mysql";
+      },
+      30s));
+  const json shards = get(shard_sets_resource(), ns, "orders-db")["status"]["shards"];
+  ASSERT_EQ(shards.size(), 8u);
+  EXPECT_EQ(shards[0]["replicas"], 3);
+  EXPECT_EQ(shards[0]["primaryReady"], false);  // no kubelet: pods stay Pending
+  EXPECT_EQ(condition(shard_sets_resource(), ns, "orders-db", "Ready")["reason"],
+            "PrimaryNotReady");
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "orders-db")["status"].value("schema", json()) ==
+               json({{"period", month}, {"job", schema_job}, {"complete", false}});
+      },
+      30s))
+      << get(shard_sets_resource(), ns, "orders-db")["status"].dump();
+  EXPECT_EQ(condition(shard_sets_resource(), ns, "orders-db", "SchemaReady")["reason"],
+            "SchemaPending");
   // The OrderService still reads both tiers.
   ASSERT_TRUE(poll_until(
       [&] {
@@ -152,7 +227,13 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     rv(res::kServices, "orders-cache-redis-headless");
     rv(res::kConfigMaps, "orders-cache-client-config");
     rv(res::kConfigMaps, "orders-db-routing");
-    for (int db = 0; db < 8; ++db) rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
+    rv(res::kSecrets, "orders-db-mysql");
+    rv(res::kJobs, schema_job);
+    for (int db = 0; db < 8; ++db) {
+      rv(res::kStatefulSets, "orders-db-" + std::to_string(db));
+      rv(res::kStatefulSets, "orders-db-" + std::to_string(db) + "-replica");
+      rv(res::kConfigMaps, "orders-db-" + std::to_string(db) + "-schema");
+    }
     return out;
   };
   const auto before = rvs();
@@ -161,6 +242,12 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
     ASSERT_TRUE(c.ok()) << c.error().describe();
     auto s = manager_->shard_set_reconciler().reconcile({ns, "orders-db"});
     ASSERT_TRUE(s.ok()) << s.error().describe();
+    // Monthly tables: the pass comes back when the next month starts.
+    ASSERT_TRUE(s.result().requeue());
+    const auto left = until_next_period(*examples, std::chrono::system_clock::now());
+    ASSERT_TRUE(left.has_value());
+    EXPECT_LE(s.result().after(), *left + 5s);
+    EXPECT_GE(s.result().after(), *left - 60s);
   }
   EXPECT_EQ(writes(), quiet);
   EXPECT_EQ(rvs(), before);
@@ -170,17 +257,21 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   ASSERT_TRUE(exists(res::kServices, ns, "orders-db-5-ro"));
 
   // Deleting the ShardSet collects its children; Retain keeps the volumes the
-  // StatefulSet controller created for the (Pending) primaries.
+  // StatefulSet controller created for the (Pending) primaries and replicas.
   ASSERT_TRUE(poll_until(
       [&] {
         auto pvcs = cluster().kubectl({"get", "pvc", "-n", ns, "-o", "name"});
-        return pvcs.ok() && pvcs.out.find("data-orders-db-0-0") != std::string::npos;
+        return pvcs.ok() && pvcs.out.find("data-orders-db-0-0") != std::string::npos &&
+               pvcs.out.find("data-orders-db-0-replica-1") != std::string::npos;
       },
       30s));
   ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "orders-db").ok());
   ASSERT_TRUE(poll_until(
       [&] {
         return get(res::kStatefulSets, ns, "orders-db-0").is_null() &&
+               get(res::kStatefulSets, ns, "orders-db-0-replica").is_null() &&
+               get(res::kConfigMaps, ns, "orders-db-0-schema").is_null() &&
+               get(res::kJobs, ns, schema_job).is_null() &&
                get(res::kConfigMaps, ns, "orders-db-routing").is_null() &&
                get(res::kServices, ns, "orders-db-7-rw").is_null();
       },
@@ -188,6 +279,23 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   auto pvcs = cluster().kubectl({"get", "pvc", "-n", ns, "-o", "name"});
   ASSERT_TRUE(pvcs.ok()) << pvcs.err;
   EXPECT_NE(pvcs.out.find("data-orders-db-0-0"), std::string::npos) << pvcs.out;
+  EXPECT_NE(pvcs.out.find("data-orders-db-0-replica-1"), std::string::npos) << pvcs.out;
+  // The Secret stays with them, and a ShardSet of the same name takes both up
+  // again: its Secret is not replaced.
+  const json kept = get(res::kSecrets, ns, "orders-db-mysql");
+  ASSERT_FALSE(kept.is_null());
+  EXPECT_EQ(kept["data"], secret["data"]);
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", kSource + "/examples/order-platform.yaml"}).ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "orders-db")
+                   .value("status", json::object())
+                   .value("credentialsSecret", "") == "orders-db-mysql";
+      },
+      30s));
+  EXPECT_EQ(get(res::kSecrets, ns, "orders-db-mysql")["metadata"]["resourceVersion"],
+            kept["metadata"]["resourceVersion"]);
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "orders-db").ok());
 }
 
 TEST_F(TiersE2E, ScaleUpRebalancesScaleDownIsRefusedAndDeleteCollects) {
@@ -271,6 +379,182 @@ spec:
       60s));
 }
 
+// The schema Job: one per period and shape, its completion recorded in
+// status so that its TTL may collect it without a rerun. No kubelet runs its
+// pod here, so the test marks it succeeded as the Job controller would.
+TEST_F(TiersE2E, SchemaJobRunsOncePerPeriodAndShape) {
+  const std::string ns = "schema";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  const std::string manifest = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: ShardSet
+metadata: {name: s, namespace: schema}
+spec:
+  shardKey: user_id
+  databases: 2
+  tablesPerDatabase: 2
+  timeSplit: daily
+  replicasPerShard: 0
+  storage: {size: 1Gi}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, manifest).ok());
+  auto set = [&] { return parse_shard_set_object(get(shard_sets_resource(), ns, "s")).value(); };
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  const std::string job = schema_job_name(set(), today);
+  EXPECT_TRUE(job.starts_with("s-schema-" + period_suffix("daily", today) + "-")) << job;
+  ASSERT_TRUE(exists(res::kJobs, ns, job));
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "s-1-schema"));
+  const std::string sql = get(res::kConfigMaps, ns, "s-1-schema")["data"]["shard-1.sql"];
+  const std::string tomorrow = period_suffix("daily", *next_period_start("daily", today));
+  EXPECT_NE(sql.find("`s_1`.`s_1_1_" + tomorrow + "` LIKE `s_1`.`s_1_0_" + tomorrow + "`"),
+            std::string::npos)
+      << sql;
+
+  // Succeeded, as the Job controller records it (after its own start).
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(res::kJobs, ns, job).value("status", json::object()).contains("startTime");
+      },
+      30s));
+  const std::string now = format_time(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  json done = {
+      {"status",
+       {{"completionTime", now},
+        {"active", 0},
+        {"ready", 0},
+        {"succeeded", 1},
+        {"conditions",
+         json::array(
+             {{{"type", "SuccessCriteriaMet"}, {"status", "True"}, {"lastTransitionTime", now}},
+              {{"type", "Complete"}, {"status", "True"}, {"lastTransitionTime", now}}})}}}};
+  auto marked = client_->patch(res::kJobs, ns, job, kube::PatchType::kMerge, done, "status");
+  ASSERT_TRUE(marked.ok()) << marked.error().describe();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return condition(shard_sets_resource(), ns, "s", "SchemaReady").value("status", "") ==
+               "True";
+      },
+      30s));
+  EXPECT_EQ(get(shard_sets_resource(), ns, "s")["status"]["schema"]["complete"], true);
+
+  // Collected (as its TTL would): recorded complete, so not run again.
+  kube::DeleteOptions background;
+  background.propagation_policy = "Background";
+  ASSERT_TRUE(client_->remove(res::kJobs, ns, job, background).ok());
+  ASSERT_TRUE(poll_until([&] { return get(res::kJobs, ns, job).is_null(); }, 30s));
+  auto pass = manager_->shard_set_reconciler().reconcile({ns, "s"});
+  ASSERT_TRUE(pass.ok()) << pass.error().describe();
+  EXPECT_TRUE(pass.result().requeue());  // daily: at midnight UTC
+  EXPECT_LE(pass.result().after(), std::chrono::hours(24));
+  EXPECT_TRUE(get(res::kJobs, ns, job).is_null());
+  EXPECT_EQ(get(shard_sets_resource(), ns, "s")["status"]["schema"]["complete"], true);
+
+  // New columns make a new Job within the day.
+  auto patched = client_->patch(shard_sets_resource(), ns, "s", kube::PatchType::kMerge,
+                                {{"spec", {{"tableColumns", "id BIGINT, PRIMARY KEY (id)"}}}});
+  ASSERT_TRUE(patched.ok()) << patched.error().describe();
+  const std::string reshaped = schema_job_name(set(), today);
+  EXPECT_NE(reshaped, job);
+  ASSERT_TRUE(exists(res::kJobs, ns, reshaped));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return condition(shard_sets_resource(), ns, "s", "SchemaReady").value("reason", "") ==
+               "SchemaPending";
+      },
+      30s));
+  // The API server refuses columns that would end the statement.
+  auto refused = client_->patch(shard_sets_resource(), ns, "s", kube::PatchType::kMerge,
+                                {{"spec", {{"tableColumns", "id INT); DROP DATABASE s_0"}}}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalid);
+  EXPECT_NE(refused.error().message.find("spec.tableColumns"), std::string::npos)
+      << refused.error().message;
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "s").ok());
+}
+
+// spec.engine: a MariaDB ShardSet runs MariaDB's programs with MariaDB's
+// options, and the API server refuses to switch an existing ShardSet's engine.
+TEST_F(TiersE2E, MariaDbShardSetKeepsItsEngine) {
+  const std::string ns = "maria";
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+  // The user's own credentials, made before the ShardSet: used, never changed.
+  auto own = client_->create(
+      res::kSecrets, ns,
+      {{"apiVersion", "v1"},
+       {"kind", "Secret"},
+       {"metadata", {{"name", "m-mysql"}, {"namespace", ns}}},
+       {"stringData",
+        {{"root-password", "chosen-by-the-user"}, {"replication-password", "also-chosen"}}}});
+  ASSERT_TRUE(own.ok()) << own.error().describe();
+  const std::string set = R"(apiVersion: tiers.orderguard.io/v1alpha1
+kind: ShardSet
+metadata: {name: m, namespace: maria}
+spec:
+  engine: mariadb
+  shardKey: user_id
+  databases: 1
+  storage: {size: 1Gi}
+)";
+  ASSERT_TRUE(cluster().kubectl({"apply", "-f", "-"}, set).ok());
+  ASSERT_TRUE(exists(res::kStatefulSets, ns, "m-0"));
+  const json pod = get(res::kStatefulSets, ns, "m-0")["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["containers"][0]["image"], "mariadb:11.4");
+  EXPECT_EQ(pod["containers"][0]["readinessProbe"]["exec"]["command"][0], "mariadb-admin");
+  EXPECT_EQ(pod["containers"][0]["env"][0]["name"], "MARIADB_ROOT_PASSWORD");
+  ASSERT_TRUE(exists(res::kConfigMaps, ns, "m-0-mysql"));
+  const std::string common = get(res::kConfigMaps, ns, "m-0-mysql")["data"]["common.cnf"];
+  EXPECT_NE(common.find("gtid_strict_mode=ON"), std::string::npos) << common;
+  EXPECT_EQ(common.find("gtid_mode"), std::string::npos) << common;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(shard_sets_resource(), ns, "m")
+                   .value("status", json::object())
+                   .value("credentialsSecret", "") == "m-mysql";
+      },
+      30s));
+  const json secret = get(res::kSecrets, ns, "m-mysql");
+  EXPECT_EQ(secret["metadata"]["resourceVersion"], (*own)["metadata"]["resourceVersion"]);
+  EXPECT_EQ(kube::base64_decode(secret["data"]["root-password"].get<std::string>()).value(),
+            "chosen-by-the-user");
+
+  auto switched = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
+                                 {{"spec", {{"engine", "mysql"}}}});
+  ASSERT_FALSE(switched.ok());
+  EXPECT_EQ(switched.error().code, ErrorCode::kInvalid);
+  EXPECT_NE(switched.error().message.find("engine cannot change once set"), std::string::npos)
+      << switched.error().message;
+  EXPECT_EQ(get(shard_sets_resource(), ns, "m")["spec"]["engine"], "mariadb");
+
+  // Other fields still change. More replicas grow the replica StatefulSet;
+  // none deletes it and the ro Service reads from the primary.
+  auto replicas = [&](int n) {
+    auto r = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,
+                            {{"spec", {{"replicasPerShard", n}}}});
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+  };
+  replicas(2);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        json r = get(res::kStatefulSets, ns, "m-0-replica");
+        return !r.is_null() && r["spec"].value("replicas", 0) == 2;
+      },
+      30s));
+  EXPECT_EQ(get(res::kServices, ns, "m-0-ro")["spec"]["selector"]["tiers.orderguard.io/role"],
+            "replica");
+  replicas(0);
+  ASSERT_TRUE(
+      poll_until([&] { return get(res::kStatefulSets, ns, "m-0-replica").is_null(); }, 30s));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return get(res::kServices, ns, "m-0-ro")["spec"]["selector"]["tiers.orderguard.io/role"] ==
+               "primary";
+      },
+      30s));
+  EXPECT_FALSE(get(res::kStatefulSets, ns, "m-0").is_null());
+  ASSERT_TRUE(generation_observed(shard_sets_resource(), ns, "m"));
+  EXPECT_EQ(get(shard_sets_resource(), ns, "m")["status"]["shards"][0]["replicas"], 1);
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "m").ok());
+}
+
 // deletionPolicy Delete: the StatefulSet's persistentVolumeClaimRetentionPolicy
 // makes the StatefulSet controller put an ownerReference on each volume, so
 // the garbage collector removes the volumes with the StatefulSet, which it
@@ -304,13 +588,23 @@ spec:
   const json owner = pvc()["metadata"]["ownerReferences"][0];
   EXPECT_EQ(owner["kind"], "StatefulSet");
   EXPECT_EQ(owner["name"], "scratch-0");
+  // The credentials Secret goes with the data: owned by the ShardSet.
+  ASSERT_TRUE(exists(res::kSecrets, ns, "scratch-mysql"));
+  const json secret_owner =
+      get(res::kSecrets, ns, "scratch-mysql")["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(secret_owner["kind"], "ShardSet");
+  EXPECT_EQ(secret_owner["name"], "scratch");
   EXPECT_EQ(get(res::kStatefulSets, ns,
                 "scratch-0")["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"],
             "Delete");
 
   ASSERT_TRUE(client_->remove(shard_sets_resource(), ns, "scratch").ok());
   ASSERT_TRUE(poll_until(
-      [&] { return get(res::kStatefulSets, ns, "scratch-0").is_null() && pvc().is_null(); }, 90s))
+      [&] {
+        return get(res::kStatefulSets, ns, "scratch-0").is_null() && pvc().is_null() &&
+               get(res::kSecrets, ns, "scratch-mysql").is_null();
+      },
+      90s))
       << pvc().dump();
 }
 

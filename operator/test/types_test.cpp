@@ -108,6 +108,19 @@ TEST(ParseShardSet, ReadsFieldsAndDefaults) {
   EXPECT_EQ(s->spec.strategy, "hash");
   EXPECT_EQ(s->spec.deletion_policy, "Retain");
   EXPECT_EQ(s->spec.storage_size, "100Gi");
+  EXPECT_EQ(s->spec.engine, "mysql");
+  EXPECT_EQ(s->spec.image, "mysql:8.0");
+  auto maria = parse_shard_set({{"shardKey", "user_id"}, {"databases", 1}, {"engine", "mariadb"}});
+  ASSERT_TRUE(maria.ok()) << maria.error().describe();
+  EXPECT_EQ(maria->image, "mariadb:11.4");
+  auto own = parse_shard_set(
+      {{"shardKey", "user_id"}, {"databases", 1}, {"engine", "mariadb"}, {"image", "db:1"}});
+  EXPECT_EQ(own->image, "db:1");
+  auto unknown = parse_shard_set({{"shardKey", "user_id"}, {"databases", 1}, {"engine", "pg"}});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.error().message.find("spec.engine: must be one of mariadb, mysql"),
+            std::string::npos)
+      << unknown.error().message;
   auto bad = parse_shard_set({{"shardKey", "user_id"},
                               {"databases", 1024},
                               {"tablesPerDatabase", 1024},
@@ -115,6 +128,21 @@ TEST(ParseShardSet, ReadsFieldsAndDefaults) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("65536"), std::string::npos);
   EXPECT_NE(bad.error().message.find("spec.zones[1]: duplicate value"), std::string::npos);
+}
+
+TEST(ParseShardSet, TableColumnsCannotEndTheStatement) {
+  for (const char* bad : {"id INT); DROP DATABASE orders_0", "id INT \\g", "id INT,\nkey (id)"}) {
+    auto r = parse_shard_set({{"shardKey", "user_id"}, {"databases", 1}, {"tableColumns", bad}});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.error().message.find("spec.tableColumns"), std::string::npos) << r.error().message;
+  }
+  auto ok = parse_shard_set(
+      {{"shardKey", "user_id"}, {"databases", 1}, {"tableColumns", "id INT, note VARCHAR(8)"}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->table_columns, "id INT, note VARCHAR(8)");
+  EXPECT_EQ(parse_shard_set({{"shardKey", "k"}, {"databases", 1}})->table_columns,
+            "order_id BIGINT UNSIGNED NOT NULL, k VARCHAR(64) NOT NULL, created_at DATETIME(3) "
+            "NOT NULL, body JSON, PRIMARY KEY (order_id), KEY (k)");
 }
 
 }  // namespace
