@@ -245,15 +245,18 @@ json render_shard_config_map(const ShardSet& set, int32_t db) {
       "'${REPLICATION_PASSWORD}'; GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%';\"\n";
   const std::string source = shard_rw_service_name(set.meta.name, db);
   const std::string port = std::to_string(kMySqlPort);
+  // Replicas start with their primary (separate StatefulSets): retry every 5 s
+  // instead of the servers' default 60 s while the primary comes up.
   const std::string replica_init =
       mariadb ? "\"${mysql[@]}\" -e \"CHANGE MASTER TO MASTER_HOST='" + source +
                     "', MASTER_PORT=" + port +
                     ", MASTER_USER='repl', MASTER_PASSWORD='${REPLICATION_PASSWORD}', "
-                    "MASTER_USE_GTID=slave_pos; START SLAVE;\"\n"
+                    "MASTER_CONNECT_RETRY=5, MASTER_USE_GTID=slave_pos; START SLAVE;\"\n"
               : "\"${mysql[@]}\" -e \"CHANGE REPLICATION SOURCE TO SOURCE_HOST='" + source +
                     "', SOURCE_PORT=" + port +
                     ", SOURCE_USER='repl', SOURCE_PASSWORD='${REPLICATION_PASSWORD}', "
-                    "SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1; START REPLICA;\"\n"
+                    "SOURCE_CONNECT_RETRY=5, SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1; "
+                    "START REPLICA;\"\n"
                     "\"${mysql[@]}\" -e \"SET PERSIST super_read_only=ON;\"\n";
   return {{"apiVersion", "v1"},
           {"kind", "ConfigMap"},

@@ -167,8 +167,8 @@ TEST(RenderShards, MySqlConfigUsesGtidAutoPositionAndIsDurable) {
   const std::string replica_init = data["replica-init.sh"];
   EXPECT_NE(replica_init.find("CHANGE REPLICATION SOURCE TO SOURCE_HOST='orders-db-2-rw', "
                               "SOURCE_PORT=3306, SOURCE_USER='repl', "
-                              "SOURCE_PASSWORD='${REPLICATION_PASSWORD}', SOURCE_AUTO_POSITION=1, "
-                              "GET_SOURCE_PUBLIC_KEY=1; START REPLICA;"),
+                              "SOURCE_PASSWORD='${REPLICATION_PASSWORD}', SOURCE_CONNECT_RETRY=5, "
+                              "SOURCE_AUTO_POSITION=1, GET_SOURCE_PUBLIC_KEY=1; START REPLICA;"),
             std::string::npos)
       << replica_init;
   EXPECT_LT(replica_init.find("START REPLICA"),
@@ -198,7 +198,7 @@ TEST(RenderShards, MariaDbConfigHasNoMySqlOnlyOption) {
   EXPECT_TRUE(has(data, "replica-init.sh",
                   "CHANGE MASTER TO MASTER_HOST='orders-db-2-rw', MASTER_PORT=3306, "
                   "MASTER_USER='repl', MASTER_PASSWORD='${REPLICATION_PASSWORD}', "
-                  "MASTER_USE_GTID=slave_pos; START SLAVE;"));
+                  "MASTER_CONNECT_RETRY=5, MASTER_USE_GTID=slave_pos; START SLAVE;"));
 }
 
 TEST(RenderShards, EngineChoosesClientProgramsAndRootPasswordVariable) {

@@ -7,6 +7,11 @@
 // with 64 MiB each.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -14,7 +19,9 @@
 #include "e2e/environment.h"
 #include "e2e/node_images.h"
 #include "e2e/poll.h"
+#include "operator/render_shards.h"
 #include "operator/test/operator_e2e_fixture.h"
+#include "operator/types.h"
 
 namespace orderguard::op {
 namespace {
@@ -306,6 +313,269 @@ TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
         return true;
       },
       120s, 2s));
+}
+
+// ---- database tier ----
+
+constexpr char kDbNs[] = "db-e2e";
+constexpr char kDb[] = "orders-db";
+constexpr int kOrders = 10000;
+
+class ShardSetNodeE2E : public testing::OperatorE2EBase {
+ protected:
+  static std::string root_password(const std::string& set) {
+    json secret = get_json(kDbNs, "secret/" + credentials_secret_name(set));
+    const std::string b64 = secret.value("data", json::object()).value("root-password", "");
+    if (b64.empty()) return "";
+    // base64 -d through the shell's coreutils: the test has no decoder of its own.
+    auto d = e2e::run_command({"sh", "-c", "printf %s '" + b64 + "' | base64 -d"});
+    return d.ok() ? d.out : "";
+  }
+  // SQL through `service` (a Service name or a Pod's host) as root; -N -B:
+  // tab-separated rows without headers.
+  static e2e::CommandResult sql(const std::string& service, const std::string& statements,
+                                const std::string& password, bool column_names = false) {
+    std::vector<std::string> cmd = {
+        "mariadb", "-h", service, "-uroot", "--password=" + password, "-B", "--connect-timeout=5"};
+    if (!column_names) cmd.push_back("-N");
+    return exec(kDbNs, "client", cmd, statements);
+  }
+  static bool set_ready(const std::string& set) {
+    return condition(kDbNs, "shardset/" + set, "Ready") == "True";
+  }
+};
+
+TEST_F(ShardSetNodeE2E, ShardsReplicateAndOrdersLandWhereTheRoutingTableSays) {
+  kubectl_out({"create", "namespace", kDbNs});
+  // 4 databases x 4 tables, monthly split, a primary and a replica each.
+  const json set = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                    {"kind", "ShardSet"},
+                    {"metadata", {{"name", kDb}, {"namespace", kDbNs}}},
+                    {"spec",
+                     {{"engine", "mariadb"},
+                      {"image", e2e::kMariaDbImage},
+                      {"shardKey", "user_id"},
+                      {"strategy", "hash"},
+                      {"databases", 4},
+                      {"tablesPerDatabase", 4},
+                      {"timeSplit", "monthly"},
+                      {"replicasPerShard", 1},
+                      {"storage", {{"size", "300Mi"}}},
+                      {"deletionPolicy", "Retain"}}}};
+  kubectl_out({"apply", "-f", "-"}, set.dump());
+  ASSERT_TRUE(poll_until([] { return set_ready(kDb); }, 420s, 3s))
+      << kubectl_out({"-n", kDbNs, "get", "pods,sts,pvc,jobs"})
+      << get_json(kDbNs, std::string("shardset/") + kDb).dump(2);
+  ASSERT_TRUE(poll_until(
+      [] { return condition(kDbNs, std::string("shardset/") + kDb, "SchemaReady") == "True"; },
+      300s, 3s))
+      << kubectl_out({"-n", kDbNs, "get", "pods,jobs"});
+  start_client(kDbNs, "client", e2e::kMariaDbImage);
+  const std::string password = root_password(kDb);
+  ASSERT_FALSE(password.empty());
+
+  // The routing table the operator wrote is the one route() computes from the
+  // live object (the writer below uses route(), as `orderguard-operator route`).
+  auto parsed = parse_shard_set_object(get_json(kDbNs, std::string("shardset/") + kDb));
+  ASSERT_TRUE(parsed.ok()) << parsed.error().describe();
+  const ShardSet& shards = *parsed;
+
+  // 1. Roles: rw reaches only the primary, ro only the replica, which is
+  // read-only and replicating from its primary.
+  for (int db = 0; db < 4; ++db) {
+    auto rw = sql(shard_rw_service_name(kDb, db), "SELECT @@server_id, @@read_only;", password);
+    EXPECT_EQ(rw.out, std::to_string(server_id_base(db)) + "\t0\n") << rw.describe() << rw.err;
+    auto ro = sql(shard_ro_service_name(kDb, db), "SELECT @@server_id, @@read_only;", password);
+    EXPECT_EQ(ro.out, std::to_string(server_id_base(db) + 1) + "\t1\n") << ro.describe() << ro.err;
+    // Connected to its primary (the replica retries every 5 s while the
+    // primary starts) and applying.
+    e2e::CommandResult status;
+    EXPECT_TRUE(poll_until(
+        [&] {
+          status = sql(shard_ro_service_name(kDb, db), "SHOW SLAVE STATUS\\G", password, true);
+          return status.out.find("Slave_IO_Running: Yes") != std::string::npos &&
+                 status.out.find("Slave_SQL_Running: Yes") != std::string::npos;
+        },
+        60s, 2s))
+        << status.out;
+    EXPECT_NE(status.out.find("Master_Host: " + shard_rw_service_name(kDb, db)), std::string::npos)
+        << status.out;
+  }
+
+  // 2. Schemas: every database has the tables of this month and the next.
+  const auto today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  for (int db = 0; db < 4; ++db) {
+    auto tables =
+        sql(shard_rw_service_name(kDb, db),
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'orders_" +
+                std::to_string(db) + "';",
+            password);
+    EXPECT_EQ(tables.out, "8\n") << tables.describe() << tables.err;
+  }
+
+  // 3. The order writer: 10,000 orders with random user IDs, each inserted
+  // through its shard's rw Service into the table route() names.
+  std::mt19937_64 rng(20261203);
+  std::map<int, std::string> inserts;  // database -> SQL
+  std::map<uint64_t, Route> routed;    // order id -> where it must be
+  for (int i = 1; i <= kOrders; ++i) {
+    const std::string user = std::to_string(rng() % 100000000);
+    auto r = route(user, today, shards);
+    ASSERT_TRUE(r.ok()) << r.error().describe();
+    routed[i] = *r;
+    inserts[r->database] += "INSERT INTO " + r->database_name + "." + r->table_name +
+                            " (order_id, user_id, created_at, body) VALUES (" + std::to_string(i) +
+                            ", '" + user + "', NOW(3), '{\"items\": " + std::to_string(i % 7 + 1) +
+                            "}');\n";
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (const auto& [db, statements] : inserts) {
+    auto w = sql(shard_rw_service_name(kDb, db), "START TRANSACTION;\n" + statements + "COMMIT;\n",
+                 password);
+    ASSERT_TRUE(w.ok()) << w.describe() << w.err;
+  }
+  const double write_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  // 4. Read back through the ro Services once replication has caught up:
+  // each order in exactly the database and table its route names.
+  std::map<uint64_t, std::vector<std::pair<int, std::string>>> found;
+  const auto t1 = std::chrono::steady_clock::now();
+  for (int db = 0; db < 4; ++db) {
+    std::string query;
+    for (int t = 0; t < 4; ++t) {
+      for (const auto& day : {today, today + std::chrono::days(40)}) {
+        auto r = route("0", day, shards);  // any key: only the suffix matters here
+        const std::string suffix = r->table_name.substr(r->table_name.rfind('_'));
+        const std::string table = "orders_" + std::to_string(db) + "_" + std::to_string(t) + suffix;
+        query += std::string(query.empty() ? "" : " UNION ALL ") + "SELECT '" + table +
+                 "', order_id FROM orders_" + std::to_string(db) + "." + table;
+      }
+    }
+    query += ";";
+    std::vector<std::string> rows;
+    const int expected = static_cast<int>(std::count_if(
+        routed.begin(), routed.end(), [&](const auto& o) { return o.second.database == db; }));
+    EXPECT_TRUE(poll_until(
+        [&] {
+          auto r = sql(shard_ro_service_name(kDb, db), query, password);
+          rows = lines(r.out);
+          if (!rows.empty() && rows.back().empty()) rows.pop_back();
+          return r.ok() && static_cast<int>(rows.size()) == expected;
+        },
+        60s, 1s))
+        << "database " << db << ": " << rows.size() << " rows on the replica, " << expected
+        << " written";
+    for (const auto& row : rows) {
+      const auto tab = row.find('\t');
+      if (tab == std::string::npos) continue;
+      found[std::stoull(row.substr(tab + 1))].emplace_back(db, row.substr(0, tab));
+    }
+  }
+  const double read_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+  int in_place = 0;
+  for (const auto& [id, where] : routed) {
+    auto f = found.find(id);
+    if (f != found.end() && f->second.size() == 1 && f->second[0].first == where.database &&
+        f->second[0].second == where.table_name) {
+      ++in_place;
+    }
+  }
+  EXPECT_EQ(in_place, kOrders);
+  EXPECT_EQ(found.size(), static_cast<size_t>(kOrders));
+  // A figure, not a target (BENCHMARKS.md "Tiers on the test node").
+  std::cout << "order writer: " << kOrders << " inserts in " << write_s << " s ("
+            << kOrders / write_s << "/s) through the rw Services; read back through the ro "
+            << "Services after replication in " << read_s << " s\n";
+
+  // 5. The primary of database 0 is killed (no grace): the StatefulSet brings
+  // it back on its volume, and every acknowledged order is still there. The
+  // operator does not promote the replica (documented): writes wait for the
+  // primary, reads keep going to the replica.
+  const auto rows_on_primary = [&] {
+    std::string q;
+    for (int t = 0; t < 4; ++t) {
+      auto r = route("0", today, shards);
+      const std::string suffix = r->table_name.substr(r->table_name.rfind('_'));
+      q += std::string(q.empty() ? "SELECT " : " + ") + "(SELECT COUNT(*) FROM orders_0.orders_0_" +
+           std::to_string(t) + suffix + ")";
+    }
+    auto r = sql(shard_rw_service_name(kDb, 0), q + ";", password);
+    return r.ok() ? r.out : "";
+  };
+  const std::string before = rows_on_primary();
+  ASSERT_FALSE(before.empty());
+  const std::string primary_pod = shard_statefulset_name(kDb, 0) + "-0";
+  const std::string uid_before = get_json(kDbNs, "pod/" + primary_pod)["metadata"].value("uid", "");
+  kubectl_out({"-n", kDbNs, "delete", "pod", primary_pod, "--grace-period=0", "--force"});
+  EXPECT_TRUE(poll_until(
+      [&] {
+        json p = get_json(kDbNs, "pod/" + primary_pod);
+        return p.is_object() && p["metadata"].value("uid", "") != uid_before &&
+               pod_ready(kDbNs, primary_pod);
+      },
+      180s, 2s));
+  EXPECT_TRUE(poll_until([&] { return rows_on_primary() == before; }, 60s, 2s))
+      << rows_on_primary() << " vs " << before;
+  EXPECT_TRUE(poll_until([] { return set_ready(kDb); }, 120s, 2s));
+
+  // 6. deletionPolicy Retain: the ShardSet goes, its volumes (and the data in
+  // them) and its credentials stay.
+  kubectl_out({"-n", kDbNs, "delete", std::string("shardset/") + kDb});
+  EXPECT_TRUE(poll_until(
+      [] {
+        json sts = get_json(kDbNs, "sts");
+        return sts.is_object() && sts.value("items", json::array()).empty();
+      },
+      120s, 2s));
+  json claims = get_json(kDbNs, "pvc");
+  EXPECT_EQ(claims.value("items", json::array()).size(), 8u);
+  EXPECT_TRUE(get_json(kDbNs, "secret/" + credentials_secret_name(kDb)).is_object());
+  for (const auto& c : claims.value("items", json::array())) {
+    const std::string volume = c["spec"].value("volumeName", "");
+    EXPECT_TRUE(std::filesystem::exists(cluster().node_dir() + "/volumes/" + volume + "/mysql"))
+        << volume;
+  }
+  kubectl_out({"-n", kDbNs, "delete", "pvc", "--all", "--wait=false"});
+}
+
+TEST_F(ShardSetNodeE2E, DeletionPolicyDeleteRemovesTheVolumes) {
+  const json set = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                    {"kind", "ShardSet"},
+                    {"metadata", {{"name", "scratch"}, {"namespace", kDbNs}}},
+                    {"spec",
+                     {{"engine", "mariadb"},
+                      {"image", e2e::kMariaDbImage},
+                      {"shardKey", "user_id"},
+                      {"databases", 1},
+                      {"replicasPerShard", 0},
+                      {"storage", {{"size", "200Mi"}}},
+                      {"deletionPolicy", "Delete"}}}};
+  cluster().kubectl({"create", "namespace", kDbNs});  // the first test may have made it
+  kubectl_out({"apply", "-f", "-"}, set.dump());
+  ASSERT_TRUE(poll_until([] { return set_ready("scratch"); }, 300s, 3s))
+      << kubectl_out({"-n", kDbNs, "get", "pods,sts,pvc"});
+  json claim = get_json(kDbNs, "pvc/data-" + shard_statefulset_name("scratch", 0) + "-0");
+  const std::string volume = claim["spec"].value("volumeName", "");
+  ASSERT_FALSE(volume.empty());
+  const std::string dir = cluster().node_dir() + "/volumes/" + volume;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/mysql"));
+  kubectl_out({"-n", kDbNs, "delete", "shardset/scratch"});
+  // The claim, then the volume and its directory go.
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return !get_json(kDbNs, "pvc/data-" + shard_statefulset_name("scratch", 0) + "-0")
+                    .is_object();
+      },
+      180s, 2s));
+  EXPECT_TRUE(
+      poll_until([&] { return !get_json("default", "pv/" + volume).is_object(); }, 120s, 2s));
+  EXPECT_FALSE(std::filesystem::exists(dir));
+  // Owned by the ShardSet with Delete: collected with it.
+  EXPECT_TRUE(poll_until(
+      [] { return !get_json(kDbNs, "secret/" + credentials_secret_name("scratch")).is_object(); },
+      60s, 1s));
 }
 
 // ---- app tier ----
