@@ -12,7 +12,11 @@
 #   5. a miner that got past admission: a Deployment whose image and spec look
 #      like a batch worker but whose program burns a CPU and keeps a stratum
 #      session to a pool Pod; the agent Pod finds it, evicts it, records an
-#      Event and quarantines the Deployment, whose next Pods are refused.
+#      Event and quarantines the Deployment, whose next Pods are refused;
+#   6. the tiers serve (examples/local/, the platform scaled to this node): the
+#      Redis Cluster forms, the MariaDB shards replicate, an order routed by
+#      `orderguard-operator route` is written to its shard's primary and found
+#      on its replica, and the app answers through its Service.
 # Leaves everything running; `make demo-down` removes it all. Each step prints
 # its progress; a failure names the step.
 set -euo pipefail
@@ -42,7 +46,7 @@ wait_for() {  # wait_for <seconds> <command...>: poll until the command succeeds
   done
 }
 
-say "1/5 start a cluster with a real node and helm install the chart"
+say "1/6 start a cluster with a real node and helm install the chart"
 "$BUILD_DIR/e2e/orderguard-cluster" up --dir "$CLUSTER_DIR" --tools "$TOOLS_BIN" --node \
   --images "$IMAGES_DIR"
 mkdir -p "$DEMO_DIR"
@@ -55,7 +59,7 @@ echo "(every chart Pod Ready $((SECONDS - start)) s after helm started)"
 kubectl -n "$NS" get pods -o wide
 kubectl get validatingwebhookconfigurations,minerpolicies -l app.kubernetes.io/instance="$RELEASE"
 
-say "2/5 apply the order platform (examples/): the operator Pod reconciles it"
+say "2/6 apply the order platform (examples/): the operator Pod reconciles it"
 kubectl apply -f examples/
 wait_for 90 kubectl -n shop get deployment orders-zone-c
 kubectl get orderguard -A
@@ -63,7 +67,7 @@ kubectl -n shop get deployments,statefulsets,hpa,pdb,services,configmaps \
   -l app.kubernetes.io/managed-by=orderguard-operator
 echo "(the node is in no zone of the examples, so their Pods stay Pending: nothing is pulled)"
 
-say "3/5 refuse a miner Pod: the API server calls the webhook through its Service"
+say "3/6 refuse a miner Pod: the API server calls the webhook through its Service"
 echo "\$ kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444"
 if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexmr.com:4444; then
   echo "demo: the miner Pod was admitted; the webhook should have refused it" >&2
@@ -71,7 +75,7 @@ if kubectl -n shop run miner --image=xmrig/xmrig -- -o stratum+tcp://pool.minexm
 fi
 echo "(refused, as it should be)"
 
-say "4/5 find a miner process on this host with orderguard-agent scan"
+say "4/6 find a miner process on this host with orderguard-agent scan"
 # A stand-in miner: a shell named xmrig carrying a pool URL and miner flags in
 # its command line, as a dropped miner would (it only sleeps).
 fake="$DEMO_DIR/xmrig"
@@ -91,7 +95,7 @@ if [[ $rc -ne 1 ]] || ! grep -q "^  $miner_pid " "$DEMO_DIR/scan.txt"; then
 fi
 echo "(found: exit code 1 means miner findings; full report in $DEMO_DIR/scan.txt)"
 
-say "5/5 a miner that got past admission: the agent Pod evicts it and quarantines its Deployment"
+say "5/6 a miner that got past admission: the agent Pod evicts it and quarantines its Deployment"
 kubectl create namespace pool --dry-run=client -o yaml | kubectl apply -f -
 # The mining pool lives in the test network: a Pod that accepts stratum
 # sessions on port 3333 and keeps them open.
@@ -160,6 +164,47 @@ else
   kubectl -n "$NS" logs -l app.kubernetes.io/component=agent --tail=30 >&2 || true
   false
 fi
+
+say "6/6 the tiers serve: a Redis Cluster, replicated MariaDB shards and the app (examples/local/)"
+TIER_NS=shop-local
+node="$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')"
+kubectl label node "$node" topology.kubernetes.io/zone=local --overwrite
+tier_ready() {  # tier_ready <kind/name>: its Ready condition is True
+  [[ "$(kubectl -n "$TIER_NS" get "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+}
+start=$SECONDS
+kubectl apply -f examples/local/
+wait_for 600 tier_ready cachetier/orders-cache
+wait_for 600 tier_ready shardset/orders-db
+wait_for 300 tier_ready orderservice/orders
+echo "(every tier Ready $((SECONDS - start)) s after kubectl apply)"
+kubectl get orderguard -n "$TIER_NS"
+echo "Redis Cluster state (redis-cli cluster info on a member):"
+kubectl -n "$TIER_NS" exec orders-cache-redis-0 -- redis-cli cluster info \
+  | grep -E '^cluster_(state|slots_ok|known_nodes|size):'
+user_id=$((RANDOM * 1000 + RANDOM))
+today="$(date -u +%F)"
+echo "\$ orderguard-operator route --shardset examples/local/order-platform.yaml --key $user_id --time $today"
+"$BUILD_DIR/operator/orderguard-operator" route --shardset examples/local/order-platform.yaml \
+  --key "$user_id" --time "$today" | tee "$DEMO_DIR/route.txt"
+db_index="$(sed -n 's/.*(index \([0-9]*\)).*/\1/p' "$DEMO_DIR/route.txt")"
+db_name="$(sed -n 's/.*database \([a-z0-9_]*\) .*/\1/p' "$DEMO_DIR/route.txt")"
+table="$(sed -n 's/.*table \([a-z0-9_]*\)$/\1/p' "$DEMO_DIR/route.txt")"
+password="$(kubectl -n "$TIER_NS" get secret orders-db-mysql -o jsonpath='{.data.root-password}' | base64 -d)"
+sql() {  # sql <pod> <statement>: as root inside a shard Pod
+  kubectl -n "$TIER_NS" exec "$1" -c mysql -- env MYSQL_PWD="$password" mariadb -uroot -N -B -e "$2"
+}
+sql "orders-db-$db_index-0" "INSERT INTO $db_name.$table (order_id, user_id, created_at, body) \
+  VALUES ($user_id, '$user_id', NOW(3), '{\"demo\": true}')"
+echo "order $user_id written to $db_name.$table on the primary orders-db-$db_index-0"
+on_replica() { [[ "$(sql "orders-db-$db_index-replica-0" "SELECT COUNT(*) FROM $db_name.$table WHERE order_id = $user_id")" == 1 ]]; }
+wait_for 30 on_replica
+echo "found on its replica orders-db-$db_index-replica-0:"
+sql "orders-db-$db_index-replica-0" "SELECT order_id, user_id, created_at FROM $db_name.$table WHERE order_id = $user_id"
+echo "the app answers through its Service:"
+kubectl -n "$TIER_NS" run web-check --image="$BOX_IMAGE" --restart=Never --rm -i --quiet --command -- \
+  sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 $(kubectl -n "$TIER_NS" get svc orders -o jsonpath='{.spec.clusterIP}') 80 | tail -1"
+scripts/cluster_memory.sh --namespace "$TIER_NS" | tail -1
 
 step="done"
 say "done: the cluster and the chart keep running"

@@ -35,6 +35,10 @@ expect '(found: exit code 1 means miner findings'          # agent scan found th
 expect 'evicted'                                            # the agent Pod evicted the miner Pod
 expect "the miner's processes are gone from the host"
 expect 'rule quarantined-workload'                          # and the webhook refuses its workload
+expect 'cluster_state:ok'                                   # the Redis Cluster formed
+expect 'cluster_slots_ok:16384'
+expect 'found on its replica'                               # the routed order replicated
+expect 'zone=local pod=orders-local-'                       # the app answered through its Service
 # Still running afterwards, as the demo promises: every chart Pod Ready.
 tools="${ORDERGUARD_TOOLS_BIN:-$(e2e/tools/build.sh)}"
 not_ready="$("$tools/kubectl" --kubeconfig "$work/cluster/kubeconfig" -n orderguard-system get pods \
@@ -44,4 +48,4 @@ if [[ -n "$not_ready" ]]; then
   echo "demo_test: chart Pods not Ready after the demo: $not_ready" >&2
   exit 1
 fi
-echo "demo_test: all five steps did what they show"
+echo "demo_test: all six steps did what they show"
