@@ -14,6 +14,7 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
@@ -338,7 +339,18 @@ class ShardSetNodeE2E : public testing::OperatorE2EBase {
     std::vector<std::string> cmd = {
         "mariadb", "-h", service, "-uroot", "--password=" + password, "-B", "--connect-timeout=5"};
     if (!column_names) cmd.push_back("-N");
-    return exec(kDbNs, "client", cmd, statements);
+    // A client that could not connect (DNS timeout on a loaded machine: ERROR
+    // 2005; refused: 2002/2003) ran nothing, so it may try again.
+    e2e::CommandResult r;
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      r = exec(kDbNs, "client", cmd, statements);
+      const bool not_connected = r.err.find("ERROR 2005") != std::string::npos ||
+                                 r.err.find("ERROR 2002") != std::string::npos ||
+                                 r.err.find("ERROR 2003") != std::string::npos;
+      if (r.ok() || !not_connected) break;
+      std::this_thread::sleep_for(2s);
+    }
+    return r;
   }
   static bool set_ready(const std::string& set) {
     return condition(kDbNs, "shardset/" + set, "Ready") == "True";
@@ -383,10 +395,24 @@ TEST_F(ShardSetNodeE2E, ShardsReplicateAndOrdersLandWhereTheRoutingTableSays) {
   // 1. Roles: rw reaches only the primary, ro only the replica, which is
   // read-only and replicating from its primary.
   for (int db = 0; db < 4; ++db) {
-    auto rw = sql(shard_rw_service_name(kDb, db), "SELECT @@server_id, @@read_only;", password);
-    EXPECT_EQ(rw.out, std::to_string(server_id_base(db)) + "\t0\n") << rw.describe() << rw.err;
-    auto ro = sql(shard_ro_service_name(kDb, db), "SELECT @@server_id, @@read_only;", password);
-    EXPECT_EQ(ro.out, std::to_string(server_id_base(db) + 1) + "\t1\n") << ro.describe() << ro.err;
+    // Polled: a client may meet a DNS timeout on a loaded machine and retry.
+    e2e::CommandResult rw, ro;
+    const std::string rw_want = std::to_string(server_id_base(db)) + "\t0\n";
+    const std::string ro_want = std::to_string(server_id_base(db) + 1) + "\t1\n";
+    EXPECT_TRUE(poll_until(
+        [&] {
+          rw = sql(shard_rw_service_name(kDb, db), "SELECT @@server_id, @@read_only;", password);
+          return rw.out == rw_want;
+        },
+        30s, 1s))
+        << rw.out << rw.err;
+    EXPECT_TRUE(poll_until(
+        [&] {
+          ro = sql(shard_ro_service_name(kDb, db), "SELECT @@server_id, @@read_only;", password);
+          return ro.out == ro_want;
+        },
+        30s, 1s))
+        << ro.out << ro.err;
     // Connected to its primary (the replica retries every 5 s while the
     // primary starts) and applying.
     e2e::CommandResult status;
