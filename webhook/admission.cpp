@@ -1,5 +1,8 @@
 #include "webhook/admission.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "kube/json_doc.h"
 #include "kube/text.h"
 #include "policy/finding.h"
@@ -10,6 +13,95 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kAdmissionApiVersion = "admission.k8s.io/v1";
+
+// What the webhook can be registered for (charts/orderguard/templates/webhook.yaml, plus
+// podtemplates, which carry a pod spec too): each resource, and the kind the API server
+// sends with it. An AdmissionReview names both; a request for anything else, or whose kind
+// is not its resource's, was not meant for these checks (a hand-edited webhook rule, a
+// newer API server, a forged body), and allowing it unchecked would let a miner through.
+struct Route {
+  std::string_view group;
+  std::string_view resource;
+  std::string_view sub_resource;
+  std::string_view kind;
+};
+
+constexpr Route kRoutes[] = {
+    {"", "pods", "", "Pod"},
+    {"", "pods", "ephemeralcontainers", "Pod"},
+    {"", "pods", "exec", "PodExecOptions"},
+    {"", "replicationcontrollers", "", "ReplicationController"},
+    {"", "podtemplates", "", "PodTemplate"},
+    {"apps", "deployments", "", "Deployment"},
+    {"apps", "statefulsets", "", "StatefulSet"},
+    {"apps", "daemonsets", "", "DaemonSet"},
+    {"apps", "replicasets", "", "ReplicaSet"},
+    {"batch", "jobs", "", "Job"},
+    {"batch", "cronjobs", "", "CronJob"},
+    {"security.orderguard.io", "minerpolicies", "", policy::kMinerPolicyKind},
+    {"tiers.orderguard.io", "orderservices", "", "OrderService"},
+    {"tiers.orderguard.io", "cachetiers", "", "CacheTier"},
+    {"tiers.orderguard.io", "shardsets", "", "ShardSet"},
+};
+
+// The operations of admission.k8s.io/v1. CONNECT comes only with a connect subresource
+// (pods/exec here), and nothing else comes with one.
+constexpr std::string_view kOperations[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
+
+std::string in_quotes(std::string_view s) { return "'" + policy::truncate_utf8(s, 64) + "'"; }
+
+// Why `request` cannot be routed to a check ("" when it can): request.operation, .kind and
+// .resource must be present, known and agree with each other.
+std::string unroutable(kube::JsonRef request) {
+  const kube::JsonRef operation = request.find("operation");
+  if (!operation.is_string()) return "request.operation is missing";
+  const std::string_view op = operation.string();
+  if (std::find(std::begin(kOperations), std::end(kOperations), op) == std::end(kOperations)) {
+    return "request.operation " + in_quotes(op) + " is not one of CREATE, UPDATE, DELETE, CONNECT";
+  }
+  // GroupVersionKind and GroupVersionResource: every field is always sent (the core
+  // group as "").
+  const kube::JsonRef kind = request.find("kind");
+  for (std::string_view field : {"group", "version", "kind"}) {
+    if (!kind.find(field).is_string()) return "request.kind." + std::string(field) + " is missing";
+  }
+  const kube::JsonRef resource = request.find("resource");
+  for (std::string_view field : {"group", "version", "resource"}) {
+    if (!resource.find(field).is_string()) {
+      return "request.resource." + std::string(field) + " is missing";
+    }
+  }
+  if (kind.string_member("version").empty() || kind.string_member("kind").empty()) {
+    return "request.kind is incomplete";
+  }
+  if (resource.string_member("version").empty() || resource.string_member("resource").empty()) {
+    return "request.resource is incomplete";
+  }
+  const kube::JsonRef sub = request.find("subResource");  // omitted when empty
+  if (sub.valid() && !sub.is_string()) return "request.subResource is not a string";
+  const std::string_view group = resource.string_member("group");
+  const std::string_view name = resource.string_member("resource");
+  const std::string_view sub_resource = sub.string();
+  const auto route = std::find_if(std::begin(kRoutes), std::end(kRoutes), [&](const Route& r) {
+    return r.group == group && r.resource == name && r.sub_resource == sub_resource;
+  });
+  std::string full(group);
+  if (!full.empty()) full += '/';
+  full += name;
+  if (!sub_resource.empty()) (full += '/') += sub_resource;
+  if (route == std::end(kRoutes)) {
+    return "resource " + in_quotes(full) + " is not one orderguard checks";
+  }
+  if (kind.string_member("group") != route->group || kind.string_member("kind") != route->kind) {
+    return "kind " + in_quotes(kind.string_member("kind")) + " of group " +
+           in_quotes(kind.string_member("group")) + " is not the kind of resource " +
+           in_quotes(full);
+  }
+  if ((op == "CONNECT") != (route->sub_resource == "exec")) {
+    return "operation " + std::string(op) + " does not apply to resource " + in_quotes(full);
+  }
+  return "";
+}
 
 AdmissionReply invalid(std::string message) {
   AdmissionReply reply;
@@ -130,6 +222,21 @@ AdmissionReply review(std::string_view body, const AdmissionContext& context) {
   reply.operation = std::string(request.string_member("operation"));
   reply.namespace_name = std::string(request.string_member("namespace"));
   reply.name = std::string(request.string_member("name"));
+
+  if (std::string why = unroutable(request); !why.empty()) {
+    // Refused outright rather than answered with HTTP 400: with failurePolicy Ignore the
+    // API server would admit what a 400 answers.
+    reply.decision = "invalid";
+    reply.message = "invalid AdmissionReview: " + why;
+    reply.body = kube::dump_for_wire(json{
+        {"apiVersion", kAdmissionApiVersion},
+        {"kind", "AdmissionReview"},
+        {"response",
+         {{"uid", uid},
+          {"allowed", false},
+          {"status", {{"code", 400}, {"reason", "BadRequest"}, {"message", reply.message}}}}}});
+    return reply;
+  }
 
   policy::Decision d;
   try {

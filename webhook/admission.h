@@ -12,6 +12,11 @@
 //   gets HTTP 400 with a message saying what is wrong. The API server treats
 //   that as a call error and applies the webhook's failurePolicy, so a broken
 //   request can never be silently allowed by this code.
+// - A request with a uid whose operation, kind or resource is missing or unknown, or
+//   whose kind is not the kind of its resource, is refused: HTTP 200, `allowed: false`,
+//   status code 400, reason BadRequest. A refusal, not HTTP 400, because the entries
+//   with failurePolicy Ignore would admit it otherwise. Operations: CREATE, UPDATE,
+//   DELETE, CONNECT (only with pods/exec); resources: those the chart registers.
 // - MinerPolicy objects are themselves validated: a policy that does not compile
 //   (bad regex, bad image pattern, ...) is refused with every problem listed.
 // - Never throws.

@@ -6,7 +6,8 @@
 // small deterministic mutator that `make test` runs for a bounded time.
 //
 // Oracle: nothing throws or crashes, and every reply is either HTTP 400, or
-// HTTP 200 with a well-formed AdmissionReview that echoes the request's uid;
+// HTTP 200 with a well-formed AdmissionReview that echoes the request's uid and
+// allows only requests with a known operation, a kind and a resource;
 // kube::JsonDoc (which review() reads requests with) reads every input as
 // json::parse does.
 // A violation aborts, which both drivers report as a crash.
@@ -55,9 +56,24 @@ void check_reply(std::string_view input, const orderguard::webhook::AdmissionRep
     fail("response.uid does not echo request.uid", reply.body);
   }
   if (!response["allowed"].get<bool>()) {
+    // 403 for what the policy refuses, 400 for a request that cannot be routed.
     const json status = response.value("status", json());
-    if (!status.is_object() || status.value("code", json()) != 403) {
-      fail("denial without status code 403", reply.body);
+    if (!status.is_object() ||
+        (status.value("code", json()) != 403 && status.value("code", json()) != 400)) {
+      fail("denial without status code 403 or 400", reply.body);
+    }
+    return;
+  }
+  // Only what was routed to a check is allowed: a known operation, with kind and resource.
+  const json& request = in["request"];
+  const json operation = request.value("operation", json());
+  if (operation != "CREATE" && operation != "UPDATE" && operation != "DELETE" &&
+      operation != "CONNECT") {
+    fail("allowed a request without a known operation", reply.body);
+  }
+  for (const char* field : {"kind", "resource"}) {
+    if (!request.value(field, json()).is_object()) {
+      fail("allowed a request without kind or resource", reply.body);
     }
   }
 }

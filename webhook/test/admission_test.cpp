@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <sstream>
 
 #include "kube/json_doc.h"
@@ -12,6 +14,16 @@ namespace {
 
 using nlohmann::json;
 
+// The resource the API server sends with each kind used here.
+std::string resource_of(const std::string& kind) {
+  static const std::map<std::string, std::string> kResources = {{"Pod", "pods"},
+                                                                {"PodExecOptions", "pods"},
+                                                                {"MinerPolicy", "minerpolicies"},
+                                                                {"OrderService", "orderservices"}};
+  auto it = kResources.find(kind);
+  return it == kResources.end() ? "unknown" : it->second;
+}
+
 json review_of(const json& object, const std::string& kind = "Pod",
                const std::string& op = "CREATE", const std::string& group = "") {
   return {{"apiVersion", "admission.k8s.io/v1"},
@@ -19,7 +31,7 @@ json review_of(const json& object, const std::string& kind = "Pod",
           {"request",
            {{"uid", "705ab4f5-6393-11e8-b7cc-42010a800002"},
             {"kind", {{"group", group}, {"version", "v1"}, {"kind", kind}}},
-            {"resource", {{"group", group}, {"version", "v1"}, {"resource", "pods"}}},
+            {"resource", {{"group", group}, {"version", "v1"}, {"resource", resource_of(kind)}}},
             {"namespace", "shop"},
             {"name", object["metadata"].value("name", "")},
             {"operation", op},
@@ -81,6 +93,8 @@ struct BadInput {
   std::string expect;
 };
 
+void PrintTo(const BadInput& b, std::ostream* os) { *os << b.name; }
+
 class AdmissionBadInputTest : public ::testing::TestWithParam<BadInput> {};
 
 TEST_P(AdmissionBadInputTest, Is400WithAClearMessage) {
@@ -115,6 +129,126 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"request_not_object", with(valid(), "request", "x").dump(), "request is missing"},
         BadInput{"no_uid", without(valid(), "request", "uid").dump(), "request.uid is missing"}),
     [](const auto& test_info) { return test_info.param.name; });
+
+// A request that cannot be routed to its check is refused, never allowed, whatever the
+// object: an edit of the request fields must not turn a miner Pod into an unchecked one.
+struct Unroutable {
+  std::string name;
+  std::function<void(json& request)> edit;
+  std::string expect;
+};
+
+void PrintTo(const Unroutable& u, std::ostream* os) { *os << u.name; }
+
+class AdmissionUnroutableTest : public ::testing::TestWithParam<Unroutable> {};
+
+TEST_P(AdmissionUnroutableTest, IsRefusedWithBadRequest) {
+  for (const char* image : {"xmrig", "nginx:1.27"}) {
+    SCOPED_TRACE(image);
+    json body = review_of(pod(image));
+    GetParam().edit(body["request"]);
+    auto reply = review(body.dump(), default_context());
+    ASSERT_EQ(reply.http_status, 200) << reply.body;
+    json out = json::parse(reply.body);
+    EXPECT_EQ(out["response"]["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
+    EXPECT_EQ(out["response"]["allowed"], false) << reply.body;
+    EXPECT_EQ(out["response"]["status"]["code"], 400) << reply.body;
+    EXPECT_EQ(out["response"]["status"]["reason"], "BadRequest") << reply.body;
+    const std::string msg = out["response"]["status"].value("message", "");
+    EXPECT_NE(msg.find(GetParam().expect), std::string::npos) << msg;
+    EXPECT_EQ(reply.decision, "invalid");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Requests, AdmissionUnroutableTest,
+    ::testing::Values(
+        Unroutable{"no_operation", [](json& r) { r.erase("operation"); },
+                   "request.operation is missing"},
+        Unroutable{"operation_not_string", [](json& r) { r["operation"] = 1; },
+                   "request.operation is missing"},
+        Unroutable{"empty_operation", [](json& r) { r["operation"] = ""; },
+                   "is not one of CREATE, UPDATE, DELETE, CONNECT"},
+        Unroutable{"unknown_operation", [](json& r) { r["operation"] = "PATCH"; },
+                   "request.operation 'PATCH' is not one of"},
+        Unroutable{"lowercase_operation", [](json& r) { r["operation"] = "create"; },
+                   "request.operation 'create' is not one of"},
+        Unroutable{"connect_without_exec", [](json& r) { r["operation"] = "CONNECT"; },
+                   "operation CONNECT does not apply to resource 'pods'"},
+        Unroutable{"no_kind", [](json& r) { r.erase("kind"); }, "request.kind.group is missing"},
+        Unroutable{"kind_not_object", [](json& r) { r["kind"] = "Pod"; },
+                   "request.kind.group is missing"},
+        Unroutable{"no_kind_kind", [](json& r) { r["kind"].erase("kind"); },
+                   "request.kind.kind is missing"},
+        Unroutable{"empty_kind", [](json& r) { r["kind"]["kind"] = ""; },
+                   "request.kind is incomplete"},
+        Unroutable{"unknown_kind", [](json& r) { r["kind"]["kind"] = "Pot"; },
+                   "kind 'Pot' of group '' is not the kind of resource 'pods'"},
+        Unroutable{"kind_of_another_resource", [](json& r) { r["kind"]["kind"] = "ConfigMap"; },
+                   "kind 'ConfigMap' of group '' is not the kind of resource 'pods'"},
+        Unroutable{"kind_in_another_group", [](json& r) { r["kind"]["group"] = "apps"; },
+                   "kind 'Pod' of group 'apps' is not the kind of resource 'pods'"},
+        Unroutable{"no_resource", [](json& r) { r.erase("resource"); },
+                   "request.resource.group is missing"},
+        Unroutable{"no_resource_name", [](json& r) { r["resource"].erase("resource"); },
+                   "request.resource.resource is missing"},
+        Unroutable{"no_resource_version", [](json& r) { r["resource"]["version"] = ""; },
+                   "request.resource is incomplete"},
+        Unroutable{"unknown_resource", [](json& r) { r["resource"]["resource"] = "configmaps"; },
+                   "resource 'configmaps' is not one orderguard checks"},
+        Unroutable{"unknown_sub_resource", [](json& r) { r["subResource"] = "status"; },
+                   "resource 'pods/status' is not one orderguard checks"},
+        Unroutable{"sub_resource_not_string", [](json& r) { r["subResource"] = 7; },
+                   "request.subResource is not a string"},
+        Unroutable{"exec_without_connect",
+                   [](json& r) {
+                     r["subResource"] = "exec";
+                     r["kind"]["kind"] = "PodExecOptions";
+                   },
+                   "operation CREATE does not apply to resource 'pods/exec'"}),
+    [](const auto& test_info) { return test_info.param.name; });
+
+// What the API server sends for every resource the chart registers is routed: the checks
+// run (a miner is refused by its rule, with 403).
+TEST(AdmissionTest, EveryRegisteredResourceIsRouted) {
+  struct Case {
+    std::string group, resource, sub_resource, kind, op;
+  };
+  const Case cases[] = {
+      {"", "pods", "", "Pod", "CREATE"},
+      {"", "pods", "ephemeralcontainers", "Pod", "UPDATE"},
+      {"", "replicationcontrollers", "", "ReplicationController", "CREATE"},
+      {"apps", "deployments", "", "Deployment", "UPDATE"},
+      {"apps", "statefulsets", "", "StatefulSet", "CREATE"},
+      {"apps", "daemonsets", "", "DaemonSet", "CREATE"},
+      {"apps", "replicasets", "", "ReplicaSet", "CREATE"},
+      {"batch", "jobs", "", "Job", "CREATE"},
+      {"batch", "cronjobs", "", "CronJob", "CREATE"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.resource + "/" + c.sub_resource);
+    json object = pod("xmrig");
+    json tmpl = {{"metadata", {{"labels", {{"app", "x"}}}}}, {"spec", object["spec"]}};
+    if (c.kind == "CronJob") {
+      object["spec"] = {{"jobTemplate", {{"spec", {{"template", tmpl}}}}}};
+    } else if (c.kind != "Pod") {
+      object["spec"] = {{"template", tmpl}};
+    }
+    json body = review_of(object);
+    body["request"]["kind"] = {{"group", c.group}, {"version", "v1"}, {"kind", c.kind}};
+    body["request"]["resource"] = {{"group", c.group}, {"version", "v1"}, {"resource", c.resource}};
+    if (!c.sub_resource.empty()) body["request"]["subResource"] = c.sub_resource;
+    body["request"]["operation"] = c.op;
+    auto reply = review(body.dump(), default_context());
+    json out = json::parse(reply.body);
+    EXPECT_EQ(out["response"]["allowed"], false) << reply.body;
+    EXPECT_EQ(out["response"]["status"]["code"], 403) << reply.body;
+    EXPECT_EQ(reply.decision, "denied");
+  }
+  // DELETE is a known operation: routed, and not checked.
+  json del = review_of(pod("xmrig"), "Pod", "DELETE");
+  EXPECT_EQ(json::parse(review(del.dump(), default_context()).body)["response"]["allowed"], true);
+}
 
 TEST(AdmissionTest, PodSpecOfWrongShapeIsRefusedNotAllowed) {
   json obj = pod("nginx");

@@ -107,7 +107,8 @@ class WebhookServerTest : public ::testing::Test {
 
 std::string admission_body() {
   return R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u1",
-    "kind":{"group":"","version":"v1","kind":"Pod"},"operation":"CREATE","namespace":"shop",
+    "kind":{"group":"","version":"v1","kind":"Pod"},
+    "resource":{"group":"","version":"v1","resource":"pods"},"operation":"CREATE","namespace":"shop",
     "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},
     "spec":{"containers":[{"name":"c","image":"xmrig"}]}}}})";
 }
