@@ -802,6 +802,53 @@ JsonDoc JsonDoc::from_json(const nlohmann::json& value) {
   return JsonDoc();
 }
 
+Status JsonDoc::check_unique_keys() const {
+  constexpr uint32_t kSmall = 16;
+  const JsonNode* nodes = nodes_.data();
+  const auto count = static_cast<uint32_t>(nodes_.size());
+  // The key nodes of a large object, sorted by key so that repeats are neighbours (indices,
+  // 4 bytes a member: a request's 250,000 annotations cost 1 MB here).
+  std::vector<uint32_t> keys;
+  auto duplicate = [&](uint32_t key) {
+    return make_error(ErrorCode::kInvalid, "duplicate key '" +
+                                               std::string(node_string(nodes[key])) + "' at byte " +
+                                               std::to_string(nodes[key].raw - text_.data()));
+  };
+  for (const JsonNode* node = nodes; node != nodes + count; ++node) {
+    if (node->type != JsonType::kObject || node->size < 2) continue;
+    const JsonNode& o = *node;
+    const auto object = static_cast<uint32_t>(node - nodes);
+    if (o.size <= kSmall) {
+      // Each key against the ones before it: at most 120 comparisons, most of them settled
+      // by the lengths, and no allocation.
+      uint32_t seen[kSmall];
+      uint32_t n = 0;
+      for (uint32_t i = object + 1; i < o.end; i = nodes[i + 1].end) {
+        for (uint32_t j = 0; j < n; ++j) {
+          if (keys_equal(nodes[seen[j]], node_string(nodes[i]))) return duplicate(i);
+        }
+        seen[n++] = i;
+      }
+      continue;
+    }
+    keys.clear();
+    keys.reserve(o.size);
+    for (uint32_t i = object + 1; i < o.end; i = nodes[i + 1].end) keys.push_back(i);
+    std::sort(keys.begin(), keys.end(), [nodes](uint32_t x, uint32_t y) {
+      const std::string_view a = node_string(nodes[x]);
+      const std::string_view b = node_string(nodes[y]);
+      return a != b ? a < b : x < y;
+    });
+    for (size_t k = 1; k < keys.size(); ++k) {
+      // The second occurrence: the position where the text repeats itself.
+      if (node_string(nodes[keys[k]]) == node_string(nodes[keys[k - 1]])) {
+        return duplicate(keys[k]);
+      }
+    }
+  }
+  return {};
+}
+
 // ---- JsonRef ----
 
 JsonType JsonRef::type() const { return valid() ? node().type : JsonType::kNull; }

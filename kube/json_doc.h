@@ -19,7 +19,8 @@
 //   so callers check types where it matters (the API server validated the schema; this
 //   only has to never crash on what it did not).
 // - Objects keep their members in text order; find() returns the last of repeated keys,
-//   as nlohmann's parser keeps the last.
+//   as nlohmann's parser keeps the last. check_unique_keys() tells whether there are any
+//   (for texts that must come from a serializer, which never repeats a key).
 #pragma once
 
 #include <cstdint>
@@ -146,6 +147,12 @@ class JsonDoc {
   JsonDoc& operator=(JsonDoc&&) noexcept = default;
   JsonDoc(const JsonDoc&) = delete;
   JsonDoc& operator=(const JsonDoc&) = delete;
+
+  // kInvalid ("duplicate key 'name' at byte 120") when an object anywhere in the document
+  // has two members with the same key (compared decoded: "a" and "\u0061" are the same).
+  // One pass over the nodes, O(n log n) at worst: objects of up to 16 members compare their
+  // keys pairwise, larger ones sort them.
+  Status check_unique_keys() const;
 
   // The top-level value; invalid for a default-constructed document.
   // Refs stay valid when the document is moved, not when it is destroyed.

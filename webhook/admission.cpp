@@ -201,6 +201,11 @@ policy::Decision decide(const json& request, const AdmissionContext& context) {
 AdmissionReply review(std::string_view body, const AdmissionContext& context) {
   Result<kube::JsonDoc> parsed = kube::JsonDoc::parse(body);
   if (!parsed.ok()) return invalid("body is not JSON: " + parsed.error().message);
+  // The API server's serializer never repeats a key; a body that does was not written by
+  // it, and readers that keep the first and the last of two keys would see two requests.
+  if (Status unique = parsed->check_unique_keys(); !unique.ok()) {
+    return invalid("body has a " + unique.error().message);
+  }
   const kube::JsonRef doc = parsed->root();
   if (!doc.is_object()) return invalid("body is not a JSON object");
   if (doc.string_member("apiVersion") != kAdmissionApiVersion) {

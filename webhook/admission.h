@@ -8,10 +8,10 @@
 //   apiVersion, kind and response.uid echoed; a denial is `allowed: false` with
 //   status code 403, reason Forbidden, and a message naming every rule, container
 //   and field path (policy/decision.h).
-// - Anything else (not JSON, another apiVersion or kind, no request, no uid)
-//   gets HTTP 400 with a message saying what is wrong. The API server treats
-//   that as a call error and applies the webhook's failurePolicy, so a broken
-//   request can never be silently allowed by this code.
+// - Anything else (not JSON, a key repeated in any object, another apiVersion or
+//   kind, no request, no uid) gets HTTP 400 with a message saying what is wrong.
+//   The API server treats that as a call error and applies the webhook's
+//   failurePolicy, so a broken request can never be silently allowed by this code.
 // - A request with a uid whose operation, kind or resource is missing or unknown, or
 //   whose kind is not the kind of its resource, is refused: HTTP 200, `allowed: false`,
 //   status code 400, reason BadRequest. A refusal, not HTTP 400, because the entries

@@ -384,6 +384,61 @@ TEST(JsonRefRead, FindReturnsTheLastOfRepeatedKeys) {
   EXPECT_EQ(Parse(R"({"k\u0065y": true})").root().find("key").type(), JsonType::kTrue);
 }
 
+// What check_unique_keys says about `text` ("unique" or the error message).
+std::string UniqueKeys(const std::string& text) {
+  auto doc = Parse(text);
+  Status st = doc.check_unique_keys();
+  if (st.ok()) return "unique";
+  EXPECT_EQ(st.error().code, ErrorCode::kInvalid);
+  return st.error().message;
+}
+
+// An object of `n` members "k0".."k<n-1>", the last member's key replaced by `last`.
+std::string ObjectOf(size_t n, const std::string& last) {
+  std::string text = "{";
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) text += ',';
+    text += "\"" + (i + 1 == n ? last : "k" + std::to_string(i)) + "\":" + std::to_string(i);
+  }
+  return text + "}";
+}
+
+TEST(JsonDocUniqueKeys, RepeatedKeysAtAnyDepthAreFound) {
+  EXPECT_EQ(UniqueKeys(R"({"a":1,"a":1})"), "duplicate key 'a' at byte 7");
+  EXPECT_EQ(UniqueKeys(R"({"x":[{"b":{"c":1,"d":2,"c":3}}]})"), "duplicate key 'c' at byte 24");
+  EXPECT_EQ(UniqueKeys(R"([[[{"k":null,"k":{}}]]])"), "duplicate key 'k' at byte 13");
+  EXPECT_EQ(UniqueKeys(R"({"":1,"":2})"), "duplicate key '' at byte 6");
+  // Keys are compared decoded, as nlohmann stores them.
+  EXPECT_EQ(UniqueKeys(R"({"name":1,"n\u0061me":2})"), "duplicate key 'name' at byte 10");
+  // Small objects compare pairwise, larger ones sort: both ways, first and last member.
+  for (size_t n : {2, 16, 17, 100}) {
+    SCOPED_TRACE(n);
+    EXPECT_EQ(UniqueKeys(ObjectOf(n, "k0")).rfind("duplicate key 'k0' at byte ", 0), 0u);
+    EXPECT_EQ(UniqueKeys(ObjectOf(n, "k" + std::to_string(n - 1))), "unique");
+  }
+}
+
+TEST(JsonDocUniqueKeys, SameKeysInDifferentObjectsAreFine) {
+  EXPECT_EQ(UniqueKeys(R"({"a":{"a":{"a":1}},"b":[{"a":1},{"a":2}],"c":"a"})"), "unique");
+  EXPECT_EQ(UniqueKeys(R"({"a":1,"A":2,"a ":3," a":4})"), "unique");
+  EXPECT_EQ(UniqueKeys(R"([1,1,"x","x",{},{}])"), "unique");
+  EXPECT_EQ(UniqueKeys("null"), "unique");
+  EXPECT_EQ(UniqueKeys(ReadReview()), "unique");
+  EXPECT_TRUE(JsonDoc().check_unique_keys().ok());
+}
+
+TEST(JsonDocUniqueKeys, LargeObjectsAndDeepNesting) {
+  // 200,000 members in one object, then 100,000 one-member objects nested: both pass with
+  // unique keys, and a repeat at the very end is still found.
+  EXPECT_EQ(UniqueKeys(ObjectOf(200'000, "last")), "unique");
+  EXPECT_EQ(UniqueKeys(ObjectOf(200'000, "k7")).rfind("duplicate key 'k7' at byte ", 0), 0u);
+  std::string deep;
+  for (int i = 0; i < 400; ++i) deep += R"({"a":)";
+  deep += R"({"z":1,"z":2})";
+  for (int i = 0; i < 400; ++i) deep += "}";
+  EXPECT_EQ(UniqueKeys(deep).rfind("duplicate key 'z' at byte ", 0), 0u);
+}
+
 TEST(JsonRefRead, FindOnAnythingButAnObjectIsInvalid) {
   auto doc = Parse(R"([{"a": 1}, "a", 1, null, ["a"]])");
   for (JsonRef v : doc.root()) {

@@ -9,12 +9,13 @@
 // HTTP 200 with a well-formed AdmissionReview that echoes the request's uid and
 // allows only requests with a known operation, a kind and a resource;
 // kube::JsonDoc (which review() reads requests with) reads every input as
-// json::parse does.
+// json::parse does, and finds repeated keys where nlohmann's parser callback does.
 // A violation aborts, which both drivers report as a crash.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +79,35 @@ void check_reply(std::string_view input, const orderguard::webhook::AdmissionRep
   }
 }
 
+// Whether an object of `input` (valid JSON) repeats a key, found through nlohmann's parser
+// callback: an oracle for JsonDoc::check_unique_keys that shares no code with it.
+bool repeats_a_key(std::string_view input) {
+  std::vector<std::set<std::string>> open;  // keys of the open containers (arrays: none)
+  bool repeated = false;
+  [[maybe_unused]] const json dom = json::parse(
+      input,
+      [&](int, json::parse_event_t event, json& parsed) {
+        switch (event) {
+          case json::parse_event_t::object_start:
+          case json::parse_event_t::array_start:
+            open.emplace_back();
+            break;
+          case json::parse_event_t::object_end:
+          case json::parse_event_t::array_end:
+            open.pop_back();
+            break;
+          case json::parse_event_t::key:
+            if (!open.back().insert(parsed.get<std::string>()).second) repeated = true;
+            break;
+          case json::parse_event_t::value:
+            break;
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  return repeated;
+}
+
 // kube::JsonDoc against nlohmann (`expected` is json::parse of the input, discarded when
 // it refuses it): the same inputs accepted, the same values read, and operator== giving
 // the answer nlohmann's == gives on the DOMs.
@@ -96,6 +126,9 @@ void check_json_doc(std::string_view input, const json& expected) {
     return;
   }
   if (expected.is_discarded()) fail("JsonDoc accepts what json::parse refuses", input);
+  if (parsed->check_unique_keys().ok() == repeats_a_key(input)) {
+    fail("JsonDoc::check_unique_keys differs from nlohmann's parser callback", input);
+  }
   const JsonRef root = parsed->root();
   const json value = root.to_json();
   if (value != expected || value.dump() != expected.dump()) {

@@ -127,7 +127,35 @@ INSTANTIATE_TEST_SUITE_P(
         BadInput{"wrong_kind", with(valid(), "kind", "Pod").dump(), "kind must be AdmissionReview"},
         BadInput{"no_request", without(valid(), "request").dump(), "request is missing"},
         BadInput{"request_not_object", with(valid(), "request", "x").dump(), "request is missing"},
-        BadInput{"no_uid", without(valid(), "request", "uid").dump(), "request.uid is missing"}),
+        BadInput{"no_uid", without(valid(), "request", "uid").dump(), "request.uid is missing"},
+        // Repeated keys at any depth: nlohmann (and JsonDoc::find) keep the last one, so the
+        // second "operation" or "image" would be what is checked.
+        BadInput{"duplicate_top_level_key",
+                 R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",)"
+                 R"("kind":"AdmissionReview","request":{"uid":"u"}})",
+                 "body has a duplicate key 'kind' at byte"},
+        BadInput{"duplicate_operation",
+                 [] {
+                   std::string body = valid().dump();
+                   const std::string op = R"("operation":"CREATE")";
+                   return body.replace(body.find(op), op.size(), R"("operation":"DELETE",)" + op);
+                 }(),
+                 "body has a duplicate key 'operation'"},
+        BadInput{"duplicate_image_in_a_container",
+                 [] {
+                   std::string body = review_of(pod("nginx:1.27")).dump();
+                   const std::string image = R"("image":"nginx:1.27")";
+                   return body.replace(body.find(image), image.size(),
+                                       R"("image":"xmrig",)" + image);
+                 }(),
+                 "body has a duplicate key 'image'"},
+        BadInput{"duplicate_key_spelled_with_an_escape",
+                 [] {
+                   std::string body = valid().dump();
+                   const std::string uid = R"("uid":)";
+                   return body.replace(body.find(uid), uid.size(), R"("uid":"x",)" + uid);
+                 }(),
+                 "body has a duplicate key 'uid'"}),
     [](const auto& test_info) { return test_info.param.name; });
 
 // A request that cannot be routed to its check is refused, never allowed, whatever the
