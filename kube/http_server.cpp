@@ -4,18 +4,20 @@
 #include <openssl/ssl.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
 #include <cctype>
 #include <charconv>
 #include <optional>
 #include <string_view>
 
 #include "kube/log.h"
+#include "kube/memory.h"
 
 namespace orderguard::kube {
 
@@ -44,6 +46,9 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_server_context(
                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
   SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  // TLS 1.2 sessions would stay in the context's cache (up to 20,480 of them) after their
+  // connections close; clients can still resume with tickets, which the server keeps nothing of.
+  SSL_CTX_set_session_cache_mode(ctx->native_handle(), SSL_SESS_CACHE_OFF);
   boost::system::error_code ec;
   ctx->use_certificate_chain(asio::buffer(cert_chain_pem), ec);
   if (ec) {
@@ -59,19 +64,30 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_server_context(
 }
 
 struct HttpServer::Impl {
+  // A burst of at least this many connections that has half closed makes every loop return
+  // its free heap (kube/memory.h) a moment later, once the rest of the burst has closed too:
+  // memory freed after the release would stay with the allocator.
+  static constexpr size_t kBurstConnections = 64;
+  static constexpr std::chrono::seconds kReleaseDelay{1};
+
+  // What sessions use is declared before the loops, so that it outlives the sessions the
+  // loops' destruction destroys.
   HttpServerOptions options;
   std::map<std::string, HttpHandler> routes;
+  std::mutex tls_mu;
+  std::shared_ptr<asio::ssl::context> tls;
+  std::atomic<size_t>* open_connections = nullptr;
+  std::atomic<bool> stopped{false};
+  std::atomic<size_t> burst_peak{0};  // connections at their most since the last release
+  std::atomic<bool> release_scheduled{false};
   // One event loop per thread, each run by its thread alone: a connection lives on one
   // loop, so its handlers never race and need no strand, and threads do not wake each
   // other for work (what a shared io_context with strands cost: ~5 % of the CPU).
   std::vector<std::unique_ptr<asio::io_context>> loops;
   size_t next_loop = 0;  // round robin for accepted connections; used by the acceptor only
   std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::steady_timer> release_timer;  // on loops[0]
   std::vector<std::thread> threads;
-  std::mutex tls_mu;
-  std::shared_ptr<asio::ssl::context> tls;
-  std::atomic<size_t>* open_connections = nullptr;
-  std::atomic<bool> stopped{false};
 
   std::shared_ptr<asio::ssl::context> current_tls() {
     std::lock_guard<std::mutex> lock(tls_mu);
@@ -92,6 +108,31 @@ struct HttpServer::Impl {
   }
 
   void accept();
+
+  void connection_opened() {
+    const size_t open = open_connections->fetch_add(1) + 1;
+    size_t peak = burst_peak.load();
+    while (open > peak && !burst_peak.compare_exchange_weak(peak, open)) {
+    }
+  }
+
+  // On the closed connection's loop.
+  void connection_closed() {
+    const size_t open = open_connections->fetch_sub(1) - 1;
+    size_t peak = burst_peak.load();
+    if (stopped.load() || peak < kBurstConnections || open > peak / 2) return;
+    if (release_scheduled.exchange(true)) return;
+    asio::post(*loops[0], [this] {
+      release_timer->expires_after(kReleaseDelay);
+      release_timer->async_wait([this](beast::error_code ec) {
+        if (ec) return;
+        burst_peak = open_connections->load();
+        release_scheduled = false;
+        // mimalloc's heaps are per thread: each loop gives back its own.
+        for (auto& loop : loops) asio::post(*loop, [] { release_free_memory(); });
+      });
+    });
+  }
 };
 
 namespace {
@@ -108,11 +149,6 @@ bool iequals(std::string_view a, std::string_view b) {
   }
   return true;
 }
-
-// Buffers kept by a connection between keep-alive requests stay below this;
-// a rare large body or answer is not held for the connection's lifetime.
-constexpr size_t kKeptBufferBytes = 64 * 1024;
-constexpr size_t kKeptHeaderFields = 64;
 
 // Appends the HTTP/1.1 response head and body of `out` to `w`: one buffer,
 // hence one TLS record and one write for the usual small answer.
@@ -152,117 +188,268 @@ void serialize_response(const HttpResponse& out, bool keep_alive, std::string& w
   if (!bodyless) w += out.body;
 }
 
-// One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
-// A connection serves one request at a time, so the request, the parsed body
-// and the response buffer are members reused across keep-alive requests.
-template <typename Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+// One connection, plain or TLS, driven in the reactor style: every step tries the socket
+// (or OpenSSL over it) without blocking, and when it would block, waits for the socket to
+// be ready and tries again. So a connection waiting for its next request holds no read
+// buffer, and its TLS state is OpenSSL's alone: asio::ssl::stream keeps 34 KB of buffers
+// and a 34 KB BIO pair per connection for its whole life, most of the memory an idle
+// connection cost.
+//
+// A connection serves one request at a time; everything a request needs (read buffer,
+// parser, body, answer) is released once its answer is written, unless the next request's
+// bytes are already in the read buffer.
+class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(HttpServer::Impl* server, Stream stream, std::shared_ptr<asio::ssl::context> tls)
-      : server_(server), stream_(std::move(stream)), tls_(std::move(tls)) {}
+  Session(HttpServer::Impl* server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
+      : server_(server),
+        socket_(std::move(socket)),
+        deadline_(socket_.get_executor()),
+        tls_(std::move(tls)) {}
 
-  ~Session() { server_->open_connections->fetch_sub(1); }
+  ~Session() {
+    if (ssl_ != nullptr) SSL_free(ssl_);
+    server_->connection_closed();
+  }
 
   void run() {
-    if constexpr (kTls) {
-      beast::get_lowest_layer(stream_).expires_after(server_->options.handshake_timeout);
-      stream_.async_handshake(asio::ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return self->close_socket();
-                                self->read(self->server_->options.read_timeout);
-                              });
-    } else {
-      read(server_->options.read_timeout);
+    beast::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (!ec && tls_) {
+      ssl_ = SSL_new(tls_->native_handle());
+      if (ssl_ == nullptr || SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
+        log::error("cannot set up a TLS connection", {{"error", openssl_error_text()}});
+        return close();
+      }
+      // OpenSSL frees its ~17 KB read and write buffers whenever they are empty.
+      SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+      SSL_set_accept_state(ssl_);
+      arm(server_->options.handshake_timeout);
+      return handshake();
     }
+    if (ec) return close();
+    await_request(server_->options.read_timeout);
   }
 
  private:
-  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   static constexpr size_t kReadBufferBytes = 4096;
 
-  void read(std::chrono::milliseconds timeout) {
-    parser_.emplace();
-    parser_->body_limit(server_->options.max_body_bytes);
-    // The body is read into the previous request's string: no allocation while
-    // bodies fit its capacity.
-    std::string& body = parser_->get().body();
-    body.swap(req_.body);
-    body.clear();
-    // Room for a typical request at once: Beast reads at most the buffer's free capacity
-    // (512 bytes when empty), so a 3.5 KB AdmissionReview took 8 SSL_read calls; with 4 KiB
-    // (kept per connection while it lives) it takes 2.
-    if (buffer_.capacity() < kReadBufferBytes) buffer_.reserve(kReadBufferBytes);
-    beast::get_lowest_layer(stream_).expires_after(timeout);
-    http::async_read(
-        stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+  enum class Want : uint8_t { kNothing, kRead, kWrite };
+  // The outcome of one non-blocking step.
+  struct Step {
+    size_t bytes = 0;
+    Want want = Want::kNothing;  // not done yet: retry when the socket is ready for this
+    beast::error_code ec;
+  };
+
+  Step ssl_step(int result) {
+    switch (SSL_get_error(ssl_, result)) {
+      case SSL_ERROR_WANT_READ:
+        return {0, Want::kRead, {}};
+      case SSL_ERROR_WANT_WRITE:
+        return {0, Want::kWrite, {}};
+      case SSL_ERROR_ZERO_RETURN:  // close_notify
+        return {0, Want::kNothing, asio::error::eof};
+      default:
+        ERR_clear_error();
+        return {0, Want::kNothing, asio::ssl::error::stream_truncated};
+    }
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream) return shutdown();
+  Step socket_step(size_t bytes, beast::error_code ec) {
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return {0, Want::kRead, {}};
+    return {bytes, Want::kNothing, ec};
+  }
+
+  Step read_some(asio::mutable_buffer b) {
+    if (ssl_ == nullptr) {
+      beast::error_code ec;
+      const size_t n = socket_.read_some(b, ec);
+      return socket_step(n, ec);
+    }
+    size_t n = 0;
+    ERR_clear_error();  // SSL_get_error reads the thread's queue
+    const int r = SSL_read_ex(ssl_, b.data(), b.size(), &n);
+    return r == 1 ? Step{n, Want::kNothing, {}} : ssl_step(r);
+  }
+
+  Step write_some(asio::const_buffer b) {
+    if (ssl_ == nullptr) {
+      beast::error_code ec;
+      const size_t n = socket_.write_some(b, ec);
+      Step step = socket_step(n, ec);
+      if (step.want == Want::kRead) step.want = Want::kWrite;
+      return step;
+    }
+    // Without SSL_MODE_ENABLE_PARTIAL_WRITE this succeeds only once all of b is written;
+    // a retry after WANT_WRITE passes the same buffer, as OpenSSL requires.
+    size_t n = 0;
+    ERR_clear_error();
+    const int r = SSL_write_ex(ssl_, b.data(), b.size(), &n);
+    return r == 1 ? Step{n, Want::kNothing, {}} : ssl_step(r);
+  }
+
+  // Calls then() once the socket is ready for `want`; closes the connection on an error
+  // (how a deadline ends a wait: the socket is closed under it).
+  template <typename Then>
+  void wait(Want want, Then then) {
+    socket_.async_wait(
+        want == Want::kWrite ? tcp::socket::wait_write : tcp::socket::wait_read,
+        [self = shared_from_this(), then = std::move(then)](beast::error_code ec) mutable {
+          if (ec || self->closed_) return self->close();
+          then();
+        });
+  }
+
+  // The deadline of the current phase (handshake, request, answer, idle): when it passes,
+  // the socket is closed, which ends whatever the connection was waiting for.
+  void arm(std::chrono::milliseconds timeout) {
+    deadline_.expires_after(timeout);
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      // Cancelled, or moved later by a new phase after it fired (that phase waits itself).
+      if (ec || self->deadline_.expiry() > std::chrono::steady_clock::now()) return;
+      self->close();
+    });
+  }
+
+  void handshake() {
+    ERR_clear_error();
+    const int r = SSL_do_handshake(ssl_);
+    if (r == 1) return await_request(server_->options.read_timeout);
+    const Step step = ssl_step(r);
+    if (step.want == Want::kNothing) return close();
+    wait(step.want, [this] { handshake(); });
+  }
+
+  // Between requests: nothing is read (and no buffer held) until the socket has bytes,
+  // unless the next request is already buffered here or in OpenSSL. That one is started
+  // from the loop, not from here: a client pipelining thousands of small requests would
+  // otherwise nest a call chain per request.
+  void await_request(std::chrono::milliseconds timeout) {
+    arm(timeout);
+    if (buffer_.size() > 0 || (ssl_ != nullptr && SSL_has_pending(ssl_) == 1)) {
+      return asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (!self->closed_) self->start_request();
+      });
+    }
+    wait(Want::kRead, [this] { start_request(); });
+  }
+
+  void start_request() {
+    parser_.emplace();
+    parser_->eager(true);
+    parser_->body_limit(server_->options.max_body_bytes);
+    // Room for a typical request at once: a 3.5 KB AdmissionReview in one or two reads.
+    if (buffer_.capacity() < kReadBufferBytes) buffer_.reserve(kReadBufferBytes);
+    read_request();
+  }
+
+  // Parses what is buffered, reads more while the request is incomplete.
+  void read_request() {
+    for (;;) {
+      beast::error_code ec;
+      if (buffer_.size() > 0) {
+        const size_t used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (!ec && parser_->is_done()) return on_request();
+        if (!ec && used > 0) continue;  // stopped at the end of the header: parse the body
+        if (ec && ec != http::error::need_more) return on_parse_error(ec);
+      }
+      const size_t size = beast::read_size(buffer_, 65536);
+      if (size == 0) return close();
+      const Step step = read_some(buffer_.prepare(size));
+      if (step.want != Want::kNothing) return wait(step.want, [this] { read_request(); });
+      if (step.ec == asio::error::eof && parser_->got_some()) {
+        parser_->put_eof(ec);
+        if (!ec && parser_->is_done()) return on_request();
+      }
+      if (step.ec) return close();  // timeout, reset, end of stream
+      buffer_.commit(step.bytes);
+    }
+  }
+
+  void on_parse_error(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       return respond(HttpResponse{413, "text/plain; charset=utf-8", "request body too large\n", {}},
                      false);
     }
-    if (ec) return close_socket();  // timeout, reset, garbage: nothing to answer
+    close();  // garbage: nothing to answer
+  }
+
+  void on_request() {
     auto& msg = parser_->get();
+    HttpRequest req;
     const std::string_view target = view(msg.target());
-    req_.method.assign(view(msg.method_string()));
-    req_.target.assign(target);
-    req_.path.assign(target.substr(0, target.find('?')));
-    req_.headers.clear();
+    req.method.assign(view(msg.method_string()));
+    req.target.assign(target);
+    req.path.assign(target.substr(0, target.find('?')));
+    req.headers.reserve(std::distance(msg.begin(), msg.end()));
     for (const auto& field : msg) {
-      req_.headers.emplace_back(view(field.name_string()), view(field.value()));
+      req.headers.emplace_back(view(field.name_string()), view(field.value()));
     }
-    req_.body.swap(msg.body());
+    req.body.swap(msg.body());
     const bool keep_alive = msg.keep_alive();
-    HttpResponse out = server_->dispatch(req_);
-    req_.headers.clear();
-    if (req_.headers.capacity() > kKeptHeaderFields) req_.headers = {};
-    if (req_.body.capacity() > kKeptBufferBytes) std::string().swap(req_.body);
+    const HttpResponse out = server_->dispatch(req);
     respond(out, keep_alive);
   }
 
   void respond(const HttpResponse& out, bool keep_alive) {
+    parser_.reset();
     keep_alive_ = keep_alive && !server_->stopped.load();
     write_buf_.clear();
     serialize_response(out, keep_alive_, write_buf_);
-    beast::get_lowest_layer(stream_).expires_after(server_->options.read_timeout);
-    asio::async_write(stream_, asio::buffer(write_buf_),
-                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                        if (ec) return self->close_socket();
-                        if (self->write_buf_.capacity() > kKeptBufferBytes) {
-                          std::string().swap(self->write_buf_);
-                        }
-                        if (!self->keep_alive_) return self->shutdown();
-                        self->read(self->server_->options.idle_timeout);
-                      });
+    written_ = 0;
+    arm(server_->options.read_timeout);
+    write_answer();
   }
 
-  void shutdown() {
-    if constexpr (kTls) {
-      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
-      stream_.async_shutdown(
-          [self = this->shared_from_this()](beast::error_code) { self->close_socket(); });
-    } else {
-      close_socket();
+  void write_answer() {
+    while (written_ < write_buf_.size()) {
+      const Step step = write_some(asio::buffer(write_buf_) + written_);
+      if (step.want != Want::kNothing) return wait(step.want, [this] { write_answer(); });
+      if (step.ec) return close();
+      written_ += step.bytes;
     }
+    std::string().swap(write_buf_);
+    if (!keep_alive_) return shutdown();
+    // Idle until the next request: keep only what the client already sent of it.
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+    await_request(server_->options.idle_timeout);
   }
 
-  void close_socket() {
+  // After a last answer: TLS close_notify, then the socket.
+  void shutdown() {
+    if (ssl_ != nullptr) {
+      ERR_clear_error();
+      const int r = SSL_shutdown(ssl_);
+      if (r < 0) {
+        const Step step = ssl_step(r);
+        if (step.want == Want::kWrite) return wait(step.want, [this] { shutdown(); });
+      }
+    }
     beast::error_code ignored;
-    beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(stream_).close();
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    close();
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    socket_.close(ignored);
+    deadline_.cancel();
   }
 
   HttpServer::Impl* server_;
-  Stream stream_;
+  tcp::socket socket_;
+  asio::steady_timer deadline_;
   std::shared_ptr<asio::ssl::context> tls_;  // keeps the context alive for this connection
+  SSL* ssl_ = nullptr;                       // null: plain HTTP
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  HttpRequest req_;
   std::string write_buf_;
+  size_t written_ = 0;
   bool keep_alive_ = false;
+  bool closed_ = false;
 };
 
 }  // namespace
@@ -277,7 +464,7 @@ std::string_view HttpRequest::header(std::string_view name) const {
 void HttpServer::Impl::accept() {
   asio::io_context& loop = *loops[next_loop];
   next_loop = (next_loop + 1) % loops.size();
-  acceptor->async_accept(loop, [this](beast::error_code ec, tcp::socket socket) {
+  acceptor->async_accept(loop, [this, &loop](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (ec == asio::error::operation_aborted || stopped.load()) return;
       log::error("accept failed", {{"error", ec.message()}});
@@ -293,18 +480,10 @@ void HttpServer::Impl::accept() {
     // tail of one that spans segments until the client's delayed ACK.
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    open_connections->fetch_add(1);
-    auto tls_ctx = current_tls();
-    if (tls_ctx) {
-      beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *tls_ctx);
-      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(this, std::move(stream),
-                                                                      tls_ctx)
-          ->run();
-    } else {
-      std::make_shared<Session<beast::tcp_stream>>(this, beast::tcp_stream(std::move(socket)),
-                                                   nullptr)
-          ->run();
-    }
+    connection_opened();
+    // Started on its own loop: the acceptor's thread must not touch it once another runs it.
+    auto session = std::make_shared<Session>(this, std::move(socket), current_tls());
+    asio::post(loop, [session] { session->run(); });
     accept();
   });
 }
@@ -352,11 +531,18 @@ Status HttpServer::start() {
   }
   bound_port_ = acceptor->local_endpoint().port();
   impl_->acceptor = std::move(acceptor);
+  impl_->release_timer = std::make_unique<asio::steady_timer>(*impl_->loops[0]);
   impl_->accept();
   for (int i = 0; i < threads; ++i) {
     asio::io_context* loop = impl_->loops[i].get();
     // Loops without connections yet must not return from run() at once.
     impl_->threads.emplace_back([loop] {
+      // OpenSSL writes to the socket with write(2): a peer that has gone away must give
+      // EPIPE, not a SIGPIPE that ends the process.
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
       auto guard = asio::make_work_guard(*loop);
       loop->run();
     });
