@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <cctype>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -232,6 +233,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   static constexpr size_t kReadBufferBytes = 4096;
+  static constexpr std::chrono::seconds kLingerTime{2};
+  // Enough to read through a body refused with 413 (over max_body_bytes, 4 MiB by default).
+  static constexpr size_t kLingerBytes = 16 * 1024 * 1024;
 
   enum class Want : uint8_t { kNothing, kRead, kWrite };
   // The outcome of one non-blocking step.
@@ -337,6 +341,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void start_request() {
     parser_.emplace();
     parser_->eager(true);
+    parser_->header_limit(static_cast<uint32_t>(
+        std::min<size_t>(server_->options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser_->body_limit(server_->options.max_body_bytes);
     // Room for a typical request at once: a 3.5 KB AdmissionReview in one or two reads.
     if (buffer_.capacity() < kReadBufferBytes) buffer_.reserve(kReadBufferBytes);
@@ -371,6 +377,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == http::error::body_limit) {
       return respond(HttpResponse{413, "text/plain; charset=utf-8", "request body too large\n", {}},
                      false);
+    }
+    if (ec == http::error::header_limit) {
+      return respond(
+          HttpResponse{431, "text/plain; charset=utf-8", "request header fields too large\n", {}},
+          false);
     }
     close();  // garbage: nothing to answer
   }
@@ -416,7 +427,11 @@ class Session : public std::enable_shared_from_this<Session> {
     await_request(server_->options.idle_timeout);
   }
 
-  // After a last answer: TLS close_notify, then the socket.
+  // After a last answer: TLS close_notify and TCP FIN, then what the client still sends
+  // is read and dropped until it closes too (or kLingerTime, or kLingerBytes). Closing
+  // with unread bytes would reset the connection, and the reset can destroy an answer the
+  // client has not read yet: a 431 or 413 sent before the client had sent all of its
+  // request.
   void shutdown() {
     if (ssl_ != nullptr) {
       ERR_clear_error();
@@ -426,9 +441,25 @@ class Session : public std::enable_shared_from_this<Session> {
         if (step.want == Want::kWrite) return wait(step.want, [this] { shutdown(); });
       }
     }
-    beast::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
-    close();
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return close();
+    arm(kLingerTime);
+    linger();
+  }
+
+  void linger() {
+    char sink[4096];
+    for (;;) {
+      beast::error_code ec;
+      // Raw bytes, TLS records or not: nothing of them is read.
+      const size_t n = socket_.read_some(asio::buffer(sink), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        return wait(Want::kRead, [this] { linger(); });
+      }
+      lingered_ += n;
+      if (ec || lingered_ > kLingerBytes) return close();  // the client's FIN, or enough
+    }
   }
 
   void close() {
@@ -448,6 +479,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string write_buf_;
   size_t written_ = 0;
+  size_t lingered_ = 0;
   bool keep_alive_ = false;
   bool closed_ = false;
 };

@@ -77,6 +77,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};
   size_t max_connections = 1024;
+  // The request line and header fields; more answers 431 and closes the connection.
+  size_t max_header_bytes = 16 * 1024;
+  // More (by Content-Length, or as read) answers 413 and closes the connection.
   size_t max_body_bytes = 4 * 1024 * 1024;
 };
 

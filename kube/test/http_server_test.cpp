@@ -112,6 +112,33 @@ TEST(HttpServerTest, OversizedBodyIsRefused) {
   EXPECT_EQ(res.result_int(), 413);
 }
 
+// A 100 KB header: answered 431 before the connection is closed, though the client has
+// sent far more than the server read.
+TEST(HttpServerTest, OversizedHeaderAnswers431BeforeClosing) {
+  HttpServer server({.address = "127.0.0.1", .port = 0});
+  server.route("/echo", [](const HttpRequest& req) { return HttpResponse{200, "", req.body, {}}; });
+  ASSERT_TRUE(server.start().ok());
+  asio::io_context io;
+  tcp::socket socket(io);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server.port()));
+  const std::string request =
+      "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(100 * 1024, 'a') +
+      "\r\nContent-Length: 2\r\n\r\n{}";
+  asio::write(socket, asio::buffer(request));
+  beast::flat_buffer buffer;
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(socket, buffer, res, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 431);
+  EXPECT_FALSE(res.keep_alive());
+  http::read(socket, buffer, res, ec);
+  EXPECT_EQ(ec, http::error::end_of_stream);
+  // A header under the limit is served.
+  TestClient client(server.port());
+  EXPECT_EQ(client.send(http::verb::post, "/echo", "x").result_int(), 200);
+}
+
 TEST(HttpServerTest, ThrowingHandlerAnswers500) {
   HttpServer server({.address = "127.0.0.1", .port = 0});
   server.route("/boom",

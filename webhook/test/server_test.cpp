@@ -140,6 +140,30 @@ TEST_F(WebhookServerTest, WrongPathMethodAndOversizedBody) {
   EXPECT_EQ(res.result_int(), 413);
 }
 
+// A request with a 100 KB header over TLS: 431 (Request Header Fields Too Large), then the
+// connection closes.
+TEST_F(WebhookServerTest, HugeHeaderAnswers431BeforeClosing) {
+  start();
+  auto c = connect_tls();
+  const std::string body = admission_body();
+  const std::string head =
+      "POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + std::string(100 * 1024, 'a') +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n";
+  asio::write(*c->stream, asio::buffer(head + body));
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(*c->stream, c->buffer, res, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 431);
+  EXPECT_FALSE(res.keep_alive());
+  http::read(*c->stream, c->buffer, res, ec);
+  EXPECT_TRUE(ec) << "the connection stayed open";
+  // The same request with its header in bounds is answered.
+  auto fresh = connect_tls();
+  EXPECT_EQ(send(*fresh, http::verb::post, "/validate", body).result_int(), 200);
+}
+
 TEST_F(WebhookServerTest, PlainHttpOnTheTlsPortGetsNoAnswer) {
   start();
   asio::io_context io;
