@@ -64,6 +64,17 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_server_context(
   return ctx;
 }
 
+namespace {
+class Session;
+}  // namespace
+
+// Sessions in the order they last had to wait for their client, oldest first; intrusive,
+// guarded by HttpServer::Impl::lists_mu.
+struct SessionList {
+  Session* head = nullptr;
+  Session* tail = nullptr;
+};
+
 struct HttpServer::Impl {
   // A burst of at least this many connections that has half closed makes every loop return
   // its free heap (kube/memory.h) a moment later, once the rest of the burst has closed too:
@@ -81,6 +92,11 @@ struct HttpServer::Impl {
   std::atomic<bool> stopped{false};
   std::atomic<size_t> burst_peak{0};  // connections at their most since the last release
   std::atomic<bool> release_scheduled{false};
+  // For making room at max_connections (HttpServerOptions): connections without a complete
+  // request yet, and those that have completed one, each by when they last did.
+  std::mutex lists_mu;
+  SessionList untried;
+  SessionList served;
   // One event loop per thread, each run by its thread alone: a connection lives on one
   // loop, so its handlers never race and need no strand, and threads do not wake each
   // other for work (what a shared io_context with strands cost: ~5 % of the CPU).
@@ -109,6 +125,14 @@ struct HttpServer::Impl {
   }
 
   void accept();
+  // At the cap: closes (on its own loop) the first connection of `untried`, else of `served`.
+  // False when there is none to close.
+  bool make_room();
+  // `s` joins `untried` (new) or moves to the back of `served` (a request completed).
+  void enlist(Session* s, bool served_one);
+  void delist(Session* s);
+  // Takes `s` out of its list, if it is in one (under lists_mu).
+  static void unlink(Session* s);
 
   void connection_opened() {
     const size_t open = open_connections->fetch_add(1) + 1;
@@ -208,9 +232,14 @@ class Session : public std::enable_shared_from_this<Session> {
         tls_(std::move(tls)) {}
 
   ~Session() {
+    server_->delist(this);
     if (ssl_ != nullptr) SSL_free(ssl_);
     server_->connection_closed();
   }
+
+  // Makes room for a new connection (HttpServer::Impl::make_room); on this session's loop.
+  void evict() { close(); }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
   void run() {
     beast::error_code ec;
@@ -228,7 +257,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return handshake();
     }
     if (ec) return close();
-    await_request(server_->options.read_timeout);
+    await_request(server_->options.first_byte_timeout);
   }
 
  private:
@@ -304,8 +333,9 @@ class Session : public std::enable_shared_from_this<Session> {
         });
   }
 
-  // The deadline of the current phase (handshake, request, answer, idle): when it passes,
-  // the socket is closed, which ends whatever the connection was waiting for.
+  // The deadline of the current phase (handshake, first byte, request, answer, idle,
+  // lingering close): when it passes, the socket is closed, which ends whatever the
+  // connection was waiting for.
   void arm(std::chrono::milliseconds timeout) {
     deadline_.expires_after(timeout);
     deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
@@ -318,7 +348,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handshake() {
     ERR_clear_error();
     const int r = SSL_do_handshake(ssl_);
-    if (r == 1) return await_request(server_->options.read_timeout);
+    if (r == 1) return await_request(server_->options.first_byte_timeout);
     const Step step = ssl_step(r);
     if (step.want == Want::kNothing) return close();
     wait(step.want, [this] { handshake(); });
@@ -329,16 +359,17 @@ class Session : public std::enable_shared_from_this<Session> {
   // from the loop, not from here: a client pipelining thousands of small requests would
   // otherwise nest a call chain per request.
   void await_request(std::chrono::milliseconds timeout) {
-    arm(timeout);
     if (buffer_.size() > 0 || (ssl_ != nullptr && SSL_has_pending(ssl_) == 1)) {
       return asio::post(socket_.get_executor(), [self = shared_from_this()] {
         if (!self->closed_) self->start_request();
       });
     }
+    arm(timeout);
     wait(Want::kRead, [this] { start_request(); });
   }
 
   void start_request() {
+    arm(server_->options.read_timeout);
     parser_.emplace();
     parser_->eager(true);
     parser_->header_limit(static_cast<uint32_t>(
@@ -387,6 +418,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void on_request() {
+    server_->enlist(this, true);
     auto& msg = parser_->get();
     HttpRequest req;
     const std::string_view target = view(msg.target());
@@ -482,9 +514,59 @@ class Session : public std::enable_shared_from_this<Session> {
   size_t lingered_ = 0;
   bool keep_alive_ = false;
   bool closed_ = false;
+
+  // HttpServer::Impl's lists (under its lists_mu).
+  friend struct HttpServer::Impl;
+  Session* prev_ = nullptr;
+  Session* next_ = nullptr;
+  SessionList* list_ = nullptr;
 };
 
 }  // namespace
+
+void HttpServer::Impl::unlink(Session* s) {
+  SessionList* list = s->list_;
+  if (list == nullptr) return;
+  (s->prev_ != nullptr ? s->prev_->next_ : list->head) = s->next_;
+  (s->next_ != nullptr ? s->next_->prev_ : list->tail) = s->prev_;
+  s->list_ = nullptr;
+  s->prev_ = s->next_ = nullptr;
+}
+
+void HttpServer::Impl::enlist(Session* s, bool served_one) {
+  SessionList* to = served_one ? &served : &untried;
+  std::lock_guard<std::mutex> lock(lists_mu);
+  if (served_one && s->list_ == nullptr) return;  // being closed to make room
+  unlink(s);
+  s->list_ = to;
+  s->prev_ = to->tail;
+  (to->tail != nullptr ? to->tail->next_ : to->head) = s;
+  to->tail = s;
+}
+
+void HttpServer::Impl::delist(Session* s) {
+  std::lock_guard<std::mutex> lock(lists_mu);
+  unlink(s);
+}
+
+bool HttpServer::Impl::make_room() {
+  std::shared_ptr<Session> victim;
+  {
+    std::lock_guard<std::mutex> lock(lists_mu);
+    Session* s = untried.head != nullptr ? untried.head : served.head;
+    if (s == nullptr) return false;  // every connection is already being closed
+    unlink(s);
+    // Empty when the session is being destroyed already: that makes the room.
+    victim = s->weak_from_this().lock();
+  }
+  if (victim) {
+    // Moved into the handler, so that the last reference, and the destruction, stay on
+    // the session's loop.
+    auto executor = victim->executor();
+    asio::post(executor, [victim = std::move(victim)] { victim->evict(); });
+  }
+  return true;
+}
 
 std::string_view HttpRequest::header(std::string_view name) const {
   for (const auto& [field, value] : headers) {
@@ -502,8 +584,7 @@ void HttpServer::Impl::accept() {
       log::error("accept failed", {{"error", ec.message()}});
       return accept();
     }
-    if (open_connections->load() >= options.max_connections) {
-      // Over the cap: refuse cheaply rather than queue work we cannot serve.
+    if (open_connections->load() >= options.max_connections && !make_room()) {
       beast::error_code ignored;
       socket.close(ignored);
       return accept();
@@ -515,6 +596,7 @@ void HttpServer::Impl::accept() {
     connection_opened();
     // Started on its own loop: the acceptor's thread must not touch it once another runs it.
     auto session = std::make_shared<Session>(this, std::move(socket), current_tls());
+    enlist(session.get(), false);
     asio::post(loop, [session] { session->run(); });
     accept();
   });

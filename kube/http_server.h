@@ -69,11 +69,29 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Deadlines, each closing the connection when it passes (no answer):
+//   handshake_timeout   from accept to the end of the TLS handshake;
+//   first_byte_timeout  then to the first byte of the first request;
+//   read_timeout        from a request's first byte to its last, and for writing an answer;
+//   idle_timeout        from an answer to the next request's first byte (keep-alive).
+// A connection that never sends a request is gone after handshake + first byte, a few
+// seconds; an idle keep-alive connection, whose client has shown it speaks HTTP, stays
+// for idle_timeout.
+//
+// At max_connections, a new connection is accepted and makes room by closing the
+// connection that has waited longest without a complete request (in its handshake,
+// before its first byte, or within its first request); when every connection has
+// completed one, the one idle longest since its last request. So connections that never
+// get a request through only displace each other, and a client that sends requests (the
+// API server) can always connect: a flood has to open max_connections new connections
+// while one client connection does its handshake and first request to displace it.
+// Connections being closed to make room may be counted for a moment over the cap.
 struct HttpServerOptions {
   std::string address = "0.0.0.0";
   uint16_t port = 0;  // 0: the OS picks a free port; see HttpServer::port()
   int threads = 1;
-  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(3)};
+  std::chrono::milliseconds first_byte_timeout{std::chrono::seconds(3)};
   std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};
   size_t max_connections = 1024;

@@ -85,6 +85,11 @@ int main(int argc, char** argv) {
                "do not warn about tier resources referencing missing CacheTiers/ShardSets or "
                "zones without Nodes (saves watching Nodes and tier resources)");
   app.add_option("--threads", options.threads, "I/O threads")->capture_default_str();
+  app.add_option("--max-connections", options.max_connections,
+                 "open HTTPS connections at most; at the cap a new one closes the one waiting "
+                 "longest without a request (about 16 KiB each when idle)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--log-level", level, "debug, info or error")->capture_default_str();
   app.add_flag("--standalone", standalone,
                "no API server: enforce the built-in default policy only");

@@ -34,10 +34,13 @@ struct WebhookOptions {
   std::string metrics_address = "0.0.0.0";
   uint16_t metrics_port = 8080;  // 0 picks a free port
   int threads = 2;
+  // Deadlines and the connection cap of the HTTPS server: kube/http_server.h says what
+  // each bounds and what happens at the cap.
   std::chrono::milliseconds idle_timeout{std::chrono::seconds(90)};
   std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};
-  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
-  size_t max_connections = 4096;
+  std::chrono::milliseconds handshake_timeout{std::chrono::seconds(3)};
+  std::chrono::milliseconds first_byte_timeout{std::chrono::seconds(3)};
+  size_t max_connections = 2048;
   // Certificate files, re-read when they change (cert-manager or a mounted
   // Secret rotating). Leave empty when certificates are set in code.
   std::string tls_cert_file;

@@ -222,6 +222,84 @@ TEST_F(WebhookServerTest, IdleConnectionsAreClosedAfterTheTimeouts) {
   EXPECT_TRUE(eventually([&] { return hook_->tls_server().open_connections() == 0; }));
 }
 
+// A connection that finishes its TLS handshake and then sends nothing is closed after
+// first_byte_timeout, not after the request's read_timeout; one that has been served stays
+// for idle_timeout.
+TEST_F(WebhookServerTest, HandshakenConnectionsThatSendNothingAreClosedAtTheFirstByteDeadline) {
+  start({.idle_timeout = 60s,
+         .read_timeout = 60s,
+         .handshake_timeout = 60s,
+         .first_byte_timeout = 300ms});
+  auto served = connect_tls();
+  ASSERT_EQ(send(*served, http::verb::post, "/validate", admission_body()).result_int(), 200);
+  auto silent = connect_tls();
+  ASSERT_TRUE(eventually([&] { return hook_->tls_server().open_connections() == 1; }))
+      << hook_->tls_server().open_connections() << " open";
+  http::response<http::string_body> res;
+  beast::error_code ec;
+  http::read(*silent->stream, silent->buffer, res, ec);
+  EXPECT_TRUE(ec);  // closed by the server, without an answer
+  EXPECT_EQ(send(*served, http::verb::post, "/validate", admission_body()).result_int(), 200);
+}
+
+// At max_connections a flood of connections that never send a byte cannot lock the API
+// server out: the new connection is accepted and the connection waiting longest without a
+// request is closed to make room. The deadlines are long here, so only that makes room.
+TEST_F(WebhookServerTest, AtTheCapSilentConnectionsMakeRoomForARealRequest) {
+  constexpr size_t kCap = 8;
+  constexpr size_t kMore = 4;
+  start({.handshake_timeout = 60s, .first_byte_timeout = 60s, .max_connections = kCap});
+  asio::io_context io;
+  std::vector<tcp::socket> silent;
+  for (size_t i = 0; i < kCap + kMore; ++i) {
+    silent.emplace_back(io);
+    silent.back().connect(endpoint());
+  }
+  // A real AdmissionReview over TLS behind them gets its answer.
+  auto c = connect_tls();
+  auto res = send(*c, http::verb::post, "/validate", admission_body());
+  ASSERT_EQ(res.result_int(), 200);
+  EXPECT_NE(res.body().find("\"uid\":\"u1\""), std::string::npos) << res.body();
+  EXPECT_NE(res.body().find("\"allowed\":false"), std::string::npos) << res.body();
+  EXPECT_TRUE(eventually([&] { return hook_->tls_server().open_connections() == kCap; }))
+      << hook_->tls_server().open_connections() << " open";
+  // The oldest made room (kMore of them for the flood's last, one for the real client);
+  // the newest silent one is still open.
+  char b;
+  boost::system::error_code ec;
+  silent.front().non_blocking(true);
+  EXPECT_TRUE(eventually([&] {
+    silent.front().read_some(asio::buffer(&b, 1), ec);
+    return ec && ec != asio::error::would_block;
+  })) << "the oldest silent connection is still open";
+  silent.back().non_blocking(true);
+  silent.back().read_some(asio::buffer(&b, 1), ec);
+  EXPECT_EQ(ec, asio::error::would_block) << ec.message();
+}
+
+// Connections that have completed a request (the API server's pool) are the last to make
+// room: new connections that send nothing only displace each other.
+TEST_F(WebhookServerTest, ServedConnectionsOutliveAFloodOfSilentOnes) {
+  start({.handshake_timeout = 60s, .first_byte_timeout = 60s, .max_connections = 4});
+  auto pooled = connect_tls();
+  ASSERT_EQ(send(*pooled, http::verb::post, "/validate", admission_body()).result_int(), 200);
+  asio::io_context io;
+  std::vector<tcp::socket> silent;
+  for (int i = 0; i < 20; ++i) {
+    silent.emplace_back(io);
+    silent.back().connect(endpoint());
+  }
+  // The flood's last connection is in (the cap counted it), so every earlier one was too.
+  char b;
+  boost::system::error_code ec;
+  silent.back().non_blocking(true);
+  ASSERT_TRUE(eventually([&] {
+    return hook_->tls_server().open_connections() == 4 &&
+           (silent.back().read_some(asio::buffer(&b, 1), ec), ec == asio::error::would_block);
+  }));
+  EXPECT_EQ(send(*pooled, http::verb::post, "/validate", admission_body()).result_int(), 200);
+}
+
 TEST_F(WebhookServerTest, HeadersTrickledOneByteAtATimeAreCutOff) {
   start({.read_timeout = 500ms, .handshake_timeout = 2s});
   auto c = connect_tls();
