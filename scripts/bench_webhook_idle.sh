@@ -12,6 +12,11 @@
 #   3. closes every connection, waits SETTLE seconds and reads them again;
 #   4. does 1-3 a second time (memory that does not come back the first time should not
 #      grow the second).
+# Then, on a fresh webhook process, the peak RSS (VmHWM) while two of the largest
+# AdmissionReviews are decided at once (one per I/O thread; three times, as the peak
+# depends on how much the two overlap): the same Deployment with
+# 250,000 annotations, 3.4 MB, about the most an API server sends (an UPDATE carries
+# object and oldObject, each at most etcd's 1.5 MiB).
 # Prints one table row per binary: RSS idle before any connection, with the
 # connections open, after they closed (both rounds), and the RSS the connections cost
 # per connection ((open - before) / CONNECTIONS). Then the same for the reference,
@@ -60,10 +65,17 @@ openssl x509 -req -in "$work/tls.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -
 cat >"$work/client.py" <<'PY'
 import os, socket, ssl, sys, time
 
-pids, port, n, settle, rounds, ca, body_file = sys.argv[1:8]
+import json, threading
+
+mode, pids, port, n, settle, rounds, ca, body_file = sys.argv[1:9]
 pids = pids.split(",")  # the server's processes: RSS and open files are summed
 n, settle, rounds = int(n), float(settle), int(rounds)
 body = open(body_file, "rb").read()
+if mode == "large":
+    review = json.loads(body)
+    review["request"]["object"]["metadata"]["annotations"] = {
+        f"k{i}": "v" for i in range(250_000)}
+    body = json.dumps(review, separators=(",", ":")).encode()
 request = (b"POST /validate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 ctx = ssl.create_default_context(cafile=ca)
@@ -75,6 +87,11 @@ def rss_mib():
             if line.startswith("VmRSS:"):
                 kib += int(line.split()[1])
     return kib / 1024
+
+def peak_mib():
+    for line in open(f"/proc/{pids[0]}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 
 def fds():
     return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids)
@@ -105,6 +122,17 @@ def one():
     answer(s)
     return s
 
+if mode == "large":
+    before = rss_mib()
+    for _ in range(3):  # the peak depends on how much the two overlap: the highest of three
+        threads = [threading.Thread(target=lambda: one().close()) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    print(f"{len(body) / 1e6:.1f} {before:.1f} {peak_mib():.1f}")
+    raise SystemExit(0)
+
 one().close()  # warm-up: the first request loads the policy, the TLS context, ...
 time.sleep(settle)
 row = [rss_mib(), fds()]
@@ -130,17 +158,17 @@ echo "$header"
 # measure <name> <pids> <port>: one table row.
 measure() {
   local v line per
-  read -r -a v < <(python3 "$work/client.py" "$2" "$3" "$CONNECTIONS" "$SETTLE" "$ROUNDS" \
+  read -r -a v < <(python3 "$work/client.py" idle "$2" "$3" "$CONNECTIONS" "$SETTLE" "$ROUNDS" \
     "$work/ca.crt" bench/testdata/deployment3_review.json)
   line="| $1 | ${v[0]} (${v[1]}) |"
   for ((i = 2; i < ${#v[@]}; i += 2)); do line+=" ${v[i]} (${v[i + 1]}) |"; done
   per=$(python3 -c "print(f'{(${v[2]} - ${v[0]}) * 1024 / ${CONNECTIONS}:.1f}')")
   echo "$line $per |"
 }
-for bin in "${binaries[@]}"; do
+start_webhook() {
   port=$(free_port)
   metrics=$(free_port)
-  "$bin" --standalone --tls-cert-file "$work/tls.crt" --tls-key-file "$work/tls.key" \
+  "$1" --standalone --tls-cert-file "$work/tls.crt" --tls-key-file "$work/tls.key" \
     --listen "127.0.0.1:$port" --metrics-addr "127.0.0.1:$metrics" --log-level error \
     >"$work/webhook.log" 2>&1 &
   wh_pid=$!
@@ -148,10 +176,16 @@ for bin in "${binaries[@]}"; do
     curl -s -o /dev/null "http://127.0.0.1:$metrics/readyz" && break
     sleep 0.1
   done
-  measure "$bin" "$wh_pid" "$port"
+}
+stop_webhook() {
   kill "$wh_pid"
   wait "$wh_pid" 2>/dev/null || true
   wh_pid=""
+}
+for bin in "${binaries[@]}"; do
+  start_webhook "$bin"
+  measure "$bin" "$wh_pid" "$port"
+  stop_webhook
 done
 if [[ "$NGINX" != 0 ]]; then
   port=$(free_port)
@@ -186,4 +220,13 @@ EOF2
   workers=$(pgrep -P "$master" | paste -sd, -)
   measure "nginx $(nginx -v 2>&1 | sed 's|.*/||') (reference)" "$master,$workers" "$port"
 fi
+echo
+echo "| binary | two large AdmissionReviews at once: MB each | RSS before, MiB | peak RSS, MiB |"
+for bin in "${binaries[@]}"; do
+  start_webhook "$bin"
+  read -r mb before peak < <(python3 "$work/client.py" large "$wh_pid" "$port" 0 0 0 \
+    "$work/ca.crt" bench/testdata/deployment3_review.json)
+  echo "| $bin | $mb | $before | $peak |"
+  stop_webhook
+done
 echo "== load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -52,6 +52,7 @@ declare -A bad=(
   [operator.replicas=0]="/operator/replicas"
   [agent.intervalSeconds=0]="/agent/intervalSeconds"
   [agent.poolRefresh=10minutes]="/agent/poolRefresh"
+  [webhook.maxConnections=0]="/webhook/maxConnections"
   [webhook.failurPolicy=Ignore]="additional properties 'failurPolicy'"
 )
 for value in "${!bad[@]}"; do
