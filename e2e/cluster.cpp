@@ -315,8 +315,8 @@ void ControlPlane::stop() {
 
 std::vector<std::optional<Process>*> ControlPlane::process_slots() {
   // Start order; stopped in reverse.
-  return {&etcd_,       &apiserver_, &controller_manager_, &containerd_, &kubelet_,
-          &kube_proxy_, &scheduler_, &coredns_,            &provisioner_};
+  return {&etcd_,      &apiserver_, &controller_manager_, &containerd_, &kubelet_, &kube_proxy_,
+          &scheduler_, &coredns_,   &provisioner_};
 }
 
 void ControlPlane::stop_processes() {
