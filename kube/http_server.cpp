@@ -369,7 +369,12 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void start_request() {
-    arm(server_->options.read_timeout);
+    // The request's own deadline starts with its first byte. A readable socket is not yet
+    // a request: TLS records that carry no application data (a client's late handshake or
+    // post-handshake messages) would otherwise move a silent connection from the first-byte
+    // (or idle) deadline to the much longer request deadline.
+    request_started_ = buffer_.size() > 0;
+    if (request_started_) arm(server_->options.read_timeout);
     parser_.emplace();
     parser_->eager(true);
     parser_->header_limit(static_cast<uint32_t>(
@@ -401,6 +406,10 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (step.ec) return close();  // timeout, reset, end of stream
       buffer_.commit(step.bytes);
+      if (!request_started_ && step.bytes > 0) {
+        request_started_ = true;
+        arm(server_->options.read_timeout);
+      }
     }
   }
 
@@ -509,6 +518,7 @@ class Session : public std::enable_shared_from_this<Session> {
   SSL* ssl_ = nullptr;                       // null: plain HTTP
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool request_started_ = false;  // a byte of the current request has arrived
   std::string write_buf_;
   size_t written_ = 0;
   size_t lingered_ = 0;
