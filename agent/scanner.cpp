@@ -140,6 +140,7 @@ Result<ScanReport> Scanner::scan() {
     ProcessReport pr;
     pr.pid = pid;
     pr.ppid = snap->stat.ppid;
+    pr.start_time = snap->stat.starttime;
     pr.comm = snap->comm;
     pr.exe = snap->exe;
     pr.cmdline = snap->cmdline;
@@ -174,14 +175,24 @@ Result<ScanReport> Scanner::scan() {
     if (stat->second.kernel_thread()) continue;
     guarded("pid " + std::to_string(pid), &report, [&] {
       if (std::optional<ProcessReport> pr = check_process(pid, stat->second)) {
-        report.processes.push_back(std::move(*pr));
+        // Exclusions (exclusions.h) are checked only for a process with findings, so only
+        // those executables are ever hashed.
+        pr->excluded_by =
+            binary_exclusion(options_.exclusions, &exe_digests_, view_.pid_path(pid, "exe"),
+                             pr->exe, !pr->container.empty());
+        (pr->excluded_by ? report.excluded : report.processes).push_back(std::move(*pr));
       }
     });
   }
-  std::stable_sort(report.processes.begin(), report.processes.end(),
-                   [](const ProcessReport& a, const ProcessReport& b) {
-                     return a.score != b.score ? a.score > b.score : a.pid < b.pid;
-                   });
+  exe_digests_.sweep();
+  report.exclusions = options_.exclusions.rules();
+  if (options_.exclusions.trusted) report.exclusion_notes = options_.exclusions.trusted->notes;
+  for (std::vector<ProcessReport>* list : {&report.processes, &report.excluded}) {
+    std::stable_sort(list->begin(), list->end(),
+                     [](const ProcessReport& a, const ProcessReport& b) {
+                       return a.score != b.score ? a.score > b.score : a.pid < b.pid;
+                     });
+  }
 
   if (hidden_ && options_.check_hidden) {
     guarded("hidden processes", &report, [&] {

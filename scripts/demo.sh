@@ -85,9 +85,11 @@ miner_pid=$!
 sleep 0.5
 echo "\$ orderguard-agent scan   (stand-in miner running as pid $miner_pid)"
 rc=0
-"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden >"$DEMO_DIR/scan.txt" || rc=$?
+# The build tree's binaries are trusted (never reported) by their digests.
+"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden \
+  --trusted-binaries "$BUILD_DIR/orderguard-binaries.sha256" >"$DEMO_DIR/scan.txt" || rc=$?
 head -1 "$DEMO_DIR/scan.txt"
-sed -n '/PROCESSES WITH FINDINGS/,$p' "$DEMO_DIR/scan.txt" | grep -A3 "^  $miner_pid " | head -8
+sed -n '/^MINERS/,$p' "$DEMO_DIR/scan.txt" | grep -A3 "^  $miner_pid " | head -8
 kill "$miner_pid" 2>/dev/null || true
 if [[ $rc -ne 1 ]] || ! grep -q "^  $miner_pid " "$DEMO_DIR/scan.txt"; then
   echo "demo: the scan did not report the stand-in miner (exit $rc)" >&2

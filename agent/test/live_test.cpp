@@ -1,6 +1,7 @@
 // Host tests: a real fake-miner process on this machine, seen through the real /proc, the
 // real cgroup filesystem and the real orderguard-agent binary. The process is a copy of
-// /bin/sh named xmrig whose argv carries a stratum URL, so no network or CPU burn is needed.
+// /bin/sh named xmrig whose argv carries a stratum URL, so no network or CPU burn is needed;
+// the exclusion tests also run copies of the agent and of og_fake_miner under other names.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -16,8 +17,11 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "agent/cgroup.h"
+#include "agent/exclusions.h"
 #include "agent/host_view.h"
 #include "agent/scanner.h"
 #include "kube/clock.h"
@@ -142,6 +146,163 @@ TEST(Live, AgentBinaryReportsTheMinerAndExitsOne) {
     }
   }
   EXPECT_TRUE(found) << "pid " << miner.pid() << " not in the report";
+}
+
+// A copy of `source` named `name` in a directory of its own, run with `argv` (argv[0] included)
+// and stdout/stderr to /dev/null, until destroyed. Started once /proc shows `marker` in its
+// command line.
+class CopiedProgram {
+ public:
+  CopiedProgram(const std::string& source, const std::string& name, std::vector<std::string> argv,
+                const std::string& marker) {
+    char tmpl[] = "/tmp/orderguard-live-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    exe_ = dir_ + "/" + name;
+    fs::copy_file(source, exe_);
+    fs::permissions(exe_, fs::perms::owner_all);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      std::vector<char*> args;
+      for (std::string& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(exe_.c_str(), args.data());
+      ::_exit(127);
+    }
+    if (pid_ > 0) ::setpgid(pid_, pid_);
+    started_ = wait_for([&] {
+      Result<std::string> cmd = HostView::read_file("/proc/" + std::to_string(pid_) + "/cmdline");
+      return cmd.ok() && cmd->find(marker) != std::string::npos;
+    });
+  }
+  ~CopiedProgram() {
+    if (pid_ > 0) {
+      ::kill(-pid_, SIGKILL);
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  CopiedProgram(const CopiedProgram&) = delete;
+  CopiedProgram& operator=(const CopiedProgram&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool started() const { return started_; }
+  const std::string& exe() const { return exe_; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  std::string exe_;
+  pid_t pid_ = -1;
+  bool started_ = false;
+};
+
+// `orderguard-agent scan --output json` with `flags`: the report and the exit code.
+std::pair<nlohmann::json, int> agent_scan(const std::string& flags) {
+  std::string cmd = std::string(ORDERGUARD_AGENT_BINARY) +
+                    " scan --output json --interval 0.2 --no-hidden " + flags + " 2>/dev/null";
+  FILE* out = ::popen(cmd.c_str(), "r");
+  if (out == nullptr) return {nlohmann::json(), -1};
+  std::string text;
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof(buf), out)) text.append(buf, n);
+  int status = ::pclose(out);
+  return {nlohmann::json::parse(text, nullptr, false),
+          WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+}
+
+// The entry of `pid` in j[list], or null.
+nlohmann::json entry(const nlohmann::json& j, const std::string& list, int pid) {
+  if (!j.is_object() || !j.contains(list)) return nullptr;
+  for (const auto& p : j[list]) {
+    if (p["pid"] == pid) return p;
+  }
+  return nullptr;
+}
+
+// The agent recognises orderguard binaries by digest, never by name: a copy of the agent
+// itself under a miner's name is excluded with no trusted-binaries file at all, and a shell
+// named orderguard-webhook carrying a stratum URL is reported.
+TEST(Live, AgentNeverReportsACopyOfItselfButReportsAnImpostorByName) {
+  CopiedProgram copy(ORDERGUARD_AGENT_BINARY, "xmrig",
+                     {"xmrig", "scan", "--watch", "600", "--interval", "0.05", "--no-hidden"},
+                     "--watch");
+  ASSERT_TRUE(copy.started());
+  CopiedProgram impostor(
+      "/bin/sh", "orderguard-webhook",
+      {"orderguard-webhook", "-c", "sleep 600; :", "orderguard-webhook", "-o", kStratum}, kStratum);
+  ASSERT_TRUE(impostor.started());
+
+  auto [j, code] = agent_scan("--trusted-binaries /nonexistent/binaries.sha256");
+  ASSERT_TRUE(j.is_object()) << "no JSON report";
+  EXPECT_EQ(code, 1);
+  // The copy has findings (a miner's name, run from /tmp) but is excluded as this agent.
+  EXPECT_TRUE(entry(j, "processes", copy.pid()).is_null()) << j["processes"].dump();
+  nlohmann::json excluded = entry(j, "excluded", copy.pid());
+  ASSERT_FALSE(excluded.is_null()) << j.dump();
+  EXPECT_FALSE(excluded["findings"].empty());
+  EXPECT_EQ(excluded["excludedBy"]["kind"], "orderguard-binary");
+  EXPECT_EQ(excluded["excludedBy"]["source"], "this agent");
+  nlohmann::json reported = entry(j, "processes", impostor.pid());
+  ASSERT_FALSE(reported.is_null()) << j.dump();
+  EXPECT_EQ(reported["miner"], true);
+  // The missing file is said, and this agent's digest is listed among the exclusions.
+  bool said = false;
+  for (const auto& n : j["exclusionNotes"]) {
+    said = said || n.get<std::string>().find("only this agent's own binary") != std::string::npos;
+  }
+  EXPECT_TRUE(said) << j["exclusionNotes"].dump();
+  ASSERT_EQ(j["exclusions"].size(), 1u);
+  EXPECT_EQ(j["exclusions"][0]["kind"], "orderguard-binary");
+}
+
+// A binary whose digest is in the trusted-binaries file, burning CPU under a miner's name with
+// a stratum URL in its argv, is excluded; without the file it is a miner.
+TEST(Live, TrustedDigestExcludesABurningMinerUnderAnyName) {
+  CopiedProgram miner(ORDERGUARD_FAKE_MINER_BINARY, "xmrig", {"xmrig", "--burn", "-o", kStratum},
+                      kStratum);
+  ASSERT_TRUE(miner.started());
+  int fd = ::open(ORDERGUARD_FAKE_MINER_BINARY, O_RDONLY);
+  ASSERT_GE(fd, 0);
+  Result<std::string> digest = sha256_hex(fd);
+  ::close(fd);
+  ASSERT_TRUE(digest.ok());
+  const std::string sums = miner.dir() + "/binaries.sha256";
+  std::ofstream(sums) << *digest << "  orderguard-operator\n";
+
+  auto [trusted, code] = agent_scan("--trusted-binaries " + sums);
+  ASSERT_TRUE(trusted.is_object());
+  EXPECT_TRUE(entry(trusted, "processes", miner.pid()).is_null()) << trusted.dump();
+  nlohmann::json excluded = entry(trusted, "excluded", miner.pid());
+  ASSERT_FALSE(excluded.is_null()) << trusted.dump();
+  EXPECT_EQ(excluded["miner"], true);  // what it would have been
+  EXPECT_EQ(excluded["excludedBy"]["value"], "sha256:" + *digest);
+  EXPECT_EQ(excluded["excludedBy"]["source"], sums);
+
+  auto [untrusted, code2] = agent_scan("--trusted-binaries /nonexistent/binaries.sha256");
+  nlohmann::json reported = entry(untrusted, "processes", miner.pid());
+  ASSERT_FALSE(reported.is_null()) << untrusted.dump();
+  EXPECT_EQ(reported["miner"], true);
+  EXPECT_EQ(code2, 1);
+}
+
+// --exclude-exe: a host process whose executable matches is excluded, with the glob shown.
+TEST(Live, ExcludeExeGlobExcludesAHostProcess) {
+  FakeMiner miner;
+  ASSERT_TRUE(miner.started());
+  auto [j, code] = agent_scan("--exclude-exe '/tmp/orderguard-live-*/xmrig'");
+  ASSERT_TRUE(j.is_object());
+  EXPECT_TRUE(entry(j, "processes", miner.pid()).is_null());
+  nlohmann::json excluded = entry(j, "excluded", miner.pid());
+  ASSERT_FALSE(excluded.is_null()) << j.dump();
+  EXPECT_EQ(excluded["excludedBy"]["kind"], "executable");
+  EXPECT_EQ(excluded["excludedBy"]["value"], "/tmp/orderguard-live-*/xmrig");
+  EXPECT_EQ(excluded["excludedBy"]["source"], "--exclude-exe");
 }
 
 TEST(Live, AgentBinaryExitsTwoOnAMissingProcRoot) {
