@@ -98,7 +98,7 @@ TEST(CpuLimit, HogDecisionTable) {
       {95, m500, idle, true, "uses 95% of a CPU, 190% of its 500m limit"},
       // A limit above one CPU does not raise the one-CPU threshold.
       {86, two, idle, true, "uses 86% of a CPU, 43% of its 2 CPUs limit"},
-      {150, two, idle, false, ""},
+      {150, two, idle, true, "uses 150% of a CPU, 75% of its 2 CPUs limit"},
       // The floor: 9% of a CPU under a 100m limit is 90% of it, and still not a hog.
       {9, m100, idle, false, ""},
       {10, m100, idle, true, "uses 10% of a CPU, 100% of its 100m limit"},
