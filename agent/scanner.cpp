@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "agent/baseline.h"
+#include "agent/cpu_limit.h"
+#include "agent/environment.h"
 #include "agent/identity.h"
 #include "agent/procfs.h"
 #include "agent/scoring.h"
@@ -112,6 +114,8 @@ Result<ScanReport> Scanner::scan() {
   sample->stats.clear();
   last_cpu_ = std::move(*sample);
 
+  const HostLoad load = host_load(shares);
+
   std::shared_ptr<const PoolAddresses> pools = pools_ ? pools_->snapshot() : nullptr;
   report.pool_addresses = pools ? pools->size() : 0;
   std::map<int, std::vector<policy::Finding>> net_findings;
@@ -147,15 +151,30 @@ Result<ScanReport> Scanner::scan() {
     pr.findings = check_identity(*snap, policy_);
     if (share != shares.processes.end()) {
       pr.cpu_percent = share->second.percent;
-      if (pr.cpu_percent >= options_.cpu_hog_percent) {
-        char buf[32];
-        std::snprintf(buf, sizeof(buf), "%.0f%%", pr.cpu_percent);
-        pr.findings.push_back(make_finding(
-            kRuleCpuHog, "cpu", std::string("uses ") + buf + " of a CPU", buf, policy_.scoring));
+      if (std::optional<policy::Finding> hog = cpu_hog_finding(
+              view_, pid, pr.cpu_percent, load, options_.cpu_hog_percent, policy_.scoring)) {
+        pr.findings.push_back(std::move(*hog));
       }
     }
     if (net_finding != net_findings.end()) {
       for (policy::Finding& f : net_finding->second) pr.findings.push_back(std::move(f));
+    }
+    // environ only for a candidate: findings already, or CPU used (as for status above).
+    if (!pr.findings.empty() || read.status) {
+      if (Result<std::string> env = view_.read_pid_whole(pid, "environ"); env) {
+        // As the process sees it, through its root (a container's own files); the file
+        // itself, not a symlink's target, which would resolve against the agent's root. Only
+        // a definite "not found" under a readable root says the file is gone.
+        const std::string root = view_.pid_path(pid, "root");
+        auto exists = [&](const std::string& path) {
+          if (!HostView::stat_path(root + "/", true).ok()) return true;
+          Result<FileStat> st = HostView::stat_path(root + path, false);
+          return st.ok() || st.error().code != ErrorCode::kNotFound;
+        };
+        for (policy::Finding& f : check_environment(split_cmdline(*env), policy_.scoring, exists)) {
+          pr.findings.push_back(std::move(f));
+        }
+      }
     }
     if (pr.findings.empty()) return std::nullopt;
     Verdict v = score_process(pr.findings, policy_.scoring);

@@ -171,13 +171,16 @@ say "6/6 the tiers serve: a Redis Cluster, replicated MariaDB shards and the app
 TIER_NS=shop-local
 node="$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')"
 kubectl label node "$node" topology.kubernetes.io/zone=local --overwrite
-tier_ready() {  # tier_ready <kind/name>: its Ready condition is True
-  [[ "$(kubectl -n "$TIER_NS" get "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+tier_ready() {  # tier_ready <kind/name> [condition]: that condition (default Ready) is True
+  [[ "$(kubectl -n "$TIER_NS" get "$1" \
+        -o jsonpath="{.status.conditions[?(@.type==\"${2:-Ready}\")].status}")" == True ]]
 }
 start=$SECONDS
 kubectl apply -f examples/local/
 wait_for 600 tier_ready cachetier/orders-cache
 wait_for 600 tier_ready shardset/orders-db
+# Ready covers the database servers; the tables come from the schema Job a moment later.
+wait_for 300 tier_ready shardset/orders-db SchemaReady
 wait_for 300 tier_ready orderservice/orders
 echo "(every tier Ready $((SECONDS - start)) s after kubectl apply)"
 kubectl get orderguard -n "$TIER_NS"
