@@ -191,7 +191,9 @@ TEST(PodExclusions, NamespaceAndSelectorsFromFlagsAndPolicies) {
               {{"matchExpressions",
                 {{{"key", "tier"}, {"operator", "In"}, {"values", {"hpc"}}}}}}}}}}}}}});
   ASSERT_TRUE(p.ok()) << p.error().message;
-  config->add_policies(policy::combine({std::move(p).value()}));
+  std::vector<policy::CompiledPolicy> compiled;
+  compiled.push_back(std::move(p).value());
+  config->add_policies(policy::combine(std::move(compiled)));
 
   json pods =
       json::array({pod("gpu", "a", "11111111-1111-1111-1111-111111111111", json::object()),
