@@ -140,6 +140,22 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
   std::set<std::string> rules;
   std::set<std::string> policies_with_findings;
   bool any_audit_finding = false;
+  if (input.quarantines != nullptr) {
+    std::vector<Finding> found;
+    find_quarantined_images(pod, input.quarantines->images, input.now, &found);
+    find_quarantined_workloads(pod, input.quarantines->workloads_in(pod.namespace_name), input.now,
+                               &found);
+    if (!found.empty()) {
+      d.allowed = false;
+      policies_with_findings.insert(std::string(kQuarantineKind));  // miner-policies annotation
+    }
+    for (Finding& f : found) {
+      rules.insert(f.rule_id);
+      std::string cause = format_cause(f);
+      if (seen_causes.insert(cause).second) causes.push_back(std::move(cause));
+      d.findings.push_back(std::move(f));
+    }
+  }
   for (const CompiledPolicy* policy : policies) {
     if (std::optional<std::string> why = exemption(*policy, input, pod)) {
       exempt_reasons.push_back(std::move(*why));

@@ -15,13 +15,16 @@
 //     Enforce, weak only     -> allowed with warnings
 //     Audit                  -> allowed with warnings ("[audit]") and audit annotations
 //   The object is refused when any policy refuses it.
+// - Quarantine objects (input.quarantines, quarantine.h) refuse what they name whatever the
+//   policies' modes and exemptions say; those whose expiresAt is at or before input.now are
+//   skipped. Their causes come first in the message.
 // - The denial message lists every cause once: `rule <id>: container <name> <field path>:
 //   <message>` joined by "; " (capped at kMaxMessageBytes). Warnings are each under 120
 //   bytes (kMaxWarningBytes), at most kMaxWarnings of them.
 // - Audit annotations (keys without the webhook prefix the API server adds):
 //     miner-decision   denied | audit | warned | exempt
 //     miner-rules      comma-separated rule ids found
-//     miner-policies   policies that reported findings
+//     miner-policies   policies that reported findings ("Quarantine" for the objects)
 //     miner-findings   the causes, truncated
 //     miner-exempt     the exemption reason
 //   Nothing is annotated for a clean object.
@@ -36,6 +39,7 @@
 #include "kube/json_doc.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
+#include "policy/quarantine.h"
 
 namespace orderguard::policy {
 
@@ -66,6 +70,11 @@ struct AdmissionInput {
   // which are then left empty; the document must outlive the evaluate() call.
   kube::JsonRef object_ref;
   kube::JsonRef old_object_ref;
+  // The Quarantine objects in force (null: none), and the wall time their expiry is compared
+  // with. The default `now`, the epoch, treats none as expired: a caller that forgets the
+  // clock refuses too much, never too little.
+  const QuarantineSet* quarantines = nullptr;
+  WallTime now{};
 };
 
 struct Decision {

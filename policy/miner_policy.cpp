@@ -312,23 +312,6 @@ void compile_agent(const json& spec, CompiledPolicy* policy, Problems* problems)
   }
 }
 
-// A bare digest ("sha256:..") or an image reference.
-Status parse_quarantine_image(const std::string& image, QuarantineEntry* entry) {
-  size_t colon = image.find(':');
-  if (colon != std::string::npos && image.find('/') == std::string::npos &&
-      image.find('@') == std::string::npos && colon >= 6 && image.compare(0, 3, "sha") == 0) {
-    Status s = validate_digest(image);
-    if (!s.ok()) return s;
-    entry->digest = image;
-    return {};
-  }
-  Result<ImageRef> ref = parse_image_ref(image);
-  if (!ref.ok()) return ref.error();
-  entry->digest = ref->digest;
-  entry->image_ref = std::move(ref).value();
-  return {};
-}
-
 void compile_quarantine(const json& spec, CompiledPolicy* policy, Problems* problems) {
   const json* list =
       array_field(spec, "quarantine", "spec.quarantine", kMaxQuarantineEntries, problems);
@@ -342,51 +325,9 @@ void compile_quarantine(const json& spec, CompiledPolicy* policy, Problems* prob
     }
     QuarantineEntry entry;
     entry.field_path = path;
-    std::string scope = string_field(item, "scope", path + ".scope", problems);
-    if (scope.empty() || scope == "Workload") {
-      entry.scope = QuarantineScope::kWorkload;
-    } else if (scope == "Image") {
-      entry.scope = QuarantineScope::kImage;
-    } else {
-      problems->add(path + ".scope", "must be Workload or Image");
-      continue;
-    }
-    entry.image = string_field(item, "image", path + ".image", problems);
-    entry.namespace_name = string_field(item, "namespace", path + ".namespace", problems);
-    entry.reason = string_field(item, "reason", path + ".reason", problems);
-    entry.time = string_field(item, "time", path + ".time", problems);
-    if (const json* w = object_field(item, "workload", path + ".workload", problems)) {
-      entry.workload.kind = string_field(*w, "kind", path + ".workload.kind", problems);
-      entry.workload.name = string_field(*w, "name", path + ".workload.name", problems);
-    }
-    bool ok = true;
-    if (!entry.image.empty()) {
-      if (Status s = parse_quarantine_image(entry.image, &entry); !s.ok()) {
-        problems->add(path + ".image", s.error().message);
-        ok = false;
-      }
-    }
-    if (entry.scope == QuarantineScope::kImage && entry.image.empty()) {
-      problems->add(path + ".image", "required for scope Image");
-      ok = false;
-    }
-    if (entry.scope == QuarantineScope::kWorkload) {
-      if (entry.namespace_name.empty()) {
-        problems->add(path + ".namespace", "required for scope Workload");
-        ok = false;
-      }
-      if (entry.workload.name.empty()) {
-        problems->add(path + ".workload.name", "required for scope Workload");
-        ok = false;
-      }
-      if (entry.workload.kind != "Pod" && !has_pod_spec(entry.workload.kind)) {
-        problems->add(path + ".workload.kind",
-                      "must be a kind with a pod template (Deployment, StatefulSet, DaemonSet, "
-                      "ReplicaSet, ReplicationController, Job, CronJob) or Pod");
-        ok = false;
-      }
-    }
-    if (ok) policy->quarantine.push_back(std::move(entry));
+    auto found = read_quarantine_fields(item, path, &entry);
+    for (auto& [where, message] : found) problems->add(std::move(where), message);
+    if (found.empty()) policy->quarantine.push_back(std::move(entry));
   }
 }
 
@@ -538,16 +479,6 @@ std::string_view to_string(Mode mode) {
   return "Unknown";
 }
 
-std::string_view to_string(QuarantineScope scope) {
-  switch (scope) {
-    case QuarantineScope::kWorkload:
-      return "Workload";
-    case QuarantineScope::kImage:
-      return "Image";
-  }
-  return "Unknown";
-}
-
 bool LabelSelector::matches(const std::map<std::string, std::string>& labels) const {
   for (const auto& [key, value] : match_labels) {
     auto it = labels.find(key);
@@ -588,27 +519,6 @@ std::optional<std::pair<size_t, size_t>> Signature::find(std::string_view text) 
   size_t at = text.find(literal);
   if (at == std::string_view::npos) return std::nullopt;
   return std::make_pair(at, literal.size());
-}
-
-bool QuarantineEntry::matches_image(const ImageRef& ref) const {
-  if (!digest.empty() && ref.digest == digest) return true;
-  if (!image_ref) return false;
-  if (ref.name() != image_ref->name()) return false;
-  if (!image_ref->tag.empty()) return ref.tag == image_ref->tag;
-  // A name with only a digest matched above by digest; a plain name blocks every tag.
-  return image_ref->digest.empty();
-}
-
-nlohmann::json to_json(const QuarantineEntry& entry) {
-  nlohmann::json j = {{"scope", std::string(to_string(entry.scope))}};
-  if (!entry.image.empty()) j["image"] = entry.image;
-  if (!entry.namespace_name.empty()) j["namespace"] = entry.namespace_name;
-  if (!entry.workload.kind.empty() || !entry.workload.name.empty()) {
-    j["workload"] = {{"kind", entry.workload.kind}, {"name", entry.workload.name}};
-  }
-  if (!entry.reason.empty()) j["reason"] = entry.reason;
-  if (!entry.time.empty()) j["time"] = entry.time;
-  return j;
 }
 
 int Scoring::weight(std::string_view rule_id, int default_weight) const {

@@ -18,7 +18,8 @@
 //       namespaces: [kube-system]
 //       namespaceSelector: {matchLabels: {..}, matchExpressions: [{key, operator, values}]}
 //       serviceAccounts: ["ci:runner"]   "namespace:name"
-//     quarantine:                        appended by the node agent (see QuarantineEntry)
+//     quarantine:                        deprecated: what the node agent wrote before
+//                                        Quarantine objects (quarantine.h); still honoured
 //     - {image: "docker.io/evil/miner@sha256:..", namespace: shop,
 //        workload: {kind: Deployment, name: web}, scope: Workload | Image,
 //        reason: "stratum-url in args", time: "2026-08-30T10:00:00Z"}
@@ -53,7 +54,9 @@
 // cluster administrators write them). An empty podSelector is refused: it would exclude every
 // Pod. They change nothing at admission.
 //
-// Quarantine entries (scope decides what is refused; see rules.h for the matching):
+// Quarantine entries (scope decides what is refused; see rules.h for the matching). The agent
+// now creates Quarantine objects instead (quarantine.h), which match the same way; entries
+// left in spec.quarantine are honoured, under the policy's mode and exemptions, until removed:
 // - Workload: new pods of {namespace, workload} (by owner reference, or through the owning
 //   ReplicaSet `<deployment>-<pod-template-hash>` / Job `<cronjob>-<n>`), objects it owns,
 //   and creating it again or changing its pod template, until an admin removes the entry.
@@ -90,6 +93,7 @@
 #include "policy/image_match.h"
 #include "policy/image_ref.h"
 #include "policy/indicators.h"
+#include "policy/quarantine.h"
 
 namespace re2 {
 class RE2;
@@ -151,33 +155,6 @@ struct Signature {
   std::unique_ptr<re2::RE2> regex;
   Severity severity = Severity::kStrong;
 };
-
-enum class QuarantineScope { kWorkload, kImage };
-std::string_view to_string(QuarantineScope scope);
-
-struct WorkloadRef {
-  std::string kind;  // Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
-                     // Job, CronJob or Pod
-  std::string name;
-};
-
-struct QuarantineEntry {
-  QuarantineScope scope = QuarantineScope::kWorkload;
-  std::string image;                  // as written: a reference or a bare digest
-  std::optional<ImageRef> image_ref;  // when `image` is a reference
-  std::string digest;                 // from the reference or the bare digest
-  std::string namespace_name;
-  WorkloadRef workload;
-  std::string reason;
-  std::string time;
-  std::string field_path;  // "spec.quarantine[3]"
-
-  // Image scope matching (see the contract above).
-  bool matches_image(const ImageRef& ref) const;
-};
-
-// The JSON form of an entry, for the agent's patch that appends it to spec.quarantine.
-nlohmann::json to_json(const QuarantineEntry& entry);
 
 struct Scoring {
   int threshold = kDefaultThreshold;

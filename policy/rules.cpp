@@ -4,11 +4,14 @@
 #include <set>
 #include <tuple>
 
+#include "kube/text.h"
+
 namespace orderguard::policy {
 namespace {
 
 constexpr size_t kExcerptMax = 60;
 constexpr size_t kEvidenceMax = 120;
+constexpr size_t kReasonMax = 240;
 
 Finding make_finding(const RuleInput& in, std::string container, std::string field_path,
                      std::string message, std::string evidence) {
@@ -100,24 +103,6 @@ void check_registry_not_allowed(const RuleInput& in, std::vector<Finding>* out) 
   }
 }
 
-std::string quarantine_reason(const QuarantineEntry& e) {
-  return e.reason.empty() ? "" : ": " + truncate_utf8(e.reason, kExcerptMax);
-}
-
-void check_quarantined_image(const RuleInput& in, std::vector<Finding>* out) {
-  for (const ImageSite& site : in.pod.images) {
-    if (!site.ref) continue;
-    for (const QuarantineEntry& e : in.policy.quarantine) {
-      if (e.scope != QuarantineScope::kImage || !e.matches_image(*site.ref)) continue;
-      out->push_back(make_finding(
-          in, site.container, site.field_path,
-          image_message(site, "is quarantined (" + e.field_path + ")" + quarantine_reason(e)),
-          e.image));
-      break;
-    }
-  }
-}
-
 bool all_of_chars(std::string_view s, bool digits_only) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
     return (c >= '0' && c <= '9') || (!digits_only && c >= 'a' && c <= 'z');
@@ -141,24 +126,31 @@ bool generated_by(const OwnerRef& owner, const WorkloadRef& workload, const PodC
   return false;
 }
 
+// The reason goes into denial messages whole enough to tell what was seen (the agent's reasons
+// are about 100 bytes); whoever wrote it, it is escaped for the terminal that prints the denial.
+std::string quarantine_reason(const QuarantineEntry& e) {
+  return e.reason.empty() ? "" : ": " + truncate_utf8(kube::escape_untrusted(e.reason), kReasonMax);
+}
+
+Finding quarantine_finding(std::string_view rule, std::string container, std::string field_path,
+                           std::string message, std::string evidence) {
+  Finding f;
+  f.rule_id = std::string(rule);
+  f.severity = Severity::kStrong;
+  f.weight = kStrongWeight;
+  f.container = std::move(container);
+  f.field_path = std::move(field_path);
+  f.message = std::move(message);
+  f.evidence = std::move(evidence);
+  return f;
+}
+
+void check_quarantined_image(const RuleInput& in, std::vector<Finding>* out) {
+  find_quarantined_images(in.pod, in.policy.quarantine, WallTime(), out);
+}
+
 void check_quarantined_workload(const RuleInput& in, std::vector<Finding>* out) {
-  const PodContext& pod = in.pod;
-  for (const QuarantineEntry& e : in.policy.quarantine) {
-    if (e.scope != QuarantineScope::kWorkload || e.namespace_name != pod.namespace_name) continue;
-    std::string who = e.workload.kind + " " + e.namespace_name + "/" + e.workload.name;
-    std::string why = " (" + e.field_path + ")" + quarantine_reason(e);
-    if (pod.kind == e.workload.kind && pod.name == e.workload.name) {
-      out->push_back(make_finding(in, "", "metadata.name", who + " is quarantined" + why, who));
-      continue;
-    }
-    for (const OwnerRef& owner : pod.owners) {
-      bool direct = owner.kind == e.workload.kind && owner.name == e.workload.name;
-      if (!direct && !generated_by(owner, e.workload, pod)) continue;
-      out->push_back(make_finding(in, "", owner.field_path, "owned by quarantined " + who + why,
-                                  owner.kind + " " + owner.name));
-      break;
-    }
-  }
+  find_quarantined_workloads(in.pod, in.policy.quarantine, WallTime(), out);
 }
 
 // --- Text rules ------------------------------------------------------------------------------
@@ -281,6 +273,49 @@ constexpr Rule kRules[] = {
 };
 
 }  // namespace
+
+void find_quarantined_images(const PodContext& pod, std::span<const QuarantineEntry> entries,
+                             WallTime now, std::vector<Finding>* out) {
+  if (entries.empty()) return;
+  for (const ImageSite& site : pod.images) {
+    if (!site.ref) continue;
+    for (const QuarantineEntry& e : entries) {
+      if (e.scope != QuarantineScope::kImage || !e.in_force(now) || !e.matches_image(*site.ref)) {
+        continue;
+      }
+      out->push_back(quarantine_finding(
+          kRuleQuarantinedImage, site.container, site.field_path,
+          image_message(site, "is quarantined (" + e.field_path + ")" + quarantine_reason(e)),
+          e.image));
+      break;
+    }
+  }
+}
+
+void find_quarantined_workloads(const PodContext& pod, std::span<const QuarantineEntry> entries,
+                                WallTime now, std::vector<Finding>* out) {
+  for (const QuarantineEntry& e : entries) {
+    if (e.scope != QuarantineScope::kWorkload || e.namespace_name != pod.namespace_name ||
+        !e.in_force(now)) {
+      continue;
+    }
+    std::string who = e.workload.kind + " " + e.namespace_name + "/" + e.workload.name;
+    std::string why = " (" + e.field_path + ")" + quarantine_reason(e);
+    if (pod.kind == e.workload.kind && pod.name == e.workload.name) {
+      out->push_back(quarantine_finding(kRuleQuarantinedWorkload, "", "metadata.name",
+                                        who + " is quarantined" + why, who));
+      continue;
+    }
+    for (const OwnerRef& owner : pod.owners) {
+      bool direct = owner.kind == e.workload.kind && owner.name == e.workload.name;
+      if (!direct && !generated_by(owner, e.workload, pod)) continue;
+      out->push_back(quarantine_finding(kRuleQuarantinedWorkload, "", owner.field_path,
+                                        "owned by quarantined " + who + why,
+                                        owner.kind + " " + owner.name));
+      break;
+    }
+  }
+}
 
 std::span<const Rule> rule_table() { return kRules; }
 

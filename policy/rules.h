@@ -9,6 +9,8 @@
 //   registry-not-allowed   strong    allowedRegistries is set and the image is outside it
 //   quarantined-image      strong    a quarantine entry of scope Image matches
 //   quarantined-workload   strong    the object is, or belongs to, a quarantined workload
+//                                    (both: spec.quarantine entries here; Quarantine objects
+//                                    through find_quarantined_* in decision.cpp)
 //   stratum-url            strong    stratum+tcp:// and friends
 //   miner-flag             strong    xmrig options, -a rx/0, --coin monero, -o pool + -u
 //   miner-binary           strong    xmrig, kinsing, kdevtmpfsi, ... as a path component
@@ -39,6 +41,7 @@
 #include "policy/indicators.h"
 #include "policy/miner_policy.h"
 #include "policy/pod_context.h"
+#include "policy/quarantine.h"
 
 namespace orderguard::policy {
 
@@ -66,6 +69,15 @@ struct Rule {
 
 std::span<const Rule> rule_table();
 const Rule* find_rule(std::string_view id);
+
+// Quarantine matching, shared by the rule table (a MinerPolicy's spec.quarantine entries) and
+// the Quarantine objects (decision.h): quarantined-image and quarantined-workload findings,
+// strong, naming the entry (its field_path) and its reason. Entries not in force at `now` are
+// skipped.
+void find_quarantined_images(const PodContext& pod, std::span<const QuarantineEntry> entries,
+                             WallTime now, std::vector<Finding>* out);
+void find_quarantined_workloads(const PodContext& pod, std::span<const QuarantineEntry> entries,
+                                WallTime now, std::vector<Finding>* out);
 
 // Runs every rule of the table. Weights come from the policy's scoring overrides, else the
 // table; findings carry the policy's name.
