@@ -39,6 +39,7 @@ constexpr Route kRoutes[] = {
     {"batch", "jobs", "", "Job"},
     {"batch", "cronjobs", "", "CronJob"},
     {"security.orderguard.io", "minerpolicies", "", policy::kMinerPolicyKind},
+    {"security.orderguard.io", "quarantines", "", policy::kQuarantineKind},
     {"tiers.orderguard.io", "orderservices", "", "OrderService"},
     {"tiers.orderguard.io", "cachetiers", "", "CacheTier"},
     {"tiers.orderguard.io", "shardsets", "", "ShardSet"},
@@ -128,6 +129,22 @@ policy::Decision decide_miner_policy(kube::JsonRef request) {
   kube::JsonRef object = request.find("object");
   auto compiled = policy::compile(object.valid() ? object.to_json() : json::object());
   if (!compiled.ok()) return deny("invalid MinerPolicy: " + compiled.error().message);
+  if (!compiled->quarantine.empty()) {
+    // Entries there make GitOps tools see drift; objects replace them (README, "Quarantine").
+    d.warnings.push_back(
+        "spec.quarantine is deprecated: its " + std::to_string(compiled->quarantine.size()) +
+        " entries are still enforced; create Quarantine objects instead and remove them");
+  }
+  return d;
+}
+
+policy::Decision decide_quarantine(kube::JsonRef request) {
+  const std::string_view op = request.string_member("operation");
+  policy::Decision d;
+  if (op != "CREATE" && op != "UPDATE") return d;
+  kube::JsonRef object = request.find("object");
+  auto compiled = policy::compile_quarantine(object.valid() ? object.to_json() : json::object());
+  if (!compiled.ok()) return deny("invalid Quarantine: " + compiled.error().message);
   return d;
 }
 
@@ -139,6 +156,9 @@ policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& c
   const std::string_view group = kind_obj.string_member("group");
   if (kind == policy::kMinerPolicyKind && group == "security.orderguard.io") {
     return decide_miner_policy(request);
+  }
+  if (kind == policy::kQuarantineKind && group == "security.orderguard.io") {
+    return decide_quarantine(request);
   }
   if (group == "tiers.orderguard.io") {
     // The CRD schema refuses what is malformed; what depends on other objects
@@ -175,6 +195,8 @@ policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& c
   if (context.namespace_labels && !input.namespace_name.empty()) {
     input.namespace_labels = context.namespace_labels(input.namespace_name);
   }
+  input.quarantines = context.quarantines.get();
+  input.now = context.now;
   static const auto kDefault = std::make_shared<const policy::PolicySet>(policy::combine({}));
   const auto& policies = context.policies ? *context.policies : *kDefault;
   return policy::evaluate(policies, input);

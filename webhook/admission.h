@@ -18,7 +18,10 @@
 //   with failurePolicy Ignore would admit it otherwise. Operations: CREATE, UPDATE,
 //   DELETE, CONNECT (only with pods/exec); resources: those the chart registers.
 // - MinerPolicy objects are themselves validated: a policy that does not compile
-//   (bad regex, bad image pattern, ...) is refused with every problem listed.
+//   (bad regex, bad image pattern, ...) is refused with every problem listed. One that still
+//   carries spec.quarantine entries is admitted with a warning that they are deprecated.
+// - Quarantine objects are validated the same way (policy/quarantine.h), for what the CRD's
+//   schema cannot check (image references).
 // - Never throws.
 #pragma once
 
@@ -32,6 +35,7 @@
 
 #include "policy/decision.h"
 #include "policy/miner_policy.h"
+#include "policy/quarantine.h"
 
 namespace orderguard::webhook {
 
@@ -39,6 +43,10 @@ namespace orderguard::webhook {
 // labels of namespaces (for namespaceSelector exemptions).
 struct AdmissionContext {
   std::shared_ptr<const policy::PolicySet> policies;
+  // The Quarantine objects in force (null: none) and the wall time their expiry is compared
+  // with (policy/decision.h).
+  std::shared_ptr<const policy::QuarantineSet> quarantines;
+  policy::WallTime now{};
   // Labels of a namespace by name; nullopt when unknown.
   std::function<std::optional<std::map<std::string, std::string>>(const std::string&)>
       namespace_labels;

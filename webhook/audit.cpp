@@ -155,6 +155,9 @@ AuditResult Auditor::run_once() {
   AdmissionContext context;
   context.policies = store_.policies();
   context.namespace_labels = [this](const std::string& ns) { return store_.namespace_labels(ns); };
+  context.quarantines = store_.quarantines();
+  const auto now = clock_.wall_now();
+  context.now = now;
 
   for (const auto& r : audited_resources()) {
     auto list = client_.list_all(r, "", {});
@@ -178,12 +181,13 @@ AuditResult Auditor::run_once() {
     }
   }
 
+  delete_expired_quarantines(now, &result);
+
   auto policies = client_.list_all(kMinerPolicies, "", {});
   if (!policies.ok()) {
     result.errors.push_back("minerpolicies: " + policies.error().describe());
     return result;
   }
-  const auto now = clock_.wall_now();
   for (const auto& p : policies->value("items", json::array())) {
     const std::string name = p.value("metadata", json::object()).value("name", "");
     auto compiled = policy::compile(p);
@@ -199,6 +203,32 @@ AuditResult Auditor::run_once() {
                                 {"violations", result.violations.size()},
                                 {"errors", result.errors.size()}});
   return result;
+}
+
+void Auditor::delete_expired_quarantines(std::chrono::system_clock::time_point now,
+                                         AuditResult* result) {
+  auto list = client_.list_all(kQuarantines, "", {});
+  if (!list.ok()) {
+    result->errors.push_back("quarantines: " + list.error().describe());
+    return;
+  }
+  for (const auto& q : list->value("items", json::array())) {
+    auto entry = policy::compile_quarantine(q);
+    if (!entry.ok() || entry->in_force(now)) continue;
+    const json meta = q.value("metadata", json::object());
+    const std::string name = meta.value("name", "");
+    // The resourceVersion precondition spares one whose expiresAt was moved since the list.
+    kube::DeleteOptions options;
+    options.precondition_resource_version = meta.value("resourceVersion", "");
+    Status removed = client_.remove(kQuarantines, "", name, options);
+    if (removed.ok() || removed.error().code == ErrorCode::kNotFound) {
+      log::info("deleted expired quarantine",
+                {{"quarantine", name}, {"expiresAt", q["spec"].value("expiresAt", "")}});
+      result->expired_quarantines.push_back(name);
+    } else if (removed.error().code != ErrorCode::kConflict) {
+      result->errors.push_back("delete quarantine " + name + ": " + removed.error().describe());
+    }
+  }
 }
 
 AuditLoop::AuditLoop(std::chrono::milliseconds interval, std::function<bool()> should_run,

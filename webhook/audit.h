@@ -7,15 +7,20 @@
 // - One pass lists Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets,
 //   Jobs, CronJobs and ReplicationControllers in every namespace and evaluates
 //   each through webhook::decide as a CREATE with the PolicyStore's current
-//   policies and namespace labels, so the audit and admission never disagree.
+//   policies, Quarantines and namespace labels, so the audit and admission never
+//   disagree.
 // - A violation is an object that admission would refuse, or that an Audit-mode
 //   policy would report (strong findings). Each gets a Warning Event
 //   (reason MinerPolicyViolation) whose note lists the causes.
 // - Every MinerPolicy's status is written through the status subresource with
-//   a merge patch: observedGeneration, quarantineEntries, denials (violations
+//   a merge patch: observedGeneration, quarantineEntries (entries left in the
+//   deprecated spec.quarantine), denials (violations
 //   the last pass attributed to that policy), a Valid condition (False with
 //   the compile error) and an Audited condition carrying the pass time.
 //   lastTransitionTime only moves when a condition's status changes.
+// - Quarantine objects are part of the decision (admission refuses what they name), and
+//   those whose spec.expiresAt has passed (they refuse nothing any more) are deleted, with
+//   their resourceVersion as a precondition so that one extended meanwhile is kept.
 // - A kind whose list fails (RBAC, not served) is skipped and reported in the
 //   result; the pass goes on with the others.
 // - Only one replica should audit: the caller runs passes only while it holds
@@ -77,6 +82,7 @@ struct AuditResult {
   size_t objects = 0;
   std::vector<Violation> violations;
   std::map<std::string, int64_t> denials_by_policy;
+  std::vector<std::string> expired_quarantines;  // names of the expired ones deleted
   std::vector<std::string> errors;  // kinds that could not be listed, status writes that failed
 };
 
@@ -90,6 +96,8 @@ class Auditor {
   AuditResult run_once();
 
  private:
+  void delete_expired_quarantines(std::chrono::system_clock::time_point now, AuditResult* result);
+
   kube::Client& client_;
   PolicyStore& store_;
   kube::EventRecorder& events_;

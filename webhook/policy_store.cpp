@@ -5,7 +5,8 @@
 namespace orderguard::webhook {
 
 PolicyStore::PolicyStore()
-    : policies_(std::make_shared<const policy::PolicySet>(policy::combine({}))) {}
+    : policies_(std::make_shared<const policy::PolicySet>(policy::combine({}))),
+      quarantines_(std::make_shared<const policy::QuarantineSet>()) {}
 
 std::map<std::string, std::string> PolicyStore::update(
     const std::vector<nlohmann::json>& miner_policies) {
@@ -32,6 +33,33 @@ std::map<std::string, std::string> PolicyStore::update(
   }
   generation_++;
   return failures;
+}
+
+std::map<std::string, std::string> PolicyStore::update_quarantines(
+    const std::vector<nlohmann::json>& quarantines) {
+  std::vector<policy::QuarantineEntry> entries;
+  std::map<std::string, std::string> failures;
+  for (const auto& obj : quarantines) {
+    auto e = policy::compile_quarantine(obj);
+    if (e.ok()) {
+      entries.push_back(std::move(e).value());
+      continue;
+    }
+    const std::string name = obj.value("metadata", nlohmann::json::object()).value("name", "?");
+    failures[name] = e.error().message;
+    log::error("Quarantine does not compile; it refuses nothing",
+               {{"quarantine", name}, {"error", e.error().message}});
+  }
+  auto next =
+      std::make_shared<const policy::QuarantineSet>(policy::index_quarantines(std::move(entries)));
+  std::lock_guard<std::mutex> lock(mu_);
+  quarantines_ = std::move(next);
+  return failures;
+}
+
+std::shared_ptr<const policy::QuarantineSet> PolicyStore::quarantines() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return quarantines_;
 }
 
 std::shared_ptr<const policy::PolicySet> PolicyStore::policies() const {

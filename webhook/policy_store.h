@@ -6,6 +6,11 @@
 // webhook was down or bypassed) is not dropped: it is replaced by the built-in
 // default in Enforce mode, so a broken policy errs towards refusing miners
 // instead of silently allowing everything it meant to block.
+//
+// Quarantine objects are kept next to them, in a snapshot of their own (an informer event on
+// one does not recompile the policies). One that does not compile (the CRD's schema and CEL
+// rules make that unlikely; a bad image reference is the case left) is logged, reported and
+// left out: it could not say what to refuse.
 #pragma once
 
 #include <atomic>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "policy/miner_policy.h"
+#include "policy/quarantine.h"
 
 namespace orderguard::webhook {
 
@@ -31,6 +37,12 @@ class PolicyStore {
   std::shared_ptr<const policy::PolicySet> policies() const;
   uint64_t generation() const { return generation_.load(); }
 
+  // Replaces the Quarantine objects in force. Returns the names of those that failed to
+  // compile, with their errors.
+  std::map<std::string, std::string> update_quarantines(
+      const std::vector<nlohmann::json>& quarantines);
+  std::shared_ptr<const policy::QuarantineSet> quarantines() const;
+
   void set_namespace_labels(const std::string& ns, std::map<std::string, std::string> labels);
   void remove_namespace(const std::string& ns);
   std::optional<std::map<std::string, std::string>> namespace_labels(const std::string& ns) const;
@@ -38,6 +50,7 @@ class PolicyStore {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const policy::PolicySet> policies_;
+  std::shared_ptr<const policy::QuarantineSet> quarantines_;
   std::map<std::string, std::map<std::string, std::string>> namespace_labels_;
   std::atomic<uint64_t> generation_{0};
 };

@@ -18,6 +18,8 @@ namespace orderguard::webhook {
 
 const kube::Resource kMinerPolicies{"security.orderguard.io", "v1alpha1", "minerpolicies", false,
                                     "MinerPolicy"};
+const kube::Resource kQuarantines{"security.orderguard.io", "v1alpha1", "quarantines", false,
+                                  "Quarantine"};
 const kube::Resource kCacheTiers{"tiers.orderguard.io", "v1alpha1", "cachetiers", true,
                                  "CacheTier"};
 const kube::Resource kShardSets{"tiers.orderguard.io", "v1alpha1", "shardsets", true, "ShardSet"};
@@ -144,6 +146,9 @@ Webhook::Webhook(WebhookOptions options, kube::Client* client,
                          [this] { return have_cert_ ? "" : std::string("no certificate yet"); });
   health_->add_readiness("policies", [this]() -> std::string {
     if (policy_informer_ && !policy_informer_->has_synced()) return "MinerPolicy cache not synced";
+    if (quarantine_informer_ && !quarantine_informer_->has_synced()) {
+      return "Quarantine cache not synced";
+    }
     if (namespace_informer_ && !namespace_informer_->has_synced()) {
       return "Namespace cache not synced";
     }
@@ -160,6 +165,8 @@ kube::HttpResponse Webhook::handle(const kube::HttpRequest& req) {
   const auto start = std::chrono::steady_clock::now();
   AdmissionContext ctx = context_;
   ctx.policies = store_.policies();
+  ctx.quarantines = store_.quarantines();
+  ctx.now = clock_.wall_now();
   AdmissionReply reply = review(req.body, ctx);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -244,6 +251,13 @@ void Webhook::refresh_policies() {
                                       {"generation", store_.generation()}});
 }
 
+void Webhook::refresh_quarantines() {
+  std::vector<nlohmann::json> objects;
+  for (const auto& q : quarantine_informer_->list()) objects.push_back(*q);
+  auto failures = store_.update_quarantines(objects);
+  log::debug("quarantines loaded", {{"quarantines", objects.size()}, {"invalid", failures.size()}});
+}
+
 Status Webhook::start() {
   if (!options_.tls_cert_file.empty()) {
     if (auto st = reload_cert_files(); !st.ok()) {
@@ -260,6 +274,15 @@ Status Webhook::start() {
          .on_update = [this](const kube::ObjectPtr&,
                              const kube::ObjectPtr&) { refresh_policies(); },
          .on_delete = refresh});
+    quarantine_informer_ = std::make_unique<kube::Informer>(
+        *client_, kQuarantines, clock_,
+        kube::InformerOptions{.transform = kube::strip_managed_fields});
+    auto refresh_q = [this](const kube::ObjectPtr&) { refresh_quarantines(); };
+    quarantine_informer_->add_handlers(
+        {.on_add = refresh_q,
+         .on_update = [this](const kube::ObjectPtr&,
+                             const kube::ObjectPtr&) { refresh_quarantines(); },
+         .on_delete = refresh_q});
     namespace_informer_ = std::make_unique<kube::Informer>(
         *client_, kube::resources::kNamespaces, clock_,
         kube::InformerOptions{.transform = kube::strip_managed_fields});
@@ -282,6 +305,7 @@ Status Webhook::start() {
                store_.remove_namespace((*ns)["metadata"].value("name", ""));
              }});
     policy_informer_->start();
+    quarantine_informer_->start();
     namespace_informer_->start();
     if (options_.tier_checks) start_tier_informers();
   }
@@ -329,6 +353,7 @@ void Webhook::start_tier_informers() {
 bool Webhook::ready() const {
   if (!have_cert_) return false;
   if (policy_informer_ && !policy_informer_->has_synced()) return false;
+  if (quarantine_informer_ && !quarantine_informer_->has_synced()) return false;
   if (namespace_informer_ && !namespace_informer_->has_synced()) return false;
   return true;
 }
@@ -341,6 +366,7 @@ void Webhook::stop() {
   stop_cv_.notify_all();
   if (cert_watcher_.joinable()) cert_watcher_.join();
   if (policy_informer_) policy_informer_->stop();
+  if (quarantine_informer_) quarantine_informer_->stop();
   if (namespace_informer_) namespace_informer_->stop();
   for (auto* informer : {&node_informer_, &cache_tier_informer_, &shard_set_informer_}) {
     if (*informer) (*informer)->stop();

@@ -1,6 +1,8 @@
 // orderguard-webhook as a library: the HTTPS admission server (POST /validate),
 // a plain-HTTP observability server (/metrics, /healthz, /readyz), live
-// MinerPolicy and Namespace informers feeding the PolicyStore, and TLS
+// MinerPolicy, Quarantine and Namespace informers feeding the PolicyStore (not ready
+// until all three have synced: a webhook that has not read the Quarantines would
+// admit what they refuse), and TLS
 // certificates that can be swapped at run time (file reload or self-managed
 // rotation) without dropping open connections.
 #pragma once
@@ -25,8 +27,9 @@ class Registry;
 
 namespace orderguard::webhook {
 
-// security.orderguard.io/v1alpha1 MinerPolicy (cluster-scoped).
+// security.orderguard.io/v1alpha1 MinerPolicy and Quarantine (both cluster-scoped).
 extern const kube::Resource kMinerPolicies;
+extern const kube::Resource kQuarantines;
 
 struct WebhookOptions {
   std::string address = "0.0.0.0";
@@ -72,7 +75,8 @@ class Webhook {
   uint16_t metrics_port() const { return metrics_server_->port(); }
   PolicyStore& store() { return store_; }
   kube::HttpServer& tls_server() { return *tls_server_; }
-  // True once the certificate is loaded and the informers have synced.
+  // True once the certificate is loaded and the MinerPolicy, Quarantine and Namespace
+  // informers have synced.
   bool ready() const;
 
   // The admission handler (exposed for tests and benchmarks).
@@ -83,6 +87,7 @@ class Webhook {
   Status reload_cert_files();
   void cert_watch_loop();
   void refresh_policies();
+  void refresh_quarantines();
   void start_tier_informers();
 
   WebhookOptions options_;
@@ -96,6 +101,7 @@ class Webhook {
   std::unique_ptr<kube::HttpServer> metrics_server_;
   RealClock clock_;
   std::unique_ptr<kube::Informer> policy_informer_;
+  std::unique_ptr<kube::Informer> quarantine_informer_;
   std::unique_ptr<kube::Informer> namespace_informer_;
   std::unique_ptr<kube::Informer> node_informer_;
   std::unique_ptr<kube::Informer> cache_tier_informer_;

@@ -1,5 +1,6 @@
 // Fuzz target over the whole admission path: decode + decision (webhook::review)
-// and MinerPolicy compilation (policy::compile) on the same bytes.
+// and MinerPolicy and Quarantine compilation (policy::compile,
+// policy::compile_quarantine) on the same bytes.
 //
 // Built two ways (see CMakeLists.txt): with clang and -fsanitize=fuzzer as a
 // libFuzzer binary, and with any compiler linked to fuzz_driver_main.cpp, a
@@ -10,6 +11,8 @@
 // allows only requests with a known operation, a kind and a resource;
 // kube::JsonDoc (which review() reads requests with) reads every input as
 // json::parse does, and finds repeated keys where nlohmann's parser callback does.
+// A Quarantine that compiles gets a name the API server accepts (a DNS subdomain of at
+// most 253 bytes) and an object that compiles back to the same name.
 // A violation aborts, which both drivers report as a crash.
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +25,7 @@
 
 #include "kube/json_doc.h"
 #include "policy/miner_policy.h"
+#include "policy/quarantine.h"
 #include "webhook/admission.h"
 
 namespace {
@@ -177,6 +181,37 @@ void check_json_doc(std::string_view input, const json& expected) {
   }
 }
 
+bool dns_subdomain(const std::string& name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = name.find('.', start);
+    const std::string label = name.substr(start, dot == std::string::npos ? dot : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    for (char c : label) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    }
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+void check_quarantine(const json& object) {
+  auto entry = orderguard::policy::compile_quarantine(object);
+  if (!entry.ok()) return;
+  const std::string name = orderguard::policy::quarantine_name(*entry);
+  if (!dns_subdomain(name)) fail("quarantine_name is not a DNS subdomain", name);
+  const json made = orderguard::policy::to_quarantine_object(*entry);
+  (void)made.dump(-1, ' ', false, json::error_handler_t::replace);
+  auto again = orderguard::policy::compile_quarantine(made);
+  if (!again.ok()) fail("the Quarantine made from a compiled one does not compile", name);
+  if (orderguard::policy::quarantine_name(*again) != name) {
+    fail("a Quarantine made from a compiled one has another name", name);
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -189,8 +224,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_json_doc(input, doc);
   if (!doc.is_discarded()) {
     (void)orderguard::policy::compile(doc);
+    check_quarantine(doc);
     if (doc.is_object() && doc.contains("request") && doc["request"].is_object()) {
       (void)orderguard::policy::compile(doc["request"].value("object", json()));
+      check_quarantine(doc["request"].value("object", json()));
     }
   }
   return 0;

@@ -19,6 +19,7 @@ std::string resource_of(const std::string& kind) {
   static const std::map<std::string, std::string> kResources = {{"Pod", "pods"},
                                                                 {"PodExecOptions", "pods"},
                                                                 {"MinerPolicy", "minerpolicies"},
+                                                                {"Quarantine", "quarantines"},
                                                                 {"OrderService", "orderservices"}};
   auto it = kResources.find(kind);
   return it == kResources.end() ? "unknown" : it->second;
@@ -301,6 +302,82 @@ TEST(AdmissionTest, InvalidMinerPolicyIsRefusedWithEveryProblem) {
   const std::string msg = out["response"]["status"]["message"];
   EXPECT_NE(msg.find("spec.signatures[0].regex"), std::string::npos) << msg;
   EXPECT_NE(msg.find("spec.blockedDigests[0]"), std::string::npos) << msg;
+}
+
+TEST(AdmissionTest, MinerPolicyWithLegacyQuarantineEntriesIsAdmittedWithAWarning) {
+  json policy = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                 {"kind", "MinerPolicy"},
+                 {"metadata", {{"name", "orderguard-default"}}},
+                 {"spec",
+                  {{"quarantine",
+                    {{{"scope", "Workload"},
+                      {"namespace", "shop"},
+                      {"workload", {{"kind", "Deployment"}, {"name", "web"}}}}}}}}};
+  auto reply =
+      review(review_of(policy, "MinerPolicy", "UPDATE", "security.orderguard.io").dump(), {});
+  json out = json::parse(reply.body);
+  ASSERT_EQ(out["response"]["allowed"], true) << reply.body;
+  ASSERT_EQ(out["response"]["warnings"].size(), 1u) << reply.body;
+  const std::string warning = out["response"]["warnings"][0];
+  EXPECT_NE(warning.find("spec.quarantine is deprecated: its 1 entries are still enforced"),
+            std::string::npos)
+      << warning;
+  EXPECT_LT(warning.size(), 120u);
+  // Without entries, no warning.
+  policy["spec"].erase("quarantine");
+  out = json::parse(
+      review(review_of(policy, "MinerPolicy", "UPDATE", "security.orderguard.io").dump(), {}).body);
+  EXPECT_FALSE(out["response"].contains("warnings")) << out.dump();
+}
+
+json quarantine_object(json spec) {
+  return {{"apiVersion", "security.orderguard.io/v1alpha1"},
+          {"kind", "Quarantine"},
+          {"metadata", {{"name", "q"}}},
+          {"spec", std::move(spec)}};
+}
+
+TEST(AdmissionTest, QuarantinesAreValidatedForWhatTheSchemaCannotCheck) {
+  auto decide_on = [](const json& object) {
+    return json::parse(
+        review(review_of(object, "Quarantine", "CREATE", "security.orderguard.io").dump(), {})
+            .body)["response"];
+  };
+  json ok = decide_on(quarantine_object({{"scope", "Image"}, {"image", "evil/miner:1"}}));
+  EXPECT_EQ(ok["allowed"], true) << ok.dump();
+  json bad = decide_on(quarantine_object({{"scope", "Image"}, {"image", "Evil//Miner"}}));
+  ASSERT_EQ(bad["allowed"], false) << bad.dump();
+  const std::string msg = bad["status"]["message"];
+  EXPECT_NE(msg.find("invalid Quarantine: Quarantine \"q\" is invalid: spec.image"),
+            std::string::npos)
+      << msg;
+}
+
+// The objects in the context refuse what they name; the context's clock decides expiry.
+TEST(AdmissionTest, QuarantineObjectsInTheContextRefuseTheirWorkload) {
+  auto entry =
+      policy::compile_quarantine(quarantine_object({{"scope", "Workload"},
+                                                    {"namespace", "shop"},
+                                                    {"workload", {{"kind", "Pod"}, {"name", "p"}}},
+                                                    {"reason", "seen mining"},
+                                                    {"expiresAt", "2026-09-01T00:00:00Z"}}));
+  ASSERT_TRUE(entry.ok()) << entry.error().message;
+  AdmissionContext context;
+  context.quarantines =
+      std::make_shared<const policy::QuarantineSet>(policy::index_quarantines({*entry}));
+  context.now = *policy::parse_rfc3339("2026-08-31T23:59:59Z");
+  auto reply = review(review_of(pod("nginx:1.27")).dump(), context);
+  json out = json::parse(reply.body);
+  ASSERT_EQ(out["response"]["allowed"], false) << reply.body;
+  EXPECT_NE(std::string(out["response"]["status"]["message"])
+                .find("Pod shop/p is quarantined (Quarantine q): seen mining"),
+            std::string::npos)
+      << reply.body;
+  EXPECT_EQ(reply.rules, std::vector<std::string>{"quarantined-workload"});
+  context.now = *policy::parse_rfc3339("2026-09-01T00:00:00Z");
+  EXPECT_EQ(
+      json::parse(review(review_of(pod("nginx:1.27")).dump(), context).body)["response"]["allowed"],
+      true);
 }
 
 TEST(AdmissionTest, TierResourcesGetWarningsNeverDenials) {

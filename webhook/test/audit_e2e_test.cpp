@@ -29,7 +29,7 @@ namespace res = kube::resources;
 class AuditE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = testing::install_miner_policy_crd();
+    auto crd = testing::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     ASSERT_TRUE(cluster().kubectl({"create", "namespace", "shop"}).ok());
@@ -112,6 +112,57 @@ TEST_F(AuditE2E, MinerPodAdmittedWithoutTheWebhookIsFoundByOnePass) {
   for (const auto& c : status["conditions"]) conditions[c["type"]] = c["status"];
   EXPECT_EQ(conditions["Valid"], "True");
   EXPECT_EQ(conditions["Audited"], "True");
+}
+
+// A pass finds the running pod of a quarantined workload, and deletes the Quarantines whose
+// expiry has passed (they refuse nothing any more) while keeping the others.
+TEST_F(AuditE2E, APassReportsQuarantinedPodsAndDeletesExpiredQuarantines) {
+  auto make = [](const std::string& pod, const std::string& expires) {
+    json spec = {{"scope", "Workload"},
+                 {"namespace", "shop"},
+                 {"workload", {{"kind", "Pod"}, {"name", pod}}},
+                 {"reason", "found by the test"}};
+    if (!expires.empty()) spec["expiresAt"] = expires;
+    return json{{"apiVersion", "security.orderguard.io/v1alpha1"},
+                {"kind", "Quarantine"},
+                {"metadata", {{"name", "pod.shop." + pod}}},
+                {"spec", spec}};
+  };
+  for (const json& q : {make("stale", "2000-01-01T00:00:00Z"), make("kept", ""),
+                        make("later", "2999-01-01T00:00:00Z")}) {
+    auto created = client_->create(kQuarantines, "", q);
+    ASSERT_TRUE(created.ok()) << created.error().describe();
+  }
+  json kept_pod = {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"metadata", {{"name", "kept"}, {"namespace", "shop"}}},
+                   {"spec", {{"containers", {{{"name", "main"}, {"image", "nginx:1.27"}}}}}}};
+  ASSERT_TRUE(client_->create(res::kPods, "shop", kept_pod).ok());
+
+  // What the webhook's informers would hold.
+  PolicyStore store;
+  auto quarantines = client_->list_all(kQuarantines, "", {});
+  ASSERT_TRUE(quarantines.ok());
+  std::vector<json> items((*quarantines)["items"].begin(), (*quarantines)["items"].end());
+  ASSERT_TRUE(store.update_quarantines(items).empty());
+
+  RealClock clock;
+  kube::EventRecorder events(*client_, "orderguard.io/webhook", "audit-e2e", clock);
+  Auditor auditor(*client_, store, events, clock);
+  AuditResult result = auditor.run_once();
+  events.flush();
+  EXPECT_TRUE(result.errors.empty()) << result.errors[0];
+  EXPECT_EQ(result.expired_quarantines, std::vector<std::string>{"pod.shop.stale"});
+  EXPECT_FALSE(client_->get(kQuarantines, "", "pod.shop.stale").ok());
+  EXPECT_TRUE(client_->get(kQuarantines, "", "pod.shop.kept").ok());
+  EXPECT_TRUE(client_->get(kQuarantines, "", "pod.shop.later").ok());
+  bool reported = false;
+  for (const auto& v : result.violations) {
+    if (v.regarding["metadata"]["name"] != "kept") continue;
+    reported =
+        !v.causes.empty() && v.causes[0].find("Quarantine pod.shop.kept") != std::string::npos;
+  }
+  EXPECT_TRUE(reported) << result.violations.size() << " violations";
 }
 
 json webhook_config(const std::string& name) {

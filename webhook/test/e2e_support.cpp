@@ -8,15 +8,20 @@ namespace orderguard::webhook::testing {
 
 using nlohmann::json;
 
-Status install_miner_policy_crd() {
-  auto crd = e2e::cluster().kubectl(
-      {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/minerpolicies.yaml"});
-  if (!crd.ok())
-    return make_error(ErrorCode::kInternal, "apply MinerPolicy CRD: " + crd.describe());
-  auto established = e2e::cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                                             "crd/minerpolicies.security.orderguard.io"});
-  if (!established.ok()) {
-    return make_error(ErrorCode::kTimeout, "MinerPolicy CRD: " + established.describe());
+Status install_security_crds() {
+  for (const char* file : {"minerpolicies", "quarantines"}) {
+    auto crd = e2e::cluster().kubectl(
+        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + file + ".yaml"});
+    if (!crd.ok()) {
+      return make_error(ErrorCode::kInternal,
+                        std::string("apply CRD ") + file + ": " + crd.describe());
+    }
+    auto established =
+        e2e::cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                std::string("crd/") + file + ".security.orderguard.io"});
+    if (!established.ok()) {
+      return make_error(ErrorCode::kTimeout, std::string(file) + " CRD: " + established.describe());
+    }
   }
   return {};
 }
@@ -55,7 +60,7 @@ json miner_webhook_config(const std::string& name, const std::string& failure_po
                rule({"tiers.orderguard.io"}, {"orderservices", "cachetiers", "shardsets"}),
                rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"}),
                rule({"batch"}, {"jobs", "cronjobs"}),
-               rule({"security.orderguard.io"}, {"minerpolicies"})}}}}}};
+               rule({"security.orderguard.io"}, {"minerpolicies", "quarantines"})}}}}}};
 }
 
 Status register_miner_webhook(const std::string& name, const std::string& failure_policy,

@@ -1,5 +1,5 @@
 // Shared setup of the e2e tests that run the webhook against the real API
-// server (webhook, audit and agent tests): the MinerPolicy CRD and the
+// server (webhook, audit and agent tests): the MinerPolicy and Quarantine CRDs and the
 // ValidatingWebhookConfiguration that points the API server at a webhook
 // served on 127.0.0.1.
 #pragma once
@@ -15,12 +15,13 @@
 
 namespace orderguard::webhook::testing {
 
-// kubectl apply of crds/minerpolicies.yaml, then waits until it is Established.
-Status install_miner_policy_crd();
+// kubectl apply of crds/minerpolicies.yaml and crds/quarantines.yaml, then waits until both
+// are Established.
+Status install_security_crds();
 
 // A ValidatingWebhookConfiguration `name` calling https://127.0.0.1:<port>/validate,
 // trusting `ca_pem`, for pods (and ephemeral containers, and pods/exec CONNECT), every
-// workload kind, the tier resources and MinerPolicies, excluding kube-system.
+// workload kind, the tier resources, MinerPolicies and Quarantines, excluding kube-system.
 nlohmann::json miner_webhook_config(const std::string& name, const std::string& failure_policy,
                                     uint16_t port, const std::string& ca_pem);
 

@@ -44,7 +44,7 @@ json pod(const std::string& name, const std::string& image, const json& args = j
 class WebhookE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = testing::install_miner_policy_crd();
+    auto crd = testing::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     dir_ = cluster().work_dir() + "/webhook";
@@ -325,6 +325,166 @@ TEST_F(WebhookE2E, TierResourcesGetCrossResourceWarnings) {
       },
       60s))
       << r.describe();
+}
+
+json quarantine(const std::string& name, const std::string& kind, const std::string& workload,
+                json extra = json::object()) {
+  json spec = {{"scope", "Workload"},
+               {"namespace", "shop"},
+               {"workload", {{"kind", kind}, {"name", workload}}},
+               {"reason", "stratum-url in pod shop/" + workload + "-x on node n1"},
+               {"nodeName", "n1"},
+               {"createdBy", "orderguard-agent-abcde"}};
+  spec.update(extra);
+  return {{"apiVersion", "security.orderguard.io/v1alpha1"},
+          {"kind", "Quarantine"},
+          {"metadata", {{"name", name}}},
+          {"spec", spec}};
+}
+
+json deployment(const std::string& name) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"namespace", "shop"}}},
+          {"spec",
+           {{"replicas", 0},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec", {{"containers", {{{"name", "app"}, {"image", "nginx:1.27"}}}}}}}}}}};
+}
+
+// The closed loop at admission: a Quarantine object refuses its workload (creating it,
+// and a new pod of its ReplicaSet) with the object and its reason in the message; deleting the
+// object lifts it.
+TEST_F(WebhookE2E, AQuarantineObjectRefusesItsWorkloadUntilDeleted) {
+  ASSERT_TRUE(apply(quarantine("deployment.shop.qweb", "Deployment", "qweb")).ok());
+  e2e::CommandResult r;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(deployment("qweb"));
+        return !r.ok();
+      },
+      30s))
+      << r.describe();
+  EXPECT_NE(r.err.find("rule quarantined-workload: metadata.name: Deployment shop/qweb is "
+                       "quarantined (Quarantine deployment.shop.qweb): stratum-url in pod "
+                       "shop/qweb-x on node n1"),
+            std::string::npos)
+      << r.err;
+  json rs_pod = pod("qweb-6b7c8d9e0-abcde", "nginx:1.27");
+  rs_pod["metadata"]["labels"] = {{"app", "qweb"}, {"pod-template-hash", "6b7c8d9e0"}};
+  rs_pod["metadata"]["ownerReferences"] = {{{"apiVersion", "apps/v1"},
+                                            {"kind", "ReplicaSet"},
+                                            {"name", "qweb-6b7c8d9e0"},
+                                            {"uid", "00000000-0000-0000-0000-000000000001"}}};
+  auto refused = client_->create(res::kPods, "shop", rs_pod);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("owned by quarantined Deployment shop/qweb"),
+            std::string::npos)
+      << refused.error().message;
+  // Another workload of the namespace is not affected.
+  EXPECT_TRUE(apply(deployment("qother")).ok());
+
+  ASSERT_TRUE(cluster().kubectl({"delete", "quarantine", "deployment.shop.qweb"}).ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(deployment("qweb"));
+        return r.ok();
+      },
+      30s))
+      << r.describe();
+  auto admitted = client_->create(res::kPods, "shop", rs_pod);
+  EXPECT_TRUE(admitted.ok()) << admitted.error().describe();
+}
+
+TEST_F(WebhookE2E, AnExpiredQuarantineRefusesNothing) {
+  // The expired one first: once the webhook has the live one, it has both.
+  ASSERT_TRUE(apply(quarantine("pod.shop.expired", "Pod", "expired",
+                               {{"expiresAt", "2000-01-01T00:00:00Z"}}))
+                  .ok());
+  ASSERT_TRUE(
+      apply(quarantine("pod.shop.live", "Pod", "live", {{"expiresAt", "2999-01-01T00:00:00Z"}}))
+          .ok());
+  e2e::CommandResult r;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(pod("live", "nginx:1.27"));
+        return !r.ok() && r.err.find("quarantined-workload") != std::string::npos;
+      },
+      30s))
+      << r.describe();
+  r = apply(pod("expired", "nginx:1.27"));
+  EXPECT_TRUE(r.ok()) << r.describe();
+}
+
+// What a later admission policy relies on: what a Quarantine names, and which node and agent
+// claimed it, cannot change after creation; only the expiry can. Malformed ones are refused.
+TEST_F(WebhookE2E, QuarantineFieldsAreImmutableExceptTheExpiry) {
+  ASSERT_TRUE(apply(quarantine("pod.shop.immutable", "Pod", "immutable")).ok());
+  auto refused = [&](json patch, const std::string& message) {
+    auto r = client_->patch(kQuarantines, "", "pod.shop.immutable", kube::PatchType::kMerge,
+                            {{"spec", patch}});
+    EXPECT_FALSE(r.ok()) << patch.dump() << " was accepted";
+    if (!r.ok()) EXPECT_NE(r.error().message.find(message), std::string::npos) << r.error().message;
+  };
+  refused({{"nodeName", "n2"}}, "nodeName is immutable");
+  refused({{"nodeName", nullptr}}, "nodeName is immutable");
+  refused({{"createdBy", "someone-else"}}, "createdBy is immutable");
+  refused({{"workload", {{"kind", "Pod"}, {"name", "other"}}}}, "workload is immutable");
+  refused({{"scope", "Image"}, {"image", "evil/miner:1"}}, "immutable");
+  refused({{"reason", "edited"}}, "reason is immutable");
+  auto extended = client_->patch(kQuarantines, "", "pod.shop.immutable", kube::PatchType::kMerge,
+                                 {{"spec", {{"expiresAt", "2999-01-01T00:00:00Z"}}}});
+  ASSERT_TRUE(extended.ok()) << extended.error().describe();
+  EXPECT_EQ((*extended)["spec"]["expiresAt"], "2999-01-01T00:00:00Z");
+  EXPECT_EQ((*extended)["spec"]["nodeName"], "n1");
+
+  // The schema and CEL refuse an incomplete one; the webhook one it cannot read.
+  json incomplete = quarantine("pod.shop.incomplete", "Pod", "incomplete");
+  incomplete["spec"].erase("workload");
+  auto r = apply(incomplete);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("scope Workload needs namespace and workload"), std::string::npos) << r.err;
+  json bad_image = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                    {"kind", "Quarantine"},
+                    {"metadata", {{"name", "image.bad"}}},
+                    {"spec", {{"scope", "Image"}, {"image", "Evil//Miner"}}}};
+  r = apply(bad_image);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err.find("invalid Quarantine"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("spec.image"), std::string::npos) << r.err;
+}
+
+// Quarantines written by earlier agents into a MinerPolicy's spec.quarantine keep being
+// enforced, and writing such a policy warns that the field is deprecated.
+TEST_F(WebhookE2E, LegacyMinerPolicyQuarantineEntriesAreStillHonoured) {
+  json legacy = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                 {"kind", "MinerPolicy"},
+                 {"metadata", {{"name", "legacy-quarantine"}}},
+                 {"spec",
+                  {{"quarantine",
+                    {{{"scope", "Workload"},
+                      {"namespace", "shop"},
+                      {"workload", {{"kind", "Pod"}, {"name", "legacy"}}},
+                      {"reason", "written by an older agent"}}}}}}};
+  auto applied = apply(legacy);
+  ASSERT_TRUE(applied.ok()) << applied.describe();
+  EXPECT_NE(applied.err.find("spec.quarantine is deprecated"), std::string::npos) << applied.err;
+  e2e::CommandResult r;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(pod("legacy", "nginx:1.27"));
+        return !r.ok();
+      },
+      30s))
+      << r.describe();
+  EXPECT_NE(r.err.find("Pod shop/legacy is quarantined (spec.quarantine[0]): written by an "
+                       "older agent"),
+            std::string::npos)
+      << r.err;
+  ASSERT_TRUE(cluster().kubectl({"delete", "minerpolicy", "legacy-quarantine"}).ok());
+  ASSERT_TRUE(poll_until([&] { return apply(pod("legacy", "nginx:1.27")).ok(); }, 30s));
 }
 
 // Last: takes the webhook away.

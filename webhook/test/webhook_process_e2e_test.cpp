@@ -72,7 +72,7 @@ struct Replica {
 class WebhookProcessE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = testing::install_miner_policy_crd();
+    auto crd = testing::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     for (const std::string& ns : {kNs, kAppNs}) {
