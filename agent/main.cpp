@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
   agent::RunOptions run_options;
   agent::ResponderOptions& ro = run_options.respond;
   if (const char* node = std::getenv("NODE_NAME")) ro.node_name = node;
+  if (const char* pod = std::getenv("POD_NAME")) ro.pod_name = pod;
+  std::string quarantine_expiry;
   double run_interval = 30;
   std::vector<std::string> protected_namespaces(ro.protected_namespaces.begin(),
                                                 ro.protected_namespaces.end());
@@ -98,9 +100,11 @@ int main(int argc, char** argv) {
   run->add_flag("--dry-run", ro.dry_run, "decide and report, act on nothing");
   run->add_flag("--delete-on-pdb-block", ro.delete_on_pdb_block,
                 "delete a miner pod when a PodDisruptionBudget refuses its eviction");
-  run->add_option("--quarantine-policy", ro.quarantine_policy,
-                  "MinerPolicy that quarantine entries are appended to (created if missing)")
-      ->capture_default_str();
+  run->add_option("--pod-name", ro.pod_name,
+                  "this agent's Pod, recorded in the Quarantines it creates (default: $POD_NAME)");
+  run->add_option("--quarantine-expiry", quarantine_expiry,
+                  "Quarantines it creates expire after this long (Go duration: 72h); "
+                  "default: never, they last until deleted");
   run->add_option("--protected-namespaces", protected_namespaces,
                   "namespaces whose pods are never acted on")
       ->delimiter(',')
@@ -168,6 +172,15 @@ int main(int argc, char** argv) {
       return kExitError;
     }
     run_options.pool_refresh = std::chrono::duration_cast<std::chrono::milliseconds>(*refresh);
+    if (!quarantine_expiry.empty()) {
+      Result<std::chrono::nanoseconds> expiry = kube::parse_duration(quarantine_expiry);
+      if (!expiry || *expiry < std::chrono::seconds(1)) {
+        log::error("invalid --quarantine-expiry: want a duration of at least 1s",
+                   {{"value", quarantine_expiry}});
+        return kExitError;
+      }
+      ro.quarantine_expiry = std::chrono::duration_cast<std::chrono::seconds>(*expiry);
+    }
     // A DaemonSet on every node: keep its footprint small. Two malloc arenas
     // instead of one per allocating thread, and two I/O threads for two watches
     // and a few writes instead of cpprestsdk's 40.

@@ -21,6 +21,8 @@ namespace res = kube::resources;
 
 const kube::Resource kMinerPoliciesResource{"security.orderguard.io", "v1alpha1", "minerpolicies",
                                             false, "MinerPolicy"};
+const kube::Resource kQuarantinesResource{"security.orderguard.io", "v1alpha1", "quarantines",
+                                          false, "Quarantine"};
 
 namespace {
 
@@ -218,27 +220,6 @@ std::vector<std::string> rule_ids(const ProcessReport& process) {
   std::set<std::string> ids;
   for (const policy::Finding& f : process.findings) ids.insert(f.rule_id);
   return {ids.begin(), ids.end()};
-}
-
-bool has_equivalent_entry(const json& quarantine, const policy::QuarantineEntry& entry) {
-  if (!quarantine.is_array()) return false;
-  std::string scope(policy::to_string(entry.scope));
-  std::string digest = entry.digest.empty() ? digest_of(entry.image) : entry.digest;
-  for (const json& e : quarantine) {
-    if (str(e, "scope") != scope) continue;
-    if (entry.scope == policy::QuarantineScope::kWorkload) {
-      const json& w = e.value("workload", json::object());
-      if (str(e, "namespace") == entry.namespace_name && str(w, "kind") == entry.workload.kind &&
-          str(w, "name") == entry.workload.name) {
-        return true;
-      }
-      continue;
-    }
-    std::string image = str(e, "image");
-    if (image == entry.image) return true;
-    if (!digest.empty() && digest_of(image) == digest) return true;
-  }
-  return false;
 }
 
 std::string evidence_note(const ProcessReport& process, const PodMatch& match) {
@@ -447,13 +428,20 @@ void Responder::act_on_pod(const ProcessReport& process, const json& pod, const 
           options_.node_name + " (pid " + std::to_string(process.pid) + " " +
           kube::escape_untrusted(process.comm) + ")",
       1000);
-  entry.time = rfc3339(clock_.wall_now());
+  entry.node_name = options_.node_name;
+  entry.created_by = options_.pod_name;
+  if (options_.quarantine_expiry) {
+    entry.expires_at = std::chrono::time_point_cast<std::chrono::system_clock::duration>(
+        clock_.wall_now() + *options_.quarantine_expiry);
+  }
   action->quarantine = entry;
+  action->quarantine_name = policy::quarantine_name(entry);
   json fields = {{"pod", pod_key(match.namespace_name, match.name)},
                  {"pid", process.pid},
                  {"comm", process.comm},
                  {"rules", rules},
-                 {"scope", policy::to_string(entry.scope)}};
+                 {"scope", policy::to_string(entry.scope)},
+                 {"quarantine", action->quarantine_name}};
   if (options_.dry_run) {
     action->outcome = "dry-run";
     log::info("dry-run: would evict pod", fields);
@@ -466,12 +454,12 @@ void Responder::act_on_pod(const ProcessReport& process, const json& pod, const 
   }
   // Quarantine first: the controller replaces an evicted pod at once, and the replacement
   // must already be refused.
-  Result<bool> added = add_quarantine_entry(entry);
+  Result<bool> added = create_quarantine(entry);
   if (added) {
     action->quarantine_added = *added;
   } else {
     action->error = "quarantine: " + added.error().describe();
-    log::error("quarantine entry failed", {{"pod", fields["pod"]}, {"error", action->error}});
+    log::error("quarantine failed", {{"pod", fields["pod"]}, {"error", action->error}});
   }
   Status evicted = evict(match, action);
   if (!evicted) {
@@ -511,38 +499,13 @@ Status Responder::evict(const PodMatch& match, PodAction* action) {
   return s;
 }
 
-Result<bool> Responder::add_quarantine_entry(const policy::QuarantineEntry& entry) {
-  json entry_json = policy::to_json(entry);
-  for (int attempt = 0; attempt < kConflictRetries; ++attempt) {
-    Result<json> current = client_.get(kMinerPoliciesResource, "", options_.quarantine_policy);
-    if (!current) {
-      if (current.error().code != ErrorCode::kNotFound) return current.error();
-      json policy = {{"apiVersion", kMinerPoliciesResource.api_version()},
-                     {"kind", "MinerPolicy"},
-                     {"metadata", {{"name", options_.quarantine_policy}}},
-                     {"spec", {{"mode", "Enforce"}, {"quarantine", json::array({entry_json})}}}};
-      Result<json> created = client_.create(kMinerPoliciesResource, "", policy);
-      if (created) return true;
-      if (created.error().code == ErrorCode::kAlreadyExists) continue;
-      return created.error();
-    }
-    json obj = std::move(current).value();
-    if (!obj["spec"].is_object()) obj["spec"] = json::object();
-    json& quarantine = obj["spec"]["quarantine"];
-    if (!quarantine.is_array()) quarantine = json::array();
-    if (has_equivalent_entry(quarantine, entry)) return false;
-    if (quarantine.size() >= policy::kMaxQuarantineEntries) {
-      return make_error(ErrorCode::kInvalid,
-                        "MinerPolicy " + options_.quarantine_policy + " quarantine is full");
-    }
-    quarantine.push_back(entry_json);
-    // update() sends metadata.resourceVersion: a concurrent writer makes it a Conflict.
-    Result<json> updated = client_.update(kMinerPoliciesResource, "", obj);
-    if (updated) return true;
-    if (updated.error().code != ErrorCode::kConflict) return updated.error();
-  }
-  return make_error(ErrorCode::kConflict, "MinerPolicy " + options_.quarantine_policy +
-                                              ": still conflicting after retries");
+Result<bool> Responder::create_quarantine(const policy::QuarantineEntry& entry) {
+  Result<json> created =
+      client_.create(kQuarantinesResource, "", policy::to_quarantine_object(entry));
+  if (created) return true;
+  // The name says what it quarantines: one of that name already does.
+  if (created.error().code == ErrorCode::kAlreadyExists) return false;
+  return created.error();
 }
 
 Result<bool> Responder::update_node(bool status_subresource,

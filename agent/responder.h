@@ -1,24 +1,25 @@
 // The agent's response to a ScanReport: evict miner pods, record the evidence, quarantine the
-// workload (or image) in a MinerPolicy so the webhook refuses it from then on, and mark the
-// Node when the host itself is compromised.
+// workload (or image) with a Quarantine object so the webhook refuses it from then on, and mark
+// the Node when the host itself is compromised.
 //
-// Split in two: pure decisions (exclusions, owner resolution, quarantine scope, entry dedup,
+// Split in two: pure decisions (exclusions, owner resolution, quarantine scope,
 // node condition/taint edits, the eviction budget) that unit tests cover without a server, and
 // Responder, which does the I/O through kube::Client (tested against the real API server).
 //
 // Contract of Responder::respond():
 // - Never acts on kernel threads, PID 1, the agent's own pid, or pods in protected namespaces.
 // - Per miner pod (once per pod per call, however many miner processes it holds), in order:
-//   quarantine entry (so the controller's replacement pod is already refused), eviction
+//   Quarantine object (so the controller's replacement pod is already refused), eviction
 //   (policy/v1; on a PodDisruptionBudget refusal, a delete when delete_on_pdb_block), then a
 //   Warning Event on the pod with the evidence.
-// - The quarantine entry goes to the MinerPolicy `quarantine_policy` (created in Enforce mode
-//   when missing) by read-modify-write with resourceVersion, retried on conflict; an equivalent
-//   entry (same scope and workload, or same image/digest) is never added twice.
+// - The Quarantine object (policy/quarantine.h) records the node, the agent Pod (pod_name) and,
+//   with quarantine_expiry, when it expires. Its name is deterministic, so the responder only
+//   creates: AlreadyExists means the workload or image is quarantined already (nothing is
+//   added twice, and the agent needs no right but create on Quarantines).
 // - A pod already terminating (metadata.deletionTimestamp set, as after an eviction during the
 //   grace period), or one this responder evicted or deleted and still sees (the pod cache may
 //   lag the eviction by a scan), is not acted on again: outcome "terminating", logged, no
-//   eviction, no Event, no quarantine write, no eviction budget used.
+//   eviction, no Event, no Quarantine created, no eviction budget used.
 // - At most evictions_per_minute pods are acted on per node per minute (a token bucket over the
 //   injected Clock); the excess is logged and reported as "rate-limited", nothing else is done.
 // - Host findings of strong severity, and miner processes outside any container, mark the
@@ -49,18 +50,21 @@
 
 namespace orderguard::agent {
 
-// security.orderguard.io/v1alpha1 minerpolicies (cluster-scoped).
+// security.orderguard.io/v1alpha1 minerpolicies and quarantines (both cluster-scoped).
 extern const kube::Resource kMinerPoliciesResource;
+extern const kube::Resource kQuarantinesResource;
 
 inline constexpr std::string_view kConditionMinerCompromised = "MinerCompromised";
 inline constexpr std::string_view kTaintMinerCompromised = "orderguard.io/miner-compromised";
-inline constexpr std::string_view kDefaultQuarantinePolicy = "orderguard-default";
 
 struct ResponderOptions {
   std::string node_name;
   bool dry_run = false;
   bool delete_on_pdb_block = false;
-  std::string quarantine_policy = std::string(kDefaultQuarantinePolicy);
+  // The agent's own Pod, recorded as the Quarantine's spec.createdBy; empty: not recorded.
+  std::string pod_name;
+  // How long a Quarantine it creates lasts (spec.expiresAt); nullopt: until deleted.
+  std::optional<std::chrono::seconds> quarantine_expiry;
   std::set<std::string, std::less<>> protected_namespaces = {"kube-system"};
   int evictions_per_minute = 5;
   bool taint_node = false;
@@ -111,11 +115,6 @@ std::string quarantine_image(const PodMatch& match);
 
 // The rule ids of the process findings, sorted and unique.
 std::vector<std::string> rule_ids(const ProcessReport& process);
-
-// Whether `quarantine` (the JSON spec.quarantine array) already holds an entry equivalent to
-// `entry`: Workload scope: same namespace, workload kind and name; Image scope: same digest
-// (when both have one) or the same image string.
-bool has_equivalent_entry(const nlohmann::json& quarantine, const policy::QuarantineEntry& entry);
 
 // The Event note for a miner process in a pod: rule ids, pid, comm, an evidence excerpt.
 std::string evidence_note(const ProcessReport& process, const PodMatch& match);
@@ -168,7 +167,8 @@ struct PodAction {
   // evicted, deleted, gone, pdb-blocked, dry-run, rate-limited, failed, terminating
   std::string outcome;
   std::optional<policy::QuarantineEntry> quarantine;
-  bool quarantine_added = false;  // false also when an equivalent entry existed
+  std::string quarantine_name;    // the Quarantine object's name
+  bool quarantine_added = false;  // false also when that object existed already
   std::string error;
 };
 
@@ -203,8 +203,8 @@ class Responder {
  private:
   void act_on_pod(const ProcessReport& process, const nlohmann::json& pod, const PodMatch& match,
                   const policy::PolicySet& policies, PodAction* action);
-  // Appends `entry` unless an equivalent one exists; true when it was added.
-  Result<bool> add_quarantine_entry(const policy::QuarantineEntry& entry);
+  // Creates the Quarantine object for `entry`; false when it exists already.
+  Result<bool> create_quarantine(const policy::QuarantineEntry& entry);
   Status evict(const PodMatch& match, PodAction* action);
   void mark_node(const ScanReport& report, const std::vector<const ProcessReport*>& unowned,
                  ResponseSummary* summary);

@@ -34,7 +34,7 @@ namespace res = kube::resources;
 
 const char* kWebhookConfig = "orderguard-agent-e2e";
 const char* kNode = "node-e2e";
-const char* kPolicy = "agent-e2e-quarantine";
+const char* kAgentPod = "orderguard-agent-e2e";
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
@@ -48,7 +48,7 @@ ScanReport miner_report(const std::string& id) { return testing::stratum_miner_r
 class AgentE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = webhook::testing::install_miner_policy_crd();
+    auto crd = webhook::testing::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     start_webhook();
@@ -166,10 +166,16 @@ class AgentE2E : public ::testing::Test {
     return webhook::testing::pod_evicted(*client_, ns, name);
   }
 
-  static json quarantine() {
-    auto p = client_->get(kMinerPoliciesResource, "", kPolicy);
-    if (!p.ok()) return json::array();
-    return p->value("spec", json::object()).value("quarantine", json::array());
+  // The Quarantine objects about namespace `ns`.
+  static json quarantines(const std::string& ns) {
+    auto list = client_->list_all(kQuarantinesResource, "", {});
+    EXPECT_TRUE(list.ok()) << list.error().describe();
+    json out = json::array();
+    if (!list.ok()) return out;
+    for (const json& q : (*list)["items"]) {
+      if (q["spec"].value("namespace", "") == ns) out.push_back(q);
+    }
+    return out;
   }
 
   static std::vector<json> events_about(const std::string& ns, const std::string& name) {
@@ -179,7 +185,7 @@ class AgentE2E : public ::testing::Test {
   ResponderOptions options() const {
     ResponderOptions o;
     o.node_name = kNode;
-    o.quarantine_policy = kPolicy;
+    o.pod_name = kAgentPod;
     return o;
   }
 
@@ -240,15 +246,25 @@ TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
   EXPECT_NE(note.find("stratum-url"), std::string::npos) << note;
   EXPECT_NE(note.find("pid 4321"), std::string::npos) << note;
 
-  json entries = quarantine();
-  ASSERT_EQ(entries.size(), 1u) << entries.dump();
-  EXPECT_EQ(entries[0]["scope"], "Workload");
-  EXPECT_EQ(entries[0]["namespace"], "shop");
-  EXPECT_EQ(entries[0]["workload"]["kind"], "Deployment");
-  EXPECT_EQ(entries[0]["workload"]["name"], "web");
-  auto policy = client_->get(kMinerPoliciesResource, "", kPolicy);
-  ASSERT_TRUE(policy.ok());
-  EXPECT_EQ((*policy)["spec"]["mode"], "Enforce");
+  // One Quarantine object, named after the workload, saying who found the miner where.
+  json objects = quarantines("shop");
+  ASSERT_EQ(objects.size(), 1u) << objects.dump();
+  EXPECT_EQ(objects[0]["metadata"]["name"], "deployment.shop.web");
+  EXPECT_EQ(summary.pods[0].quarantine_name, "deployment.shop.web");
+  const json& spec = objects[0]["spec"];
+  EXPECT_EQ(spec["scope"], "Workload");
+  EXPECT_EQ(spec["namespace"], "shop");
+  EXPECT_EQ(spec["workload"]["kind"], "Deployment");  // owner resolved through the ReplicaSet
+  EXPECT_EQ(spec["workload"]["name"], "web");
+  EXPECT_EQ(spec["nodeName"], kNode);
+  EXPECT_EQ(spec["createdBy"], kAgentPod);
+  EXPECT_EQ(spec["image"], "docker.io/library/nginx@sha256:" + std::string(64, 'a'));
+  EXPECT_NE(spec.value("reason", "").find("stratum-url"), std::string::npos) << spec.dump();
+  EXPECT_FALSE(spec.contains("expiresAt"));
+  // No MinerPolicy is written any more (GitOps tools own them).
+  auto policies = client_->list_all(kMinerPoliciesResource, "", {});
+  ASSERT_TRUE(policies.ok()) << policies.error().describe();
+  EXPECT_TRUE((*policies)["items"].empty()) << (*policies)["items"].dump();
 
   // A new pod of that ReplicaSet is refused once the webhook's informer has the entry.
   json again = {
@@ -276,17 +292,28 @@ TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
   auto other = client_->create(res::kPods, "shop", unrelated);
   EXPECT_TRUE(other.ok()) << other.error().describe();
 
-  // A second run over the same report adds no duplicate entry.
+  // A second run over the same report creates nothing new: the name is taken.
   ResponseSummary second = responder.respond(miner_report(id), node_pods(), policies);
   ASSERT_EQ(second.pods.size(), 1u);
   EXPECT_FALSE(second.pods[0].quarantine_added);
-  EXPECT_EQ(quarantine().size(), 1u) << quarantine().dump();
+  EXPECT_TRUE(second.pods[0].error.empty()) << second.pods[0].error;
+  EXPECT_EQ(quarantines("shop").size(), 1u) << quarantines("shop").dump();
+
+  // Deleting the object lifts the quarantine: the workload's pod is admitted again.
+  ASSERT_TRUE(client_->remove(kQuarantinesResource, "", "deployment.shop.web").ok());
+  EXPECT_TRUE(poll_until(
+      [&] {
+        auto admitted = client_->create(res::kPods, "shop", again);
+        return admitted.ok();
+      },
+      30s))
+      << "still refused after the Quarantine was deleted";
 }
 
 TEST_F(AgentE2E, DryRunChangesNothing) {
   std::string id = container_id('2');
   create_bare_pod("blog", "dry", id);
-  size_t before = quarantine().size();
+  size_t before = quarantines("blog").size();
   ResponderOptions o = options();
   o.dry_run = true;
   o.taint_node = true;
@@ -306,7 +333,7 @@ TEST_F(AgentE2E, DryRunChangesNothing) {
   auto pod = client_->get(res::kPods, "blog", "dry");
   ASSERT_TRUE(pod.ok());
   EXPECT_FALSE((*pod)["metadata"].contains("deletionTimestamp"));
-  EXPECT_EQ(quarantine().size(), before);
+  EXPECT_EQ(quarantines("blog").size(), before);
   EXPECT_TRUE(events_about("blog", "dry").empty());
 }
 

@@ -479,7 +479,7 @@ class Agent {
 class AgentRunE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = webhook::testing::install_miner_policy_crd();
+    auto crd = webhook::testing::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     ContainerCgroup::remove_stale();
@@ -636,13 +636,13 @@ class AgentRunE2E : public ::testing::Test {
     return webhook::testing::events_about(*client_, ns, name);
   }
 
-  // Entries of MinerPolicy `policy` about namespace `ns`.
-  static json quarantine(const std::string& policy, const std::string& ns) {
+  // The Quarantine objects about namespace `ns`.
+  static json quarantines(const std::string& ns) {
     json out = json::array();
-    auto p = client_->get(kMinerPoliciesResource, "", policy);
-    if (!p.ok()) return out;
-    for (const json& e : p->value("spec", json::object()).value("quarantine", json::array())) {
-      if (e.value("namespace", "") == ns) out.push_back(e);
+    auto list = client_->list_all(kQuarantinesResource, "", {});
+    if (!list.ok()) return out;
+    for (const json& q : (*list)["items"]) {
+      if (q["spec"].value("namespace", "") == ns) out.push_back(q);
     }
     return out;
   }
@@ -710,8 +710,8 @@ TEST_F(AgentRunE2E, MinerTalkingToAPoolIsEvictedAndItsDeploymentQuarantined) {
   ASSERT_NE(miner, nullptr);
   ASSERT_TRUE(poll_until([&] { return server.received("\"mining.subscribe\""); }, kDeadline));
 
-  Agent* agent =
-      start_agent("agent-miner", {"--node-name", kNode, "--quarantine-policy", "run-quarantine"});
+  Agent* agent = start_agent("agent-miner", {"--node-name", kNode, "--pod-name", "agent-miner-pod",
+                                             "--quarantine-expiry", "72h"});
   ASSERT_NE(agent, nullptr);
   ASSERT_TRUE(poll_until([&] { return evicted(ns, name); }, kDeadline)) << agent->tail();
   EXPECT_TRUE(
@@ -733,13 +733,22 @@ TEST_F(AgentRunE2E, MinerTalkingToAPoolIsEvictedAndItsDeploymentQuarantined) {
   EXPECT_NE(note.find(*address + ":" + std::to_string(server.port())), std::string::npos) << note;
 
   // The workload is quarantined, not the busybox base image.
-  json entries = quarantine("run-quarantine", ns);
-  ASSERT_EQ(entries.size(), 1u) << entries.dump();
-  EXPECT_EQ(entries[0]["scope"], "Workload");
-  EXPECT_EQ(entries[0]["workload"]["kind"], "Deployment");
-  EXPECT_EQ(entries[0]["workload"]["name"], "cruncher");
-  EXPECT_NE(entries[0].value("image", "").find("busybox@sha256:"), std::string::npos)
-      << entries[0].dump();
+  // One Quarantine object, with the node, the agent Pod and the expiry its flags gave.
+  json objects = quarantines(ns);
+  ASSERT_EQ(objects.size(), 1u) << objects.dump();
+  EXPECT_EQ(objects[0]["metadata"]["name"], "deployment." + ns + ".cruncher");
+  const json& spec = objects[0]["spec"];
+  EXPECT_EQ(spec["scope"], "Workload");
+  EXPECT_EQ(spec["workload"]["kind"], "Deployment");
+  EXPECT_EQ(spec["workload"]["name"], "cruncher");
+  EXPECT_NE(spec.value("image", "").find("busybox@sha256:"), std::string::npos) << spec.dump();
+  EXPECT_EQ(spec["nodeName"], kNode);
+  EXPECT_EQ(spec["createdBy"], "agent-miner-pod");
+  const auto expires = policy::parse_rfc3339(spec.value("expiresAt", ""));
+  ASSERT_TRUE(expires.has_value()) << spec.dump();
+  const auto from_now = *expires - std::chrono::system_clock::now();
+  EXPECT_GT(from_now, std::chrono::hours(71)) << spec.dump();
+  EXPECT_LE(from_now, std::chrono::hours(72)) << spec.dump();
 
   // The evicted pod lingers with its deletionTimestamp (no kubelet) and the miner keeps
   // running: later scans still see it, and leave it to its grace period.
@@ -755,7 +764,7 @@ TEST_F(AgentRunE2E, MinerTalkingToAPoolIsEvictedAndItsDeploymentQuarantined) {
       << agent->tail();
   EXPECT_EQ(agent->metric(R"(orderguard_agent_evictions_total{result="evicted"})"), 1);
   EXPECT_GE(agent->metric(R"(orderguard_agent_evictions_total{result="terminating"})"), 1);
-  EXPECT_EQ(quarantine("run-quarantine", ns).size(), 1u);
+  EXPECT_EQ(quarantines(ns).size(), 1u);
 }
 
 // A process burning CPU holds a connection to an address of a pool host that a MinerPolicy
@@ -804,8 +813,7 @@ TEST_F(AgentRunE2E, CpuHogConnectedToAPolicyPoolHostIsEvicted) {
   ASSERT_TRUE(poll_until([&] { return server.received("\"mining.subscribe\""); }, kDeadline));
 
   Agent* agent =
-      start_agent("agent-pool-host", {"--node-name", kNode, "--quarantine-policy", "run-quarantine",
-                                      "--pool-refresh", "1h", kResolvePools});
+      start_agent("agent-pool-host", {"--node-name", kNode, "--pool-refresh", "1h", kResolvePools});
   ASSERT_NE(agent, nullptr);
   ASSERT_TRUE(poll_until([&] { return evicted(ns, "hashing"); }, kDeadline)) << agent->tail();
   // Found through the pool address alone: no miner-port finding (exe-tmp may join when the
@@ -842,8 +850,7 @@ TEST_F(AgentRunE2E, BenignCpuHogIsReportedButNotActedOn) {
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_NE(hog, nullptr);
 
-  Agent* agent =
-      start_agent("agent-benign", {"--node-name", kNode, "--quarantine-policy", "run-quarantine"});
+  Agent* agent = start_agent("agent-benign", {"--node-name", kNode});
   ASSERT_NE(agent, nullptr);
   // Seen as a CPU hog in its container (the scan's per-process debug line), not as
   // a miner.
@@ -868,7 +875,7 @@ TEST_F(AgentRunE2E, BenignCpuHogIsReportedButNotActedOn) {
   ASSERT_TRUE(agent->wait_scans(3)) << agent->tail();
   EXPECT_FALSE(evicted(ns, "batch"));
   EXPECT_TRUE(events_about(ns, "batch").empty());
-  EXPECT_TRUE(quarantine("run-quarantine", ns).empty());
+  EXPECT_TRUE(quarantines(ns).empty());
   EXPECT_FALSE(agent->logged("responded to miner pod", {{"pod", ns + "/batch"}}));
   EXPECT_TRUE(hog->running());
 }
@@ -886,8 +893,7 @@ TEST_F(AgentRunE2E, DryRunReportsTheMinerAndActsOnNothing) {
   if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_NE(miner, nullptr);
 
-  Agent* agent = start_agent("agent-dry", {"--node-name", kNode, "--quarantine-policy",
-                                           "run-dry-quarantine", "--dry-run"});
+  Agent* agent = start_agent("agent-dry", {"--node-name", kNode, "--dry-run"});
   ASSERT_NE(agent, nullptr);
   ASSERT_TRUE(poll_until(
       [&] {
@@ -900,8 +906,7 @@ TEST_F(AgentRunE2E, DryRunReportsTheMinerAndActsOnNothing) {
   ASSERT_TRUE(agent->wait_scans(2)) << agent->tail();
   EXPECT_FALSE(evicted(ns, "dry"));
   EXPECT_TRUE(events_about(ns, "dry").empty());
-  EXPECT_FALSE(client_->get(kMinerPoliciesResource, "", "run-dry-quarantine").ok());
-  EXPECT_TRUE(quarantine("run-quarantine", ns).empty());
+  EXPECT_TRUE(quarantines(ns).empty());
   EXPECT_TRUE(miner->running());
 }
 
@@ -927,8 +932,7 @@ TEST_F(AgentRunE2E, PdbBlockedEvictionDeletesThePodOnlyWhenAllowed) {
   ASSERT_NE(miner, nullptr);
 
   {
-    Agent* agent = start_agent("agent-pdb-keep",
-                               {"--node-name", kNode, "--quarantine-policy", "run-quarantine"});
+    Agent* agent = start_agent("agent-pdb-keep", {"--node-name", kNode});
     ASSERT_NE(agent, nullptr);
     ASSERT_TRUE(poll_until(
         [&] {
@@ -941,19 +945,18 @@ TEST_F(AgentRunE2E, PdbBlockedEvictionDeletesThePodOnlyWhenAllowed) {
     ASSERT_TRUE(agent->wait_scans(2)) << agent->tail();
     EXPECT_FALSE(evicted(ns, "guarded"));
     // Still quarantined and recorded: the refusal only concerns the eviction.
-    EXPECT_EQ(quarantine("run-quarantine", ns).size(), 1u);
+    EXPECT_EQ(quarantines(ns).size(), 1u);
     EXPECT_TRUE(poll_until([&] { return !events_about(ns, "guarded").empty(); }, kDeadline));
     agent->stop();
   }
 
-  Agent* agent = start_agent("agent-pdb-delete", {"--node-name", kNode, "--quarantine-policy",
-                                                  "run-quarantine", "--delete-on-pdb-block"});
+  Agent* agent = start_agent("agent-pdb-delete", {"--node-name", kNode, "--delete-on-pdb-block"});
   ASSERT_NE(agent, nullptr);
   ASSERT_TRUE(poll_until([&] { return evicted(ns, "guarded"); }, kDeadline)) << agent->tail();
   EXPECT_TRUE(
       agent->logged("responded to miner pod", {{"pod", ns + "/guarded"}, {"outcome", "deleted"}}))
       << agent->tail();
-  EXPECT_EQ(quarantine("run-quarantine", ns).size(), 1u) << "no duplicate entry";
+  EXPECT_EQ(quarantines(ns).size(), 1u) << "no duplicate quarantine";
 }
 
 // A miner outside any pod is SIGKILLed only with --kill-unowned, and a benign CPU hog next to
@@ -971,8 +974,7 @@ TEST_F(AgentRunE2E, UnownedMinerIsKilledOnlyWhenAllowed) {
   for (pid_t pid : {miner->pid(), hog->pid()}) {
     fs::create_symlink("/proc/" + std::to_string(pid), view + "/" + std::to_string(pid));
   }
-  const std::vector<std::string> common = {
-      "--node-name", kHostNode, "--host-proc", view, "--quarantine-policy", "run-quarantine"};
+  const std::vector<std::string> common = {"--node-name", kHostNode, "--host-proc", view};
 
   {
     Agent* agent = start_agent("agent-nokill", common);
@@ -1021,8 +1023,7 @@ TEST_F(AgentRunE2E, FindingsAreCountedOncePerProcess) {
   fs::create_symlink("/proc/stat", view + "/stat");
   fs::create_symlink("/proc/" + std::to_string(miner->pid()),
                      view + "/" + std::to_string(miner->pid()));
-  Agent* agent = start_agent("agent-counted", {"--node-name", kHostNode, "--host-proc", view,
-                                               "--quarantine-policy", "run-quarantine"});
+  Agent* agent = start_agent("agent-counted", {"--node-name", kHostNode, "--host-proc", view});
   ASSERT_NE(agent, nullptr);
   ASSERT_TRUE(poll_until(
       [&] {
@@ -1078,8 +1079,7 @@ TEST_F(AgentRunE2E, ExcludedPodsAreNeverActedOn) {
   e2e::Process* m3 = start_in_container("excl-none", plain, plain_id, args, &skip);
   ASSERT_TRUE(m1 && m2 && m3);
 
-  Agent* agent = start_agent("agent-excl", {"--node-name", kNode, "--quarantine-policy",
-                                            "run-quarantine", "--exclude-namespace", ns});
+  Agent* agent = start_agent("agent-excl", {"--node-name", kNode, "--exclude-namespace", ns});
   ASSERT_NE(agent, nullptr);
   ASSERT_TRUE(poll_until([&] { return evicted("run-miner", "plain"); }, kDeadline))
       << agent->tail();
@@ -1102,7 +1102,7 @@ TEST_F(AgentRunE2E, ExcludedPodsAreNeverActedOn) {
   EXPECT_FALSE(evicted("run-miner", "render"));
   EXPECT_FALSE(evicted(ns, "batch"));
   EXPECT_TRUE(events_about(ns, "batch").empty());
-  EXPECT_TRUE(quarantine("run-quarantine", ns).empty());
+  EXPECT_TRUE(quarantines(ns).empty());
   // Only the plain miner's stratum URL was counted.
   EXPECT_EQ(agent->metric(R"(orderguard_agent_findings_total{rule="stratum-url"})"), 1);
   (void)client_->remove(kMinerPoliciesResource, "", "run-exclusions");
@@ -1122,9 +1122,8 @@ TEST_F(AgentRunE2E, DetectionToEvictionLatencyFigures) {
   const char* interval_env = std::getenv("ORDERGUARD_AGENT_LATENCY_INTERVAL");
   const std::string interval = interval_env != nullptr ? interval_env : "2";
   const std::string ns = "run-latency";
-  Agent* agent = start_agent("agent-latency",
-                             {"--node-name", kNode, "--quarantine-policy", "run-latency-quarantine",
-                              "--interval", interval, "--evictions-per-minute", "1000"});
+  Agent* agent = start_agent("agent-latency", {"--node-name", kNode, "--interval", interval,
+                                               "--evictions-per-minute", "1000"});
   ASSERT_NE(agent, nullptr);
   std::vector<double> latencies_ms;
   for (int i = 0; i < runs; ++i) {

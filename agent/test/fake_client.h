@@ -1,7 +1,7 @@
 // A tiny kube::Client for the responder's pure-logic tests: evictions succeed and are counted,
-// created objects (Events) are kept, and one Node can be read and replaced (so a Node mark is
-// written and its Event recorded). Every other call is unavailable, so quarantine writes fail
-// (reported in the action, not the point of these tests). throw_on() makes the eviction of one
+// created objects (Events, Quarantines) are kept, and one Node can be read and replaced (so a
+// Node mark is written and its Event recorded). Every other call is unavailable (owner
+// resolution then falls back to the pod's own owner). throw_on() makes the eviction of one
 // pod, or the creation of one resource, throw, as a third-party library can. Behaviour that
 // involves the API server is tested against the real one (agent_e2e_test).
 #pragma once

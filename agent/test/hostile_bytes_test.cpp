@@ -176,7 +176,7 @@ TEST_F(HostileBytesTest, TableHoldsNoTerminalControlsAndNoFakeResultLine) {
 }
 
 // `run`: the Events the responder records about the miner pod and the compromised Node, and
-// the quarantine entry it builds, serialize with the strict dump and carry no terminal
+// the Quarantine object it creates, serialize with the strict dump and carry no terminal
 // controls (kubectl describe prints notes as they are).
 TEST_F(HostileBytesTest, ResponderEventBodiesAndQuarantineReasonSerialize) {
   ScanReport r = scan();
@@ -205,8 +205,10 @@ TEST_F(HostileBytesTest, ResponderEventBodiesAndQuarantineReasonSerialize) {
   EXPECT_EQ(summary.pods[0].outcome, "evicted");
   EXPECT_TRUE(summary.node_marked);
   ASSERT_TRUE(summary.pods[0].quarantine.has_value());
+  const std::vector<json> quarantines = client.created_bodies("quarantines");
+  ASSERT_EQ(quarantines.size(), 1u);
   std::string entry;
-  EXPECT_NO_THROW(entry = policy::to_json(*summary.pods[0].quarantine).dump());
+  EXPECT_NO_THROW(entry = quarantines[0].dump());
   EXPECT_TRUE(terminal_controls(summary.pods[0].quarantine->reason).empty())
       << summary.pods[0].quarantine->reason;
 

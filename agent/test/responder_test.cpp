@@ -1,4 +1,4 @@
-// The responder's pure decisions: exclusions, owner resolution, quarantine scope, entry dedup,
+// The responder's pure decisions: exclusions, owner resolution, quarantine scope, the object,
 // node condition and taint edits, the eviction budget, and not acting twice on a terminating
 // pod (over a tiny client that only counts evictions and created objects). The I/O is covered
 // by agent_e2e_test.
@@ -271,36 +271,55 @@ TEST(QuarantineImage, PrefersTheDigestFromImageID) {
   EXPECT_EQ(quarantine_image(m), "nginx:1.27");
 }
 
-TEST(QuarantineDedup, WorkloadEntriesMatchOnNamespaceKindAndName) {
-  policy::QuarantineEntry e;
-  e.scope = policy::QuarantineScope::kWorkload;
-  e.namespace_name = "shop";
-  e.workload = {"Deployment", "web"};
-  e.image = "nginx:1.27";
-  json existing = json::array({policy::to_json(e)});
-  policy::QuarantineEntry again = e;
-  again.reason = "another scan";
-  again.time = "2026-01-01T00:00:00Z";
-  EXPECT_TRUE(has_equivalent_entry(existing, again));
-  policy::QuarantineEntry other = e;
-  other.namespace_name = "blog";
-  EXPECT_FALSE(has_equivalent_entry(existing, other));
-  policy::QuarantineEntry image = e;
-  image.scope = policy::QuarantineScope::kImage;
-  EXPECT_FALSE(has_equivalent_entry(existing, image));
-  EXPECT_FALSE(has_equivalent_entry(json(), e));
+// The Quarantine object: who found the miner, where, and (with an expiry) until when; its
+// name is the workload's, so a second scan's create is the same object.
+TEST(QuarantineObject, RecordsNodeAgentPodAndExpiry) {
+  EvictingClient client;
+  FakeClock clock;
+  kube::EventRecorder recorder(client, "orderguard.io/agent", "node-a", clock);
+  ResponderOptions o;
+  o.node_name = "node-a";
+  o.pod_name = "orderguard-agent-x7k2p";
+  o.quarantine_expiry = std::chrono::hours(72);
+  Responder responder(client, recorder, clock, nullptr, o);
+  const std::string id(64, 'c');
+  ResponseSummary s = responder.respond(
+      miner_in(id, 40), json::array({running_pod("web-1", "uid-1", id)}), policy::combine({}));
+  ASSERT_EQ(s.pods.size(), 1u);
+  EXPECT_EQ(s.pods[0].quarantine_name, "pod.shop.web-1");
+  const std::vector<json> created = client.created_bodies("quarantines");
+  ASSERT_EQ(created.size(), 1u);
+  const json& q = created[0];
+  EXPECT_EQ(q["apiVersion"], "security.orderguard.io/v1alpha1");
+  EXPECT_EQ(q["kind"], "Quarantine");
+  EXPECT_EQ(q["metadata"]["name"], "pod.shop.web-1");
+  EXPECT_EQ(q["spec"]["scope"], "Workload");
+  EXPECT_EQ(q["spec"]["namespace"], "shop");
+  EXPECT_EQ(q["spec"]["workload"], json({{"kind", "Pod"}, {"name", "web-1"}}));
+  EXPECT_EQ(q["spec"]["nodeName"], "node-a");
+  EXPECT_EQ(q["spec"]["createdBy"], "orderguard-agent-x7k2p");
+  EXPECT_EQ(q["spec"]["expiresAt"],
+            rfc3339(clock.wall_now() + std::chrono::hours(72)));  // FakeClock's wall time
+  EXPECT_NE(q["spec"].value("reason", "").find("on node node-a"), std::string::npos) << q.dump();
+  // It compiles as the webhook will read it.
+  EXPECT_TRUE(policy::compile_quarantine(q).ok());
 }
 
-TEST(QuarantineDedup, ImageEntriesMatchOnDigest) {
-  std::string digest = "sha256:" + std::string(64, 'b');
-  json existing =
-      json::array({{{"scope", "Image"}, {"namespace", "shop"}, {"image", "evil/miner@" + digest}}});
-  policy::QuarantineEntry e;
-  e.scope = policy::QuarantineScope::kImage;
-  e.image = "docker.io/evil/miner-renamed@" + digest;
-  EXPECT_TRUE(has_equivalent_entry(existing, e));
-  e.image = "docker.io/evil/miner:2";
-  EXPECT_FALSE(has_equivalent_entry(existing, e));
+TEST(QuarantineObject, NoPodNameNoExpiryLeavesThoseFieldsOut) {
+  EvictingClient client;
+  FakeClock clock;
+  kube::EventRecorder recorder(client, "orderguard.io/agent", "node-a", clock);
+  ResponderOptions o;
+  o.node_name = "node-a";
+  Responder responder(client, recorder, clock, nullptr, o);
+  const std::string id(64, 'd');
+  responder.respond(miner_in(id, 40), json::array({running_pod("web-2", "uid-2", id)}),
+                    policy::combine({}));
+  const std::vector<json> created = client.created_bodies("quarantines");
+  ASSERT_EQ(created.size(), 1u);
+  EXPECT_FALSE(created[0]["spec"].contains("createdBy")) << created[0].dump();
+  EXPECT_FALSE(created[0]["spec"].contains("expiresAt")) << created[0].dump();
+  EXPECT_EQ(created[0]["spec"]["nodeName"], "node-a");
 }
 
 TEST(EvidenceNote, NamesRulesPidCommAndExcerpt) {
