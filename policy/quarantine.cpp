@@ -64,13 +64,18 @@ bool dns_label(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return lower_alnum(c) || c == '-'; });
 }
 
-// RFC 1123 subdomain: what most object names are.
+// A DNS subdomain as Kubernetes checks object names (IsDNS1123Subdomain): labels of lowercase
+// alphanumerics and '-' that start and end alphanumeric, 253 bytes in all, and no limit on one
+// label (so "image.sha256-<64 hex>" is a name).
 bool dns_subdomain(std::string_view s) {
   if (s.empty() || s.size() > kMaxNameBytes) return false;
   size_t start = 0;
   while (true) {
     size_t dot = s.find('.', start);
-    if (!dns_label(s.substr(start, dot == std::string_view::npos ? dot : dot - start))) {
+    std::string_view label = s.substr(start, dot == std::string_view::npos ? dot : dot - start);
+    if (label.empty() || !lower_alnum(label.front()) || !lower_alnum(label.back()) ||
+        !std::all_of(label.begin(), label.end(),
+                     [](char c) { return lower_alnum(c) || c == '-'; })) {
       return false;
     }
     if (dot == std::string_view::npos) return true;

@@ -60,14 +60,15 @@ QuarantineEntry image(std::string ref) {
   return must_compile(obj);
 }
 
-// DNS-1123 subdomain, written independently of the implementation's check.
+// A DNS-1123 subdomain as Kubernetes checks object names (no limit on one label), written
+// independently of the implementation's check.
 bool valid_object_name(const std::string& name) {
   if (name.empty() || name.size() > 253) return false;
   size_t start = 0;
   while (true) {
     size_t dot = name.find('.', start);
     std::string label = name.substr(start, dot == std::string::npos ? dot : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+    if (label.empty() || label.front() == '-' || label.back() == '-') {
       return false;
     }
     for (char c : label) {

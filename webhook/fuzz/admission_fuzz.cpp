@@ -187,7 +187,7 @@ bool dns_subdomain(const std::string& name) {
   while (true) {
     const size_t dot = name.find('.', start);
     const std::string label = name.substr(start, dot == std::string::npos ? dot : dot - start);
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+    if (label.empty() || label.front() == '-' || label.back() == '-') {
       return false;
     }
     for (char c : label) {
