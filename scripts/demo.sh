@@ -155,8 +155,8 @@ if wait_for 150 bash -c "! '$TOOLS_BIN/kubectl' -n shop get pod '$pod' -o jsonpa
     false
   fi
   echo "the miner's processes are gone from the host"
-  echo "Quarantine entries of MinerPolicy orderguard-default:"
-  kubectl get minerpolicy orderguard-default -o jsonpath='{range .spec.quarantine[*]}{.scope} {.namespace}/{.workload.kind}/{.workload.name}: {.reason}{"\n"}{end}'
+  echo "the agent Pod's Quarantine objects:"
+  kubectl get quarantines -o wide
   echo "the Deployment's next Pods are refused:"
   wait_for 30 bash -c "'$TOOLS_BIN/kubectl' -n shop get events --field-selector reason=FailedCreate -o custom-columns=MESSAGE:.message | grep -q quarantined-workload"
   kubectl -n shop get events --field-selector reason=FailedCreate -o custom-columns=MESSAGE:.message \
@@ -220,7 +220,7 @@ Go on with kubectl and helm (the same binaries the demo uses):
   kubectl -n $NS get pods -o wide                 # the operator, webhook and agent Pods
   kubectl get orderguard -A                       # tier resources and MinerPolicies
   kubectl -n shop get deployments,hpa,pdb -o wide  # what the operator made
-  kubectl get minerpolicy orderguard-default -o yaml   # quarantine entries
+  kubectl get quarantines -o wide                 # what the agent quarantined (delete one to lift it)
   kubectl -n $NS logs -l app.kubernetes.io/component=agent   # the agent's findings
   helm -n $NS status $RELEASE                     # the chart's resources
 Logs: $CLUSTER_DIR/logs/ (control plane and node)

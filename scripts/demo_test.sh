@@ -34,6 +34,7 @@ expect 'denied the request: rule blocked-image'             # webhook Pods refus
 expect '(found: exit code 1 means miner findings'          # agent scan found the stand-in
 expect 'evicted'                                            # the agent Pod evicted the miner Pod
 expect "the miner's processes are gone from the host"
+expect 'deployment.shop.cruncher'                           # the agent Pod's Quarantine object
 expect 'rule quarantined-workload'                          # and the webhook refuses its workload
 expect 'cluster_state:ok'                                   # the Redis Cluster formed
 expect 'cluster_slots_ok:16384'

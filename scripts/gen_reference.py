@@ -2,9 +2,12 @@
 """Writes docs/REFERENCE.md: every CRD field (from crds/*.yaml, the single
 source) and every Helm value (from charts/orderguard/values.yaml and
 values.schema.json). Run after changing either: python3 scripts/gen_reference.py
-(needs PyYAML: apt-get install python3-yaml)."""
+(needs PyYAML: apt-get install python3-yaml). With --check it writes nothing
+and fails when docs/REFERENCE.md is not what it would write (CTest
+reference_test)."""
 import json
 import pathlib
+import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -27,7 +30,8 @@ def walk(schema, path, rows, required=()):
         if "enum" in sub:
             bits.append("one of " + ", ".join(f"`{e}`" for e in sub["enum"]))
         for k, label in (("minimum", "min"), ("maximum", "max"), ("maxItems", "max items"),
-                         ("maxLength", "max length"), ("pattern", "pattern")):
+                         ("minLength", "min length"), ("maxLength", "max length"),
+                         ("pattern", "pattern"), ("format", "format")):
             if k in sub:
                 bits.append(f"{label} `{sub[k]}`")
         desc = " ".join(sub.get("description", "").split())
@@ -54,6 +58,11 @@ def crd_section(path):
                 rules.append(f"- `{r['rule']}`: {r.get('message', '')}")
         out.append(f"Version `{version['name']}`.")
         out.append("")
+        columns = [c["name"] + (" (wide)" if c.get("priority", 0) > 0 else "")
+                   for c in version.get("additionalPrinterColumns", [])]
+        if columns:
+            out.append("`kubectl get` columns: " + ", ".join(columns) + ".")
+            out.append("")
         out.append("| field | type | constraints | description |")
         out.append("|---|---|---|---|")
         rows = []
@@ -97,7 +106,13 @@ def main():
     for path in sorted((ROOT / "crds").glob("*.yaml")):
         lines += crd_section(path)
     lines += values_section()
-    (ROOT / "docs/REFERENCE.md").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    target = ROOT / "docs/REFERENCE.md"
+    if "--check" in sys.argv[1:]:
+        if target.read_text() != text:
+            sys.exit("docs/REFERENCE.md is out of date: run python3 scripts/gen_reference.py")
+        return
+    target.write_text(text)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ fi
 
 declare -A cases=(
   [default]=""
-  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.killUnowned=true --set agent.resolvePools=false --set metrics.serviceMonitor.enabled=true"
+  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.quarantineExpiry=72h --set agent.killUnowned=true --set agent.resolvePools=false --set metrics.serviceMonitor.enabled=true"
   [provided-ignore]="--set webhook.certificates.mode=provided --set webhook.certificates.caBundle=Q0EK --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=3 --set operator.replicas=3 --set defaultPolicy.mode=Audit"
 )
 failed=0
@@ -52,6 +52,8 @@ declare -A bad=(
   [operator.replicas=0]="/operator/replicas"
   [agent.intervalSeconds=0]="/agent/intervalSeconds"
   [agent.poolRefresh=10minutes]="/agent/poolRefresh"
+  [agent.quarantineExpiry=3days]="/agent/quarantineExpiry"
+  [agent.quarantinePolicy=x]="additional properties 'quarantinePolicy'"
   [webhook.maxConnections=0]="/webhook/maxConnections"
   [webhook.failurPolicy=Ignore]="additional properties 'failurPolicy'"
 )
