@@ -426,7 +426,9 @@ TEST_F(WebhookE2E, QuarantineFieldsAreImmutableExceptTheExpiry) {
     auto r = client_->patch(kQuarantines, "", "pod.shop.immutable", kube::PatchType::kMerge,
                             {{"spec", patch}});
     EXPECT_FALSE(r.ok()) << patch.dump() << " was accepted";
-    if (!r.ok()) EXPECT_NE(r.error().message.find(message), std::string::npos) << r.error().message;
+    if (!r.ok()) {
+      EXPECT_NE(r.error().message.find(message), std::string::npos) << r.error().message;
+    }
   };
   refused({{"nodeName", "n2"}}, "nodeName is immutable");
   refused({{"nodeName", nullptr}}, "nodeName is immutable");
