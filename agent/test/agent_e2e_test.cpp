@@ -262,9 +262,9 @@ TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
   EXPECT_NE(spec.value("reason", "").find("stratum-url"), std::string::npos) << spec.dump();
   EXPECT_FALSE(spec.contains("expiresAt"));
   // No MinerPolicy is written any more (GitOps tools own them).
-  auto policies = client_->list_all(kMinerPoliciesResource, "", {});
-  ASSERT_TRUE(policies.ok()) << policies.error().describe();
-  EXPECT_TRUE((*policies)["items"].empty()) << (*policies)["items"].dump();
+  auto written = client_->list_all(kMinerPoliciesResource, "", {});
+  ASSERT_TRUE(written.ok()) << written.error().describe();
+  EXPECT_TRUE((*written)["items"].empty()) << (*written)["items"].dump();
 
   // A new pod of that ReplicaSet is refused once the webhook's informer has the entry.
   json again = {

@@ -57,7 +57,7 @@ const std::string kWebhookSa = "og-webhook";
 const std::string kAgentSa = "og-agent";
 const std::string kWebhookConfig = "og-miners";
 const std::string kWebhookSecret = "og-webhook-tls";
-const std::string kDefaultPolicy = "orderguard-default";  // values.yaml agent.quarantinePolicy
+const std::string kDefaultPolicy = "orderguard-default";  // values.yaml defaultPolicy.name
 const std::string kAgentNode = "node-agent";
 
 json namespaced(const std::string& api_version, const std::string& kind, const std::string& ns,
@@ -132,7 +132,8 @@ class ChartE2E : public ::testing::Test {
     auto established = cluster().kubectl(
         {"wait", "--for=condition=Established", "--timeout=60s",
          "crd/orderservices.tiers.orderguard.io", "crd/cachetiers.tiers.orderguard.io",
-         "crd/shardsets.tiers.orderguard.io", "crd/minerpolicies.security.orderguard.io"});
+         "crd/shardsets.tiers.orderguard.io", "crd/minerpolicies.security.orderguard.io",
+         "crd/quarantines.security.orderguard.io"});
     ASSERT_TRUE(established.ok()) << established.describe();
 
     // Secrets the components must not see: another in the release namespace, and others'.
@@ -517,8 +518,8 @@ TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
   kube::EventRecorder recorder(*agent_, "orderguard.io/agent", kAgentNode, clock_);
   agent::ResponderOptions options;
   options.node_name = kAgentNode;
-  options.quarantine_policy = kDefaultPolicy;
-  options.taint_node = true;  // values.yaml agent.taintNode
+  options.pod_name = "og-agent-test";  // the DaemonSet's POD_NAME
+  options.taint_node = true;           // values.yaml agent.taintNode
   agent::Responder responder(*agent_, recorder, clock_, nullptr, options);
   agent::ResponseSummary summary =
       responder.respond(miner_report(id), (*pods)["items"], policy::combine({}));
@@ -536,12 +537,17 @@ TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
       },
       30s));
   EXPECT_TRUE(has_event("apps", name, "MinerDetected"));
-  json quarantine = get(*admin_, webhook::kMinerPolicies, "", kDefaultPolicy)["spec"].value(
-      "quarantine", json::array());
-  ASSERT_EQ(quarantine.size(), 1u) << quarantine.dump();
-  EXPECT_EQ(quarantine[0]["namespace"], "apps");
-  EXPECT_EQ(quarantine[0]["workload"]["kind"], "Deployment");  // owner resolved through the RS
-  EXPECT_EQ(quarantine[0]["workload"]["name"], "shell");
+  // A Quarantine object, created as og-agent (create is all it may do with them); the
+  // chart's MinerPolicy is left as Helm wrote it.
+  json quarantine = get(*admin_, webhook::kQuarantines, "", "deployment.apps.shell");
+  ASSERT_FALSE(quarantine.is_null());
+  EXPECT_EQ(quarantine["spec"]["namespace"], "apps");
+  EXPECT_EQ(quarantine["spec"]["workload"]["kind"], "Deployment");  // owner resolved through RS
+  EXPECT_EQ(quarantine["spec"]["workload"]["name"], "shell");
+  EXPECT_EQ(quarantine["spec"]["nodeName"], kAgentNode);
+  EXPECT_EQ(quarantine["spec"]["createdBy"], "og-agent-test");
+  EXPECT_FALSE(
+      get(*admin_, webhook::kMinerPolicies, "", kDefaultPolicy)["spec"].contains("quarantine"));
 
   json node = get(*admin_, res::kNodes, "", kAgentNode);
   bool ready = false, compromised = false, tainted = false;
@@ -612,6 +618,52 @@ TEST_F(ChartE2E, AgentCannotDeleteDeploymentsOrReadSecrets) {
   expect_forbidden(agent_->get(res::kSecrets, kNs, kWebhookSecret), kAgentSa, "get a Secret");
   expect_forbidden(agent_->list_all(res::kSecrets, "", {}), kAgentSa, "list Secrets");
   EXPECT_FALSE(get(*admin_, res::kDeployments, kNs, "og-operator").is_null());
+}
+
+// The agent only reads MinerPolicies and only creates Quarantines: one node's agent can neither
+// change what the webhook enforces nor lift or rewrite a quarantine.
+TEST_F(ChartE2E, AgentCannotWriteMinerPoliciesNorChangeQuarantines) {
+  expect_forbidden(agent_->patch(webhook::kMinerPolicies, "", kDefaultPolicy,
+                                 kube::PatchType::kMerge, {{"spec", {{"mode", "Audit"}}}}),
+                   kAgentSa, "patch a MinerPolicy");
+  json policy = get(*agent_, webhook::kMinerPolicies, "", kDefaultPolicy);
+  ASSERT_FALSE(policy.is_null()) << "og-agent cannot read the MinerPolicy";
+  policy["spec"]["mode"] = "Audit";
+  expect_forbidden(agent_->update(webhook::kMinerPolicies, "", policy), kAgentSa,
+                   "update a MinerPolicy");
+  json planted = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                  {"kind", "MinerPolicy"},
+                  {"metadata", {{"name", "planted-by-agent"}}},
+                  {"spec", {{"mode", "Audit"}}}};
+  expect_forbidden(agent_->create(webhook::kMinerPolicies, "", planted), kAgentSa,
+                   "create a MinerPolicy");
+
+  // A quarantine made by an admin: the agent may not read, change or delete it.
+  json q = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+            {"kind", "Quarantine"},
+            {"metadata", {{"name", "pod.apps.rbac-probe"}}},
+            {"spec",
+             {{"scope", "Workload"},
+              {"namespace", "apps"},
+              {"workload", {{"kind", "Pod"}, {"name", "rbac-probe"}}}}}};
+  ASSERT_TRUE(admin_->create(webhook::kQuarantines, "", q).ok());
+  expect_forbidden(agent_->get(webhook::kQuarantines, "", "pod.apps.rbac-probe"), kAgentSa,
+                   "get a Quarantine");
+  expect_forbidden(agent_->list_all(webhook::kQuarantines, "", {}), kAgentSa, "list Quarantines");
+  expect_forbidden(
+      agent_->patch(webhook::kQuarantines, "", "pod.apps.rbac-probe", kube::PatchType::kMerge,
+                    {{"spec", {{"expiresAt", "2000-01-01T00:00:00Z"}}}}),
+      kAgentSa, "patch a Quarantine");
+  expect_forbidden(agent_->remove(webhook::kQuarantines, "", "pod.apps.rbac-probe"), kAgentSa,
+                   "delete a Quarantine");
+  // The webhook reads and deletes them (expiry), but does not make them.
+  EXPECT_TRUE(webhook_->get(webhook::kQuarantines, "", "pod.apps.rbac-probe").ok());
+  json other = q;
+  other["metadata"]["name"] = "pod.apps.rbac-probe-2";
+  other["spec"]["workload"]["name"] = "rbac-probe-2";
+  expect_forbidden(webhook_->create(webhook::kQuarantines, "", other), kWebhookSa,
+                   "create a Quarantine");
+  EXPECT_TRUE(webhook_->remove(webhook::kQuarantines, "", "pod.apps.rbac-probe").ok());
 }
 
 TEST_F(ChartE2E, OperatorCannotReadSecretsOrModifyMinerPolicies) {

@@ -179,13 +179,15 @@ std::string qos_of(const std::string& ns, const std::string& label) {
   return list["items"][0]["status"].value("qosClass", "");
 }
 
+// The agent Pod created Quarantine deployment.<apps>.<name> for it, naming this node and itself.
 bool deployment_quarantined(const std::string& name) {
-  json policy = kubectl_json({"get", "minerpolicy", "orderguard-default", "-o", "json"});
-  if (!policy.is_object()) return false;
-  for (const auto& q : policy["spec"].value("quarantine", json::array())) {
-    if (q.dump().find(name) != std::string::npos) return true;
-  }
-  return false;
+  json q = kubectl_json({"get", "quarantine", "deployment." + kApps + "." + name, "-o", "json"});
+  if (!q.is_object() || !q.contains("spec")) return false;
+  const json& spec = q["spec"];
+  return spec.value("scope", "") == "Workload" && spec.value("namespace", "") == kApps &&
+         spec.value("workload", json::object()).value("name", "") == name &&
+         !spec.value("nodeName", "").empty() &&
+         spec.value("createdBy", "").starts_with(kRelease + "-agent-");
 }
 
 // orderguard_agent_scans_total of the agent Pod, -1 when unreadable.
@@ -520,11 +522,13 @@ TEST_F(ChartOnNode, UninstallLeavesOnlyWhatTheReadmeSaysItKeeps) {
   EXPECT_EQ(configs.out.find(kRelease + "-miners"), std::string::npos) << configs.out;
   auto roles = cluster().kubectl({"get", "clusterroles,clusterrolebindings", "-o", "name"});
   EXPECT_EQ(roles.out.find("/" + kRelease + "-"), std::string::npos) << roles.out;
-  // Documented leftovers (README, "Installing on a cluster with Helm"): the CRDs and the default
-  // MinerPolicy (quarantine entries survive), and what the webhook made at run
-  // time: its TLS Secret and its Leases.
+  // Documented leftovers (README, "Installing on a cluster with Helm"): the CRDs, the default
+  // MinerPolicy, the Quarantines, and what the webhook made at run time: its TLS Secret and its
+  // Leases.
   auto kept = cluster().kubectl({"get", "minerpolicy", "orderguard-default", "-o", "name"});
   EXPECT_TRUE(kept.ok()) << kept.describe();
+  auto crd = cluster().kubectl({"get", "crd", "quarantines.security.orderguard.io", "-o", "name"});
+  EXPECT_TRUE(crd.ok()) << crd.describe();
 }
 
 }  // namespace
