@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "e2e/cluster.h"
@@ -385,6 +386,35 @@ TEST_F(WebhookE2E, AQuarantineObjectRefusesItsWorkloadUntilDeleted) {
       << refused.error().message;
   // Another workload of the namespace is not affected.
   EXPECT_TRUE(apply(deployment("qother")).ok());
+  // `kubectl get quarantines` shows what is quarantined, where, and by which node.
+  auto listed = cluster().kubectl({"get", "quarantines", "-o", "wide"});
+  ASSERT_TRUE(listed.ok()) << listed.describe();
+  for (const char* column : {"NAME", "SCOPE", "TARGET-NAMESPACE", "KIND", "WORKLOAD", "IMAGE",
+                             "NODE", "EXPIRES", "AGE", "CREATED-BY", "REASON"}) {
+    EXPECT_NE(listed.out.find(column), std::string::npos) << column << " in " << listed.out;
+  }
+  // The value under each header (empty columns are blank, so split by the header's offsets).
+  std::istringstream lines(listed.out);
+  std::string header, line, row;
+  std::getline(lines, header);
+  while (std::getline(lines, line)) {
+    if (line.starts_with("deployment.shop.qweb ")) row = line;
+  }
+  ASSERT_FALSE(row.empty()) << listed.out;
+  auto cell = [&](const std::string& column) {
+    const size_t at = (header + " ").find(" " + column + " ") + 1;
+    if (at == 0 || at >= row.size()) return std::string();
+    const std::string rest = row.substr(at);
+    return rest.substr(0, rest.find(' '));
+  };
+  EXPECT_EQ(cell("SCOPE"), "Workload") << listed.out;
+  EXPECT_EQ(cell("TARGET-NAMESPACE"), "shop") << listed.out;
+  EXPECT_EQ(cell("KIND"), "Deployment") << listed.out;
+  EXPECT_EQ(cell("WORKLOAD"), "qweb") << listed.out;
+  EXPECT_EQ(cell("IMAGE"), "") << listed.out;
+  EXPECT_EQ(cell("NODE"), "n1") << listed.out;
+  EXPECT_EQ(cell("CREATED-BY"), "orderguard-agent-abcde") << listed.out;
+  EXPECT_EQ(cell("REASON"), "stratum-url") << listed.out;  // its first word
 
   ASSERT_TRUE(cluster().kubectl({"delete", "quarantine", "deployment.shop.qweb"}).ok());
   ASSERT_TRUE(poll_until(
