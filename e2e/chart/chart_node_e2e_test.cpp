@@ -520,11 +520,18 @@ TEST_F(ChartOnNode, UninstallLeavesOnlyWhatTheReadmeSaysItKeeps) {
   EXPECT_EQ(configs.out.find(kRelease + "-miners"), std::string::npos) << configs.out;
   auto roles = cluster().kubectl({"get", "clusterroles,clusterrolebindings", "-o", "name"});
   EXPECT_EQ(roles.out.find("/" + kRelease + "-"), std::string::npos) << roles.out;
-  // Documented leftovers (README, "Installing on a cluster with Helm"): the CRDs and the default
-  // MinerPolicy (quarantine entries survive), and what the webhook made at run
-  // time: its TLS Secret and its Leases.
+  // The pre-delete hook Job (orderguard-webhook cleanup, from the webhook image)
+  // removed the TLS Secret the webhook made at run time.
+  auto secrets = cluster().kubectl({"get", "secrets", "-n", kNs, "-o", "name"});
+  EXPECT_TRUE(secrets.ok()) << secrets.describe();
+  EXPECT_EQ(secrets.out.find(kRelease + "-webhook-tls"), std::string::npos) << secrets.out;
+  // Documented leftovers (README, "Upgrade and uninstall"): the CRDs and the default
+  // MinerPolicy (quarantine entries survive), and the Leases.
   auto kept = cluster().kubectl({"get", "minerpolicy", "orderguard-default", "-o", "name"});
   EXPECT_TRUE(kept.ok()) << kept.describe();
+  auto crds =
+      cluster().kubectl({"get", "crd", "minerpolicies.security.orderguard.io", "-o", "name"});
+  EXPECT_TRUE(crds.ok()) << crds.describe();
 }
 
 }  // namespace
