@@ -134,6 +134,13 @@ class ChartE2E : public ::testing::Test {
          "crd/orderservices.tiers.orderguard.io", "crd/cachetiers.tiers.orderguard.io",
          "crd/shardsets.tiers.orderguard.io", "crd/minerpolicies.security.orderguard.io"});
     ASSERT_TRUE(established.ok()) << established.describe();
+    // The CRDs are objects of the release, created in the same pass as the
+    // Deployments, whose ReplicaSets can fill the API server's admission
+    // RESTMapper before the new kinds are served; it is reset every 30 s.
+    // Until then OwnerReferencesPermissionEnforcement refuses children owned
+    // (blockOwnerDeletion) by a tier resource, so wait for it to map them.
+    ASSERT_TRUE(poll_until([] { return admission_maps_tier_kinds(); }, 60s))
+        << "the API server's admission does not map the tier kinds";
 
     // Secrets the components must not see: another in the release namespace, and others'.
     for (const auto& [ns, name] : std::vector<std::pair<std::string, std::string>>{
@@ -147,6 +154,21 @@ class ChartE2E : public ::testing::Test {
     agent_ = service_account_client(kAgentSa);
     ASSERT_TRUE(operator_ && webhook_ && agent_);
     start_webhook();
+  }
+
+  // A dry-run ConfigMap owned (blockOwnerDeletion) by one object of each tier kind.
+  static bool admission_maps_tier_kinds() {
+    json owners = json::array();
+    for (const char* kind : {"OrderService", "CacheTier", "ShardSet"}) {
+      owners.push_back({{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                        {"kind", kind},
+                        {"name", "probe"},
+                        {"uid", "00000000-0000-0000-0000-000000000001"},
+                        {"blockOwnerDeletion", true}});
+    }
+    json probe = namespaced("v1", "ConfigMap", "apps", "mapping-probe");
+    probe["metadata"]["ownerReferences"] = owners;
+    return admin_->raw("POST", "/api/v1/namespaces/apps/configmaps?dryRun=All", &probe).ok();
   }
 
   static void TearDownTestSuite() {
