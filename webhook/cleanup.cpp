@@ -25,9 +25,11 @@ Result<CleanupReport> cleanup(kube::Client& client, const CleanupOptions& option
   if (options.webhook_config_name.empty()) {
     return make_error(ErrorCode::kInvalid, "cleanup needs the webhook configuration's name");
   }
-  if ((!options.deployment_name.empty() || !options.secret_name.empty()) && options.ns.empty()) {
+  if ((!options.deployment_name.empty() || !options.pod_selector.empty() ||
+       !options.secret_name.empty()) &&
+      options.ns.empty()) {
     return make_error(ErrorCode::kInvalid,
-                      "cleanup needs the namespace of the Deployment and Secret");
+                      "cleanup needs the namespace of the Deployment, Pods and Secret");
   }
   CleanupReport report;
 

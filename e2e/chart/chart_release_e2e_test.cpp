@@ -59,6 +59,7 @@ class ChartRelease : public ::testing::Test {
     // never become ready.
     auto installed = install("first", "og-first", {"--set", "webhook.failurePolicy=Ignore"});
     ASSERT_TRUE(installed.ok()) << installed.describe();
+    first_install_ = installed;
   }
   static void TearDownTestSuite() { admin_.reset(); }
 
@@ -181,9 +182,14 @@ class ChartRelease : public ::testing::Test {
   }
 
   static inline std::unique_ptr<kube::Client> admin_;
+  static inline CommandResult first_install_;
 };
 
 TEST_F(ChartRelease, FirstInstallMakesTheCrdsReleaseObjectsAndThePolicyAHook) {
+  // No symbolic link, no crds/ directory: Helm has nothing to warn about.
+  EXPECT_EQ(first_install_.err.find("WARNING"), std::string::npos) << first_install_.err;
+  EXPECT_NE(first_install_.out.find("failurePolicy Ignore"), std::string::npos)
+      << first_install_.out;
   for (const auto& name : kCrds) {
     json crd = get(res::kCustomResourceDefinitions, "", name);
     ASSERT_FALSE(crd.is_null()) << name;
@@ -324,6 +330,21 @@ TEST_F(ChartRelease, ASecondReleaseNeedsNamesOfItsOwn) {
   EXPECT_EQ(get(kMinerPolicies, "",
                 "orderguard-default")["metadata"]["annotations"]["meta.helm.sh/release-name"],
             "first");
+}
+
+// The cleanup stops at the first refusal, before it removes anything else:
+// Helm then fails the uninstall with the webhook still running.
+TEST_F(ChartRelease, CleanupWithoutTheRightsChangesNothingAndFails) {
+  const std::string kubeconfig = kubeconfig_for("og-second", "nobody");
+  ASSERT_FALSE(kubeconfig.empty());
+  CommandResult refused =
+      run_command({ORDERGUARD_WEBHOOK_BINARY, "cleanup", "--kubeconfig=" + kubeconfig,
+                   "--namespace=og-second", "--webhook-config-name=og-second-miners",
+                   "--deployment-name=og-second-webhook", "--secret-name=og-second-webhook-tls"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.describe();
+  EXPECT_NE(refused.err.find("Forbidden"), std::string::npos) << refused.err;
+  EXPECT_FALSE(get(res::kValidatingWebhookConfigurations, "", "og-second-miners").is_null());
+  EXPECT_FALSE(get(res::kDeployments, "og-second", "og-second-webhook").is_null());
 }
 
 TEST_F(ChartRelease, UninstallRemovesTheWebhookConfigurationAndSecretFirst) {
