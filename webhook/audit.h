@@ -91,9 +91,10 @@ class Auditor {
  public:
   // Everything passed must outlive the auditor.
   // `audit_secrets`: whether passes list Secrets (the chart grants the RBAC for it only
-  // with webhook.auditSecrets; without it they are left out, not reported as errors).
+  // with webhook.auditSecrets, i.e. --audit-secrets; without it they are left out, not
+  // reported as errors).
   Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events, const Clock& clock,
-          bool audit_secrets = true);
+          bool audit_secrets = false);
 
   // One pass (see the contract above).
   AuditResult run_once();

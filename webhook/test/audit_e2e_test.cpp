@@ -138,7 +138,7 @@ TEST_F(AuditE2E, MinerConfigMapAndSecretAdmittedWithoutTheWebhookAreFound) {
   PolicyStore store;  // no MinerPolicy: the built-in default
   RealClock clock;
   kube::EventRecorder events(*client_, "orderguard.io/webhook", "audit-e2e", clock);
-  Auditor auditor(*client_, store, events, clock);
+  Auditor auditor(*client_, store, events, clock, /*audit_secrets=*/true);
   AuditResult result = auditor.run_once();
   events.flush();
   std::set<std::string> found;
