@@ -13,6 +13,13 @@
 namespace orderguard::policy {
 namespace {
 
+// A PolicySet of one MinerPolicy (CompiledPolicy is move-only: no initializer list).
+PolicySet one_policy(const nlohmann::json& policy) {
+  std::vector<CompiledPolicy> compiled;
+  compiled.push_back(testing::must_compile(policy));
+  return combine(std::move(compiled));
+}
+
 using nlohmann::json;
 
 constexpr std::string_view kWallet =
@@ -225,8 +232,7 @@ TEST(ConfigObjectTest, StringDataAndBinaryDataAreRead) {
 }
 
 TEST(ConfigObjectTest, AuditModeAllowsWithWarnings) {
-  PolicySet audit = combine(
-      {testing::must_compile({{"metadata", {{"name", "watch"}}}, {"spec", {{"mode", "Audit"}}}})});
+  PolicySet audit = one_policy({{"metadata", {{"name", "watch"}}}, {"spec", {{"mode", "Audit"}}}});
   Decision d =
       decide(config_map({{"config.json", xmrig_config("stratum+tcp://x.example:1")}}), audit);
   EXPECT_TRUE(d.allowed);
@@ -236,8 +242,8 @@ TEST(ConfigObjectTest, AuditModeAllowsWithWarnings) {
 }
 
 TEST(ConfigObjectTest, ExemptNamespaceAndUnchangedUpdateAreAllowed) {
-  PolicySet exempt = combine({testing::must_compile(
-      {{"metadata", {{"name", "p"}}}, {"spec", {{"exemptions", {{"namespaces", {"shop"}}}}}}})});
+  PolicySet exempt = one_policy(
+      {{"metadata", {{"name", "p"}}}, {"spec", {{"exemptions", {{"namespaces", {"shop"}}}}}}});
   json miner = config_map({{"config.json", xmrig_config("stratum+tcp://x.example:1")}});
   Decision d = decide(miner, exempt);
   EXPECT_TRUE(d.allowed);
@@ -258,24 +264,16 @@ TEST(ConfigObjectTest, ExemptNamespaceAndUnchangedUpdateAreAllowed) {
 }
 
 TEST(ConfigObjectTest, CustomSignaturesAndBuiltinsOff) {
-  PolicySet custom = combine({testing::must_compile(
-      {
-  {"metadata", {{"name", "corp"}}}, {
-    "spec", {
-      {"builtinIndicators", false}, {
-        "signatures", {
-          {
-            {"name", "corp-pool"}, { "literal", "pool.corp-evil.example" }
-          }
-        }
-      }
-    }
-  }}})});
-Decision d = decide(config_map({{"x", "url = pool.corp-evil.example:1"}}), custom);
-EXPECT_FALSE(d.allowed);
-EXPECT_TRUE(contains(d.message, "rule custom-signature: data[\"x\"]")) << d.message;
-// Built-ins off: a stratum URL is not a finding of this policy.
-EXPECT_TRUE(decide(config_map({{"x", "stratum+tcp://a.example:1"}}), custom).allowed);
+  PolicySet custom = one_policy(
+      {{"metadata", {{"name", "corp"}}},
+       {"spec",
+        {{"builtinIndicators", false},
+         {"signatures", {{{"name", "corp-pool"}, {"literal", "pool.corp-evil.example"}}}}}}});
+  Decision d = decide(config_map({{"x", "url = pool.corp-evil.example:1"}}), custom);
+  EXPECT_FALSE(d.allowed);
+  EXPECT_TRUE(contains(d.message, "rule custom-signature: data[\"x\"]")) << d.message;
+  // Built-ins off: a stratum URL is not a finding of this policy.
+  EXPECT_TRUE(decide(config_map({{"x", "stratum+tcp://a.example:1"}}), custom).allowed);
 }
 
 TEST(ConfigObjectTest, HostileInputNeverCrashes) {
