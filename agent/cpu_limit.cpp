@@ -59,7 +59,8 @@ bool is_dir(const std::string& path) {
 
 // The directory of `path` inside the hierarchy mounted at `mount` (see the header for paths
 // seen from inside a cgroup namespace), as the list of components below `mount`.
-std::optional<std::vector<std::string>> locate(const std::string& mount, std::string_view raw) {
+std::optional<std::vector<std::string>> locate(const std::string& mount, std::string_view raw,
+                                               CgroupLocator* locator) {
   const bool namespaced = raw.substr(0, 4) == "/../" || raw == "/..";
   std::optional<std::vector<std::string>> parts =
       cgroup_components(strip_cgroup_namespace_prefix(raw));
@@ -67,6 +68,11 @@ std::optional<std::vector<std::string>> locate(const std::string& mount, std::st
   const std::string rel = join("", *parts, parts->size());
   if (!namespaced || is_dir(mount + rel)) return parts;
   if (parts->empty()) return std::nullopt;
+  const std::string key = mount + "\n" + std::string(raw);
+  if (locator != nullptr) {
+    const std::vector<std::string>* known = locator->find(key);
+    if (known != nullptr && is_dir(join(mount, *known, known->size()))) return *known;
+  }
   // Breadth-first for the unique directory holding `rel`.
   std::optional<std::vector<std::string>> found;
   std::deque<std::vector<std::string>> queue;
@@ -93,6 +99,7 @@ std::optional<std::vector<std::string>> locate(const std::string& mount, std::st
       queue.push_back(std::move(child));
     }
   }
+  if (found && locator != nullptr) locator->remember(key, *found);
   return found;
 }
 
@@ -140,7 +147,18 @@ std::optional<double> parse_cfs_quota(std::string_view quota_text, std::string_v
   return ratio(quota, period);
 }
 
-std::optional<CpuLimit> read_cpu_limit(const HostView& view, std::string_view cgroup_text) {
+const std::vector<std::string>* CgroupLocator::find(const std::string& key) const {
+  auto it = found_.find(key);
+  return it == found_.end() ? nullptr : &it->second;
+}
+
+void CgroupLocator::remember(std::string key, std::vector<std::string> parts) {
+  if (found_.size() >= kMaxRemembered) found_.clear();
+  found_[std::move(key)] = std::move(parts);
+}
+
+std::optional<CpuLimit> read_cpu_limit(const HostView& view, std::string_view cgroup_text,
+                                       CgroupLocator* locator) {
   const std::vector<CgroupLine> lines = parse_cgroup_file(cgroup_text);
   const std::string base = view.host_path("/sys/fs/cgroup");
   // v1: the hierarchy the cpu controller is bound to wins; its quota is the one enforced.
@@ -160,7 +178,7 @@ std::optional<CpuLimit> read_cpu_limit(const HostView& view, std::string_view cg
     for (const std::string& dir : {l.controllers, std::string("cpu"), std::string("cpu,cpuacct")}) {
       const std::string mount = base + "/" + dir;
       if (!is_dir(mount)) continue;
-      std::optional<std::vector<std::string>> parts = locate(mount, l.path);
+      std::optional<std::vector<std::string>> parts = locate(mount, l.path, locator);
       if (!parts) return std::nullopt;
       return smallest_quota(mount, *parts, [](const std::string& d) -> std::optional<double> {
         Result<std::string> quota = HostView::read_file(d + "/cpu.cfs_quota_us", 64);
@@ -176,7 +194,7 @@ std::optional<CpuLimit> read_cpu_limit(const HostView& view, std::string_view cg
   // and /sys/fs/cgroup holds no cpu.max).
   for (const CgroupLine& l : lines) {
     if (l.hierarchy != 0 || !l.controllers.empty()) continue;
-    std::optional<std::vector<std::string>> parts = locate(base, l.path);
+    std::optional<std::vector<std::string>> parts = locate(base, l.path, locator);
     if (!parts) return std::nullopt;
     return smallest_quota(base, *parts, [](const std::string& d) -> std::optional<double> {
       Result<std::string> max = HostView::read_file(d + "/cpu.max", 64);
@@ -238,14 +256,13 @@ HogDecision decide_cpu_hog(double percent, const std::optional<CpuLimit>& limit,
   return d;
 }
 
-std::optional<policy::Finding> cpu_hog_finding(const HostView& view, int pid, double percent,
-                                               const HostLoad& load, double hog_percent,
-                                               const policy::Scoring& scoring) {
+std::optional<policy::Finding> cpu_hog_finding(const HostView& view,
+                                               const std::function<std::string()>& cgroup_text,
+                                               double percent, const HostLoad& load,
+                                               double hog_percent, const policy::Scoring& scoring,
+                                               CgroupLocator* locator) {
   if (!(percent >= kHogFloorPercent)) return std::nullopt;
-  std::optional<CpuLimit> limit;
-  if (Result<std::string> cg = view.read_pid_whole(pid, "cgroup"); cg) {
-    limit = read_cpu_limit(view, *cg);
-  }
+  std::optional<CpuLimit> limit = read_cpu_limit(view, cgroup_text(), locator);
   HogDecision d = decide_cpu_hog(percent, limit, load, hog_percent);
   if (!d.hog) return std::nullopt;
   std::string evidence = percent_text(percent);

@@ -22,11 +22,16 @@
 // up from the hierarchy's root first, and when it is not there, as the unique directory of the
 // hierarchy (searched breadth-first, at most kMaxCgroupSearchDirs directories) under which that
 // path exists. Not found or ambiguous: no quota is known and the other two allowances apply.
+// A CgroupLocator remembers where each such path was found, so a scanner searches once per
+// container rather than once per scan.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/cpu.h"
 #include "agent/host_view.h"
@@ -51,9 +56,23 @@ struct CpuLimit {
   std::string cgroup;  // the cgroup whose quota it is, relative to its hierarchy
 };
 
+// Where the cgroup paths seen from inside a cgroup namespace were found (see above), by
+// hierarchy and path. An entry is used only while its directory still exists; at most
+// kMaxRemembered entries (all forgotten when full: containers come and go).
+class CgroupLocator {
+ public:
+  static constexpr size_t kMaxRemembered = 4096;
+  const std::vector<std::string>* find(const std::string& key) const;
+  void remember(std::string key, std::vector<std::string> parts);
+
+ private:
+  std::map<std::string, std::vector<std::string>> found_;
+};
+
 // The effective CPU quota of a process whose /proc/<pid>/cgroup is `cgroup_text`; nullopt when
-// none applies or none can be read (see above).
-std::optional<CpuLimit> read_cpu_limit(const HostView& view, std::string_view cgroup_text);
+// none applies or none can be read (see above). `locator` may be null (search every time).
+std::optional<CpuLimit> read_cpu_limit(const HostView& view, std::string_view cgroup_text,
+                                       CgroupLocator* locator = nullptr);
 
 // The host over one CPU interval.
 struct HostLoad {
@@ -79,10 +98,13 @@ HogDecision decide_cpu_hog(double percent, const std::optional<CpuLimit>& limit,
 // "500m", "2 CPUs", "1 CPU".
 std::string format_cpus(double cpus);
 
-// The cpu-hog finding of process `pid` that used `percent` of a CPU, or nullopt. Reads the
-// quota only when the usage reaches the floor.
-std::optional<policy::Finding> cpu_hog_finding(const HostView& view, int pid, double percent,
-                                               const HostLoad& load, double hog_percent,
-                                               const policy::Scoring& scoring);
+// The cpu-hog finding of a process that used `percent` of a CPU, or nullopt. `cgroup_text`
+// (its /proc/<pid>/cgroup, which the caller reads once and reuses for the container) is asked
+// for only when the usage reaches the floor, so the quota is read only for candidates.
+std::optional<policy::Finding> cpu_hog_finding(const HostView& view,
+                                               const std::function<std::string()>& cgroup_text,
+                                               double percent, const HostLoad& load,
+                                               double hog_percent, const policy::Scoring& scoring,
+                                               CgroupLocator* locator = nullptr);
 
 }  // namespace orderguard::agent

@@ -191,7 +191,7 @@ Result<ExclusionConfig> exclusions_from_flags(const ExclusionFlags& flags) {
     config.executables.push_back({std::move(glob).value(), "--exclude-exe"});
   }
   for (const std::string& ns : flags.namespaces) {
-    if (ns.empty() || ns.size() > 63) {
+    if (!policy::plausible_namespace_name(ns)) {
       return make_error(ErrorCode::kInvalid, "--exclude-namespace: not a namespace name: " + ns);
     }
     config.namespaces.emplace(ns, "--exclude-namespace");

@@ -141,6 +141,16 @@ Result<ScanReport> Scanner::scan() {
                   (share != shares.processes.end() && share->second.percent > 0);
     Result<ProcessSnapshot> snap = read_process(view_, pid, read);
     if (!snap) return std::nullopt;  // exited mid-scan
+    // /proc/<pid>/cgroup, read at most once: for the CPU quota of a candidate hog and for the
+    // container of a process with findings. Unreadable reads as empty (no quota, no container).
+    std::optional<std::string> cgroup;
+    auto cgroup_text = [&]() -> std::string {
+      if (!cgroup) {
+        Result<std::string> cg = view_.read_pid_whole(pid, "cgroup");
+        cgroup = cg ? std::move(*cg) : std::string();
+      }
+      return *cgroup;
+    };
     ProcessReport pr;
     pr.pid = pid;
     pr.ppid = snap->stat.ppid;
@@ -151,8 +161,9 @@ Result<ScanReport> Scanner::scan() {
     pr.findings = check_identity(*snap, policy_);
     if (share != shares.processes.end()) {
       pr.cpu_percent = share->second.percent;
-      if (std::optional<policy::Finding> hog = cpu_hog_finding(
-              view_, pid, pr.cpu_percent, load, options_.cpu_hog_percent, policy_.scoring)) {
+      if (std::optional<policy::Finding> hog =
+              cpu_hog_finding(view_, cgroup_text, pr.cpu_percent, load, options_.cpu_hog_percent,
+                              policy_.scoring, &cgroups_)) {
         pr.findings.push_back(std::move(*hog));
       }
     }
@@ -181,9 +192,7 @@ Result<ScanReport> Scanner::scan() {
     pr.score = v.score;
     pr.miner = v.miner;
     // Only a process with findings needs its container.
-    if (Result<std::string> cg = view_.read_pid_whole(pid, "cgroup"); cg) {
-      pr.container = container_from_cgroup(*cg);
-    }
+    pr.container = container_from_cgroup(cgroup_text());
     return pr;
   };
   for (int pid : pids) {

@@ -28,6 +28,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/cpu.h"
+#include "agent/cpu_limit.h"
 #include "agent/exclusions.h"
 #include "agent/hidden.h"
 #include "agent/host_view.h"
@@ -128,6 +129,7 @@ class Scanner {
   PersistenceScanner persistence_;
   const PoolAddressBook* pools_;
   ExeDigestCache exe_digests_;
+  CgroupLocator cgroups_;  // cgroup namespace paths found once (cpu_limit.h)
 };
 
 }  // namespace orderguard::agent

@@ -276,6 +276,12 @@ void compile_exemptions(const json& spec, CompiledPolicy* policy, Problems* prob
   }
 }
 
+}  // namespace
+
+bool plausible_namespace_name(std::string_view name) { return !name.empty() && name.size() <= 63; }
+
+namespace {
+
 void compile_agent(const json& spec, CompiledPolicy* policy, Problems* problems) {
   const json* agent = object_field(spec, "agent", "spec.agent", problems);
   if (agent == nullptr) return;
@@ -293,7 +299,7 @@ void compile_agent(const json& spec, CompiledPolicy* policy, Problems* problems)
   }
   for (auto& [ns, path] :
        string_list(*ex, "namespaces", "spec.agent.exclusions.namespaces", problems)) {
-    if (ns.empty() || ns.size() > 63) {
+    if (!plausible_namespace_name(ns)) {
       problems->add(path, "must be a namespace name (1 to 63 characters)");
       continue;
     }

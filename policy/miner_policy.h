@@ -217,6 +217,9 @@ struct CompiledPolicy {
   AgentExclusions agent_exclusions;
 };
 
+// A namespace name as the agent's exclusions accept it (flag or MinerPolicy): 1 to 63 bytes.
+bool plausible_namespace_name(std::string_view name);
+
 // Validates and compiles a MinerPolicy object (apiVersion/kind optional; metadata.name used
 // for messages). All problems are reported together.
 Result<CompiledPolicy> compile(const nlohmann::json& miner_policy);

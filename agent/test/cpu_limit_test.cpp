@@ -141,6 +141,7 @@ class CgroupTree {
     fs::create_directories(fs::path(root_) / "sys/fs/cgroup" / rel);
   }
   HostView view() const { return HostView({"/proc", root_}); }
+  std::string path(const std::string& rel) const { return root_ + "/sys/fs/cgroup/" + rel; }
 
  private:
   std::string root_;
@@ -183,6 +184,30 @@ TEST(ReadCpuLimit, V2InsideACgroupNamespaceFindsTheUniqueDirectory) {
   t.write("kubepods.slice/kubepods-besteffort.slice/miner-pod.slice/miner.scope/cpu.max",
           "10000 100000\n");
   EXPECT_FALSE(read_cpu_limit(t.view(), "0::/../../miner-pod.slice/miner.scope\n").has_value());
+}
+
+TEST(ReadCpuLimit, ALocatorRemembersWhereANamespacedPathWasFound) {
+  CgroupTree t;
+  const std::string file = "0::/../../miner-pod.slice/miner.scope\n";
+  t.write("kubepods.slice/kubepods-burstable.slice/miner-pod.slice/cpu.max", "50000 100000\n");
+  t.dir("kubepods.slice/kubepods-burstable.slice/miner-pod.slice/miner.scope");
+  CgroupLocator locator;
+  ASSERT_TRUE(read_cpu_limit(t.view(), file, &locator).has_value());
+
+  // A second directory of the same name makes a fresh search ambiguous; the remembered
+  // location still answers, because it was found before and still exists.
+  t.dir("kubepods.slice/kubepods-besteffort.slice/miner-pod.slice/miner.scope");
+  EXPECT_FALSE(read_cpu_limit(t.view(), file).has_value());
+  std::optional<CpuLimit> l = read_cpu_limit(t.view(), file, &locator);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->cgroup, "/kubepods.slice/kubepods-burstable.slice/miner-pod.slice");
+
+  // Once that directory is gone, the path is searched again (and is ambiguous no more).
+  std::filesystem::remove_all(t.path("kubepods.slice/kubepods-burstable.slice"));
+  t.write("kubepods.slice/kubepods-besteffort.slice/miner-pod.slice/cpu.max", "20000 100000\n");
+  l = read_cpu_limit(t.view(), file, &locator);
+  ASSERT_TRUE(l.has_value());
+  EXPECT_DOUBLE_EQ(l->cpus, 0.2);
 }
 
 TEST(ReadCpuLimit, V1CpuControllerWinsOverTheV2Line) {

@@ -50,31 +50,37 @@ bool wait_for(Pred done, std::chrono::seconds deadline = std::chrono::seconds(10
   return done();
 }
 
-class FakeMiner {
+// A copy of `source` named `name` in a directory of its own, run with `argv` (argv[0] included)
+// and stdout/stderr to /dev/null, until destroyed. Started once /proc shows `marker` in its
+// command line.
+class CopiedProgram {
  public:
-  FakeMiner() {
+  CopiedProgram(const std::string& source, const std::string& name, std::vector<std::string> argv,
+                const std::string& marker) {
     char tmpl[] = "/tmp/orderguard-live-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    exe_ = dir_ + "/xmrig";
-    fs::copy_file("/bin/sh", exe_);
+    exe_ = dir_ + "/" + name;
+    fs::copy_file(source, exe_);
     fs::permissions(exe_, fs::perms::owner_all);
     pid_ = ::fork();
     if (pid_ == 0) {
-      // Own process group, so cleanup reaches sh's sleep child too.
       ::setpgid(0, 0);
-      // sh stays the parent of sleep (the trailing ':' prevents exec), so its argv stays.
-      const char* argv[] = {"xmrig", "-c",     "sleep 600; :",     "xmrig",
-                            "-o",    kStratum, "--donate-level=1", nullptr};
-      ::execv(exe_.c_str(), const_cast<char* const*>(argv));
+      int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      std::vector<char*> args;
+      for (std::string& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(exe_.c_str(), args.data());
       ::_exit(127);
     }
-    if (pid_ > 0) ::setpgid(pid_, pid_);  // either side may win the race; both agree
+    if (pid_ > 0) ::setpgid(pid_, pid_);
     started_ = wait_for([&] {
-      Result<std::string> cmd = HostView::read_file(proc("cmdline"));
-      return cmd.ok() && cmd->find(kStratum) != std::string::npos;
+      Result<std::string> cmd = HostView::read_file("/proc/" + std::to_string(pid_) + "/cmdline");
+      return cmd.ok() && cmd->find(marker) != std::string::npos;
     });
   }
-  ~FakeMiner() {
+  ~CopiedProgram() {
     if (pid_ > 0) {
       ::kill(-pid_, SIGKILL);
       ::kill(pid_, SIGKILL);
@@ -83,20 +89,33 @@ class FakeMiner {
     std::error_code ec;
     fs::remove_all(dir_, ec);
   }
-  FakeMiner(const FakeMiner&) = delete;
-  FakeMiner& operator=(const FakeMiner&) = delete;
+  CopiedProgram(const CopiedProgram&) = delete;
+  CopiedProgram& operator=(const CopiedProgram&) = delete;
 
   pid_t pid() const { return pid_; }
   bool started() const { return started_; }
-  std::string proc(const std::string& file) const {
-    return "/proc/" + std::to_string(pid_) + "/" + file;
-  }
+  const std::string& exe() const { return exe_; }
+  const std::string& dir() const { return dir_; }
 
  private:
   std::string dir_;
   std::string exe_;
   pid_t pid_ = -1;
   bool started_ = false;
+};
+
+// A copy of /bin/sh named xmrig whose argv carries a stratum URL; sh stays the parent of its
+// sleep (the trailing ':' prevents exec), so its argv stays.
+class FakeMiner : public CopiedProgram {
+ public:
+  FakeMiner()
+      : CopiedProgram("/bin/sh", "xmrig",
+                      {"xmrig", "-c", "sleep 600; :", "xmrig", "-o", kStratum, "--donate-level=1"},
+                      kStratum) {}
+
+  std::string proc(const std::string& file) const {
+    return "/proc/" + std::to_string(pid()) + "/" + file;
+  }
 };
 
 const ProcessReport* find_pid(const ScanReport& r, int pid) {
@@ -153,60 +172,6 @@ TEST(Live, AgentBinaryReportsTheMinerAndExitsOne) {
   }
   EXPECT_TRUE(found) << "pid " << miner.pid() << " not in the report";
 }
-
-// A copy of `source` named `name` in a directory of its own, run with `argv` (argv[0] included)
-// and stdout/stderr to /dev/null, until destroyed. Started once /proc shows `marker` in its
-// command line.
-class CopiedProgram {
- public:
-  CopiedProgram(const std::string& source, const std::string& name, std::vector<std::string> argv,
-                const std::string& marker) {
-    char tmpl[] = "/tmp/orderguard-live-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    exe_ = dir_ + "/" + name;
-    fs::copy_file(source, exe_);
-    fs::permissions(exe_, fs::perms::owner_all);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      int null = ::open("/dev/null", O_WRONLY);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      std::vector<char*> args;
-      for (std::string& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      ::execv(exe_.c_str(), args.data());
-      ::_exit(127);
-    }
-    if (pid_ > 0) ::setpgid(pid_, pid_);
-    started_ = wait_for([&] {
-      Result<std::string> cmd = HostView::read_file("/proc/" + std::to_string(pid_) + "/cmdline");
-      return cmd.ok() && cmd->find(marker) != std::string::npos;
-    });
-  }
-  ~CopiedProgram() {
-    if (pid_ > 0) {
-      ::kill(-pid_, SIGKILL);
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  CopiedProgram(const CopiedProgram&) = delete;
-  CopiedProgram& operator=(const CopiedProgram&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool started() const { return started_; }
-  const std::string& exe() const { return exe_; }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  std::string exe_;
-  pid_t pid_ = -1;
-  bool started_ = false;
-};
 
 // `orderguard-agent scan --output json` with `flags`: the report and the exit code.
 std::pair<nlohmann::json, int> agent_scan(const std::string& flags) {
