@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   std::string ca_renew_before = kube::format_duration(defaults.ca_renew_before);
   std::string cert_check_interval = kube::format_duration(cert_options.check_interval);
   int audit_minutes = 10;
+  bool audit_secrets = false;
   bool leader_elect = false;
   app.add_option("--cert-mode", cert_mode,
                  "files: --tls-cert-file/--tls-key-file, reloaded on change; self-managed: "
@@ -124,6 +125,9 @@ int main(int argc, char** argv) {
   app.add_option("--audit-interval", audit_minutes,
                  "minutes between background audits of existing objects; 0 disables")
       ->capture_default_str();
+  app.add_flag("--audit-secrets", audit_secrets,
+               "the background audit lists Secrets too (needs list on secrets cluster-wide; "
+               "admission checks Secrets either way)");
   app.add_flag("--leader-elect", leader_elect,
                "only the holder of Lease orderguard-webhook-audit runs the audit");
   app.add_flag("!--no-tier-checks", options.tier_checks,
@@ -276,7 +280,8 @@ int main(int argc, char** argv) {
   if (client && audit_minutes > 0) {
     events =
         std::make_unique<kube::EventRecorder>(*client, "orderguard.io/webhook", instance, clock);
-    auditor = std::make_unique<webhook::Auditor>(*client, hook.store(), *events, clock);
+    auditor =
+        std::make_unique<webhook::Auditor>(*client, hook.store(), *events, clock, audit_secrets);
     if (leader_elect) {
       kube::LeaderElectionConfig lcfg{.lease_namespace = cert_options.ns,
                                       .lease_name = "orderguard-webhook-audit",

@@ -226,10 +226,14 @@ class ChartE2E : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().describe();
     // ready(): certificate installed and the MinerPolicy and Namespace informers synced.
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s)) << "webhook informers not synced";
-    // The three webhooks of the configuration: miners (failurePolicy from
-    // values), MinerPolicies and the tier checks (both always Ignore).
+    // Every webhook of the configuration: miners (failurePolicy from values),
+    // configs (configFailurePolicy), MinerPolicies and the tier checks (both
+    // always Ignore).
+    const json config = get(*admin_, res::kValidatingWebhookConfigurations, "", kWebhookConfig);
+    ASSERT_EQ(config["webhooks"].size(), 4u) << config.dump();
     json repoint = json::array();
-    for (const char* i : {"0", "1", "2"}) {
+    for (size_t n = 0; n < config["webhooks"].size(); ++n) {
+      const std::string i = std::to_string(n);
       repoint.push_back(
           {{"op", "remove"}, {"path", std::string("/webhooks/") + i + "/clientConfig/service"}});
       repoint.push_back(
@@ -421,6 +425,25 @@ TEST_F(ChartE2E, WebhookManagesItsCertificatesAndRefusesAMinerPod) {
   auto benign = admin_->create(res::kPods, "apps", pod("apps", "web", "nginx:1.27"));
   EXPECT_TRUE(benign.ok()) << benign.error().describe();
   EXPECT_NE(hook_->store().namespace_labels("apps"), std::nullopt) << "namespaces not synced";
+  // ConfigMaps go through the chart's configs.orderguard.io entry: a miner's
+  // configuration is refused with the key and the rule, a benign one admitted.
+  const json miner_config = {
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", {{"name", "pool-config"}, {"namespace", "apps"}}},
+      {"data", {{"config.json", R"({"pools":[{"url":"stratum+tcp://pool.minexmr.com:4444"}]})"}}}};
+  auto config_refused = admin_->create(res::kConfigMaps, "apps", miner_config);
+  ASSERT_FALSE(config_refused.ok());
+  EXPECT_EQ(config_refused.error().http_status, 403);
+  EXPECT_NE(config_refused.error().message.find("rule stratum-url: data[\"config.json\"]"),
+            std::string::npos)
+      << config_refused.error().message;
+  const json app_config = {{"apiVersion", "v1"},
+                           {"kind", "ConfigMap"},
+                           {"metadata", {{"name", "redis-config"}, {"namespace", "apps"}}},
+                           {"data", {{"redis.conf", "port 3333\nmaxmemory 64mb\n"}}}};
+  auto config_admitted = admin_->create(res::kConfigMaps, "apps", app_config);
+  EXPECT_TRUE(config_admitted.ok()) << config_admitted.error().describe();
 
   // A wanted name the certificate lacks: the manager renews it and updates the Secret.
   webhook::CertManagerOptions more = cert_options();

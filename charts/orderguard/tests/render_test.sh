@@ -23,7 +23,7 @@ fi
 
 declare -A cases=(
   [default]=""
-  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.killUnowned=true --set agent.resolvePools=false --set metrics.serviceMonitor.enabled=true"
+  [cert-manager-dry-run]="--set webhook.certificates.mode=cert-manager --set webhook.certificates.certManagerIssuer=corp-ca --set agent.dryRun=true --set agent.killUnowned=true --set agent.resolvePools=false --set metrics.serviceMonitor.enabled=true --set webhook.auditSecrets=true --set webhook.configFailurePolicy=Fail"
   [provided-ignore]="--set webhook.certificates.mode=provided --set webhook.certificates.caBundle=Q0EK --set webhook.failurePolicy=Ignore --set webhook.timeoutSeconds=3 --set operator.replicas=3 --set defaultPolicy.mode=Audit"
   # An upgrade (the MinerPolicy kind is served) of a release with its own names and
   # every optional object: NetworkPolicies, the dashboard ConfigMap, placement values.
@@ -34,6 +34,32 @@ for name in "${!cases[@]}"; do
   # shellcheck disable=SC2086
   out="$("$helm" template orderguard "$chart" -n orderguard-system --kube-version 1.34.4 \
          ${cases[$name]} 2>/dev/null)"
+  # ConfigMaps and Secrets have an entry of their own beside the Pods': the
+  # same namespaceSelector (kube-system and the release namespace, which holds
+  # the webhook's TLS Secret, excluded), failurePolicy from configFailurePolicy.
+  entry() { awk -v n="  - name: $1" '$0 == n {on=1; print; next} on && /^  - name: / {on=0} on' <<<"$out"; }
+  # production-values.yaml adds "monitoring" to webhook.excludedNamespaces.
+  excluded='values: ["kube-system","orderguard-system"]'
+  [[ "$name" == upgrade-production ]] && excluded='values: ["kube-system","monitoring","orderguard-system"]'
+  miners="$(entry miners.orderguard.io)"
+  configs="$(entry configs.orderguard.io)"
+  for want in "resources: [pods, pods/ephemeralcontainers, replicationcontrollers], operations: [CREATE, UPDATE]" \
+              "$excluded"; do
+    if ! grep -qF "$want" <<<"$miners"; then
+      echo "rendered chart ($name): miners.orderguard.io lacks '$want'"; failed=1
+    fi
+  done
+  config_failure=Ignore
+  [[ "${cases[$name]}" == *configFailurePolicy=Fail* ]] && config_failure=Fail
+  for want in "resources: [configmaps, secrets], operations: [CREATE, UPDATE]" \
+              "$excluded" "failurePolicy: $config_failure"; do
+    if ! grep -qF "$want" <<<"$configs"; then
+      echo "rendered chart ($name): configs.orderguard.io lacks '$want'"; failed=1
+    fi
+  done
+  if grep -qF "configmaps" <<<"$miners"; then
+    echo "rendered chart ($name): configmaps in the pods' entry"; failed=1
+  fi
   golden="$here/golden/$name.yaml"
   if [[ "${UPDATE_GOLDEN:-}" == 1 ]]; then
     printf '%s\n' "$out" >"$golden"
