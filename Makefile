@@ -12,7 +12,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := 1
 
 .PHONY: all deps build test unit-test e2e-test asan-test bench cluster-up cluster-down \
-        demo demo-down images images-check format format-check clean
+        demo demo-down images images-check format format-check chart-crds clean
 
 all: build
 
@@ -75,6 +75,12 @@ images:
 
 images-check:
 	scripts/check_images.sh
+
+# crds/ is the single source of the CRDs; the chart carries copies (a chart
+# cannot read files outside its directory), which chart_template_test checks.
+chart-crds:
+	rm -f charts/orderguard/files/crds/*.yaml
+	cp crds/*.yaml charts/orderguard/files/crds/
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

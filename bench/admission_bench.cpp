@@ -10,6 +10,11 @@
 //   parse_jsondoc   kube::JsonDoc::parse of the body (what review uses)
 //   parse_nlohmann  nlohmann::json::parse of the body, for comparison
 //   review_denied   review of a Deployment with a miner container (denial path)
+//   review_configmap_1mib, review_configmap_1mib_miner, review_secret_1mib,
+//   review_secret_1mib_miner
+//                   review of a ConfigMap / Secret of 1 MiB of application settings
+//                   (bench/testdata/configmap_redis_review.json with its data replaced),
+//                   and the same with xmrig's config.json as one more key (denied)
 //
 // Under callgrind the figures are instruction counts rather than times (the
 // shared machine makes wall-clock noisy). With --iterations=N each benchmark runs
@@ -31,6 +36,7 @@
 
 #include "kube/http_server.h"
 #include "kube/json_doc.h"
+#include "kube/pki.h"
 #include "policy/decision.h"
 #include "webhook/admission.h"
 #include "webhook/server.h"
@@ -84,16 +90,51 @@ const std::string& denied_body() {
   return kBody;
 }
 
+// 1 MiB of application settings, as a ConfigMap or Secret carries them: properties with
+// URLs, pool sizes, ports, timeouts (nothing a miner would write).
+std::string settings_1mib() {
+  std::string out;
+  for (int i = 0; out.size() < (1 << 20) - 200; ++i) {
+    const std::string n = std::to_string(i);
+    out += "service" + n + ".url=https://api" + n + ".example.com:8443/v1/orders?page=" + n + "\n";
+    out += "service" + n + ".db.hikari.maximumPoolSize=" + std::to_string(i % 50) + "\n";
+    out += "service" + n + ".redis=redis://cache-" + n + ":6379/0 timeout=5000ms\n";
+  }
+  return out;
+}
+
+const char* kXmrigConfig = R"({"donate-level": 1, "cpu": {"max-threads-hint": 50},
+  "pools": [{"url": "pool.supportxmr.com:443", "user": "worker", "tls": true}]})";
+
+// The AdmissionReview of a ConfigMap or Secret of 1 MiB (with `miner`, xmrig's config as
+// one more key).
+std::string config_review(const std::string& kind, bool miner) {
+  json doc = json::parse(read_testdata("configmap_redis_review.json"));
+  json& request = doc["request"];
+  json data = {{"application.properties", settings_1mib()}};
+  if (miner) data["config.json"] = kXmrigConfig;
+  if (kind == "Secret") {
+    for (auto it = data.begin(); it != data.end(); ++it) {
+      *it = kube::base64_encode(it->get<std::string>());
+    }
+    request["kind"]["kind"] = request["requestKind"]["kind"] = "Secret";
+    request["resource"]["resource"] = request["requestResource"]["resource"] = "secrets";
+    request["object"]["kind"] = "Secret";
+    request["object"]["type"] = "Opaque";
+  }
+  request["object"]["data"] = data;
+  return doc.dump();
+}
+
 // Runs `body` once outside the measured loop (lazy RE2 DFA states, statics), then
 // the loop, collected by callgrind when it runs under it.
 template <typename Body>
-void measure(benchmark::State& state, Body body) {
+void measure(benchmark::State& state, Body body, size_t bytes = review_body().size()) {
   body();
   ORDERGUARD_COLLECT();
   for (auto _ : state) body();
   ORDERGUARD_COLLECT();
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
-                          static_cast<int64_t>(review_body().size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
 }
 
 webhook::AdmissionContext default_context() {
@@ -115,6 +156,21 @@ void BM_ReviewDenied(benchmark::State& state) {
   if (webhook::review(body, ctx).decision != "denied") state.SkipWithError("not denied");
   measure(state, [&] { benchmark::DoNotOptimize(webhook::review(body, ctx)); });
 }
+
+void review_config(benchmark::State& state, const std::string& kind, bool miner) {
+  const auto ctx = default_context();
+  const std::string body = config_review(kind, miner);
+  const std::string decision = webhook::review(body, ctx).decision;
+  if (decision != (miner ? "denied" : "allowed")) state.SkipWithError(decision.c_str());
+  state.counters["body_bytes"] = static_cast<double>(body.size());
+  measure(
+      state, [&] { benchmark::DoNotOptimize(webhook::review(body, ctx)); }, body.size());
+}
+
+void BM_ReviewConfigMap(benchmark::State& state) { review_config(state, "ConfigMap", false); }
+void BM_ReviewConfigMapMiner(benchmark::State& state) { review_config(state, "ConfigMap", true); }
+void BM_ReviewSecret(benchmark::State& state) { review_config(state, "Secret", false); }
+void BM_ReviewSecretMiner(benchmark::State& state) { review_config(state, "Secret", true); }
 
 void BM_Handle(benchmark::State& state) {
   webhook::Webhook hook(webhook::WebhookOptions{.port = 0, .metrics_port = 0}, nullptr,
@@ -166,6 +222,10 @@ void register_all() {
   };
   reg("review", BM_Review);
   reg("review_denied", BM_ReviewDenied);
+  reg("review_configmap_1mib", BM_ReviewConfigMap);
+  reg("review_configmap_1mib_miner", BM_ReviewConfigMapMiner);
+  reg("review_secret_1mib", BM_ReviewSecret);
+  reg("review_secret_1mib_miner", BM_ReviewSecretMiner);
   reg("handle", BM_Handle);
   reg("decide", BM_Decide);
   reg("policy", BM_PolicyEvaluate);

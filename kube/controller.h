@@ -6,10 +6,15 @@
 //    needs each pass; it is never told what changed.
 //  - It returns a ReconcileOutcome: ReconcileResult::done(), requeue_after(d),
 //    or an Error. An Error is retried with per-key exponential backoff when it
-//    is transient (Error::transient(): conflicts, 5xx, timeouts, throttling);
-//    any other code (Invalid, NotFound, Forbidden, ...) is terminal, and so is
-//    an error wrapped with terminal(). Terminal errors are logged and counted,
-//    never retried: the key is reconciled again only when an event re-queues it.
+//    is transient (Error::transient(): conflicts, 5xx, timeouts, throttling)
+//    or Forbidden; any other code (Invalid, NotFound, BadRequest, ...) is
+//    terminal, and so is an error wrapped with terminal(). Terminal errors are
+//    logged and counted, never retried: the key is reconciled again only when an
+//    event re-queues it. Forbidden is retried because what refuses it changes
+//    without any event on the object: an admin fixes RBAC, or the API server's
+//    OwnerReferencesPermissionEnforcement learns a CRD's kind (its RESTMapper is
+//    refreshed only every 30 s, so children of a kind created in the same
+//    `helm install` are refused at first).
 //  - It may throw; the Controller catches the exception, logs it and treats it
 //    as a transient error, so one bad reconcile cannot kill the process.
 //
@@ -80,7 +85,8 @@ class [[nodiscard]] ReconcileOutcome {
  public:
   ReconcileOutcome(ReconcileResult result) : result_(result) {}  // NOLINT: implicit by design
   ReconcileOutcome(Error error)                                  // NOLINT: implicit by design
-      : error_(std::move(error)), terminal_(!error_->transient()) {}
+      : error_(std::move(error)),
+        terminal_(!error_->transient() && error_->code != ErrorCode::kForbidden) {}
 
   // Marks an error as not worth retrying whatever its code (a spec that can
   // only be fixed by the user, an unsupported configuration).

@@ -265,8 +265,15 @@ json render_redis_rebalance_job(const CacheTier& tier, int32_t from_shards, int3
   const auto replicas = redis_pod_addresses(tier, new_masters_end, redis_pods(to_shards, r));
   std::vector<std::string> steps;
   steps.push_back(wait_for_pings(redis_pod_addresses(tier, 0, redis_pods(to_shards, r))));
-  // The cluster must be formed (bootstrap done) before it can grow.
-  steps.push_back("until redis-cli --cluster check " + seed + "; do sleep 5; done");
+  // The cluster must be formed (bootstrap done) before it can grow: every slot
+  // has an owner. A full `check` would not do as the wait: after an attempt that
+  // stopped mid-migration it fails for good on the slot left open.
+  steps.push_back("until redis-cli --cluster check " + seed +
+                  " | grep -q 'All 16384 slots covered'; do sleep 5; done");
+  // A slot left migrating/importing by an earlier attempt blocks add-node and
+  // rebalance: finish moving its keys first (`fix` moves them, it drops none).
+  steps.push_back("{ redis-cli --cluster check " + seed + " || redis-cli --cluster fix " + seed +
+                  " --cluster-yes; }");
   // A node already in the cluster is refused by add-node: skip it, so a retried
   // Job picks up where it stopped.
   for (const auto& m : masters) {

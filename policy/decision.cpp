@@ -4,6 +4,7 @@
 #include <set>
 #include <span>
 
+#include "policy/config_object.h"
 #include "policy/pod_context.h"
 #include "policy/rules.h"
 #include "policy/workload.h"
@@ -91,7 +92,8 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
            : input.operation != "CREATE" && input.operation != "UPDATE") {
     return allow("operation " + input.operation + " of " + input.kind + " is not checked");
   }
-  if (!exec && !has_pod_spec(input.kind)) {
+  const bool config_kind = !exec && is_config_kind(input.kind);
+  if (!exec && !config_kind && !has_pod_spec(input.kind)) {
     return allow("kind " + input.kind + " has no pod spec");
   }
   // The request's own index on the webhook's path; a DOM is indexed here (tests, audit).
@@ -103,9 +105,35 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
   }
   if (being_deleted(object)) return allow("object is being deleted");
 
+  auto old_object = [&input](kube::JsonDoc* old_doc) {
+    kube::JsonRef old = input.old_object_ref;
+    if (!old.valid() && !input.old_object.is_null()) {
+      *old_doc = kube::JsonDoc::from_json(input.old_object);
+      old = old_doc->root();
+    }
+    return old;
+  };
+
   PodContext pod;
+  std::optional<ConfigContext> config;
   if (exec) {
     pod = collect_exec_context(object);
+  } else if (config_kind) {
+    if (!object.is_object()) {
+      Decision d;
+      d.allowed = false;
+      d.message = "cannot read the " + input.kind + ": the object is not a JSON object";
+      return d;
+    }
+    if (input.operation == "UPDATE") {
+      kube::JsonDoc old_doc;
+      if (config_data_unchanged(old_object(&old_doc), object)) return allow("data unchanged");
+    }
+    config = collect_config_context(object, input.kind);
+    // What exemptions look at; a ConfigMap runs as no service account.
+    pod.kind = config->kind;
+    pod.namespace_name = config->namespace_name;
+    pod.name = config->name;
   } else {
     Result<PodContext> collected = collect_pod_context(object, input.kind);
     if (!collected.ok()) {
@@ -117,13 +145,9 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
     pod = std::move(collected).value();
     if (input.operation == "UPDATE") {
       kube::JsonDoc old_doc;
-      kube::JsonRef old_object = input.old_object_ref;
-      if (!old_object.valid() && !input.old_object.is_null()) {
-        old_doc = kube::JsonDoc::from_json(input.old_object);
-        old_object = old_doc.root();
-      }
-      if (old_object.valid() && !old_object.is_null() &&
-          unchanged(pod_spec(old_object, input.kind), pod_spec(object, input.kind))) {
+      const kube::JsonRef old = old_object(&old_doc);
+      if (old.valid() && !old.is_null() &&
+          unchanged(pod_spec(old, input.kind), pod_spec(object, input.kind))) {
         return allow("pod spec unchanged");
       }
     }
@@ -161,7 +185,8 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
       exempt_reasons.push_back(std::move(*why));
       continue;
     }
-    std::vector<Finding> findings = run_rules(pod, *policy);
+    std::vector<Finding> findings =
+        config ? run_config_rules(*config, *policy) : run_rules(pod, *policy);
     if (findings.empty()) continue;
     policies_with_findings.insert(policy->name);
     bool audit = policy->mode == Mode::kAudit;

@@ -2,9 +2,15 @@
 //
 // Contract:
 // - evaluate() never throws and always returns a Decision.
-// - Only CREATE and UPDATE of kinds with a pod spec (workload.h), and CONNECT of
+// - Only CREATE and UPDATE of kinds with a pod spec (workload.h) and of ConfigMaps and
+//   Secrets (config_object.h: their values, scored as one configuration), and CONNECT of
 //   PodExecOptions (pods/exec, command only), are checked; anything else is allowed with a
-//   reason. An object of a checked kind whose pod spec cannot be read is refused.
+//   reason. An object of a checked kind whose pod spec cannot be read is refused, and so is
+//   a ConfigMap or Secret that is not a JSON object.
+// - UPDATE of a ConfigMap or Secret whose data, binaryData and stringData are unchanged is
+//   allowed without checks (labels, annotations, finalizers), as for pod specs below.
+//   Exemptions apply as for pods (a ConfigMap runs as no service account: only the
+//   requester's account and the namespace count); quarantine entries do not.
 // - UPDATE whose pod spec is unchanged from oldObject is allowed without checks: scaling,
 //   label changes and finalizer removal of an existing (even quarantined) workload must keep
 //   working, and nothing can start a new image or command without changing the spec.

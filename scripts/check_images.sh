@@ -2,7 +2,7 @@
 # Checks the images `make images` built (scripts/images.sh), in buildah's
 # storage under ${ORDERGUARD_CACHE:-~/.cache/orderguard}:
 #  - each product image runs as the user the chart's securityContext expects
-#    (runAsUser in charts/orderguard/templates/<component>.yaml; an empty image
+#    (runAsUser under <component>: in charts/orderguard/values.yaml; an empty image
 #    User counts as root), with the binary as its entrypoint and the chart's
 #    version as its org.opencontainers.image.version label;
 #  - `<binary> --help` works inside the image's root file system (chroot into
@@ -79,9 +79,13 @@ slim_mnt="$mnt"
 packages "$slim_mnt" >"$og_buildah/tmp/check.slim-packages"
 manual_packages "$slim_mnt" >"$og_buildah/tmp/check.slim-manual"
 
-# The chart's runAsUser for a component (its pod securityContext or its container's).
+# The chart's default runAsUser for a component: the first in its section of
+# values.yaml (podSecurityContext or securityContext).
 chart_uid() {
-  grep -oE 'runAsUser: *[0-9]+' "$og_root/charts/orderguard/templates/$1.yaml" | head -1 | grep -oE '[0-9]+$'
+  awk -v section="$1:" '
+    $0 == section { inside = 1; next }
+    inside && /^[^ #]/ { exit }
+    inside && $1 == "runAsUser:" { print $2; exit }' "$og_root/charts/orderguard/values.yaml"
 }
 
 summary=()
@@ -96,7 +100,7 @@ for c in "${og_components[@]}"; do
   if [[ "$user" == *:* ]]; then gid="${user#*:}"; fi
   want_uid="$(chart_uid "$c")"
   if [[ -z "$want_uid" ]]; then
-    fail "$c: no runAsUser in charts/orderguard/templates/$c.yaml"
+    fail "$c: no runAsUser under $c: in charts/orderguard/values.yaml"
   elif [[ "$uid" == "$want_uid" ]]; then
     ok "$c: image user '${user:-<root>}' matches the chart's runAsUser $want_uid"
   else

@@ -80,11 +80,22 @@ def crd_section(path):
 
 def values_section():
     values = yaml.safe_load((ROOT / "charts/orderguard/values.yaml").read_text())
+    # A trailing comment belongs to the value on its line, by full path: the same
+    # key (registry, runAsUser, ...) means different things in different sections.
     comments = {}
+    stack = []  # (indent, key) of the enclosing mappings
     for line in (ROOT / "charts/orderguard/values.yaml").read_text().splitlines():
-        if "#" in line and ":" in line.split("#")[0]:
-            key = line.split(":")[0].strip()
-            comments.setdefault(key, line.split("#", 1)[1].strip())
+        code = line.split("#")[0]
+        if not code.strip() or code.lstrip().startswith("-") or ":" not in code:
+            continue
+        indent = len(code) - len(code.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        key = code.split(":")[0].strip()
+        path = ".".join([k for _, k in stack] + [key])
+        stack.append((indent, key))
+        if "#" in line:
+            comments[path] = line.split("#", 1)[1].strip()
     out = ["## Helm values (charts/orderguard/values.yaml)", "",
            "| value | default | note |", "|---|---|---|"]
 
@@ -94,7 +105,7 @@ def values_section():
             if isinstance(v, dict) and v and k not in ("requests", "limits"):
                 rec(v, p)
             else:
-                out.append(f"| `{p}` | `{json.dumps(v)}` | {comments.get(k, '')} |")
+                out.append(f"| `{p}` | `{json.dumps(v)}` | {comments.get(p, '')} |")
     rec(values, "")
     out.append("")
     return out

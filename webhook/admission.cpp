@@ -32,6 +32,8 @@ constexpr Route kRoutes[] = {
     {"", "pods", "exec", "PodExecOptions"},
     {"", "replicationcontrollers", "", "ReplicationController"},
     {"", "podtemplates", "", "PodTemplate"},
+    {"", "configmaps", "", "ConfigMap"},
+    {"", "secrets", "", "Secret"},
     {"apps", "deployments", "", "Deployment"},
     {"apps", "statefulsets", "", "StatefulSet"},
     {"apps", "daemonsets", "", "DaemonSet"},

@@ -65,6 +65,12 @@ const std::vector<kube::Resource>& audited_resources() {
   return kResources;
 }
 
+const std::vector<kube::Resource>& audited_config_resources() {
+  static const std::vector<kube::Resource> kResources = {kube::resources::kConfigMaps,
+                                                         kube::resources::kSecrets};
+  return kResources;
+}
+
 json create_request(const kube::Resource& r, const json& object) {
   const json meta = object.is_object() ? object.value("metadata", json::object()) : json::object();
   return {{"uid", "audit"},
@@ -147,8 +153,12 @@ json policy_status_patch(const json& policy, int64_t denials, const std::string&
 }
 
 Auditor::Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events,
-                 const Clock& clock)
-    : client_(client), store_(store), events_(events), clock_(clock) {}
+                 const Clock& clock, bool audit_secrets)
+    : client_(client),
+      store_(store),
+      events_(events),
+      clock_(clock),
+      audit_secrets_(audit_secrets) {}
 
 AuditResult Auditor::run_once() {
   AuditResult result;
@@ -159,26 +169,37 @@ AuditResult Auditor::run_once() {
   const auto now = clock_.wall_now();
   context.now = now;
 
+  auto check = [&](const kube::Resource& r, const json& item) {
+    ++result.objects;
+    auto v = audit_object(r, item, context);
+    if (!v) return;
+    events_.record(v->regarding, kube::EventType::kWarning, kViolationReason, "Audit",
+                   violation_note(*v));
+    for (const auto& p : v->policies) result.denials_by_policy[p]++;
+    log::info("audit found a violation",
+              {{"kind", r.kind},
+               {"object", v->regarding["metadata"].value("namespace", "") + "/" +
+                              v->regarding["metadata"].value("name", "")},
+               {"causes", violation_note(*v)}});
+    result.violations.push_back(std::move(*v));
+  };
   for (const auto& r : audited_resources()) {
     auto list = client_.list_all(r, "", {});
     if (!list.ok()) {
       result.errors.push_back(r.plural + ": " + list.error().describe());
       continue;
     }
-    for (const auto& item : list->value("items", json::array())) {
-      ++result.objects;
-      auto v = audit_object(r, item, context);
-      if (!v) continue;
-      events_.record(v->regarding, kube::EventType::kWarning, kViolationReason, "Audit",
-                     violation_note(*v));
-      for (const auto& p : v->policies) result.denials_by_policy[p]++;
-      log::info("audit found a violation",
-                {{"kind", r.kind},
-                 {"object", v->regarding["metadata"].value("namespace", "") + "/" +
-                                v->regarding["metadata"].value("name", "")},
-                 {"causes", violation_note(*v)}});
-      result.violations.push_back(std::move(*v));
-    }
+    for (const auto& item : list->value("items", json::array())) check(r, item);
+  }
+  // ConfigMaps and Secrets are many and up to 1 MiB each: streamed in pages and checked one
+  // at a time, never all held (nor cached between passes). Violations found before a list
+  // fails half-way are still real, so they stay reported.
+  for (const auto& r : audited_config_resources()) {
+    if (r.kind == "Secret" && !audit_secrets_) continue;
+    kube::ListOptions page;
+    page.limit = kConfigPageSize;
+    auto listed = client_.list_each(r, "", page, [&](json&& item) { check(r, item); });
+    if (!listed.ok()) result.errors.push_back(r.plural + ": " + listed.error().describe());
   }
 
   delete_expired_quarantines(now, &result);

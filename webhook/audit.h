@@ -21,6 +21,10 @@
 // - Quarantine objects are part of the decision (admission refuses what they name), and
 //   those whose spec.expiresAt has passed (they refuse nothing any more) are deleted, with
 //   their resourceVersion as a precondition so that one extended meanwhile is kept.
+// - ConfigMaps and Secrets (policy/config_object.h) are checked the same way, listed
+//   in pages of kConfigPageSize and evaluated one item at a time as the list streams in
+//   (kube::Client::list_each): a pass holds one object of them at a time, not the
+//   cluster's Secrets, and nothing of them is kept between passes.
 // - A kind whose list fails (RBAC, not served) is skipped and reported in the
 //   result; the pass goes on with the others.
 // - Only one replica should audit: the caller runs passes only while it holds
@@ -53,6 +57,9 @@ extern const kube::Resource kReplicationControllers;
 
 // The kinds a pass lists, in order.
 const std::vector<kube::Resource>& audited_resources();
+// Then these, streamed page by page.
+const std::vector<kube::Resource>& audited_config_resources();
+inline constexpr int64_t kConfigPageSize = 100;
 
 struct Violation {
   nlohmann::json regarding;  // apiVersion, kind, metadata (namespace, name, uid)
@@ -89,8 +96,11 @@ struct AuditResult {
 class Auditor {
  public:
   // Everything passed must outlive the auditor.
-  Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events,
-          const Clock& clock);
+  // `audit_secrets`: whether passes list Secrets (the chart grants the RBAC for it only
+  // with webhook.auditSecrets, i.e. --audit-secrets; without it they are left out, not
+  // reported as errors).
+  Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events, const Clock& clock,
+          bool audit_secrets = false);
 
   // One pass (see the contract above).
   AuditResult run_once();
@@ -102,6 +112,7 @@ class Auditor {
   PolicyStore& store_;
   kube::EventRecorder& events_;
   const Clock& clock_;
+  bool audit_secrets_;
 };
 
 // Runs `pass` as soon as `should_run()` first holds (the webhook is ready and,

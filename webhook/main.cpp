@@ -15,7 +15,52 @@
 #include "kube/signals.h"
 #include "webhook/audit.h"
 #include "webhook/certs.h"
+#include "webhook/cleanup.h"
 #include "webhook/server.h"
+
+namespace {
+
+// `orderguard-webhook cleanup`; exit 0 when done, 1 on an API error, 2 on bad flags.
+int run_cleanup(const std::string& kubeconfig, const std::string& level,
+                orderguard::webhook::CleanupOptions options, const std::string& pod_wait) {
+  using namespace orderguard;
+  log::Level lvl;
+  if (!log::parse_level(level, &lvl)) {
+    log::error("bad --log-level", {{"value", level}});
+    return 2;
+  }
+  log::set_level(lvl);
+  auto wait = kube::parse_duration(pod_wait);
+  if (!wait.ok()) {
+    log::error("bad --pod-wait", {{"error", wait.error().describe()}});
+    return 2;
+  }
+  options.pod_wait = std::chrono::duration_cast<std::chrono::milliseconds>(*wait);
+  auto config = kube::load_default(kubeconfig);
+  if (!config.ok()) {
+    log::error("no API server configuration", {{"error", config.error().describe()}});
+    return 2;
+  }
+  auto client = kube::make_client(*config);
+  if (!client.ok()) {
+    log::error("cannot build API client", {{"error", client.error().describe()}});
+    return 2;
+  }
+  RealClock clock;
+  kube::Canceller never;
+  auto done = webhook::cleanup(**client, options, clock, never);
+  if (!done.ok()) {
+    log::error("cleanup failed", {{"error", done.error().describe()}});
+    return 1;
+  }
+  log::info("cleanup done", {{"configDeleted", done->config_deleted},
+                             {"deploymentDeleted", done->deployment_deleted},
+                             {"secretDeleted", done->secret_deleted},
+                             {"podsLeft", done->pods_left}});
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace orderguard;
@@ -43,6 +88,7 @@ int main(int argc, char** argv) {
   std::string ca_renew_before = kube::format_duration(defaults.ca_renew_before);
   std::string cert_check_interval = kube::format_duration(cert_options.check_interval);
   int audit_minutes = 10;
+  bool audit_secrets = false;
   bool leader_elect = false;
   app.add_option("--cert-mode", cert_mode,
                  "files: --tls-cert-file/--tls-key-file, reloaded on change; self-managed: "
@@ -79,6 +125,9 @@ int main(int argc, char** argv) {
   app.add_option("--audit-interval", audit_minutes,
                  "minutes between background audits of existing objects; 0 disables")
       ->capture_default_str();
+  app.add_flag("--audit-secrets", audit_secrets,
+               "the background audit lists Secrets too (needs list on secrets cluster-wide; "
+               "admission checks Secrets either way)");
   app.add_flag("--leader-elect", leader_elect,
                "only the holder of Lease orderguard-webhook-audit runs the audit");
   app.add_flag("!--no-tier-checks", options.tier_checks,
@@ -93,7 +142,30 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", level, "debug, info or error")->capture_default_str();
   app.add_flag("--standalone", standalone,
                "no API server: enforce the built-in default policy only");
+  webhook::CleanupOptions cleanup_options;
+  std::string cleanup_wait = "60s";
+  auto* cleanup_cmd = app.add_subcommand(
+      "cleanup",
+      "uninstall: delete the webhook configuration, stop the webhook's Deployment, wait for its "
+      "Pods, delete its TLS Secret; then exit (the chart's pre-delete hook)");
+  cleanup_cmd->add_option("--namespace", cleanup_options.ns,
+                          "namespace of the Deployment and Secret");
+  cleanup_cmd
+      ->add_option("--webhook-config-name", cleanup_options.webhook_config_name,
+                   "ValidatingWebhookConfiguration to delete")
+      ->required();
+  cleanup_cmd->add_option("--deployment-name", cleanup_options.deployment_name,
+                          "the webhook's Deployment, deleted before the Secret");
+  cleanup_cmd->add_option("--pod-selector", cleanup_options.pod_selector,
+                          "label selector of the webhook Pods to wait for");
+  cleanup_cmd->add_option("--secret-name", cleanup_options.secret_name,
+                          "self-managed TLS Secret to delete (omit to keep it)");
+  cleanup_cmd->add_option("--pod-wait", cleanup_wait, "how long to wait for the Pods to go")
+      ->capture_default_str();
+  cleanup_cmd->add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: in-cluster)");
+  cleanup_cmd->add_option("--log-level", level, "debug, info or error");
   CLI11_PARSE(app, argc, argv);
+  if (cleanup_cmd->parsed()) return run_cleanup(kubeconfig, level, cleanup_options, cleanup_wait);
 
   log::Level lvl;
   if (!log::parse_level(level, &lvl)) {
@@ -208,7 +280,8 @@ int main(int argc, char** argv) {
   if (client && audit_minutes > 0) {
     events =
         std::make_unique<kube::EventRecorder>(*client, "orderguard.io/webhook", instance, clock);
-    auditor = std::make_unique<webhook::Auditor>(*client, hook.store(), *events, clock);
+    auditor =
+        std::make_unique<webhook::Auditor>(*client, hook.store(), *events, clock, audit_secrets);
     if (leader_elect) {
       kube::LeaderElectionConfig lcfg{.lease_namespace = cert_options.ns,
                                       .lease_name = "orderguard-webhook-audit",

@@ -135,6 +135,13 @@ class ChartE2E : public ::testing::Test {
          "crd/shardsets.tiers.orderguard.io", "crd/minerpolicies.security.orderguard.io",
          "crd/quarantines.security.orderguard.io"});
     ASSERT_TRUE(established.ok()) << established.describe();
+    // The CRDs are objects of the release, created in the same pass as the
+    // Deployments, whose ReplicaSets can fill the API server's admission
+    // RESTMapper before the new kinds are served; it is reset every 30 s.
+    // Until then OwnerReferencesPermissionEnforcement refuses children owned
+    // (blockOwnerDeletion) by a tier resource, so wait for it to map them.
+    ASSERT_TRUE(poll_until([] { return admission_maps_tier_kinds(); }, 60s))
+        << "the API server's admission does not map the tier kinds";
 
     // Secrets the components must not see: another in the release namespace, and others'.
     for (const auto& [ns, name] : std::vector<std::pair<std::string, std::string>>{
@@ -148,6 +155,21 @@ class ChartE2E : public ::testing::Test {
     agent_ = service_account_client(kAgentSa);
     ASSERT_TRUE(operator_ && webhook_ && agent_);
     start_webhook();
+  }
+
+  // A dry-run ConfigMap owned (blockOwnerDeletion) by one object of each tier kind.
+  static bool admission_maps_tier_kinds() {
+    json owners = json::array();
+    for (const char* kind : {"OrderService", "CacheTier", "ShardSet"}) {
+      owners.push_back({{"apiVersion", "tiers.orderguard.io/v1alpha1"},
+                        {"kind", kind},
+                        {"name", "probe"},
+                        {"uid", "00000000-0000-0000-0000-000000000001"},
+                        {"blockOwnerDeletion", true}});
+    }
+    json probe = namespaced("v1", "ConfigMap", "apps", "mapping-probe");
+    probe["metadata"]["ownerReferences"] = owners;
+    return admin_->raw("POST", "/api/v1/namespaces/apps/configmaps?dryRun=All", &probe).ok();
   }
 
   static void TearDownTestSuite() {
@@ -205,10 +227,14 @@ class ChartE2E : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().describe();
     // ready(): certificate installed and the MinerPolicy and Namespace informers synced.
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s)) << "webhook informers not synced";
-    // The three webhooks of the configuration: miners (failurePolicy from
-    // values), MinerPolicies and the tier checks (both always Ignore).
+    // Every webhook of the configuration: miners (failurePolicy from values),
+    // configs (configFailurePolicy), MinerPolicies and the tier checks (both
+    // always Ignore).
+    const json config = get(*admin_, res::kValidatingWebhookConfigurations, "", kWebhookConfig);
+    ASSERT_EQ(config["webhooks"].size(), 4u) << config.dump();
     json repoint = json::array();
-    for (const char* i : {"0", "1", "2"}) {
+    for (size_t n = 0; n < config["webhooks"].size(); ++n) {
+      const std::string i = std::to_string(n);
       repoint.push_back(
           {{"op", "remove"}, {"path", std::string("/webhooks/") + i + "/clientConfig/service"}});
       repoint.push_back(
@@ -400,6 +426,25 @@ TEST_F(ChartE2E, WebhookManagesItsCertificatesAndRefusesAMinerPod) {
   auto benign = admin_->create(res::kPods, "apps", pod("apps", "web", "nginx:1.27"));
   EXPECT_TRUE(benign.ok()) << benign.error().describe();
   EXPECT_NE(hook_->store().namespace_labels("apps"), std::nullopt) << "namespaces not synced";
+  // ConfigMaps go through the chart's configs.orderguard.io entry: a miner's
+  // configuration is refused with the key and the rule, a benign one admitted.
+  const json miner_config = {
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", {{"name", "pool-config"}, {"namespace", "apps"}}},
+      {"data", {{"config.json", R"({"pools":[{"url":"stratum+tcp://pool.minexmr.com:4444"}]})"}}}};
+  auto config_refused = admin_->create(res::kConfigMaps, "apps", miner_config);
+  ASSERT_FALSE(config_refused.ok());
+  EXPECT_EQ(config_refused.error().http_status, 403);
+  EXPECT_NE(config_refused.error().message.find("rule stratum-url: data[\"config.json\"]"),
+            std::string::npos)
+      << config_refused.error().message;
+  const json app_config = {{"apiVersion", "v1"},
+                           {"kind", "ConfigMap"},
+                           {"metadata", {{"name", "redis-config"}, {"namespace", "apps"}}},
+                           {"data", {{"redis.conf", "port 3333\nmaxmemory 64mb\n"}}}};
+  auto config_admitted = admin_->create(res::kConfigMaps, "apps", app_config);
+  EXPECT_TRUE(config_admitted.ok()) << config_admitted.error().describe();
 
   // A wanted name the certificate lacks: the manager renews it and updates the Secret.
   webhook::CertManagerOptions more = cert_options();

@@ -522,13 +522,20 @@ TEST_F(ChartOnNode, UninstallLeavesOnlyWhatTheReadmeSaysItKeeps) {
   EXPECT_EQ(configs.out.find(kRelease + "-miners"), std::string::npos) << configs.out;
   auto roles = cluster().kubectl({"get", "clusterroles,clusterrolebindings", "-o", "name"});
   EXPECT_EQ(roles.out.find("/" + kRelease + "-"), std::string::npos) << roles.out;
-  // Documented leftovers (README, "Installing on a cluster with Helm"): the CRDs, the default
-  // MinerPolicy, the Quarantines, and what the webhook made at run time: its TLS Secret and its
-  // Leases.
+  // The pre-delete hook Job (orderguard-webhook cleanup, from the webhook image)
+  // removed the TLS Secret the webhook made at run time.
+  auto secrets = cluster().kubectl({"get", "secrets", "-n", kNs, "-o", "name"});
+  EXPECT_TRUE(secrets.ok()) << secrets.describe();
+  EXPECT_EQ(secrets.out.find(kRelease + "-webhook-tls"), std::string::npos) << secrets.out;
+  // Documented leftovers (README, "Upgrade and uninstall"): the CRDs, the default
+  // MinerPolicy, the Quarantines, and the Leases.
   auto kept = cluster().kubectl({"get", "minerpolicy", "orderguard-default", "-o", "name"});
   EXPECT_TRUE(kept.ok()) << kept.describe();
-  auto crd = cluster().kubectl({"get", "crd", "quarantines.security.orderguard.io", "-o", "name"});
-  EXPECT_TRUE(crd.ok()) << crd.describe();
+  for (const char* name :
+       {"minerpolicies.security.orderguard.io", "quarantines.security.orderguard.io"}) {
+    auto crd = cluster().kubectl({"get", "crd", name, "-o", "name"});
+    EXPECT_TRUE(crd.ok()) << crd.describe();
+  }
 }
 
 }  // namespace

@@ -70,6 +70,9 @@ TEST(ReconcileOutcomeTest, ErrorsAreTerminalUnlessTransient) {
   EXPECT_FALSE(transient.is_terminal());
   ReconcileOutcome invalid = make_error(ErrorCode::kInvalid, "bad spec");
   EXPECT_TRUE(invalid.is_terminal());
+  // Fixed without an event on the object (RBAC, the API server learning a CRD's kind).
+  ReconcileOutcome forbidden = make_error(ErrorCode::kForbidden, "cannot find RESTMapping");
+  EXPECT_FALSE(forbidden.is_terminal());
   ReconcileOutcome forced = terminal(make_error(ErrorCode::kUnavailable, "x"));
   EXPECT_TRUE(forced.is_terminal());
   ReconcileOutcome ok = ReconcileResult::requeue_after(seconds(3));

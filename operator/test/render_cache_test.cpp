@@ -121,6 +121,11 @@ TEST(RenderCache, RebalanceJobAddsNewMastersThenReplicasThenRebalances) {
   EXPECT_TRUE(contains(script, "orders-cache-redis-13.orders-cache-redis-headless.shop.svc:6379 " +
                                    seed + " --cluster-slave"));
   EXPECT_FALSE(contains(script, "add-node orders-cache-redis-11."));
+  // A retry after an attempt that stopped mid-migration closes the open slot
+  // before it adds nodes or rebalances.
+  const auto fix = script.find("redis-cli --cluster fix " + seed + " --cluster-yes");
+  ASSERT_NE(fix, std::string::npos) << script;
+  EXPECT_LT(fix, master);
 }
 
 TEST(RenderCache, ClientConfigCarriesL1ProtectionAndSeeds) {

@@ -161,6 +161,23 @@ class CacheTierNodeE2E : public testing::OperatorE2EBase {
   static bool ready() {
     return condition(kCacheNs, std::string("ctier/") + kCache, "Ready") == "True";
   }
+  // Whether member i owns `slot`: its own line of CLUSTER NODES ends with its
+  // slot ranges ("0-5460", or a lone "5461").
+  static bool owns_slot(int i, int slot) {
+    for (const auto& l : lines(redis({"cluster", "nodes"}, member(i)))) {
+      if (l.find("myself") == std::string::npos) continue;
+      std::istringstream fields(l);
+      std::string f;
+      for (int n = 0; fields >> f; ++n) {
+        if (n < 8 || f.empty() || f[0] == '[') continue;
+        const auto dash = f.find('-');
+        const int lo = std::stoi(f.substr(0, dash));
+        const int hi = dash == std::string::npos ? lo : std::stoi(f.substr(dash + 1));
+        if (lo <= slot && slot <= hi) return true;
+      }
+    }
+    return false;
+  }
 };
 
 TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
@@ -256,12 +273,33 @@ TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
   EXPECT_EQ(keys_found(), kKeys);
 
   // 4. Scaling up moves slots to the new master (the rebalance Job), no key lost.
+  // First leave one slot half-moved between two masters, as an earlier Job
+  // attempt that died mid-migration would: the Job must close it, keys and all,
+  // before it grows the cluster (a bare `check` would wait on it forever).
+  const int slot = std::stoi(lines(redis({"cluster", "keyslot", "key:0"})).at(0));
+  int from = -1, to = -1;
+  for (int i = 0; i < 6; ++i) {
+    if (role(i) != "master") continue;
+    (owns_slot(i, slot) ? from : to) = i;
+  }
+  ASSERT_GE(from, 0);
+  ASSERT_GE(to, 0);
+  const std::string from_id = lines(redis({"cluster", "myid"}, member(from))).at(0);
+  const std::string to_id = lines(redis({"cluster", "myid"}, member(to))).at(0);
+  const std::string slot_s = std::to_string(slot);
+  ASSERT_EQ(redis({"cluster", "setslot", slot_s, "importing", from_id}, member(to)), "OK\n");
+  ASSERT_EQ(redis({"cluster", "setslot", slot_s, "migrating", to_id}, member(from)), "OK\n");
   kubectl_out({"-n", kCacheNs, "patch", std::string("ctier/") + kCache, "--type=merge", "-p",
                R"({"spec":{"redis":{"shards":4}}})"});
   ASSERT_TRUE(
       poll_until([] { return job_complete(kCacheNs, "cache-redis-rebalance-4"); }, 300s, 2s))
       << kubectl_out({"-n", kCacheNs, "get", "pods,jobs"})
       << kubectl_out({"-n", kCacheNs, "logs", "job/cache-redis-rebalance-4", "--tail=40"})
+      // The attempt before a restart says why it stopped (none if it never restarted).
+      << cluster()
+             .kubectl(
+                 {"-n", kCacheNs, "logs", "job/cache-redis-rebalance-4", "--previous", "--tail=40"})
+             .out
       << redis({"cluster", "nodes"});
   EXPECT_TRUE(poll_until(ready, 120s, 2s));
   info = cluster_info();
@@ -278,6 +316,10 @@ TEST_F(CacheTierNodeE2E, FormsServesFailsOverAndGrows) {
   }
   EXPECT_EQ(masters_with_keys, 4);
   EXPECT_EQ(keys_found(), kKeys);
+  const std::string check =
+      exec(kCacheNs, "client", {"redis-cli", "--cluster", "check", member(0) + ":6379"}).out;
+  EXPECT_EQ(check.find("[WARNING]"), std::string::npos) << check;
+  EXPECT_NE(check.find("[OK] All 16384 slots covered."), std::string::npos) << check;
 
   // 5. Scaling down is refused while the masters hold slots.
   kubectl_out({"-n", kCacheNs, "patch", std::string("ctier/") + kCache, "--type=merge", "-p",

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "kube/json_doc.h"
+#include "policy/miner_policy.h"
 
 namespace orderguard::webhook {
 namespace {
@@ -223,8 +224,14 @@ INSTANTIATE_TEST_SUITE_P(
                    "request.resource.resource is missing"},
         Unroutable{"no_resource_version", [](json& r) { r["resource"]["version"] = ""; },
                    "request.resource is incomplete"},
-        Unroutable{"unknown_resource", [](json& r) { r["resource"]["resource"] = "configmaps"; },
-                   "resource 'configmaps' is not one orderguard checks"},
+        Unroutable{"unknown_resource", [](json& r) { r["resource"]["resource"] = "services"; },
+                   "resource 'services' is not one orderguard checks"},
+        Unroutable{"secret_kind_for_configmaps",
+                   [](json& r) {
+                     r["resource"]["resource"] = "configmaps";
+                     r["kind"]["kind"] = "Secret";
+                   },
+                   "kind 'Secret' of group '' is not the kind of resource 'configmaps'"},
         Unroutable{"unknown_sub_resource", [](json& r) { r["subResource"] = "status"; },
                    "resource 'pods/status' is not one orderguard checks"},
         Unroutable{"sub_resource_not_string", [](json& r) { r["subResource"] = 7; },
@@ -273,6 +280,24 @@ TEST(AdmissionTest, EveryRegisteredResourceIsRouted) {
     EXPECT_EQ(out["response"]["allowed"], false) << reply.body;
     EXPECT_EQ(out["response"]["status"]["code"], 403) << reply.body;
     EXPECT_EQ(reply.decision, "denied");
+  }
+  // ConfigMaps and Secrets carrying a miner's configuration.
+  for (const auto& [kind, resource] :
+       {std::pair<std::string, std::string>{"ConfigMap", "configmaps"}, {"Secret", "secrets"}}) {
+    SCOPED_TRACE(resource);
+    json object = {{"apiVersion", "v1"},
+                   {"kind", kind},
+                   {"metadata", {{"name", "c"}, {"namespace", "shop"}}},
+                   {"data",
+                    {{"x", kind == "Secret" ? "c3RyYXR1bSt0Y3A6Ly9hLmV4YW1wbGU6MQ=="
+                                            : "stratum+tcp://a.example:1"}}}};
+    json body = review_of(object);
+    body["request"]["kind"] = {{"group", ""}, {"version", "v1"}, {"kind", kind}};
+    body["request"]["resource"] = {{"group", ""}, {"version", "v1"}, {"resource", resource}};
+    auto reply = review(body.dump(), default_context());
+    json out = json::parse(reply.body);
+    EXPECT_EQ(out["response"]["allowed"], false) << reply.body;
+    EXPECT_EQ(out["response"]["status"]["code"], 403) << reply.body;
   }
   // DELETE is a known operation: routed, and not checked.
   json del = review_of(pod("xmrig"), "Pod", "DELETE");
@@ -506,6 +531,83 @@ TEST(AdmissionTest, RequestIndexAgreesWithNlohmann) {
     EXPECT_EQ(fast.dump(), slow.dump());
     EXPECT_TRUE(same_types(fast, slow));
   }
+}
+
+// ConfigMaps and Secrets, on AdmissionReviews as kube-apiserver sends them (bench/testdata,
+// written by make_config_reviews.py).
+std::string testdata(const std::string& name) {
+  std::ifstream in(std::string(ORDERGUARD_SOURCE_DIR) + "/bench/testdata/" + name);
+  std::stringstream body;
+  body << in.rdbuf();
+  EXPECT_FALSE(body.str().empty()) << name;
+  return body.str();
+}
+
+AdmissionContext context_with(const std::string& mode) {
+  AdmissionContext c;
+  std::vector<policy::CompiledPolicy> compiled;
+  auto p = policy::compile(json{{"metadata", {{"name", "platform"}}}, {"spec", {{"mode", mode}}}});
+  EXPECT_TRUE(p.ok());
+  compiled.push_back(std::move(p).value());
+  c.policies = std::make_shared<const policy::PolicySet>(policy::combine(std::move(compiled)));
+  return c;
+}
+
+TEST(AdmissionTest, MinerConfigMapIsDeniedWithKeyAndRule) {
+  auto reply = review(testdata("configmap_xmrig_review.json"), context_with("Enforce"));
+  ASSERT_EQ(reply.http_status, 200);
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["uid"], "b1e2c3d4-0001-4000-8000-000000000001");
+  EXPECT_EQ(out["response"]["allowed"], false);
+  EXPECT_EQ(out["response"]["status"]["code"], 403);
+  const std::string msg = out["response"]["status"]["message"];
+  EXPECT_NE(msg.find("rule pool-host: data[\"config.json\"]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rule wallet-address: data[\"config.json\"]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rule miner-flag: data[\"config.json\"]"), std::string::npos) << msg;
+  EXPECT_EQ(reply.decision, "denied");
+  EXPECT_EQ(reply.kind, "ConfigMap");
+}
+
+TEST(AdmissionTest, MinerSecretIsDeniedWithoutItsValue) {
+  const std::string body = testdata("secret_xmrig_review.json");
+  auto reply = review(body, context_with("Enforce"));
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], false);
+  const std::string msg = out["response"]["status"]["message"];
+  EXPECT_NE(msg.find("rule wallet-address: data[\"config.json\"]"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("(Secret value not shown)"), std::string::npos) << msg;
+  // Neither the answer nor what is logged or counted quotes the value.
+  for (const std::string& text : {reply.body, reply.message}) {
+    for (const char* part : {"supportxmr", "48edfHu7", "worker-7", "pool."}) {
+      EXPECT_EQ(text.find(part), std::string::npos) << part << " in " << text;
+    }
+  }
+  // Under Audit: allowed, with warnings and annotations that do not quote it either.
+  auto audit = review(body, context_with("Audit"));
+  json a = json::parse(audit.body);
+  EXPECT_EQ(a["response"]["allowed"], true);
+  ASSERT_TRUE(a["response"].contains("warnings")) << audit.body;
+  EXPECT_NE(a["response"]["warnings"][0].get<std::string>().find("[audit] "), std::string::npos);
+  EXPECT_EQ(a["response"]["auditAnnotations"]["miner-decision"], "audit");
+  for (const char* part : {"supportxmr", "48edfHu7", "worker-7"}) {
+    EXPECT_EQ(audit.body.find(part), std::string::npos) << part << " in " << audit.body;
+  }
+}
+
+TEST(AdmissionTest, BenignConfigMapIsAllowedPlainly) {
+  auto reply = review(testdata("configmap_redis_review.json"), context_with("Enforce"));
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], true) << reply.body;
+  EXPECT_FALSE(out["response"].contains("warnings")) << reply.body;
+  EXPECT_EQ(reply.decision, "allowed");
+}
+
+TEST(AdmissionTest, MinerConfigMapUnderAuditIsAllowedWithWarnings) {
+  auto reply = review(testdata("configmap_xmrig_review.json"), context_with("Audit"));
+  json out = json::parse(reply.body);
+  EXPECT_EQ(out["response"]["allowed"], true);
+  ASSERT_TRUE(out["response"].contains("warnings")) << reply.body;
+  EXPECT_EQ(reply.decision, "audit");
 }
 
 }  // namespace

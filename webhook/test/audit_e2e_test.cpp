@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <set>
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
@@ -163,6 +164,63 @@ TEST_F(AuditE2E, APassReportsQuarantinedPodsAndDeletesExpiredQuarantines) {
         !v.causes.empty() && v.causes[0].find("Quarantine pod.shop.kept") != std::string::npos;
   }
   EXPECT_TRUE(reported) << result.violations.size() << " violations";
+}
+
+TEST_F(AuditE2E, MinerConfigMapAndSecretAdmittedWithoutTheWebhookAreFound) {
+  ASSERT_TRUE(cluster().kubectl({"create", "namespace", "cfg-audit"}).ok());
+  const std::string config =
+      R"({"donate-level": 1, "pools": [{"url": "pool.supportxmr.com:443", "user": "w"}]})";
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", "batch-settings"}, {"namespace", "cfg-audit"}}},
+             {"data", {{"config.json", config}}}};
+  json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "batch-credentials"}, {"namespace", "cfg-audit"}}},
+                 {"stringData", {{"config.json", config}}}};
+  json benign = {{"apiVersion", "v1"},
+                 {"kind", "ConfigMap"},
+                 {"metadata", {{"name", "redis"}, {"namespace", "cfg-audit"}}},
+                 {"data", {{"redis.conf", "port 3333\n"}}}};
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "cfg-audit", cm).ok());
+  ASSERT_TRUE(client_->create(res::kSecrets, "cfg-audit", secret).ok());
+  ASSERT_TRUE(client_->create(res::kConfigMaps, "cfg-audit", benign).ok());
+
+  PolicyStore store;  // no MinerPolicy: the built-in default
+  RealClock clock;
+  kube::EventRecorder events(*client_, "orderguard.io/webhook", "audit-e2e", clock);
+  Auditor auditor(*client_, store, events, clock, /*audit_secrets=*/true);
+  AuditResult result = auditor.run_once();
+  events.flush();
+  std::set<std::string> found;
+  for (const auto& v : result.violations) {
+    if (v.regarding["metadata"].value("namespace", "") == "cfg-audit") {
+      found.insert(v.regarding["kind"].get<std::string>() + "/" +
+                   v.regarding["metadata"].value("name", ""));
+    }
+  }
+  EXPECT_EQ(found, (std::set<std::string>{"ConfigMap/batch-settings", "Secret/batch-credentials"}));
+
+  // The Secret's Event names the key and the rule, never the value.
+  json event;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        auto list = client_->list(res::kEvents, "cfg-audit", {});
+        if (!list.ok()) return false;
+        for (const auto& e : (*list)["items"]) {
+          if (e.value("reason", "") == kViolationReason &&
+              e["regarding"].value("name", "") == "batch-credentials") {
+            event = e;
+            return true;
+          }
+        }
+        return false;
+      },
+      30s));
+  const std::string note = event.value("note", "");
+  EXPECT_NE(note.find("data[\"config.json\"]"), std::string::npos) << note;
+  EXPECT_NE(note.find("rule pool-host"), std::string::npos) << note;
+  EXPECT_EQ(note.find("supportxmr"), std::string::npos) << note;
 }
 
 json webhook_config(const std::string& name) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "kube/pki.h"
 #include "kube/test/eventually.h"
 #include "policy/miner_policy.h"
 
@@ -58,6 +59,37 @@ TEST(AuditedResources, CoverPodsAndEveryPodTemplateKind) {
   EXPECT_EQ(kinds,
             (std::vector<std::string>{"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet",
                                       "Job", "CronJob", "ReplicationController"}));
+}
+
+TEST(AuditedResources, ThenConfigMapsAndSecrets) {
+  std::vector<std::string> kinds;
+  for (const auto& r : audited_config_resources()) kinds.push_back(r.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"ConfigMap", "Secret"}));
+}
+
+TEST(AuditObject, MinerConfigMapAndSecretAreViolationsWithoutTheSecretValue) {
+  const std::string config =
+      R"({"donate-level": 1, "pools": [{"url": "stratum+tcp://xmr.example.net:3333"}]})";
+  json cm = {{"metadata", {{"name", "cfg"}, {"namespace", "shop"}, {"uid", "u-cfg"}}},
+             {"data", {{"config.json", config}}}};
+  auto v = audit_object(res::kConfigMaps, cm, AdmissionContext{});
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->regarding["kind"], "ConfigMap");
+  EXPECT_NE(violation_note(*v).find("rule stratum-url: data[\"config.json\"]"), std::string::npos)
+      << violation_note(*v);
+
+  json secret = {{"metadata", {{"name", "creds"}, {"namespace", "shop"}}},
+                 {"data", {{"config.json", kube::base64_encode(config)}}}};
+  auto s = audit_object(res::kSecrets, secret, AdmissionContext{});
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->regarding["kind"], "Secret");
+  const std::string note = violation_note(*s);
+  EXPECT_NE(note.find("rule stratum-url: data[\"config.json\"]"), std::string::npos) << note;
+  EXPECT_EQ(note.find("xmr.example.net"), std::string::npos) << note;
+
+  json benign = {{"metadata", {{"name", "redis"}, {"namespace", "shop"}}},
+                 {"data", {{"redis.conf", "port 3333\nbind 0.0.0.0\n"}}}};
+  EXPECT_FALSE(audit_object(res::kConfigMaps, benign, AdmissionContext{}).has_value());
 }
 
 TEST(CreateRequest, LooksLikeWhatAdmissionSees) {

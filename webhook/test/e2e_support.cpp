@@ -27,46 +27,51 @@ Status install_security_crds() {
 }
 
 json miner_webhook_config(const std::string& name, const std::string& failure_policy, uint16_t port,
-                          const std::string& ca_pem) {
+                          const std::string& ca_pem, bool config_objects) {
   auto rule = [](json groups, json resources) {
     return json{{"apiGroups", std::move(groups)},
                 {"apiVersions", {"*"}},
                 {"resources", std::move(resources)},
                 {"operations", {"CREATE", "UPDATE"}}};
   };
-  return {{"apiVersion", "admissionregistration.k8s.io/v1"},
-          {"kind", "ValidatingWebhookConfiguration"},
-          {"metadata", {{"name", name}}},
-          {"webhooks",
-           {{{"name", "miners.orderguard.io"},
-             {"admissionReviewVersions", {"v1"}},
-             {"sideEffects", "None"},
-             {"failurePolicy", failure_policy},
-             {"timeoutSeconds", 5},
-             {"namespaceSelector",
-              {{"matchExpressions",
-                {{{"key", "kubernetes.io/metadata.name"},
-                  {"operator", "NotIn"},
-                  {"values", {"kube-system"}}}}}}},
-             {"clientConfig",
-              {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
-               {"caBundle", kube::base64_encode(ca_pem)}}},
-             {"rules",
-              {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"}),
-               {{"apiGroups", {""}},
-                {"apiVersions", {"v1"}},
-                {"resources", {"pods/exec"}},
-                {"operations", {"CONNECT"}}},
-               rule({"tiers.orderguard.io"}, {"orderservices", "cachetiers", "shardsets"}),
-               rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"}),
-               rule({"batch"}, {"jobs", "cronjobs"}),
-               rule({"security.orderguard.io"}, {"minerpolicies", "quarantines"})}}}}}};
+  json config = {{"apiVersion", "admissionregistration.k8s.io/v1"},
+                 {"kind", "ValidatingWebhookConfiguration"},
+                 {"metadata", {{"name", name}}},
+                 {"webhooks",
+                  {{{"name", "miners.orderguard.io"},
+                    {"admissionReviewVersions", {"v1"}},
+                    {"sideEffects", "None"},
+                    {"failurePolicy", failure_policy},
+                    {"timeoutSeconds", 5},
+                    {"namespaceSelector",
+                     {{"matchExpressions",
+                       {{{"key", "kubernetes.io/metadata.name"},
+                         {"operator", "NotIn"},
+                         {"values", {"kube-system"}}}}}}},
+                    {"clientConfig",
+                     {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
+                      {"caBundle", kube::base64_encode(ca_pem)}}},
+                    {"rules",
+                     {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"}),
+                      {{"apiGroups", {""}},
+                       {"apiVersions", {"v1"}},
+                       {"resources", {"pods/exec"}},
+                       {"operations", {"CONNECT"}}},
+                      rule({"tiers.orderguard.io"}, {"orderservices", "cachetiers", "shardsets"}),
+                      rule({"apps"}, {"deployments", "statefulsets", "daemonsets", "replicasets"}),
+                      rule({"batch"}, {"jobs", "cronjobs"}),
+                      rule({"security.orderguard.io"}, {"minerpolicies", "quarantines"})}}}}}};
+  if (config_objects) {
+    config["webhooks"][0]["rules"].push_back(rule({""}, {"configmaps", "secrets"}));
+  }
+  return config;
 }
 
 Status register_miner_webhook(const std::string& name, const std::string& failure_policy,
-                              uint16_t port, const std::string& ca_pem) {
+                              uint16_t port, const std::string& ca_pem, bool config_objects) {
   auto applied = e2e::cluster().kubectl(
-      {"apply", "-f", "-"}, miner_webhook_config(name, failure_policy, port, ca_pem).dump());
+      {"apply", "-f", "-"},
+      miner_webhook_config(name, failure_policy, port, ca_pem, config_objects).dump());
   if (!applied.ok()) {
     return make_error(ErrorCode::kInternal, "register webhook: " + applied.describe());
   }

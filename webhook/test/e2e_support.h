@@ -22,12 +22,17 @@ Status install_security_crds();
 // A ValidatingWebhookConfiguration `name` calling https://127.0.0.1:<port>/validate,
 // trusting `ca_pem`, for pods (and ephemeral containers, and pods/exec CONNECT), every
 // workload kind, the tier resources, MinerPolicies and Quarantines, excluding kube-system.
+// With `config_objects`, ConfigMaps and Secrets too (off by default: tests that write
+// Secrets while their webhook is not serving yet, such as self-managed certificates, would
+// block themselves).
 nlohmann::json miner_webhook_config(const std::string& name, const std::string& failure_policy,
-                                    uint16_t port, const std::string& ca_pem);
+                                    uint16_t port, const std::string& ca_pem,
+                                    bool config_objects = false);
 
 // kubectl apply of miner_webhook_config(...).
 Status register_miner_webhook(const std::string& name, const std::string& failure_policy,
-                              uint16_t port, const std::string& ca_pem);
+                              uint16_t port, const std::string& ca_pem,
+                              bool config_objects = false);
 
 // Creates Pod `pod` in `ns` until the webhook refuses it with `rule` in the
 // message (policies reach the webhook's informer asynchronously), deleting any

@@ -94,7 +94,8 @@ class WebhookE2E : public ::testing::Test {
   }
 
   static void register_webhook(const std::string& failure_policy, uint16_t port) {
-    auto st = testing::register_miner_webhook(kConfigName, failure_policy, port, ca_->cert_pem);
+    auto st = testing::register_miner_webhook(kConfigName, failure_policy, port, ca_->cert_pem,
+                                              /*config_objects=*/true);
     ASSERT_TRUE(st.ok()) << st.error().describe();
   }
 
@@ -517,6 +518,84 @@ TEST_F(WebhookE2E, LegacyMinerPolicyQuarantineEntriesAreStillHonoured) {
       << r.err;
   ASSERT_TRUE(cluster().kubectl({"delete", "minerpolicy", "legacy-quarantine"}).ok());
   ASSERT_TRUE(poll_until([&] { return apply(pod("legacy", "nginx:1.27")).ok(); }, 30s));
+}
+
+json config_object(const std::string& kind, const std::string& name, const std::string& ns,
+                   const std::string& key, const std::string& value) {
+  json o = {
+      {"apiVersion", "v1"}, {"kind", kind}, {"metadata", {{"name", name}, {"namespace", ns}}}};
+  o[kind == "Secret" ? "stringData" : "data"] = {{key, value}};
+  return o;
+}
+
+const char* kXmrigConfig =
+    R"({"donate-level": 1, "cpu": {"max-threads-hint": 50},
+        "pools": [{"url": "pool.supportxmr.com:443", "user": "worker-secret-7", "tls": true}]})";
+
+TEST_F(WebhookE2E, MinerConfigMapAndSecretAreRefusedBenignOnesAdmitted) {
+  auto cm =
+      apply(config_object("ConfigMap", "batch-settings", "shop", "config.json", kXmrigConfig));
+  ASSERT_FALSE(cm.ok());
+  EXPECT_NE(cm.err.find("denied the request"), std::string::npos) << cm.err;
+  EXPECT_NE(cm.err.find("rule pool-host: data[\"config.json\"]"), std::string::npos) << cm.err;
+  EXPECT_FALSE(client_->get(res::kConfigMaps, "shop", "batch-settings").ok());
+
+  // The Secret through the API (stringData): refused, and its value is not in the answer.
+  auto secret = client_->create(
+      res::kSecrets, "shop",
+      config_object("Secret", "batch-credentials", "shop", "config.json", kXmrigConfig));
+  ASSERT_FALSE(secret.ok());
+  const std::string why = secret.error().message;
+  EXPECT_NE(why.find("data[\"config.json\"]"), std::string::npos) << why;
+  EXPECT_NE(why.find("Secret value not shown"), std::string::npos) << why;
+  for (const char* part : {"supportxmr", "worker-secret-7"}) {
+    EXPECT_EQ(why.find(part), std::string::npos) << part << " in " << why;
+  }
+
+  ASSERT_TRUE(apply(config_object("ConfigMap", "redis", "shop", "redis.conf",
+                                  "bind 0.0.0.0\nport 3333\nmaxmemory 64mb\n"))
+                  .ok());
+  ASSERT_TRUE(apply(config_object("Secret", "db", "shop", "application.properties",
+                                  "spring.datasource.url=jdbc:mysql://db:3306/orders\n"
+                                  "spring.datasource.hikari.maximumPoolSize=20\n"))
+                  .ok());
+  // kube-system is outside the namespaceSelector: never blocked, even by a miner config.
+  ASSERT_TRUE(
+      apply(config_object("ConfigMap", "xmrig-test", "kube-system", "config.json", kXmrigConfig))
+          .ok());
+}
+
+TEST_F(WebhookE2E, MinerConfigMapUnderAuditModeIsAdmittedWithAWarning) {
+  json audit = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                {"kind", "MinerPolicy"},
+                {"metadata", {{"name", "cfg-team"}}},
+                {"spec", {{"mode", "Audit"}}}};
+  ASSERT_TRUE(apply(audit).ok());
+  e2e::CommandResult r;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        r = apply(
+            config_object("ConfigMap", "audited-settings", "shop", "config.json", kXmrigConfig));
+        return r.ok();
+      },
+      30s))
+      << r.describe();
+  EXPECT_NE(r.err.find("Warning:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("[audit] "), std::string::npos) << r.err;
+  ASSERT_TRUE(cluster().kubectl({"delete", "minerpolicy", "cfg-team"}).ok());
+  // The built-in default applies again: refused.
+  // (A copy admitted meanwhile is deleted: applying it again unchanged would be allowed.)
+  ASSERT_TRUE(poll_until(
+      [&] {
+        if (!apply(config_object("ConfigMap", "audited-settings-2", "shop", "config.json",
+                                 kXmrigConfig))
+                 .ok()) {
+          return true;
+        }
+        (void)client_->remove(res::kConfigMaps, "shop", "audited-settings-2");
+        return false;
+      },
+      30s));
 }
 
 // Last: takes the webhook away.
