@@ -1,8 +1,12 @@
 #include "kube/client.h"
 
+#include <arpa/inet.h>
 #include <cpprest/http_client.h>
 #include <cpprest/uri.h>
+#include <dlfcn.h>
+#include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pplx/pplxtasks.h>
@@ -19,6 +23,8 @@
 #include <condition_variable>
 #include <iterator>
 #include <mutex>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -293,26 +299,140 @@ Error error_from_status(int http_status, const json& status_body) {
 
 namespace {
 
-struct TlsMaterial {
-  std::string ca_pem;
-  std::string client_cert_pem;
-  std::string client_key_pem;
+// The TLS material of one client (kubeconfig CA bundle, client certificate
+// chain and key), parsed once and shared by every connection's SSL_CTX.
+//
+// cpprest builds a new SSL_CTX for each connection it opens and hands it to
+// the ssl_context_callback; while the API server is down that is every
+// connection attempt. Parsing PEM there (the CA bundle, the certificate, and
+// the key through OpenSSL 3's decoders) cost more than the refused connect
+// itself, so the parsed objects are kept and only referenced per connection.
+class TlsMaterial {
+ public:
+  ~TlsMaterial() {
+    X509_STORE_free(store_);
+    X509_free(cert_);
+    if (chain_ != nullptr) sk_X509_pop_free(chain_, X509_free);
+    EVP_PKEY_free(key_);
+  }
+
+  // Parses `config`'s PEM material; the error says what is wrong with it.
+  static Result<std::shared_ptr<const TlsMaterial>> parse(const Config& config) {
+    auto tls = std::shared_ptr<TlsMaterial>(new TlsMaterial());
+    ERR_clear_error();
+    if (!config.ca_pem.empty()) {
+      tls->store_ = X509_STORE_new();
+      if (tls->store_ == nullptr) return openssl_error("cannot allocate a certificate store");
+      BioPtr bio(BIO_new_mem_buf(config.ca_pem.data(), static_cast<int>(config.ca_pem.size())));
+      int added = 0;
+      while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+        const int ok = X509_STORE_add_cert(tls->store_, cert);
+        X509_free(cert);
+        if (ok != 1) return openssl_error("cannot add a CA certificate");
+        ++added;
+      }
+      ERR_clear_error();  // the end of the bundle reads as "no start line"
+      if (added == 0) return make_error(ErrorCode::kInvalid, "no certificate in the CA bundle");
+    }
+    if (!config.client_cert_pem.empty()) {
+      if (config.client_key_pem.empty()) {
+        return make_error(ErrorCode::kInvalid, "a client certificate needs its client key");
+      }
+      BioPtr certs(BIO_new_mem_buf(config.client_cert_pem.data(),
+                                   static_cast<int>(config.client_cert_pem.size())));
+      tls->cert_ = PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr);
+      if (tls->cert_ == nullptr) return openssl_error("cannot read the client certificate");
+      tls->chain_ = sk_X509_new_null();
+      while (X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) {
+        sk_X509_push(tls->chain_, extra);
+      }
+      ERR_clear_error();
+      BioPtr key(BIO_new_mem_buf(config.client_key_pem.data(),
+                                 static_cast<int>(config.client_key_pem.size())));
+      tls->key_ = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr);
+      if (tls->key_ == nullptr) return openssl_error("cannot read the client key");
+      if (X509_check_private_key(tls->cert_, tls->key_) != 1) {
+        ERR_clear_error();
+        return make_error(ErrorCode::kInvalid, "client key does not match the client certificate");
+      }
+    }
+    return std::shared_ptr<const TlsMaterial>(std::move(tls));
+  }
+
+  // Whether cpprest's per-connection load of the system trust store is wasted:
+  // a kubeconfig CA is the only anchor, and without verification none is used.
+  static bool replaces_system_store(const Config& config) {
+    return !config.ca_pem.empty() || config.insecure_skip_tls_verify;
+  }
+
+  // Runs for each new TLS connection: references, no parsing. A kubeconfig CA
+  // must be the only anchor, so the context's store is replaced by the shared one.
+  void configure(SSL_CTX* ctx) const {
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (store_ != nullptr) SSL_CTX_set1_cert_store(ctx, store_);
+    if (cert_ != nullptr) {
+      if (SSL_CTX_use_certificate(ctx, cert_) != 1 || SSL_CTX_use_PrivateKey(ctx, key_) != 1) {
+        throw_openssl("cannot use the client certificate");
+      }
+      for (int i = 0; i < sk_X509_num(chain_); ++i) {
+        if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain_, i)) != 1) {
+          throw_openssl("cannot use the client certificate chain");
+        }
+      }
+    }
+  }
+
+ private:
+  struct BioFree {
+    void operator()(BIO* b) const { BIO_free(b); }
+  };
+  using BioPtr = std::unique_ptr<BIO, BioFree>;
+
+  TlsMaterial() = default;
+
+  static Error openssl_error(const std::string& what) {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) return make_error(ErrorCode::kInvalid, what);
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof buf);
+    return make_error(ErrorCode::kInvalid, what + " (" + buf + ")");
+  }
+  // cpprest turns an exception from the callback into a failed request.
+  [[noreturn]] static void throw_openssl(const std::string& what) {
+    const unsigned long code = ERR_get_error();
+    ERR_clear_error();
+    throw boost::system::system_error(
+        boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category()),
+        what);
+  }
+
+  X509_STORE* store_ = nullptr;
+  X509* cert_ = nullptr;
+  STACK_OF(X509) * chain_ = nullptr;
+  EVP_PKEY* key_ = nullptr;
 };
 
-// Runs for each new TLS connection (cpprest builds one SSL_CTX per connection).
-// cpprest has already added the system trust store; a kubeconfig CA must be
-// the only anchor, so the store is replaced by an empty one first.
-void configure_tls(boost::asio::ssl::context& ctx, const TlsMaterial& tls) {
-  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-  if (!tls.ca_pem.empty()) {
-    SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
-    ctx.add_certificate_authority(boost::asio::buffer(tls.ca_pem));
+// Set while this thread asks cpprest for a request whose connection needs no
+// system trust store (see SSL_CTX_set_default_verify_paths at the end of this
+// file). cpprest opens a new connection, and builds its SSL_CTX, in the thread
+// that calls request(); a connection it opens later on an I/O thread (the next
+// address of a host name, a pooled connection found closed) loads the store
+// as before.
+thread_local bool skip_system_trust_store = false;
+
+class SkipSystemTrustStore {
+ public:
+  explicit SkipSystemTrustStore(bool skip) : previous_(skip_system_trust_store) {
+    skip_system_trust_store = skip;
   }
-  if (!tls.client_cert_pem.empty()) {
-    ctx.use_certificate_chain(boost::asio::buffer(tls.client_cert_pem));
-    ctx.use_private_key(boost::asio::buffer(tls.client_key_pem), boost::asio::ssl::context::pem);
-  }
-}
+  ~SkipSystemTrustStore() { skip_system_trust_store = previous_; }
+  SkipSystemTrustStore(const SkipSystemTrustStore&) = delete;
+  SkipSystemTrustStore& operator=(const SkipSystemTrustStore&) = delete;
+
+ private:
+  bool previous_;
+};
 
 // Error codes from cpprest are plain ints: errno values, or packed OpenSSL
 // errors whose Boost category was lost on the way ("Unknown error 167772294").
@@ -325,6 +445,54 @@ std::string describe_error_code(int value, const std::string& fallback) {
     return buf;
   }
   return fallback;
+}
+
+// How cpprest's messages for a connection that could not be opened begin
+// (resolving, then connecting); anything else failed on an open connection.
+bool is_connect_failure(std::string_view what) {
+  return what.starts_with("Failed to connect") || what.starts_with("Error resolving") ||
+         what.starts_with("Failed to resolve");
+}
+
+// Whether `host` (as in a URL: a name, an IPv4 literal or a bracketed IPv6
+// one) is this machine's loopback.
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string text(host);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+// The text of a transport failure cpprest reported as `what` with errno
+// `value`, for the server at `address` ("127.0.0.1:6443"). cpprest folds
+// errors together: a refused connect (ECONNREFUSED) and a write into a
+// connection the server has closed (EPIPE) both arrive as EHOSTUNREACH, "No
+// route to host". On loopback there is no route to lose, so there it is what
+// it is: nothing listens on the port.
+std::string transport_failure_text(std::string_view what, int value, std::string_view address,
+                                   bool loopback) {
+  const std::string at(address);
+  if (what.starts_with("Error resolving") || what.starts_with("Failed to resolve")) {
+    return "cannot resolve the address of " + at;
+  }
+  if (is_connect_failure(what)) {
+    if (value == EHOSTUNREACH) {
+      return loopback ? "connection refused by " + at
+                      : "connection refused by, or no route to, " + at;
+    }
+    if (value == ETIMEDOUT) return "connection to " + at + " timed out";
+    if (value == ECONNREFUSED) return "connection refused by " + at;
+    return "cannot connect to " + at + ": " + std::generic_category().message(value);
+  }
+  if (what.starts_with("Failed to write request") && value == EHOSTUNREACH) {
+    return "connection closed by " + at + " while the request was sent";
+  }
+  return {};
 }
 
 struct Metrics {
@@ -477,6 +645,11 @@ class RestClient final : public Client {
         http_config_(std::move(http_config)),
         http_(base_, http_config_),
         metrics_(metrics) {
+    const bool https = base_.scheme() == "https";
+    const int port = base_.port() > 0 ? base_.port() : (https ? 443 : 80);
+    address_ = base_.host() + ":" + std::to_string(port);
+    loopback_ = is_loopback_host(base_.host());
+    skip_trust_store_ = https && TlsMaterial::replaces_system_store(config_);
     if (config_.qps > 0) {
       limiter_ =
           std::make_unique<TokenBucketLimiter>(clock_, config_.qps, std::max(1, config_.burst));
@@ -680,7 +853,8 @@ class RestClient final : public Client {
   // Each element of "items" goes to `on_item` as soon as the parser completes
   // it and is dropped from the page: at most one whole item is held at a time.
   // Returns the List without items. A transport failure before any item was
-  // delivered is retried on a fresh connection, as in send().
+  // delivered is retried on a fresh connection, as in send() (not a connection
+  // that could not be opened).
   Result<json> list_page(const Resource& r, std::string_view ns, const ListOptions& opts,
                          const std::function<void(json&&)>& on_item) {
     const std::string target = list_target(r, ns, opts);
@@ -689,21 +863,22 @@ class RestClient final : public Client {
       delivered = true;
       on_item(std::move(item));
     };
-    auto page = list_page_once(target, counting);
-    for (int attempt = 1;
-         attempt <= 3 && !page.ok() && !delivered && page.error().code == ErrorCode::kUnavailable;
+    bool connect_failed = false;
+    auto page = list_page_once(target, counting, &connect_failed);
+    for (int attempt = 1; attempt <= 3 && !page.ok() && !delivered && !connect_failed &&
+                          page.error().code == ErrorCode::kUnavailable;
          ++attempt) {
       log::info("retrying api request on a new connection", {{"verb", "GET"},
                                                              {"path", target},
                                                              {"attempt", attempt},
                                                              {"error", page.error().message}});
-      page = list_page_once(target, counting);
+      page = list_page_once(target, counting, &connect_failed);
     }
     return page;
   }
 
-  Result<json> list_page_once(const std::string& target,
-                              const std::function<void(json&&)>& on_item) {
+  Result<json> list_page_once(const std::string& target, const std::function<void(json&&)>& on_item,
+                              bool* connect_failed) {
     const std::string verb = http::methods::GET;
     throttle();
     const auto start = std::chrono::steady_clock::now();
@@ -713,7 +888,7 @@ class RestClient final : public Client {
     try {
       auto req = make_request(verb, target);
       if (!req.ok()) return req.error();
-      http::http_response resp = http_.request(*req).get();
+      http::http_response resp = request(*req);
       const int status = resp.status_code();
       if (status < 200 || status >= 300) {
         const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
@@ -748,11 +923,18 @@ class RestClient final : public Client {
       return page;
     } catch (...) {
       // cpprest (transport) or on_item; the parser itself does not throw here.
-      Error e = error_from_exception(verb, target, /*cancelled=*/false);
+      Error e = error_from_exception(verb, target, /*cancelled=*/false, connect_failed);
       metrics_.record(verb, "<error>", elapsed());
       log::debug("api request failed", {{"verb", verb}, {"path", target}, {"error", e.message}});
       return e;
     }
+  }
+
+  // Sends on the shared client; a new connection it opens here does not load
+  // the system trust store when this client's TLS material replaces it.
+  http::http_response request(http::http_request& req) {
+    const SkipSystemTrustStore skip(skip_trust_store_);
+    return http_.request(req).get();
   }
 
   // Builds a request with the headers every call carries.
@@ -783,8 +965,10 @@ class RestClient final : public Client {
 
   // Converts an exception thrown by cpprest, Boost, OpenSSL or JSON code into
   // an Error naming the request. Called from inside a catch block only.
-  Error error_from_exception(const std::string& verb, const std::string& target,
-                             bool cancelled) const {
+  // `connect_failed` (when given) is set when no connection could be opened,
+  // which a new connection would not change.
+  Error error_from_exception(const std::string& verb, const std::string& target, bool cancelled,
+                             bool* connect_failed = nullptr) const {
     const std::string where = verb + " " + url_for(target) + ": ";
     try {
       throw;
@@ -793,9 +977,15 @@ class RestClient final : public Client {
       if (cancelled || value == ECANCELED) {
         return make_error(ErrorCode::kCancelled, where + "cancelled");
       }
-      const std::string detail = describe_error_code(value, e.error_code().message());
-      std::string msg = where + e.what();
-      if (!detail.empty() && detail != e.what()) msg += " (" + detail + ")";
+      if (connect_failed != nullptr) *connect_failed = is_connect_failure(e.what());
+      std::string msg = transport_failure_text(e.what(), value, address_, loopback_);
+      if (!msg.empty()) {
+        msg = where + msg;
+      } else {
+        const std::string detail = describe_error_code(value, e.error_code().message());
+        msg = where + e.what();
+        if (!detail.empty() && detail != e.what()) msg += " (" + detail + ")";
+      }
       return make_error(value == ETIMEDOUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable, msg);
     } catch (const pplx::task_canceled&) {
       return make_error(ErrorCode::kCancelled, where + "cancelled");
@@ -840,31 +1030,35 @@ class RestClient final : public Client {
   // retries the same case). A request that did reach the server and is retried
   // shows up as an ordinary answer (AlreadyExists for a create, NotFound for a
   // delete), never as a silent double effect on a resourceVersion-guarded write.
+  // A connection that could not be opened at all (refused, unreachable) is not
+  // retried: the server is not there, and the caller's backoff (informer,
+  // work queue) decides when to try again, as in client-go.
   Result<HttpAnswer> send(const http::method& method, const std::string& target,
                           std::optional<std::string> body, std::string_view content_type) {
-    auto answer = send_once(method, target, body, content_type);
-    for (int attempt = 1;
-         attempt <= 3 && !answer.ok() && answer.error().code == ErrorCode::kUnavailable;
+    bool connect_failed = false;
+    auto answer = send_once(method, target, body, content_type, &connect_failed);
+    for (int attempt = 1; attempt <= 3 && !answer.ok() &&
+                          answer.error().code == ErrorCode::kUnavailable && !connect_failed;
          ++attempt) {
       log::info("retrying api request on a new connection", {{"verb", method},
                                                              {"path", target},
                                                              {"attempt", attempt},
                                                              {"error", answer.error().message}});
-      answer = send_once(method, target, body, content_type);
+      answer = send_once(method, target, body, content_type, &connect_failed);
     }
     return answer;
   }
 
   Result<HttpAnswer> send_once(const http::method& method, const std::string& target,
                                const std::optional<std::string>& body,
-                               std::string_view content_type) {
+                               std::string_view content_type, bool* connect_failed) {
     throttle();
     const auto start = std::chrono::steady_clock::now();
     try {
       auto req = make_request(method, target);
       if (!req.ok()) return req.error();
       if (body) req->set_body(*body, std::string(content_type));
-      http::http_response resp = http_.request(*req).get();
+      http::http_response resp = request(*req);
       HttpAnswer answer;
       answer.status = resp.status_code();
       answer.body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
@@ -876,7 +1070,7 @@ class RestClient final : public Client {
                                  {"ms", static_cast<int64_t>(elapsed.count() * 1000)}});
       return answer;
     } catch (...) {
-      Error e = error_from_exception(method, target, /*cancelled=*/false);
+      Error e = error_from_exception(method, target, /*cancelled=*/false, connect_failed);
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
       metrics_.record(method, "<error>", elapsed);
       log::debug("api request failed", {{"verb", method}, {"path", target}, {"error", e.message}});
@@ -906,6 +1100,9 @@ class RestClient final : public Client {
 
   Config config_;
   web::uri base_;
+  std::string address_;  // "host:port" of the server, for transport errors
+  bool loopback_ = false;
+  bool skip_trust_store_ = false;
   http_client::http_client_config http_config_;
   http_client::http_client http_;
   std::unique_ptr<TokenFileCache> token_file_;
@@ -938,7 +1135,10 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
 
     auto req = make_request(http::methods::GET, target);
     if (!req.ok()) return req.error();
-    http::http_response resp = client.request(*req, cancel.state()->source.get_token()).get();
+    http::http_response resp = [&] {
+      const SkipSystemTrustStore skip(skip_trust_store_);
+      return client.request(*req, cancel.state()->source.get_token()).get();
+    }();
     if (resp.status_code() != http::status_codes::OK) {
       const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
       metrics_.record(verb, std::to_string(resp.status_code()), std::nullopt);
@@ -1029,28 +1229,17 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
                                 ? config.request_timeout
                                 : std::chrono::milliseconds(30s));
     if (config.insecure_skip_tls_verify) http_config.set_validate_certificates(false);
-    auto tls = std::make_shared<const TlsMaterial>(
-        TlsMaterial{config.ca_pem, config.client_cert_pem, config.client_key_pem});
     if (base.scheme() == "https") {
-      // Fail now, with the config's name, rather than at the first connection.
-      try {
-        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
-        configure_tls(probe, *tls);
-        if (!tls->client_cert_pem.empty() &&
-            SSL_CTX_check_private_key(probe.native_handle()) != 1) {
-          ERR_clear_error();
-          return make_error(ErrorCode::kInvalid,
-                            source +
-                                ": TLS material rejected: client key does not match the "
-                                "client certificate");
-        }
-      } catch (const boost::system::system_error& e) {
-        const std::string detail = describe_error_code(e.code().value(), "");
-        return make_error(ErrorCode::kInvalid, source + ": TLS material rejected: " + e.what() +
-                                                   (detail.empty() ? "" : " (" + detail + ")"));
+      // Parsed now, so bad material fails here with the config's name rather
+      // than at the first connection, and never again per connection.
+      auto tls = TlsMaterial::parse(config);
+      if (!tls.ok()) {
+        return make_error(ErrorCode::kInvalid,
+                          source + ": TLS material rejected: " + tls.error().message);
       }
-      http_config.set_ssl_context_callback(
-          [tls](boost::asio::ssl::context& ctx) { configure_tls(ctx, *tls); });
+      http_config.set_ssl_context_callback([tls = std::move(*tls)](boost::asio::ssl::context& ctx) {
+        tls->configure(ctx.native_handle());
+      });
     }
 
     Metrics metrics;
@@ -1075,3 +1264,20 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
 }
 
 }  // namespace orderguard::kube
+
+// cpprest calls SSL_CTX_set_default_verify_paths on every connection's new
+// SSL_CTX before our callback runs, and it has no option to leave it out. With
+// OpenSSL 3 that parses the whole system bundle (/etc/ssl/certs/
+// ca-certificates.crt, 144 certificates) each time: most of the cost of a
+// connection attempt while the API server is down (BENCHMARKS.md, "Operator
+// during an API server outage"). A client whose kubeconfig names a CA replaces
+// that store anyway, so while such a client opens a connection in this thread
+// the call is skipped; every other caller reaches OpenSSL's own function.
+// cpprest is a shared library, so its call binds to this definition, which the
+// linker exports from every executable that links cpprest.
+extern "C" int SSL_CTX_set_default_verify_paths(SSL_CTX* ctx) {
+  if (orderguard::kube::skip_system_trust_store) return 1;
+  using Fn = int (*)(SSL_CTX*);
+  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "SSL_CTX_set_default_verify_paths"));
+  return real != nullptr ? real(ctx) : 0;
+}
