@@ -252,8 +252,11 @@ int main(int argc, char** argv) {
                            log});
   if (!spawned.ok()) return 1;
   e2e::Process op = std::move(*spawned);
-  if (!wait_for([&] { return http_get(metrics_port, "/readyz").find("ok\n") != std::string::npos; },
-                std::chrono::seconds(60), std::chrono::milliseconds(200))) {
+  const auto ready = [&] {
+    const std::string body = http_get(metrics_port, "/readyz");
+    return body.find("\nok\n") != std::string::npos && body.find("not ok") == std::string::npos;
+  };
+  if (!wait_for(ready, std::chrono::seconds(60), std::chrono::milliseconds(200))) {
     std::fprintf(stderr, "operator not ready:\n%s\n", e2e::tail_file(log, 30).c_str());
     return 1;
   }
