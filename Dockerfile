@@ -29,7 +29,9 @@ ARG JOBS=""
 # outlives the layers: when the compile step reruns after a source change, only
 # the changed translation units are compiled again. The mount is BuildKit syntax
 # that buildah (1.24+) understands too. The build tree is removed at the end so
-# the layer holds only the three stripped binaries in /out.
+# the layer holds only the three stripped binaries in /out, and their SHA-256
+# digests: the agent never reports a process running one of them
+# (agent/exclusions.h, --trusted-binaries).
 RUN --mount=type=cache,id=orderguard-ccache,target=/root/.ccache \
     export CCACHE_DIR=/root/.ccache CCACHE_MAXSIZE=2G \
     && ccache --zero-stats >/dev/null \
@@ -41,6 +43,8 @@ RUN --mount=type=cache,id=orderguard-ccache,target=/root/.ccache \
     && strip -o /out/orderguard-operator /build/operator/orderguard-operator \
     && strip -o /out/orderguard-webhook /build/webhook/orderguard-webhook \
     && strip -o /out/orderguard-agent /build/agent/orderguard-agent \
+    && (cd /out && sha256sum orderguard-operator orderguard-webhook orderguard-agent \
+          >orderguard-binaries.sha256) \
     && rm -rf /build
 
 # The libraries all three binaries load (ca-certificates: the trust store for a
@@ -73,5 +77,6 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
       libre2-9 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/orderguard-agent /usr/local/bin/
+COPY --from=build /out/orderguard-binaries.sha256 /usr/local/share/orderguard/binaries.sha256
 ENTRYPOINT ["/usr/local/bin/orderguard-agent"]
 CMD ["run"]

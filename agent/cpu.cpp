@@ -70,6 +70,12 @@ CpuShares compute_cpu_shares(const CpuSample& before, const CpuSample& after) {
   int cpus = std::max(1, after.system.cpus);
   uint64_t per_cpu = (after.system.total - before.system.total) / static_cast<uint64_t>(cpus);
   if (per_cpu == 0) return out;
+  out.cpus = cpus;
+  if (after.system.busy >= before.system.busy) {
+    const uint64_t busy = after.system.busy - before.system.busy;
+    const uint64_t total = after.system.total - before.system.total;
+    out.busy_percent = std::min(100.0, 100.0 * static_cast<double>(busy) / total);
+  }
   for (const auto& [pid, a] : after.processes) {
     auto it = before.processes.find(pid);
     if (it == before.processes.end()) continue;  // new process: no baseline yet

@@ -44,6 +44,8 @@ struct CpuUsage {
 
 struct CpuShares {
   double interval_seconds = 0;
+  int cpus = 0;             // CPUs of the host (the cpuN lines of /proc/stat)
+  double busy_percent = 0;  // of all the host's CPUs together: 100 when every CPU was busy
   std::map<int, CpuUsage> processes;
   std::vector<CpuUsage> threads;
   // Top consumers, processes only, highest first.

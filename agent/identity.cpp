@@ -22,7 +22,92 @@ constexpr std::array<std::string_view, 18> kKernelThreadPrefixes = {
     "irq/",      "oom_reaper", "writeback", "kauditd",   "ksmd",       "kdevtmpfs",
 };
 
+// Well-known programs whose names a miner borrows, each with the executables that may carry
+// the name (the program itself first). Every name a process may claim is listed once here.
+struct KnownProgram {
+  std::string_view name;
+  std::array<std::string_view, 8> exes;
+};
+constexpr std::array<KnownProgram, 24> kWellKnownPrograms = {{
+    {"nginx", {"nginx", "openresty", "angie"}},
+    {"sshd", {"sshd", "sshd-session", "sshd-auth"}},
+    {"httpd", {"httpd", "apache2"}},
+    {"apache2", {"apache2", "httpd"}},
+    {"php-fpm", {"php-fpm"}},
+    {"postgres", {"postgres", "postmaster"}},
+    {"postmaster", {"postgres", "postmaster"}},
+    {"mysqld", {"mysqld", "mariadbd"}},
+    {"mariadbd", {"mariadbd", "mysqld"}},
+    {"redis-server", {"redis-server", "redis-check-rdb", "valkey-server"}},
+    {"java", {"java"}},
+    {"node", {"node", "nodejs"}},
+    {"python", {"python", "pypy"}},
+    {"python3", {"python3", "pypy3"}},
+    {"bash", {"bash"}},
+    {"sh", {"sh", "dash", "bash", "ash", "mksh", "ksh", "zsh", "yash"}},
+    {"systemd", {"systemd"}},
+    {"containerd", {"containerd"}},
+    {"dockerd", {"dockerd"}},
+    {"kubelet", {"kubelet"}},
+    {"kube-proxy", {"kube-proxy"}},
+    {"crond", {"crond", "cron"}},
+    {"cron", {"cron", "crond"}},
+    {"rsyslogd", {"rsyslogd"}},
+}};
+
+// Executables that run under any name.
+constexpr std::array<std::string_view, 2> kMultiCallBinaries = {"busybox", "toybox"};
+
+std::string_view base_name(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// "python3.11" is python3 with a version: the rest after the name is digits, '.' or '-' only,
+// starting with a digit or a separator followed by one.
+bool is_version_suffix(std::string_view rest) {
+  if (rest.empty()) return true;
+  if (rest.front() == '.' || rest.front() == '-') rest.remove_prefix(1);
+  if (rest.empty() || rest.front() < '0' || rest.front() > '9') return false;
+  for (char c : rest) {
+    if ((c < '0' || c > '9') && c != '.') return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+std::string_view claimed_program(std::string_view argv0) {
+  std::string_view word = argv0.substr(0, argv0.find(' '));
+  word = base_name(word);
+  if (!word.empty() && word.front() == '-') word.remove_prefix(1);
+  while (!word.empty() && word.back() == ':') word.remove_suffix(1);
+  for (const KnownProgram& p : kWellKnownPrograms) {
+    if (word == p.name) return p.name;
+  }
+  return {};
+}
+
+bool exe_matches_program(std::string_view exe, std::string_view program) {
+  if (ends_with(exe, kDeleted)) exe.remove_suffix(kDeleted.size());  // an upgraded package
+  std::string_view base = base_name(exe);
+  for (std::string_view m : kMultiCallBinaries) {
+    if (base == m) return true;
+  }
+  if (starts_with(base, "ld-linux") || starts_with(base, "ld-musl") || base == "ld.so") {
+    return true;
+  }
+  for (const KnownProgram& p : kWellKnownPrograms) {
+    if (p.name != program) continue;
+    for (std::string_view e : p.exes) {
+      if (!e.empty() && starts_with(base, e) && is_version_suffix(base.substr(e.size()))) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return true;  // not a program this rule knows
+}
 
 bool looks_like_kernel_thread_name(std::string_view name) {
   if (name.size() >= 2 && name.front() == '[' && name.back() == ']') return true;
@@ -70,6 +155,14 @@ std::vector<policy::Finding> check_identity(const ProcessSnapshot& p,
                                    std::to_string(p.stat.ppid) +
                                    (p.exe_readable ? ", has an executable)" : ")"),
                                name, sc));
+  }
+  if (std::string_view program = claimed_program(argv0); !program.empty() && p.exe_readable &&
+                                                         !p.exe.empty() && !memfd &&
+                                                         !exe_matches_program(exe_path, program)) {
+    out.push_back(make_finding(kRuleArgv0Mismatch, "cmdline[0]",
+                               "argv[0] names " + std::string(program) + " but the executable is " +
+                                   std::string(base_name(exe_path)),
+                               std::string(argv0) + " -> " + std::string(exe), sc));
   }
   if (p.hugetlb_kb > 0) {
     out.push_back(make_finding(kRuleHugePages, "status.HugetlbPages",

@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "agent/exclusions.h"
 #include "agent/report.h"
 #include "agent/run.h"
 #include "agent/scanner.h"
@@ -59,6 +60,23 @@ int main(int argc, char** argv) {
                    "pids probed per scan by the hidden-process sweep (0: up to pid_max)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  bool verbose = false;
+  scan->add_flag("-v,--verbose", verbose,
+                 "also list the processes with findings below the miner threshold");
+  // Exclusions (agent/exclusions.h), for scan and run alike.
+  agent::ExclusionFlags exclude;
+  auto exclusion_flags = [&](CLI::App* cmd) {
+    cmd->add_option("--trusted-binaries", exclude.trusted_binaries,
+                    "sha256sum file of the orderguard binaries never reported (the agent's own "
+                    "binary always is; a missing file: only it)")
+        ->capture_default_str();
+    cmd->add_option("--exclude-exe", exclude.executables,
+                    "never report host processes whose executable path matches this glob "
+                    "(repeatable; * and ? within a component, ** across)")
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+        ->allow_extra_args(false);
+  };
+  exclusion_flags(scan);
   double watch = 0;
   scan->add_option("--watch", watch,
                    "rescan every this many seconds until interrupted (0: scan once)")
@@ -114,7 +132,27 @@ int main(int argc, char** argv) {
                   "how often pool host names are resolved again (Go duration: 10m, 1h)")
       ->capture_default_str();
   run->add_option("--log-level", level, "debug, info or error")->capture_default_str();
+  exclusion_flags(run);
+  run->add_option("--exclude-namespace", exclude.namespaces,
+                  "never report or act on processes of Pods in this namespace (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
+  run->add_option("--exclude-pod-label", exclude.pod_labels,
+                  "never report or act on processes of Pods with this label, key=value "
+                  "(repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->allow_extra_args(false);
   CLI11_PARSE(app, argc, argv);
+
+  Result<agent::ExclusionConfig> exclusions = agent::exclusions_from_flags(exclude);
+  if (!exclusions) {
+    log::error("invalid exclusion", {{"error", exclusions.error().message}});
+    return kExitError;
+  }
+  for (const std::string& note : exclusions->trusted->notes) {
+    log::info("trusted binaries", {{"note", note}});
+  }
+  options.exclusions = run_options.scan.exclusions = *exclusions;
 
   if (*run) {
     log::Level parsed;
@@ -193,7 +231,7 @@ int main(int argc, char** argv) {
         // One document per scan; in watch mode one per line so the stream can be piped.
         std::cout << kube::dump_for_wire(agent::to_json(*report), watch > 0 ? -1 : 2) << std::endl;
       } else {
-        std::cout << agent::format_table(*report) << std::flush;
+        std::cout << agent::format_table(*report, verbose) << std::flush;
       }
       code = report->has_miner_severity() ? kExitFindings
              : report->error_count > 0    ? kExitError

@@ -54,11 +54,30 @@ std::string pct(double v) {
   return buf;
 }
 
-}  // namespace
+// One process: its line, command line and findings.
+void process_lines(std::ostringstream& out, const ProcessReport& p) {
+  std::string where =
+      p.container.container_id.empty()
+          ? std::string("host")
+          : shown(p.container.runtime + "://" + p.container.container_id.substr(0, 12));
+  if (!p.container.pod_uid.empty()) where += " pod " + shown(p.container.pod_uid);
+  out << "  " << std::left << std::setw(8) << p.pid << " " << cell(p.comm, 16) << " score "
+      << std::setw(4) << p.score << " " << std::setw(6) << (p.miner ? "MINER" : "") << " cpu "
+      << pct(p.cpu_percent) << "%  " << where << "\n";
+  out << "           " << join_cmdline(p.cmdline, 100) << "\n";
+  for (const policy::Finding& f : p.findings) {
+    out << "           - " << shown(f.rule_id) << " (" << f.weight << ") " << shown(f.field_path)
+        << ": " << shown(f.message) << "\n";
+  }
+}
 
-nlohmann::json to_json(const ScanReport& r) {
+nlohmann::json rule_json(const ExclusionRule& e) {
+  return {{"kind", valid(e.kind)}, {"value", valid(e.value)}, {"source", valid(e.source)}};
+}
+
+nlohmann::json processes_json(const std::vector<ProcessReport>& list) {
   nlohmann::json procs = nlohmann::json::array();
-  for (const ProcessReport& p : r.processes) {
+  for (const ProcessReport& p : list) {
     nlohmann::json findings = nlohmann::json::array();
     for (const policy::Finding& f : p.findings) findings.push_back(finding_json(f));
     nlohmann::json cmdline = nlohmann::json::array();
@@ -75,7 +94,18 @@ nlohmann::json to_json(const ScanReport& r) {
                      {"score", p.score},
                      {"miner", p.miner},
                      {"findings", findings}});
+    if (p.excluded_by) procs.back()["excludedBy"] = rule_json(*p.excluded_by);
   }
+  return procs;
+}
+
+}  // namespace
+
+nlohmann::json to_json(const ScanReport& r) {
+  nlohmann::json exclusions = nlohmann::json::array();
+  for (const ExclusionRule& e : r.exclusions) exclusions.push_back(rule_json(e));
+  nlohmann::json notes = nlohmann::json::array();
+  for (const std::string& n : r.exclusion_notes) notes.push_back(valid(n));
   nlohmann::json host = nlohmann::json::array();
   for (const policy::Finding& f : r.host_findings) host.push_back(finding_json(f));
   nlohmann::json baseline = nlohmann::json::array();
@@ -94,7 +124,10 @@ nlohmann::json to_json(const ScanReport& r) {
       {"threshold", r.threshold},
       {"minerSeverity", r.has_miner_severity()},
       {"hiddenSweep", {{"from", r.hidden_sweep_from}, {"to", r.hidden_sweep_to}}},
-      {"processes", procs},
+      {"exclusions", exclusions},
+      {"exclusionNotes", notes},
+      {"processes", processes_json(r.processes)},
+      {"excluded", processes_json(r.excluded)},
       {"hostFindings", host},
       {"baselineFindings", baseline},
       {"topCpu", top},
@@ -103,10 +136,21 @@ nlohmann::json to_json(const ScanReport& r) {
       {"errorCount", r.error_count}};
 }
 
-std::string format_table(const ScanReport& r) {
+std::string format_table(const ScanReport& r, bool verbose) {
   std::ostringstream out;
   out << "Scanned " << r.processes_scanned << " processes, " << r.network_namespaces
       << " network namespaces, CPU over " << pct(r.cpu_interval_seconds) << " s\n\n";
+  out << "EXCLUSIONS (never reported as miners, never acted on)\n";
+  if (r.exclusions.empty()) out << "  none\n";
+  for (const ExclusionRule& e : r.exclusions) {
+    // Digests in full are in the JSON form; 16 hex digits tell binaries apart here.
+    std::string value = e.kind == "orderguard-binary" && e.value.size() > 23
+                            ? e.value.substr(0, 23) + "..."
+                            : e.value;
+    out << "  - " << shown(e.kind) << " " << shown(value) << " (" << shown(e.source) << ")\n";
+  }
+  for (const std::string& n : r.exclusion_notes) out << "  note: " << shown(n) << "\n";
+  out << "\n";
   out << "TOP CPU\n";
   char line[512];
   std::snprintf(line, sizeof(line), "  %-8s %-16s %7s\n", "PID", "COMM", "CPU%");
@@ -126,21 +170,31 @@ std::string format_table(const ScanReport& r) {
       out << line;
     }
   }
-  out << "\nPROCESSES WITH FINDINGS (miner at score >= " << r.threshold << ")\n";
-  if (r.processes.empty()) out << "  none\n";
+  size_t miners = 0;
+  for (const ProcessReport& p : r.processes) miners += p.miner ? 1 : 0;
+  const size_t suspicious = r.processes.size() - miners;
+  out << "\nMINERS (score >= " << r.threshold << ")\n";
+  if (miners == 0) out << "  none\n";
   for (const ProcessReport& p : r.processes) {
-    std::string where =
-        p.container.container_id.empty()
-            ? std::string("host")
-            : shown(p.container.runtime + "://" + p.container.container_id.substr(0, 12));
-    if (!p.container.pod_uid.empty()) where += " pod " + shown(p.container.pod_uid);
-    out << "  " << std::left << std::setw(8) << p.pid << " " << cell(p.comm, 16) << " score "
-        << std::setw(4) << p.score << " " << std::setw(6) << (p.miner ? "MINER" : "") << " cpu "
-        << pct(p.cpu_percent) << "%  " << where << "\n";
-    out << "           " << join_cmdline(p.cmdline, 100) << "\n";
-    for (const policy::Finding& f : p.findings) {
-      out << "           - " << shown(f.rule_id) << " (" << f.weight << ") " << shown(f.field_path)
-          << ": " << shown(f.message) << "\n";
+    if (p.miner) process_lines(out, p);
+  }
+  out << "\nSUSPICIOUS (below the miner threshold of " << r.threshold << ")\n";
+  if (suspicious == 0) {
+    out << "  none\n";
+  } else if (!verbose) {
+    out << "  " << suspicious << (suspicious == 1 ? " process" : " processes")
+        << " with findings below the threshold; -v lists them\n";
+  } else {
+    for (const ProcessReport& p : r.processes) {
+      if (!p.miner) process_lines(out, p);
+    }
+  }
+  if (!r.excluded.empty()) {
+    out << "\nEXCLUDED (findings, but an exclusion matched; never acted on)\n";
+    for (const ProcessReport& p : r.excluded) {
+      process_lines(out, p);
+      if (p.excluded_by)
+        out << "           excluded by " << shown(p.excluded_by->describe()) << "\n";
     }
   }
   out << "\nHOST FINDINGS\n";

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "agent/procfs.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/events.h"
@@ -36,7 +37,8 @@ struct Metrics {
                   .Register(r)),
         findings(prometheus::BuildCounter()
                      .Name("orderguard_agent_findings_total")
-                     .Help("Findings reported by scans, by rule")
+                     .Help("Findings reported by scans, by rule: each once per process "
+                           "(pid and start time), or once while a host finding lasts")
                      .Register(r)),
         evictions(prometheus::BuildCounter()
                       .Name("orderguard_agent_evictions_total")
@@ -119,6 +121,30 @@ policy::CompiledPolicy scanner_policy(const std::vector<kube::ObjectPtr>& object
 }
 
 }  // namespace
+
+std::vector<std::string> FindingCounter::fresh(const ScanReport& report, const Alive& alive) {
+  std::vector<std::string> out;
+  std::set<std::pair<int, uint64_t>> seen;
+  for (const ProcessReport& p : report.processes) {
+    std::pair<int, uint64_t> key{p.pid, p.start_time};
+    seen.insert(key);
+    std::set<std::string>& counted = processes_[key];
+    for (const policy::Finding& f : p.findings) {
+      if (counted.insert(f.rule_id).second) out.push_back(f.rule_id);
+    }
+  }
+  std::erase_if(processes_, [&](const auto& entry) {
+    return !seen.contains(entry.first) && !alive(entry.first.first, entry.first.second);
+  });
+  std::set<std::pair<std::string, std::string>> host;
+  for (const policy::Finding& f : report.host_findings) {
+    std::pair<std::string, std::string> key{f.rule_id, f.field_path};
+    if (!host_.contains(key) && !host.contains(key)) out.push_back(f.rule_id);
+    host.insert(std::move(key));
+  }
+  host_ = std::move(host);
+  return out;
+}
 
 int run_agent(RunOptions options) {
   RealClock clock;
@@ -222,6 +248,16 @@ int run_agent(RunOptions options) {
     }
     std::unique_ptr<Scanner> scanner;
     policy::PolicySet policy_set;
+    ExclusionConfig exclusions = options.scan.exclusions;
+    FindingCounter counter;
+    HostView alive_view(options.paths);
+    // Whether the process that had findings still runs: same pid, same start time.
+    auto alive = [&](int pid, uint64_t start_time) {
+      Result<std::string> stat = alive_view.read_pid_whole(pid, "stat");
+      if (!stat) return false;
+      Result<ProcStat> parsed = parse_proc_stat(*stat);
+      return parsed && parsed->starttime == start_time;
+    };
     std::string fingerprint = "-";
     size_t pool_addresses = 0;
     // One pass: load changed policies (and prime a new scanner), or scan and respond.
@@ -232,17 +268,23 @@ int run_agent(RunOptions options) {
         std::vector<nlohmann::json> valid;
         policy::PolicySet set = compile_all(current.objects, &valid);
         if (pool_book) pool_book->set_hosts(pool_hosts_to_resolve(valid));
+        ScanOptions scan_options = options.scan;
+        scan_options.exclusions.add_policies(set);
         auto fresh =
             std::make_unique<Scanner>(HostView(options.paths), &clock, &probe, pool_book.get(),
-                                      scanner_policy(current.objects), options.scan);
+                                      scanner_policy(current.objects), scan_options);
         if (Status s = fresh->prime(); !s) {
           log::error("scan failed", {{"error", s.error().describe()}});
         }
         scanner = std::move(fresh);
         policy_set = std::move(set);
         fingerprint = current.fingerprint;
+        exclusions = std::move(scan_options.exclusions);
+        std::vector<std::string> rules;
+        for (const ExclusionRule& r : exclusions.rules()) rules.push_back(r.describe());
         log::info("policies loaded", {{"policies", policy_set.policies.size()},
-                                      {"threshold", policy_set.scoring().threshold}});
+                                      {"threshold", policy_set.scoring().threshold},
+                                      {"exclusions", rules}});
         return;
       }
       auto start = clock.now();
@@ -266,12 +308,23 @@ int run_agent(RunOptions options) {
         pool_addresses = report->pool_addresses;
         log::info("pool addresses updated", {{"addresses", pool_addresses}});
       }
+      nlohmann::json pod_list = nlohmann::json::array();
+      for (const kube::ObjectPtr& p : pods.list()) pod_list.push_back(*p);
+      apply_pod_exclusions(exclusions, pod_list, &*report);
+      for (const ProcessReport& p : report->excluded) {
+        log::debug("process excluded", {{"pid", p.pid},
+                                        {"comm", p.comm},
+                                        {"container", p.container.container_id},
+                                        {"rules", rule_ids(p)},
+                                        {"score", p.score},
+                                        {"excluded_by", p.excluded_by->describe()}});
+      }
       // Label values are rule ids and outcomes, constants of this program: host bytes never
       // reach a metric label.
+      for (const std::string& rule : counter.fresh(*report, alive)) {
+        metrics.findings.Add({{"rule", rule}}).Increment();
+      }
       for (const ProcessReport& p : report->processes) {
-        for (const policy::Finding& f : p.findings) {
-          metrics.findings.Add({{"rule", f.rule_id}}).Increment();
-        }
         // What was seen and why it was (not) acted on; the responder logs what it does.
         log::debug("process findings", {{"pid", p.pid},
                                         {"comm", p.comm},
@@ -280,11 +333,6 @@ int run_agent(RunOptions options) {
                                         {"score", p.score},
                                         {"miner", p.miner}});
       }
-      for (const policy::Finding& f : report->host_findings) {
-        metrics.findings.Add({{"rule", f.rule_id}}).Increment();
-      }
-      nlohmann::json pod_list = nlohmann::json::array();
-      for (const kube::ObjectPtr& p : pods.list()) pod_list.push_back(*p);
       ResponseSummary summary = responder.respond(*report, pod_list, policy_set);
       for (const PodAction& a : summary.pods) {
         metrics.evictions.Add({{"result", a.outcome}}).Increment();

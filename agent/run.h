@@ -12,13 +12,19 @@
 // snapshot, so a slow or failing DNS never delays a scan (until the first resolution
 // completes, scans check connections against no pool address).
 //
+// Exclusions (exclusions.h): the command line's and every MinerPolicy's
+// spec.agent.exclusions; binaries and executable globs in the scanner, Pods (namespaces, pod
+// selectors) after each scan against the pod cache. Excluded processes are logged at debug
+// ("process excluded", with the exclusion) and neither counted nor acted on.
+//
 // Metrics on --metrics-addr: orderguard_agent_scans_total{result},
-// orderguard_agent_findings_total{rule}, orderguard_agent_evictions_total{result} (results as
-// in PodAction::outcome), orderguard_agent_scan_duration_seconds,
-// orderguard_agent_processes_scanned, orderguard_agent_pool_addresses,
-// orderguard_agent_errors_total{stage} (scan: a process or check that threw and was skipped;
-// respond: a pod or Node response that failed; cycle: a whole cycle that threw). /healthz: the
-// scan loop ran within 3 intervals (plus a minute of grace). /readyz: the informers have synced.
+// orderguard_agent_findings_total{rule} (each finding once: see FindingCounter),
+// orderguard_agent_evictions_total{result} (results as in PodAction::outcome),
+// orderguard_agent_scan_duration_seconds, orderguard_agent_processes_scanned,
+// orderguard_agent_pool_addresses, orderguard_agent_errors_total{stage} (scan: a process or check
+// that threw and was skipped; respond: a pod or Node response that failed; cycle: a whole cycle
+// that threw). /healthz: the scan loop ran within 3 intervals (plus a minute of grace). /readyz:
+// the informers have synced.
 //
 // Host data never ends the loop: what throws while scanning one process or running one check
 // is skipped by the scanner, what throws while responding to one pod by the responder, and
@@ -34,7 +40,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <map>
+#include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "agent/host_view.h"
 #include "agent/responder.h"
@@ -51,6 +62,25 @@ struct RunOptions {
   HostPaths paths;
   ScanOptions scan;
   ResponderOptions respond;  // node_name required
+};
+
+// Which findings of a scan are new, so orderguard_agent_findings_total counts each once: a
+// process finding once per (pid, start time, rule), for the process's lifetime (a rule that
+// comes and goes, like cpu-hog, is not counted again); a host finding once per (rule, field)
+// while consecutive scans report it. Excluded processes are not counted. A process is
+// forgotten when `alive(pid, start_time)` says it exited, so memory holds only live processes
+// that had findings.
+class FindingCounter {
+ public:
+  using Alive = std::function<bool(int pid, uint64_t start_time)>;
+
+  // The rule ids to count for `report`, one per new finding.
+  std::vector<std::string> fresh(const ScanReport& report, const Alive& alive);
+  size_t processes_remembered() const { return processes_.size(); }
+
+ private:
+  std::map<std::pair<int, uint64_t>, std::set<std::string>> processes_;
+  std::set<std::pair<std::string, std::string>> host_;
 };
 
 // Runs until a shutdown signal; call after kube::block_shutdown_signals().

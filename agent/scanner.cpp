@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "agent/baseline.h"
+#include "agent/cpu_limit.h"
+#include "agent/environment.h"
 #include "agent/identity.h"
 #include "agent/procfs.h"
 #include "agent/scoring.h"
@@ -112,6 +114,8 @@ Result<ScanReport> Scanner::scan() {
   sample->stats.clear();
   last_cpu_ = std::move(*sample);
 
+  const HostLoad load = host_load(shares);
+
   std::shared_ptr<const PoolAddresses> pools = pools_ ? pools_->snapshot() : nullptr;
   report.pool_addresses = pools ? pools->size() : 0;
   std::map<int, std::vector<policy::Finding>> net_findings;
@@ -137,33 +141,58 @@ Result<ScanReport> Scanner::scan() {
                   (share != shares.processes.end() && share->second.percent > 0);
     Result<ProcessSnapshot> snap = read_process(view_, pid, read);
     if (!snap) return std::nullopt;  // exited mid-scan
+    // /proc/<pid>/cgroup, read at most once: for the CPU quota of a candidate hog and for the
+    // container of a process with findings. Unreadable reads as empty (no quota, no container).
+    std::optional<std::string> cgroup;
+    auto cgroup_text = [&]() -> std::string {
+      if (!cgroup) {
+        Result<std::string> cg = view_.read_pid_whole(pid, "cgroup");
+        cgroup = cg ? std::move(*cg) : std::string();
+      }
+      return *cgroup;
+    };
     ProcessReport pr;
     pr.pid = pid;
     pr.ppid = snap->stat.ppid;
+    pr.start_time = snap->stat.starttime;
     pr.comm = snap->comm;
     pr.exe = snap->exe;
     pr.cmdline = snap->cmdline;
     pr.findings = check_identity(*snap, policy_);
     if (share != shares.processes.end()) {
       pr.cpu_percent = share->second.percent;
-      if (pr.cpu_percent >= options_.cpu_hog_percent) {
-        char buf[32];
-        std::snprintf(buf, sizeof(buf), "%.0f%%", pr.cpu_percent);
-        pr.findings.push_back(make_finding(
-            kRuleCpuHog, "cpu", std::string("uses ") + buf + " of a CPU", buf, policy_.scoring));
+      if (std::optional<policy::Finding> hog =
+              cpu_hog_finding(view_, cgroup_text, pr.cpu_percent, load, options_.cpu_hog_percent,
+                              policy_.scoring, &cgroups_)) {
+        pr.findings.push_back(std::move(*hog));
       }
     }
     if (net_finding != net_findings.end()) {
       for (policy::Finding& f : net_finding->second) pr.findings.push_back(std::move(f));
+    }
+    // environ only for a candidate: findings already, or CPU used (as for status above).
+    if (!pr.findings.empty() || read.status) {
+      if (Result<std::string> env = view_.read_pid_whole(pid, "environ"); env) {
+        // As the process sees it, through its root (a container's own files); the file
+        // itself, not a symlink's target, which would resolve against the agent's root. Only
+        // a definite "not found" under a readable root says the file is gone.
+        const std::string root = view_.pid_path(pid, "root");
+        auto exists = [&](const std::string& path) {
+          if (!HostView::stat_path(root + "/", true).ok()) return true;
+          Result<FileStat> st = HostView::stat_path(root + path, false);
+          return st.ok() || st.error().code != ErrorCode::kNotFound;
+        };
+        for (policy::Finding& f : check_environment(split_cmdline(*env), policy_.scoring, exists)) {
+          pr.findings.push_back(std::move(f));
+        }
+      }
     }
     if (pr.findings.empty()) return std::nullopt;
     Verdict v = score_process(pr.findings, policy_.scoring);
     pr.score = v.score;
     pr.miner = v.miner;
     // Only a process with findings needs its container.
-    if (Result<std::string> cg = view_.read_pid_whole(pid, "cgroup"); cg) {
-      pr.container = container_from_cgroup(*cg);
-    }
+    pr.container = container_from_cgroup(cgroup_text());
     return pr;
   };
   for (int pid : pids) {
@@ -174,14 +203,24 @@ Result<ScanReport> Scanner::scan() {
     if (stat->second.kernel_thread()) continue;
     guarded("pid " + std::to_string(pid), &report, [&] {
       if (std::optional<ProcessReport> pr = check_process(pid, stat->second)) {
-        report.processes.push_back(std::move(*pr));
+        // Exclusions (exclusions.h) are checked only for a process with findings, so only
+        // those executables are ever hashed.
+        pr->excluded_by =
+            binary_exclusion(options_.exclusions, &exe_digests_, view_.pid_path(pid, "exe"),
+                             pr->exe, !pr->container.empty());
+        (pr->excluded_by ? report.excluded : report.processes).push_back(std::move(*pr));
       }
     });
   }
-  std::stable_sort(report.processes.begin(), report.processes.end(),
-                   [](const ProcessReport& a, const ProcessReport& b) {
-                     return a.score != b.score ? a.score > b.score : a.pid < b.pid;
-                   });
+  exe_digests_.sweep();
+  report.exclusions = options_.exclusions.rules();
+  if (options_.exclusions.trusted) report.exclusion_notes = options_.exclusions.trusted->notes;
+  for (std::vector<ProcessReport>* list : {&report.processes, &report.excluded}) {
+    std::stable_sort(list->begin(), list->end(),
+                     [](const ProcessReport& a, const ProcessReport& b) {
+                       return a.score != b.score ? a.score > b.score : a.pid < b.pid;
+                     });
+  }
 
   if (hidden_ && options_.check_hidden) {
     guarded("hidden processes", &report, [&] {

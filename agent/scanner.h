@@ -28,6 +28,8 @@
 
 #include "agent/cgroup.h"
 #include "agent/cpu.h"
+#include "agent/cpu_limit.h"
+#include "agent/exclusions.h"
 #include "agent/hidden.h"
 #include "agent/host_view.h"
 #include "agent/network.h"
@@ -51,11 +53,15 @@ struct ScanOptions {
   bool baseline = false;  // hardening checks (baseline.h); reported apart from miner evidence
   std::chrono::seconds recent_window = std::chrono::hours(24);
   int self_pid = 0;  // the agent: never reported
+  // orderguard's binaries and executable globs (exclusions.h): a process with findings that
+  // one matches goes to ScanReport::excluded.
+  ExclusionConfig exclusions;
 };
 
 struct ProcessReport {
   int pid = 0;
   int ppid = 0;
+  uint64_t start_time = 0;  // clock ticks after boot (stat): with pid, names one process
   std::string comm;
   std::string exe;
   std::vector<std::string> cmdline;
@@ -63,7 +69,8 @@ struct ProcessReport {
   ContainerRef container;  // container id, pod UID, runtime; empty on the host
   std::vector<policy::Finding> findings;
   int score = 0;
-  bool miner = false;
+  bool miner = false;  // score >= threshold; for an excluded process, what it would have been
+  std::optional<ExclusionRule> excluded_by;  // set in ScanReport::excluded only
 };
 
 struct ScanReport {
@@ -74,6 +81,11 @@ struct ScanReport {
   size_t pool_addresses = 0;  // resolved pool addresses the connections were checked against
   int threshold = 0;
   std::vector<ProcessReport> processes;  // processes with at least one finding, by score
+  // Processes with findings that an exclusion matched (exclusions.h), by score: never miners,
+  // never acted on.
+  std::vector<ProcessReport> excluded;
+  std::vector<ExclusionRule> exclusions;     // in force for this scan
+  std::vector<std::string> exclusion_notes;  // how the trusted binaries were loaded
   std::vector<CpuUsage> top_cpu;
   std::vector<CpuUsage> top_threads;
   std::vector<policy::Finding> host_findings;
@@ -116,6 +128,8 @@ class Scanner {
   std::unique_ptr<HiddenProcessScanner> hidden_;
   PersistenceScanner persistence_;
   const PoolAddressBook* pools_;
+  ExeDigestCache exe_digests_;
+  CgroupLocator cgroups_;  // cgroup namespace paths found once (cpu_limit.h)
 };
 
 }  // namespace orderguard::agent

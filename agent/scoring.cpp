@@ -18,6 +18,12 @@ const std::vector<AgentRule>& agent_rules() {
       {kRuleExeMemfd, Severity::kWeak, 40, EvidenceClass::kIdentity},
       {kRuleExeTmp, Severity::kWeak, 40, EvidenceClass::kIdentity},
       {kRuleFakeKernelThread, Severity::kWeak, 50, EvidenceClass::kIdentity},
+      // "nginx: worker process" running /tmp/x: as telling as a temp-dir executable.
+      {kRuleArgv0Mismatch, Severity::kWeak, 40, EvidenceClass::kIdentity},
+      // LD_PRELOAD or LD_LIBRARY_PATH into /tmp, a home directory, a relative path...: how
+      // userland rootkits hide a miner, but also how some build and test tools work, so it
+      // only adds to other evidence.
+      {kRuleEnvPreload, Severity::kWeak, 30, EvidenceClass::kEnvironment},
       {kRuleHugePages, Severity::kWeak, 20, EvidenceClass::kMemory},
       {kRuleHiddenProcess, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},
       {kRuleLdPreload, Severity::kStrong, policy::kStrongWeight, EvidenceClass::kHost},

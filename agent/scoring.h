@@ -9,10 +9,12 @@
 // rule id; a weight of 0 turns a rule off.
 //
 // Evidence combines by class: sustained CPU (cpu-hog) together with any identity signal (a
-// deleted, memfd or temp-dir executable, a kernel-thread name on a user process) or any network
-// signal (a session to a miner port on a non-loopback address, a connection to a pool host) is a
-// miner whatever the sum, because a miner must both compute and hide or report its work; the
-// score of such a process is raised to the threshold. README.md ("Scoring") has the table.
+// deleted, memfd or temp-dir executable, a kernel-thread name on a user process, an argv[0]
+// naming a well-known program other than the executable) or any network signal (a session to a
+// miner port on a non-loopback address, a connection to a pool host) is a miner whatever the
+// sum, because a miner must both compute and hide or report its work; the score of such a
+// process is raised to the threshold. Environment evidence (LD_PRELOAD into /tmp...) only adds
+// its weight. README.md ("Scoring") has the table.
 #pragma once
 
 #include <string>
@@ -32,6 +34,8 @@ inline constexpr std::string_view kRuleExeDeleted = "exe-deleted";
 inline constexpr std::string_view kRuleExeMemfd = "exe-memfd";
 inline constexpr std::string_view kRuleExeTmp = "exe-tmp";
 inline constexpr std::string_view kRuleFakeKernelThread = "fake-kernel-thread";
+inline constexpr std::string_view kRuleArgv0Mismatch = "argv0-mismatch";
+inline constexpr std::string_view kRuleEnvPreload = "env-preload";
 inline constexpr std::string_view kRuleHugePages = "huge-pages";
 // Host rules.
 inline constexpr std::string_view kRuleHiddenProcess = "hidden-process";
@@ -45,7 +49,7 @@ inline constexpr std::string_view kRuleOversizedFile = "oversized-file";
 
 // What a piece of evidence is about. Only kCpu combined with kIdentity or kNetwork decides on
 // its own (see above); the other classes add their weights.
-enum class EvidenceClass { kIdentity, kNetwork, kCpu, kMemory, kHost, kContent };
+enum class EvidenceClass { kIdentity, kNetwork, kCpu, kMemory, kEnvironment, kHost, kContent };
 
 struct AgentRule {
   std::string_view id;

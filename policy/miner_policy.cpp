@@ -188,8 +188,10 @@ void compile_signatures(const json& spec, CompiledPolicy* policy, Problems* prob
   }
 }
 
-std::optional<LabelSelector> compile_selector(const json& value, const std::string& path,
-                                              Problems* problems) {
+// `empty_would` says what an empty selector would do ("exempt every namespace").
+std::optional<LabelSelector> compile_selector(
+    const json& value, const std::string& path, Problems* problems,
+    std::string_view empty_would = "exempt every namespace") {
   LabelSelector selector;
   if (const json* labels = object_field(value, "matchLabels", path + ".matchLabels", problems)) {
     for (const auto& [key, v] : labels->items()) {
@@ -240,9 +242,8 @@ std::optional<LabelSelector> compile_selector(const json& value, const std::stri
     }
   }
   if (selector.match_labels.empty() && selector.match_expressions.empty()) {
-    problems->add(path,
-                  "an empty selector would exempt every namespace; remove it or add "
-                  "matchLabels or matchExpressions");
+    problems->add(path, "an empty selector would " + std::string(empty_would) +
+                            "; remove it or add matchLabels or matchExpressions");
     return std::nullopt;
   }
   return selector;
@@ -272,6 +273,42 @@ void compile_exemptions(const json& spec, CompiledPolicy* policy, Problems* prob
       continue;
     }
     policy->exemptions.service_accounts.push_back({sa.substr(0, colon), sa.substr(colon + 1)});
+  }
+}
+
+}  // namespace
+
+bool plausible_namespace_name(std::string_view name) { return !name.empty() && name.size() <= 63; }
+
+namespace {
+
+void compile_agent(const json& spec, CompiledPolicy* policy, Problems* problems) {
+  const json* agent = object_field(spec, "agent", "spec.agent", problems);
+  if (agent == nullptr) return;
+  const json* ex = object_field(*agent, "exclusions", "spec.agent.exclusions", problems);
+  if (ex == nullptr) return;
+  AgentExclusions& out = policy->agent_exclusions;
+  for (auto& [glob, path] :
+       string_list(*ex, "executables", "spec.agent.exclusions.executables", problems)) {
+    Result<ExeGlob> g = ExeGlob::compile(glob);
+    if (!g) {
+      problems->add(path, g.error().message);
+      continue;
+    }
+    out.executables.push_back({std::move(g).value(), path});
+  }
+  for (auto& [ns, path] :
+       string_list(*ex, "namespaces", "spec.agent.exclusions.namespaces", problems)) {
+    if (!plausible_namespace_name(ns)) {
+      problems->add(path, "must be a namespace name (1 to 63 characters)");
+      continue;
+    }
+    out.namespaces.emplace(ns, path);
+  }
+  if (const json* sel =
+          object_field(*ex, "podSelector", "spec.agent.exclusions.podSelector", problems)) {
+    out.pod_selector =
+        compile_selector(*sel, "spec.agent.exclusions.podSelector", problems, "exclude every Pod");
   }
 }
 
@@ -479,6 +516,7 @@ Result<CompiledPolicy> compile_unchecked(const json& object) {
   compile_exemptions(*spec, &policy, &problems);
   compile_quarantine(*spec, &policy, &problems);
   compile_scoring(*spec, &policy, &problems);
+  compile_agent(*spec, &policy, &problems);
 
   if (!problems.empty()) return problems.to_error(policy.name);
   return policy;

@@ -23,6 +23,11 @@
 //        workload: {kind: Deployment, name: web}, scope: Workload | Image,
 //        reason: "stratum-url in args", time: "2026-08-30T10:00:00Z"}
 //     scoring: {threshold: 100, weights: {miner-port: 30}}        node agent scoring
+//     agent:                             node agent only (agent/exclusions.h)
+//       exclusions:                      processes never reported as miners nor acted on
+//         executables: ["/opt/corp/bin/*"]   exe path globs (exe_glob.h), host processes only
+//         namespaces: [gpu-batch]            Pods in these namespaces
+//         podSelector: {matchLabels: {..}, matchExpressions: [..]}   Pods by their labels
 //
 // Contract:
 // - compile() validates everything and reports every problem at once as one kInvalid error
@@ -43,6 +48,10 @@
 //   managed workload work (its pods are created by the ReplicaSet controller, not by the
 //   service account), and it is no wider than exempting that namespace: only objects in ns
 //   can use a service account of ns.
+//
+// Agent exclusions: every policy's apply (a union; MinerPolicies are cluster-scoped, so only
+// cluster administrators write them). An empty podSelector is refused: it would exclude every
+// Pod. They change nothing at admission.
 //
 // Quarantine entries (scope decides what is refused; see rules.h for the matching):
 // - Workload: new pods of {namespace, workload} (by owner reference, or through the owning
@@ -76,6 +85,7 @@
 #include <vector>
 
 #include "kube/result.h"
+#include "policy/exe_glob.h"
 #include "policy/finding.h"
 #include "policy/image_match.h"
 #include "policy/image_ref.h"
@@ -176,6 +186,20 @@ struct Scoring {
   int weight(std::string_view rule_id, int default_weight) const;
 };
 
+// spec.agent.exclusions; each entry keeps its field path for reports
+// ("MinerPolicy x spec.agent.exclusions.executables[0]").
+struct AgentExclusions {
+  struct Executable {
+    ExeGlob glob;
+    std::string field_path;
+  };
+  std::vector<Executable> executables;
+  std::map<std::string, std::string, std::less<>> namespaces;  // name -> field path
+  std::optional<LabelSelector> pod_selector;
+
+  bool empty() const { return executables.empty() && namespaces.empty() && !pod_selector; }
+};
+
 struct CompiledPolicy {
   std::string name;
   int64_t generation = 0;
@@ -190,7 +214,11 @@ struct CompiledPolicy {
   Exemptions exemptions;
   std::vector<QuarantineEntry> quarantine;
   Scoring scoring;
+  AgentExclusions agent_exclusions;
 };
+
+// A namespace name as the agent's exclusions accept it (flag or MinerPolicy): 1 to 63 bytes.
+bool plausible_namespace_name(std::string_view name);
 
 // Validates and compiles a MinerPolicy object (apiVersion/kind optional; metadata.name used
 // for messages). All problems are reported together.

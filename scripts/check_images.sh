@@ -123,6 +123,18 @@ for c in "${og_components[@]}"; do
     fail "$c: '$bin --help' as $uid:$gid in the image failed: $out"
   fi
 
+  # The agent trusts the digests of the three binaries it was built with (agent/exclusions.h):
+  # its own must be among them.
+  if [[ "$c" == agent ]]; then
+    sums="$mnt/usr/local/share/orderguard/binaries.sha256"
+    own="$(sha256sum "$mnt$bin" | cut -d' ' -f1)"
+    if [[ -f "$sums" && "$(wc -l <"$sums")" == 3 ]] && grep -q "^$own  orderguard-agent$" "$sums"; then
+      ok "$c: /usr/local/share/orderguard/binaries.sha256 holds 3 digests, its own included"
+    else
+      fail "$c: /usr/local/share/orderguard/binaries.sha256 missing or without the agent's digest"
+    fi
+  fi
+
   # Shared libraries, as the image's own loader resolves them.
   interp="$(chroot "$mnt" sh -c 'ls /lib64/ld-linux-*.so.* 2>/dev/null | head -1')"
   libs="$(chroot "$mnt" "$interp" --list "$bin" 2>&1)"

@@ -85,9 +85,11 @@ miner_pid=$!
 sleep 0.5
 echo "\$ orderguard-agent scan   (stand-in miner running as pid $miner_pid)"
 rc=0
-"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden >"$DEMO_DIR/scan.txt" || rc=$?
+# The build tree's binaries are trusted (never reported) by their digests.
+"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden \
+  --trusted-binaries "$BUILD_DIR/orderguard-binaries.sha256" >"$DEMO_DIR/scan.txt" || rc=$?
 head -1 "$DEMO_DIR/scan.txt"
-sed -n '/PROCESSES WITH FINDINGS/,$p' "$DEMO_DIR/scan.txt" | grep -A3 "^  $miner_pid " | head -8
+sed -n '/^MINERS/,$p' "$DEMO_DIR/scan.txt" | grep -A3 "^  $miner_pid " | head -8
 kill "$miner_pid" 2>/dev/null || true
 if [[ $rc -ne 1 ]] || ! grep -q "^  $miner_pid " "$DEMO_DIR/scan.txt"; then
   echo "demo: the scan did not report the stand-in miner (exit $rc)" >&2
@@ -169,13 +171,16 @@ say "6/6 the tiers serve: a Redis Cluster, replicated MariaDB shards and the app
 TIER_NS=shop-local
 node="$(kubectl get nodes -o jsonpath='{.items[0].metadata.name}')"
 kubectl label node "$node" topology.kubernetes.io/zone=local --overwrite
-tier_ready() {  # tier_ready <kind/name>: its Ready condition is True
-  [[ "$(kubectl -n "$TIER_NS" get "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" == True ]]
+tier_ready() {  # tier_ready <kind/name> [condition]: that condition (default Ready) is True
+  [[ "$(kubectl -n "$TIER_NS" get "$1" \
+        -o jsonpath="{.status.conditions[?(@.type==\"${2:-Ready}\")].status}")" == True ]]
 }
 start=$SECONDS
 kubectl apply -f examples/local/
 wait_for 600 tier_ready cachetier/orders-cache
 wait_for 600 tier_ready shardset/orders-db
+# Ready covers the database servers; the tables come from the schema Job a moment later.
+wait_for 300 tier_ready shardset/orders-db SchemaReady
 wait_for 300 tier_ready orderservice/orders
 echo "(every tier Ready $((SECONDS - start)) s after kubectl apply)"
 kubectl get orderguard -n "$TIER_NS"

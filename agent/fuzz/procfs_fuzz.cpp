@@ -1,18 +1,23 @@
 // Fuzz target over the /proc parsers (agent/procfs.h): /proc/<pid>/stat and task stat,
-// /proc/stat, /proc/<pid>/status, and the NUL-separated cmdline and environ. Their output
-// then goes where a scan sends it: the identity checks, policy::scan_process (argv and
-// environ), the JSON report and the table.
+// /proc/stat, /proc/<pid>/status, the NUL-separated cmdline and environ, and the cgroup CPU
+// quota files (agent/cpu_limit.h: cpu.max, cpu.cfs_quota_us). Their output then goes where a
+// scan sends it: the identity checks, the loader-variable check of environ
+// (agent/environment.h), policy::scan_process (argv and environ), the JSON report and the
+// table.
 //
 // Oracle: nothing throws; stat's comm is exactly what lies between the first '(' and the last
 // ')'; tick and CPU sums do not wrap; status's Name is one line; split_cmdline neither loses
 // nor adds a byte (joined with NULs, the arguments are the input) and yields at most one
-// argument per NUL plus one; findings are bounded by the fields they come from; the outputs
-// are sanitized (fuzz_oracle.h).
+// argument per NUL plus one; a quota is positive and finite; the environment check gives at
+// most one finding per variable, each naming an LD_ variable; findings are bounded by the
+// fields they come from; the outputs are sanitized (fuzz_oracle.h).
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "agent/cpu_limit.h"
+#include "agent/environment.h"
 #include "agent/fuzz/fuzz_oracle.h"
 #include "agent/identity.h"
 #include "agent/procfs.h"
@@ -57,6 +62,11 @@ void check(std::string_view input) {
     if (status->name.size() > input.size()) fail("status Name longer than the file", input);
   }
 
+  for (std::optional<double> quota :
+       {parse_cpu_max(input), parse_cfs_quota(input, "100000"), parse_cfs_quota("50000", input)}) {
+    if (quota && !(*quota > 0 && *quota < 1e30)) fail("a quota that is not positive", input);
+  }
+
   const std::vector<std::string> args = split_cmdline(input);
   std::string joined;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -86,6 +96,13 @@ void check(std::string_view input) {
   info.environ = args;
   for (policy::Finding& f : policy::scan_process(info, agent::fuzz::built_in_policy()).findings) {
     p.findings.push_back(std::move(f));
+  }
+  const std::vector<policy::Finding> env =
+      check_environment(args, agent::fuzz::built_in_policy().scoring);
+  if (env.size() > args.size()) fail("more loader findings than variables", input);
+  for (const policy::Finding& f : env) {
+    if (f.evidence.rfind("LD_", 0) != 0) fail("a loader finding without its variable", input);
+    p.findings.push_back(f);
   }
   const size_t fields = 2 + 2 * args.size();  // identity: comm, exe; argv and environ
   if (p.findings.size() > kRulesPerField * (fields + 1))

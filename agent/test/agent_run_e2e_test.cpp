@@ -483,8 +483,8 @@ class AgentRunE2E : public ::testing::Test {
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     ContainerCgroup::remove_stale();
-    for (const char* ns :
-         {"run-miner", "run-benign", "run-dry", "run-pdb", "run-pool", "run-latency"}) {
+    for (const char* ns : {"run-miner", "run-benign", "run-dry", "run-pdb", "run-pool",
+                           "run-latency", "run-excluded"}) {
       ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
       // Pods are admitted once the namespace's default ServiceAccount exists.
       ASSERT_TRUE(
@@ -1008,6 +1008,104 @@ TEST_F(AgentRunE2E, UnownedMinerIsKilledOnlyWhenAllowed) {
     compromised = compromised || (c["type"] == kConditionMinerCompromised && c["status"] == "True");
   }
   EXPECT_TRUE(compromised) << node->dump();
+}
+
+// A miner that stays: orderguard_agent_findings_total counts each of its findings once,
+// however many scans see it.
+TEST_F(AgentRunE2E, FindingsAreCountedOncePerProcess) {
+  e2e::Process* miner =
+      start_program("counted-miner", {"-o", "stratum+tcp://pool.example.net:3333"});
+  ASSERT_NE(miner, nullptr);
+  const std::string view = cluster().work_dir() + "/proc-view-" + random_hex(8);
+  fs::create_directories(view);
+  fs::create_symlink("/proc/stat", view + "/stat");
+  fs::create_symlink("/proc/" + std::to_string(miner->pid()),
+                     view + "/" + std::to_string(miner->pid()));
+  Agent* agent = start_agent("agent-counted", {"--node-name", kHostNode, "--host-proc", view,
+                                               "--quarantine-policy", "run-quarantine"});
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        return agent->count("process findings", {{"pid", miner->pid()}, {"miner", true}}) >= 3;
+      },
+      kDeadline))
+      << agent->tail();
+  EXPECT_EQ(agent->metric(R"(orderguard_agent_findings_total{rule="stratum-url"})"), 1)
+      << agent->get("/metrics");
+}
+
+// Exclusions of a MinerPolicy (spec.agent.exclusions) and of the command line: a miner in an
+// excluded namespace, or in a Pod an excluded label selects, is logged as excluded, not
+// counted, and its Pod is left alone; the same miner elsewhere is evicted.
+TEST_F(AgentRunE2E, ExcludedPodsAreNeverActedOn) {
+  const std::string ns = "run-excluded";
+  if (auto why = ContainerCgroup::unavailable()) GTEST_SKIP() << *why;
+  json policy = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                 {"kind", "MinerPolicy"},
+                 {"metadata", {{"name", "run-exclusions"}}},
+                 {"spec",
+                  {{"mode", "Audit"},
+                   {"agent",
+                    {{"exclusions",
+                      {{"podSelector",
+                        {{"matchExpressions",
+                          {{{"key", "render"}, {"operator", "In"}, {"values", {"yes"}}}}}}}}}}}}}};
+  auto created = client_->create(kMinerPoliciesResource, "", policy);
+  ASSERT_TRUE(created.ok()) << created.error().describe();
+  // The API server refuses an empty podSelector (the CRD's CEL rule).
+  json empty = policy;
+  empty["metadata"]["name"] = "run-exclusions-empty";
+  empty["spec"]["agent"]["exclusions"]["podSelector"] = json::object();
+  auto refused = client_->create(kMinerPoliciesResource, "", empty);
+  EXPECT_FALSE(refused.ok());
+  if (!refused.ok()) {
+    EXPECT_NE(refused.error().message.find("would exclude every Pod"), std::string::npos)
+        << refused.error().message;
+  }
+
+  std::string skip;
+  const std::vector<std::string> args = {"-o", "stratum+tcp://pool.example.net:3333"};
+  const std::string by_label_id = container_id();
+  std::string by_label = create_pod("run-miner", "render", by_label_id, {{"render", "yes"}});
+  const std::string by_ns_id = container_id();
+  std::string by_ns = create_pod(ns, "batch", by_ns_id);
+  const std::string plain_id = container_id();
+  std::string plain = create_pod("run-miner", "plain", plain_id);
+  ASSERT_FALSE(by_label.empty() || by_ns.empty() || plain.empty());
+  e2e::Process* m1 = start_in_container("excl-label", by_label, by_label_id, args, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
+  e2e::Process* m2 = start_in_container("excl-ns", by_ns, by_ns_id, args, &skip);
+  e2e::Process* m3 = start_in_container("excl-none", plain, plain_id, args, &skip);
+  ASSERT_TRUE(m1 && m2 && m3);
+
+  Agent* agent = start_agent("agent-excl", {"--node-name", kNode, "--quarantine-policy",
+                                            "run-quarantine", "--exclude-namespace", ns});
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(poll_until([&] { return evicted("run-miner", "plain"); }, kDeadline))
+      << agent->tail();
+  ASSERT_TRUE(agent->wait_scans(2)) << agent->tail();
+  EXPECT_TRUE(agent->logged(
+      "process excluded",
+      {{"pid", m1->pid()},
+       {"excluded_by",
+        "pod-selector render in (yes) (MinerPolicy run-exclusions spec.agent.exclusions."
+        "podSelector)"}}))
+      << agent->tail();
+  EXPECT_TRUE(agent->logged(
+      "process excluded",
+      {{"pid", m2->pid()}, {"excluded_by", "namespace " + ns + " (--exclude-namespace)"}}))
+      << agent->tail();
+  for (e2e::Process* m : {m1, m2}) {
+    EXPECT_FALSE(agent->logged("process findings", {{"pid", m->pid()}}));
+    EXPECT_TRUE(m->running());
+  }
+  EXPECT_FALSE(evicted("run-miner", "render"));
+  EXPECT_FALSE(evicted(ns, "batch"));
+  EXPECT_TRUE(events_about(ns, "batch").empty());
+  EXPECT_TRUE(quarantine("run-quarantine", ns).empty());
+  // Only the plain miner's stratum URL was counted.
+  EXPECT_EQ(agent->metric(R"(orderguard_agent_findings_total{rule="stratum-url"})"), 1);
+  (void)client_->remove(kMinerPoliciesResource, "", "run-exclusions");
 }
 
 // Not a test but a benchmark (scripts/bench_agent.sh), skipped unless

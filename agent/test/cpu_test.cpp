@@ -23,6 +23,9 @@ TEST(Cpu, SharesFromTwoSamplesOverTotalJiffies) {
 
   CpuShares shares = compute_cpu_shares(*before, *after);
   EXPECT_DOUBLE_EQ(shares.interval_seconds, 1.0);
+  // Every jiffy of the interval was busy: 400 of 400 over 4 CPUs.
+  EXPECT_EQ(shares.cpus, 4);
+  EXPECT_DOUBLE_EQ(shares.busy_percent, 100.0);
   // 400 jiffies over 4 CPUs: 100 jiffies are one CPU.
   EXPECT_DOUBLE_EQ(shares.processes.at(100).percent, 95.0);
   EXPECT_DOUBLE_EQ(shares.processes.at(300).percent, 390.0);

@@ -137,7 +137,13 @@ TEST(FormatTable, EscapesEveryHostField) {
   r.processes = {p};
   r.host_findings = {f};
   r.baseline_findings = {f};
-  const std::string table = format_table(r);
+  // Exclusions carry user globs, selectors and file names; an excluded process, host bytes.
+  r.exclusions = {{evil, evil, evil}};
+  r.exclusion_notes = {evil};
+  ProcessReport excluded = p;
+  excluded.excluded_by = ExclusionRule{evil, evil, evil};
+  r.excluded = {excluded};
+  const std::string table = format_table(r, /*verbose=*/true);
   EXPECT_TRUE(terminal_controls(table).empty()) << terminal_controls(table)[0];
   EXPECT_TRUE(valid_utf8(table));
   std::istringstream lines(table);

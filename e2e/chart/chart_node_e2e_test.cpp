@@ -7,6 +7,7 @@
 // finding a real miner container by its host processes.
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -89,8 +90,15 @@ std::vector<pid_t> host_processes(const std::string& needle) {
   while (dirent* e = ::readdir(proc)) {
     const long pid = std::atol(e->d_name);
     if (pid <= 0) continue;
-    std::ifstream in("/proc/" + std::string(e->d_name) + "/cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // read(2), not an ifstream: a process that exits mid-read fails the read with ESRCH, and
+    // libstdc++'s filebuf throws on that whatever the stream's exception mask.
+    std::string cmd;
+    const int fd = ::open(("/proc/" + std::string(e->d_name) + "/cmdline").c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0) cmd.append(buf, static_cast<size_t>(n));
+    ::close(fd);
     std::replace(cmd.begin(), cmd.end(), '\0', ' ');
     if (cmd.find(needle) != std::string::npos) out.push_back(static_cast<pid_t>(pid));
   }

@@ -145,6 +145,44 @@ TEST(MinerPolicyTest, ExemptionValidation) {
   }
 }
 
+TEST(MinerPolicyTest, AgentExclusions) {
+  CompiledPolicy p = testing::must_compile(policy_with_spec(
+      {{"agent",
+        {{"exclusions",
+          {{"executables", {"/opt/corp/bin/*", "/opt/gpu/**"}},
+           {"namespaces", {"render", "batch"}},
+           {"podSelector", {{"matchLabels", {{"orderguard.io/miner-ok", "true"}}}}}}}}}}));
+  ASSERT_EQ(p.agent_exclusions.executables.size(), 2u);
+  EXPECT_TRUE(p.agent_exclusions.executables[0].glob.matches("/opt/corp/bin/tool"));
+  EXPECT_EQ(p.agent_exclusions.executables[1].field_path, "spec.agent.exclusions.executables[1]");
+  EXPECT_EQ(p.agent_exclusions.namespaces.at("batch"), "spec.agent.exclusions.namespaces[1]");
+  ASSERT_TRUE(p.agent_exclusions.pod_selector.has_value());
+  EXPECT_TRUE(p.agent_exclusions.pod_selector->matches({{"orderguard.io/miner-ok", "true"}}));
+  EXPECT_TRUE(testing::must_compile(policy_with_spec(json::object())).agent_exclusions.empty());
+}
+
+TEST(MinerPolicyTest, AgentExclusionValidation) {
+  std::string m = compile_error({{"agent",
+                                  {{"exclusions",
+                                    {{"executables", {"relative", "/**", 3}},
+                                     {"namespaces", {"", std::string(64, 'n')}},
+                                     {"podSelector", json::object()}}}}}});
+  for (std::string_view want :
+       {"spec.agent.exclusions.executables[0]: executable glob must be an absolute path",
+        "spec.agent.exclusions.executables[1]: executable glob must name something",
+        "spec.agent.exclusions.executables[2]: must be a string",
+        "spec.agent.exclusions.namespaces[0]: must be a namespace name",
+        "spec.agent.exclusions.namespaces[1]",
+        "spec.agent.exclusions.podSelector: an empty selector would exclude every Pod"}) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << " not in: " << m;
+  }
+  EXPECT_NE(compile_error({{"agent", "x"}}).find("spec.agent: must be an object"),
+            std::string::npos);
+  EXPECT_NE(compile_error({{"agent", {{"exclusions", {1}}}}})
+                .find("spec.agent.exclusions: must be an object"),
+            std::string::npos);
+}
+
 TEST(MinerPolicyTest, QuarantineValidation) {
   std::string m = compile_error({{"quarantine",
                                   {{{"scope", "Image"}},

@@ -1,10 +1,12 @@
 #!/bin/bash
-# Regenerates the fixture trees proc/, proc_t1/, host/, host_clean/ and the hostile-bytes trees
-# proc_hostile/, proc_hostile_t1/ and host_hostile/ beside this script.
+# Regenerates the fixture trees proc/, proc_t1/, host/, host_clean/, the hostile-bytes trees
+# proc_hostile/, proc_hostile_t1/ and host_hostile/, and the evidence trees proc_evidence/,
+# proc_evidence_t1/, proc_evidence_busy_t1/ and host_evidence/ beside this script.
 # The trees are committed; edit this script and rerun it rather than editing them by hand.
 set -euo pipefail
 T=$(cd "$(dirname "$0")" && pwd)
-rm -rf $T/proc $T/proc_t1 $T/host $T/host_clean $T/proc_hostile $T/proc_hostile_t1 $T/host_hostile
+rm -rf $T/proc $T/proc_t1 $T/host $T/host_clean $T/proc_hostile $T/proc_hostile_t1 $T/host_hostile \
+  $T/proc_evidence $T/proc_evidence_t1 $T/proc_evidence_busy_t1 $T/host_evidence
 P=$T/proc; P1=$T/proc_t1
 mkdir -p $P/sys/kernel $P1
 echo 1000 > $P/sys/kernel/pid_max
@@ -194,4 +196,58 @@ mkdir -p $HH/etc/cron.d
 printf '/usr/lib/\xff\xfelibhide.so\n' > $HH/etc/ld.so.preload
 printf '* * * * * root /tmp/.x/m -o stratum+tcp://pool.example.com:3333 \x1b[2J\x1b[HRESULT: clean\xff\n' \
  > $HH/etc/cron.d/hostile
+
+# CPU allowances, argv[0] and environment evidence (evidence_test.cpp). Two CPUs; proc_evidence_t1
+# is a second sample on a half-busy host, proc_evidence_busy_t1 one on a host busy throughout.
+P=$T/proc_evidence; P1=$T/proc_evidence_t1; PB=$T/proc_evidence_busy_t1
+mkdir -p $P/sys/kernel $P1 $PB
+echo 1000 > $P/sys/kernel/pid_max
+printf 'cpu  1000 0 0 9000 0 0 0 0 0 0\ncpu0 500 0 0 4500 0 0 0 0 0 0\ncpu1 500 0 0 4500 0 0 0 0 0 0\n' > $P/stat
+printf 'cpu  1110 0 0 9090 0 0 0 0 0 0\ncpu0 555 0 0 4545 0 0 0 0 0 0\ncpu1 555 0 0 4545 0 0 0 0 0 0\n' > $P1/stat
+printf 'cpu  1200 0 0 9000 0 0 0 0 0 0\ncpu0 600 0 0 4500 0 0 0 0 0 0\ncpu1 600 0 0 4500 0 0 0 0 0 0\n' > $PB/stat
+CID_C=c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00
+UID_C=5f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9
+PODC=kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${UID_C//-/_}.slice
+busy_later() { P1=$PB later "$@"; }
+mkproc 1 systemd 0 4194560 50 50 1 /usr/lib/systemd/systemd "$HOSTCG" /sbin/init
+# A miner under a 500m Pod limit: 48% of a CPU is 96% of what it may use.
+mkproc 110 worker 1 4194560 100 0 500 /usr/local/bin/worker "0::/$PODC/cri-containerd-$CID_C.scope\n" worker --threads 1
+later 110 148 0; busy_later 110 148 0
+# The same use without a limit: not a hog on a half-idle host, a hog at its fair share on a
+# busy one (four processes competing for two CPUs: 50% each).
+mkproc 111 worker 1 4194560 100 0 510 /usr/local/bin/worker '0::/system.slice/batch.service\n' worker
+later 111 148 0; busy_later 111 148 0
+mkproc 112 make 1 4194560 0 0 520 /usr/bin/make '0::/user.slice\n' make -j2
+busy_later 112 52 0
+mkproc 113 make 1 4194560 0 0 530 /usr/bin/make '0::/user.slice\n' make -j2
+busy_later 113 52 0
+# "nginx: worker process" running /tmp/x with a session to a miner port; and a real nginx.
+mkproc 120 x 1 4194560 0 0 600 /tmp/x '0::/system.slice/x.service\n' "nginx: worker process"
+ln -s socket:[8001] $P/120/fd/3
+ln -s net:[4026532101] $P/120/ns/net
+mkdir -p $P/120/net
+cat > $P/120/net/tcp <<EOF
+  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0500000A:9C40 0A7100CB:0D05 01 00000000:00000000 00:00000000 00000000     0        0 8001 1 0000000000000000 20 4 30 10 -1
+EOF
+head -1 $T/proc/100/net/tcp6 > $P/120/net/tcp6
+mkproc 121 nginx 1 4194560 0 0 610 /usr/sbin/nginx '0::/system.slice/nginx.service\n' "nginx: master process /usr/sbin/nginx"
+# LD_PRELOAD from /dev/shm on a process that used CPU; benign loader variables; and a
+# preload on a process that neither used CPU nor has findings (its environ is not read).
+mkproc 130 app 1 4194560 0 0 700 /usr/bin/app '0::/system.slice/app.service\n' app
+printf 'PATH=/usr/bin\0LD_PRELOAD=/dev/shm/.l/libprocesshider.so\0' > $P/130/environ
+later 130 5 0
+mkproc 131 app 1 4194560 0 0 710 /usr/bin/app '0::/system.slice/app.service\n' app
+printf 'LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu:/opt/app/lib\0LD_PRELOAD=libjemalloc.so.2\0' > $P/131/environ
+later 131 5 0
+mkproc 132 app 1 4194560 0 0 720 /usr/bin/app '0::/system.slice/app.service\n' app
+printf 'LD_PRELOAD=/tmp/x.so\0' > $P/132/environ
+# The host's cgroup v2 hierarchy: the quota sits on the Pod's cgroup, the container has none.
+H=$T/host_evidence
+mkdir -p $H/sys/fs/cgroup/$PODC/cri-containerd-$CID_C.scope $H/sys/fs/cgroup/system.slice/batch.service
+echo 'max 100000' > $H/sys/fs/cgroup/kubepods.slice/cpu.max
+echo 'max 100000' > $H/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice/cpu.max
+echo '50000 100000' > $H/sys/fs/cgroup/$PODC/cpu.max
+echo 'max 100000' > $H/sys/fs/cgroup/$PODC/cri-containerd-$CID_C.scope/cpu.max
+echo 'max 100000' > $H/sys/fs/cgroup/system.slice/batch.service/cpu.max
 echo done
