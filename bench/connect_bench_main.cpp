@@ -3,10 +3,12 @@
 // carrying a CA and a client certificate, as the operator's does. Each request
 // is one refused connect, for which cpprest builds a TLS context first.
 //
-//   kube client   make_client: material parsed once, no system trust store
-//   reference     cpprest as make_client used it before: a callback parsing
-//                 the CA, certificate and key for each connection, after
-//                 cpprest loaded the system trust store into it
+//   kube client   make_client: after the first refused connect, each request
+//                 checks with a plain TCP connect (probe_tcp) and builds no
+//                 TLS context while the server still refuses
+//   reference     cpprest as make_client used it before: a context per attempt,
+//                 cpprest loading the system trust store into it, then a
+//                 callback parsing the CA, certificate and key
 //
 // CPU is the process's user + system time (getrusage, I/O threads included)
 // over --attempts requests, interleaved in --rounds rounds. Prints figures only.

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <cpprest/http_client.h>
 #include <cpprest/uri.h>
-#include <dlfcn.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -17,6 +16,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/ssl.hpp>
 #include <boost/system/system_error.hpp>
 #include <cerrno>
@@ -33,6 +33,7 @@
 #include "kube/io_threads.h"
 #include "kube/log.h"
 #include "kube/rate_limiter.h"
+#include "kube/tcp_probe.h"
 #include "kube/text.h"
 #include "kube/watch_decode.h"
 
@@ -302,11 +303,14 @@ namespace {
 // The TLS material of one client (kubeconfig CA bundle, client certificate
 // chain and key), parsed once and shared by every connection's SSL_CTX.
 //
-// cpprest builds a new SSL_CTX for each connection it opens and hands it to
-// the ssl_context_callback; while the API server is down that is every
-// connection attempt. Parsing PEM there (the CA bundle, the certificate, and
-// the key through OpenSSL 3's decoders) cost more than the refused connect
-// itself, so the parsed objects are kept and only referenced per connection.
+// cpprest builds a new SSL_CTX for each connection it opens (it has no way to
+// reuse one) and hands it to the ssl_context_callback. Parsing the PEM there
+// each time (the CA bundle, the certificate, and the key through OpenSSL 3's
+// decoders) costs about 0.5 ms of CPU per connection, so the parsed objects are
+// kept and only referenced per connection. cpprest also loads the system trust
+// store into each new SSL_CTX, which costs far more (about 18 ms); while the
+// server refuses connections, RestClient avoids building one at all (see
+// probe_tcp()).
 class TlsMaterial {
  public:
   ~TlsMaterial() {
@@ -359,12 +363,6 @@ class TlsMaterial {
     return std::shared_ptr<const TlsMaterial>(std::move(tls));
   }
 
-  // Whether cpprest's per-connection load of the system trust store is wasted:
-  // a kubeconfig CA is the only anchor, and without verification none is used.
-  static bool replaces_system_store(const Config& config) {
-    return !config.ca_pem.empty() || config.insecure_skip_tls_verify;
-  }
-
   // Runs for each new TLS connection: references, no parsing. A kubeconfig CA
   // must be the only anchor, so the context's store is replaced by the shared one.
   void configure(SSL_CTX* ctx) const {
@@ -411,27 +409,6 @@ class TlsMaterial {
   X509* cert_ = nullptr;
   STACK_OF(X509) * chain_ = nullptr;
   EVP_PKEY* key_ = nullptr;
-};
-
-// Set while this thread asks cpprest for a request whose connection needs no
-// system trust store (see SSL_CTX_set_default_verify_paths at the end of this
-// file). cpprest opens a new connection, and builds its SSL_CTX, in the thread
-// that calls request(); a connection it opens later on an I/O thread (the next
-// address of a host name, a pooled connection found closed) loads the store
-// as before.
-thread_local bool skip_system_trust_store = false;
-
-class SkipSystemTrustStore {
- public:
-  explicit SkipSystemTrustStore(bool skip) : previous_(skip_system_trust_store) {
-    skip_system_trust_store = skip;
-  }
-  ~SkipSystemTrustStore() { skip_system_trust_store = previous_; }
-  SkipSystemTrustStore(const SkipSystemTrustStore&) = delete;
-  SkipSystemTrustStore& operator=(const SkipSystemTrustStore&) = delete;
-
- private:
-  bool previous_;
 };
 
 // Error codes from cpprest are plain ints: errno values, or packed OpenSSL
@@ -645,11 +622,9 @@ class RestClient final : public Client {
         http_config_(std::move(http_config)),
         http_(base_, http_config_),
         metrics_(metrics) {
-    const bool https = base_.scheme() == "https";
-    const int port = base_.port() > 0 ? base_.port() : (https ? 443 : 80);
-    address_ = base_.host() + ":" + std::to_string(port);
+    port_ = base_.port() > 0 ? base_.port() : (base_.scheme() == "https" ? 443 : 80);
+    address_ = host_port(base_.host(), port_);
     loopback_ = is_loopback_host(base_.host());
-    skip_trust_store_ = https && TlsMaterial::replaces_system_store(config_);
     if (config_.qps > 0) {
       limiter_ =
           std::make_unique<TokenBucketLimiter>(clock_, config_.qps, std::max(1, config_.burst));
@@ -885,6 +860,13 @@ class RestClient final : public Client {
     const auto elapsed = [&] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
     };
+    if (auto refused = still_refused(verb, target, {})) {
+      *connect_failed = true;
+      metrics_.record(verb, "<error>", elapsed());
+      log::debug("api request failed",
+                 {{"verb", verb}, {"path", target}, {"error", refused->message}});
+      return *refused;
+    }
     try {
       auto req = make_request(verb, target);
       if (!req.ok()) return req.error();
@@ -930,11 +912,38 @@ class RestClient final : public Client {
     }
   }
 
-  // Sends on the shared client; a new connection it opens here does not load
-  // the system trust store when this client's TLS material replaces it.
-  http::http_response request(http::http_request& req) {
-    const SkipSystemTrustStore skip(skip_trust_store_);
-    return http_.request(req).get();
+  http::http_response request(http::http_request& req) { return http_.request(req).get(); }
+
+  // While the server refuses connections, a request first checks with a plain
+  // TCP connect whether anything listens again, and fails with that answer if
+  // not (`verb` and `target` name the request in the error). cpprest would
+  // build a TLS context, loading the system trust store into it, before each
+  // connect: about 18 ms of CPU per attempt against tens of microseconds here.
+  // When the probe is accepted the request goes ahead through cpprest, and
+  // requests stop probing until a connection is refused again.
+  std::optional<Error> still_refused(const std::string& verb, const std::string& target,
+                                     const std::function<bool()>& cancelled) {
+    if (!refusing_.load(std::memory_order_relaxed)) return std::nullopt;
+    const Status probed = probe_tcp(base_.host(), port_, connect_timeout(), cancelled);
+    if (probed.ok()) {
+      refusing_.store(false, std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    // A server that answers slowly is not refusing: the next request goes
+    // through cpprest, whose own wait costs no more CPU than this one's.
+    if (probed.error().code == ErrorCode::kTimeout) {
+      refusing_.store(false, std::memory_order_relaxed);
+    }
+    Error e = probed.error();
+    e.message = verb + " " + url_for(target) + ": " + e.message;
+    return e;
+  }
+
+  // The longest a probe waits for the TCP handshake: what cpprest allows a
+  // whole request.
+  std::chrono::milliseconds connect_timeout() const {
+    return config_.request_timeout.count() > 0 ? config_.request_timeout
+                                               : std::chrono::milliseconds(30s);
   }
 
   // Builds a request with the headers every call carries.
@@ -966,9 +975,11 @@ class RestClient final : public Client {
   // Converts an exception thrown by cpprest, Boost, OpenSSL or JSON code into
   // an Error naming the request. Called from inside a catch block only.
   // `connect_failed` (when given) is set when no connection could be opened,
-  // which a new connection would not change.
+  // which a new connection would not change. A connection refused (or with no
+  // route, or a name that does not resolve) makes the next requests probe
+  // first (still_refused()).
   Error error_from_exception(const std::string& verb, const std::string& target, bool cancelled,
-                             bool* connect_failed = nullptr) const {
+                             bool* connect_failed = nullptr) {
     const std::string where = verb + " " + url_for(target) + ": ";
     try {
       throw;
@@ -977,7 +988,9 @@ class RestClient final : public Client {
       if (cancelled || value == ECANCELED) {
         return make_error(ErrorCode::kCancelled, where + "cancelled");
       }
-      if (connect_failed != nullptr) *connect_failed = is_connect_failure(e.what());
+      const bool not_connected = is_connect_failure(e.what());
+      if (connect_failed != nullptr) *connect_failed = not_connected;
+      if (not_connected && value != ETIMEDOUT) refusing_.store(true, std::memory_order_relaxed);
       std::string msg = transport_failure_text(e.what(), value, address_, loopback_);
       if (!msg.empty()) {
         msg = where + msg;
@@ -1054,6 +1067,13 @@ class RestClient final : public Client {
                                std::string_view content_type, bool* connect_failed) {
     throttle();
     const auto start = std::chrono::steady_clock::now();
+    if (auto refused = still_refused(method, target, {})) {
+      *connect_failed = true;
+      metrics_.record(method, "<error>", std::chrono::steady_clock::now() - start);
+      log::debug("api request failed",
+                 {{"verb", method}, {"path", target}, {"error", refused->message}});
+      return *refused;
+    }
     try {
       auto req = make_request(method, target);
       if (!req.ok()) return req.error();
@@ -1100,9 +1120,11 @@ class RestClient final : public Client {
 
   Config config_;
   web::uri base_;
+  int port_ = 0;
   std::string address_;  // "host:port" of the server, for transport errors
   bool loopback_ = false;
-  bool skip_trust_store_ = false;
+  // The last connection attempt was refused; see still_refused().
+  std::atomic<bool> refusing_{false};
   http_client::http_client_config http_config_;
   http_client::http_client http_;
   std::unique_ptr<TokenFileCache> token_file_;
@@ -1125,6 +1147,9 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
       .add("fieldSelector", opts.field_selector)
       .add("timeoutSeconds", opts.timeout.count() > 0 ? std::to_string(opts.timeout.count()) : "");
   const std::string target = r.path(ns) + q.str();
+  if (auto refused = still_refused(verb, target, [&cancel] { return cancel.cancelled(); })) {
+    return *refused;
+  }
 
   try {
     // A watch gets its own client: cpprest's timeout counts inactivity, so it
@@ -1135,10 +1160,7 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
 
     auto req = make_request(http::methods::GET, target);
     if (!req.ok()) return req.error();
-    http::http_response resp = [&] {
-      const SkipSystemTrustStore skip(skip_trust_store_);
-      return client.request(*req, cancel.state()->source.get_token()).get();
-    }();
+    http::http_response resp = client.request(*req, cancel.state()->source.get_token()).get();
     if (resp.status_code() != http::status_codes::OK) {
       const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
       metrics_.record(verb, std::to_string(resp.status_code()), std::nullopt);
@@ -1264,20 +1286,3 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
 }
 
 }  // namespace orderguard::kube
-
-// cpprest calls SSL_CTX_set_default_verify_paths on every connection's new
-// SSL_CTX before our callback runs, and it has no option to leave it out. With
-// OpenSSL 3 that parses the whole system bundle (/etc/ssl/certs/
-// ca-certificates.crt, 144 certificates) each time: most of the cost of a
-// connection attempt while the API server is down (BENCHMARKS.md, "Operator
-// during an API server outage"). A client whose kubeconfig names a CA replaces
-// that store anyway, so while such a client opens a connection in this thread
-// the call is skipped; every other caller reaches OpenSSL's own function.
-// cpprest is a shared library, so its call binds to this definition, which the
-// linker exports from every executable that links cpprest.
-extern "C" int SSL_CTX_set_default_verify_paths(SSL_CTX* ctx) {
-  if (orderguard::kube::skip_system_trust_store) return 1;
-  using Fn = int (*)(SSL_CTX*);
-  static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "SSL_CTX_set_default_verify_paths"));
-  return real != nullptr ? real(ctx) : 0;
-}

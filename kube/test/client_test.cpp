@@ -170,6 +170,11 @@ TEST(ClientTransportTest, ConnectionRefusedIsUnavailable) {
       resources::kPods, "shop", {}, [](WatchEvent&&) {}, cancel);
   ASSERT_FALSE(watched.ok());
   EXPECT_EQ(watched.error().code, ErrorCode::kUnavailable) << watched.error().message;
+  // The watch found the server still refusing with a plain TCP connect.
+  EXPECT_THAT(watched.error().message,
+              HasSubstr("connection refused by 127.0.0.1:" + cfg.server.substr(17)));
+  EXPECT_THAT(watched.error().message,
+              HasSubstr("WATCH " + cfg.server + "/api/v1/namespaces/shop/pods"));
 }
 
 // Requests the client sent that ended without an answer (rest_client_requests_total
