@@ -3,10 +3,11 @@
 //  1. starts the real control plane of e2e/ (etcd, kube-apiserver and
 //     kube-controller-manager), installs the CRDs and three Ready Nodes;
 //  2. starts `orderguard-operator` as a process and waits until it is ready;
-//  3. stops it (SIGSTOP), creates --count OrderServices, waits until their
-//     watch events have reached its socket, stops the API server and lets the
-//     operator run again (SIGCONT): it now has --count reconciles pending, and
-//     every request they make is refused;
+//  3. stops it (SIGSTOP), creates --count OrderServices, lets it run again
+//     (SIGCONT), waits until its work queue has taken them all in (from
+//     /metrics), and stops the API server at once: the reconciles its client's
+//     QPS limit has not let through yet are pending (the figure is printed),
+//     and every request they make from then on is refused;
 //  4. measures for --outage seconds the CPU (utime + stime from /proc/<pid>/stat)
 //     of the operator and, as the reference, of the cluster's
 //     kube-controller-manager (client-go's reflectors and work queues facing
@@ -263,7 +264,17 @@ int main(int argc, char** argv) {
   const pid_t kcm = component_pid(cluster.work_dir(), "kube-controller-manager");
   if (kcm <= 0) return 1;
 
-  // 3. Pending reconciles, then the outage.
+  // 3. Pending reconciles, then the outage. The OrderServices are created while
+  // the operator is stopped so that they reach its queue together; the outage
+  // starts once the queue has them all, not at a guessed moment (the API server
+  // may not have sent every watch event to a stopped reader).
+  const auto queue_metric = [&](const std::string& metric, const std::string& label) {
+    return metric_sum(http_get(metrics_port, "/metrics"), metric, {label});
+  };
+  const double adds_before = queue_metric("workqueue_adds_total", "name=\"orderservice\"");
+  const std::string successes = "controller_runtime_reconcile_total";
+  const std::string success_label = "controller=\"orderservice\",result=\"success\"";
+  const double done_before = queue_metric(successes, success_label);
   ::kill(op.pid(), SIGSTOP);
   for (int i = 0; i < n; ++i) {
     if (!client.create(kOrderServices, kNs, order_service(i)).ok()) {
@@ -271,12 +282,18 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  std::this_thread::sleep_for(std::chrono::seconds(2));  // the watch events reach the socket
-  if (auto s = cluster.stop_apiserver(); !s.ok()) {
-    ::kill(op.pid(), SIGCONT);
+  ::kill(op.pid(), SIGCONT);
+  const bool queued = wait_for(
+      [&] {
+        return queue_metric("workqueue_adds_total", "name=\"orderservice\"") >= adds_before + n;
+      },
+      std::chrono::seconds(60), std::chrono::milliseconds(20));
+  if (!queued) {
+    std::fprintf(stderr, "the operator's queue did not take in %d OrderServices\n", n);
     return 1;
   }
-  ::kill(op.pid(), SIGCONT);
+  if (auto s = cluster.stop_apiserver(); !s.ok()) return 1;
+  const int pending = n - static_cast<int>(queue_metric(successes, success_label) - done_before);
 
   // 4. The outage.
   const Sample before = sample(op.pid(), kcm, metrics_port);
@@ -302,15 +319,16 @@ int main(int argc, char** argv) {
       std::chrono::seconds(600), std::chrono::milliseconds(500));
   const double recover_s = seconds_since(t1);
 
-  std::printf("== API server down for %.1f s with %d OrderServices pending (%d cores, load %s)\n",
-              wall, n, static_cast<int>(std::thread::hardware_concurrency()),
-              [] {
-                std::ifstream in("/proc/loadavg");
-                std::string a;
-                in >> a;
-                return a;
-              }()
-                  .c_str());
+  std::printf(
+      "== API server down for %.1f s with %d of %d new OrderServices pending (%d cores, load %s)\n",
+      wall, pending, n, static_cast<int>(std::thread::hardware_concurrency()),
+      [] {
+        std::ifstream in("/proc/loadavg");
+        std::string a;
+        in >> a;
+        return a;
+      }()
+          .c_str());
   std::printf(
       "| process | CPU during the outage (%% of a core) | failed requests | failed "
       "reconciles |\n|---|---|---|---|\n");

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The operator while the API server is down (issue 13 §5), each figure next to a
 # reference measured in the same run:
-#  1. CPU per refused TLS connection attempt of the kube/ REST client vs cpprest
-#     parsing the TLS material per connection, as the client did before
-#     (bench/connect_bench_main.cpp);
+#  1. CPU per refused TLS connection attempt of the kube/ REST client (a plain TCP
+#     check once the server has refused) vs cpprest as the client used it before:
+#     a TLS context with the system trust store per attempt, the TLS material
+#     parsed into each (bench/connect_bench_main.cpp);
 #  2. orderguard-operator with COUNT OrderServices pending while the API server is
 #     down for OUTAGE seconds: its CPU (% of a core) next to the same cluster's
 #     kube-controller-manager (client-go) in the same outage, requests and reconciles
