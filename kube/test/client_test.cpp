@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <prometheus/registry.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +19,7 @@ namespace orderguard::kube {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 TEST(ResourcePathTest, CoreAndGroupedPaths) {
@@ -158,12 +160,59 @@ TEST(ClientTransportTest, ConnectionRefusedIsUnavailable) {
   EXPECT_THAT(got.error().message,
               HasSubstr("GET " + cfg.server + "/api/v1/namespaces/shop/pods/web-0"));
   EXPECT_TRUE(got.error().transient());
+  // What it is, with the address; cpprest's own text says "No route to host".
+  EXPECT_THAT(got.error().message,
+              HasSubstr("connection refused by 127.0.0.1:" + cfg.server.substr(17)));
+  EXPECT_THAT(got.error().message, Not(HasSubstr("route")));
 
   Canceller cancel;
   const Status watched = (*client)->watch(
       resources::kPods, "shop", {}, [](WatchEvent&&) {}, cancel);
   ASSERT_FALSE(watched.ok());
   EXPECT_EQ(watched.error().code, ErrorCode::kUnavailable) << watched.error().message;
+  // The watch found the server still refusing with a plain TCP connect.
+  EXPECT_THAT(watched.error().message,
+              HasSubstr("connection refused by 127.0.0.1:" + cfg.server.substr(17)));
+  EXPECT_THAT(watched.error().message,
+              HasSubstr("WATCH " + cfg.server + "/api/v1/namespaces/shop/pods"));
+}
+
+// Requests the client sent that ended without an answer (rest_client_requests_total
+// with code "<error>"): one per connection attempt.
+double failed_attempts(prometheus::Registry& registry) {
+  double sum = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "rest_client_requests_total") continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "code" && label.value == "<error>") sum += metric.counter.value;
+      }
+    }
+  }
+  return sum;
+}
+
+// A refused connection means the server is not there: trying again at once on
+// a new connection only burns CPU. The caller's backoff decides (client-go
+// does not retry a refused connect either).
+TEST(ClientTransportTest, RefusedConnectionIsTriedOnce) {
+  prometheus::Registry registry;
+  Config cfg;
+  cfg.server = "http://127.0.0.1:" + std::to_string(closed_port());
+  auto client = make_client(cfg, {.metrics = &registry});
+  ASSERT_TRUE(client.ok()) << client.error().message;
+
+  auto got = (*client)->get(resources::kPods, "shop", "web-0");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(failed_attempts(registry), 1);
+  auto applied = (*client)->apply(resources::kConfigMaps, "shop",
+                                  json{{"metadata", {{"name", "x"}}}}, {.field_manager = "test"});
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(failed_attempts(registry), 2);
+  auto listed = (*client)->list_all(resources::kPods, "shop", {});
+  ASSERT_FALSE(listed.ok());
+  EXPECT_EQ(listed.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(failed_attempts(registry), 3);
 }
 
 TEST(ClientTransportTest, CancelledWatchReturnsAtOnce) {
