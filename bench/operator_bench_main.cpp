@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/operator_bench_support.h"
 #include "e2e/cluster.h"
 #include "e2e/process.h"
 #include "kube/client.h"
@@ -44,73 +45,15 @@
 
 using namespace orderguard;
 using kube::json;
-using Steady = std::chrono::steady_clock;
 namespace res = kube::resources;
+
+using namespace orderguard::bench;
 
 namespace {
 
-const kube::Resource kOrderServices{"tiers.orderguard.io", "v1alpha1", "orderservices", true,
-                                    "OrderService"};
 constexpr const char* kNs = "bench";
 constexpr const char* kManaged = "app.kubernetes.io/managed-by=orderguard-operator";
 const std::vector<std::string> kZones = {"bench-zone-a", "bench-zone-b", "bench-zone-c"};
-
-double seconds_since(Steady::time_point t) {
-  return std::chrono::duration<double>(Steady::now() - t).count();
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = -1;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-// GET http://127.0.0.1:<port><path> with HTTP/1.0; the body, or "" on failure.
-std::string http_get(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req.data(), req.size(), 0) == static_cast<ssize_t>(req.size())) {
-      char buf[65536];
-      ssize_t n;
-      while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
-    }
-  }
-  ::close(fd);
-  auto body = out.find("\r\n\r\n");
-  return body == std::string::npos ? "" : out.substr(body + 4);
-}
-
-// Sums the samples of `metric` whose label set contains every `labels` entry.
-double metric_sum(const std::string& text, const std::string& metric,
-                  const std::vector<std::string>& labels, bool exclude = false) {
-  double sum = 0;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(metric + "{", 0) != 0) continue;
-    bool match = true;
-    for (const auto& l : labels) match = match && line.find(l) != std::string::npos;
-    if (exclude) match = !match;
-    if (!match) continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
 
 struct OperatorStats {
   std::map<std::string, double> requests;  // verb -> count
@@ -148,51 +91,6 @@ int64_t proc_status_kib(pid_t pid, const std::string& field) {
     if (line.rfind(field + ":", 0) == 0) return std::stoll(line.substr(field.size() + 1));
   }
   return -1;
-}
-
-double proc_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close = text.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close + 2));
-  std::vector<std::string> f;
-  std::string x;
-  while (fields >> x) f.push_back(x);
-  if (f.size() < 13) return -1;
-  // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the state.
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-json order_service(int i) {
-  return {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
-          {"kind", "OrderService"},
-          {"metadata", {{"name", "svc-" + std::to_string(i)}, {"namespace", kNs}}},
-          {"spec",
-           {{"image", "registry.example.com/shop/order-service:1.4.2"},
-            {"port", 8080},
-            {"replicas", 6},
-            {"resources", {{"requests", {{"cpu", "500m"}, {"memory", "512Mi"}}}}},
-            {"zones", json::array({{{"name", kZones[0]}, {"weight", 34}},
-                                   {{"name", kZones[1]}, {"weight", 33}},
-                                   {{"name", kZones[2]}, {"weight", 33}}})},
-            // No kubelets run: a Deployment never becomes available, and
-            // the grace period keeps that from turning into failovers here.
-            {"failover", {{"unhealthyAfterSeconds", 86400}}}}}};
-}
-
-bool converged(const json& o) {
-  const json status = o.value("status", json::object());
-  if (status.value("observedGeneration", int64_t{-1}) !=
-      o["metadata"].value("generation", int64_t{0})) {
-    return false;
-  }
-  bool ready = false, progressing = false;
-  for (const auto& c : status.value("conditions", json::array())) {
-    ready = ready || c.value("type", "") == "Ready";
-    progressing = progressing || c.value("type", "") == "Progressing";
-  }
-  return ready && progressing;
 }
 
 size_t count(kube::Client& c, const kube::Resource& r, const std::string& ns,
@@ -310,19 +208,9 @@ int main(int argc, char** argv) {
   cpo.controller_manager = controller_manager;
   // One Service per OrderService: the e2e default range (/24) holds 254.
   cpo.extra_apiserver_flags = {"--service-cluster-ip-range=10.0.0.0/16"};
-  auto cp = e2e::ControlPlane::start(cpo);
-  if (!cp.ok()) {
-    std::fprintf(stderr, "control plane: %s\n", cp.error().describe().c_str());
-    return 1;
-  }
-  e2e::ControlPlane& cluster = **cp;
-  auto crds = cluster.kubectl({"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/"});
-  auto established = cluster.kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                                      "crd/orderservices.tiers.orderguard.io"});
-  if (!crds.ok() || !established.ok()) {
-    std::fprintf(stderr, "CRDs: %s %s\n", crds.err.c_str(), established.err.c_str());
-    return 1;
-  }
+  auto cp = start_control_plane(cpo);
+  if (!cp) return 1;
+  e2e::ControlPlane& cluster = *cp;
   kube::Config config = cluster.admin_config();
   config.qps = 0;  // the bench's own client must not be the bottleneck
   auto made = kube::make_client(config);
@@ -357,7 +245,7 @@ int main(int argc, char** argv) {
   for (int t = 0; t < threads; ++t) {
     creators.emplace_back([&] {
       for (int i = next++; i < n; i = next++) {
-        if (!client.create(kOrderServices, kNs, order_service(i)).ok()) failed++;
+        if (!client.create(kOrderServices, kNs, order_service(kNs, kZones, i)).ok()) failed++;
       }
     });
   }
