@@ -81,8 +81,7 @@ double proc_cpu_seconds(pid_t pid) {
   return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
-nlohmann::json order_service(const std::string& ns, const std::vector<std::string>& zones,
-                             int i) {
+nlohmann::json order_service(const std::string& ns, const std::vector<std::string>& zones, int i) {
   return {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
           {"kind", "OrderService"},
           {"metadata", {{"name", "svc-" + std::to_string(i)}, {"namespace", ns}}},
@@ -92,8 +91,8 @@ nlohmann::json order_service(const std::string& ns, const std::vector<std::strin
             {"replicas", 6},
             {"resources", {{"requests", {{"cpu", "500m"}, {"memory", "512Mi"}}}}},
             {"zones", nlohmann::json::array({{{"name", zones[0]}, {"weight", 34}},
-                                   {{"name", zones[1]}, {"weight", 33}},
-                                   {{"name", zones[2]}, {"weight", 33}}})},
+                                             {{"name", zones[1]}, {"weight", 33}},
+                                             {{"name", zones[2]}, {"weight", 33}}})},
             {"failover", {{"unhealthyAfterSeconds", 86400}}}}}};
 }
 

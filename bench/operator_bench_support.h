@@ -18,8 +18,8 @@ namespace orderguard::bench {
 
 using Steady = std::chrono::steady_clock;
 
-inline const kube::Resource kOrderServices{"tiers.orderguard.io", "v1alpha1", "orderservices",
-                                           true, "OrderService"};
+inline const kube::Resource kOrderServices{"tiers.orderguard.io", "v1alpha1", "orderservices", true,
+                                           "OrderService"};
 
 double seconds_since(Steady::time_point t);
 
@@ -40,8 +40,7 @@ double proc_cpu_seconds(pid_t pid);
 // OrderService "svc-<i>" in `ns`, 6 replicas over the three `zones` (34/33/33). No kubelet
 // runs in the benchmarks: a Deployment never becomes available, and a one-day failover grace
 // period keeps that from turning into failovers.
-nlohmann::json order_service(const std::string& ns, const std::vector<std::string>& zones,
-                             int i);
+nlohmann::json order_service(const std::string& ns, const std::vector<std::string>& zones, int i);
 
 // Starts the control plane of `options` with the repository's CRDs applied and established;
 // nullptr (after printing why) if it cannot.

@@ -454,7 +454,9 @@ TEST(ChartTemplate, UninstallHookRemovesTheWebhookConfigurationAndItsSecret) {
   for (const std::string& a : strings(pjob["spec"]["template"]["spec"]["containers"][0]["args"])) {
     EXPECT_EQ(a.find("--secret-name"), std::string::npos) << a;
   }
-  for (const json& rule : provided.get("Role", "og-webhook-cleanup")["rules"]) {
+  // A named copy: a range-for over a member of get()'s temporary would read freed memory.
+  const json provided_role = provided.get("Role", "og-webhook-cleanup");
+  for (const json& rule : provided_role["rules"]) {
     EXPECT_FALSE(contains(strings(rule["resources"]), "secrets")) << rule;
   }
   Rendered off({"--set", "webhook.cleanupOnUninstall=false"});
