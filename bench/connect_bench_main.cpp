@@ -1,7 +1,7 @@
-// CPU per connection attempt of the REST client while the API server is down
-// (issue 13 §5): requests over https to a closed loopback port, the kubeconfig
-// carrying a CA and a client certificate, as the operator's does. Each request
-// is one refused connect, for which cpprest builds a TLS context first.
+// CPU per connection attempt of the REST client while the API server is down:
+// requests over https to a closed loopback port, the kubeconfig carrying a CA
+// and a client certificate, as the operator's does. Each request is one
+// refused connect, for which cpprest builds a TLS context first.
 //
 //   kube client   make_client: after the first refused connect, each request
 //                 checks with a plain TCP connect (probe_tcp) and builds no

@@ -1,4 +1,4 @@
-// Operator benchmark (issue 3, "Benchmark"), driven by scripts/bench.sh:
+// Operator benchmark (1,000 OrderServices by default), driven by scripts/bench.sh:
 //  1. starts the real control plane of e2e/ (etcd + kube-apiserver; the
 //     controller manager only with --controller-manager), installs the CRDs
 //     and three Ready Nodes, one per zone;

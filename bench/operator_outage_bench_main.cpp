@@ -1,4 +1,4 @@
-// Operator during an API server outage (issue 13 §5), driven by
+// Operator during an API server outage, driven by
 // scripts/bench_operator_outage.sh:
 //  1. starts the real control plane of e2e/ (etcd, kube-apiserver and
 //     kube-controller-manager), installs the CRDs and three Ready Nodes;

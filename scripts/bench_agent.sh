@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Node agent benchmark (issue 5 §7), on this machine, in one run:
+# Node agent benchmark, on this machine, in one run:
 #  - 2,000 extra live processes (`sleep`, started here, killed on exit);
 #  - one full scan over them: `orderguard-agent scan` (prime, --interval, scan; whole process,
 #    /usr/bin/time: user+sys CPU, wall, max RSS), with and without the hidden-process sweep,

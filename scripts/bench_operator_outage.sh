@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The operator while the API server is down (issue 13 §5), each figure next to a
+# The operator while the API server is down, each figure next to a
 # reference measured in the same run:
 #  1. CPU per refused TLS connection attempt of the kube/ REST client (a plain TCP
 #     check once the server has refused) vs cpprest as the client used it before:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Admission webhook benchmark (issue 4 §9), side by side with nginx on the same
+# Admission webhook benchmark, side by side with nginx on the same
 # machine in the same run:
 #  - orderguard-webhook --standalone (built-in default policy) over TLS;
 #  - nginx (2 workers, keepalive, TLS) answering the same path with a static
@@ -13,9 +13,10 @@
 # Usage: scripts/bench_webhook.sh [--churn SECONDS] [build dir]
 #   (default build dir: cmake --preset release)
 # --churn SECONDS: instead of the runs above, a connection-churn run of the webhook
-#   alone for SECONDS (issue 4 wants 600): wrk alternating 5 s runs of new TLS
-#   connections per request (Connection: close, -c20) and of keep-alive connections
-#   (-c50, opened and dropped with each run), while the webhook's RSS and open fds
+#   alone for SECONDS (600 checks the target: RSS and open files flat over 10
+#   minutes): wrk alternating 5 s runs of new TLS connections per request
+#   (Connection: close, -c20) and of keep-alive connections (-c50, opened and
+#   dropped with each run), while the webhook's RSS and open fds
 #   are sampled every 10 s; prints every sample, then first/last/max, and the fds
 #   once the load has stopped.
 # Env: DURATION (seconds per run, default 10), SKIP_BUILD=1.

@@ -1,7 +1,7 @@
-// The evidence of issue 13: CPU against what a process may use (a CPU limit, its fair share
-// on a busy host), an argv[0] naming another program, and loader variables in environ; as
-// tables over the pure checks, and as scans of the fixture trees proc_evidence/ and
-// host_evidence/ (testdata/generate.sh).
+// Evidence beyond names and flags: CPU against what a process may use (a CPU limit, its
+// fair share on a busy host), an argv[0] naming another program, and loader variables in
+// environ; as tables over the pure checks, and as scans of the fixture trees proc_evidence/
+// and host_evidence/ (testdata/generate.sh).
 #include <gtest/gtest.h>
 
 #include <set>
