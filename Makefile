@@ -66,8 +66,9 @@ demo-down:
 
 # Container images of the three binaries, built with buildah from the Dockerfile
 # without any registry (the base images are made with mmdebstrap), and the test
-# node's images (pause, testbox, batch-worker); storage, caches and OCI archives
-# under ~/.cache/orderguard (images/*.oci.tar, what the test node imports).
+# node's images (pause, testbox, batch-worker, order-app, and the tiers' Redis and
+# MariaDB); storage, caches and OCI archives under ~/.cache/orderguard
+# (images/*.oci.tar, what the test node imports).
 # Needs root. Only the Debian packages: not the C++ build, not the Go tools.
 images:
 	@scripts/deps.sh --no-tools
