@@ -356,7 +356,7 @@ json deployment(const std::string& name) {
               {"spec", {{"containers", {{{"name", "app"}, {"image", "nginx:1.27"}}}}}}}}}}};
 }
 
-// The closed loop at admission: a Quarantine object refuses its workload (creating it,
+// The agent-to-webhook loop at admission: a Quarantine object refuses its workload (creating it,
 // and a new pod of its ReplicaSet) with the object and its reason in the message; deleting the
 // object lifts it.
 TEST_F(WebhookE2E, AQuarantineObjectRefusesItsWorkloadUntilDeleted) {
