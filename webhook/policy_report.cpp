@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <tuple>
 
 #include "kube/text.h"
@@ -200,13 +201,23 @@ ReportSyncResult sync_reports(kube::Client& client, const kube::Resource& r,
   kube::ListOptions options;
   options.field_selector = "metadata.name=" + report_name;
   auto listed = client.list_all(r, "", options);
+  // A kind created moments ago (the chart installs the CRDs beside the webhook) is answered
+  // 429 until the API server's cache of it has started: worth a few seconds, not a pass.
+  for (int retry = 0;
+       retry < 5 && !listed.ok() && listed.error().code == ErrorCode::kTooManyRequests; ++retry) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    listed = client.list_all(r, "", options);
+  }
   if (!listed.ok()) {
     out.errors.push_back(r.plural + ": " + listed.error().describe());
     return out;
   }
   std::map<std::string, json> existing;
   for (auto& item : (*listed)["items"]) {
-    existing[str(meta_of(item), "namespace")] = std::move(item);
+    // The key first: json's assignment takes its operand by value, and C++17 moves it
+    // before the left side is evaluated.
+    std::string ns = str(meta_of(item), "namespace");
+    existing[std::move(ns)] = std::move(item);
   }
   auto ours = [](const json& report) {
     const json labels = meta_of(report).value("labels", json::object());

@@ -39,6 +39,19 @@ Status install_policy_report_crds() {
       return make_error(ErrorCode::kTimeout,
                         std::string(plural) + " CRD: " + established.describe());
     }
+    // Established is not listable yet: until its watch cache has started, the API server
+    // answers lists of a new kind 429 ("storage is (re)initializing").
+    e2e::CommandResult listed;
+    const bool listable = e2e::poll_until(
+        [&] {
+          listed = e2e::cluster().kubectl({"get", plural, "-A"});
+          return listed.ok();
+        },
+        std::chrono::seconds(60));
+    if (!listable) {
+      return make_error(ErrorCode::kTimeout,
+                        std::string(plural) + " not listable: " + listed.describe());
+    }
   }
   return {};
 }
