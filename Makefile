@@ -80,8 +80,9 @@ images-check:
 # crds/ is the single source of the CRDs; the chart carries copies (a chart
 # cannot read files outside its directory), which chart_template_test checks.
 chart-crds:
-	rm -f charts/orderguard/files/crds/*.yaml
-	cp crds/*.yaml charts/orderguard/files/crds/
+	rm -rf charts/orderguard/files/crds
+	mkdir -p charts/orderguard/files/crds
+	cp -R crds/. charts/orderguard/files/crds/
 
 format:
 	git ls-files '*.cpp' '*.h' | xargs clang-format -i

@@ -194,6 +194,9 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
                               [](const Finding& f) { return f.severity == Severity::kStrong; });
     bool refuse = !audit && strong;
     if (refuse) d.allowed = false;
+    if (strong && !policy->object_name.empty()) {
+      (refuse ? d.refused_by : d.reported_by).push_back(policy->object_name);
+    }
     if (audit) any_audit_finding = true;
     for (Finding& f : findings) {
       rules.insert(f.rule_id);

@@ -90,6 +90,12 @@ struct Decision {
   std::vector<std::string> warnings;
   std::vector<Finding> findings;  // of every non-exempt policy, each tagged with its policy
   std::map<std::string, std::string> audit_annotations;
+  // The MinerPolicy objects (CompiledPolicy::object_name) that refused the object (Enforce,
+  // a strong finding), and those in Audit mode that would have (a strong finding), each
+  // once: what denials and violations are counted under. A Quarantine object's refusal and
+  // the built-in default applied when no MinerPolicy exists name no policy here.
+  std::vector<std::string> refused_by;
+  std::vector<std::string> reported_by;
 };
 
 Decision evaluate(const PolicySet& policies, const AdmissionInput& input);

@@ -381,6 +381,7 @@ Result<CompiledPolicy> compile_unchecked(const json& object) {
   if (const json* md = member(object, "metadata"); md != nullptr && md->is_object()) {
     if (const json* name = member(*md, "name"); name != nullptr && name->is_string()) {
       policy.name = name->get<std::string>();
+      policy.object_name = policy.name;
     }
     if (const json* gen = member(*md, "generation"); gen != nullptr && gen->is_number_integer()) {
       policy.generation = gen->get<int64_t>();

@@ -179,6 +179,10 @@ struct AgentExclusions {
 
 struct CompiledPolicy {
   std::string name;
+  // metadata.name of the MinerPolicy object it was compiled from, also for the built-in
+  // default that stands in for one that does not compile (whose `name` says so); empty for
+  // the built-in default applied when no MinerPolicy exists. What counts are kept under.
+  std::string object_name;
   int64_t generation = 0;
   Mode mode = Mode::kEnforce;
   bool builtin_indicators = true;

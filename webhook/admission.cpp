@@ -301,6 +301,7 @@ AdmissionReply review(std::string_view body, const AdmissionContext& context) {
                          : (d.warnings.empty() ? "allowed" : "warned");
   }
   reply.message = d.message;
+  reply.refused_by = std::move(d.refused_by);
   reply.body = kube::dump_for_wire(json{{"apiVersion", kAdmissionApiVersion},
                                         {"kind", "AdmissionReview"},
                                         {"response", std::move(response)}});

@@ -68,6 +68,9 @@ struct AdmissionReply {
   std::string namespace_name;
   std::string name;
   std::string message;  // denial or error message
+  // The MinerPolicies that refused the request (policy::Decision::refused_by): the
+  // admission denials counted per policy (metric and MinerPolicy status).
+  std::vector<std::string> refused_by;
 };
 
 AdmissionReply review(std::string_view body, const AdmissionContext& context);

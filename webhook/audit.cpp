@@ -1,13 +1,13 @@
 #include "webhook/audit.h"
 
 #include <algorithm>
-#include <ctime>
 #include <optional>
 
 #include "kube/log.h"
 #include "kube/text.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
+#include "webhook/policy_status.h"
 #include "webhook/server.h"
 
 namespace orderguard::webhook {
@@ -18,38 +18,8 @@ using nlohmann::json;
 // Event notes are limited to 1 KiB by the API server.
 constexpr size_t kMaxNoteBytes = 1024;
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 void add_unique(std::vector<std::string>& list, const std::string& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
-}
-
-// A metav1.Condition that keeps lastTransitionTime when its status is unchanged.
-json condition(const json& existing, const std::string& type, bool ok, const std::string& reason,
-               const std::string& message, int64_t generation, const std::string& now) {
-  std::string since = now;
-  const std::string status = ok ? "True" : "False";
-  if (existing.is_array()) {
-    for (const auto& c : existing) {
-      if (c.is_object() && c.value("type", "") == type && c.value("status", "") == status &&
-          c.contains("lastTransitionTime") && c["lastTransitionTime"].is_string()) {
-        since = c["lastTransitionTime"].get<std::string>();
-      }
-    }
-  }
-  return {{"type", type},
-          {"status", status},
-          {"reason", reason},
-          {"message", policy::truncate_utf8(message, 32 * 1024)},
-          {"observedGeneration", generation},
-          {"lastTransitionTime", since}};
 }
 
 }  // namespace
@@ -90,9 +60,12 @@ std::optional<Violation> audit_object(const kube::Resource& r, const json& objec
   for (const auto& f : d.findings) {
     if (f.severity != policy::Severity::kStrong) continue;
     add_unique(v.causes, policy::format_cause(f));
-    if (!f.policy.empty()) add_unique(v.policies, f.policy);
+    v.findings.push_back(f);
   }
   if (d.allowed && v.causes.empty()) return std::nullopt;
+  for (const auto* names : {&d.refused_by, &d.reported_by}) {
+    for (const auto& p : *names) add_unique(v.policies, p);
+  }
   if (v.causes.empty()) v.causes.push_back(d.message);  // refused without a finding
   const json meta = object.value("metadata", json::object());
   json regarding_meta = json::object();
@@ -114,51 +87,13 @@ std::string violation_note(const Violation& v) {
   return policy::truncate_utf8(note, kMaxNoteBytes);
 }
 
-json policy_status_patch(const json& policy, int64_t denials, const std::string& compile_error,
-                         std::chrono::system_clock::time_point now) {
-  const json meta = policy.value("metadata", json::object());
-  const int64_t generation = meta.value("generation", int64_t{0});
-  const json spec = policy.value("spec", json::object());
-  const int64_t quarantined = spec.contains("quarantine") && spec["quarantine"].is_array()
-                                  ? static_cast<int64_t>(spec["quarantine"].size())
-                                  : 0;
-  const json status = policy.value("status", json::object());
-  const json existing = status.is_object() ? status.value("conditions", json::array()) : json();
-  const std::string stamp = rfc3339(now);
-
-  json conditions = json::array();
-  // Conditions someone else owns are carried over: a merge patch replaces the list.
-  if (existing.is_array()) {
-    for (const auto& c : existing) {
-      if (c.is_object() && c.value("type", "") != "Valid" && c.value("type", "") != "Audited") {
-        conditions.push_back(c);
-      }
-    }
-  }
-  conditions.push_back(condition(
-      existing, "Valid", compile_error.empty(),
-      compile_error.empty() ? "Compiled" : "CompileFailed",
-      compile_error.empty() ? "the policy compiles and is enforced"
-                            : compile_error + " (the built-in default is enforced in its place)",
-      generation, stamp));
-  conditions.push_back(condition(existing, "Audited", true, "AuditCompleted",
-                                 "last audit at " + stamp + ": " + std::to_string(denials) +
-                                     " existing object(s) violate this policy",
-                                 generation, stamp));
-  return {{"status",
-           {{"observedGeneration", generation},
-            {"quarantineEntries", quarantined},
-            {"denials", denials},
-            {"conditions", conditions}}}};
-}
-
 Auditor::Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events,
-                 const Clock& clock, bool audit_secrets)
+                 const Clock& clock, AuditOptions options)
     : client_(client),
       store_(store),
       events_(events),
       clock_(clock),
-      audit_secrets_(audit_secrets) {}
+      options_(std::move(options)) {}
 
 AuditResult Auditor::run_once() {
   AuditResult result;
@@ -175,7 +110,7 @@ AuditResult Auditor::run_once() {
     if (!v) return;
     events_.record(v->regarding, kube::EventType::kWarning, kViolationReason, "Audit",
                    violation_note(*v));
-    for (const auto& p : v->policies) result.denials_by_policy[p]++;
+    for (const auto& p : v->policies) result.violations_by_policy[p]++;
     log::info("audit found a violation",
               {{"kind", r.kind},
                {"object", v->regarding["metadata"].value("namespace", "") + "/" +
@@ -195,39 +130,97 @@ AuditResult Auditor::run_once() {
   // at a time, never all held (nor cached between passes). Violations found before a list
   // fails half-way are still real, so they stay reported.
   for (const auto& r : audited_config_resources()) {
-    if (r.kind == "Secret" && !audit_secrets_) continue;
+    if (r.kind == "Secret" && !options_.audit_secrets) continue;
     kube::ListOptions page;
     page.limit = kConfigPageSize;
     auto listed = client_.list_each(r, "", page, [&](json&& item) { check(r, item); });
     if (!listed.ok()) result.errors.push_back(r.plural + ": " + listed.error().describe());
   }
 
-  delete_expired_quarantines(now, &result);
-
-  auto policies = client_.list_all(kMinerPolicies, "", {});
-  if (!policies.ok()) {
-    result.errors.push_back("minerpolicies: " + policies.error().describe());
-    return result;
-  }
-  for (const auto& p : policies->value("items", json::array())) {
-    const std::string name = p.value("metadata", json::object()).value("name", "");
-    auto compiled = policy::compile(p);
-    const std::string error = compiled.ok() ? "" : compiled.error().message;
-    auto it = result.denials_by_policy.find(name);
-    const int64_t denials = it == result.denials_by_policy.end() ? 0 : it->second;
-    auto patched = client_.patch(kMinerPolicies, "", name, kube::PatchType::kMerge,
-                                 policy_status_patch(p, denials, error, now), "status");
-    if (!patched.ok())
-      result.errors.push_back("status of " + name + ": " + patched.error().describe());
+  // A kind that could not be listed leaves the pass incomplete: its counts and reports would
+  // drop violations that are still there, so they are left as the last complete pass wrote
+  // them (the Audited condition says why).
+  const std::vector<std::string> list_errors = result.errors;
+  std::vector<InvalidObject> invalid;
+  delete_expired_quarantines(now, &result, &invalid);
+  write_policy_status(context, now, list_errors, &result, &invalid);
+  if (!options_.report_name.empty() && list_errors.empty()) {
+    write_reports(result, invalid, now, &result);
   }
   log::info("audit pass done", {{"objects", result.objects},
                                 {"violations", result.violations.size()},
+                                {"reportsCreated", result.reports_created},
+                                {"reportsUpdated", result.reports_updated},
+                                {"reportsDeleted", result.reports_deleted},
                                 {"errors", result.errors.size()}});
+  for (const auto& e : result.errors) log::error("audit pass error", {{"error", e}});
   return result;
 }
 
+void Auditor::write_policy_status(const AdmissionContext& context,
+                                  std::chrono::system_clock::time_point now,
+                                  const std::vector<std::string>& list_errors, AuditResult* result,
+                                  std::vector<InvalidObject>* invalid) {
+  // The generation of each policy this pass checked; one created since is not written to.
+  std::map<std::string, int64_t> audited;
+  if (context.policies) {
+    for (const auto& p : context.policies->policies) {
+      if (!p.object_name.empty()) audited[p.object_name] = p.generation;
+    }
+  }
+  auto policies = client_.list_all(kMinerPolicies, "", {});
+  if (!policies.ok()) {
+    result->errors.push_back("minerpolicies: " + policies.error().describe());
+    return;
+  }
+  for (const auto& p : policies->value("items", json::array())) {
+    const json meta = p.value("metadata", json::object());
+    const std::string name = meta.value("name", "");
+    if (auto compiled = policy::compile(p); !compiled.ok()) {
+      invalid->push_back({{{"apiVersion", kMinerPolicies.api_version()},
+                           {"kind", kMinerPolicies.kind},
+                           {"metadata", {{"name", name}, {"uid", meta.value("uid", "")}}}},
+                          compiled.error().message});
+    }
+    auto generation = audited.find(name);
+    if (generation == audited.end()) continue;
+    auto it = result->violations_by_policy.find(name);
+    const int64_t violations = it == result->violations_by_policy.end() ? 0 : it->second;
+    Status written =
+        patch_policy_status(client_, name, [&](const json& current) -> std::optional<json> {
+          return audit_status_patch(current, violations, generation->second, now, list_errors);
+        });
+    if (!written.ok() && written.error().code != ErrorCode::kNotFound) {
+      result->errors.push_back("status of " + name + ": " + written.error().describe());
+    }
+  }
+}
+
+void Auditor::write_reports(const AuditResult& pass, const std::vector<InvalidObject>& invalid,
+                            std::chrono::system_clock::time_point now, AuditResult* result) {
+  std::vector<ReportedObject> objects;
+  objects.reserve(pass.violations.size());
+  for (const auto& v : pass.violations) {
+    objects.push_back({v.regarding, v.findings, v.causes.empty() ? "" : v.causes.front()});
+  }
+  auto tally = [result](const ReportSyncResult& r) {
+    result->reports_created += r.created;
+    result->reports_updated += r.updated;
+    result->reports_deleted += r.deleted;
+    result->errors.insert(result->errors.end(), r.errors.begin(), r.errors.end());
+  };
+  tally(sync_reports(client_, kPolicyReports, options_.report_name,
+                     build_policy_reports(objects, options_.report_name, now)));
+  std::map<std::string, json> cluster;
+  if (json report = build_cluster_policy_report(invalid, options_.report_name, now);
+      !report.is_null()) {
+    cluster[""] = std::move(report);
+  }
+  tally(sync_reports(client_, kClusterPolicyReports, options_.report_name, cluster));
+}
+
 void Auditor::delete_expired_quarantines(std::chrono::system_clock::time_point now,
-                                         AuditResult* result) {
+                                         AuditResult* result, std::vector<InvalidObject>* invalid) {
   auto list = client_.list_all(kQuarantines, "", {});
   if (!list.ok()) {
     result->errors.push_back("quarantines: " + list.error().describe());
@@ -235,8 +228,16 @@ void Auditor::delete_expired_quarantines(std::chrono::system_clock::time_point n
   }
   for (const auto& q : list->value("items", json::array())) {
     auto entry = policy::compile_quarantine(q);
-    if (!entry.ok() || entry->in_force(now)) continue;
     const json meta = q.value("metadata", json::object());
+    if (!entry.ok()) {
+      invalid->push_back(
+          {{{"apiVersion", kQuarantines.api_version()},
+            {"kind", kQuarantines.kind},
+            {"metadata", {{"name", meta.value("name", "")}, {"uid", meta.value("uid", "")}}}},
+           entry.error().message});
+      continue;
+    }
+    if (entry->in_force(now)) continue;
     const std::string name = meta.value("name", "");
     // The resourceVersion precondition spares one whose expiresAt was moved since the list.
     kube::DeleteOptions options;
@@ -253,11 +254,21 @@ void Auditor::delete_expired_quarantines(std::chrono::system_clock::time_point n
 }
 
 AuditLoop::AuditLoop(std::chrono::milliseconds interval, std::function<bool()> should_run,
-                     std::function<void()> pass, std::chrono::milliseconds poll)
+                     std::function<void()> pass, std::chrono::milliseconds poll,
+                     std::chrono::milliseconds min_spacing)
     : interval_(interval),
       poll_(std::min(poll, interval)),
+      min_spacing_(std::min(min_spacing, interval)),
       should_run_(std::move(should_run)),
       pass_(std::move(pass)) {}
+
+void AuditLoop::request_pass() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    requested_ = true;
+  }
+  cv_.notify_all();
+}
 
 AuditLoop::~AuditLoop() { stop(); }
 
@@ -267,25 +278,33 @@ void AuditLoop::start() {
     std::optional<Steady::time_point> last_pass;
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
-      // Due: never ran, or ran an interval ago. Leadership lost and regained
-      // does not reset this: the interval is between passes of this replica.
-      const auto now = Steady::now();
-      if (!last_pass || now - *last_pass >= interval_) {
+      // Due: never ran, or ran an interval ago, or asked for and min_spacing_ after the
+      // last. Leadership lost and regained does not reset this: the interval is between
+      // passes of this replica.
+      auto next_due = [&]() -> std::optional<Steady::time_point> {
+        if (!last_pass) return std::nullopt;  // now
+        return *last_pass + (requested_ ? min_spacing_ : interval_);
+      };
+      if (auto due = next_due(); !due || Steady::now() >= *due) {
         lock.unlock();
         const bool ran = should_run_();
         if (ran) pass_();
         lock.lock();
-        if (ran) last_pass = Steady::now();
+        if (ran) {
+          last_pass = Steady::now();
+          requested_ = false;
+        }
       }
       // Sleep until the next pass is due; when it is due but should_run() said
       // no (not ready, not the leader), ask again after `poll_`.
       auto wait = poll_;
-      if (last_pass && Steady::now() - *last_pass < interval_) {
-        wait = std::chrono::duration_cast<std::chrono::milliseconds>(*last_pass + interval_ -
-                                                                     Steady::now()) +
+      if (auto due = next_due(); due && Steady::now() < *due) {
+        wait = std::chrono::duration_cast<std::chrono::milliseconds>(*due - Steady::now()) +
                std::chrono::milliseconds(1);
       }
-      if (cv_.wait_for(lock, wait, [this] { return stopping_; })) return;
+      const bool was_requested = requested_;
+      cv_.wait_for(lock, wait, [&] { return stopping_ || requested_ != was_requested; });
+      if (stopping_) return;
     }
   });
 }

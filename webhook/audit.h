@@ -12,12 +12,13 @@
 // - A violation is an object that admission would refuse, or that an Audit-mode
 //   policy would report (strong findings). Each gets a Warning Event
 //   (reason MinerPolicyViolation) whose note lists the causes.
-// - Every MinerPolicy's status is written through the status subresource with
-//   a merge patch: observedGeneration, quarantineEntries (entries left in the
-//   deprecated spec.quarantine), denials (violations
-//   the last pass attributed to that policy), a Valid condition (False with
-//   the compile error) and an Audited condition carrying the pass time.
-//   lastTransitionTime only moves when a condition's status changes.
+// - Each MinerPolicy the pass checked gets status.auditViolations (the objects it found
+//   violating that policy) and the Audited condition (the pass time, the generation
+//   checked) through webhook/policy_status.h; the rest of the status is the
+//   PolicyStatusWriter's.
+// - With a report name, the violations are written as PolicyReports (one per namespace) and
+//   the MinerPolicies and Quarantines that do not compile as a ClusterPolicyReport
+//   (webhook/policy_report.h); reports of namespaces with no violation left are deleted.
 // - Quarantine objects are part of the decision (admission refuses what they name), and
 //   those whose spec.expiresAt has passed (they refuse nothing any more) are deleted, with
 //   their resourceVersion as a precondition so that one extended meanwhile is kept.
@@ -46,6 +47,7 @@
 #include "kube/clock.h"
 #include "kube/events.h"
 #include "webhook/admission.h"
+#include "webhook/policy_report.h"
 #include "webhook/policy_store.h"
 
 namespace orderguard::webhook {
@@ -64,7 +66,9 @@ inline constexpr int64_t kConfigPageSize = 100;
 struct Violation {
   nlohmann::json regarding;  // apiVersion, kind, metadata (namespace, name, uid)
   std::vector<std::string> causes;
-  std::vector<std::string> policies;  // names of the policies that found something
+  // The MinerPolicies it violates (policy::Decision::refused_by and reported_by).
+  std::vector<std::string> policies;
+  std::vector<policy::Finding> findings;  // the strong ones
 };
 
 // The AdmissionRequest admission would have seen when `object` of resource `r`
@@ -80,61 +84,81 @@ std::optional<Violation> audit_object(const kube::Resource& r, const nlohmann::j
 // causes escaped for terminals (kube::escape_untrusted).
 std::string violation_note(const Violation& v);
 
-// The merge patch for one MinerPolicy's status. `compile_error` empty: valid.
-nlohmann::json policy_status_patch(const nlohmann::json& policy, int64_t denials,
-                                   const std::string& compile_error,
-                                   std::chrono::system_clock::time_point now);
-
 struct AuditResult {
   size_t objects = 0;
   std::vector<Violation> violations;
-  std::map<std::string, int64_t> denials_by_policy;
+  std::map<std::string, int64_t> violations_by_policy;
   std::vector<std::string> expired_quarantines;  // names of the expired ones deleted
-  std::vector<std::string> errors;  // kinds that could not be listed, status writes that failed
+  // PolicyReports and ClusterPolicyReports created, replaced and deleted.
+  int reports_created = 0;
+  int reports_updated = 0;
+  int reports_deleted = 0;
+  std::vector<std::string> errors;  // kinds that could not be listed, writes that failed
+};
+
+struct AuditOptions {
+  // Whether passes list Secrets (the chart grants the RBAC for it only with
+  // webhook.auditSecrets, i.e. --audit-secrets; without it they are left out, not reported
+  // as errors).
+  bool audit_secrets = false;
+  // The name of the PolicyReports and the ClusterPolicyReport; empty: none are written.
+  std::string report_name;
 };
 
 class Auditor {
  public:
   // Everything passed must outlive the auditor.
-  // `audit_secrets`: whether passes list Secrets (the chart grants the RBAC for it only
-  // with webhook.auditSecrets, i.e. --audit-secrets; without it they are left out, not
-  // reported as errors).
   Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events, const Clock& clock,
-          bool audit_secrets = false);
+          AuditOptions options = {});
 
   // One pass (see the contract above).
   AuditResult run_once();
 
  private:
-  void delete_expired_quarantines(std::chrono::system_clock::time_point now, AuditResult* result);
+  void delete_expired_quarantines(std::chrono::system_clock::time_point now, AuditResult* result,
+                                  std::vector<InvalidObject>* invalid);
+  void write_policy_status(const AdmissionContext& context,
+                           std::chrono::system_clock::time_point now,
+                           const std::vector<std::string>& list_errors, AuditResult* result,
+                           std::vector<InvalidObject>* invalid);
+  void write_reports(const AuditResult& pass, const std::vector<InvalidObject>& invalid,
+                     std::chrono::system_clock::time_point now, AuditResult* result);
 
   kube::Client& client_;
   PolicyStore& store_;
   kube::EventRecorder& events_;
   const Clock& clock_;
-  bool audit_secrets_;
+  AuditOptions options_;
 };
 
 // Runs `pass` as soon as `should_run()` first holds (the webhook is ready and,
 // with leader election, this replica leads), then every `interval` while it
 // holds, until stop(). `should_run` is polled every `poll` (at most `interval`),
 // so a new leader audits within `poll` of taking over instead of an interval later.
+//
+// request_pass() asks for a pass before the interval is up (a policy's spec changed, so its
+// violations may have); it runs once `min_spacing` has passed since the last pass, so
+// that a run of edits costs one pass, not one each.
 class AuditLoop {
  public:
   AuditLoop(std::chrono::milliseconds interval, std::function<bool()> should_run,
-            std::function<void()> pass, std::chrono::milliseconds poll = std::chrono::seconds(5));
+            std::function<void()> pass, std::chrono::milliseconds poll = std::chrono::seconds(5),
+            std::chrono::milliseconds min_spacing = std::chrono::seconds(30));
   ~AuditLoop();
   void start();
   void stop();
+  void request_pass();
 
  private:
   std::chrono::milliseconds interval_;
   std::chrono::milliseconds poll_;
+  std::chrono::milliseconds min_spacing_;
   std::function<bool()> should_run_;
   std::function<void()> pass_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool requested_ = false;
   std::thread worker_;
 };
 

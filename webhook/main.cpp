@@ -2,6 +2,7 @@
 #include <prometheus/registry.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <thread>
 #include <tuple>
 
@@ -129,7 +130,13 @@ int main(int argc, char** argv) {
                "the background audit lists Secrets too (needs list on secrets cluster-wide; "
                "admission checks Secrets either way)");
   app.add_flag("--leader-elect", leader_elect,
-               "only the holder of Lease orderguard-webhook-audit runs the audit");
+               "only the holder of Lease orderguard-webhook-audit runs the audit and writes "
+               "MinerPolicy status other than admission denials");
+  std::string report_name = "orderguard";
+  app.add_option("--policy-report-name", report_name,
+                 "name of the PolicyReports (one per namespace with violations) and the "
+                 "ClusterPolicyReport the audit writes; empty: none")
+      ->capture_default_str();
   app.add_flag("!--no-tier-checks", options.tier_checks,
                "do not warn about tier resources referencing missing CacheTiers/ShardSets or "
                "zones without Nodes (saves watching Nodes and tier resources)");
@@ -242,8 +249,31 @@ int main(int argc, char** argv) {
   }
 
   auto registry = std::make_shared<prometheus::Registry>();
-  webhook::Webhook hook(options, client.get(), registry);
   RealClock clock;
+
+  // The Lease holder audits and writes the MinerPolicy status every replica would write
+  // alike; admission denials are written by every replica (webhook/policy_status.h).
+  const std::string instance = kube::process_identity();
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::thread election;
+  std::atomic<webhook::AuditLoop*> audit_loop_ptr{nullptr};
+  if (client && leader_elect) {
+    kube::LeaderElectionConfig lcfg{.lease_namespace = cert_options.ns,
+                                    .lease_name = "orderguard-webhook-audit",
+                                    .identity = instance};
+    elector = std::make_unique<kube::LeaderElector>(
+        *client, lcfg,
+        kube::LeaderCallbacks{.on_started_leading =
+                                  [&] {
+                                    log::info("leading the audit", {{"id", instance}});
+                                  }},
+        clock, registry.get());
+  }
+  options.leads_policy_status = [&elector] { return !elector || elector->is_leader(); };
+  options.on_policy_generation = [&audit_loop_ptr] {
+    if (webhook::AuditLoop* loop = audit_loop_ptr.load()) loop->request_pass();
+  };
+  webhook::Webhook hook(options, client.get(), registry);
 
   // Self-managed: the certificate must be installed before the TLS port opens
   // (without one the server would speak plain HTTP). Other replicas or a
@@ -270,40 +300,29 @@ int main(int argc, char** argv) {
   }
   if (certs) certs->start();
 
+  if (elector) election = std::thread([&] { elector->run(); });
+
   // Background audit: every replica can, only the Lease holder does.
-  const std::string instance = kube::process_identity();
   std::unique_ptr<kube::EventRecorder> events;
   std::unique_ptr<webhook::Auditor> auditor;
-  std::unique_ptr<kube::LeaderElector> elector;
-  std::thread election;
   std::unique_ptr<webhook::AuditLoop> audit_loop;
   if (client && audit_minutes > 0) {
     events =
         std::make_unique<kube::EventRecorder>(*client, "orderguard.io/webhook", instance, clock);
-    auditor =
-        std::make_unique<webhook::Auditor>(*client, hook.store(), *events, clock, audit_secrets);
-    if (leader_elect) {
-      kube::LeaderElectionConfig lcfg{.lease_namespace = cert_options.ns,
-                                      .lease_name = "orderguard-webhook-audit",
-                                      .identity = instance};
-      elector = std::make_unique<kube::LeaderElector>(
-          *client, lcfg,
-          kube::LeaderCallbacks{.on_started_leading =
-                                    [&] {
-                                      log::info("leading the audit", {{"id", instance}});
-                                    }},
-          clock, registry.get());
-      election = std::thread([&] { elector->run(); });
-    }
+    auditor = std::make_unique<webhook::Auditor>(
+        *client, hook.store(), *events, clock,
+        webhook::AuditOptions{.audit_secrets = audit_secrets, .report_name = report_name});
     audit_loop = std::make_unique<webhook::AuditLoop>(
         std::chrono::minutes(audit_minutes),
         [&] { return hook.ready() && (!elector || elector->is_leader()); },
         [&] { auditor->run_once(); });
     audit_loop->start();
+    audit_loop_ptr = audit_loop.get();
   }
 
   int sig = kube::wait_for_shutdown_signal();
   log::info("shutting down", {{"signal", sig}});
+  audit_loop_ptr = nullptr;
   if (audit_loop) audit_loop->stop();
   if (elector) elector->stop();
   if (election.joinable()) election.join();

@@ -24,6 +24,7 @@ std::map<std::string, std::string> PolicyStore::update(
                {{"policy", name}, {"error", p.error().message}});
     policy::CompiledPolicy fallback = policy::built_in_default();
     fallback.name = name + " (invalid; built-in default applied)";
+    fallback.object_name = name;
     compiled.push_back(std::move(fallback));
   }
   auto next = std::make_shared<const policy::PolicySet>(policy::combine(std::move(compiled)));

@@ -73,6 +73,11 @@ struct Webhook::Metrics {
                     .Name("orderguard_webhook_policy_reloads_total")
                     .Help("MinerPolicy set recompilations, by result")
                     .Register(r)),
+        policy_denials(prometheus::BuildCounter()
+                           .Name("orderguard_webhook_policy_denials_total")
+                           .Help("Admission requests refused, by the MinerPolicy that refused "
+                                 "them (a request refused by two counts for both)")
+                           .Register(r)),
         latency_all(latency.Add({}, prometheus::Histogram::BucketBoundaries{
                                         0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                                         0.01, 0.025, 0.05, 0.1, 0.25, 1})) {}
@@ -82,6 +87,7 @@ struct Webhook::Metrics {
   prometheus::Family<prometheus::Histogram>& latency;
   prometheus::Gauge& cert_expiry;
   prometheus::Family<prometheus::Counter>& reloads;
+  prometheus::Family<prometheus::Counter>& policy_denials;
   prometheus::Histogram& latency_all;
 
   // Counter handles by label values ("kind\0operation\0decision", "rule\0decision"):
@@ -102,6 +108,11 @@ struct Webhook::Metrics {
       return findings.Add({{"rule", rule}, {"decision", decision}});
     });
   }
+  prometheus::Counter& policy_denial_counter(const std::string& policy) {
+    return cached(policy_denial_counters, policy, [&]() -> prometheus::Counter& {
+      return policy_denials.Add({{"policy", policy}});
+    });
+  }
 
  private:
   template <typename Make>
@@ -118,6 +129,7 @@ struct Webhook::Metrics {
   std::mutex cache_mu;
   std::unordered_map<std::string, prometheus::Counter*> request_counters;
   std::unordered_map<std::string, prometheus::Counter*> finding_counters;
+  std::unordered_map<std::string, prometheus::Counter*> policy_denial_counters;
 };
 
 Webhook::Webhook(WebhookOptions options, kube::Client* client,
@@ -174,6 +186,10 @@ kube::HttpResponse Webhook::handle(const kube::HttpRequest& req) {
   metrics_->request_counter(reply).Increment();
   for (const auto& rule : reply.rules) {
     metrics_->finding_counter(rule, reply.decision).Increment();
+  }
+  for (const auto& policy : reply.refused_by) {
+    metrics_->policy_denial_counter(policy).Increment();
+    if (status_writer_) status_writer_->add_denial(policy);
   }
   if ((reply.decision == "denied" || reply.decision == "invalid") &&
       log::enabled(log::Level::kInfo)) {
@@ -271,8 +287,21 @@ Status Webhook::start() {
     auto refresh = [this](const kube::ObjectPtr&) { refresh_policies(); };
     policy_informer_->add_handlers(
         {.on_add = refresh,
-         .on_update = [this](const kube::ObjectPtr&,
-                             const kube::ObjectPtr&) { refresh_policies(); },
+         .on_update =
+             [this](const kube::ObjectPtr& old_obj, const kube::ObjectPtr& new_obj) {
+               // Status writes (denial counts, every second under a burst) change nothing
+               // that is compiled: only the spec and the generation are.
+               auto compiled_part = [](const nlohmann::json& p) {
+                 const auto meta = p.find("metadata");
+                 const auto spec = p.find("spec");
+                 return std::make_pair(meta != p.end() && meta->is_object()
+                                           ? meta->value("generation", nlohmann::json())
+                                           : nlohmann::json(),
+                                       spec != p.end() ? *spec : nlohmann::json());
+               };
+               if (compiled_part(*old_obj) == compiled_part(*new_obj)) return;
+               refresh_policies();
+             },
          .on_delete = refresh});
     quarantine_informer_ = std::make_unique<kube::Informer>(
         *client_, kQuarantines, clock_,
@@ -307,6 +336,17 @@ Status Webhook::start() {
     policy_informer_->start();
     quarantine_informer_->start();
     namespace_informer_->start();
+    status_writer_ = std::make_unique<PolicyStatusWriter>(
+        *client_, clock_,
+        PolicyStatusOptions{.interval = options_.policy_status_interval,
+                            .leads = options_.leads_policy_status,
+                            .policies = [this]() -> std::vector<kube::ObjectPtr> {
+                              // Until the cache has synced it could say a policy is missing or old.
+                              if (!policy_informer_->has_synced()) return {};
+                              return policy_informer_->list();
+                            },
+                            .on_new_generation = options_.on_policy_generation});
+    status_writer_->start();
     if (options_.tier_checks) start_tier_informers();
   }
   if (auto st = metrics_server_->start(); !st.ok()) return st;
@@ -372,6 +412,8 @@ void Webhook::stop() {
     if (*informer) (*informer)->stop();
   }
   tls_server_->stop();
+  // Once no request can add one: its last round writes the denials still pending.
+  if (status_writer_) status_writer_->stop();
   metrics_server_->stop();
 }
 

@@ -2,13 +2,16 @@
 // a plain-HTTP observability server (/metrics, /healthz, /readyz), live
 // MinerPolicy, Quarantine and Namespace informers feeding the PolicyStore (not ready
 // until all three have synced: a webhook that has not read the Quarantines would
-// admit what they refuse), and TLS
+// admit what they refuse), the MinerPolicy status writer (each denial counted per
+// policy in orderguard_webhook_policy_denials_total and added to the policy's
+// status.admissionDenials; webhook/policy_status.h), and TLS
 // certificates that can be swapped at run time (file reload or self-managed
 // rotation) without dropping open connections.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,6 +22,7 @@
 #include "kube/http_server.h"
 #include "kube/informer.h"
 #include "webhook/admission.h"
+#include "webhook/policy_status.h"
 #include "webhook/policy_store.h"
 
 namespace prometheus {
@@ -53,6 +57,12 @@ struct WebhookOptions {
   // zones no Node is in (webhook/tier_checks.h); watches Nodes, CacheTiers and
   // ShardSets (names and zone labels only are kept).
   bool tier_checks = true;
+  // MinerPolicy status (webhook/policy_status.h): how often denials are written and stale
+  // status checked; whether this replica writes the Lease holder's fields (empty: it does);
+  // what to call when a policy's new generation was written (the audit's request_pass).
+  std::chrono::milliseconds policy_status_interval{std::chrono::seconds(1)};
+  std::function<bool()> leads_policy_status;
+  std::function<void()> on_policy_generation;
 };
 
 class Webhook {
@@ -106,6 +116,7 @@ class Webhook {
   std::unique_ptr<kube::Informer> node_informer_;
   std::unique_ptr<kube::Informer> cache_tier_informer_;
   std::unique_ptr<kube::Informer> shard_set_informer_;
+  std::unique_ptr<PolicyStatusWriter> status_writer_;
   std::atomic<bool> have_cert_{false};
   std::atomic<bool> stopping_{false};
   // Identities of the certificate and key files last installed.

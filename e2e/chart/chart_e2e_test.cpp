@@ -37,6 +37,7 @@
 #include "policy/finding.h"
 #include "webhook/audit.h"
 #include "webhook/certs.h"
+#include "webhook/policy_report.h"
 #include "webhook/server.h"
 #include "webhook/test/e2e_support.h"
 
@@ -133,7 +134,8 @@ class ChartE2E : public ::testing::Test {
         {"wait", "--for=condition=Established", "--timeout=60s",
          "crd/orderservices.tiers.orderguard.io", "crd/cachetiers.tiers.orderguard.io",
          "crd/shardsets.tiers.orderguard.io", "crd/minerpolicies.security.orderguard.io",
-         "crd/quarantines.security.orderguard.io"});
+         "crd/quarantines.security.orderguard.io", "crd/policyreports.wgpolicyk8s.io",
+         "crd/clusterpolicyreports.wgpolicyk8s.io"});
     ASSERT_TRUE(established.ok()) << established.describe();
     // The CRDs are objects of the release, created in the same pass as the
     // Deployments, whose ReplicaSets can fill the API server's admission
@@ -493,7 +495,8 @@ TEST_F(ChartE2E, AuditPassWritesPolicyStatusAndEvents) {
       },
       30s));
   kube::EventRecorder events(*webhook_, "orderguard.io/webhook", "chart-e2e", clock_);
-  webhook::Auditor auditor(*webhook_, hook_->store(), events, clock_);
+  // The report name the chart passes (the fullname).
+  webhook::Auditor auditor(*webhook_, hook_->store(), events, clock_, {.report_name = kRelease});
   webhook::AuditResult result = auditor.run_once();  // lists every audited kind as og-webhook
   events.flush();
   EXPECT_TRUE(result.errors.empty()) << result.errors[0];
@@ -507,11 +510,41 @@ TEST_F(ChartE2E, AuditPassWritesPolicyStatusAndEvents) {
 
   json policy = get(*admin_, webhook::kMinerPolicies, "", kDefaultPolicy);
   ASSERT_TRUE(policy.contains("status")) << policy.dump();
-  EXPECT_GE(policy["status"].value("denials", 0), 1) << policy["status"].dump();
+  EXPECT_GE(policy["status"].value("auditViolations", 0), 1) << policy["status"].dump();
+  // Valid and observedGeneration come from the webhook's status writer, as og-webhook.
   std::map<std::string, std::string> conditions;
-  for (const auto& c : policy["status"]["conditions"]) conditions[c["type"]] = c["status"];
+  ASSERT_TRUE(poll_until(
+      [&] {
+        policy = get(*admin_, webhook::kMinerPolicies, "", kDefaultPolicy);
+        conditions.clear();
+        if (!policy.is_object() || !policy["status"].is_object()) return false;
+        for (const auto& c : policy["status"].value("conditions", json::array())) {
+          conditions[c["type"]] = c["status"];
+        }
+        return conditions.count("Valid") == 1;
+      },
+      30s))
+      << policy["status"].dump();
   EXPECT_EQ(conditions["Valid"], "True");
   EXPECT_EQ(conditions["Audited"], "True");
+  EXPECT_EQ(policy["status"]["observedGeneration"], policy["metadata"]["generation"]);
+
+  // The violation is in its namespace's PolicyReport, which the chart's CRD serves and
+  // og-webhook may write; a report of another name it may not touch.
+  json report = get(*admin_, webhook::kPolicyReports, "legacy", kRelease);
+  ASSERT_FALSE(report.is_null()) << "no PolicyReport legacy/" << kRelease;
+  bool listed = false;
+  for (const auto& r : report["results"]) {
+    listed = listed || r["resources"][0].value("name", "") == "old-miner";
+  }
+  EXPECT_TRUE(listed) << report.dump();
+  json other = {{"apiVersion", "wgpolicyk8s.io/v1alpha2"},
+                {"kind", "PolicyReport"},
+                {"metadata", {{"name", "kyverno-report"}, {"namespace", "legacy"}}},
+                {"results", json::array()}};
+  ASSERT_TRUE(admin_->create(webhook::kPolicyReports, "legacy", other).ok());
+  expect_forbidden(webhook_->remove(webhook::kPolicyReports, "legacy", "kyverno-report"),
+                   kWebhookSa, "delete another product's PolicyReport");
 }
 
 TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {

@@ -288,6 +288,49 @@ TEST_F(ChartRelease, HelmUpgradeAppliesAChangedCrd) {
   EXPECT_EQ(short_names(), json::array({"mpol"}));
 }
 
+// The PolicyReport CRDs are installed where none is; one another product owns (Kyverno's
+// Helm release, here made so by its annotations) is left as it is by an upgrade: not taken
+// over, not changed, and not deleted although it left the release.
+TEST_F(ChartRelease, APolicyReportCrdOfAnotherProductIsLeftAlone) {
+  const std::string name = "policyreports.wgpolicyk8s.io";
+  json crd = get(res::kCustomResourceDefinitions, "", name);
+  ASSERT_FALSE(crd.is_null()) << "the first install made none";
+  EXPECT_EQ(crd["metadata"]["annotations"]["meta.helm.sh/release-name"], "first");
+  EXPECT_EQ(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");
+
+  // Kyverno's now, with a short name of its own.
+  ASSERT_TRUE(
+      cluster()
+          .kubectl({"annotate", "--overwrite", "crd", name, "meta.helm.sh/release-name=kyverno",
+                    "meta.helm.sh/release-namespace=kyverno"})
+          .ok());
+  ASSERT_TRUE(cluster()
+                  .kubectl({"patch", "crd", name, "--type=json", "-p",
+                            R"([{"op":"add","path":"/spec/names/shortNames/-","value":"kpolr"}])"})
+                  .ok());
+  auto upgraded = upgrade("first", "og-first", {});
+  ASSERT_TRUE(upgraded.ok()) << upgraded.describe();
+  crd = get(res::kCustomResourceDefinitions, "", name);
+  ASSERT_FALSE(crd.is_null()) << "deleted when it left the release";
+  EXPECT_EQ(crd["metadata"]["annotations"]["meta.helm.sh/release-name"], "kyverno");
+  EXPECT_EQ(crd["spec"]["names"]["shortNames"], json::parse(R"(["polr","kpolr"])"));
+  auto manifest = cluster().helm({"get", "manifest", "first", "-n", "og-first"});
+  EXPECT_EQ(manifest.out.find("name: " + name), std::string::npos) << "taken over";
+  EXPECT_NE(manifest.out.find("name: clusterpolicyreports.wgpolicyk8s.io"), std::string::npos)
+      << "the other one is still the release's";
+
+  // Handed back (README: the annotations), the next upgrade owns it again.
+  ASSERT_TRUE(
+      cluster()
+          .kubectl({"annotate", "--overwrite", "crd", name, "meta.helm.sh/release-name=first",
+                    "meta.helm.sh/release-namespace=og-first"})
+          .ok());
+  auto back = upgrade("first", "og-first", {});
+  ASSERT_TRUE(back.ok()) << back.describe();
+  EXPECT_EQ(get(res::kCustomResourceDefinitions, "", name)["spec"]["names"]["shortNames"],
+            json::array({"polr"}));
+}
+
 TEST_F(ChartRelease, ASecondReleaseNeedsNamesOfItsOwn) {
   // Defaults again: the CRDs belong to the first release.
   auto crds = install("third", "og-third", {});

@@ -358,10 +358,16 @@ std::map<std::string, json> crd_files(const std::string& dir) {
 // chart cannot read files outside its directory. A change to one without the
 // other fails here: run `make chart-crds`.
 TEST(ChartTemplate, ChartCrdsAreExactCopiesOfTheRepositoryCrds) {
-  std::set<std::string> root, chart;
-  for (const auto& e : fs::directory_iterator(kSource + "/crds")) root.insert(e.path().filename());
-  for (const auto& e : fs::directory_iterator(kChart + "/files/crds"))
-    chart.insert(e.path().filename());
+  // Every file, the wgpolicyk8s.io/ directory's included, by its path under the directory.
+  auto files = [](const std::string& dir) {
+    std::set<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+      if (e.is_regular_file()) out.insert(fs::relative(e.path(), dir).string());
+    }
+    return out;
+  };
+  std::set<std::string> root = files(kSource + "/crds"), chart = files(kChart + "/files/crds");
+  EXPECT_TRUE(root.count("wgpolicyk8s.io/policyreports.yaml")) << "the walk found no subdirectory";
   EXPECT_EQ(root, chart) << "run make chart-crds";
   for (const std::string& name : root) {
     EXPECT_EQ(read_text_file(kSource + "/crds/" + name),
@@ -374,10 +380,11 @@ TEST(ChartTemplate, ChartCrdsAreExactCopiesOfTheRepositoryCrds) {
 
 TEST(ChartTemplate, CrdsAreReleaseObjectsKeptOnUninstall) {
   std::map<std::string, json> source = crd_files(kSource + "/crds");
-  // OrderService, CacheTier, ShardSet, MinerPolicy, Quarantine.
+  // OrderService, CacheTier, ShardSet, MinerPolicy, Quarantine; then the two report CRDs
+  // (PolicyReportCrdsAreInstalledOnlyWhereNoneIs).
   ASSERT_EQ(source.size(), 5u);
   Rendered r;
-  ASSERT_EQ(r.all("CustomResourceDefinition").size(), source.size());
+  ASSERT_EQ(r.all("CustomResourceDefinition").size(), source.size() + 2);
   for (const auto& [file, want] : source) {
     json got = r.get("CustomResourceDefinition", want["metadata"]["name"]);
     ASSERT_FALSE(got.is_null()) << file;
@@ -387,10 +394,65 @@ TEST(ChartTemplate, CrdsAreReleaseObjectsKeptOnUninstall) {
   }
   Rendered not_kept({"--set", "crds.keep=false"});
   for (const json& crd : not_kept.all("CustomResourceDefinition")) {
+    if (crd["spec"]["group"] == "wgpolicyk8s.io") continue;
     EXPECT_FALSE(
         crd["metadata"].value("annotations", json::object()).contains("helm.sh/resource-policy"));
   }
-  EXPECT_TRUE(Rendered({"--set", "crds.install=false"}).all("CustomResourceDefinition").empty());
+  for (const json& crd :
+       Rendered({"--set", "crds.install=false"}).all("CustomResourceDefinition")) {
+    EXPECT_EQ(crd["spec"]["group"], "wgpolicyk8s.io") << "only policyReports.installCRD's";
+  }
+}
+
+// The report CRDs are not orderguard's: rendered (always kept, whatever crds.keep says,
+// since other products' reports live in them) unless policyReports says otherwise. That an
+// existing one of another product is left alone needs a cluster to look it up:
+// chart_release_e2e_test.
+TEST(ChartTemplate, PolicyReportCrdsAreInstalledOnlyWhereNoneIs) {
+  std::map<std::string, json> source = crd_files(kSource + "/crds/wgpolicyk8s.io");
+  ASSERT_EQ(source.size(), 2u);
+  Rendered r({"--set", "crds.keep=false"});
+  for (const auto& [file, want] : source) {
+    json got = r.get("CustomResourceDefinition", want["metadata"]["name"]);
+    ASSERT_FALSE(got.is_null()) << file;
+    EXPECT_EQ(got["spec"], want["spec"]) << file;
+    EXPECT_EQ(got["metadata"]["annotations"]["helm.sh/resource-policy"], "keep") << file;
+  }
+  for (const char* off : {"policyReports.installCRD=false", "policyReports.enabled=false"}) {
+    for (const json& crd : Rendered({"--set", off}).all("CustomResourceDefinition")) {
+      EXPECT_NE(crd["spec"]["group"], "wgpolicyk8s.io") << off;
+    }
+  }
+}
+
+// The webhook writes reports of its own name only, and none when they are off.
+TEST(ChartTemplate, WebhookWritesPolicyReportsOfItsOwnNameOnly) {
+  auto report_rules = [](const Rendered& r, const std::string& role) {
+    std::vector<json> out;
+    const json cluster_role = r.get("ClusterRole", role);  // outlives the loop
+    for (const json& rule :
+         cluster_role.is_object() ? cluster_role.value("rules", json::array()) : json::array()) {
+      if (rule["apiGroups"] == json::array({"wgpolicyk8s.io"})) out.push_back(rule);
+    }
+    return out;
+  };
+  Rendered r({"--set", "fullnameOverride=acme"});
+  std::vector<json> rules = report_rules(r, "acme-webhook");
+  ASSERT_EQ(rules.size(), 2u) << r.get("ClusterRole", "acme-webhook").dump();
+  const json resources = json::array({"policyreports", "clusterpolicyreports"});
+  EXPECT_EQ(rules[0]["resources"], resources);
+  EXPECT_EQ(rules[0]["verbs"], json::array({"list", "create"}));
+  EXPECT_FALSE(rules[0].contains("resourceNames"));
+  EXPECT_EQ(rules[1]["resources"], resources);
+  EXPECT_EQ(rules[1]["verbs"], json::array({"update", "delete"}));
+  EXPECT_EQ(rules[1]["resourceNames"], json::array({"acme"}));
+  EXPECT_TRUE(contains(strings(r.pod_spec("Deployment", "acme-webhook")["containers"][0]["args"]),
+                       "--policy-report-name=acme"));
+
+  Rendered off({"--set", "fullnameOverride=acme", "--set", "policyReports.enabled=false"});
+  EXPECT_TRUE(report_rules(off, "acme-webhook").empty());
+  EXPECT_TRUE(contains(strings(off.pod_spec("Deployment", "acme-webhook")["containers"][0]["args"]),
+                       "--policy-report-name="));
 }
 
 // Helm maps a release's regular objects to served kinds before creating any:

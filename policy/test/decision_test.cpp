@@ -179,6 +179,30 @@ TEST(DecisionTest, AnExemptionOnlyLiftsThePolicyThatGrantsIt) {
   EXPECT_TRUE(contains(d.audit_annotations["miner-exempt"], "MinerPolicy lenient"));
 }
 
+TEST(DecisionTest, NamesThePoliciesThatRefusedAndThoseThatOnlyReported) {
+  PolicySet set =
+      set_of({policy_json("enforce-a", json::object()), policy_json("watch", {{"mode", "Audit"}}),
+              policy_json("enforce-b", {{"blockedImages", {"ghcr.io/b/*"}}}),
+              policy_json("lenient", {{"exemptions", {{"namespaces", {"shop"}}}}})});
+  Decision d = evaluate(set, testing::admission_from_file("deployment_miner.json"));
+  ASSERT_FALSE(d.allowed);
+  // enforce-b has built-in indicators too; lenient exempts the namespace.
+  EXPECT_EQ(d.refused_by, (std::vector<std::string>{"enforce-a", "enforce-b"}));
+  EXPECT_EQ(d.reported_by, std::vector<std::string>{"watch"});
+
+  // Weak findings only: nobody refused or reported.
+  Decision w = evaluate(set, testing::admission_from_file("pod_host_escape.json"));
+  EXPECT_TRUE(w.allowed) << w.message;
+  EXPECT_FALSE(w.findings.empty());
+  EXPECT_TRUE(w.refused_by.empty());
+  EXPECT_TRUE(w.reported_by.empty());
+
+  // The built-in default applied when no MinerPolicy exists is no object to count under.
+  Decision builtin = evaluate(combine({}), testing::admission_from_file("deployment_miner.json"));
+  EXPECT_FALSE(builtin.allowed);
+  EXPECT_TRUE(builtin.refused_by.empty());
+}
+
 json quarantine_policy(json entries) {
   return policy_json("quarantine", {{"quarantine", std::move(entries)}});
 }

@@ -610,5 +610,17 @@ TEST(AdmissionTest, MinerConfigMapUnderAuditIsAllowedWithWarnings) {
   EXPECT_EQ(reply.decision, "audit");
 }
 
+TEST(AdmissionTest, ADenialNamesThePolicyThatRefusedIt) {
+  auto denied = review(review_of(pod("xmrig")).dump(), context_with("Enforce"));
+  EXPECT_EQ(denied.decision, "denied");
+  EXPECT_EQ(denied.refused_by, std::vector<std::string>{"platform"});
+  // Audit mode refuses nothing, so it counts no denial.
+  auto audited = review(review_of(pod("xmrig")).dump(), context_with("Audit"));
+  EXPECT_EQ(audited.decision, "audit");
+  EXPECT_TRUE(audited.refused_by.empty());
+  auto allowed = review(review_of(pod("nginx:1.27")).dump(), context_with("Enforce"));
+  EXPECT_TRUE(allowed.refused_by.empty());
+}
+
 }  // namespace
 }  // namespace orderguard::webhook

@@ -1,5 +1,5 @@
 // The pure parts of the background audit: which existing objects violate, what
-// the Event says, and the MinerPolicy status patch.
+// the Event says, and when passes run.
 #include "webhook/audit.h"
 
 #include <gtest/gtest.h>
@@ -142,6 +142,24 @@ TEST(AuditObject, AuditModePoliciesStillReportAndAreAttributed) {
   EXPECT_EQ(v->policies, std::vector<std::string>{"watch-only"});
 }
 
+TEST(AuditObject, CarriesItsStrongFindingsAndEveryPolicyItViolates) {
+  json miner = pod("miner", "xmrig");
+  miner["spec"]["containers"][0]["ports"] = {{{"containerPort", 3333}}};  // weak: not carried
+  auto v = audit_object(
+      res::kPods, miner,
+      with_policies({miner_policy("enforce", "Enforce"), miner_policy("watch-only", "Audit")}));
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->policies, (std::vector<std::string>{"enforce", "watch-only"}));
+  ASSERT_FALSE(v->findings.empty());
+  for (const auto& f : v->findings) {
+    EXPECT_EQ(f.severity, policy::Severity::kStrong) << f.rule_id;
+    EXPECT_NE(f.rule_id, "miner-port");
+  }
+  EXPECT_EQ(v->findings[0].rule_id, "blocked-image");
+  EXPECT_EQ(v->findings[0].field_path, "spec.containers[0].image");
+  EXPECT_EQ(v->findings[0].container, "main");
+}
+
 TEST(AuditObject, ExemptNamespaceIsNotAViolation) {
   json p = miner_policy("p", "Enforce");
   p["spec"]["exemptions"] = {{"namespaces", {"shop"}}};
@@ -164,40 +182,6 @@ TEST(ViolationNote, FitsTheEventNoteLimit) {
   EXPECT_LE(violation_note(v).size(), 1024u);
 }
 
-TEST(PolicyStatusPatch, ReportsCountsAndConditions) {
-  json p = miner_policy("p", "Enforce");
-  p["spec"]["quarantine"] = json::array({json::object(), json::object()});
-  const auto t1 = std::chrono::system_clock::time_point(std::chrono::seconds(1'800'000'000));
-  json patch = policy_status_patch(p, 4, "", t1);
-  const json& s = patch["status"];
-  EXPECT_EQ(s["observedGeneration"], 3);
-  EXPECT_EQ(s["quarantineEntries"], 2);
-  EXPECT_EQ(s["denials"], 4);
-  ASSERT_EQ(s["conditions"].size(), 2u);
-  EXPECT_EQ(s["conditions"][0]["type"], "Valid");
-  EXPECT_EQ(s["conditions"][0]["status"], "True");
-  EXPECT_EQ(s["conditions"][1]["type"], "Audited");
-  EXPECT_EQ(s["conditions"][1]["lastTransitionTime"], "2027-01-15T08:00:00Z");
-  EXPECT_NE(s["conditions"][1]["message"].get<std::string>().find("2027-01-15T08:00:00Z"),
-            std::string::npos);
-
-  // A later pass keeps transition times whose status did not change, and a
-  // compile error turns Valid False with the error as message.
-  p["status"] = s;
-  p["status"]["conditions"].push_back({{"type", "Other"}, {"status", "True"}});
-  json later =
-      policy_status_patch(p, 0, "spec.signatures[0].regex: bad", t1 + std::chrono::hours(1));
-  const json& c = later["status"]["conditions"];
-  ASSERT_EQ(c.size(), 3u);
-  EXPECT_EQ(c[0]["type"], "Other") << "conditions owned by others are carried over";
-  EXPECT_EQ(c[1]["status"], "False");
-  EXPECT_EQ(c[1]["reason"], "CompileFailed");
-  EXPECT_EQ(c[1]["lastTransitionTime"], "2027-01-15T09:00:00Z");
-  EXPECT_NE(c[1]["message"].get<std::string>().find("spec.signatures[0].regex"), std::string::npos);
-  EXPECT_EQ(c[2]["lastTransitionTime"], "2027-01-15T08:00:00Z");
-  EXPECT_EQ(later["status"]["denials"], 0);
-}
-
 // The first pass must not wait a whole interval (10 minutes by default): what was
 // admitted before the webhook started is found as soon as this replica may audit.
 TEST(AuditLoop, FirstPassRunsOnceAllowedNotAnIntervalLater) {
@@ -210,6 +194,21 @@ TEST(AuditLoop, FirstPassRunsOnceAllowedNotAnIntervalLater) {
   loop.stop();
   EXPECT_EQ(passes.load(), 1) << "a second pass is an hour away";
   EXPECT_EQ(asked.load(), 4) << "should_run is not asked again until the next pass is due";
+}
+
+// A policy edit asks for a pass: it runs once min_spacing has passed since the last one,
+// not an interval later, and several requests in a row make one pass.
+TEST(AuditLoop, ARequestedPassRunsAfterTheMinimumSpacing) {
+  std::atomic<int> passes{0};
+  AuditLoop loop(
+      std::chrono::hours(1), [] { return true; }, [&] { ++passes; }, std::chrono::milliseconds(5),
+      std::chrono::milliseconds(0));
+  loop.start();
+  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
+  loop.request_pass();
+  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 2; }));
+  loop.stop();
+  EXPECT_EQ(passes.load(), 2);
 }
 
 TEST(AuditLoop, StopsPromptlyWhileWaiting) {

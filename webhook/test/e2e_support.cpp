@@ -26,6 +26,36 @@ Status install_security_crds() {
   return {};
 }
 
+Status install_policy_report_crds() {
+  for (const char* plural : {"policyreports", "clusterpolicyreports"}) {
+    const std::string file =
+        std::string(ORDERGUARD_SOURCE_DIR) + "/crds/wgpolicyk8s.io/" + plural + ".yaml";
+    auto crd = e2e::cluster().kubectl({"apply", "-f", file});
+    if (!crd.ok()) return make_error(ErrorCode::kInternal, "apply " + file + ": " + crd.describe());
+    auto established =
+        e2e::cluster().kubectl({"wait", "--for=condition=Established", "--timeout=60s",
+                                std::string("crd/") + plural + ".wgpolicyk8s.io"});
+    if (!established.ok()) {
+      return make_error(ErrorCode::kTimeout,
+                        std::string(plural) + " CRD: " + established.describe());
+    }
+    // Established is not listable yet: until its watch cache has started, the API server
+    // answers lists of a new kind 429 ("storage is (re)initializing").
+    e2e::CommandResult listed;
+    const bool listable = e2e::poll_until(
+        [&] {
+          listed = e2e::cluster().kubectl({"get", plural, "-A"});
+          return listed.ok();
+        },
+        std::chrono::seconds(60));
+    if (!listable) {
+      return make_error(ErrorCode::kTimeout,
+                        std::string(plural) + " not listable: " + listed.describe());
+    }
+  }
+  return {};
+}
+
 json miner_webhook_config(const std::string& name, const std::string& failure_policy, uint16_t port,
                           const std::string& ca_pem, bool config_objects) {
   auto rule = [](json groups, json resources) {

@@ -19,6 +19,10 @@ namespace orderguard::webhook::testing {
 // are Established.
 Status install_security_crds();
 
+// kubectl apply of crds/wgpolicyk8s.io/*.yaml (PolicyReport, ClusterPolicyReport), then
+// waits until both are Established.
+Status install_policy_report_crds();
+
 // A ValidatingWebhookConfiguration `name` calling https://127.0.0.1:<port>/validate,
 // trusting `ca_pem`, for pods (and ephemeral containers, and pods/exec CONNECT), every
 // workload kind, the tier resources, MinerPolicies and Quarantines, excluding kube-system.

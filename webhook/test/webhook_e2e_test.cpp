@@ -233,6 +233,97 @@ TEST_F(WebhookE2E, AuditModeWarnsAndPolicyChangesApplyWithoutRestart) {
   ASSERT_TRUE(cluster().kubectl({"delete", "minerpolicy", "team"}).ok());
 }
 
+// orderguard_webhook_policy_denials_total{policy} of this webhook (0 when absent).
+double policy_denials_metric(prometheus::Registry& registry, const std::string& policy) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "orderguard_webhook_policy_denials_total") continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "policy" && label.value == policy) return metric.counter.value;
+      }
+    }
+  }
+  return 0;
+}
+
+// The status tells the truth: observedGeneration follows each edit, Valid says whether the
+// policy compiles, and admissionDenials is what the webhook's own counter for the policy
+// says after a burst of refused Pods (counted once each, written within a second).
+TEST_F(WebhookE2E, PolicyStatusAgreesWithTheWebhooksMetrics) {
+  json policy = {
+      {"apiVersion", "security.orderguard.io/v1alpha1"},
+      {"kind", "MinerPolicy"},
+      {"metadata", {{"name", "counted"}}},
+      {"spec",
+       {{"builtinIndicators", false}, {"blockedImages", {"registry.example/burst-worker"}}}}};
+  ASSERT_TRUE(apply(policy).ok());
+  // The policy as stored, with a status object even before one is written.
+  auto status_of = [](const std::string& name) {
+    auto p = client_->get(kMinerPolicies, "", name);
+    json out = p.ok() ? *p : json::object();
+    if (!out.contains("status") || !out["status"].is_object()) out["status"] = json::object();
+    return out;
+  };
+  auto valid = [](const json& p) -> json {
+    for (const auto& c : p["status"].value("conditions", json::array())) {
+      if (c["type"] == "Valid") return c;
+    }
+    return json::object();
+  };
+  json stored;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        stored = status_of("counted");
+        return stored["status"].value("observedGeneration", int64_t{0}) == 1;
+      },
+      30s))
+      << stored.dump();
+  EXPECT_EQ(valid(stored)["status"], "True");
+  EXPECT_EQ(valid(stored)["observedGeneration"], 1);
+
+  // A burst of refused Pods: the first once the webhook has the policy, then 14 more.
+  json burst = pod("burst-0", "registry.example/burst-worker:1");
+  const std::string first =
+      testing::wait_for_pod_refusal(*client_, "shop", burst, "blocked-image", 30s);
+  ASSERT_NE(first.find("rule blocked-image"), std::string::npos) << first;
+  int refused = 1;
+  for (int i = 1; i < 15; ++i) {
+    burst["metadata"]["name"] = "burst-" + std::to_string(i);
+    auto created = client_->create(res::kPods, "shop", burst);
+    ASSERT_FALSE(created.ok()) << "burst-" << i << " was admitted";
+    EXPECT_EQ(created.error().code, ErrorCode::kForbidden) << created.error().describe();
+    ++refused;
+  }
+  EXPECT_EQ(policy_denials_metric(*registry_, "counted"), refused);
+  ASSERT_TRUE(poll_until(
+      [&] {
+        stored = status_of("counted");
+        return stored["status"].value("admissionDenials", int64_t{-1}) ==
+               static_cast<int64_t>(policy_denials_metric(*registry_, "counted"));
+      },
+      30s))
+      << stored["status"].dump() << " vs metric " << policy_denials_metric(*registry_, "counted");
+  EXPECT_EQ(stored["status"]["admissionDenials"], refused);
+  auto table = cluster().kubectl({"get", "minerpolicy", "counted"});
+  ASSERT_TRUE(table.ok()) << table.describe();
+  EXPECT_NE(table.out.find("ADMISSION-DENIALS"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("VALID"), std::string::npos) << table.out;
+
+  // An edit: observedGeneration and Valid's follow, the count stays.
+  policy["spec"]["blockedImages"].push_back("registry.example/other");
+  ASSERT_TRUE(apply(policy).ok());
+  ASSERT_TRUE(poll_until(
+      [&] {
+        stored = status_of("counted");
+        return stored["status"].value("observedGeneration", int64_t{0}) == 2 &&
+               valid(stored).value("observedGeneration", int64_t{0}) == 2;
+      },
+      30s))
+      << stored.dump();
+  EXPECT_EQ(stored["status"]["admissionDenials"], refused);
+  ASSERT_TRUE(cluster().kubectl({"delete", "minerpolicy", "counted"}).ok());
+}
+
 TEST_F(WebhookE2E, CertificateRotationWithoutFailedAdmissions) {
   std::atomic<bool> stop{false};
   std::atomic<int> failures{0}, attempts{0};

@@ -3,8 +3,11 @@
 // - the certificate Secret and the caBundle are made by the process, and the CA and the
 //   serving certificate are rotated while the API server keeps calling it, with no failed
 //   admission (short lifetimes set by flags make rotation happen within the test);
-// - of two replicas only the Lease holder audits; it audits at once rather than an
-//   interval later, and when it stops the other takes over and audits.
+// - both replicas' admission denials add up in the MinerPolicy's status.admissionDenials,
+//   which equals the sum of their orderguard_webhook_policy_denials_total counters;
+// - of two replicas only the Lease holder audits (and writes the PolicyReport); it audits
+//   at once rather than an interval later, and when it stops the other takes over and
+//   audits.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -20,6 +23,8 @@
 #include "e2e/process.h"
 #include "kube/client.h"
 #include "kube/pki.h"
+#include "webhook/policy_report.h"
+#include "webhook/server.h"
 #include "webhook/test/e2e_support.h"
 
 namespace orderguard::webhook {
@@ -73,6 +78,8 @@ class WebhookProcessE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     auto crd = testing::install_security_crds();
+    ASSERT_TRUE(crd.ok()) << crd.error().describe();
+    crd = testing::install_policy_report_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
     client_ = std::move(kube::make_client(cluster().admin_config())).value();
     for (const std::string& ns : {kNs, kAppNs}) {
@@ -261,6 +268,60 @@ TEST_F(WebhookProcessE2E, CaAndServingCertificateRotateWhileServingWithNoFailedA
   EXPECT_TRUE(b_.process->running()) << b_.log();
 }
 
+// orderguard_webhook_policy_denials_total{policy="<policy>"} of `r` (-1 when unreadable).
+double policy_denials(const Replica& r, const std::string& policy) {
+  auto scraped =
+      e2e::run_command({"curl", "-sf", "--max-time", "5",
+                        "http://127.0.0.1:" + std::to_string(r.metrics_port) + "/metrics"});
+  if (!scraped.ok()) return -1;
+  const std::string series = "orderguard_webhook_policy_denials_total{policy=\"" + policy + "\"} ";
+  const size_t at = scraped.out.find(series);
+  if (at == std::string::npos) return 0;
+  return std::stod(scraped.out.substr(at + series.size()));
+}
+
+// The API server calls replica a; replica b is sent refused AdmissionReviews directly (as
+// the Service would spread them). The status adds both up, whichever of them leads.
+TEST_F(WebhookProcessE2E, AdmissionDenialsOfEveryReplicaAddUpInTheStatus) {
+  for (int i = 0; i < 4; ++i) {
+    json miner = pod("burst-" + std::to_string(i), kAppNs, "xmrig/xmrig");
+    auto created = client_->create(res::kPods, kAppNs, miner);
+    ASSERT_FALSE(created.ok()) << "admitted through replica a";
+  }
+  json review = {{"apiVersion", "admission.k8s.io/v1"},
+                 {"kind", "AdmissionReview"},
+                 {"request",
+                  {{"uid", "b-0"},
+                   {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+                   {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
+                   {"namespace", kAppNs},
+                   {"name", "direct"},
+                   {"operation", "CREATE"},
+                   {"userInfo", {{"username", "e2e"}}},
+                   {"object", pod("direct", kAppNs, "xmrig/xmrig")}}}};
+  for (int i = 0; i < 3; ++i) {
+    auto answer = e2e::run_command(
+        {"curl", "-sfk", "--max-time", "5", "-H", "Content-Type: application/json", "--data-binary",
+         "@-", "https://127.0.0.1:" + std::to_string(b_.port) + "/validate"},
+        {.input = review.dump()});
+    ASSERT_TRUE(answer.ok()) << answer.describe();
+    EXPECT_EQ(json::parse(answer.out)["response"]["allowed"], false) << answer.out;
+  }
+  EXPECT_GE(policy_denials(a_, "default"), 4);
+  EXPECT_EQ(policy_denials(b_, "default"), 3);
+  json status;
+  EXPECT_TRUE(poll_until(
+      [&] {
+        const json policy = get(kMinerPolicies, "", "default");
+        status = policy.is_object() ? policy.value("status", json::object()) : json::object();
+        return status.value("admissionDenials", -1.0) ==
+               policy_denials(a_, "default") + policy_denials(b_, "default");
+      },
+      30s))
+      << status.dump() << " vs a " << policy_denials(a_, "default") << " + b "
+      << policy_denials(b_, "default");
+}
+
 // Last: stops one replica.
 TEST_F(WebhookProcessE2E, OnlyTheLeaseHolderAuditsAndAnotherTakesOver) {
   const std::string kPass = "\"msg\":\"audit pass done\"";
@@ -276,10 +337,23 @@ TEST_F(WebhookProcessE2E, OnlyTheLeaseHolderAuditsAndAnotherTakesOver) {
   EXPECT_EQ(count_of(follower.log(), kPass), 0u) << "a replica audited without the Lease";
   EXPECT_EQ(count_of(follower.log(), kLeading), 0u);
 
-  // What it found: an Event on the Pod admitted before the webhook existed.
+  // What it found: an Event on the Pod admitted before the webhook existed, and a result in
+  // the namespace's PolicyReport.
   EXPECT_TRUE(poll_until(
       [] { return !testing::events_about(*client_, kAppNs, "legacy-miner").empty(); }, 30s))
       << "no Event on the legacy miner Pod";
+  json report;
+  EXPECT_TRUE(poll_until(
+      [&] {
+        report = get(kPolicyReports, kAppNs, "orderguard");
+        if (!report.is_object()) return false;
+        for (const auto& r : report.value("results", json::array())) {
+          if (r["resources"][0].value("name", "") == "legacy-miner") return true;
+        }
+        return false;
+      },
+      30s))
+      << report.dump();
 
   // The leader goes away (SIGTERM releases the Lease); the other takes over and audits.
   leader.process->terminate(10s);
