@@ -13,17 +13,17 @@
 #    the cgroups; skipped otherwise).
 # Each command runs RUNS times (default 5) interleaved; medians are printed. CPU time is what to
 # compare on a shared machine; the load average is printed before and after.
-# Usage: scripts/bench_agent.sh [build dir]   (default build/h-agentrel, RelWithDebInfo)
+# Usage: scripts/bench_agent.sh [build dir]   (default build/release, the release preset)
 # Env: RUNS, PROCESSES (default 2000), LATENCY_RUNS (0 skips), SKIP_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD="${1:-build/h-agentrel}"
+BUILD="${1:-build/release}"
 RUNS="${RUNS:-5}"
 PROCESSES="${PROCESSES:-2000}"
 LATENCY_RUNS="${LATENCY_RUNS:-10}"
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   [[ -f "$BUILD/build.ninja" ]] ||
-    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null  # as the release preset
   cmake --build "$BUILD" --target orderguard-agent agent_scan_bench og_fake_miner \
     agent_run_e2e_test >/dev/null
 fi
