@@ -216,21 +216,9 @@ int main(int argc, char** argv) {
   auto made = kube::make_client(config);
   if (!made.ok()) return 1;
   kube::Client& client = **made;
-  for (const auto& zone : kZones) {
-    auto node = client.create(
-        res::kNodes, "",
-        {{"apiVersion", "v1"},
-         {"kind", "Node"},
-         {"metadata",
-          {{"name", "node-" + zone}, {"labels", {{"topology.kubernetes.io/zone", zone}}}}}});
-    auto ready = client.patch(
-        res::kNodes, "", "node-" + zone, kube::PatchType::kMerge,
-        {{"status", {{"conditions", json::array({{{"type", "Ready"}, {"status", "True"}}})}}}},
-        "status");
-    if (!node.ok() || !ready.ok()) {
-      std::fprintf(stderr, "nodes: cannot create\n");
-      return 1;
-    }
+  if (!create_ready_zone_nodes(client, kZones)) {
+    std::fprintf(stderr, "nodes: cannot create\n");
+    return 1;
   }
   for (const char* ns : {kNs, "bench-ref"}) {
     (void)client.create(

@@ -127,4 +127,22 @@ std::unique_ptr<e2e::ControlPlane> start_control_plane(const e2e::ControlPlaneOp
   return std::move(*cp);
 }
 
+bool create_ready_zone_nodes(kube::Client& client, const std::vector<std::string>& zones) {
+  for (const auto& zone : zones) {
+    auto node = client.create(
+        kube::resources::kNodes, "",
+        {{"apiVersion", "v1"},
+         {"kind", "Node"},
+         {"metadata",
+          {{"name", "node-" + zone}, {"labels", {{"topology.kubernetes.io/zone", zone}}}}}});
+    auto ready = client.patch(
+        kube::resources::kNodes, "", "node-" + zone, kube::PatchType::kMerge,
+        {{"status",
+          {{"conditions", nlohmann::json::array({{{"type", "Ready"}, {"status", "True"}}})}}}},
+        "status");
+    if (!node.ok() || !ready.ok()) return false;
+  }
+  return true;
+}
+
 }  // namespace orderguard::bench

@@ -46,6 +46,10 @@ nlohmann::json order_service(const std::string& ns, const std::vector<std::strin
 // nullptr (after printing why) if it cannot.
 std::unique_ptr<e2e::ControlPlane> start_control_plane(const e2e::ControlPlaneOptions& options);
 
+// Creates a Node "node-<zone>" per zone, labelled with its zone and marked Ready (no kubelet
+// runs: the operator only needs the zones to look healthy). False if any write fails.
+bool create_ready_zone_nodes(kube::Client& client, const std::vector<std::string>& zones);
+
 // status.observedGeneration is the object's generation and Ready and Progressing are set.
 bool converged(const nlohmann::json& o);
 

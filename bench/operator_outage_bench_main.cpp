@@ -115,19 +115,7 @@ int main(int argc, char** argv) {
   auto made = kube::make_client(config);
   if (!made.ok()) return 1;
   kube::Client& client = **made;
-  for (const auto& zone : kZones) {
-    auto node = client.create(
-        res::kNodes, "",
-        {{"apiVersion", "v1"},
-         {"kind", "Node"},
-         {"metadata",
-          {{"name", "node-" + zone}, {"labels", {{"topology.kubernetes.io/zone", zone}}}}}});
-    auto ready = client.patch(
-        res::kNodes, "", "node-" + zone, kube::PatchType::kMerge,
-        {{"status", {{"conditions", json::array({{{"type", "Ready"}, {"status", "True"}}})}}}},
-        "status");
-    if (!node.ok() || !ready.ok()) return 1;
-  }
+  if (!create_ready_zone_nodes(client, kZones)) return 1;
   (void)client.create(res::kNamespaces, "",
                       {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", kNs}}}});
 
