@@ -86,7 +86,10 @@ json status_patch(const json& current, json status) {
 }
 
 int64_t quarantine_entries(const json& policy) {
-  const json& q = member_or(member_or(policy, "spec", empty_object()), "quarantine", json());
+  // empty_object(), not json(): member_or returns its fallback by reference, and a
+  // temporary would be gone before q is read.
+  const json& q =
+      member_or(member_or(policy, "spec", empty_object()), "quarantine", empty_object());
   return q.is_array() ? static_cast<int64_t>(q.size()) : 0;
 }
 
