@@ -878,8 +878,26 @@ Result<kube::Config> ControlPlane::service_account_config(const std::string& ns,
   };
   if (auto s = ensure({"create", "namespace", ns}); !s) return s.error();
   if (auto s = ensure({"create", "serviceaccount", name, "-n", ns}); !s) return s.error();
-  auto token = kubectl(
-      {"create", "token", name, "-n", ns, "--duration=" + std::to_string(ttl.count()) + "s"});
+  return token_config(ns, name, "", ttl);
+}
+
+Result<kube::Config> ControlPlane::pod_bound_service_account_config(const std::string& ns,
+                                                                    const std::string& name,
+                                                                    const std::string& pod,
+                                                                    std::chrono::seconds ttl) {
+  return token_config(ns, name, pod, ttl);
+}
+
+Result<kube::Config> ControlPlane::token_config(const std::string& ns, const std::string& name,
+                                                const std::string& bound_pod,
+                                                std::chrono::seconds ttl) {
+  std::vector<std::string> args = {
+      "create", "token", name, "-n", ns, "--duration=" + std::to_string(ttl.count()) + "s"};
+  if (!bound_pod.empty()) {
+    args.push_back("--bound-object-kind=Pod");
+    args.push_back("--bound-object-name=" + bound_pod);
+  }
+  auto token = kubectl(args);
   if (!token.ok() || trim_space(token.out).empty()) {
     return make_error(ErrorCode::kInternal,
                       "kubectl create token " + ns + "/" + name + ": " + token.describe());
@@ -888,7 +906,8 @@ Result<kube::Config> ControlPlane::service_account_config(const std::string& ns,
   config.server = server();
   config.ca_pem = ca_->cert_pem;
   config.token = trim_space(token.out);
-  config.source = "e2e control plane " + work_dir_ + " (serviceaccount " + ns + "/" + name + ")";
+  config.source = "e2e control plane " + work_dir_ + " (serviceaccount " + ns + "/" + name +
+                  (bound_pod.empty() ? "" : ", bound to pod " + bound_pod) + ")";
   return config;
 }
 

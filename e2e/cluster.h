@@ -117,6 +117,13 @@ class ControlPlane {
   // minimum is 10 minutes).
   Result<kube::Config> service_account_config(const std::string& ns, const std::string& name,
                                               std::chrono::seconds ttl = std::chrono::hours(1));
+  // The same with a token bound to Pod `pod` of namespace `ns` (which must exist and run
+  // as `name`), as the kubelet mounts into a Pod: the API server then adds the Pod's name
+  // and node to the token's user (extra authentication.kubernetes.io/pod-name and
+  // node-name), and the token stops working when the Pod is deleted.
+  Result<kube::Config> pod_bound_service_account_config(
+      const std::string& ns, const std::string& name, const std::string& pod,
+      std::chrono::seconds ttl = std::chrono::hours(1));
 
   const std::string& work_dir() const { return work_dir_; }
   std::string server() const;  // "https://127.0.0.1:<port>"
@@ -159,6 +166,8 @@ class ControlPlane {
   Status start_controller_manager();
   Status wait_apiserver_ready(std::chrono::steady_clock::time_point deadline);
   Status wait_default_service_account(std::chrono::steady_clock::time_point deadline);
+  Result<kube::Config> token_config(const std::string& ns, const std::string& name,
+                                    const std::string& bound_pod, std::chrono::seconds ttl);
   Status start_node(std::chrono::steady_clock::time_point deadline);
   Status wait_node_ready(std::chrono::steady_clock::time_point deadline);
   Status start_node_services(std::chrono::steady_clock::time_point deadline);

@@ -60,6 +60,7 @@ const std::string kWebhookConfig = "og-miners";
 const std::string kWebhookSecret = "og-webhook-tls";
 const std::string kDefaultPolicy = "orderguard-default";  // values.yaml defaultPolicy.name
 const std::string kAgentNode = "node-agent";
+const std::string kAgentPod = "og-agent-test";  // the DaemonSet's Pod on kAgentNode
 
 json namespaced(const std::string& api_version, const std::string& kind, const std::string& ns,
                 const std::string& name) {
@@ -154,9 +155,32 @@ class ChartE2E : public ::testing::Test {
 
     operator_ = service_account_client(kOperatorSa);
     webhook_ = service_account_client(kWebhookSa);
-    agent_ = service_account_client(kAgentSa);
+    // The agent's token is bound to an agent Pod on its node, as the kubelet mounts it:
+    // the chart's admission policy lets the agent write only for the node the token names.
+    create_node(kAgentNode, "");
+    json agent_pod = pod(kNs, kAgentPod, "registry.example.com/orderguard-agent:test");
+    agent_pod["spec"]["nodeName"] = kAgentNode;
+    agent_pod["spec"]["serviceAccountName"] = kAgentSa;
+    auto placed = admin_->create(res::kPods, kNs, agent_pod);
+    ASSERT_TRUE(placed.ok()) << placed.error().describe();
+    agent_ = service_account_client(kAgentSa, kAgentPod);
     ASSERT_TRUE(operator_ && webhook_ && agent_);
     start_webhook();
+    // The API server loads the chart's admission policies, and the Pod cache behind the
+    // eviction policy, asynchronously: wait until the agent's eviction of a Pod on
+    // another node is refused by it (a dry run).
+    json elsewhere = pod("apps", "elsewhere", "nginx:1.27");
+    elsewhere["spec"]["nodeName"] = "node-elsewhere";
+    auto made = admin_->create(res::kPods, "apps", elsewhere);
+    ASSERT_TRUE(made.ok()) << made.error().describe();
+    ASSERT_TRUE(poll_until(
+        [] {
+          Status s = agent_->evict("apps", "elsewhere", {.dry_run = true});
+          return !s.ok() &&
+                 s.error().message.find("'og-agent-own-node-evictions'") != std::string::npos;
+        },
+        60s))
+        << "the chart's eviction policy never refused";
   }
 
   // A dry-run ConfigMap owned (blockOwnerDeletion) by one object of each tier kind.
@@ -184,13 +208,17 @@ class ChartE2E : public ::testing::Test {
     admin_.reset();
   }
 
-  // A client authenticated as the chart's ServiceAccount `sa`. The chart must
-  // have created it: service_account_config would otherwise create it.
-  static std::unique_ptr<kube::Client> service_account_client(const std::string& sa) {
+  // A client authenticated as the chart's ServiceAccount `sa`, with a token bound to
+  // Pod `bound_pod` when given. The chart must have created the ServiceAccount:
+  // service_account_config would otherwise create it.
+  static std::unique_ptr<kube::Client> service_account_client(const std::string& sa,
+                                                              const std::string& bound_pod = "") {
     auto existing = admin_->get(res::kServiceAccounts, kNs, sa);
     EXPECT_TRUE(existing.ok()) << "the chart did not create " << sa;
     if (!existing.ok()) return nullptr;
-    auto config = cluster().service_account_config(kNs, sa);
+    auto config = bound_pod.empty()
+                      ? cluster().service_account_config(kNs, sa)
+                      : cluster().pod_bound_service_account_config(kNs, sa, bound_pod);
     EXPECT_TRUE(config.ok()) << config.error().describe();
     if (!config.ok()) return nullptr;
     auto client = kube::make_client(*config);
@@ -548,7 +576,6 @@ TEST_F(ChartE2E, AuditPassWritesPolicyStatusAndEvents) {
 }
 
 TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
-  create_node(kAgentNode, "");
   json deployment = namespaced("apps/v1", "Deployment", "apps", "shell");
   deployment["spec"] = {
       {"replicas", 1},
@@ -596,8 +623,8 @@ TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
   kube::EventRecorder recorder(*agent_, "orderguard.io/agent", kAgentNode, clock_);
   agent::ResponderOptions options;
   options.node_name = kAgentNode;
-  options.pod_name = "og-agent-test";  // the DaemonSet's POD_NAME
-  options.taint_node = true;           // values.yaml agent.taintNode
+  options.pod_name = kAgentPod;  // the DaemonSet's POD_NAME
+  options.taint_node = true;     // values.yaml agent.taintNode
   agent::Responder responder(*agent_, recorder, clock_, nullptr, options);
   agent::ResponseSummary summary =
       responder.respond(miner_report(id), (*pods)["items"], policy::combine({}));
