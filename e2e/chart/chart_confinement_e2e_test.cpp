@@ -85,8 +85,8 @@ json event(const std::string& instance) {
           {"reason", "MinerDetected"},
           {"note", "set by the test"},
           {"type", "Warning"},
-          {"regarding", {{"apiVersion", "v1"}, {"kind", "Pod"}, {"namespace", kApps},
-                         {"name", "victim-a"}}}};
+          {"regarding",
+           {{"apiVersion", "v1"}, {"kind", "Pod"}, {"namespace", kApps}, {"name", "victim-a"}}}};
 }
 
 // A refusal by a chart admission policy: 403, the policy named (empty: any of the
@@ -145,12 +145,12 @@ class ChartConfinementE2E : public ::testing::Test {
     }
     ASSERT_TRUE(
         poll_until([] { return admin_->get(res::kServiceAccounts, kApps, "default").ok(); }, 60s));
-    for (const auto& [name, node] : std::vector<std::pair<std::string, std::string>>{
-             {"victim-a", kNodeA},
-             {"victim-b", kNodeB},
-             {"doomed-a", kNodeA},
-             {"doomed-b", kNodeB},
-             {"pending", ""}}) {
+    for (const auto& [name, node] :
+         std::vector<std::pair<std::string, std::string>>{{"victim-a", kNodeA},
+                                                          {"victim-b", kNodeB},
+                                                          {"doomed-a", kNodeA},
+                                                          {"doomed-b", kNodeB},
+                                                          {"pending", ""}}) {
       auto created = admin_->create(res::kPods, kApps, pod(kApps, name, node));
       ASSERT_TRUE(created.ok()) << created.error().describe();
     }
@@ -182,8 +182,8 @@ class ChartConfinementE2E : public ::testing::Test {
     dry.dry_run = true;
     ASSERT_TRUE(refuses([&] { return agent_a_->evict(kApps, "victim-b", dry); }, kEvictionPolicy))
         << "the eviction policy never refused";
-    ASSERT_TRUE(refuses([&] { return agent_a_->remove(res::kPods, kApps, "doomed-b", dry); },
-                        kAgentPolicy))
+    ASSERT_TRUE(
+        refuses([&] { return agent_a_->remove(res::kPods, kApps, "doomed-b", dry); }, kAgentPolicy))
         << "the agent policy never refused";
     ASSERT_TRUE(refuses(
         [&] {
@@ -257,8 +257,9 @@ class ChartConfinementE2E : public ::testing::Test {
   }
   static Result<json> taint(kube::Client& c, const std::string& node) {
     return update_node(c, node, false, [](json& obj) {
-      obj["spec"]["taints"].push_back(
-          {{"key", "orderguard.io/miner-compromised"}, {"value", "true"}, {"effect", "NoSchedule"}});
+      obj["spec"]["taints"].push_back({{"key", "orderguard.io/miner-compromised"},
+                                       {"value", "true"},
+                                       {"effect", "NoSchedule"}});
     });
   }
   static Result<json> set_condition(kube::Client& c, const std::string& node) {
@@ -378,7 +379,8 @@ TEST_F(ChartConfinementE2E, AgentCannotChangePoliciesOrOtherAgentsQuarantines) {
       if (r.ok()) return {};
       return r.error();
     };
-    check(status(agent_a_->update(webhook::kMinerPolicies, "", audit)), "set a MinerPolicy to Audit");
+    check(status(agent_a_->update(webhook::kMinerPolicies, "", audit)),
+          "set a MinerPolicy to Audit");
     check(status(agent_a_->patch(webhook::kMinerPolicies, "", kDefaultPolicy,
                                  kube::PatchType::kMerge, exempt)),
           "exempt a namespace in a MinerPolicy");
@@ -392,7 +394,8 @@ TEST_F(ChartConfinementE2E, AgentCannotChangePoliciesOrOtherAgentsQuarantines) {
           "patch node B");
     check(status(agent_a_->create(res::kSecrets, kNs, secret_probe())), "create a Secret");
   };
-  attempts([](const Status& s, const std::string& what) { expect_rbac_refusal(s, kAgentSa, what); });
+  attempts(
+      [](const Status& s, const std::string& what) { expect_rbac_refusal(s, kAgentSa, what); });
 
   // Everything, everywhere, for the agent's ServiceAccount: only the policy stands.
   json role = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
@@ -401,16 +404,16 @@ TEST_F(ChartConfinementE2E, AgentCannotChangePoliciesOrOtherAgentsQuarantines) {
                {"rules", json::array({{{"apiGroups", json::array({"*"})},
                                        {"resources", json::array({"*"})},
                                        {"verbs", json::array({"*"})}}})}};
-  json binding = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                  {"kind", "ClusterRoleBinding"},
-                  {"metadata", {{"name", "widened-agent"}}},
-                  {"roleRef",
-                   {{"apiGroup", "rbac.authorization.k8s.io"},
-                    {"kind", "ClusterRole"},
-                    {"name", "widened-agent"}}},
-                  {"subjects", json::array({{{"kind", "ServiceAccount"},
-                                             {"name", kAgentSa},
-                                             {"namespace", kNs}}})}};
+  json binding = {
+      {"apiVersion", "rbac.authorization.k8s.io/v1"},
+      {"kind", "ClusterRoleBinding"},
+      {"metadata", {{"name", "widened-agent"}}},
+      {"roleRef",
+       {{"apiGroup", "rbac.authorization.k8s.io"},
+        {"kind", "ClusterRole"},
+        {"name", "widened-agent"}}},
+      {"subjects",
+       json::array({{{"kind", "ServiceAccount"}, {"name", kAgentSa}, {"namespace", kNs}}})}};
   const kube::Resource roles{"rbac.authorization.k8s.io", "v1", "clusterroles", false,
                              "ClusterRole"};
   const kube::Resource bindings{"rbac.authorization.k8s.io", "v1", "clusterrolebindings", false,
@@ -418,8 +421,8 @@ TEST_F(ChartConfinementE2E, AgentCannotChangePoliciesOrOtherAgentsQuarantines) {
   ASSERT_TRUE(admin_->create(roles, "", role).ok());
   ASSERT_TRUE(admin_->create(bindings, "", binding).ok());
   // RBAC's cache: wait until the widened role answers (a read it did not have).
-  ASSERT_TRUE(poll_until([&] { return agent_a_->get(webhook::kQuarantines, "", "image.b").ok(); },
-                         60s));
+  ASSERT_TRUE(
+      poll_until([&] { return agent_a_->get(webhook::kQuarantines, "", "image.b").ok(); }, 60s));
   attempts([](const Status& s, const std::string& what) {
     expect_policy_refusal(s, kAgentPolicy, "orderguard: the agent of node node-a may ", what);
   });
@@ -494,9 +497,10 @@ TEST_F(ChartConfinementE2E, WebhookTokenWritesOnlyItsOwnObjects) {
   ASSERT_TRUE(admin_->create(res::kValidatingWebhookConfigurations, "", other).ok());
   expect_rbac_refusal(webhook_->remove(res::kValidatingWebhookConfigurations, "", "someone-else"),
                       kWebhookSa, "delete another webhook configuration");
-  expect_rbac_refusal(webhook_->patch(res::kValidatingWebhookConfigurations, "", "someone-else",
-                                      kube::PatchType::kMerge, {{"metadata", {{"labels", {{"a", "b"}}}}}}),
-                      kWebhookSa, "patch another webhook configuration");
+  expect_rbac_refusal(
+      webhook_->patch(res::kValidatingWebhookConfigurations, "", "someone-else",
+                      kube::PatchType::kMerge, {{"metadata", {{"labels", {{"a", "b"}}}}}}),
+      kWebhookSa, "patch another webhook configuration");
 }
 
 // The operator writes only children of tier resources (a controller ownerReference to
@@ -549,13 +553,12 @@ TEST_F(ChartConfinementE2E, OperatorTokenWritesOnlyChildrenOfTierResources) {
   rewritten["data"]["k"] = "rewritten";
   rewritten["metadata"]["ownerReferences"] = owned["metadata"]["ownerReferences"];
   expect_policy_refusal(operator_->update(res::kConfigMaps, kApps, rewritten), kOperatorPolicy,
-                        "configmaps apps/users-config is not one",
-                        "take over a user's ConfigMap");
-  expect_policy_refusal(operator_->remove(res::kConfigMaps, kApps, "users-config"),
-                        kOperatorPolicy, "may DELETE only objects a tier resource controls",
+                        "configmaps apps/users-config is not one", "take over a user's ConfigMap");
+  expect_policy_refusal(operator_->remove(res::kConfigMaps, kApps, "users-config"), kOperatorPolicy,
+                        "may DELETE only objects a tier resource controls",
                         "delete a user's ConfigMap");
-  expect_policy_refusal(operator_->remove(res::kServices, "default", "kubernetes"),
-                        kOperatorPolicy, "may DELETE only objects a tier resource controls",
+  expect_policy_refusal(operator_->remove(res::kServices, "default", "kubernetes"), kOperatorPolicy,
+                        "may DELETE only objects a tier resource controls",
                         "delete the kubernetes Service");
   expect_policy_refusal(operator_->create(res::kSecrets, kApps, secret_probe()), kOperatorPolicy,
                         "may CREATE only objects a tier resource controls", "create a Secret");
@@ -564,9 +567,9 @@ TEST_F(ChartConfinementE2E, OperatorTokenWritesOnlyChildrenOfTierResources) {
   json credentials = secret_probe();
   credentials["metadata"]["name"] = "orders-db-mysql";
   credentials["metadata"]["labels"] = {{"tiers.orderguard.io/shardset", "orders-db"}};
-  expect_ok(operator_->raw("POST", "/api/v1/namespaces/" + kApps + "/secrets?dryRun=All",
-                           &credentials),
-            "create a ShardSet's credentials Secret");
+  expect_ok(
+      operator_->raw("POST", "/api/v1/namespaces/" + kApps + "/secrets?dryRun=All", &credentials),
+      "create a ShardSet's credentials Secret");
   credentials["metadata"]["name"] = "payments-token";
   expect_policy_refusal(operator_->create(res::kSecrets, kApps, credentials), kOperatorPolicy,
                         "may CREATE only objects a tier resource controls",
@@ -577,8 +580,8 @@ TEST_F(ChartConfinementE2E, OperatorTokenWritesOnlyChildrenOfTierResources) {
                 {"metadata", {{"name", "orderguard-webhook-audit-x"}}},
                 {"spec", {{"holderIdentity", "operator"}}}};
   expect_policy_refusal(
-      operator_->raw("POST", "/apis/coordination.k8s.io/v1/namespaces/" + kNs + "/leases?dryRun=All",
-                     &lease),
+      operator_->raw(
+          "POST", "/apis/coordination.k8s.io/v1/namespaces/" + kNs + "/leases?dryRun=All", &lease),
       kOperatorPolicy, "may create only its own Lease (orderguard-operator)",
       "create another Lease");
   expect_rbac_refusal(operator_->get(res::kLeases, kNs, "orderguard-webhook-audit"), kOperatorSa,

@@ -302,7 +302,9 @@ TEST(ChartTemplate, FullnameOverrideNamesEveryObject) {
                                           "Service",
                                           "PodDisruptionBudget",
                                           "Job",
-                                          "ValidatingWebhookConfiguration"};
+                                          "ValidatingWebhookConfiguration",
+                                          "ValidatingAdmissionPolicy",
+                                          "ValidatingAdmissionPolicyBinding"};
   std::set<std::string> names = names_of(r, kinds);
   ASSERT_GT(names.size(), 20u);
   for (const std::string& n : names) {
@@ -310,6 +312,10 @@ TEST(ChartTemplate, FullnameOverrideNamesEveryObject) {
     EXPECT_EQ(n.find("/og-"), std::string::npos) << n;
   }
   EXPECT_FALSE(r.get("ValidatingWebhookConfiguration", "acme-miners").is_null());
+  // The admission policies apply to the renamed ServiceAccounts.
+  EXPECT_EQ(r.get("ValidatingAdmissionPolicy",
+                  "acme-agent-own-node")["spec"]["matchConditions"][0]["expression"],
+            "request.userInfo.username == 'system:serviceaccount:orderguard-system:acme-agent'");
   std::vector<std::string> args =
       strings(r.pod_spec("Deployment", "acme-webhook")["containers"][0]["args"]);
   EXPECT_TRUE(contains(args, "--service-name=acme-webhook"));
@@ -453,6 +459,84 @@ TEST(ChartTemplate, WebhookWritesPolicyReportsOfItsOwnNameOnly) {
   EXPECT_TRUE(report_rules(off, "acme-webhook").empty());
   EXPECT_TRUE(contains(strings(off.pod_spec("Deployment", "acme-webhook")["containers"][0]["args"]),
                        "--policy-report-name="));
+}
+
+// The rules a ClusterRole grants on `resource` of the core group, as verbs.
+std::set<std::string> core_verbs(const Rendered& r, const std::string& role,
+                                 const std::string& resource) {
+  std::set<std::string> out;
+  const json cluster_role = r.get("ClusterRole", role);  // outlives the loop
+  for (const json& rule :
+       cluster_role.is_object() ? cluster_role.value("rules", json::array()) : json::array()) {
+    if (rule["apiGroups"] != json::array({""})) continue;
+    for (const json& res : rule["resources"]) {
+      if (res == resource) {
+        for (const json& v : rule["verbs"]) out.insert(v.get<std::string>());
+      }
+    }
+  }
+  return out;
+}
+
+// `helm template` with default values renders the admission policies that confine the
+// agent to its node and the webhook and the operator to their own objects, each bound
+// and scoped to its ServiceAccount; admissionPolicies.enabled=false renders none.
+// chart_confinement_e2e_test proves what they refuse.
+TEST(ChartTemplate, AdmissionPoliciesConfineEachServiceAccountByDefault) {
+  Rendered r;
+  const std::vector<std::pair<std::string, std::string>> policies = {
+      {"og-agent-own-node", "og-agent"},
+      {"og-agent-own-node-evictions", "og-agent"},
+      {"og-webhook-own-objects", "og-webhook"},
+      {"og-operator-own-objects", "og-operator"}};
+  ASSERT_EQ(r.all("ValidatingAdmissionPolicy").size(), policies.size());
+  ASSERT_EQ(r.all("ValidatingAdmissionPolicyBinding").size(), policies.size());
+  for (const auto& [name, sa] : policies) {
+    json policy = r.get("ValidatingAdmissionPolicy", name);
+    ASSERT_FALSE(policy.is_null()) << name;
+    EXPECT_EQ(policy["apiVersion"], "admissionregistration.k8s.io/v1") << name;
+    EXPECT_EQ(policy["spec"]["failurePolicy"], "Fail") << name;
+    ASSERT_EQ(policy["spec"]["matchConditions"].size(), 1u) << name;
+    EXPECT_EQ(policy["spec"]["matchConditions"][0]["expression"],
+              "request.userInfo.username == 'system:serviceaccount:orderguard-system:" + sa + "'")
+        << name;
+    EXPECT_FALSE(policy["spec"]["validations"].empty()) << name;
+    json binding = r.get("ValidatingAdmissionPolicyBinding", name);
+    ASSERT_FALSE(binding.is_null()) << name;
+    EXPECT_EQ(binding["spec"]["policyName"], name);
+    EXPECT_EQ(binding["spec"]["validationActions"], json::array({"Deny"})) << name;
+  }
+  // Every write of the agent's ServiceAccount is matched; evictions take the Pod of
+  // the request's namespace as the parameter.
+  EXPECT_EQ(r.get("ValidatingAdmissionPolicy",
+                  "og-agent-own-node")["spec"]["matchConstraints"]["resourceRules"],
+            json::parse(R"([{"apiGroups":["*"],"apiVersions":["*"],"resources":["*/*"],
+                             "operations":["CREATE","UPDATE","DELETE"]}])"));
+  EXPECT_EQ(r.get("ValidatingAdmissionPolicy", "og-agent-own-node-evictions")["spec"]["paramKind"],
+            json::parse(R"({"apiVersion":"v1","kind":"Pod"})"));
+  EXPECT_EQ(
+      r.get("ValidatingAdmissionPolicyBinding", "og-agent-own-node-evictions")["spec"]["paramRef"],
+      json::parse(R"({"selector":{},"parameterNotFoundAction":"Allow"})"));
+
+  // The agent's role: no delete on Pods unless asked for, no patch on Nodes.
+  EXPECT_EQ(core_verbs(r, "og-agent", "pods"), (std::set<std::string>{"list", "watch"}));
+  EXPECT_EQ(core_verbs(r, "og-agent", "pods/eviction"), (std::set<std::string>{"create"}));
+  EXPECT_EQ(core_verbs(r, "og-agent", "nodes"), (std::set<std::string>{"get", "update"}));
+  EXPECT_EQ(core_verbs(r, "og-agent", "nodes/status"), (std::set<std::string>{"update"}));
+  EXPECT_FALSE(contains(strings(r.pod_spec("DaemonSet", "og-agent")["containers"][0]["args"]),
+                        "--delete-on-pdb-block"));
+  Rendered deleting({"--set", "agent.deleteOnPdbBlock=true"});
+  EXPECT_EQ(core_verbs(deleting, "og-agent", "pods"),
+            (std::set<std::string>{"list", "watch", "delete"}));
+  EXPECT_TRUE(contains(strings(deleting.pod_spec("DaemonSet", "og-agent")["containers"][0]["args"]),
+                       "--delete-on-pdb-block"));
+
+  Rendered off({"--set", "admissionPolicies.enabled=false"});
+  EXPECT_TRUE(off.all("ValidatingAdmissionPolicy").empty());
+  EXPECT_TRUE(off.all("ValidatingAdmissionPolicyBinding").empty());
+  Rendered no_agent({"--set", "agent.enabled=false"});
+  EXPECT_TRUE(no_agent.get("ValidatingAdmissionPolicy", "og-agent-own-node").is_null());
+  EXPECT_FALSE(no_agent.get("ValidatingAdmissionPolicy", "og-webhook-own-objects").is_null());
 }
 
 // Helm maps a release's regular objects to served kinds before creating any:

@@ -97,6 +97,9 @@ declare -A bad=(
   [agent.podDisruptionBudget.enabled=true]="additional properties 'podDisruptionBudget'"
   [webhook.networkPolicy.enable=true]="additional properties 'enable'"
   [crds.upgrade=true]="additional properties 'upgrade'"
+  [admissionPolicies.enabled=yes]="/admissionPolicies/enabled"
+  [admissionPolicies.agentOnly=true]="additional properties 'agentOnly'"
+  [agent.deleteOnPdbBlock=sometimes]="/agent/deleteOnPdbBlock"
   [metrics.dashboard.labels.grafana_dashboard=1]="/metrics/dashboard/labels/grafana_dashboard"
 )
 for value in "${!bad[@]}"; do
