@@ -452,6 +452,46 @@ TEST_F(ChartConfinementE2E, TokenWithoutANodeWritesNothing) {
   EXPECT_FALSE(get(res::kPods, kApps, "victim-b")["metadata"].contains("deletionTimestamp"));
 }
 
+// A namespace admin (the built-in admin ClusterRole bound in one namespace) runs what
+// it likes there, but cannot reach what decides admission: MinerPolicies, Quarantines,
+// the webhook configuration, the admission policies, its Namespace's labels (which a
+// MinerPolicy's exemptions may select), or the excluded release namespace.
+TEST_F(ChartConfinementE2E, NamespaceAdminCannotSwitchOrderguardOff) {
+  ASSERT_TRUE(cluster().kubectl({"create", "serviceaccount", "owner", "-n", kApps}).ok());
+  ASSERT_TRUE(cluster()
+                  .kubectl({"create", "rolebinding", "owner-admin", "-n", kApps,
+                            "--clusterrole=admin", "--serviceaccount=" + kApps + ":owner"})
+                  .ok());
+  auto owner = client(cluster().service_account_config(kApps, "owner"));
+  ASSERT_TRUE(owner);
+  // RBAC's cache: wait until the binding answers.
+  ASSERT_TRUE(poll_until([&] { return owner->list(res::kPods, kApps, {}).ok(); }, 60s));
+  const std::string user = "system:serviceaccount:" + kApps + ":owner";
+  const auto refused = [&](const auto& r, const std::string& what) {
+    ASSERT_FALSE(r.ok()) << what << " was allowed";
+    EXPECT_EQ(r.error().http_status, 403) << what << ": " << r.error().describe();
+    EXPECT_NE(r.error().message.find("User \"" + user + "\""), std::string::npos)
+        << what << ": " << r.error().message;
+  };
+  refused(owner->patch(webhook::kMinerPolicies, "", kDefaultPolicy, kube::PatchType::kMerge,
+                       {{"spec", {{"mode", "Audit"}}}}),
+          "set a MinerPolicy to Audit");
+  refused(owner->create(webhook::kQuarantines, "", quarantine("image.owner", kNodeA, "owner")),
+          "create a Quarantine");
+  refused(owner->remove(webhook::kQuarantines, "", "image.a"), "lift a Quarantine");
+  refused(owner->remove(res::kValidatingWebhookConfigurations, "", "og-miners"),
+          "delete the webhook configuration");
+  const kube::Resource policies{"admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+                                false, "ValidatingAdmissionPolicy"};
+  refused(owner->remove(policies, "", kAgentPolicy), "delete an admission policy");
+  refused(owner->patch(res::kNamespaces, "", kApps, kube::PatchType::kMerge,
+                       {{"metadata", {{"labels", {{"orderguard.io/exempt", "true"}}}}}}),
+          "label its Namespace");
+  refused(owner->create(res::kPods, kNs, pod(kNs, "in-the-excluded-namespace", "")),
+          "create a Pod in the release namespace");
+  refused(owner->get(res::kSecrets, kNs, "og-webhook-tls"), "read the webhook's Secret");
+}
+
 // The webhook creates only its own Secret, audit Lease and PolicyReports, and writes
 // no other webhook configuration.
 TEST_F(ChartConfinementE2E, WebhookTokenWritesOnlyItsOwnObjects) {
