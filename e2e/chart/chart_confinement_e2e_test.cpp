@@ -289,6 +289,31 @@ class ChartConfinementE2E : public ::testing::Test {
   static inline std::unique_ptr<kube::Client> operator_;
 };
 
+// The API server type-checks each policy's CEL against the kinds it matches (the schema
+// of a CRD included) and reports what does not fit in status.typeChecking: a misspelt
+// field would otherwise only show as a refusal at the worst moment.
+TEST_F(ChartConfinementE2E, ThePoliciesTypeCheckWithoutWarnings) {
+  const kube::Resource policies{"admissionregistration.k8s.io", "v1", "validatingadmissionpolicies",
+                                false, "ValidatingAdmissionPolicy"};
+  for (const std::string& name : {kAgentPolicy, kEvictionPolicy, kWebhookPolicy, kOperatorPolicy}) {
+    json policy;
+    ASSERT_TRUE(poll_until(
+        [&] {
+          policy = get(policies, "", name);
+          return !policy.is_null() && policy.contains("status") &&
+                 policy["status"].value("observedGeneration", int64_t{0}) ==
+                     policy["metadata"]["generation"].get<int64_t>();
+        },
+        60s))
+        << name << " was never type-checked: " << policy.dump();
+    EXPECT_TRUE(policy["status"]
+                    .value("typeChecking", json::object())
+                    .value("expressionWarnings", json::array())
+                    .empty())
+        << name << ": " << policy["status"].dump();
+  }
+}
+
 // The mechanism the policies rest on: the API server puts the node of the Pod a token
 // is bound to into the token's user. A token bound to an unscheduled Pod has none.
 TEST_F(ChartConfinementE2E, APodBoundTokenCarriesItsPodAndNode) {
