@@ -13,7 +13,10 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def walk(schema, path, rows, required=()):
+def walk(schema, path, rows, rules, required=()):
+    for r in schema.get("x-kubernetes-validations", []):
+        where = path + r.get("fieldPath", "") if r.get("fieldPath") else path
+        rules.append((where, r))
     props = schema.get("properties", {})
     req = set(schema.get("required", []))
     for name, sub in props.items():
@@ -37,9 +40,12 @@ def walk(schema, path, rows, required=()):
         desc = " ".join(sub.get("description", "").split())
         rows.append((p, typ, "; ".join(bits), desc))
         if sub.get("type") == "object":
-            walk(sub, p, rows)
-        elif sub.get("type") == "array" and sub.get("items", {}).get("type") == "object":
-            walk(sub["items"], p + "[]", rows)
+            walk(sub, p, rows, rules)
+        elif sub.get("type") == "array":
+            for r in sub.get("items", {}).get("x-kubernetes-validations", []):
+                rules.append((p + "[]", r))
+            if sub.get("items", {}).get("type") == "object":
+                walk(sub["items"], p + "[]", rows, rules)
 
 
 def crd_section(path):
@@ -51,29 +57,35 @@ def crd_section(path):
     out.append("")
     for version in crd["spec"]["versions"]:
         schema = version["schema"]["openAPIV3Schema"]
-        rules = []
-        for part in ("spec",):
-            s = schema.get("properties", {}).get(part, {})
-            for r in s.get("x-kubernetes-validations", []):
-                rules.append(f"- `{r['rule']}`: {r.get('message', '')}")
         out.append(f"Version `{version['name']}`.")
+        desc = " ".join(schema.get("description", "").split())
+        if desc:
+            out += ["", desc]
         out.append("")
-        columns = [c["name"] + (" (wide)" if c.get("priority", 0) > 0 else "")
-                   for c in version.get("additionalPrinterColumns", [])]
+        columns = version.get("additionalPrinterColumns", [])
         if columns:
-            out.append("`kubectl get` columns: " + ", ".join(columns) + ".")
+            out += ["`kubectl get` columns (wide: with `-o wide` only):", "",
+                    "| column | value | description |", "|---|---|---|"]
+            for c in columns:
+                name = c["name"] + (" (wide)" if c.get("priority", 0) > 0 else "")
+                cells = [x.replace("|", "\\|") for x in (name, c["jsonPath"],
+                                                          c.get("description", ""))]
+                out.append("| {} | `{}` | {} |".format(*cells))
             out.append("")
         out.append("| field | type | constraints | description |")
         out.append("|---|---|---|---|")
-        rows = []
-        walk(schema, "", rows)
+        rows, rules = [], []
+        walk(schema, "", rows, rules)
         for p, typ, bits, desc in rows:
             if p in ("apiVersion", "kind", "metadata"):
                 continue
             cells = [c.replace("|", "\\|") for c in (p, typ, bits, desc)]
             out.append("| `{}` | {} | {} | {} |".format(*cells))
         if rules:
-            out += ["", "Cross-field rules enforced by the API server:", ""] + rules
+            out += ["", "Rules the API server enforces (CEL; the refusal names the field and "
+                    "the values found):", ""]
+            for where, r in rules:
+                out.append(f"- `{where}`: {r.get('message', '')} (`{r['rule']}`)")
         out.append("")
     return out
 
