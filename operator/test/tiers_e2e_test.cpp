@@ -608,7 +608,10 @@ spec:
                                  {{"spec", {{"engine", "mysql"}}}});
   ASSERT_FALSE(switched.ok());
   EXPECT_EQ(switched.error().code, ErrorCode::kInvalid);
-  EXPECT_NE(switched.error().message.find("engine cannot change once set"), std::string::npos)
+  EXPECT_NE(switched.error().message.find(
+                "spec.engine: Invalid value: \"string\": engine cannot change from mariadb to "
+                "mysql; switching engines on existing data is unsafe"),
+            std::string::npos)
       << switched.error().message;
   EXPECT_EQ(get(shard_sets_resource(), ns, "m")["spec"]["engine"], "mariadb");
 

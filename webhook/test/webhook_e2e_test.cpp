@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -544,18 +545,21 @@ TEST_F(WebhookE2E, AnExpiredQuarantineRefusesNothing) {
 // claimed it, cannot change after creation; only the expiry can. Malformed ones are refused.
 TEST_F(WebhookE2E, QuarantineFieldsAreImmutableExceptTheExpiry) {
   ASSERT_TRUE(apply(quarantine("pod.shop.immutable", "Pod", "immutable")).ok());
-  // The refusal's causes, "field: message": the field and the values, old and new.
+  // The refusal's causes, "field: message": the field and the values, old and new. Sorted:
+  // the server's order follows Go map iteration.
   auto causes = [](const Error& e) {
     std::vector<std::string> out;
     for (const auto& c : e.details.value("causes", json::array())) {
       out.push_back(c.value("field", "") + ": " + c.value("message", ""));
     }
+    std::sort(out.begin(), out.end());
     return out;
   };
-  auto refused = [&](json patch, const std::vector<std::string>& want) {
+  auto refused = [&](json patch, std::vector<std::string> want) {
     auto r = client_->patch(kQuarantines, "", "pod.shop.immutable", kube::PatchType::kMerge,
                             {{"spec", patch}});
     EXPECT_FALSE(r.ok()) << patch.dump() << " was accepted";
+    std::sort(want.begin(), want.end());
     if (!r.ok()) {
       EXPECT_EQ(causes(r.error()), want) << r.error().details.dump();
     }
@@ -625,6 +629,36 @@ TEST_F(WebhookE2E, QuarantineFieldsAreImmutableExceptTheExpiry) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.err.find("invalid Quarantine"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("spec.image"), std::string::npos) << r.err;
+}
+
+// The MinerPolicy CRD's own CEL rules refuse what no policy may say, naming the field and
+// what they found there (the API server, before the webhook sees the object).
+TEST_F(WebhookE2E, MinerPolicyRulesNameTheFieldAndWhatTheyFound) {
+  json policy = {
+      {"apiVersion", "security.orderguard.io/v1alpha1"},
+      {"kind", "MinerPolicy"},
+      {"metadata", {{"name", "rules"}}},
+      {"spec",
+       {{"signatures",
+         {{{"name", "both"}, {"literal", "a"}, {"regex", "b"}}, {{"name", "neither"}}}},
+        {"agent", {{"exclusions", {{"podSelector", {{"matchLabels", json::object()}}}}}}}}}};
+  auto r = client_->create(kMinerPolicies, "", policy);
+  ASSERT_FALSE(r.ok());
+  std::vector<std::string> causes;
+  for (const auto& c : r.error().details.value("causes", json::array())) {
+    causes.push_back(c.value("field", "") + ": " + c.value("message", ""));
+  }
+  std::sort(causes.begin(), causes.end());  // the server's order follows Go map iteration
+  EXPECT_EQ(causes,
+            (std::vector<std::string>{
+                "spec.agent.exclusions.podSelector: Required value: an empty podSelector would "
+                "exclude every Pod: it has 0 matchLabels and 0 matchExpressions; give at least "
+                "one",
+                "spec.signatures[0]: Invalid value: \"object\": signature both: set exactly one "
+                "of literal and regex, not both",
+                "spec.signatures[1]: Invalid value: \"object\": signature neither: set exactly "
+                "one of literal and regex, neither is set"}))
+      << r.error().details.dump();
 }
 
 // Quarantines written by earlier agents into a MinerPolicy's spec.quarantine keep being
