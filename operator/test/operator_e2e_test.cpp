@@ -71,6 +71,17 @@ TEST_F(OperatorE2E, ExamplesApplyAndGetChildrenAndPrinterColumns) {
   for (const char* column : {"READY", "ZONES", "REPLICAS", "AGE", "orders"}) {
     EXPECT_NE(table.out.find(column), std::string::npos) << table.out;
   }
+  // kubectl explain shows each field's description (what the API server
+  // publishes from the CRD), down to the nested ones.
+  auto explain =
+      cluster().kubectl({"explain", "orderservices.spec.failover.unhealthyAfterSeconds"});
+  ASSERT_TRUE(explain.ok()) << explain.err;
+  EXPECT_NE(explain.out.find("Seconds a zone's Deployment may have no available replica"),
+            std::string::npos)
+      << explain.out;
+  explain = cluster().kubectl({"explain", "cachetiers.status.replicas"});
+  ASSERT_TRUE(explain.ok()) << explain.err;
+  EXPECT_NE(explain.out.find("Redis Pods that exist"), std::string::npos) << explain.out;
   auto category = cluster().kubectl({"get", "orderguard", "-n", "shop", "-o", "name"});
   ASSERT_TRUE(category.ok()) << category.err;
   EXPECT_NE(category.out.find("cachetier"), std::string::npos) << category.out;
