@@ -7,10 +7,16 @@ and fails when docs/REFERENCE.md is not what it would write (CTest
 reference_test)."""
 import json
 import pathlib
+import re
 import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def md(text):
+    """Text for a Markdown table cell: "<name>" would be read as an HTML tag."""
+    return re.sub(r"<(?=[A-Za-z/])", "&lt;", text).replace("|", "\\|")
 
 
 def walk(schema, path, rows, rules, required=()):
@@ -42,10 +48,11 @@ def walk(schema, path, rows, rules, required=()):
         if sub.get("type") == "object":
             walk(sub, p, rows, rules)
         elif sub.get("type") == "array":
-            for r in sub.get("items", {}).get("x-kubernetes-validations", []):
-                rules.append((p + "[]", r))
             if sub.get("items", {}).get("type") == "object":
                 walk(sub["items"], p + "[]", rows, rules)
+            else:
+                for r in sub.get("items", {}).get("x-kubernetes-validations", []):
+                    rules.append((p + "[]", r))
 
 
 def crd_section(path):
@@ -60,7 +67,7 @@ def crd_section(path):
         out.append(f"Version `{version['name']}`.")
         desc = " ".join(schema.get("description", "").split())
         if desc:
-            out += ["", desc]
+            out += ["", re.sub(r"<(?=[A-Za-z/])", "&lt;", desc)]
         out.append("")
         columns = version.get("additionalPrinterColumns", [])
         if columns:
@@ -68,8 +75,8 @@ def crd_section(path):
                     "| column | value | description |", "|---|---|---|"]
             for c in columns:
                 name = c["name"] + (" (wide)" if c.get("priority", 0) > 0 else "")
-                cells = [x.replace("|", "\\|") for x in (name, c["jsonPath"],
-                                                          c.get("description", ""))]
+                cells = [x.replace("|", "\\|") for x in (name, c["jsonPath"])] + [
+                    md(c.get("description", ""))]
                 out.append("| {} | `{}` | {} |".format(*cells))
             out.append("")
         out.append("| field | type | constraints | description |")
@@ -79,13 +86,13 @@ def crd_section(path):
         for p, typ, bits, desc in rows:
             if p in ("apiVersion", "kind", "metadata"):
                 continue
-            cells = [c.replace("|", "\\|") for c in (p, typ, bits, desc)]
+            cells = [c.replace("|", "\\|") for c in (p, typ, bits)] + [md(desc)]
             out.append("| `{}` | {} | {} | {} |".format(*cells))
         if rules:
             out += ["", "Rules the API server enforces (CEL; the refusal names the field and "
                     "the values found):", ""]
             for where, r in rules:
-                out.append(f"- `{where}`: {r.get('message', '')} (`{r['rule']}`)")
+                out.append(f"- `{where}`: {md(r.get('message', ''))} (`{r['rule']}`)")
         out.append("")
     return out
 
