@@ -45,10 +45,12 @@ json compute_cache_status(const CacheTier& tier, const json& old_status, const C
   const int32_t per_shard = 1 + tier.spec.redis.replicas_per_shard;
   const int32_t pods = redis_pods(plan.cluster_shards, tier.spec.redis.replicas_per_shard);
   int32_t ready = 0;
+  int32_t existing = 0;  // Pods the StatefulSet has created, ready or not
   bool rolling = sts == nullptr;
   if (sts != nullptr) {
     const json st = sts->value("status", json::object());
     ready = st.value("readyReplicas", 0);
+    existing = st.value("replicas", 0);
     rolling = st.value("observedGeneration", int64_t{0}) <
                   (*sts)["metadata"].value("generation", int64_t{0}) ||
               st.value("updatedReplicas", 0) < pods || st.value("replicas", 0) != pods;
@@ -67,11 +69,9 @@ json compute_cache_status(const CacheTier& tier, const json& old_status, const C
   }
   const bool bootstrapped = bootstrap.value("completed", false);
 
-  json status = {{"observedGeneration", gen},
-                 {"clusterShards", plan.cluster_shards},
-                 {"replicas", pods},
-                 {"readyReplicas", ready},
-                 {"readyShards", ready_shards}};
+  json status = {{"observedGeneration", gen}, {"clusterShards", plan.cluster_shards},
+                 {"replicas", existing},      {"readyReplicas", ready},
+                 {"desiredReplicas", pods},   {"readyShards", ready_shards}};
   if (!bootstrap.empty()) status["bootstrap"] = bootstrap;
   std::string rebalance =
       rebalance_job.empty() ? old_status.value("rebalanceJob", "") : rebalance_job;

@@ -28,6 +28,22 @@ json set_condition(json conditions, const std::string& type, const std::string& 
   return conditions;
 }
 
+namespace {
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// `unhealthy`: "zone (reason)" for every zone.
+std::string no_healthy_zone_message(const std::vector<std::string>& unhealthy) {
+  return "no zone is healthy: " + join(unhealthy) +
+         "; there is no zone to fail over to, so every zone keeps serving its share by weight";
+}
+
+}  // namespace
+
 json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
                     const std::vector<ZoneHealth>& health,
                     const std::map<std::string, json>& deployments,
@@ -81,12 +97,6 @@ json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
       unhealthy.push_back(p.zone.name + " (" + health[i].reason + ")");
     }
   }
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
-    return out;
-  };
-
   json conditions = svc.status.value("conditions", json::array());
   if (!missing_refs.empty()) {
     conditions = set_condition(conditions, "Ready", "False", "ReferenceNotFound",
@@ -106,14 +116,30 @@ json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
                                        "zone Deployments are being created or updated", gen, now)
                        : set_condition(conditions, "Progressing", "False", "Stable",
                                        "every zone Deployment is up to date", gen, now);
-  if (!unhealthy.empty()) {
-    std::vector<std::string> serving;
-    for (const auto& p : plan)
-      if (p.serving && p.weight_in_effect > 0) serving.push_back(p.zone.name);
-    conditions = set_condition(
-        conditions, "Degraded", "True", "ZoneFailover",
-        "unhealthy zones: " + join(unhealthy) + "; their share is served by: " + join(serving), gen,
-        now);
+  if (healthy_zones == 0) {
+    // Nothing to fail over to: split_replicas keeps every zone serving its
+    // share by weight, so no zone takes anyone's share.
+    conditions = set_condition(conditions, "Degraded", "True", "NoHealthyZone",
+                               no_healthy_zone_message(unhealthy), gen, now);
+  } else if (!unhealthy.empty()) {
+    std::vector<std::string> targets, drained, kept;
+    for (const auto& p : plan) {
+      if (p.healthy && p.serving && p.weight_in_effect > 0) targets.push_back(p.zone.name);
+      if (!p.healthy) (p.serving ? kept : drained).push_back(p.zone.name);
+    }
+    std::string message = "unhealthy zones: " + join(unhealthy);
+    if (!drained.empty()) {
+      message += "; the share of " + join(drained) + " is served by: " + join(targets);
+    }
+    if (!kept.empty()) {
+      message += "; " + join(kept) + (kept.size() == 1 ? " keeps" : " keep") +
+                 " serving although unhealthy: failover.minHealthyZones " +
+                 std::to_string(svc.spec.failover.min_healthy_zones) +
+                 (kept.size() == 1 ? " needs it" : " needs them");
+    }
+    conditions =
+        set_condition(conditions, "Degraded", "True",
+                      drained.empty() ? "MinHealthyZones" : "ZoneFailover", message, gen, now);
   } else {
     conditions = set_condition(conditions, "Degraded", "False", "AllZonesHealthy",
                                "every zone is healthy", gen, now);
@@ -126,32 +152,70 @@ json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
           {"zones", zones}};
 }
 
-void OrderServiceReconciler::record_zone_events(const json& live, const OrderService& svc,
-                                                const std::vector<ZoneHealth>& health) {
-  if (events_ == nullptr) return;
+std::vector<ZoneEvent> zone_events(const OrderService& svc, const std::vector<ZonePlan>& plan,
+                                   const std::vector<ZoneHealth>& health) {
   std::map<std::string, bool> before;
   for (const auto& z : svc.status.value("zones", json::array())) {
     before[z.value("name", "")] = z.value("healthy", true);
   }
-  for (const auto& h : health) {
-    auto it = before.find(h.name);
-    const bool was_healthy = it == before.end() ? true : it->second;
-    if (was_healthy && !h.healthy) {
-      events_->record(live, kube::EventType::kWarning, "ZoneFailover", "Failover",
-                      "zone " + h.name + " is unhealthy (" + h.reason +
-                          "); its share moves to the healthy zones");
-    } else if (!was_healthy && h.healthy) {
-      events_->record(live, kube::EventType::kNormal, "ZoneRecovered", "Failover",
-                      "zone " + h.name + " is healthy again; its share moves back");
+  auto was_healthy = [&](const std::string& zone) {
+    auto it = before.find(zone);
+    return it == before.end() ? true : it->second;
+  };
+  std::vector<std::string> targets, unhealthy;
+  bool any_was_healthy = before.empty();
+  for (size_t i = 0; i < health.size(); ++i) {
+    if (health[i].healthy && plan[i].serving && plan[i].weight_in_effect > 0) {
+      targets.push_back(health[i].name);
     }
+    if (!health[i].healthy) unhealthy.push_back(health[i].name + " (" + health[i].reason + ")");
+    any_was_healthy = any_was_healthy || was_healthy(health[i].name);
+  }
+  const bool none_healthy = unhealthy.size() == health.size();
+  std::vector<ZoneEvent> out;
+  for (size_t i = 0; i < health.size(); ++i) {
+    const ZoneHealth& h = health[i];
+    const bool was = was_healthy(h.name);
+    if (was && !h.healthy && !none_healthy) {
+      if (plan[i].serving) {
+        out.push_back({false, "ZoneUnhealthy",
+                       "zone " + h.name + " is unhealthy (" + h.reason +
+                           ") but keeps serving: failover.minHealthyZones " +
+                           std::to_string(svc.spec.failover.min_healthy_zones) + " needs it"});
+      } else {
+        out.push_back({false, "ZoneFailover",
+                       "zone " + h.name + " is unhealthy (" + h.reason +
+                           "); its share moves to: " + join(targets)});
+      }
+    } else if (!was && h.healthy) {
+      out.push_back(
+          {true, "ZoneRecovered", "zone " + h.name + " is healthy again; its share moves back"});
+    }
+  }
+  // One Event when the last healthy zone goes, not one per zone: none of them
+  // fails over anywhere.
+  if (none_healthy && any_was_healthy) {
+    out.push_back({false, "NoHealthyZone", no_healthy_zone_message(unhealthy)});
+  }
+  return out;
+}
+
+void OrderServiceReconciler::record_zone_events(const json& live, const OrderService& svc,
+                                                const std::vector<ZonePlan>& plan,
+                                                const std::vector<ZoneHealth>& health) {
+  if (events_ == nullptr) return;
+  for (const auto& e : zone_events(svc, plan, health)) {
+    events_->record(live, e.normal ? kube::EventType::kNormal : kube::EventType::kWarning, e.reason,
+                    "Failover", e.message);
   }
 }
 
 Status OrderServiceReconciler::reconcile_status(const OrderService& svc, const json& live,
                                                 const json& status,
+                                                const std::vector<ZonePlan>& plan,
                                                 const std::vector<ZoneHealth>& health) {
   if (svc.status == status) return {};
-  record_zone_events(live, svc, health);
+  record_zone_events(live, svc, plan, health);
   auto patched = client_.patch(order_services_resource(), svc.meta.ns, svc.meta.name,
                                kube::PatchType::kMerge, {{"status", status}}, "status");
   if (!patched.ok()) return patched.error();

@@ -95,7 +95,7 @@ kube::ReconcileOutcome OrderServiceReconciler::reconcile(const kube::Request& re
 
   // 4. Status.
   json status = compute_status(svc, plan, health, deployments, missing, format_time(now));
-  if (Status st = reconcile_status(svc, *live, status, health); !st.ok()) return st.error();
+  if (Status st = reconcile_status(svc, *live, status, plan, health); !st.ok()) return st.error();
 
   // A zone within its grace period is looked at again when the grace ends.
   std::optional<std::chrono::seconds> recheck;

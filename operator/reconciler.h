@@ -81,11 +81,27 @@ json set_condition(json conditions, const std::string& type, const std::string& 
                    const std::string& reason, const std::string& message, int64_t generation,
                    const std::string& now);
 
-// The whole status for this pass.
+// The whole status for this pass. Degraded says where the share of unhealthy
+// zones went: ZoneFailover (to the healthy zones it names), MinHealthyZones
+// (unhealthy zones kept serving to reach failover.minHealthyZones) or
+// NoHealthyZone (no zone is healthy, so none took anything over).
 json compute_status(const OrderService& svc, const std::vector<ZonePlan>& plan,
                     const std::vector<ZoneHealth>& health,
                     const std::map<std::string, json>& deployments,
                     const std::vector<std::string>& missing_refs, const std::string& now);
+
+// An Event a pass records about zone health, from the status before the pass
+// (svc.status) and its verdicts. A zone turning unhealthy: ZoneFailover naming
+// the zones its share moves to, or ZoneUnhealthy when minHealthyZones keeps it
+// serving. The last healthy zone going: one NoHealthyZone, since no zone can
+// take a share. A zone healthy again: ZoneRecovered (Normal).
+struct ZoneEvent {
+  bool normal = false;  // Normal, else Warning
+  std::string reason;
+  std::string message;
+};
+std::vector<ZoneEvent> zone_events(const OrderService& svc, const std::vector<ZonePlan>& plan,
+                                   const std::vector<ZoneHealth>& health);
 
 class OrderServiceReconciler {
  public:
@@ -99,9 +115,9 @@ class OrderServiceReconciler {
   Status reconcile_children(const OrderService& svc, const std::vector<json>& desired,
                             std::map<std::string, json>* applied);
   Status reconcile_status(const OrderService& svc, const json& live, const json& status,
-                          const std::vector<ZoneHealth>& health);
+                          const std::vector<ZonePlan>& plan, const std::vector<ZoneHealth>& health);
   void record_zone_events(const json& live, const OrderService& svc,
-                          const std::vector<ZoneHealth>& health);
+                          const std::vector<ZonePlan>& plan, const std::vector<ZoneHealth>& health);
 
   kube::Client& client_;
   OrderServiceCaches caches_;

@@ -55,6 +55,9 @@ struct TierCaches {
 // ---- pure status (unit tested) ----
 
 // `sts`, `bootstrap_job`: null when absent. `old_status`: the live status.
+// Pod counts: replicas and readyReplicas are the StatefulSet's status (the Pods
+// that exist and are ready: the printer columns), desiredReplicas what it is
+// sized for.
 json compute_cache_status(const CacheTier& tier, const json& old_status, const CachePlan& plan,
                           const json* sts, const json* bootstrap_job,
                           const std::string& rebalance_job, const std::string& now);

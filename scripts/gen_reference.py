@@ -7,13 +7,22 @@ and fails when docs/REFERENCE.md is not what it would write (CTest
 reference_test)."""
 import json
 import pathlib
+import re
 import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def walk(schema, path, rows, required=()):
+def md(text):
+    """Text for a Markdown table cell: "<name>" would be read as an HTML tag."""
+    return re.sub(r"<(?=[A-Za-z/])", "&lt;", text).replace("|", "\\|")
+
+
+def walk(schema, path, rows, rules, required=()):
+    for r in schema.get("x-kubernetes-validations", []):
+        where = path + r.get("fieldPath", "") if r.get("fieldPath") else path
+        rules.append((where, r))
     props = schema.get("properties", {})
     req = set(schema.get("required", []))
     for name, sub in props.items():
@@ -37,9 +46,13 @@ def walk(schema, path, rows, required=()):
         desc = " ".join(sub.get("description", "").split())
         rows.append((p, typ, "; ".join(bits), desc))
         if sub.get("type") == "object":
-            walk(sub, p, rows)
-        elif sub.get("type") == "array" and sub.get("items", {}).get("type") == "object":
-            walk(sub["items"], p + "[]", rows)
+            walk(sub, p, rows, rules)
+        elif sub.get("type") == "array":
+            if sub.get("items", {}).get("type") == "object":
+                walk(sub["items"], p + "[]", rows, rules)
+            else:
+                for r in sub.get("items", {}).get("x-kubernetes-validations", []):
+                    rules.append((p + "[]", r))
 
 
 def crd_section(path):
@@ -51,29 +64,35 @@ def crd_section(path):
     out.append("")
     for version in crd["spec"]["versions"]:
         schema = version["schema"]["openAPIV3Schema"]
-        rules = []
-        for part in ("spec",):
-            s = schema.get("properties", {}).get(part, {})
-            for r in s.get("x-kubernetes-validations", []):
-                rules.append(f"- `{r['rule']}`: {r.get('message', '')}")
         out.append(f"Version `{version['name']}`.")
+        desc = " ".join(schema.get("description", "").split())
+        if desc:
+            out += ["", re.sub(r"<(?=[A-Za-z/])", "&lt;", desc)]
         out.append("")
-        columns = [c["name"] + (" (wide)" if c.get("priority", 0) > 0 else "")
-                   for c in version.get("additionalPrinterColumns", [])]
+        columns = version.get("additionalPrinterColumns", [])
         if columns:
-            out.append("`kubectl get` columns: " + ", ".join(columns) + ".")
+            out += ["`kubectl get` columns (wide: with `-o wide` only):", "",
+                    "| column | value | description |", "|---|---|---|"]
+            for c in columns:
+                name = c["name"] + (" (wide)" if c.get("priority", 0) > 0 else "")
+                cells = [x.replace("|", "\\|") for x in (name, c["jsonPath"])] + [
+                    md(c.get("description", ""))]
+                out.append("| {} | `{}` | {} |".format(*cells))
             out.append("")
         out.append("| field | type | constraints | description |")
         out.append("|---|---|---|---|")
-        rows = []
-        walk(schema, "", rows)
+        rows, rules = [], []
+        walk(schema, "", rows, rules)
         for p, typ, bits, desc in rows:
             if p in ("apiVersion", "kind", "metadata"):
                 continue
-            cells = [c.replace("|", "\\|") for c in (p, typ, bits, desc)]
+            cells = [c.replace("|", "\\|") for c in (p, typ, bits)] + [md(desc)]
             out.append("| `{}` | {} | {} | {} |".format(*cells))
         if rules:
-            out += ["", "Cross-field rules enforced by the API server:", ""] + rules
+            out += ["", "Rules the API server enforces (CEL; the refusal names the field and "
+                    "the values found):", ""]
+            for where, r in rules:
+                out.append(f"- `{where}`: {md(r.get('message', ''))} (`{r['rule']}`)")
         out.append("")
     return out
 

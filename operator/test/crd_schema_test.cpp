@@ -7,6 +7,9 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "operator/types.h"
 
@@ -130,6 +133,104 @@ TEST(CrdSchema, ConventionsHold) {
   EXPECT_EQ(scale["specReplicasPath"].as<std::string>(), ".spec.replicas");
   EXPECT_EQ(scale["statusReplicasPath"].as<std::string>(), ".status.replicas");
   EXPECT_EQ(scale["labelSelectorPath"].as<std::string>(), ".status.selector");
+}
+
+// Every orderguard CRD, the security group's too: the description and rule
+// conventions below hold for all of them (the wgpolicyk8s.io report CRDs are
+// third-party copies and are left as published).
+const char* const kAllCrds[] = {"orderservices.yaml", "cachetiers.yaml", "shardsets.yaml",
+                                "minerpolicies.yaml", "quarantines.yaml"};
+
+YAML::Node root_schema(const YAML::Node& crd) {
+  return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+}
+
+bool described(const YAML::Node& schema) {
+  return schema["description"] && !schema["description"].as<std::string>().empty();
+}
+
+// Paths ("spec.zones[].weight") of the properties under `schema` without a
+// description: spec and status, nested objects, the objects of array items and
+// of map values. The item or value schema itself needs none: its array or map
+// field says what it holds.
+void undescribed(const YAML::Node& schema, const std::string& path, std::vector<std::string>& out) {
+  if (schema["properties"]) {
+    for (const auto& p : schema["properties"]) {
+      const std::string name = p.first.as<std::string>();
+      // Every kind has them; the API server describes them itself.
+      if (path.empty() && (name == "apiVersion" || name == "kind" || name == "metadata")) continue;
+      const std::string child = path.empty() ? name : path + "." + name;
+      if (!described(p.second)) out.push_back(child);
+      undescribed(p.second, child, out);
+    }
+  }
+  if (schema["items"]) undescribed(schema["items"], path + "[]", out);
+  if (schema["additionalProperties"] && schema["additionalProperties"].IsMap()) {
+    undescribed(schema["additionalProperties"], path + "{}", out);
+  }
+}
+
+// `kubectl explain --recursive` and docs/REFERENCE.md are only as complete as
+// the descriptions: every field says what it is (and its unit, default and
+// effect), and so does every kind and printer column.
+TEST(CrdSchema, EveryFieldIsDescribed) {
+  for (const std::string file : kAllCrds) {
+    SCOPED_TRACE(file);
+    YAML::Node crd = YAML::LoadFile(std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + file);
+    YAML::Node schema = root_schema(crd);
+    EXPECT_TRUE(described(schema)) << "the kind itself (openAPIV3Schema) has no description";
+    std::vector<std::string> missing;
+    undescribed(schema, "", missing);
+    EXPECT_GT(schema["properties"]["spec"]["properties"].size(), 0u);
+    for (const auto& path : missing) ADD_FAILURE() << path << " has no description";
+    for (const auto& column : crd["spec"]["versions"][0]["additionalPrinterColumns"]) {
+      EXPECT_TRUE(described(column))
+          << "printer column " << column["name"].as<std::string>() << " has no description";
+    }
+  }
+}
+
+void rules_under(const YAML::Node& schema, const std::string& path,
+                 std::vector<std::pair<std::string, YAML::Node>>& out) {
+  for (const auto& rule : schema["x-kubernetes-validations"]) out.emplace_back(path, rule);
+  if (schema["properties"]) {
+    for (const auto& p : schema["properties"]) {
+      rules_under(p.second, (path.empty() ? "" : path + ".") + p.first.as<std::string>(), out);
+    }
+  }
+  if (schema["items"]) rules_under(schema["items"], path + "[]", out);
+}
+
+// A CEL refusal says what was found, not only what is wanted ("zone weights
+// sum to 90, must be 100"): each rule has a messageExpression, and a static
+// message for when that expression cannot be evaluated. Its reason sets the
+// error type; FieldValueDuplicate is not used because the API server then
+// drops the message. Where a rule sits on a parent, fieldPath names the field
+// (checked against the API server in operator_e2e_test and webhook_e2e_test).
+TEST(CrdSchema, EveryRuleSaysWhatItFound) {
+  size_t rules = 0;
+  for (const std::string file : kAllCrds) {
+    SCOPED_TRACE(file);
+    YAML::Node crd = YAML::LoadFile(std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + file);
+    std::vector<std::pair<std::string, YAML::Node>> found;
+    rules_under(root_schema(crd), "", found);
+    for (const auto& [path, rule] : found) {
+      ++rules;
+      const std::string what = path + ": " + rule["rule"].as<std::string>();
+      EXPECT_TRUE(rule["message"] && !rule["message"].as<std::string>().empty()) << what;
+      EXPECT_TRUE(rule["messageExpression"] && !rule["messageExpression"].as<std::string>().empty())
+          << what;
+      ASSERT_TRUE(rule["reason"]) << what;
+      const std::string reason = rule["reason"].as<std::string>();
+      EXPECT_TRUE(reason == "FieldValueInvalid" || reason == "FieldValueRequired" ||
+                  reason == "FieldValueForbidden")
+          << what << ": reason " << reason;
+      if (rule["fieldPath"]) {
+        EXPECT_EQ(rule["fieldPath"].as<std::string>().rfind('.', 0), 0u) << what;
+      }
+    }
+  }
+  EXPECT_GE(rules, 15u);
 }
 
 }  // namespace

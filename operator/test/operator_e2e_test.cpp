@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
+
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -69,6 +71,17 @@ TEST_F(OperatorE2E, ExamplesApplyAndGetChildrenAndPrinterColumns) {
   for (const char* column : {"READY", "ZONES", "REPLICAS", "AGE", "orders"}) {
     EXPECT_NE(table.out.find(column), std::string::npos) << table.out;
   }
+  // kubectl explain shows each field's description (what the API server
+  // publishes from the CRD), down to the nested ones.
+  auto explain =
+      cluster().kubectl({"explain", "orderservices.spec.failover.unhealthyAfterSeconds"});
+  ASSERT_TRUE(explain.ok()) << explain.err;
+  EXPECT_NE(explain.out.find("Seconds a zone's Deployment may have no available replica"),
+            std::string::npos)
+      << explain.out;
+  explain = cluster().kubectl({"explain", "cachetiers.status.replicas"});
+  ASSERT_TRUE(explain.ok()) << explain.err;
+  EXPECT_NE(explain.out.find("Redis Pods that exist"), std::string::npos) << explain.out;
   auto category = cluster().kubectl({"get", "orderguard", "-n", "shop", "-o", "name"});
   ASSERT_TRUE(category.ok()) << category.err;
   EXPECT_NE(category.out.find("cachetier"), std::string::npos) << category.out;
@@ -123,31 +136,140 @@ TEST_F(OperatorE2E, SpecEditsReachTheChildrenAndObservedGenerationFollows) {
       before);
 }
 
-std::string invalid_service(const std::string& zones, const std::string& extra = "") {
-  return "apiVersion: tiers.orderguard.io/v1alpha1\nkind: OrderService\nmetadata:\n"
-         "  name: bad\n  namespace: default\nspec:\n  image: x\n  zones: " +
-         zones + "\n" + extra;
+json order_service(const json& zones, const json& extra = json::object()) {
+  json spec = {{"image", "x"}, {"zones", zones}};
+  spec.update(extra);
+  return {{"apiVersion", kApiVersion},
+          {"kind", "OrderService"},
+          {"metadata", {{"name", "bad"}, {"namespace", "default"}}},
+          {"spec", spec}};
 }
 
-TEST_F(OperatorE2E, InvalidResourcesAreRefusedWithClearMessages) {
+// The causes of the API server's refusal, as "field: message", sorted (the
+// server's order follows Go map iteration).
+std::vector<std::string> causes(const Error& e) {
+  std::vector<std::string> out;
+  for (const auto& c : e.details.value("causes", json::array())) {
+    out.push_back(c.value("field", "") + ": " + c.value("message", ""));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// Each bad object is refused by the API server itself (OpenAPI schema and CEL
+// rules), and the refusal names the field and says what it found there, not
+// only what is wanted.
+TEST_F(OperatorE2E, InvalidResourcesAreRefusedWithTheFieldAndTheValuesFound) {
   struct Case {
-    std::string yaml, message;
+    std::string what;
+    const kube::Resource* resource;
+    json object;
+    std::vector<std::string> causes;
   };
+  auto zone = [](const std::string& name, int weight) {
+    return json{{"name", name}, {"weight", weight}};
+  };
+  json cache = {{"apiVersion", kApiVersion},
+                {"kind", "CacheTier"},
+                {"metadata", {{"name", "bad"}, {"namespace", "default"}}},
+                {"spec", {{"redis", {{"zones", {"zone-a", "zone-b", "zone-a"}}}}}}};
+  json shards = {
+      {"apiVersion", kApiVersion},
+      {"kind", "ShardSet"},
+      {"metadata", {{"name", "bad"}, {"namespace", "default"}}},
+      {"spec", {{"shardKey", "user_id"}, {"databases", 1024}, {"tablesPerDatabase", 128}}}};
+  json shard_zones = shards;
+  shard_zones["spec"]["databases"] = 2;
+  shard_zones["spec"]["tablesPerDatabase"] = 2;
+  shard_zones["spec"]["zones"] = {"z1", "z1", "z2"};
   const Case cases[] = {
-      {invalid_service("[{name: a, weight: 50}, {name: b, weight: 40}]"),
-       "zone weights must sum to 100"},
-      {invalid_service("[{name: a, weight: 50}, {name: a, weight: 50}]"),
-       "zone names must be unique"},
-      {invalid_service("[{name: a, weight: 100}]",
-                       "  autoscaling: {minReplicas: 5, maxReplicas: 2}\n"),
-       "autoscaling.minReplicas must be <= autoscaling.maxReplicas"},
-      {invalid_service("[{name: a, weight: 101}]"), "should be less than or equal to 100"},
+      {"weights",
+       &order_services_resource(),
+       order_service(json::array({zone("a", 50), zone("b", 40)})),
+       {"spec.zones: Invalid value: \"array\": zone weights sum to 90, must be 100"}},
+      {"names",
+       &order_services_resource(),
+       order_service(json::array({zone("a", 50), zone("a", 50)})),
+       {"spec.zones: Invalid value: \"array\": zone names must be unique: a is given 2 times"}},
+      {"min above max",
+       &order_services_resource(),
+       order_service(json::array({zone("a", 100)}),
+                     {{"autoscaling", {{"minReplicas", 5}, {"maxReplicas", 2}}}}),
+       {"spec.autoscaling.minReplicas: Invalid value: \"object\": autoscaling.minReplicas is 5, "
+        "more than "
+        "autoscaling.maxReplicas 2"}},
+      {"min below zones",
+       &order_services_resource(),
+       order_service(json::array({zone("a", 50), zone("b", 50)}),
+                     {{"autoscaling", {{"minReplicas", 1}, {"maxReplicas", 4}}}}),
+       {"spec.autoscaling.minReplicas: Invalid value: \"object\": autoscaling.minReplicas is 1, "
+        "fewer than "
+        "the 2 zones: every zone needs at least one replica"}},
+      {"min healthy zones",
+       &order_services_resource(),
+       order_service(json::array({zone("a", 50), zone("b", 50)}),
+                     {{"failover", {{"minHealthyZones", 3}}}}),
+       {"spec.failover.minHealthyZones: Invalid value: \"object\": failover.minHealthyZones is 3, "
+        "more than "
+        "the 2 zones"}},
+      {"weight above 100",
+       &order_services_resource(),
+       order_service(json::array({zone("a", 101)})),
+       {"spec.zones[0].weight: Invalid value: 101: spec.zones[0].weight in body should be less "
+        "than or equal to 100",
+        "spec.zones: Invalid value: \"array\": zone weights sum to 101, must be 100"}},
+      {"cache zones",
+       &cache_tiers_resource(),
+       cache,
+       {"spec.redis.zones: Invalid value: \"array\": redis.zones must be unique: zone-a is listed "
+        "2 times"}},
+      {"tables",
+       &shard_sets_resource(),
+       shards,
+       {"spec.tablesPerDatabase: Invalid value: \"object\": databases x tablesPerDatabase is 1024 "
+        "x 128 = "
+        "131072 tables, more than 65536"}},
+      {"shard zones",
+       &shard_sets_resource(),
+       shard_zones,
+       {"spec.zones: Invalid value: \"array\": zones must be unique: z1 is listed 2 times"}},
   };
   for (const auto& c : cases) {
-    auto r = cluster().kubectl({"apply", "-f", "-"}, c.yaml);
-    EXPECT_FALSE(r.ok()) << c.yaml;
-    EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+    SCOPED_TRACE(c.what);
+    auto r = client_->create(*c.resource, "default", c.object);
+    ASSERT_FALSE(r.ok()) << c.object.dump();
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalid) << r.error().describe();
+    EXPECT_EQ(causes(r.error()), sorted(c.causes)) << r.error().details.dump();
   }
+
+  // kubectl shows the same: the field and the values.
+  auto kubectl = cluster().kubectl(
+      {"apply", "-f", "-"}, order_service(json::array({zone("a", 50), zone("b", 40)})).dump());
+  EXPECT_FALSE(kubectl.ok());
+  EXPECT_NE(
+      kubectl.err.find("spec.zones: Invalid value: \"array\": zone weights sum to 90, must be 100"),
+      std::string::npos)
+      << kubectl.err;
+
+  // A rule on change: the engine of an existing ShardSet.
+  json engine = shard_zones;
+  engine["metadata"]["name"] = "engine";
+  engine["spec"].erase("zones");
+  ASSERT_TRUE(client_->create(shard_sets_resource(), "default", engine).ok());
+  auto changed = client_->patch(shard_sets_resource(), "default", "engine", kube::PatchType::kMerge,
+                                {{"spec", {{"engine", "mariadb"}}}});
+  ASSERT_FALSE(changed.ok());
+  EXPECT_EQ(causes(changed.error()),
+            std::vector<std::string>{
+                "spec.engine: Invalid value: \"string\": engine cannot change from mysql "
+                "to mariadb; switching engines on existing data is unsafe"})
+      << changed.error().details.dump();
+  ASSERT_TRUE(client_->remove(shard_sets_resource(), "default", "engine").ok());
 }
 
 TEST_F(OperatorE2E, FailoverMovesShareAndRecoveryMovesItBack) {
@@ -173,9 +295,10 @@ spec:
   };
   auto condition = [&](const std::string& type) {
     json o = get(order_services_resource(), ns, "pay");
-    for (const auto& c : o["status"].value("conditions", json::array()))
+    if (!o.is_object()) return json::object();
+    for (const auto& c : o.value("status", json::object()).value("conditions", json::array()))
       if (c["type"] == type) return c;
-    return json();
+    return json::object();
   };
   ASSERT_TRUE(poll_until([&] { return shares() == std::vector<int>{6, 4, 2}; }, 30s));
   ASSERT_TRUE(
@@ -230,6 +353,44 @@ spec:
         return false;
       },
       30s));
+
+  // Every zone loses its nodes: there is nowhere to fail over to. Every zone
+  // keeps its share by weight, and neither the condition nor the Events claim
+  // that a zone took one over.
+  auto events_with = [&](const std::string& reason) {
+    std::vector<std::string> notes;
+    auto events = client_->list(res::kEvents, ns, {});
+    if (events.ok()) {
+      for (const auto& e : (*events)["items"])
+        if (e.value("reason", "") == reason) notes.push_back(e.value("note", ""));
+    }
+    return notes;
+  };
+  set_node_ready("node-fz-a", false);
+  set_node_ready("node-fz-b", false);
+  ASSERT_TRUE(
+      poll_until([&] { return condition("Degraded").value("reason", "") == "NoHealthyZone"; }, 30s))
+      << condition("Degraded").dump();
+  const std::string none_healthy =
+      "no zone is healthy: fz-a (NoReadyNodes), fz-b (NoReadyNodes), fz-c (NoReadyNodes); there "
+      "is no zone to fail over to, so every zone keeps serving its share by weight";
+  EXPECT_EQ(condition("Degraded")["status"], "True");
+  EXPECT_EQ(condition("Degraded")["message"], none_healthy);
+  EXPECT_EQ(get(order_services_resource(), ns, "pay")["status"]["zoneSummary"], "0/3");
+  EXPECT_TRUE(poll_until(
+      [&] {
+        return shares() == std::vector<int>{6, 4, 2};
+      },
+      30s))
+      << shares()[0] << "," << shares()[1] << "," << shares()[2];
+  ASSERT_TRUE(poll_until(
+      [&] { return events_with("NoHealthyZone") == std::vector<std::string>{none_healthy}; }, 30s));
+  // fz-b went last: the pass that saw it go found no zone to move its share to.
+  for (const auto& note : events_with("ZoneFailover")) {
+    EXPECT_EQ(note.find("zone fz-b is unhealthy"), std::string::npos) << note;
+  }
+  set_node_ready("node-fz-a", true);
+  set_node_ready("node-fz-b", true);
 
   // Recovery: the share moves back.
   set_node_ready("node-fz-c", true);

@@ -149,9 +149,9 @@ TEST(ComputeStatus, FailoverIsDegradedAndNamesTheServingZones) {
   EXPECT_EQ(st["zoneSummary"], "2/3");
   EXPECT_EQ(condition(st, "Degraded")["status"], "True");
   EXPECT_EQ(condition(st, "Degraded")["reason"], "ZoneFailover");
-  EXPECT_NE(condition(st, "Degraded")["message"].get<std::string>().find(
-                "their share is served by: zone-a, zone-b"),
-            std::string::npos);
+  EXPECT_EQ(condition(st, "Degraded")["message"],
+            "unhealthy zones: zone-c (NoReadyNodes); the share of zone-c is served by: zone-a, "
+            "zone-b");
   EXPECT_EQ(condition(st, "Ready")["reason"], "ReferenceNotFound");
   EXPECT_EQ(condition(st, "Progressing")["status"], "True");
   EXPECT_EQ(st["zones"][2]["healthy"], false);
@@ -160,6 +160,91 @@ TEST(ComputeStatus, FailoverIsDegradedAndNamesTheServingZones) {
   EXPECT_EQ(
       st["zones"][0]["desiredReplicas"].get<int>() + st["zones"][1]["desiredReplicas"].get<int>(),
       10);
+}
+
+// With every zone unhealthy every zone keeps serving (there is nowhere to
+// move a share): the condition and the Event must not name a failover target.
+TEST(ComputeStatus, NoHealthyZoneClaimsNoFailoverTarget) {
+  OrderService svc = service();
+  svc.spec.replicas = 12;
+  const std::vector<kube::ObjectPtr> down = {
+      node("a1", "zone-a", false), node("b1", "zone-b", false), node("c1", "zone-c", false)};
+  auto health = compute_zone_health(svc, down, {}, kNow);
+  auto plan = plan_zones(svc.spec, {false, false, false});
+  json st = compute_status(svc, plan, health, {}, {}, "t");
+  EXPECT_EQ(st["zoneSummary"], "0/3");
+  const json degraded = condition(st, "Degraded");
+  EXPECT_EQ(degraded["status"], "True");
+  EXPECT_EQ(degraded["reason"], "NoHealthyZone");
+  EXPECT_EQ(degraded["message"],
+            "no zone is healthy: zone-a (NoReadyNodes), zone-b (NoReadyNodes), zone-c "
+            "(NoReadyNodes); there is no zone to fail over to, so every zone keeps serving its "
+            "share by weight");
+  EXPECT_EQ(st["zones"][0]["desiredReplicas"].get<int>() +
+                st["zones"][1]["desiredReplicas"].get<int>() +
+                st["zones"][2]["desiredReplicas"].get<int>(),
+            12);
+
+  // From all healthy to none: one NoHealthyZone Event and no ZoneFailover.
+  json healthy_before =
+      compute_status(svc, plan_zones(svc.spec, {true, true, true}),
+                     compute_zone_health(svc, all_ready(), {}, kNow), {}, {}, "t0");
+  svc.status = healthy_before;
+  auto events = zone_events(svc, plan, health);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_FALSE(events[0].normal);
+  EXPECT_EQ(events[0].reason, "NoHealthyZone");
+  EXPECT_EQ(events[0].message, degraded["message"]);
+  // Already none healthy: nothing new to say.
+  svc.status = st;
+  EXPECT_TRUE(zone_events(svc, plan, health).empty());
+
+  // One zone comes back: it recovers and takes zone-c's share; zone-b keeps
+  // serving, since minHealthyZones is 2.
+  auto back = compute_zone_health(
+      svc, {node("a1", "zone-a", true), node("b1", "zone-b", false), node("c1", "zone-c", false)},
+      {}, kNow);
+  auto back_plan = plan_zones(svc.spec, {true, false, false});
+  events = zone_events(svc, back_plan, back);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, "ZoneRecovered");
+  json after = compute_status(svc, back_plan, back, {}, {}, "t1");
+  EXPECT_EQ(condition(after, "Degraded")["reason"], "ZoneFailover");
+  EXPECT_EQ(condition(after, "Degraded")["message"],
+            "unhealthy zones: zone-b (NoReadyNodes), zone-c (NoReadyNodes); the share of zone-c "
+            "is served by: zone-a; zone-b keeps serving although unhealthy: "
+            "failover.minHealthyZones 2 needs it");
+}
+
+// A zone turning unhealthy names where its share goes; one that
+// minHealthyZones keeps serving says so instead.
+TEST(ComputeStatus, FailoverEventsNameTargetsOrWhyAZoneKeepsServing) {
+  OrderService svc = service();
+  svc.status = compute_status(svc, plan_zones(svc.spec, {true, true, true}),
+                              compute_zone_health(svc, all_ready(), {}, kNow), {}, {}, "t0");
+  auto health = compute_zone_health(
+      svc, {node("a1", "zone-a", true), node("b1", "zone-b", true), node("c1", "zone-c", false)},
+      {}, kNow);
+  auto events = zone_events(svc, plan_zones(svc.spec, {true, true, false}), health);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, "ZoneFailover");
+  EXPECT_EQ(events[0].message,
+            "zone zone-c is unhealthy (NoReadyNodes); its share moves to: zone-a, zone-b");
+
+  svc.spec.failover.min_healthy_zones = 3;
+  auto kept_plan = plan_zones(svc.spec, {true, true, false});
+  ASSERT_TRUE(kept_plan[2].serving);
+  events = zone_events(svc, kept_plan, health);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].reason, "ZoneUnhealthy");
+  EXPECT_EQ(events[0].message,
+            "zone zone-c is unhealthy (NoReadyNodes) but keeps serving: failover.minHealthyZones "
+            "3 needs it");
+  json st = compute_status(svc, kept_plan, health, {}, {}, "t1");
+  EXPECT_EQ(condition(st, "Degraded")["reason"], "MinHealthyZones");
+  EXPECT_EQ(condition(st, "Degraded")["message"],
+            "unhealthy zones: zone-c (NoReadyNodes); zone-c keeps serving although unhealthy: "
+            "failover.minHealthyZones 3 needs it");
 }
 
 // The HPA enforces its bounds on the Deployment: a zone whose Deployment is

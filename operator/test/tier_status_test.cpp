@@ -71,6 +71,25 @@ TEST(CacheStatus, ScaleDownBlockedExplainsHowToDrain) {
   EXPECT_EQ(condition(s, "Degraded")["status"], "True");
   EXPECT_EQ(s["clusterShards"], 6);
   EXPECT_EQ(s["replicas"], 12);
+  EXPECT_EQ(s["desiredReplicas"], 12);
+}
+
+// The Pod counts are what the StatefulSet has, not what it is asked for: a
+// StatefulSet sized for 12 that has created 5 Pods, 3 of them ready.
+TEST(CacheStatus, PodCountsComeFromTheStatefulSet) {
+  const CacheTier t = tier();
+  const CachePlan plan = plan_cache(t.spec, std::nullopt, std::nullopt);
+  json none = compute_cache_status(t, json::object(), plan, nullptr, nullptr, "", "t0");
+  EXPECT_EQ(none["replicas"], 0);
+  EXPECT_EQ(none["readyReplicas"], 0);
+  EXPECT_EQ(none["desiredReplicas"], 12);
+  json growing = sts(5, 3);
+  json s = compute_cache_status(t, json::object(), plan, &growing, nullptr, "", "t1");
+  EXPECT_EQ(s["replicas"], 5);
+  EXPECT_EQ(s["readyReplicas"], 3);
+  EXPECT_EQ(s["desiredReplicas"], 12);
+  EXPECT_EQ(condition(s, "Progressing")["status"], "True");
+  EXPECT_EQ(condition(s, "Ready")["message"], "3/12 Redis pods ready");
 }
 
 // A schema Job the cache does not hold yet.

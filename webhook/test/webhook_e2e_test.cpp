@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -544,20 +545,48 @@ TEST_F(WebhookE2E, AnExpiredQuarantineRefusesNothing) {
 // claimed it, cannot change after creation; only the expiry can. Malformed ones are refused.
 TEST_F(WebhookE2E, QuarantineFieldsAreImmutableExceptTheExpiry) {
   ASSERT_TRUE(apply(quarantine("pod.shop.immutable", "Pod", "immutable")).ok());
-  auto refused = [&](json patch, const std::string& message) {
+  // The refusal's causes, "field: message": the field and the values, old and new. Sorted:
+  // the server's order follows Go map iteration.
+  auto causes = [](const Error& e) {
+    std::vector<std::string> out;
+    for (const auto& c : e.details.value("causes", json::array())) {
+      out.push_back(c.value("field", "") + ": " + c.value("message", ""));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  auto refused = [&](json patch, std::vector<std::string> want) {
     auto r = client_->patch(kQuarantines, "", "pod.shop.immutable", kube::PatchType::kMerge,
                             {{"spec", patch}});
     EXPECT_FALSE(r.ok()) << patch.dump() << " was accepted";
+    std::sort(want.begin(), want.end());
     if (!r.ok()) {
-      EXPECT_NE(r.error().message.find(message), std::string::npos) << r.error().message;
+      EXPECT_EQ(causes(r.error()), want) << r.error().details.dump();
     }
   };
-  refused({{"nodeName", "n2"}}, "nodeName is immutable");
-  refused({{"nodeName", nullptr}}, "nodeName is immutable");
-  refused({{"createdBy", "someone-else"}}, "createdBy is immutable");
-  refused({{"workload", {{"kind", "Pod"}, {"name", "other"}}}}, "workload is immutable");
-  refused({{"scope", "Image"}, {"image", "evil/miner:1"}}, "immutable");
-  refused({{"reason", "edited"}}, "reason is immutable");
+  json original = *client_->get(kQuarantines, "", "pod.shop.immutable");
+  const std::string reason = original["spec"]["reason"];
+  refused({{"nodeName", "n2"}},
+          {"spec.nodeName: Invalid value: \"object\": nodeName is immutable: it is n1, "
+           "not n2"});
+  refused({{"nodeName", nullptr}},
+          {"spec.nodeName: Invalid value: \"object\": nodeName is immutable: it is n1, not unset"});
+  refused({{"createdBy", "someone-else"}},
+          {"spec.createdBy: Invalid value: \"object\": createdBy is immutable: it is " +
+           original["spec"]["createdBy"].get<std::string>() + ", not someone-else"});
+  refused({{"workload", {{"kind", "Pod"}, {"name", "other"}}}},
+          {"spec.workload: Invalid value: \"object\": workload is immutable: it is Pod immutable, "
+           "not Pod "
+           "other"});
+  refused({{"scope", "Image"}, {"image", "evil/miner:1"}},
+          {"spec.scope: Invalid value: \"object\": scope is immutable: it is Workload, not Image; "
+           "delete the "
+           "Quarantine and create another",
+           "spec.image: Invalid value: \"object\": image is immutable: it is " +
+               original["spec"].value("image", std::string("unset")) + ", not evil/miner:1"});
+  refused({{"reason", "edited"}},
+          {"spec.reason: Invalid value: \"object\": reason is immutable: it is '" + reason +
+           "', not 'edited'"});
   auto extended = client_->patch(kQuarantines, "", "pod.shop.immutable", kube::PatchType::kMerge,
                                  {{"spec", {{"expiresAt", "2999-01-01T00:00:00Z"}}}});
   ASSERT_TRUE(extended.ok()) << extended.error().describe();
@@ -567,17 +596,69 @@ TEST_F(WebhookE2E, QuarantineFieldsAreImmutableExceptTheExpiry) {
   // The schema and CEL refuse an incomplete one; the webhook one it cannot read.
   json incomplete = quarantine("pod.shop.incomplete", "Pod", "incomplete");
   incomplete["spec"].erase("workload");
-  auto r = apply(incomplete);
-  ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.err.find("scope Workload needs namespace and workload"), std::string::npos) << r.err;
+  auto missing = client_->create(kQuarantines, "", incomplete);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(causes(missing.error()),
+            std::vector<std::string>{"spec.workload: Required value: scope Workload needs "
+                                     "workload: the kind and name of the workload in namespace "
+                                     "shop"})
+      << missing.error().details.dump();
+  incomplete["spec"].erase("namespace");
+  incomplete["spec"]["workload"] = {{"kind", "Deployment"}, {"name", "web"}};
+  missing = client_->create(kQuarantines, "", incomplete);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(causes(missing.error()),
+            std::vector<std::string>{"spec.namespace: Required value: scope Workload needs "
+                                     "namespace: the namespace of Deployment web"})
+      << missing.error().details.dump();
+  json no_image = {{"apiVersion", "security.orderguard.io/v1alpha1"},
+                   {"kind", "Quarantine"},
+                   {"metadata", {{"name", "image.none"}}},
+                   {"spec", {{"scope", "Image"}}}};
+  missing = client_->create(kQuarantines, "", no_image);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(causes(missing.error()),
+            std::vector<std::string>{"spec.image: Required value: scope Image needs image: the "
+                                     "image to refuse in every namespace"})
+      << missing.error().details.dump();
   json bad_image = {{"apiVersion", "security.orderguard.io/v1alpha1"},
                     {"kind", "Quarantine"},
                     {"metadata", {{"name", "image.bad"}}},
                     {"spec", {{"scope", "Image"}, {"image", "Evil//Miner"}}}};
-  r = apply(bad_image);
+  auto r = apply(bad_image);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.err.find("invalid Quarantine"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("spec.image"), std::string::npos) << r.err;
+}
+
+// The MinerPolicy CRD's own CEL rules refuse what no policy may say, naming the field and
+// what they found there (the API server, before the webhook sees the object).
+TEST_F(WebhookE2E, MinerPolicyRulesNameTheFieldAndWhatTheyFound) {
+  json policy = {
+      {"apiVersion", "security.orderguard.io/v1alpha1"},
+      {"kind", "MinerPolicy"},
+      {"metadata", {{"name", "rules"}}},
+      {"spec",
+       {{"signatures",
+         {{{"name", "both"}, {"literal", "a"}, {"regex", "b"}}, {{"name", "neither"}}}},
+        {"agent", {{"exclusions", {{"podSelector", {{"matchLabels", json::object()}}}}}}}}}};
+  auto r = client_->create(kMinerPolicies, "", policy);
+  ASSERT_FALSE(r.ok());
+  std::vector<std::string> causes;
+  for (const auto& c : r.error().details.value("causes", json::array())) {
+    causes.push_back(c.value("field", "") + ": " + c.value("message", ""));
+  }
+  std::sort(causes.begin(), causes.end());  // the server's order follows Go map iteration
+  EXPECT_EQ(causes,
+            (std::vector<std::string>{
+                "spec.agent.exclusions.podSelector: Required value: an empty podSelector would "
+                "exclude every Pod: it has 0 matchLabels and 0 matchExpressions; give at least "
+                "one",
+                "spec.signatures[0]: Invalid value: \"object\": signature both: set exactly one "
+                "of literal and regex, not both",
+                "spec.signatures[1]: Invalid value: \"object\": signature neither: set exactly "
+                "one of literal and regex, neither is set"}))
+      << r.error().details.dump();
 }
 
 // Quarantines written by earlier agents into a MinerPolicy's spec.quarantine keep being
