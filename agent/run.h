@@ -55,6 +55,9 @@ namespace orderguard::agent {
 
 struct RunOptions {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
+  // Client-side rate limit of API requests (kube::Config's defaults).
+  double kube_api_qps = 20;
+  int kube_api_burst = 30;
   std::chrono::milliseconds interval{std::chrono::seconds(30)};
   std::string metrics_addr = ":9090";
   bool resolve_pools = true;
