@@ -75,6 +75,9 @@ TEST_F(OperatorE2E, ExamplesApplyAndGetChildrenAndPrinterColumns) {
   auto category = cluster().kubectl({"get", "orderguard", "-n", "shop", "-o", "name"});
   ASSERT_TRUE(category.ok()) << category.err;
   EXPECT_NE(category.out.find("cachetier"), std::string::npos) << category.out;
+  // The children were written, and writes() sees them: the steady-state checks that expect
+  // it not to move would pass on a counter that reads nothing.
+  EXPECT_GT(writes(), 0);
 }
 
 // The value of `series` (name and labels as Prometheus prints them) in `text`; -1 if absent.
