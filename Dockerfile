@@ -25,6 +25,11 @@ WORKDIR /src
 COPY . .
 # Compiler parallelism (empty: one job per CPU).
 ARG JOBS=""
+# What --version prints. The context has no .git (.dockerignore), so the commit comes in as
+# an argument (scripts/images.sh passes `git rev-parse HEAD`); without it: "unknown". An
+# empty VERSION means the project's version (CMakeLists.txt).
+ARG VERSION=""
+ARG GIT_COMMIT=""
 # ccache (found by CMakeLists.txt) keeps its objects in a cache mount that
 # outlives the layers: when the compile step reruns after a source change, only
 # the changed translation units are compiled again. The mount is BuildKit syntax
@@ -36,6 +41,7 @@ RUN --mount=type=cache,id=orderguard-ccache,target=/root/.ccache \
     export CCACHE_DIR=/root/.ccache CCACHE_MAXSIZE=2G \
     && ccache --zero-stats >/dev/null \
     && cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+         -DORDERGUARD_GIT_COMMIT="${GIT_COMMIT}" ${VERSION:+-DORDERGUARD_VERSION="${VERSION}"} \
     && cmake --build /build -j "${JOBS:-$(nproc)}" \
          --target orderguard-operator orderguard-webhook orderguard-agent \
     && ccache --show-stats \

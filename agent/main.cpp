@@ -14,6 +14,7 @@
 #include "agent/report.h"
 #include "agent/run.h"
 #include "agent/scanner.h"
+#include "kube/cli.h"
 #include "kube/clock.h"
 #include "kube/duration.h"
 #include "kube/io_threads.h"
@@ -32,34 +33,36 @@ constexpr int kExitError = 2;
 
 int main(int argc, char** argv) {
   using namespace orderguard;
+  using namespace std::chrono_literals;
   CLI::App app{"orderguard node agent"};
+  kube::configure_cli(app, "orderguard-agent");
   app.require_subcommand(1);
   agent::HostPaths paths;
   std::string output = "table";
-  double interval = 1.0;
+  std::chrono::milliseconds interval = 1s;
   bool resolve_pools = false;
   agent::ScanOptions options;
   CLI::App* scan = app.add_subcommand("scan", "run every check once on this host and report");
-  scan->add_option("--host-proc", paths.proc_root, "the host's /proc")->capture_default_str();
-  scan->add_option("--host-root", paths.host_root, "the host's root filesystem")
-      ->capture_default_str();
-  scan->add_option("--output,-o", output, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
-  scan->add_option("--interval", interval, "seconds between the two CPU samples")
-      ->check(CLI::Range(0.05, 600.0))
-      ->capture_default_str();
-  scan->add_option("--cpu-hog-percent", options.cpu_hog_percent, "CPU hog threshold (% of a CPU)")
-      ->capture_default_str();
-  scan->add_flag("--resolve-pools", resolve_pools,
-                 "resolve the built-in pool host names (DNS queries for pool domains)");
-  scan->add_flag("!--no-hidden", options.check_hidden, "skip the hidden-process sweep");
+  kube::add_version_flag(*scan, "orderguard-agent");
+  scan->add_option("--host-proc", paths.proc_root, "the host's /proc");
+  scan->add_option("--host-root", paths.host_root, "the host's root filesystem");
+  scan->add_option("--output,-o", output,
+                   "table or json (json: values of secret-looking flags in command lines "
+                   "shown as <redacted>)")
+      ->check(CLI::IsMember({"table", "json"}));
+  kube::add_duration_option(*scan, "--interval", interval, "time between the two CPU samples",
+                            {.min = 50ms, .max = 10min});
+  scan->add_option("--cpu-hog-percent", options.cpu_hog_percent, "CPU hog threshold (% of a CPU)");
+  scan->add_flag("--resolve-pools,!--no-resolve-pools", resolve_pools,
+                 "resolve the built-in pool host names (DNS queries for pool domains); off: the "
+                 "pool-connection rule is off (default: off)");
+  scan->add_flag("--hidden,!--no-hidden", options.check_hidden,
+                 "the hidden-process sweep (default: on)");
   scan->add_flag("--baseline", options.baseline,
                  "also report hardening gaps (sshd, firewall, fail2ban, auditd, writable dirs)");
   scan->add_option("--hidden-chunk", options.hidden_sweep_chunk,
                    "pids probed per scan by the hidden-process sweep (0: up to pid_max)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+      ->check(CLI::NonNegativeNumber);
   bool verbose = false;
   scan->add_flag("-v,--verbose", verbose,
                  "also list the processes with findings below the miner threshold");
@@ -68,8 +71,7 @@ int main(int argc, char** argv) {
   auto exclusion_flags = [&](CLI::App* cmd) {
     cmd->add_option("--trusted-binaries", exclude.trusted_binaries,
                     "sha256sum file of the orderguard binaries never reported (the agent's own "
-                    "binary always is; a missing file: only it)")
-        ->capture_default_str();
+                    "binary always is; a missing file: only it)");
     cmd->add_option("--exclude-exe", exclude.executables,
                     "never report host processes whose executable path matches this glob "
                     "(repeatable; * and ? within a component, ** across)")
@@ -77,65 +79,69 @@ int main(int argc, char** argv) {
         ->allow_extra_args(false);
   };
   exclusion_flags(scan);
-  double watch = 0;
-  scan->add_option("--watch", watch,
-                   "rescan every this many seconds until interrupted (0: scan once)")
-      ->check(CLI::NonNegativeNumber);
+  std::chrono::milliseconds watch = 0s;
+  kube::add_duration_option(*scan, "--watch", watch,
+                            "rescan after this long, again and again until interrupted (0: scan "
+                            "once)",
+                            {.min = 50ms, .zero_ok = true});
 
   agent::RunOptions run_options;
   agent::ResponderOptions& ro = run_options.respond;
   if (const char* node = std::getenv("NODE_NAME")) ro.node_name = node;
   if (const char* pod = std::getenv("POD_NAME")) ro.pod_name = pod;
-  std::string quarantine_expiry;
-  double run_interval = 30;
+  std::chrono::seconds quarantine_expiry = 0s;
   std::vector<std::string> protected_namespaces(ro.protected_namespaces.begin(),
                                                 ro.protected_namespaces.end());
   std::string level = "info";
   CLI::App* run = app.add_subcommand("run", "DaemonSet mode: scan every interval and respond");
+  kube::add_version_flag(*run, "orderguard-agent");
   run->add_option("--node-name", ro.node_name, "this node (default: $NODE_NAME)");
-  run->add_option("--kubeconfig", run_options.kubeconfig, "kubeconfig file (default: in-cluster)");
-  run->add_option("--interval", run_interval, "seconds between scans")
-      ->check(CLI::Range(0.1, 3600.0))
-      ->capture_default_str();
+  run->add_option("--kubeconfig", run_options.kubeconfig,
+                  "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
+  run->add_option("--kube-api-qps", run_options.kube_api_qps,
+                  "client-side limit of requests per second to the API server (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--kube-api-burst", run_options.kube_api_burst,
+                  "requests the client may send at once above --kube-api-qps")
+      ->check(CLI::PositiveNumber);
+  kube::add_duration_option(*run, "--interval", run_options.interval, "time between scans",
+                            {.min = 100ms, .max = 1h});
   run->add_flag("--dry-run", ro.dry_run, "decide and report, act on nothing");
   run->add_flag("--delete-on-pdb-block", ro.delete_on_pdb_block,
                 "delete a miner pod when a PodDisruptionBudget refuses its eviction");
   run->add_option("--pod-name", ro.pod_name,
                   "this agent's Pod, recorded in the Quarantines it creates (default: $POD_NAME)");
-  run->add_option("--quarantine-expiry", quarantine_expiry,
-                  "Quarantines it creates expire after this long (Go duration: 72h); "
-                  "default: never, they last until deleted");
+  kube::add_duration_option(*run, "--quarantine-expiry", quarantine_expiry,
+                            "Quarantines it creates expire after this long (0: never, they last "
+                            "until deleted)",
+                            {.min = 1s, .zero_ok = true});
   run->add_option("--protected-namespaces", protected_namespaces,
                   "namespaces whose pods are never acted on")
-      ->delimiter(',')
-      ->capture_default_str();
+      ->delimiter(',');
   run->add_option("--evictions-per-minute", ro.evictions_per_minute,
                   "at most this many pods acted on per minute on this node")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+      ->check(CLI::NonNegativeNumber);
   run->add_flag("--taint-node", ro.taint_node,
                 "taint a compromised node orderguard.io/miner-compromised:NoSchedule");
   run->add_flag("--kill-unowned", ro.kill_unowned, "SIGKILL miner processes that belong to no pod");
-  run->add_option("--metrics-addr", run_options.metrics_addr, "/metrics, /healthz, /readyz")
-      ->capture_default_str();
-  run->add_option("--host-proc", run_options.paths.proc_root, "the host's /proc")
-      ->capture_default_str();
-  run->add_option("--host-root", run_options.paths.host_root, "the host's root filesystem")
-      ->capture_default_str();
+  run->add_option("--metrics-addr", run_options.metrics_addr,
+                  "address of /metrics, /healthz, /readyz");
+  run->add_option("--host-proc", run_options.paths.proc_root, "the host's /proc");
+  run->add_option("--host-root", run_options.paths.host_root, "the host's root filesystem");
   run->add_option("--cpu-hog-percent", run_options.scan.cpu_hog_percent,
-                  "CPU hog threshold (% of a CPU)")
-      ->capture_default_str();
+                  "CPU hog threshold (% of a CPU)");
+  run->add_flag("--hidden,!--no-hidden", run_options.scan.check_hidden,
+                "the hidden-process sweep (default: on)");
   run->add_option("--hidden-chunk", run_options.scan.hidden_sweep_chunk,
                   "pids probed per scan by the hidden-process sweep (0: up to pid_max)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  run->add_flag("!--no-resolve-pools", run_options.resolve_pools,
-                "do not resolve pool host names (no DNS queries; the pool-connection rule is off)");
-  std::string pool_refresh = "10m";
-  run->add_option("--pool-refresh", pool_refresh,
-                  "how often pool host names are resolved again (Go duration: 10m, 1h)")
-      ->capture_default_str();
-  run->add_option("--log-level", level, "debug, info or error")->capture_default_str();
+      ->check(CLI::NonNegativeNumber);
+  run->add_flag("--resolve-pools,!--no-resolve-pools", run_options.resolve_pools,
+                "resolve the pool host names of the MinerPolicies (DNS queries for pool "
+                "domains); off: the pool-connection rule is off (default: on)");
+  kube::add_duration_option(*run, "--pool-refresh", run_options.pool_refresh,
+                            "how often pool host names are resolved again", {.min = 1s});
+  run->add_option("--log-level", level, "debug, info or error")
+      ->check(CLI::IsMember({"debug", "info", "error"}));
   exclusion_flags(run);
   run->add_option("--exclude-namespace", exclude.namespaces,
                   "never report or act on processes of Pods in this namespace (repeatable)")
@@ -165,22 +171,7 @@ int main(int argc, char** argv) {
       return kExitError;
     }
     log::set_level(parsed);
-    Result<std::chrono::nanoseconds> refresh = kube::parse_duration(pool_refresh);
-    if (!refresh || *refresh < std::chrono::seconds(1)) {
-      log::error("invalid --pool-refresh: want a duration of at least 1s",
-                 {{"value", pool_refresh}});
-      return kExitError;
-    }
-    run_options.pool_refresh = std::chrono::duration_cast<std::chrono::milliseconds>(*refresh);
-    if (!quarantine_expiry.empty()) {
-      Result<std::chrono::nanoseconds> expiry = kube::parse_duration(quarantine_expiry);
-      if (!expiry || *expiry < std::chrono::seconds(1)) {
-        log::error("invalid --quarantine-expiry: want a duration of at least 1s",
-                   {{"value", quarantine_expiry}});
-        return kExitError;
-      }
-      ro.quarantine_expiry = std::chrono::duration_cast<std::chrono::seconds>(*expiry);
-    }
+    if (quarantine_expiry.count() > 0) ro.quarantine_expiry = quarantine_expiry;
     // A DaemonSet on every node: keep its footprint small. Two malloc arenas
     // instead of one per allocating thread, and two I/O threads for two watches
     // and a few writes instead of cpprestsdk's 40.
@@ -189,7 +180,6 @@ int main(int argc, char** argv) {
     kube::init_openssl_for_process();
     kube::block_shutdown_signals();
     ro.protected_namespaces = {protected_namespaces.begin(), protected_namespaces.end()};
-    run_options.interval = std::chrono::milliseconds(static_cast<int64_t>(run_interval * 1000));
     return agent::run_agent(std::move(run_options));
   }
 
@@ -214,7 +204,7 @@ int main(int argc, char** argv) {
   if (resolve_pools) {
     pools.set_hosts(agent::pool_hosts_to_resolve({}));
     pools.refresh();
-    if (watch > 0) pools.start();
+    if (watch.count() > 0) pools.start();
   }
   agent::Scanner scanner(std::move(view), &clock, &probe, resolve_pools ? &pools : nullptr,
                          policy::built_in_default(), options);
@@ -227,7 +217,7 @@ int main(int argc, char** argv) {
     log::error("scan failed", {{"error", e.what()}});
     return kExitError;
   }
-  std::this_thread::sleep_for(std::chrono::duration<double>(interval));
+  std::this_thread::sleep_for(interval);
   while (true) {
     // The scanner records what threw inside it and carries on; this is the last line for
     // anything else, so a host's bytes end in exit code 2 (or the next --watch scan), never
@@ -242,7 +232,8 @@ int main(int argc, char** argv) {
       }
       if (output == "json") {
         // One document per scan; in watch mode one per line so the stream can be piped.
-        std::cout << kube::dump_for_wire(agent::to_json(*report), watch > 0 ? -1 : 2) << std::endl;
+        std::cout << kube::dump_for_wire(agent::to_json(*report), watch.count() > 0 ? -1 : 2)
+                  << std::endl;
       } else {
         std::cout << agent::format_table(*report, verbose) << std::flush;
       }
@@ -252,7 +243,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       log::error("scan failed", {{"error", e.what()}});
     }
-    if (watch <= 0) return code;
-    std::this_thread::sleep_for(std::chrono::duration<double>(watch));
+    if (watch.count() == 0) return code;
+    std::this_thread::sleep_for(watch);
   }
 }

@@ -39,9 +39,32 @@ std::string cell(std::string_view text, size_t width) {
   return out;
 }
 
+constexpr std::string_view kRedacted = "<redacted>";
+
+bool secret_flag_name(std::string_view name) {
+  std::string lower;
+  for (char c : name) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (std::string_view word : {"password", "passwd", "secret", "token"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  for (std::string_view suffix : {"pass", "pwd", "key"}) {
+    if (lower.ends_with(suffix)) return true;
+  }
+  return false;
+}
+
+// The flag name of `arg` ("--db-password=x" -> "db-password"), or empty when it is no
+// named flag (a value, "-", "--", a single-letter flag).
+std::string_view flag_name(std::string_view arg) {
+  if (!arg.starts_with('-')) return {};
+  arg.remove_prefix(arg.starts_with("--") ? 2 : 1);
+  arg = arg.substr(0, arg.find('='));
+  return arg.size() >= 2 ? arg : std::string_view();
+}
+
 std::string join_cmdline(const std::vector<std::string>& argv, size_t max) {
   std::string out;
-  for (const std::string& a : argv) {
+  for (const std::string& a : redact_secrets(argv)) {
     if (!out.empty()) out += ' ';
     out += shown(a);
   }
@@ -81,7 +104,7 @@ nlohmann::json processes_json(const std::vector<ProcessReport>& list) {
     nlohmann::json findings = nlohmann::json::array();
     for (const policy::Finding& f : p.findings) findings.push_back(finding_json(f));
     nlohmann::json cmdline = nlohmann::json::array();
-    for (const std::string& arg : p.cmdline) cmdline.push_back(valid(arg));
+    for (const std::string& arg : redact_secrets(p.cmdline)) cmdline.push_back(valid(arg));
     procs.push_back({{"pid", p.pid},
                      {"ppid", p.ppid},
                      {"comm", valid(p.comm)},
@@ -100,6 +123,21 @@ nlohmann::json processes_json(const std::vector<ProcessReport>& list) {
 }
 
 }  // namespace
+
+std::vector<std::string> redact_secrets(const std::vector<std::string>& argv) {
+  std::vector<std::string> out = argv;
+  for (size_t i = 1; i < out.size(); ++i) {
+    const std::string_view name = flag_name(argv[i]);
+    if (name.empty() || !secret_flag_name(name)) continue;
+    const size_t eq = argv[i].find('=');
+    if (eq != std::string::npos) {
+      out[i] = argv[i].substr(0, eq + 1) + std::string(kRedacted);
+    } else if (i + 1 < out.size()) {
+      out[++i] = std::string(kRedacted);
+    }
+  }
+  return out;
+}
 
 nlohmann::json to_json(const ScanReport& r) {
   nlohmann::json exclusions = nlohmann::json::array();

@@ -547,7 +547,22 @@ void Responder::mark_node(const ScanReport& report,
   for (const ProcessReport* p : unowned) {
     note += "; miner pid " + std::to_string(p->pid) + " (" + kube::escape_untrusted(p->comm) + ")";
   }
-  json fields = {{"node", options_.node_name}, {"rules", rule_list}};
+  // What made the node compromised, for whoever reads the log: each miner process outside any
+  // Pod with its pid, comm and rules, and each strong host finding with its rule and where.
+  json causes = json::array();
+  for (const ProcessReport* p : unowned) {
+    json rules_of = json::array();
+    for (const policy::Finding& f : p->findings) rules_of.push_back(f.rule_id);
+    causes.push_back({{"rule", "miner-outside-pod"},
+                      {"pid", p->pid},
+                      {"comm", kube::escape_untrusted(p->comm)},
+                      {"processRules", std::move(rules_of)}});
+  }
+  for (const policy::Finding& f : report.host_findings) {
+    if (f.severity != policy::Severity::kStrong) continue;
+    causes.push_back({{"rule", f.rule_id}, {"field", kube::escape_untrusted(f.field_path)}});
+  }
+  json fields = {{"node", options_.node_name}, {"rules", rule_list}, {"causes", causes}};
   if (options_.dry_run) {
     log::info("dry-run: would mark node compromised", fields);
     return;

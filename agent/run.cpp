@@ -168,6 +168,8 @@ int run_agent(RunOptions options) {
     log::error("no Kubernetes configuration", {{"error", config.error().describe()}});
     return kExitError;
   }
+  config->qps = options.kube_api_qps;
+  config->burst = options.kube_api_burst;
   Result<std::unique_ptr<kube::Client>> made =
       kube::make_client(*config, {.metrics = registry.get()});
   if (!made) {

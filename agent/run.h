@@ -50,11 +50,15 @@
 #include "agent/host_view.h"
 #include "agent/responder.h"
 #include "agent/scanner.h"
+#include "kube/config.h"
 
 namespace orderguard::agent {
 
 struct RunOptions {
   std::string kubeconfig;  // empty: $KUBECONFIG, in-cluster, ~/.kube/config
+  // Client-side rate limit of API requests.
+  double kube_api_qps = kube::Config{}.qps;
+  int kube_api_burst = kube::Config{}.burst;
   std::chrono::milliseconds interval{std::chrono::seconds(30)};
   std::string metrics_addr = ":9090";
   bool resolve_pools = true;

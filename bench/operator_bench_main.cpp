@@ -10,7 +10,7 @@
 //     metadata.generation with Ready and Progressing conditions and every
 //     child exists (3 Deployments, 3 PDBs, 1 Service, 1 ConfigMap each);
 //  4. waits until the operator is quiet, then reads its /metrics:
-//     rest_client_requests_total by verb (the requests it really sent) ->
+//     rest_client_requests_total by method (the requests it really sent) ->
 //     writes per OrderService; /proc/<pid> -> peak RSS (VmHWM) and CPU seconds;
 //  5. waits for the next forced resync (--resync-period) to reconcile every
 //     OrderService again and counts the writes it caused;
@@ -64,9 +64,9 @@ struct OperatorStats {
 OperatorStats scrape(int port) {
   OperatorStats s;
   const std::string text = http_get(port, "/metrics");
-  for (const char* verb : {"GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "DELETE"}) {
+  for (const char* verb : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
     s.requests[verb] =
-        metric_sum(text, "rest_client_requests_total", {std::string("verb=\"") + verb + "\""});
+        metric_sum(text, "rest_client_requests_total", {std::string("method=\"") + verb + "\""});
   }
   s.writes = s.requests["POST"] + s.requests["PUT"] + s.requests["PATCH"] + s.requests["DELETE"];
   s.reconciles =
@@ -119,7 +119,7 @@ class Operator {
                                      "--metrics-addr",
                                      "127.0.0.1:" + std::to_string(port_),
                                      "--resync-period",
-                                     std::to_string(resync_)};
+                                     std::to_string(resync_) + "s"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
     auto p = e2e::Process::spawn({"orderguard-operator", args, log_});
     if (!p.ok()) {

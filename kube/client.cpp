@@ -472,21 +472,52 @@ std::string transport_failure_text(std::string_view what, int value, std::string
   return {};
 }
 
+// client-go's REST client metrics (k8s.io/client-go/tools/metrics), with its names, labels and
+// buckets, so dashboards and alerts written for Go controllers work unchanged. `host` is the
+// API server's host:port. Watches count as GET requests, as in client-go.
 struct Metrics {
-  prometheus::Family<prometheus::Counter>* requests = nullptr;
-  prometheus::Family<prometheus::Histogram>* duration = nullptr;
+  prometheus::Family<prometheus::Counter>* requests = nullptr;        // {code, method, host}
+  prometheus::Family<prometheus::Histogram>* duration = nullptr;      // {verb, host}
+  prometheus::Family<prometheus::Histogram>* rate_limiter = nullptr;  // {verb, host}
+  prometheus::Family<prometheus::Counter>* retries = nullptr;         // {code, verb, host}
+  std::string host;
 
-  void record(const std::string& verb, const std::string& code,
+  static const prometheus::Histogram::BucketBoundaries& buckets() {
+    // client-go's buckets for rest_client_request_duration_seconds and
+    // rest_client_rate_limiter_duration_seconds.
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0};
+    return kBuckets;
+  }
+
+  void record(const std::string& method, const std::string& code,
               std::optional<std::chrono::duration<double>> elapsed) const {
     if (requests == nullptr) return;
     try {
-      requests->Add({{"verb", verb}, {"code", code}}).Increment();
+      requests->Add({{"code", code}, {"method", method}, {"host", host}}).Increment();
       if (elapsed) {
-        // client-go's buckets for rest_client_request_duration_seconds.
-        static const prometheus::Histogram::BucketBoundaries kBuckets = {
-            0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0};
-        duration->Add({{"verb", verb}}, kBuckets).Observe(elapsed->count());
+        duration->Add({{"verb", method}, {"host", host}}, buckets()).Observe(elapsed->count());
       }
+    } catch (const std::exception& e) {
+      log::error("cannot record REST client metric", {{"error", e.what()}});
+    }
+  }
+
+  // The time a request waited for the client-side rate limiter (zero included, as client-go).
+  void record_throttle(const std::string& method, std::chrono::duration<double> waited) const {
+    if (rate_limiter == nullptr) return;
+    try {
+      rate_limiter->Add({{"verb", method}, {"host", host}}, buckets()).Observe(waited.count());
+    } catch (const std::exception& e) {
+      log::error("cannot record REST client metric", {{"error", e.what()}});
+    }
+  }
+
+  // A request sent again on a new connection after `code` ("<error>": no answer).
+  void record_retry(const std::string& method, const std::string& code) const {
+    if (retries == nullptr) return;
+    try {
+      retries->Add({{"code", code}, {"verb", method}, {"host", host}}).Increment();
     } catch (const std::exception& e) {
       log::error("cannot record REST client metric", {{"error", e.what()}});
     }
@@ -847,6 +878,7 @@ class RestClient final : public Client {
                                                              {"path", target},
                                                              {"attempt", attempt},
                                                              {"error", page.error().message}});
+      metrics_.record_retry(http::methods::GET, "<error>");
       page = list_page_once(target, counting, &connect_failed);
     }
     return page;
@@ -855,7 +887,7 @@ class RestClient final : public Client {
   Result<json> list_page_once(const std::string& target, const std::function<void(json&&)>& on_item,
                               bool* connect_failed) {
     const std::string verb = http::methods::GET;
-    throttle();
+    throttle(verb);
     const auto start = std::chrono::steady_clock::now();
     const auto elapsed = [&] {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
@@ -1021,9 +1053,10 @@ class RestClient final : public Client {
 
   // Client-side rate limit (client-go's QPS/burst): reserve a token, then sleep
   // outside any lock until it is ours.
-  void throttle() {
+  void throttle(const std::string& method) {
     if (!limiter_) return;
     const Clock::duration delay = limiter_->when("");
+    metrics_.record_throttle(method, std::max(delay, Clock::duration::zero()));
     if (delay <= Clock::duration::zero()) return;
     // Like client-go, a long client-side wait is worth an info line: it
     // explains slow reconciles that API server metrics do not show.
@@ -1057,6 +1090,7 @@ class RestClient final : public Client {
                                                              {"path", target},
                                                              {"attempt", attempt},
                                                              {"error", answer.error().message}});
+      metrics_.record_retry(method, "<error>");
       answer = send_once(method, target, body, content_type, &connect_failed);
     }
     return answer;
@@ -1065,7 +1099,7 @@ class RestClient final : public Client {
   Result<HttpAnswer> send_once(const http::method& method, const std::string& target,
                                const std::optional<std::string>& body,
                                std::string_view content_type, bool* connect_failed) {
-    throttle();
+    throttle(method);
     const auto start = std::chrono::steady_clock::now();
     if (auto refused = still_refused(method, target, {})) {
       *connect_failed = true;
@@ -1163,10 +1197,10 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
     http::http_response resp = client.request(*req, cancel.state()->source.get_token()).get();
     if (resp.status_code() != http::status_codes::OK) {
       const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
-      metrics_.record(verb, std::to_string(resp.status_code()), std::nullopt);
+      metrics_.record(http::methods::GET, std::to_string(resp.status_code()), std::nullopt);
       return error_from_status(resp.status_code(), parse_body(body));
     }
-    metrics_.record(verb, "200", std::nullopt);
+    metrics_.record(http::methods::GET, "200", std::nullopt);
     log::debug("watch started", {{"path", target}});
 
     // The body is read as it arrives: in_avail() bytes are taken in one copy,
@@ -1266,14 +1300,27 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
 
     Metrics metrics;
     if (opts.metrics != nullptr) {
-      metrics.requests = &prometheus::BuildCounter()
-                              .Name("rest_client_requests_total")
-                              .Help("Requests to the Kubernetes API server by verb and HTTP code")
-                              .Register(*opts.metrics);
+      metrics.host = host_port(
+          base.host(), base.port() > 0 ? base.port() : (base.scheme() == "https" ? 443 : 80));
+      metrics.requests =
+          &prometheus::BuildCounter()
+               .Name("rest_client_requests_total")
+               .Help("Number of HTTP requests, partitioned by status code, method, and host.")
+               .Register(*opts.metrics);
       metrics.duration = &prometheus::BuildHistogram()
                               .Name("rest_client_request_duration_seconds")
-                              .Help("Latency of Kubernetes API requests (watches excluded)")
+                              .Help("Request latency in seconds. Broken down by verb, and host.")
                               .Register(*opts.metrics);
+      metrics.rate_limiter =
+          &prometheus::BuildHistogram()
+               .Name("rest_client_rate_limiter_duration_seconds")
+               .Help("Client side rate limiter latency in seconds. Broken down by verb, and host.")
+               .Register(*opts.metrics);
+      metrics.retries =
+          &prometheus::BuildCounter()
+               .Name("rest_client_request_retries_total")
+               .Help("Number of request retries, partitioned by status code, verb, and host.")
+               .Register(*opts.metrics);
     }
     return std::unique_ptr<Client>(
         std::make_unique<RestClient>(config, std::move(base), std::move(http_config), metrics));

@@ -173,7 +173,10 @@ class Client {
 };
 
 struct ClientOptions {
-  // REST metrics (rest_client_requests_total{verb,code}, latency) go here when set.
+  // client-go's REST metrics go here when set: rest_client_requests_total{code,method,host},
+  // rest_client_request_duration_seconds{verb,host},
+  // rest_client_rate_limiter_duration_seconds{verb,host} and
+  // rest_client_request_retries_total{code,verb,host}.
   prometheus::Registry* metrics = nullptr;
 };
 

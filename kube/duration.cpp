@@ -22,6 +22,9 @@ constexpr std::array<Unit, 8> kUnits{{{"ns", 1},
                                       {"h", 3'600'000'000'000},
                                       {"", 0}}};
 
+// fraction * unit needs more than 64 bits; GCC and Clang have the type (-Wpedantic: say so).
+__extension__ using Uint128 = unsigned __int128;
+
 Error invalid(std::string_view text, std::string_view why) {
   return make_error(ErrorCode::kInvalid, "bad duration \"" + std::string(text) +
                                              "\": " + std::string(why) +
@@ -34,24 +37,37 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   if (text == "0") return std::chrono::nanoseconds(0);
   if (text.empty()) return invalid(text, "empty");
   if (text.front() == '-') return invalid(text, "negative");
+  const std::string_view whole = text;  // what the messages quote
   if (text.front() == '+') text.remove_prefix(1);
-  const std::string_view whole = text;
-  long double total = 0;
+  // Integers throughout, as Go does, so that what format_duration writes parses back exactly.
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  uint64_t total = 0;
   while (!text.empty()) {
     // <digits>[.<digits>]
     size_t i = 0;
-    long double value = 0;
+    uint64_t whole_part = 0;
     bool digits = false;
+    bool overflow = false;
     while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      value = value * 10 + (text[i++] - '0');
+      const uint64_t digit = static_cast<uint64_t>(text[i++] - '0');
+      if (whole_part > (kMax - digit) / 10) overflow = true;
+      if (!overflow) whole_part = whole_part * 10 + digit;
       digits = true;
     }
+    // The fraction as fraction / scale; digits past the 19th weigh less than a nanosecond
+    // even in hours, and are read but not counted.
+    uint64_t fraction = 0;
+    uint64_t scale = 1;
     if (i < text.size() && text[i] == '.') {
       ++i;
-      long double scale = 0.1L;
+      int counted = 0;
       while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-        value += (text[i++] - '0') * scale;
-        scale /= 10;
+        if (counted < 19) {
+          fraction = fraction * 10 + static_cast<uint64_t>(text[i] - '0');
+          scale *= 10;
+          ++counted;
+        }
+        ++i;
         digits = true;
       }
     }
@@ -66,10 +82,13 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
     }
     if (unit == nullptr) return invalid(whole, text.empty() ? "missing unit" : "unknown unit");
     text.remove_prefix(unit->name.size());
-    total += value * static_cast<long double>(unit->nanos);
-    if (total > static_cast<long double>(std::numeric_limits<int64_t>::max())) {
-      return invalid(whole, "too long");
-    }
+    const auto nanos = static_cast<uint64_t>(unit->nanos);
+    if (overflow || whole_part > kMax / nanos) return invalid(whole, "too long");
+    uint64_t part = whole_part * nanos;
+    // fraction < 10^19 and nanos <= 3.6e12: the product fits in 128 bits.
+    part += static_cast<uint64_t>(static_cast<Uint128>(fraction) * nanos / scale);
+    if (part > kMax || total > kMax - part) return invalid(whole, "too long");
+    total += part;
   }
   return std::chrono::nanoseconds(static_cast<int64_t>(total));
 }

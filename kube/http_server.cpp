@@ -19,6 +19,7 @@
 
 #include "kube/log.h"
 #include "kube/memory.h"
+#include "kube/process_metrics.h"
 
 namespace orderguard::kube {
 
@@ -745,11 +746,16 @@ bool parse_listen_address(const std::string& text, std::string* host, uint16_t* 
 
 void add_observability_routes(HttpServer& server, std::shared_ptr<prometheus::Registry> registry,
                               std::shared_ptr<HealthChecks> health) {
-  server.route("/metrics", [registry](const HttpRequest&) {
+  auto process = std::make_shared<ProcessCollector>();
+  server.route("/metrics", [registry, process](const HttpRequest&) {
     prometheus::TextSerializer serializer;
     HttpResponse res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res.body = serializer.Serialize(registry->Collect());
+    std::vector<prometheus::MetricFamily> families = registry->Collect();
+    std::vector<prometheus::MetricFamily> own = process->Collect();
+    families.insert(families.end(), std::make_move_iterator(own.begin()),
+                    std::make_move_iterator(own.end()));
+    res.body = serializer.Serialize(families);
     return res;
   });
   server.route("/healthz", [health](const HttpRequest&) { return health->liveness(); });

@@ -157,7 +157,8 @@ class HealthChecks {
 // for anything else, including ports outside 0..65535.
 bool parse_listen_address(const std::string& text, std::string* host, uint16_t* port);
 
-// Adds /metrics (Prometheus text format of `registry`), /healthz and /readyz.
+// Adds /metrics (Prometheus text format of `registry`, plus the process_* metrics of
+// kube/process_metrics.h), /healthz and /readyz.
 void add_observability_routes(HttpServer& server, std::shared_ptr<prometheus::Registry> registry,
                               std::shared_ptr<HealthChecks> health);
 

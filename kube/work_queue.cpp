@@ -14,6 +14,9 @@ namespace {
 // The delay thread re-reads the clock at least this often, so a clock that
 // jumps (or a FakeClock advanced without tick()) is noticed eventually.
 constexpr std::chrono::seconds kMaxDelayWait{10};
+// How often the unfinished-work gauges are refreshed while keys are processing (client-go's
+// period).
+constexpr std::chrono::milliseconds kUnfinishedWorkPeriod{500};
 
 // now + d without overflowing for "wait forever" delays.
 Clock::time_point saturating_add(Clock::time_point now, Clock::duration d) {
@@ -41,6 +44,8 @@ struct WorkQueue::Metrics {
   prometheus::Histogram& queue_duration;
   prometheus::Histogram& work_duration;
   prometheus::Counter& retries;
+  prometheus::Gauge& unfinished_work;
+  prometheus::Gauge& longest_running;
 };
 
 WorkQueue::WorkQueue(std::string name, const Clock& clock, std::unique_ptr<RateLimiter> limiter,
@@ -75,6 +80,20 @@ WorkQueue::WorkQueue(std::string name, const Clock& clock, std::unique_ptr<RateL
         prometheus::BuildCounter()
             .Name("workqueue_retries_total")
             .Help("Total number of retries handled by workqueue")
+            .Register(*metrics)
+            .Add(labels),
+        prometheus::BuildGauge()
+            .Name("workqueue_unfinished_work_seconds")
+            .Help("How many seconds of work has done that is in progress and hasn't been "
+                  "observed by work_duration. Large values indicate stuck threads. One can "
+                  "deduce the number of stuck threads by observing the rate at which this "
+                  "increases.")
+            .Register(*metrics)
+            .Add(labels),
+        prometheus::BuildGauge()
+            .Name("workqueue_longest_running_processor_seconds")
+            .Help("How many seconds has the longest running processor for workqueue been "
+                  "running.")
             .Register(*metrics)
             .Add(labels),
     });
@@ -154,7 +173,11 @@ std::optional<std::string> WorkQueue::get() {
     added_at_.erase(it);
   }
   started_at_[key] = now;
-  if (metrics_) metrics_->depth.Decrement();
+  if (metrics_) {
+    metrics_->depth.Decrement();
+    // The internal thread refreshes the unfinished-work gauges while keys are processing.
+    if (processing_.size() == 1) delay_cv_.notify_all();
+  }
   return key;
 }
 
@@ -165,6 +188,7 @@ void WorkQueue::done(const std::string& key) {
     if (metrics_) metrics_->work_duration.Observe(seconds_between(it->second, clock_.now()));
     started_at_.erase(it);
   }
+  update_unfinished_work_locked();
   if (dirty_.count(key) != 0) {
     queue_.push_back(key);
     ready_cv_.notify_one();
@@ -233,19 +257,42 @@ std::optional<Clock::time_point> WorkQueue::move_due_locked() {
   return std::nullopt;
 }
 
+void WorkQueue::update_unfinished_work() {
+  std::lock_guard<std::mutex> lock(mu_);
+  update_unfinished_work_locked();
+}
+
+void WorkQueue::update_unfinished_work_locked() {
+  if (!metrics_) return;
+  const Clock::time_point now = clock_.now();
+  double total = 0;
+  double longest = 0;
+  for (const auto& [key, started] : started_at_) {
+    const double age = std::max(0.0, seconds_between(started, now));
+    total += age;
+    longest = std::max(longest, age);
+  }
+  metrics_->unfinished_work.Set(total);
+  metrics_->longest_running.Set(longest);
+}
+
 void WorkQueue::delay_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!shutting_down_) {
     const std::optional<Clock::time_point> next = move_due_locked();
-    if (!next) {
+    const bool refresh = metrics_ && !processing_.empty();
+    if (refresh) update_unfinished_work_locked();
+    if (!next && !refresh) {
       delay_cv_.wait(lock);
       continue;
     }
     // Real time to sleep equals the clock time still to go; a FakeClock does
     // not move during it, so the loop just re-reads it and waits again until
     // tick() or a new earlier key wakes it.
-    const Clock::duration remaining = *next - clock_.now();
-    delay_cv_.wait_for(lock, std::min<Clock::duration>(remaining, kMaxDelayWait));
+    Clock::duration wait = kMaxDelayWait;
+    if (next) wait = std::min<Clock::duration>(*next - clock_.now(), wait);
+    if (refresh) wait = std::min<Clock::duration>(kUnfinishedWorkPeriod, wait);
+    delay_cv_.wait_for(lock, wait);
   }
 }
 

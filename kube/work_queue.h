@@ -28,7 +28,11 @@
 //
 // Metrics (when a registry is given), label name=<queue name>: workqueue_depth,
 // workqueue_adds_total, workqueue_queue_duration_seconds,
-// workqueue_work_duration_seconds, workqueue_retries_total.
+// workqueue_work_duration_seconds, workqueue_retries_total, and the gauges
+// workqueue_unfinished_work_seconds (the ages of the keys being processed, summed) and
+// workqueue_longest_running_processor_seconds (the oldest one's). As in client-go, the
+// gauges are refreshed every 500 ms while keys are processing (by the internal thread) and
+// when a key is done; update_unfinished_work() refreshes them at once.
 #pragma once
 
 #include <condition_variable>
@@ -90,12 +94,16 @@ class WorkQueue {
   // queue, then wakes the internal thread so it recomputes its next wake-up.
   void tick();
 
+  // Sets the two unfinished-work gauges from the keys processing now.
+  void update_unfinished_work();
+
  private:
   struct Metrics;
 
   void add_locked(const std::string& key);
   // Moves due delayed keys into the queue; returns the next deadline, if any.
   std::optional<Clock::time_point> move_due_locked();
+  void update_unfinished_work_locked();
   void delay_loop();
 
   const std::string name_;

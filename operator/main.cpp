@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "kube/cli.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/http_server.h"
@@ -106,30 +107,30 @@ int main(int argc, char** argv) {
   kube::block_shutdown_signals();
 
   CLI::App app{"orderguard-operator: runs the order platform's tiers"};
+  kube::configure_cli(app, "orderguard-operator");
   std::string kubeconfig, metrics_addr = ":8080", lease_ns, log_level = "info";
   bool leader_elect = false;
   int workers = 2;
-  int resync_seconds = 10 * 3600;
+  std::chrono::seconds resync_period = std::chrono::hours(10);
   double kube_api_qps = kube::Config{}.qps;
   int kube_api_burst = kube::Config{}.burst;
-  app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: in-cluster or ~/.kube)");
+  app.add_option("--kubeconfig", kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
   app.add_option("--metrics-addr", metrics_addr, "address of /metrics, /healthz, /readyz");
   app.add_flag("--leader-elect", leader_elect, "run controllers only while holding the Lease");
   app.add_option("--leader-election-namespace", lease_ns,
                  "namespace of the Lease (default: the pod's namespace or orderguard-system)");
   app.add_option("--workers", workers, "concurrent reconciles")->check(CLI::Range(1, 64));
-  app.add_option("--resync-period", resync_seconds,
-                 "seconds between full resyncs of every cached object (0: never)")
-      ->check(CLI::NonNegativeNumber);
+  kube::add_duration_option(app, "--resync-period", resync_period,
+                            "how often every cached object is reconciled again (0: never)");
   app.add_option("--kube-api-qps", kube_api_qps,
                  "client-side limit of requests per second to the API server (0: no limit)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--kube-api-burst", kube_api_burst,
                  "requests the client may send at once above --kube-api-qps")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--log-level", log_level, "debug, info or error");
+      ->check(CLI::PositiveNumber);
+  app.add_option("--log-level", log_level, "debug, info or error")
+      ->check(CLI::IsMember({"debug", "info", "error"}));
   std::string route_file, route_key, route_time;
   bool route_json = false;
   auto* route_cmd =
@@ -138,6 +139,7 @@ int main(int argc, char** argv) {
   route_cmd->add_option("--key", route_key, "the shard key value (e.g. a user id)")->required();
   route_cmd->add_option("--time", route_time, "YYYY-MM-DD, for time-split tables");
   route_cmd->add_flag("--json", route_json, "print JSON");
+  kube::add_version_flag(*route_cmd, "orderguard-operator");
   CLI11_PARSE(app, argc, argv);
   if (route_cmd->parsed()) return run_route(route_file, route_key, route_time, route_json);
 
@@ -176,7 +178,7 @@ int main(int argc, char** argv) {
   RealClock clock;
   op::ManagerOptions mopts;
   mopts.workers = workers;
-  mopts.resync_period = std::chrono::seconds(resync_seconds);
+  mopts.resync_period = resync_period;
   mopts.metrics = registry.get();
   mopts.instance = kube::process_identity();
   op::OrderServiceManager manager(**client, clock, mopts);

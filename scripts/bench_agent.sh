@@ -61,8 +61,8 @@ time_cmd() {
 for ((r = 0; r < RUNS; r++)); do
   time_cmd ps ps -eo pid,pcpu,comm,args
   time_cmd top top -b -n1
-  time_cmd agent-scan "$AGENT" scan --interval 0.05 --no-hidden -o json
-  time_cmd agent-scan-hidden "$AGENT" scan --interval 0.05 -o json
+  time_cmd agent-scan "$AGENT" scan --interval 50ms --no-hidden -o json
+  time_cmd agent-scan-hidden "$AGENT" scan --interval 50ms -o json
 done
 echo
 echo "== whole commands, median of $RUNS (CPU = user+sys; agent scan = start-up + first CPU sample + 50 ms + full scan)"
@@ -92,7 +92,7 @@ echo "-- with the hidden-process sweep (kill(pid, 0) up to pid_max=$(cat /proc/s
 
 if ((LATENCY_RUNS > 0)); then
   echo
-  echo "== detection-to-eviction latency (agent_run_e2e_test, $LATENCY_RUNS runs, --interval 2, $PROCESSES extra processes alive)"
+  echo "== detection-to-eviction latency (agent_run_e2e_test, $LATENCY_RUNS runs, --interval 2s, $PROCESSES extra processes alive)"
   export ORDERGUARD_TOOLS_BIN="${ORDERGUARD_TOOLS_BIN:-$(e2e/tools/build.sh)}"
   ORDERGUARD_AGENT_LATENCY_RUNS="$LATENCY_RUNS" \
     "$BUILD/agent/agent_run_e2e_test" --gtest_filter='*DetectionToEvictionLatencyFigures' \

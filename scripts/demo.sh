@@ -86,7 +86,7 @@ sleep 0.5
 echo "\$ orderguard-agent scan   (stand-in miner running as pid $miner_pid)"
 rc=0
 # The build tree's binaries are trusted (never reported) by their digests.
-"$BUILD_DIR/agent/orderguard-agent" scan --interval 1 --no-hidden \
+"$BUILD_DIR/agent/orderguard-agent" scan --interval 1s --no-hidden \
   --trusted-binaries "$BUILD_DIR/orderguard-binaries.sha256" >"$DEMO_DIR/scan.txt" || rc=$?
 head -1 "$DEMO_DIR/scan.txt"
 sed -n '/^MINERS/,$p' "$DEMO_DIR/scan.txt" | grep -A3 "^  $miner_pid " | head -8

@@ -314,16 +314,23 @@ build() {
   make_node_images
   make_tier_images "$isolation"
 
+  # --version of the binaries: the build context has no .git, so the commit is passed in.
+  local commit
+  commit="$(git -C "$og_root" rev-parse HEAD 2>/dev/null || echo unknown)"
+  if [[ "$commit" != unknown ]] && ! git -C "$og_root" diff --quiet HEAD -- 2>/dev/null; then
+    commit+="-dirty"
+  fi
   local list=()
   for c in "${og_components[@]}"; do
     name="$og_registry/orderguard-$c:$tag"
     t0=$EPOCHREALTIME
-    og_log "build $name (target $c, VERSION=$version)"
+    og_log "build $name (target $c, VERSION=$version, GIT_COMMIT=$commit)"
     # --network host: RUN steps (apt-get) use the host's network as they do with
     # chroot isolation; with oci isolation the default would be a CNI bridge,
     # which writes /var/lib/cni and adds iptables rules.
     buildah bud --layers --pull=never --isolation "$isolation" --network host \
       --target "$c" --build-arg "VERSION=$version" --build-arg "JOBS=$jobs" \
+      --build-arg "GIT_COMMIT=$commit" \
       -f "$og_root/Dockerfile" -t "$name" "$og_root" >&2
     og_log "build $name: $(og_elapsed "$t0") s"
     list+=("$name")

@@ -4,8 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <thread>
-#include <tuple>
 
+#include "kube/cli.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/duration.h"
@@ -23,7 +23,7 @@ namespace {
 
 // `orderguard-webhook cleanup`; exit 0 when done, 1 on an API error, 2 on bad flags.
 int run_cleanup(const std::string& kubeconfig, const std::string& level,
-                orderguard::webhook::CleanupOptions options, const std::string& pod_wait) {
+                const orderguard::webhook::CleanupOptions& options) {
   using namespace orderguard;
   log::Level lvl;
   if (!log::parse_level(level, &lvl)) {
@@ -31,12 +31,6 @@ int run_cleanup(const std::string& kubeconfig, const std::string& level,
     return 2;
   }
   log::set_level(lvl);
-  auto wait = kube::parse_duration(pod_wait);
-  if (!wait.ok()) {
-    log::error("bad --pod-wait", {{"error", wait.error().describe()}});
-    return 2;
-  }
-  options.pod_wait = std::chrono::duration_cast<std::chrono::milliseconds>(*wait);
   auto config = kube::load_default(kubeconfig);
   if (!config.ok()) {
     log::error("no API server configuration", {{"error", config.error().describe()}});
@@ -65,67 +59,67 @@ int run_cleanup(const std::string& kubeconfig, const std::string& level,
 
 int main(int argc, char** argv) {
   using namespace orderguard;
+  using namespace std::chrono_literals;
   kube::init_openssl_for_process();
   kube::block_shutdown_signals();
 
   CLI::App app{"orderguard-webhook: refuses cryptominer images and miner-like pod specs"};
+  kube::configure_cli(app, "orderguard-webhook");
   std::string kubeconfig, listen = ":8443", metrics_addr = ":8080", level = "info";
   webhook::WebhookOptions options;
   bool standalone = false;
-  app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: in-cluster)");
-  app.add_option("--listen", listen, "HTTPS admission address")->capture_default_str();
-  app.add_option("--metrics-addr", metrics_addr, "/metrics, /healthz, /readyz address")
-      ->capture_default_str();
+  double kube_api_qps = kube::Config{}.qps;
+  int kube_api_burst = kube::Config{}.burst;
+  app.add_option("--kubeconfig", kubeconfig,
+                 "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
+  app.add_option("--listen", listen, "HTTPS admission address");
+  app.add_option("--metrics-addr", metrics_addr, "address of /metrics, /healthz, /readyz");
+  app.add_option("--kube-api-qps", kube_api_qps,
+                 "client-side limit of requests per second to the API server (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--kube-api-burst", kube_api_burst,
+                 "requests the client may send at once above --kube-api-qps")
+      ->check(CLI::PositiveNumber);
   std::string cert_mode = "files";
   webhook::CertManagerOptions cert_options{.service_name = "orderguard-webhook",
                                            .ns = "orderguard",
                                            .webhook_config_name = "orderguard-webhook",
                                            .secret_name = "orderguard-webhook-tls"};
-  // Rotation timing, as Go-style durations; defaults from RotationPolicy.
-  const webhook::RotationPolicy defaults;
-  std::string cert_validity = kube::format_duration(defaults.serving_validity);
-  std::string cert_renew_before = kube::format_duration(defaults.renew_before);
-  std::string ca_validity = kube::format_duration(defaults.ca_validity);
-  std::string ca_renew_before = kube::format_duration(defaults.ca_renew_before);
-  std::string cert_check_interval = kube::format_duration(cert_options.check_interval);
-  int audit_minutes = 10;
+  std::chrono::milliseconds audit_interval = std::chrono::minutes(10);
   bool audit_secrets = false;
   bool leader_elect = false;
   app.add_option("--cert-mode", cert_mode,
                  "files: --tls-cert-file/--tls-key-file, reloaded on change; self-managed: "
                  "generate, store in --secret-name, publish caBundle, rotate")
-      ->check(CLI::IsMember({"files", "self-managed"}))
-      ->capture_default_str();
+      ->check(CLI::IsMember({"files", "self-managed"}));
   app.add_option("--tls-cert-file", options.tls_cert_file,
                  "serving certificate chain (PEM); files mode");
   app.add_option("--tls-key-file", options.tls_key_file, "serving key (PEM); files mode");
-  app.add_option("--service-name", cert_options.service_name, "Service in front of the webhook")
-      ->capture_default_str();
-  app.add_option("--namespace", cert_options.ns, "namespace of the Service, Secret and Lease")
-      ->capture_default_str();
+  app.add_option("--service-name", cert_options.service_name, "Service in front of the webhook");
+  app.add_option("--namespace", cert_options.ns, "namespace of the Service, Secret and Lease");
   app.add_option("--webhook-config-name", cert_options.webhook_config_name,
-                 "ValidatingWebhookConfiguration whose caBundle is managed")
-      ->capture_default_str();
-  app.add_option("--secret-name", cert_options.secret_name, "Secret holding CA and certificate")
-      ->capture_default_str();
+                 "ValidatingWebhookConfiguration whose caBundle is managed");
+  app.add_option("--secret-name", cert_options.secret_name, "Secret holding CA and certificate");
   app.add_option("--extra-san", cert_options.extra_sans,
                  "extra DNS name or IP in the serving certificate (repeatable)");
-  app.add_option("--cert-validity", cert_validity, "self-managed: serving certificate lifetime")
-      ->capture_default_str();
-  app.add_option("--cert-renew-before", cert_renew_before,
-                 "self-managed: renew the serving certificate this long before it expires")
-      ->capture_default_str();
-  app.add_option("--ca-validity", ca_validity, "self-managed: CA lifetime")->capture_default_str();
-  app.add_option("--ca-renew-before", ca_renew_before,
-                 "self-managed: rotate the CA this long before it expires (both CAs are "
-                 "trusted until the old one expires)")
-      ->capture_default_str();
-  app.add_option("--cert-check-interval", cert_check_interval,
-                 "self-managed: how often the certificates are checked")
-      ->capture_default_str();
-  app.add_option("--audit-interval", audit_minutes,
-                 "minutes between background audits of existing objects; 0 disables")
-      ->capture_default_str();
+  // Rotation timing; defaults from RotationPolicy. A certificate must outlive its renewal
+  // window (checked after parsing).
+  webhook::RotationPolicy& rotation = cert_options.rotation;
+  kube::add_duration_option(app, "--cert-validity", rotation.serving_validity,
+                            "self-managed: serving certificate lifetime", {.min = 1s});
+  kube::add_duration_option(app, "--cert-renew-before", rotation.renew_before,
+                            "self-managed: renew the serving certificate this long before it "
+                            "expires");
+  kube::add_duration_option(app, "--ca-validity", rotation.ca_validity, "self-managed: CA lifetime",
+                            {.min = 1s});
+  kube::add_duration_option(app, "--ca-renew-before", rotation.ca_renew_before,
+                            "self-managed: rotate the CA this long before it expires (both CAs "
+                            "are trusted until the old one expires)");
+  kube::add_duration_option(app, "--cert-check-interval", cert_options.check_interval,
+                            "self-managed: how often the certificates are checked", {.min = 1ms});
+  kube::add_duration_option(app, "--audit-interval", audit_interval,
+                            "how often existing objects are audited again (0: never)",
+                            {.min = 1s, .zero_ok = true});
   app.add_flag("--audit-secrets", audit_secrets,
                "the background audit lists Secrets too (needs list on secrets cluster-wide; "
                "admission checks Secrets either way)");
@@ -135,26 +129,25 @@ int main(int argc, char** argv) {
   std::string report_name = "orderguard";
   app.add_option("--policy-report-name", report_name,
                  "name of the PolicyReports (one per namespace with violations) and the "
-                 "ClusterPolicyReport the audit writes; empty: none")
-      ->capture_default_str();
-  app.add_flag("!--no-tier-checks", options.tier_checks,
-               "do not warn about tier resources referencing missing CacheTiers/ShardSets or "
-               "zones without Nodes (saves watching Nodes and tier resources)");
-  app.add_option("--threads", options.threads, "I/O threads")->capture_default_str();
+                 "ClusterPolicyReport the audit writes; empty: none");
+  app.add_flag("--tier-checks,!--no-tier-checks", options.tier_checks,
+               "warn about tier resources referencing missing CacheTiers/ShardSets or zones "
+               "without Nodes (off: no watches of Nodes and tier resources; default: on)");
+  app.add_option("--threads", options.threads, "I/O threads");
   app.add_option("--max-connections", options.max_connections,
                  "open HTTPS connections at most; at the cap a new one closes the one waiting "
                  "longest without a request (about 16 KiB each when idle)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--log-level", level, "debug, info or error")->capture_default_str();
+      ->check(CLI::PositiveNumber);
+  app.add_option("--log-level", level, "debug, info or error")
+      ->check(CLI::IsMember({"debug", "info", "error"}));
   app.add_flag("--standalone", standalone,
                "no API server: enforce the built-in default policy only");
   webhook::CleanupOptions cleanup_options;
-  std::string cleanup_wait = "60s";
   auto* cleanup_cmd = app.add_subcommand(
       "cleanup",
       "uninstall: delete the webhook configuration, stop the webhook's Deployment, wait for its "
       "Pods, delete its TLS Secret; then exit (the chart's pre-delete hook)");
+  kube::add_version_flag(*cleanup_cmd, "orderguard-webhook");
   cleanup_cmd->add_option("--namespace", cleanup_options.ns,
                           "namespace of the Deployment and Secret");
   cleanup_cmd
@@ -167,12 +160,15 @@ int main(int argc, char** argv) {
                           "label selector of the webhook Pods to wait for");
   cleanup_cmd->add_option("--secret-name", cleanup_options.secret_name,
                           "self-managed TLS Secret to delete (omit to keep it)");
-  cleanup_cmd->add_option("--pod-wait", cleanup_wait, "how long to wait for the Pods to go")
-      ->capture_default_str();
-  cleanup_cmd->add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: in-cluster)");
-  cleanup_cmd->add_option("--log-level", level, "debug, info or error");
+  kube::add_duration_option(*cleanup_cmd, "--pod-wait", cleanup_options.pod_wait,
+                            "how long to wait for the Pods to go");
+  cleanup_cmd->add_option("--kubeconfig", kubeconfig,
+                          "kubeconfig file (default: $KUBECONFIG, in-cluster, then "
+                          "~/.kube/config)");
+  cleanup_cmd->add_option("--log-level", level, "debug, info or error")
+      ->check(CLI::IsMember({"debug", "info", "error"}));
   CLI11_PARSE(app, argc, argv);
-  if (cleanup_cmd->parsed()) return run_cleanup(kubeconfig, level, cleanup_options, cleanup_wait);
+  if (cleanup_cmd->parsed()) return run_cleanup(kubeconfig, level, cleanup_options);
 
   log::Level lvl;
   if (!log::parse_level(level, &lvl)) {
@@ -187,30 +183,6 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Durations: each must parse, and a certificate must outlive its renewal window.
-  for (auto [flag, text, out] : {
-           std::tuple{"--cert-validity", &cert_validity, &cert_options.rotation.serving_validity},
-           std::tuple{"--cert-renew-before", &cert_renew_before,
-                      &cert_options.rotation.renew_before},
-           std::tuple{"--ca-validity", &ca_validity, &cert_options.rotation.ca_validity},
-           std::tuple{"--ca-renew-before", &ca_renew_before,
-                      &cert_options.rotation.ca_renew_before},
-       }) {
-    auto d = kube::parse_duration(*text);
-    if (!d.ok()) {
-      log::error("bad " + std::string(flag), {{"error", d.error().describe()}});
-      return 2;
-    }
-    *out = std::chrono::duration_cast<std::chrono::seconds>(*d);
-  }
-  if (auto d = kube::parse_duration(cert_check_interval); !d.ok() || d->count() == 0) {
-    log::error("bad --cert-check-interval",
-               {{"error", d.ok() ? "must be more than 0" : d.error().describe()}});
-    return 2;
-  } else {
-    cert_options.check_interval = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  }
-  const auto& rotation = cert_options.rotation;
   if (rotation.renew_before >= rotation.serving_validity ||
       rotation.ca_renew_before >= rotation.ca_validity) {
     log::error(
@@ -233,6 +205,7 @@ int main(int argc, char** argv) {
     options.tls_key_file.clear();
   }
 
+  auto registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<kube::Client> client;
   if (!standalone) {
     auto config = kube::load_default(kubeconfig);
@@ -240,7 +213,9 @@ int main(int argc, char** argv) {
       log::error("no API server configuration", {{"error", config.error().describe()}});
       return 2;
     }
-    auto made = kube::make_client(*config);
+    config->qps = kube_api_qps;
+    config->burst = kube_api_burst;
+    auto made = kube::make_client(*config, {.metrics = registry.get()});
     if (!made.ok()) {
       log::error("cannot build API client", {{"error", made.error().describe()}});
       return 2;
@@ -248,7 +223,6 @@ int main(int argc, char** argv) {
     client = std::move(made).value();
   }
 
-  auto registry = std::make_shared<prometheus::Registry>();
   RealClock clock;
 
   // The Lease holder audits and writes the MinerPolicy status every replica would write
@@ -306,15 +280,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<kube::EventRecorder> events;
   std::unique_ptr<webhook::Auditor> auditor;
   std::unique_ptr<webhook::AuditLoop> audit_loop;
-  if (client && audit_minutes > 0) {
+  if (client && audit_interval.count() > 0) {
     events =
         std::make_unique<kube::EventRecorder>(*client, "orderguard.io/webhook", instance, clock);
     auditor = std::make_unique<webhook::Auditor>(
         *client, hook.store(), *events, clock,
         webhook::AuditOptions{.audit_secrets = audit_secrets, .report_name = report_name});
     audit_loop = std::make_unique<webhook::AuditLoop>(
-        std::chrono::minutes(audit_minutes),
-        [&] { return hook.ready() && (!elector || elector->is_leader()); },
+        audit_interval, [&] { return hook.ready() && (!elector || elector->is_leader()); },
         [&] { auditor->run_once(); });
     audit_loop->start();
     audit_loop_ptr = audit_loop.get();

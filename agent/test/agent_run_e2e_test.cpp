@@ -368,7 +368,7 @@ class Agent {
                                      "--kubeconfig",          cluster().kubeconfig_path(),
                                      "--metrics-addr",        "127.0.0.1:0"};
     if (std::find(flags.begin(), flags.end(), "--interval") == flags.end()) {
-      argv.insert(argv.end(), {"--interval", "1"});
+      argv.insert(argv.end(), {"--interval", "1s"});
     }
     // A bounded hidden-process sweep per scan.
     argv.insert(argv.end(), {"--hidden-chunk", "2048"});
@@ -910,6 +910,38 @@ TEST_F(AgentRunE2E, DryRunReportsTheMinerAndActsOnNothing) {
   EXPECT_TRUE(miner->running());
 }
 
+// /metrics of the running agent carries client-go's REST client metrics (a nonzero count of
+// answered requests to this API server, by code, method and host), the latency and
+// rate-limiter histograms, and the process_* metrics of the process itself.
+// (rest_client_request_retries_total has series only once a request was retried.)
+TEST_F(AgentRunE2E, MetricsFollowClientGoConventions) {
+  Agent* agent = start_agent("agent-metrics", {"--node-name", kNode, "--dry-run"});
+  ASSERT_NE(agent, nullptr);
+  ASSERT_TRUE(agent->wait_scans(1)) << agent->tail();
+  const std::string text = agent->get("/metrics");
+  // The kubeconfig's server, https://127.0.0.1:<port>: the host label is host:port.
+  const std::string server = cluster().server();
+  const std::string host = server.substr(server.find("://") + 3);
+  EXPECT_GT(
+      metric(text, R"(rest_client_requests_total{code="200",host=")" + host + R"(",method="GET"})"),
+      0)
+      << text;
+  EXPECT_GT(metric(text, R"(rest_client_request_duration_seconds_count{host=")" + host +
+                             R"(",verb="GET"})"),
+            0)
+      << text;
+  EXPECT_GT(metric(text, R"(rest_client_rate_limiter_duration_seconds_count{host=")" + host +
+                             R"(",verb="GET"})"),
+            0)
+      << text;
+  EXPECT_GT(metric(text, "process_cpu_seconds_total"), 0) << text;
+  EXPECT_GT(metric(text, "process_resident_memory_bytes"), 1e6) << text;
+  EXPECT_GT(metric(text, "process_virtual_memory_bytes"), 1e6) << text;
+  EXPECT_GT(metric(text, "process_open_fds"), 3) << text;
+  EXPECT_GT(metric(text, "process_max_fds"), 0) << text;
+  EXPECT_GT(metric(text, "process_start_time_seconds"), 1.7e9) << text;
+}
+
 // A PodDisruptionBudget makes the Eviction API answer 429: the pod is left alone, unless the
 // agent runs with --delete-on-pdb-block, which deletes it.
 TEST_F(AgentRunE2E, PdbBlockedEvictionDeletesThePodOnlyWhenAllowed) {
@@ -1120,7 +1152,8 @@ TEST_F(AgentRunE2E, DetectionToEvictionLatencyFigures) {
   if (auto why = ContainerCgroup::unavailable()) GTEST_SKIP() << *why;
   const int runs = std::max(1, std::atoi(runs_env));
   const char* interval_env = std::getenv("ORDERGUARD_AGENT_LATENCY_INTERVAL");
-  const std::string interval = interval_env != nullptr ? interval_env : "2";
+  // A Go-style duration, like the flag.
+  const std::string interval = interval_env != nullptr ? interval_env : "2s";
   const std::string ns = "run-latency";
   Agent* agent = start_agent("agent-latency", {"--node-name", kNode, "--interval", interval,
                                                "--evictions-per-minute", "1000"});
@@ -1154,8 +1187,8 @@ TEST_F(AgentRunE2E, DetectionToEvictionLatencyFigures) {
   const double median = sorted.size() % 2 == 1
                             ? sorted[sorted.size() / 2]
                             : (sorted[sorted.size() / 2 - 1] + sorted[sorted.size() / 2]) / 2;
-  std::printf("latency_summary runs=%d interval_s=%s median_ms=%.0f min_ms=%.0f max_ms=%.0f\n",
-              runs, interval.c_str(), median, sorted.front(), sorted.back());
+  std::printf("latency_summary runs=%d interval=%s median_ms=%.0f min_ms=%.0f max_ms=%.0f\n", runs,
+              interval.c_str(), median, sorted.front(), sorted.back());
   std::printf("agent_processes_scanned %.0f\n",
               agent->metric("orderguard_agent_processes_scanned"));
   std::printf("agent_scans %.0f\n", agent->metric(R"(orderguard_agent_scans_total{result="ok"})"));

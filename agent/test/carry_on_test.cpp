@@ -4,6 +4,7 @@
 // seams (the process probe, the Kubernetes client), as a third-party library can throw them.
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -116,6 +117,35 @@ TEST_F(CarryOnResponder, APodWhoseResponseThrowsDoesNotStopTheNextPodNorTheNode)
   // Both were quarantined: the quarantine comes before the eviction that threw.
   EXPECT_EQ(client_.created("quarantines"), 2u);
   EXPECT_TRUE(summary.node_marked);
+}
+
+// The log line that marks the node says why: the pid, comm and rules of a miner outside any
+// Pod, and the rule of each strong host finding.
+TEST_F(CarryOnResponder, MarkingTheNodeLogsPidCommAndRule) {
+  ScanReport report = testing::stratum_miner_report("");
+  report.processes[0].container = {};  // a host process: no Pod to evict
+  policy::Finding preload;
+  preload.rule_id = "ld-preload";
+  preload.severity = policy::Severity::kStrong;
+  preload.field_path = "/etc/ld.so.preload";
+  report.host_findings = {preload};
+
+  ::testing::internal::CaptureStderr();
+  ResponseSummary summary = responder_.respond(report, json::array(), policy::combine({}));
+  const std::string logs = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(summary.node_marked);
+  json line;
+  std::istringstream in(logs);
+  for (std::string text; std::getline(in, text);) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_object() && j.value("msg", "") == "marked node compromised") line = j;
+  }
+  ASSERT_TRUE(line.is_object()) << logs;
+  EXPECT_EQ(line["node"], "node-a");
+  EXPECT_EQ(line["rules"], "ld-preload,miner-outside-pod");
+  EXPECT_EQ(line["causes"], json::parse(R"([
+    {"rule": "miner-outside-pod", "pid": 4321, "comm": "xmrig", "processRules": ["stratum-url"]},
+    {"rule": "ld-preload", "field": "/etc/ld.so.preload"}])"));
 }
 
 TEST_F(CarryOnResponder, AnEventWriteThatThrowsLeavesTheRecorderRunning) {

@@ -152,7 +152,7 @@ TEST(Live, AgentBinaryReportsTheMinerAndExitsOne) {
   FakeMiner miner;
   ASSERT_TRUE(miner.started());
   std::string cmd = std::string(ORDERGUARD_AGENT_BINARY) +
-                    " scan --output json --interval 0.1 --no-hidden 2>/dev/null";
+                    " scan --output json --interval 100ms --no-hidden 2>/dev/null";
   FILE* out = ::popen(cmd.c_str(), "r");
   ASSERT_NE(out, nullptr);
   std::string text;
@@ -176,7 +176,7 @@ TEST(Live, AgentBinaryReportsTheMinerAndExitsOne) {
 // `orderguard-agent scan --output json` with `flags`: the report and the exit code.
 std::pair<nlohmann::json, int> agent_scan(const std::string& flags) {
   std::string cmd = std::string(ORDERGUARD_AGENT_BINARY) +
-                    " scan --output json --interval 0.2 --no-hidden " + flags + " 2>/dev/null";
+                    " scan --output json --interval 200ms --no-hidden " + flags + " 2>/dev/null";
   FILE* out = ::popen(cmd.c_str(), "r");
   if (out == nullptr) return {nlohmann::json(), -1};
   std::string text;
@@ -201,7 +201,7 @@ nlohmann::json entry(const nlohmann::json& j, const std::string& list, int pid) 
 // named orderguard-webhook carrying a stratum URL is reported.
 TEST(Live, AgentNeverReportsACopyOfItselfButReportsAnImpostorByName) {
   CopiedProgram copy(ORDERGUARD_AGENT_BINARY, "xmrig",
-                     {"xmrig", "scan", "--watch", "600", "--interval", "0.05", "--no-hidden"},
+                     {"xmrig", "scan", "--watch", "10m", "--interval", "50ms", "--no-hidden"},
                      "--watch");
   ASSERT_TRUE(copy.started());
   CopiedProgram impostor(
@@ -278,7 +278,7 @@ TEST(Live, ExcludeExeGlobExcludesAHostProcess) {
 
 TEST(Live, AgentBinaryExitsTwoOnAMissingProcRoot) {
   std::string cmd = std::string(ORDERGUARD_AGENT_BINARY) +
-                    " scan --host-proc /nonexistent --interval 0.05 >/dev/null 2>&1";
+                    " scan --host-proc /nonexistent --interval 50ms >/dev/null 2>&1";
   int status = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 2);

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace orderguard::kube {
 namespace {
 
@@ -22,13 +24,25 @@ TEST(ParseDuration, GoSpellings) {
 }
 
 TEST(ParseDuration, RefusesWithTheInputInTheMessage) {
-  for (const char* bad : {"", "-5s", "10", "5d", "s", "1h-", "1.s5", "99999999999h"}) {
+  for (const char* bad : {"", "-5s", "10", "5d", "s", "1h-", "1.s5", "99999999999h", "+,2m"}) {
     auto r = parse_duration(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalid);
     EXPECT_NE(r.error().message.find(std::string("\"") + bad + "\""), std::string::npos)
         << r.error().message;
   }
+}
+
+// Integer arithmetic: no nanosecond lost to rounding, the largest value still fits.
+TEST(ParseDuration, ExactToTheNanosecond) {
+  EXPECT_EQ(*parse_duration("1.000000001s"), 1'000'000'001ns);
+  EXPECT_EQ(*parse_duration("0.1s"), 100ms);
+  EXPECT_EQ(*parse_duration("1.5h"), 90min);
+  EXPECT_EQ(*parse_duration("9223372036854775807ns"),
+            std::chrono::nanoseconds(std::numeric_limits<int64_t>::max()));
+  EXPECT_FALSE(parse_duration("9223372036854775808ns").ok());
+  EXPECT_FALSE(parse_duration("2562047h48m").ok());
+  EXPECT_EQ(*parse_duration("0.12345678901234567890123456789s"), 123456789ns);
 }
 
 TEST(FormatDuration, ShortestExactSpelling) {
@@ -42,7 +56,8 @@ TEST(FormatDuration, ShortestExactSpelling) {
   EXPECT_EQ(format_duration(-90s), "-1m30s");
   for (std::chrono::nanoseconds d :
        {std::chrono::nanoseconds(1h + 2min + 3s), std::chrono::nanoseconds(45s),
-        std::chrono::nanoseconds(2500ms), std::chrono::nanoseconds(1us)}) {
+        std::chrono::nanoseconds(2500ms), std::chrono::nanoseconds(1us),
+        std::chrono::nanoseconds(1h + 1ns), std::chrono::nanoseconds(1'000'000'001)}) {
     EXPECT_EQ(*parse_duration(format_duration(d)), d) << format_duration(d);
   }
 }

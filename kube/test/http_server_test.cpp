@@ -178,6 +178,10 @@ TEST(HttpServerTest, ObservabilityRoutes) {
   auto metrics = client.send(http::verb::get, "/metrics");
   EXPECT_EQ(metrics.result_int(), 200);
   EXPECT_NE(metrics.body().find("things_total{kind=\"a\"} 3"), std::string::npos) << metrics.body();
+  // The process_* metrics of this process come with every registry.
+  EXPECT_NE(metrics.body().find("# TYPE process_resident_memory_bytes gauge"), std::string::npos)
+      << metrics.body();
+  EXPECT_NE(metrics.body().find("# TYPE process_cpu_seconds_total counter"), std::string::npos);
   EXPECT_EQ(client.send(http::verb::get, "/healthz").result_int(), 200);
   auto not_ready = client.send(http::verb::get, "/readyz");
   EXPECT_EQ(not_ready.result_int(), 503);

@@ -242,5 +242,56 @@ TEST(WorkQueueTest, ExportsMetrics) {
   EXPECT_EQ(sample(registry, "workqueue_work_duration_seconds", "orders"), 1);
 }
 
+// client-go's two gauges: the summed and the longest age of the keys being processed.
+TEST(WorkQueueTest, UnfinishedWorkGauges) {
+  FakeClock clock;
+  prometheus::Registry registry;
+  WorkQueue q("orders", clock, exponential(), &registry);
+  auto gauge = [&](const std::string& family) {
+    for (const auto& f : registry.Collect()) {
+      if (f.name != family) continue;
+      for (const auto& m : f.metric) return m.gauge.value;
+    }
+    return -1.0;
+  };
+  q.add("a");
+  q.add("b");
+  q.update_unfinished_work();
+  EXPECT_EQ(gauge("workqueue_unfinished_work_seconds"), 0);  // queued is not unfinished
+  EXPECT_EQ(gauge("workqueue_longest_running_processor_seconds"), 0);
+  ASSERT_EQ(q.get(), "a");
+  clock.advance(seconds(3));
+  ASSERT_EQ(q.get(), "b");
+  clock.advance(seconds(2));
+  q.update_unfinished_work();
+  EXPECT_EQ(gauge("workqueue_unfinished_work_seconds"), 5 + 2);
+  EXPECT_EQ(gauge("workqueue_longest_running_processor_seconds"), 5);
+  q.done("a");  // refreshed at once
+  EXPECT_EQ(gauge("workqueue_unfinished_work_seconds"), 2);
+  EXPECT_EQ(gauge("workqueue_longest_running_processor_seconds"), 2);
+  q.done("b");
+  EXPECT_EQ(gauge("workqueue_unfinished_work_seconds"), 0);
+  EXPECT_EQ(gauge("workqueue_longest_running_processor_seconds"), 0);
+}
+
+// The internal thread refreshes them while a key is processing, without anyone asking.
+TEST(WorkQueueTest, UnfinishedWorkRefreshedWhileProcessing) {
+  FakeClock clock;
+  prometheus::Registry registry;
+  WorkQueue q("orders", clock, exponential(), &registry);
+  q.add("a");
+  ASSERT_EQ(q.get(), "a");
+  clock.advance(seconds(4));
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& f : registry.Collect()) {
+      if (f.name == "workqueue_longest_running_processor_seconds") {
+        return !f.metric.empty() && f.metric[0].gauge.value == 4;
+      }
+    }
+    return false;
+  }));
+  q.done("a");
+}
+
 }  // namespace
 }  // namespace orderguard::kube

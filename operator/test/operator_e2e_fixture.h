@@ -67,16 +67,16 @@ class OperatorE2EBase : public ::testing::Test {
     registry_ = nullptr;
   }
 
-  // Write requests (POST, PUT, PATCH, DELETE) the client has sent. Reads are
-  // labelled GET, and watches WATCH.
+  // Write requests (POST, PUT, PATCH, DELETE) the client has sent. Reads and
+  // watches are labelled GET.
   static double writes() {
     double n = 0;
     for (const auto& family : registry_->Collect()) {
       if (family.name != "rest_client_requests_total") continue;
       for (const auto& m : family.metric) {
         for (const auto& l : m.label) {
-          if (l.name == "verb" && (l.value == "POST" || l.value == "PUT" || l.value == "PATCH" ||
-                                   l.value == "DELETE")) {
+          if (l.name == "method" && (l.value == "POST" || l.value == "PUT" || l.value == "PATCH" ||
+                                     l.value == "DELETE")) {
             n += m.counter.value;
           }
         }

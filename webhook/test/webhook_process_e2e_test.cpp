@@ -165,7 +165,7 @@ class WebhookProcessE2E : public ::testing::Test {
                                                  "1s",
                                                  "--leader-elect",
                                                  "--audit-interval",
-                                                 "10"},
+                                                 "10m"},
                                         .log_path = cluster().work_dir() + "/" + name + ".log"});
     ASSERT_TRUE(spawned.ok()) << spawned.error().describe();
     r.process.emplace(std::move(spawned).value());
@@ -278,6 +278,43 @@ double policy_denials(const Replica& r, const std::string& policy) {
   const size_t at = scraped.out.find(series);
   if (at == std::string::npos) return 0;
   return std::stod(scraped.out.substr(at + series.size()));
+}
+
+// The value of the series `series` (its name and labels as Prometheus prints them) in the
+// text exposition `text`; -1 when it is not there.
+double series_value(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+// /metrics of a running webhook carries client-go's REST client metrics (a nonzero count of
+// answered requests to this API server, by code, method and host) and the process_* metrics.
+TEST_F(WebhookProcessE2E, MetricsFollowClientGoConventions) {
+  auto scraped =
+      e2e::run_command({"curl", "-sf", "--max-time", "5",
+                        "http://127.0.0.1:" + std::to_string(a_.metrics_port) + "/metrics"});
+  ASSERT_TRUE(scraped.ok()) << scraped.describe();
+  const std::string& text = scraped.out;
+  const std::string server = cluster().server();
+  const std::string host = server.substr(server.find("://") + 3);
+  EXPECT_GT(series_value(text, R"(rest_client_requests_total{code="200",host=")" + host +
+                                   R"(",method="GET"})"),
+            0)
+      << text;
+  EXPECT_GT(series_value(text, R"(rest_client_request_duration_seconds_count{host=")" + host +
+                                   R"(",verb="GET"})"),
+            0)
+      << text;
+  EXPECT_NE(text.find("# TYPE rest_client_rate_limiter_duration_seconds histogram"),
+            std::string::npos);
+  for (const char* family : {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                             "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                             "process_start_time_seconds"}) {
+    EXPECT_GT(series_value(text, family), 0) << family << "\n" << text;
+  }
 }
 
 // The API server calls replica a; replica b is sent refused AdmissionReviews directly (as

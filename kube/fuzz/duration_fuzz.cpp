@@ -1,0 +1,51 @@
+// Fuzz target over the Go-style duration parser (kube/duration.h) and the flag checks on top
+// of it (kube/cli.h's parse_duration_flag): every duration flag of every binary goes through
+// them.
+//
+// Oracle: nothing throws or crashes; a parsed value is never negative; what format_duration
+// writes for it parses back to the same value; a refusal is kInvalid and quotes the input; the
+// flag limits hold for what they accept. A violation aborts, which both drivers report.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "kube/cli.h"
+#include "kube/duration.h"
+
+namespace {
+
+namespace kube = orderguard::kube;
+using namespace std::chrono_literals;
+
+[[noreturn]] void fail(const char* what, std::string_view detail) {
+  std::fprintf(stderr, "fuzz oracle violated: %s\n%.*s\n", what,
+               static_cast<int>(detail.size() > 2000 ? 2000 : detail.size()), detail.data());
+  std::abort();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  auto parsed = kube::parse_duration(text);
+  if (parsed) {
+    if (parsed->count() < 0) fail("negative duration", text);
+    const std::string formatted = kube::format_duration(*parsed);
+    auto again = kube::parse_duration(formatted);
+    if (!again || *again != *parsed) fail("format does not parse back", formatted);
+  } else {
+    if (parsed.error().code != orderguard::ErrorCode::kInvalid) fail("not kInvalid", text);
+    if (parsed.error().message.find(std::string(text)) == std::string::npos) {
+      fail("message does not quote the input", parsed.error().message);
+    }
+  }
+  const kube::DurationLimits limits{.min = 1s, .max = 1h, .zero_ok = true};
+  auto flag = kube::parse_duration_flag(text, limits);
+  if (flag.ok() != (parsed.ok() && (*parsed == 0s || (*parsed >= 1s && *parsed <= 1h)))) {
+    fail("flag limits disagree with the parser", text);
+  }
+  return 0;
+}
