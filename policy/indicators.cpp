@@ -301,6 +301,14 @@ constexpr std::array<bool, 256> kWordSeparators = [] {
   return t;
 }();
 
+// Where find_miner_binaries splits a word into the names it checks: one lookup per
+// character instead of four comparisons.
+constexpr std::array<bool, 256> kPathSeparators = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view("/:,=")) t[c] = true;
+  return t;
+}();
+
 bool is_word_separator(char c) { return kWordSeparators[static_cast<unsigned char>(c)]; }
 
 std::string quoted_excerpt(std::string_view s) {
@@ -807,10 +815,7 @@ void Indicators::find_miner_binaries(const TokenLine& line, std::vector<Indicato
     size_t start = 0;
     while (start <= word.size()) {
       size_t sep = start;
-      while (sep < word.size() && word[sep] != '/' && word[sep] != ':' && word[sep] != ',' &&
-             word[sep] != '=') {
-        ++sep;
-      }
+      while (sep < word.size() && !kPathSeparators[static_cast<unsigned char>(word[sep])]) ++sep;
       if (sep == word.size()) sep = std::string_view::npos;
       if (auto name = miner_binary(word.substr(start, sep - start))) {
         out->push_back({w.token, "known miner binary \"" + std::string(*name) + "\"",

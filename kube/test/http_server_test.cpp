@@ -1,6 +1,7 @@
 #include "kube/http_server.h"
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 #include <sys/wait.h>
@@ -229,6 +230,7 @@ class TlsTestClient {
         tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
     stream_.handshake(asio::ssl::stream_base::client);
   }
+  const char* cipher() { return SSL_get_cipher_name(stream_.native_handle()); }
   int post(const std::string& target, const std::string& body) {
     http::request<http::string_body> req{http::verb::post, target, 11};
     req.set(http::field::host, "127.0.0.1");
@@ -335,6 +337,84 @@ TEST(HttpServerTlsTest, IdleConnectionsAreSmallAndTheirMemoryIsGivenBack) {
   })) << "RSS "
       << before << " KiB before, " << open << " KiB with the connections, " << now
       << " KiB after they closed";
+}
+
+// ---- TLS: cipher choice and session tickets ----
+
+// A TLS HttpServer in this process (POST /r answering 200).
+struct TlsServer {
+  HttpServer server{{.address = "127.0.0.1", .port = 0, .threads = 1}};
+  bool start() {
+    server.route("/r", [](const HttpRequest&) { return HttpResponse{200, "", "ok", {}}; });
+    auto ctx = test_tls_context();
+    if (!ctx) return false;
+    server.set_tls_context(ctx);
+    return server.start().ok();
+  }
+};
+
+// The cipher the server settles on with a client that offers `suites` (TLS 1.3) or `ciphers`
+// (TLS 1.2), in that order of preference.
+std::string negotiated_cipher(uint16_t port, const char* suites, const char* ciphers) {
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  if (suites != nullptr) SSL_CTX_set_ciphersuites(ctx.native_handle(), suites);
+  if (ciphers != nullptr) {
+    SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(ctx.native_handle(), ciphers);
+  }
+  TlsTestClient client(io, ctx, port);
+  if (client.post("/r", "{}") != 200) return "no answer";
+  return client.cipher();
+}
+
+// The server chooses AES-128-GCM over the AES-256-GCM that OpenSSL clients list first
+// (fewer AES rounds per record), and ChaCha20 for a client that prefers it (one without AES
+// hardware). Every suite stays allowed.
+TEST(HttpServerTlsTest, ServerPrefersAes128UnlessTheClientPrefersChaCha20) {
+  TlsServer tls;
+  ASSERT_TRUE(tls.start());
+  const uint16_t port = tls.server.port();
+  EXPECT_EQ(negotiated_cipher(port,
+                              "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:"
+                              "TLS_AES_128_GCM_SHA256",
+                              nullptr),
+            "TLS_AES_128_GCM_SHA256");
+  EXPECT_EQ(negotiated_cipher(port, "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256", nullptr),
+            "TLS_CHACHA20_POLY1305_SHA256");
+  EXPECT_EQ(negotiated_cipher(port, "TLS_AES_256_GCM_SHA384", nullptr), "TLS_AES_256_GCM_SHA384");
+  // TLS 1.2 (ECDSA or RSA, whichever the test certificate's key is).
+  const std::string tls12 =
+      negotiated_cipher(port, nullptr,
+                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256");
+  EXPECT_NE(tls12.find("-AES128-GCM-SHA256"), std::string::npos) << tls12;
+  tls.server.stop();
+}
+
+int g_tickets = 0;
+
+// One TLS 1.3 session ticket per full handshake (OpenSSL sends two by default): a client
+// resumes with one, and each costs the server an encryption and a record.
+TEST(HttpServerTlsTest, OneSessionTicketPerHandshake) {
+  TlsServer tls;
+  ASSERT_TRUE(tls.start());
+  asio::io_context io;
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  SSL_CTX_set_session_cache_mode(ctx.native_handle(), SSL_SESS_CACHE_CLIENT);
+  g_tickets = 0;
+  SSL_CTX_sess_set_new_cb(ctx.native_handle(), [](SSL*, SSL_SESSION*) {
+    ++g_tickets;
+    return 0;  // not kept
+  });
+  {
+    TlsTestClient client(io, ctx, tls.server.port());
+    // Tickets arrive after the handshake; an answer read means they were read before it.
+    ASSERT_EQ(client.post("/r", "{}"), 200);
+    ASSERT_EQ(client.post("/r", "{}"), 200);
+  }
+  EXPECT_EQ(g_tickets, 1);
+  tls.server.stop();
 }
 
 }  // namespace
