@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -84,14 +85,29 @@ TEST(SocketLink, Inode) {
 TEST(Connections, OneReadPerNamespaceAndSocketOwners) {
   HostView view({testdata("proc"), testdata("host")});
   NetworkView net = read_connections(view, *view.list_pids());
-  // 100 in one namespace; 400 and 401 share another; the rest have no ns link and share
-  // "unknown", read through pid 1, which has no tables.
+  // 100 in one namespace; 400 and 401 share another; the rest have no ns link and no
+  // tables.
   EXPECT_EQ(net.namespaces_read, 2u);
   std::map<uint64_t, int> owner;
   for (const Connection& c : net.connections) owner[c.entry.inode] = c.pid;
   EXPECT_EQ(owner, (std::map<uint64_t, int>{{5001, 100}, {6001, 400}, {6002, 401}, {6003, 401}}));
   // The shared namespace's table was not read twice: each inode appears once.
   EXPECT_EQ(net.connections.size(), 4u);
+}
+
+TEST(Connections, AProcessWithoutANamespaceLinkJoinsItsNamespaceByTheTableInode) {
+  // 401's ns/net cannot be read (as without ptrace rights); its net/tcp is the same kernel
+  // entry as 400's (one inode per namespace): the namespace is read once, with both owners.
+  testing::TempTree proc("proc");
+  std::filesystem::remove(proc.path() + "/401/ns/net");
+  std::filesystem::remove(proc.path() + "/401/net/tcp");
+  std::filesystem::create_hard_link(proc.path() + "/400/net/tcp", proc.path() + "/401/net/tcp");
+  HostView view({proc.path(), testdata("host")});
+  NetworkView net = read_connections(view, *view.list_pids());
+  EXPECT_EQ(net.namespaces_read, 2u);
+  std::map<uint64_t, int> owner;
+  for (const Connection& c : net.connections) owner[c.entry.inode] = c.pid;
+  EXPECT_EQ(owner, (std::map<uint64_t, int>{{5001, 100}, {6001, 400}, {6002, 401}, {6003, 401}}));
 }
 
 TEST(Connections, PoolAddressesAndMinerPorts) {
