@@ -343,13 +343,17 @@ NetworkView read_connections(const HostView& view, const std::vector<int>& pids,
     bool any = false;
     bool wanted_here = false;
     // Through a member whose link was just read, when there is one: a known pid's namespace
-    // is what it was when it was last read.
-    int reader = members.front();
+    // is what it was when it was last read. A namespace of known pids only is not read.
+    int reader = 0;
     for (int pid : members) {
       if (out.namespace_of.contains(pid)) {
         reader = pid;
         break;
       }
+    }
+    if (reader == 0) {
+      ++out.namespaces_skipped;
+      continue;
     }
     for (std::string_view file : {"net/tcp", "net/tcp6"}) {
       Result<std::string> text = view.read_pid(reader, file);

@@ -15,9 +15,10 @@
 // Unchanged processes: a process whose last full check found nothing, and whose stat shows no
 // change since (same start time, CPU ticks, comm, ppid, flags and address-space layout, see
 // ExecLayout) and which has no connection findings now, keeps that verdict without its
-// cmdline and exe being read again. exec() keeps pid, start time and, when short, the ticks,
-// but changes comm (unless the new program has the old name) and always the layout, so an
-// exec'd miner is read at the next scan; so is anything that used CPU. A process with findings
+// cmdline, exe and ns/net being read again; a network namespace whose processes are all
+// unchanged is not read either (read_connections). exec() keeps pid, start time and, when short,
+// the ticks, but changes comm (unless the new program has the old name) and always the layout, so
+// an exec'd miner is read at the next scan; so is anything that used CPU. A process with findings
 // is never skipped, a process whose layout is not known (no ptrace rights, old kernel) never
 // either, and each reused verdict is checked again in full every ScanOptions::recheck_every
 // scans (spread over the scans by pid) so nothing is trusted for long.
