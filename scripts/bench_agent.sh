@@ -17,13 +17,16 @@
 # Each command runs RUNS times (default 5) interleaved; medians are printed. CPU time is what to
 # compare on a shared machine; the load average is printed before and after.
 # Usage: scripts/bench_agent.sh [build dir]   (default build/release, the release preset)
-# Env: RUNS, PROCESSES (default 2000), LATENCY_RUNS (0 skips), SKIP_BUILD=1.
+# Env: RUNS, PROCESSES (default 2000), LATENCY_RUNS (0 skips), SKIP_BUILD=1, NETNS (default 0:
+# that many of the sleep processes each in a network namespace of its own, as Pods have;
+# needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build/release}"
 RUNS="${RUNS:-5}"
 PROCESSES="${PROCESSES:-2000}"
 LATENCY_RUNS="${LATENCY_RUNS:-10}"
+NETNS="${NETNS:-0}"
 if [[ -z "${SKIP_BUILD:-}" ]]; then
   [[ -f "$BUILD/build.ninja" ]] ||
     cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null  # as the release preset
@@ -48,12 +51,18 @@ echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "== uptime before: $(uptime)"
 
 for ((i = 0; i < PROCESSES; i++)); do
-  sleep 86400 &
+  if ((i < NETNS)); then
+    unshare --net sleep 86400 &
+  else
+    sleep 86400 &
+  fi
   sleepers+=("$!")
 done
 sleep 1
 total=$(ls -d /proc/[0-9]* | wc -l)
-echo "== $PROCESSES sleep processes started; $total processes on the host"
+namespaces=$(for p in /proc/[0-9]*; do readlink "$p/ns/net" || true; done 2>/dev/null | sort -u | wc -l)
+echo "== $PROCESSES sleep processes started ($NETNS in network namespaces of their own);" \
+  "$total processes and $namespaces network namespaces on the host"
 
 # time_cmd NAME CMD...: one run, "NAME user sys wall maxrss_kib" appended to $work/times.
 time_cmd() {
