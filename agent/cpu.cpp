@@ -17,7 +17,8 @@ std::vector<CpuUsage> CpuShares::top(size_t n) const {
 }
 
 Result<CpuSample> take_cpu_sample(const HostView& view, const Clock& clock,
-                                  const std::vector<int>& pids, bool threads) {
+                                  const std::vector<int>& pids, bool threads,
+                                  const CpuSample* previous) {
   CpuSample sample;
   sample.time = clock.now();
   Result<std::string> stat = view.read_proc("stat");
@@ -25,19 +26,37 @@ Result<CpuSample> take_cpu_sample(const HostView& view, const Clock& clock,
   Result<SystemCpu> sys = parse_system_stat(*stat);
   if (!sys) return sys.error();
   sample.system = *sys;
+  // pids ascend (list_pids), so every insertion goes at the end: hinted.
   for (int pid : pids) {
     Result<std::string> text = view.read_pid_whole(pid, "stat");
     if (!text) continue;  // exited or unreadable: not an error
     Result<ProcStat> st = parse_proc_stat(*text);
     if (!st) continue;
-    sample.processes[pid] = TaskTicks{st->cpu_ticks(), st->starttime, st->comm};
+    const TaskTicks& ticks = sample.processes
+                                 .emplace_hint(sample.processes.end(), pid,
+                                               TaskTicks{st->cpu_ticks(), st->starttime, st->comm})
+                                 ->second;
     const bool single_thread = st->num_threads == 1;
-    sample.stats[pid] = std::move(*st);
+    sample.stats.emplace_hint(sample.stats.end(), pid, std::move(*st));
     if (!threads) continue;
     if (single_thread) {
       // Its only thread is the process: no task/ listing and no second read.
-      sample.threads[{pid, pid}] = sample.processes[pid];
+      sample.threads.emplace_hint(sample.threads.end(), std::pair{pid, pid}, ticks);
       continue;
+    }
+    if (previous != nullptr) {
+      auto before = previous->processes.find(pid);
+      if (before != previous->processes.end() && before->second.starttime == ticks.starttime &&
+          before->second.ticks == ticks.ticks) {
+        auto first = previous->threads.lower_bound({pid, 0});
+        auto last = previous->threads.lower_bound({pid + 1, 0});
+        if (first != last) {
+          for (auto it = first; it != last; ++it) {
+            sample.threads.emplace_hint(sample.threads.end(), it->first, it->second);
+          }
+          continue;
+        }
+      }
     }
     Result<std::vector<int>> tids = view.list_tasks(pid);
     if (!tids) continue;

@@ -53,8 +53,13 @@ struct CpuShares {
 };
 
 // Reads /proc/stat and the stat files of `pids` (and their threads when `threads` is set).
+// With `previous` (the last sample of the same host), a multi-threaded process whose start time
+// and ticks are unchanged keeps its threads' ticks from there instead of listing task/ again:
+// none of its threads can have run a tick (the process's ticks include every thread's, exited
+// ones too), so every thread's share is 0 either way.
 Result<CpuSample> take_cpu_sample(const HostView& view, const Clock& clock,
-                                  const std::vector<int>& pids, bool threads);
+                                  const std::vector<int>& pids, bool threads,
+                                  const CpuSample* previous = nullptr);
 
 // Pure: shares between two samples. Empty when no jiffies passed.
 CpuShares compute_cpu_shares(const CpuSample& before, const CpuSample& after);

@@ -207,6 +207,8 @@ Result<FileStat> HostView::stat_path(const std::string& path, bool follow) {
   out.size = st.st_size;
   out.mtime = st.st_mtim.tv_sec;
   out.mode = st.st_mode;
+  out.device = st.st_dev;
+  out.inode = st.st_ino;
   return out;
 }
 

@@ -61,6 +61,8 @@ struct FileStat {
   int64_t size = 0;
   int64_t mtime = 0;  // seconds since the epoch
   uint32_t mode = 0;
+  uint64_t device = 0;
+  uint64_t inode = 0;
 };
 
 class HostView {

@@ -290,15 +290,51 @@ void PoolAddressBook::stop() {
 }
 
 NetworkView read_connections(const HostView& view, const std::vector<int>& pids,
-                             const std::function<bool(const TcpEntry&)>& wanted) {
+                             const std::function<bool(const TcpEntry&)>& wanted,
+                             const std::function<const std::string*(int pid)>& known) {
   NetworkView out;
   // Namespace -> its pids; the tables are read through the first one.
   std::map<std::string, std::vector<int>> namespaces;
+  std::vector<int> unreadable;  // ns/net not readable (no ptrace rights over the process)
   for (int pid : pids) {
+    if (const std::string* ns = known ? known(pid) : nullptr; ns != nullptr) {
+      namespaces[*ns].push_back(pid);
+      continue;
+    }
     Result<std::string> ns = view.readlink_pid(pid, "ns/net");
-    // Without access to ns/net (unprivileged), fall back to one shared key: the tables
-    // are then read through the first such pid.
-    namespaces[ns ? *ns : std::string("unknown")].push_back(pid);
+    if (!ns) {
+      unreadable.push_back(pid);
+      continue;
+    }
+    namespaces[*ns].push_back(pid);
+    out.namespace_of.emplace(pid, std::move(*ns));
+  }
+  if (!unreadable.empty()) {
+    // /proc/<pid>/net/ needs no ptrace rights, and each namespace has its own net/tcp entry:
+    // its inode tells the namespace apart. A process in a namespace already listed joins it
+    // (its tables are not read twice); the others group by that inode. An unreadable net/tcp
+    // puts the process in a group of its own, read through it.
+    std::map<uint64_t, std::string> by_table;  // net/tcp inode -> namespace key
+    for (const auto& [ns, members] : namespaces) {
+      if (Result<FileStat> st = HostView::stat_path(view.pid_path(members.front(), "net/tcp"),
+                                                    /*follow=*/true);
+          st) {
+        by_table.emplace(st->inode, ns);
+      }
+    }
+    for (int pid : unreadable) {
+      std::string key;
+      if (Result<FileStat> st = HostView::stat_path(view.pid_path(pid, "net/tcp"), /*follow=*/true);
+          st) {
+        auto it = by_table.find(st->inode);
+        key = it != by_table.end() ? it->second : "net/tcp:" + std::to_string(st->inode);
+        by_table.emplace(st->inode, key);
+      } else {
+        key = "unreadable:" + std::to_string(pid);
+      }
+      namespaces[key].push_back(pid);
+      out.namespace_of.emplace(pid, std::move(key));
+    }
   }
   std::set<uint64_t> seen;
   std::map<uint64_t, TcpEntry> established;  // inode -> the connection, in wanted namespaces
@@ -306,8 +342,21 @@ NetworkView read_connections(const HostView& view, const std::vector<int>& pids,
   for (const auto& [ns, members] : namespaces) {
     bool any = false;
     bool wanted_here = false;
+    // Through a member whose link was just read, when there is one: a known pid's namespace
+    // is what it was when it was last read. A namespace of known pids only is not read.
+    int reader = 0;
+    for (int pid : members) {
+      if (out.namespace_of.contains(pid)) {
+        reader = pid;
+        break;
+      }
+    }
+    if (reader == 0) {
+      ++out.namespaces_skipped;
+      continue;
+    }
     for (std::string_view file : {"net/tcp", "net/tcp6"}) {
-      Result<std::string> text = view.read_pid(members.front(), file);
+      Result<std::string> text = view.read_pid(reader, file);
       if (!text) continue;
       any = true;
       for (const TcpEntry& e : parse_tcp_table(*text)) {

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/host_view.h"
@@ -146,14 +147,22 @@ struct Connection {
 struct NetworkView {
   std::vector<Connection> connections;  // ESTABLISHED connections with an owning pid
   size_t namespaces_read = 0;
+  size_t namespaces_skipped = 0;  // every member `known`: tables not read
+  // pid -> readlink(/proc/<pid>/ns/net), for the pids whose link was read (not `known`).
+  std::unordered_map<int, std::string> namespace_of;
 };
 
 // Reads the tables of every distinct network namespace among `pids` and maps sockets to pids.
 // With `wanted`, only ESTABLISHED connections it accepts are mapped, and the fd links of the
 // processes are only walked in namespaces holding such a connection: on a clean host no
-// /proc/<pid>/fd is listed at all.
+// /proc/<pid>/fd is listed at all. With `known`, a pid it names (a process the caller saw
+// unchanged, scanner.h) is taken to be in that namespace without its ns/net link being read,
+// and a namespace whose every member is known is not read at all: none of them had a
+// connection finding at its last full check or has used a CPU tick since, and a process that
+// is new, exec'd or checked in full in this scan makes its namespace read.
 NetworkView read_connections(const HostView& view, const std::vector<int>& pids,
-                             const std::function<bool(const TcpEntry&)>& wanted = nullptr);
+                             const std::function<bool(const TcpEntry&)>& wanted = nullptr,
+                             const std::function<const std::string*(int pid)>& known = nullptr);
 
 // Pure: whether check_connections can make a finding of `entry`: its remote end is a pool
 // address, or a miner port off this host.

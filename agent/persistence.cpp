@@ -199,8 +199,12 @@ void PersistenceScanner::check_cron(const policy::CompiledPolicy& pol,
 void PersistenceScanner::check_systemd(const policy::CompiledPolicy& pol,
                                        std::vector<policy::Finding>* out) {
   std::vector<std::string> files;
+  // On a merged-/usr host /lib is a symlink to usr/lib: the same directory is read once.
+  std::set<std::pair<uint64_t, uint64_t>> dirs_read;
   for (const char* dir : {"/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system",
                           "/lib/systemd/system"}) {
+    Result<FileStat> dst = HostView::stat_path(view_->host_path(dir), /*follow=*/true);
+    if (!dst || !dst->is_dir || !dirs_read.emplace(dst->device, dst->inode).second) continue;
     Result<std::vector<std::string>> names = HostView::list_dir(view_->host_path(dir));
     if (!names) continue;
     for (const std::string& n : *names) {

@@ -8,7 +8,8 @@
 //   monthly}/*, /var/spool/cron/* or /var/spool/cron/crontabs/* with a miner indicator or a
 //   download-and-run (policy::scan_process over the line).
 // - systemd-persistence: the same over Exec*= lines of units in /etc/systemd/system (and one
-//   level of *.wants/), /run/systemd/system, /usr/lib/systemd/system, /lib/systemd/system.
+//   level of *.wants/), /run/systemd/system, /usr/lib/systemd/system, /lib/systemd/system (a
+//   directory reached twice, /lib being a link to /usr/lib, is read once).
 // - dropper-file: policy::known_dropper_files() that exist.
 // - ssh-key-added: a key in /root/.ssh/authorized_keys{,2} or /home/*/.ssh/authorized_keys{,2}
 //   that was not there at the previous scan (the first scan records the baseline), or, on the

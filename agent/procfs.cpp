@@ -1,5 +1,6 @@
 #include "agent/procfs.h"
 
+#include <array>
 #include <charconv>
 
 namespace orderguard::agent {
@@ -38,12 +39,27 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
     return invalid("stat: no (comm)");
   }
   ProcStat st;
-  std::vector<std::string_view> head = split_ws(text.substr(0, open));
-  if (head.empty() || !to_num(head[0], &st.pid)) return invalid("stat: bad pid");
+  std::string_view head = text.substr(0, open);
+  size_t head_start = head.find_first_not_of(" \t\n");
+  if (head_start == std::string_view::npos) return invalid("stat: bad pid");
+  head.remove_prefix(head_start);
+  head = head.substr(0, head.find_first_of(" \t\n"));
+  if (!to_num(head, &st.pid)) return invalid("stat: bad pid");
   st.comm = std::string(text.substr(open + 1, close - open - 1));
-  std::vector<std::string_view> f = split_ws(text.substr(close + 1));
-  // Index 0 is field 3 (state); starttime is field 22, index 19.
-  if (f.size() < 20 || f[0].size() != 1) return invalid("stat: truncated");
+  // Index 0 is field 3 (state); starttime is field 22, index 19; env_end field 51, index 48.
+  // Read in place, without a vector per line: the CPU sample parses every process's stat.
+  constexpr size_t kFields = 49;
+  std::array<std::string_view, kFields> f;
+  size_t n = 0;
+  std::string_view rest = text.substr(close + 1);
+  size_t i = 0;
+  while (i < rest.size() && n < kFields) {
+    while (i < rest.size() && (rest[i] == ' ' || rest[i] == '\t' || rest[i] == '\n')) ++i;
+    size_t start = i;
+    while (i < rest.size() && rest[i] != ' ' && rest[i] != '\t' && rest[i] != '\n') ++i;
+    if (i > start) f[n++] = rest.substr(start, i - start);
+  }
+  if (n < 20 || f[0].size() != 1) return invalid("stat: truncated");
   st.state = f[0][0];
   if (!to_num(f[1], &st.ppid) || !to_num(f[6], &st.flags) || !to_num(f[11], &st.utime) ||
       !to_num(f[12], &st.stime) || !to_num(f[16], &st.nice) || !to_num(f[17], &st.num_threads) ||
@@ -51,6 +67,15 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
     return invalid("stat: bad number");
   }
   if (uint64_t ticks = 0; !add(st.utime, st.stime, &ticks)) return invalid("stat: bad number");
+  if (n == kFields) {
+    ExecLayout l;
+    if (to_num(f[23], &l.start_code) && to_num(f[24], &l.end_code) &&
+        to_num(f[25], &l.start_stack) && to_num(f[42], &l.start_data) &&
+        to_num(f[43], &l.end_data) && to_num(f[44], &l.start_brk) && to_num(f[45], &l.arg_start) &&
+        to_num(f[46], &l.arg_end) && to_num(f[47], &l.env_start) && to_num(f[48], &l.env_end)) {
+      st.layout = l;
+    }
+  }
   return st;
 }
 

@@ -17,6 +17,28 @@ namespace orderguard::agent {
 
 inline constexpr uint32_t kPfKthread = 0x00200000;  // include/linux/sched.h
 
+// Where the kernel laid out a process's address space (stat fields 26-28 and 45-51: code,
+// stack, data, brk, argv and environ). exec() replaces the address space, so these change
+// with it (at random under ASLR; argv's and environ's bounds with their lengths as well),
+// while pid, start time and CPU ticks stay. The kernel shows zeros when the reader may not
+// ptrace the process or it has no address space, and kernels before 3.5 lack fields 45-51:
+// then known() is false and nothing may be inferred from the layout.
+struct ExecLayout {
+  uint64_t start_code = 0;
+  uint64_t end_code = 0;
+  uint64_t start_stack = 0;
+  uint64_t start_data = 0;
+  uint64_t end_data = 0;
+  uint64_t start_brk = 0;
+  uint64_t arg_start = 0;
+  uint64_t arg_end = 0;
+  uint64_t env_start = 0;
+  uint64_t env_end = 0;
+
+  bool known() const { return start_stack != 0 && arg_start != 0 && arg_end >= arg_start; }
+  bool operator==(const ExecLayout&) const = default;
+};
+
 // /proc/<pid>/stat and /proc/<pid>/task/<tid>/stat.
 struct ProcStat {
   int pid = 0;
@@ -29,6 +51,7 @@ struct ProcStat {
   int64_t nice = 0;
   int64_t num_threads = 0;
   uint64_t starttime = 0;
+  ExecLayout layout;  // unknown (zeros) when the fields are absent or not numbers
 
   uint64_t cpu_ticks() const { return utime + stime; }
   bool kernel_thread() const { return (flags & kPfKthread) != 0; }

@@ -97,7 +97,8 @@ Result<ScanReport> Scanner::scan() {
   if (!listed) return listed.error();
   std::vector<int> pids = *listed;
 
-  Result<CpuSample> sample = take_cpu_sample(view_, *clock_, pids, options_.threads);
+  Result<CpuSample> sample =
+      take_cpu_sample(view_, *clock_, pids, options_.threads, last_cpu_ ? &*last_cpu_ : nullptr);
   if (!sample) return sample.error();
   CpuShares shares;
   const bool last_cpu_baseline = last_cpu_.has_value();
@@ -118,17 +119,45 @@ Result<ScanReport> Scanner::scan() {
 
   std::shared_ptr<const PoolAddresses> pools = pools_ ? pools_->snapshot() : nullptr;
   report.pool_addresses = pools ? pools->size() : 0;
+  // Processes unchanged since a clean full check (scanner.h), but for their connections: those
+  // are read afresh below, and one with connection findings is checked in full.
+  ++scans_;
+  const uint64_t recheck_every = static_cast<uint64_t>(std::max(1, options_.recheck_every));
+  auto unchanged = [&](int pid, const ProcStat& st) -> CleanProcess* {
+    if (!last_cpu_baseline || !st.layout.known()) return nullptr;
+    if ((scans_ + static_cast<uint64_t>(pid)) % recheck_every == 0) return nullptr;
+    auto prev = clean_.find(pid);
+    if (prev == clean_.end()) return nullptr;
+    const CleanProcess& c = prev->second;
+    const bool same = c.starttime == st.starttime && c.ticks == st.cpu_ticks() &&
+                      c.comm == st.comm && c.ppid == st.ppid && c.flags == st.flags &&
+                      c.layout == st.layout;
+    return same ? &prev->second : nullptr;
+  };
+  std::unordered_map<int, CleanProcess*> reusable;
+  for (const auto& [pid, st] : stats) {
+    if (CleanProcess* c = unchanged(pid, st)) reusable.emplace(pid, c);
+  }
+
   std::map<int, std::vector<policy::Finding>> net_findings;
+  std::unordered_map<int, std::string> namespace_of;  // the ns/net links read in this scan
   guarded("network", &report, [&] {
-    NetworkView net = read_connections(view_, pids, [&](const TcpEntry& e) {
-      return connection_of_interest(e, policy_, pools.get());
-    });
+    NetworkView net = read_connections(
+        view_, pids,
+        [&](const TcpEntry& e) { return connection_of_interest(e, policy_, pools.get()); },
+        [&](int pid) -> const std::string* {
+          auto it = reusable.find(pid);
+          return it == reusable.end() ? nullptr : &it->second->netns;
+        });
     report.network_namespaces = net.namespaces_read;
     net_findings = check_connections(net, policy_, pools.get());
+    namespace_of = std::move(net.namespace_of);
   });
 
-  // One process's checks; nullopt when it has no findings or exited mid-scan.
-  auto check_process = [&](int pid, const ProcStat& stat) -> std::optional<ProcessReport> {
+  // One process's checks; nullopt when it has no findings or exited mid-scan. *clean is set
+  // when it was read and has no findings.
+  auto check_process = [&](int pid, const ProcStat& stat,
+                           bool* clean) -> std::optional<ProcessReport> {
     auto share = shares.processes.find(pid);
     auto net_finding = net_findings.find(pid);
     // HugetlbPages lives in /proc/<pid>/status, the costliest file per process: read for a
@@ -187,7 +216,10 @@ Result<ScanReport> Scanner::scan() {
         }
       }
     }
-    if (pr.findings.empty()) return std::nullopt;
+    if (pr.findings.empty()) {
+      *clean = true;
+      return std::nullopt;
+    }
     Verdict v = score_process(pr.findings, policy_.scoring);
     pr.score = v.score;
     pr.miner = v.miner;
@@ -195,14 +227,30 @@ Result<ScanReport> Scanner::scan() {
     pr.container = container_from_cgroup(cgroup_text());
     return pr;
   };
+  // Verdicts carried to the next scan: only processes seen clean in this one.
+  std::unordered_map<int, CleanProcess> clean;
+  clean.reserve(clean_.size());
   for (int pid : pids) {
     if (pid == options_.self_pid) continue;
     auto stat = stats.find(pid);
     if (stat == stats.end()) continue;  // exited before the CPU sample, or unreadable
     ++report.processes_scanned;
-    if (stat->second.kernel_thread()) continue;
+    const ProcStat& st = stat->second;
+    if (st.kernel_thread()) continue;
+    if (auto reuse = reusable.find(pid); reuse != reusable.end() && !net_findings.contains(pid)) {
+      ++report.processes_reused;
+      clean.emplace(pid, std::move(*reuse->second));
+      continue;
+    }
     guarded("pid " + std::to_string(pid), &report, [&] {
-      if (std::optional<ProcessReport> pr = check_process(pid, stat->second)) {
+      bool is_clean = false;
+      std::optional<ProcessReport> pr = check_process(pid, st, &is_clean);
+      auto ns = namespace_of.find(pid);
+      if (is_clean && st.layout.known() && ns != namespace_of.end()) {
+        clean.emplace(pid, CleanProcess{st.starttime, st.cpu_ticks(), st.comm, st.ppid, st.flags,
+                                        st.layout, std::move(ns->second)});
+      }
+      if (pr) {
         // Exclusions (exclusions.h) are checked only for a process with findings, so only
         // those executables are ever hashed.
         pr->excluded_by =
@@ -212,6 +260,7 @@ Result<ScanReport> Scanner::scan() {
       }
     });
   }
+  clean_ = std::move(clean);
   exe_digests_.sweep();
   report.exclusions = options_.exclusions.rules();
   if (options_.exclusions.trusted) report.exclusion_notes = options_.exclusions.trusted->notes;

@@ -12,6 +12,17 @@
 // when it used CPU since the last scan or has connection findings, its cgroup only when it has
 // findings, and fd links only in network namespaces holding a connection of interest.
 //
+// Unchanged processes: a process whose last full check found nothing, and whose stat shows no
+// change since (same start time, CPU ticks, comm, ppid, flags and address-space layout, see
+// ExecLayout) and which has no connection findings now, keeps that verdict without its
+// cmdline, exe and ns/net being read again; a network namespace whose processes are all
+// unchanged is not read either (read_connections). exec() keeps pid, start time and, when short,
+// the ticks, but changes comm (unless the new program has the old name) and always the layout, so
+// an exec'd miner is read at the next scan; so is anything that used CPU. A process with findings
+// is never skipped, a process whose layout is not known (no ptrace rights, old kernel) never
+// either, and each reused verdict is checked again in full every ScanOptions::recheck_every
+// scans (spread over the scans by pid) so nothing is trusted for long.
+//
 // Contract: scan() fails (kInternal/kNotFound...) only when the proc root itself cannot be
 // listed or /proc/stat cannot be read; a process that vanishes or cannot be read is skipped,
 // and unreadable host files are skipped too. An exception while checking one process or
@@ -24,6 +35,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/cgroup.h"
@@ -53,6 +65,9 @@ struct ScanOptions {
   bool baseline = false;  // hardening checks (baseline.h); reported apart from miner evidence
   std::chrono::seconds recent_window = std::chrono::hours(24);
   int self_pid = 0;  // the agent: never reported
+  // A process whose clean verdict was reused is checked in full at least every this many
+  // scans; 1 checks every process in full every scan.
+  int recheck_every = 10;
   // orderguard's binaries and executable globs (exclusions.h): a process with findings that
   // one matches goes to ScanReport::excluded.
   ExclusionConfig exclusions;
@@ -77,6 +92,7 @@ struct ScanReport {
   std::chrono::system_clock::time_point time{};
   double cpu_interval_seconds = 0;  // 0 when the scan had no CPU baseline
   size_t processes_scanned = 0;
+  size_t processes_reused = 0;  // of those, unchanged since a clean check (no cmdline/exe read)
   size_t network_namespaces = 0;
   size_t pool_addresses = 0;  // resolved pool addresses the connections were checked against
   int threshold = 0;
@@ -129,6 +145,18 @@ class Scanner {
   PersistenceScanner persistence_;
   const PoolAddressBook* pools_;
   ExeDigestCache exe_digests_;
+  // Processes whose last full check found nothing, with what their stat showed then (pid ->).
+  struct CleanProcess {
+    uint64_t starttime = 0;
+    uint64_t ticks = 0;
+    std::string comm;
+    int ppid = 0;
+    uint32_t flags = 0;
+    ExecLayout layout;
+    std::string netns;  // readlink(/proc/<pid>/ns/net)
+  };
+  std::unordered_map<int, CleanProcess> clean_;
+  uint64_t scans_ = 0;
   CgroupLocator cgroups_;  // cgroup namespace paths found once (cpu_limit.h)
 };
 

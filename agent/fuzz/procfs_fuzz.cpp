@@ -6,7 +6,8 @@
 // table.
 //
 // Oracle: nothing throws; stat's comm is exactly what lies between the first '(' and the last
-// ')'; tick and CPU sums do not wrap; status's Name is one line; split_cmdline neither loses
+// ')'; tick and CPU sums do not wrap; stat's address-space layout only comes with all its
+// fields; status's Name is one line; split_cmdline neither loses
 // nor adds a byte (joined with NULs, the arguments are the input) and yields at most one
 // argument per NUL plus one; a quota is positive and finite; the environment check gives at
 // most one finding per variable, each naming an LD_ variable; findings are bounded by the
@@ -49,6 +50,17 @@ void check(std::string_view input) {
       fail("comm is not the text between the first '(' and the last ')'", input);
     }
     if (st->cpu_ticks() < st->utime) fail("utime + stime wrapped", input);
+    // The layout (fields 26-28, 45-51) comes from a line that has them all, or not at all.
+    if (st->layout != ExecLayout{}) {
+      size_t fields = 0;
+      bool in_field = false;
+      for (char c : input.substr(close + 1)) {
+        const bool blank = c == ' ' || c == '\t' || c == '\n';
+        if (!blank && !in_field) ++fields;
+        in_field = !blank;
+      }
+      if (fields < 49) fail("an address-space layout from a line without fields 45-51", input);
+    }
     snap.stat = *st;
     report.top_cpu.push_back(CpuUsage{st->pid, 0, st->comm, 1.0});
     report.top_threads.push_back(CpuUsage{st->pid, st->pid, st->comm, 1.0});

@@ -32,6 +32,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -39,6 +40,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -1199,6 +1201,31 @@ TEST_F(AgentRunE2E, DetectionToEvictionLatencyFigures) {
         line.starts_with("RssFile") || line.starts_with("Threads")) {
       std::printf("agent_%s\n", line.c_str());
     }
+  }
+  // Where the resident pages are: Rss per mapped file (the executable, each shared library)
+  // and anonymous memory, largest first.
+  std::ifstream smaps("/proc/" + std::to_string(agent->pid()) + "/smaps");
+  std::map<std::string, long> rss_kb;
+  std::string mapping = "[anon]";
+  while (std::getline(smaps, line)) {
+    if (line.starts_with("Rss:")) {
+      rss_kb[mapping] += std::strtol(line.c_str() + 4, nullptr, 10);
+    } else if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) &&
+               line.find('-') < line.find(' ')) {
+      // "start-end perms offset dev inode [path]": the path is the sixth field, if any.
+      std::istringstream fields(line);
+      std::string f[5];
+      for (std::string& x : f) fields >> x;
+      std::string path;
+      std::getline(fields >> std::ws, path);
+      mapping = path.empty() || path.starts_with("[") ? "[anon]" : path;
+    }
+  }
+  std::vector<std::pair<long, std::string>> by_size;
+  for (const auto& [path, kb] : rss_kb) by_size.emplace_back(kb, path);
+  std::sort(by_size.rbegin(), by_size.rend());
+  for (const auto& [kb, path] : by_size) {
+    if (kb >= 64) std::printf("agent_rss_kb %ld %s\n", kb, path.c_str());
   }
   std::fflush(stdout);
 }

@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "agent/test/test_util.h"
@@ -84,14 +86,53 @@ TEST(SocketLink, Inode) {
 TEST(Connections, OneReadPerNamespaceAndSocketOwners) {
   HostView view({testdata("proc"), testdata("host")});
   NetworkView net = read_connections(view, *view.list_pids());
-  // 100 in one namespace; 400 and 401 share another; the rest have no ns link and share
-  // "unknown", read through pid 1, which has no tables.
+  // 100 in one namespace; 400 and 401 share another; the rest have no ns link and no
+  // tables.
   EXPECT_EQ(net.namespaces_read, 2u);
   std::map<uint64_t, int> owner;
   for (const Connection& c : net.connections) owner[c.entry.inode] = c.pid;
   EXPECT_EQ(owner, (std::map<uint64_t, int>{{5001, 100}, {6001, 400}, {6002, 401}, {6003, 401}}));
   // The shared namespace's table was not read twice: each inode appears once.
   EXPECT_EQ(net.connections.size(), 4u);
+}
+
+TEST(Connections, AProcessWithoutANamespaceLinkJoinsItsNamespaceByTheTableInode) {
+  // 401's ns/net cannot be read (as without ptrace rights); its net/tcp is the same kernel
+  // entry as 400's (one inode per namespace): the namespace is read once, with both owners.
+  testing::TempTree proc("proc");
+  std::filesystem::remove(proc.path() + "/401/ns/net");
+  std::filesystem::remove(proc.path() + "/401/net/tcp");
+  std::filesystem::create_hard_link(proc.path() + "/400/net/tcp", proc.path() + "/401/net/tcp");
+  HostView view({proc.path(), testdata("host")});
+  NetworkView net = read_connections(view, *view.list_pids());
+  EXPECT_EQ(net.namespaces_read, 2u);
+  std::map<uint64_t, int> owner;
+  for (const Connection& c : net.connections) owner[c.entry.inode] = c.pid;
+  EXPECT_EQ(owner, (std::map<uint64_t, int>{{5001, 100}, {6001, 400}, {6002, 401}, {6003, 401}}));
+}
+
+TEST(Connections, ANamespaceOfKnownProcessesOnlyIsNotRead) {
+  HostView view({testdata("proc"), testdata("host")});
+  const std::string shared = "net:[4026532002]";  // 400 and 401
+  auto known = [&](std::set<int> pids) {
+    return [&shared, pids](int pid) -> const std::string* {
+      return pids.contains(pid) ? &shared : nullptr;
+    };
+  };
+  NetworkView both = read_connections(view, *view.list_pids(), nullptr, known({400, 401}));
+  EXPECT_EQ(both.namespaces_read, 1u);
+  EXPECT_EQ(both.namespaces_skipped, 1u);
+  ASSERT_EQ(both.connections.size(), 1u);
+  EXPECT_EQ(both.connections[0].pid, 100);
+  EXPECT_FALSE(both.namespace_of.contains(400));
+
+  // One member read afresh (new, exec'd, or checked in full this scan): the namespace is read,
+  // and the known member's sockets are still mapped to it.
+  NetworkView one = read_connections(view, *view.list_pids(), nullptr, known({400}));
+  EXPECT_EQ(one.namespaces_read, 2u);
+  std::map<uint64_t, int> owner;
+  for (const Connection& c : one.connections) owner[c.entry.inode] = c.pid;
+  EXPECT_EQ(owner, (std::map<uint64_t, int>{{5001, 100}, {6001, 400}, {6002, 401}, {6003, 401}}));
 }
 
 TEST(Connections, PoolAddressesAndMinerPorts) {

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "agent/report.h"
 #include "agent/test/test_util.h"
@@ -215,6 +218,139 @@ TEST_F(ScannerTest, JsonAndTableReports) {
   EXPECT_NE(table.find("MINER"), std::string::npos);
   EXPECT_NE(table.find("ld-preload"), std::string::npos);
   EXPECT_NE(table.find("RESULT: miner findings"), std::string::npos);
+}
+
+// A process that exec()s keeps its pid and start time, and an exec that takes under a clock
+// tick keeps its CPU ticks too: the scanner must not reuse the clean verdict of what ran
+// before (scanner.h, "Unchanged processes"). The fixture is written here because each step
+// rewrites one process's files.
+class ExecReuseTest : public ::testing::Test {
+ protected:
+  static constexpr int kPid = 4242;
+
+  ExecReuseTest() {
+    char tmpl[] = "/tmp/orderguard-exec-test-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    std::filesystem::create_directories(root_ + "/4242/ns");
+    write("stat", "cpu  1000 0 500 8500 0 0 0 0 0 0\ncpu0 1000 0 500 8500 0 0 0 0 0 0\n");
+    write("4242/cgroup", "0::/system.slice/app.service\n");
+    write("4242/status", "Name:\tsleep\nTgid:\t4242\nPPid:\t1\n");
+    std::filesystem::create_symlink("net:[4026531840]", root_ + "/4242/ns/net");
+    run("sleep", kArgStart, "/usr/bin/sleep",
+        std::string("sleep\0"
+                    "86400\0",
+                    12));
+  }
+  ~ExecReuseTest() override {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+
+  void write(const std::string& rel, const std::string& text) {
+    std::ofstream(root_ + "/" + rel, std::ios::binary | std::ios::trunc) << text;
+  }
+  // The process's files as after exec(path, argv) with comm `comm` and argv at `arg_start`;
+  // pid, start time and CPU ticks never change.
+  void run(const std::string& comm, uint64_t arg_start, const std::string& exe,
+           const std::string& cmdline) {
+    std::ostringstream stat;
+    stat << kPid << " (" << comm << ") S 1 " << kPid << " " << kPid
+         << " 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5000 1000000 200 18446744073709551615 "
+         << "94000000000000 94000000100000 140730000000000 "       // code, stack (26-28)
+         << "0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 "                    // 29-44
+         << "94000000200000 94000000300000 94000001000000 "        // data, brk (45-47)
+         << arg_start << " " << arg_start + cmdline.size() << " "  // argv (48-49)
+         << arg_start + cmdline.size() << " " << arg_start + 512 << " 0\n";
+    write("4242/stat", stat.str());
+    write("4242/cmdline", cmdline);
+    std::filesystem::remove(root_ + "/4242/exe");
+    std::filesystem::create_symlink(exe, root_ + "/4242/exe");
+  }
+
+  Scanner scanner() {
+    ScanOptions options;
+    options.check_hidden = false;
+    options.check_persistence = false;
+    options.recheck_every = 1000;  // no periodic full check to hide a missed exec
+    return Scanner(HostView({root_, testdata("host_clean")}), &clock_, nullptr, nullptr,
+                   policy::built_in_default(), options);
+  }
+
+  ScanReport scan(Scanner& s) {
+    clock_.advance(std::chrono::seconds(1));
+    Result<ScanReport> r = s.scan();
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? std::move(*r) : ScanReport{};
+  }
+
+  static constexpr uint64_t kArgStart = 140729999990000;
+  static inline const std::string kMinerArgv =
+      std::string("xmrig\0-o\0stratum+tcp://pool.supportxmr.com:3333\0", 49);
+  std::string root_;
+  FakeClock clock_;
+};
+
+TEST_F(ExecReuseTest, AnUnchangedProcessIsNotReadAgain) {
+  Scanner s = scanner();
+  ASSERT_TRUE(s.prime().ok());
+  EXPECT_TRUE(scan(s).processes.empty());
+  ScanReport r = scan(s);
+  EXPECT_EQ(r.processes_scanned, 1u);
+  EXPECT_EQ(r.processes_reused, 1u);
+  EXPECT_TRUE(r.processes.empty());
+}
+
+TEST_F(ExecReuseTest, AMinerExecdUnderTheSameNameIsFound) {
+  Scanner s = scanner();
+  ASSERT_TRUE(s.prime().ok());
+  EXPECT_TRUE(scan(s).processes.empty());
+  // exec of a miner renamed "sleep": comm, pid, start time and ticks as before; only the
+  // address space (argv elsewhere) tells.
+  run("sleep", kArgStart + 4096, "/tmp/sleep", kMinerArgv);
+  ScanReport r = scan(s);
+  EXPECT_EQ(r.processes_reused, 0u);
+  const ProcessReport* p = find_pid(r, kPid);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->miner);
+  EXPECT_TRUE(rules_of(*p).count("stratum-url"));
+}
+
+TEST_F(ExecReuseTest, AMinerExecdUnderItsOwnNameIsFound) {
+  Scanner s = scanner();
+  ASSERT_TRUE(s.prime().ok());
+  EXPECT_TRUE(scan(s).processes.empty());
+  // Even with the same layout (ASLR off, argv of the same length): the new comm tells.
+  run("xmrig", kArgStart, "/tmp/xmrig", kMinerArgv);
+  ScanReport r = scan(s);
+  const ProcessReport* p = find_pid(r, kPid);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->miner);
+}
+
+TEST_F(ExecReuseTest, AMinerIsCheckedInFullEveryScan) {
+  Scanner s = scanner();
+  ASSERT_TRUE(s.prime().ok());
+  run("sleep", kArgStart + 4096, "/tmp/sleep", kMinerArgv);
+  for (int i = 0; i < 3; ++i) {
+    ScanReport r = scan(s);
+    EXPECT_EQ(r.processes_reused, 0u);
+    const ProcessReport* p = find_pid(r, kPid);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(p->miner);
+  }
+}
+
+TEST_F(ExecReuseTest, WithoutALayoutNothingIsReused) {
+  // No ptrace rights (or a kernel before 3.5): the layout fields read 0, so no exec can be
+  // told from stat and every scan reads the process in full.
+  Scanner s = scanner();
+  run("sleep", 0, "/usr/bin/sleep",
+      std::string("sleep\0"
+                  "86400\0",
+                  12));
+  ASSERT_TRUE(s.prime().ok());
+  scan(s);
+  EXPECT_EQ(scan(s).processes_reused, 0u);
 }
 
 }  // namespace
