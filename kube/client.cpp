@@ -21,6 +21,7 @@
 #include <boost/system/system_error.hpp>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <iterator>
 #include <mutex>
 #include <string_view>
@@ -1330,6 +1331,11 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kInvalid, source + ": cannot create client: " + e.what());
   }
+}
+
+void skip_unused_system_trust_store(const Config& config) {
+  if (config.ca_pem.empty()) return;
+  ::setenv("SSL_CERT_FILE", "/dev/null", /*overwrite=*/1);
 }
 
 }  // namespace orderguard::kube

@@ -600,6 +600,28 @@ std::vector<ObjectPtr> Informer::by_label(std::string_view key, std::string_view
   return lookup(by_label_, std::string(key) + "=" + std::string(value));
 }
 
+std::vector<std::string> Informer::names_by_owner(std::string_view owner_uid) const {
+  std::vector<std::string> out;
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  auto it = by_owner_.find(std::string(owner_uid));
+  if (it == by_owner_.end()) return out;
+  out.reserve(it->second.size());
+  for (const std::string& key : it->second) {
+    const size_t slash = key.find('/');
+    out.push_back(slash == std::string::npos ? key : key.substr(slash + 1));
+  }
+  return out;
+}
+
+std::optional<std::string> Informer::cached_resource_version(std::string_view ns,
+                                                             std::string_view name) const {
+  std::string key = ns.empty() ? std::string(name) : std::string(ns) + "/" + std::string(name);
+  std::shared_lock<std::shared_mutex> lock(cache_mu_);
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return std::nullopt;
+  return it->second->resource_version;
+}
+
 size_t Informer::size() const {
   std::shared_lock<std::shared_mutex> lock(cache_mu_);
   return objects_.size();

@@ -151,6 +151,13 @@ class Informer {
   std::vector<ObjectPtr> by_namespace(std::string_view ns) const;
   std::vector<ObjectPtr> by_owner(std::string_view owner_uid) const;
   std::vector<ObjectPtr> by_label(std::string_view key, std::string_view value) const;
+  // The names of the cached objects `owner_uid` owns, ordered by namespace/name,
+  // without decoding them (a compact cache decodes on every read).
+  std::vector<std::string> names_by_owner(std::string_view owner_uid) const;
+  // The resourceVersion of a cached object without decoding it; nullopt when
+  // it is not cached.
+  std::optional<std::string> cached_resource_version(std::string_view ns,
+                                                     std::string_view name) const;
   // Calls `f` for every cached object, ordered by namespace/name, decoding one
   // at a time where list() decodes them all first.
   void for_each(const std::function<void(const ObjectPtr&)>& f) const;

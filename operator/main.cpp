@@ -168,6 +168,8 @@ int main(int argc, char** argv) {
     }
   }
 
+  // The operator talks TLS to the API server only, with the kubeconfig's CA.
+  kube::skip_unused_system_trust_store(*config);
   auto registry = std::make_shared<prometheus::Registry>();
   auto client = kube::make_client(*config, {.metrics = registry.get()});
   if (!client.ok()) {

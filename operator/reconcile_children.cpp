@@ -49,9 +49,25 @@ bool needs_apply(const json& desired, const json* live) {
   return !is_subset(desired, *live);
 }
 
+bool ApplyMemo::matches(std::string_view key, std::string_view resource_version,
+                        std::string_view hash) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = seen_.find(fnv1a64(key));
+  return it != seen_.end() && it->second.resource_version == fnv1a64(resource_version) &&
+         it->second.hash == fnv1a64(hash);
+}
+
+void ApplyMemo::record(std::string_view key, std::string_view resource_version,
+                       std::string_view hash) {
+  if (resource_version.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (seen_.size() >= kMaxEntries) seen_.clear();
+  seen_[fnv1a64(key)] = {fnv1a64(resource_version), fnv1a64(hash)};
+}
+
 Status converge_children(kube::Client& client, const ObjectMeta& owner,
                          const std::vector<json>& desired, const std::vector<ChildKind>& kinds,
-                         std::map<std::string, json>* applied) {
+                         std::map<std::string, json>* applied, ApplyMemo* memo) {
   auto kind_of = [&](const std::string& kind) -> const ChildKind* {
     for (const auto& k : kinds) {
       if (k.kind == kind) return &k;
@@ -66,22 +82,45 @@ Status converge_children(kube::Client& client, const ObjectMeta& owner,
     if (k == nullptr) return make_error(ErrorCode::kInvalid, "no cache for child kind " + kind);
     wanted[kind].insert(name);
     // The hash covers the content without the annotation itself.
-    child["metadata"]["annotations"][kSpecHashAnnotation] = content_hash(child);
-    kube::ObjectPtr live = k->cache->get(owner.ns, name);
-    if (k->create_only ? live != nullptr : !needs_apply(child, live.get())) continue;
+    const std::string hash = content_hash(child);
+    child["metadata"]["annotations"][kSpecHashAnnotation] = hash;
+    const std::string memo_key = kind + "/" + owner.ns + "/" + name;
+    if (k->create_only) {
+      if (k->cache->cached_resource_version(owner.ns, name)) continue;
+    } else {
+      // The memo answers for a child unchanged since it last matched, without
+      // decoding it from the cache.
+      const auto rv = k->cache->cached_resource_version(owner.ns, name);
+      if (rv && memo != nullptr && memo->matches(memo_key, *rv, hash)) continue;
+      kube::ObjectPtr live = rv ? k->cache->get(owner.ns, name) : nullptr;
+      if (!needs_apply(child, live.get())) {
+        if (memo != nullptr) {
+          memo->record(memo_key, (*live)["metadata"].value("resourceVersion", ""), hash);
+        }
+        continue;
+      }
+    }
     auto answer = client.apply(*k->resource, owner.ns, child,
                                {.field_manager = kFieldManager, .force = true});
     if (!answer.ok()) return answer.error();
     log::info("applied child",
               {{"owner", owner.ns + "/" + owner.name}, {"kind", kind}, {"name", name}});
+    // What the server answered is the child at its new resourceVersion, which
+    // the watch delivers next: checked now, that event needs no decode.
+    if (memo != nullptr && !k->create_only && answer->is_object() &&
+        !needs_apply(child, &*answer)) {
+      memo->record(memo_key, (*answer)["metadata"].value("resourceVersion", ""), hash);
+    }
     if (applied != nullptr) (*applied)[kind + "/" + name] = std::move(*answer);
   }
   // Children the spec no longer wants (a zone removed, autoscaling switched off, ...).
+  // Their names come from the index; only those to delete are decoded.
   for (const auto& k : kinds) {
     if (!k.prune) continue;
-    for (const auto& obj : k.cache->by_owner(owner.uid)) {
-      const std::string name = (*obj)["metadata"]["name"];
+    for (const std::string& name : k.cache->names_by_owner(owner.uid)) {
       if (wanted[k.kind].contains(name)) continue;
+      kube::ObjectPtr obj = k.cache->get(owner.ns, name);
+      if (obj == nullptr) continue;
       kube::DeleteOptions opts;
       opts.precondition_uid = (*obj)["metadata"].value("uid", "");
       opts.propagation_policy = "Background";
@@ -104,7 +143,7 @@ Status OrderServiceReconciler::reconcile_children(const OrderService& svc,
       {"Deployment", &res::kDeployments, caches_.deployments},
       {"HorizontalPodAutoscaler", &res::kHorizontalPodAutoscalers, caches_.hpas},
       {"PodDisruptionBudget", &res::kPodDisruptionBudgets, caches_.pdbs}};
-  return converge_children(client_, svc.meta, desired, kinds, applied);
+  return converge_children(client_, svc.meta, desired, kinds, applied, &apply_memo_);
 }
 
 }  // namespace orderguard::op

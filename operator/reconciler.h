@@ -16,8 +16,12 @@
 // annotation) or when the live object no longer holds the desired fields.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "kube/client.h"
@@ -66,6 +70,30 @@ struct ChildKind {
   bool prune = true;         // owned objects not desired are deleted
 };
 
+// Which children were last found to match their desired state, by object and
+// resourceVersion: an object is immutable at a resourceVersion, and its desired
+// state is named by its content hash, so a match found once holds until either
+// changes. With it a pass over unchanged children decodes none of them from the
+// (compact) caches. Thread-safe; bounded (it forgets everything past kMaxEntries).
+class ApplyMemo {
+ public:
+  static constexpr size_t kMaxEntries = 1 << 20;
+  // Whether `key` at `resource_version` was found to match the desired state `hash`.
+  bool matches(std::string_view key, std::string_view resource_version,
+               std::string_view hash) const;
+  void record(std::string_view key, std::string_view resource_version, std::string_view hash);
+
+ private:
+  struct Seen {
+    uint64_t resource_version = 0;
+    uint64_t hash = 0;
+  };
+  mutable std::mutex mu_;
+  // Keys, versions and hashes are kept as 64-bit FNV-1a digests: a few bytes
+  // per child of a large cache instead of three strings.
+  std::unordered_map<uint64_t, Seen> seen_;
+};
+
 // Step 3 of every reconciler: applies each of `desired` that needs it
 // (needs_apply; create_only kinds only when missing) and deletes the owner's
 // pruned-kind children that are not in `desired`. Every desired kind must be
@@ -73,7 +101,7 @@ struct ChildKind {
 // apply, keyed "Kind/name": newer than the caches until the watch delivers it.
 Status converge_children(kube::Client& client, const ObjectMeta& owner,
                          const std::vector<json>& desired, const std::vector<ChildKind>& kinds,
-                         std::map<std::string, json>* applied = nullptr);
+                         std::map<std::string, json>* applied = nullptr, ApplyMemo* memo = nullptr);
 
 // Sets a condition in `conditions` (a metav1.Condition list): lastTransitionTime
 // changes only when status changes; the list stays ordered by first insertion.
@@ -124,6 +152,7 @@ class OrderServiceReconciler {
   kube::EventRecorder* events_;
   const Clock& clock_;
   StatusMemo status_memo_;
+  ApplyMemo apply_memo_;
 };
 
 }  // namespace orderguard::op

@@ -493,6 +493,10 @@ TEST_F(InformerFixture, CompactCacheServesTheSameObjectsEventsAndIndexes) {
   informer->for_each([&](const ObjectPtr& o) { each.push_back(name_of(o)); });
   EXPECT_EQ(each, (std::vector<std::string>{"a", "d"}));
   EXPECT_EQ(names(informer->by_owner("u1")), (std::vector<std::string>{"d"}));
+  EXPECT_EQ(informer->names_by_owner("u1"), (std::vector<std::string>{"d"}));
+  EXPECT_TRUE(informer->names_by_owner("u9").empty());
+  EXPECT_EQ(informer->cached_resource_version("shop", "d"), std::optional<std::string>("25"));
+  EXPECT_EQ(informer->cached_resource_version("shop", "b"), std::nullopt);  // deleted
   EXPECT_EQ(names(informer->by_label("app", "api")), (std::vector<std::string>{"a"}));
   EXPECT_TRUE(informer->by_label("app", "db").empty());
   EXPECT_TRUE(informer->by_namespace("ops").empty());

@@ -278,6 +278,21 @@ TEST(ComputeStatus, AutoscaledZoneBelowTheHpaMinimumIsNotConverged) {
   EXPECT_EQ(condition(st, "Progressing")["status"], "False");
 }
 
+TEST(ApplyMemo, MatchesOnlyTheSameObjectVersionAndHash) {
+  ApplyMemo memo;
+  EXPECT_FALSE(memo.matches("Deployment/ns/a", "7", "h1"));
+  memo.record("Deployment/ns/a", "7", "h1");
+  EXPECT_TRUE(memo.matches("Deployment/ns/a", "7", "h1"));
+  EXPECT_FALSE(memo.matches("Deployment/ns/a", "8", "h1"));  // edited since
+  EXPECT_FALSE(memo.matches("Deployment/ns/a", "7", "h2"));  // desired state changed
+  EXPECT_FALSE(memo.matches("Deployment/ns/b", "7", "h1"));
+  memo.record("Deployment/ns/a", "9", "h2");  // the newer match replaces the old one
+  EXPECT_FALSE(memo.matches("Deployment/ns/a", "7", "h1"));
+  EXPECT_TRUE(memo.matches("Deployment/ns/a", "9", "h2"));
+  memo.record("Deployment/ns/c", "", "h1");  // no version: nothing to remember
+  EXPECT_FALSE(memo.matches("Deployment/ns/c", "", "h1"));
+}
+
 TEST(NeedsApply, OnlyWhenMissingChangedOrEdited) {
   json desired = {{"metadata", {{"name", "x"}, {"annotations", {{kSpecHashAnnotation, "h1"}}}}},
                   {"spec", {{"replicas", 2}, {"ports", json::array({{{"port", 80}}})}}}};
