@@ -127,6 +127,15 @@ for c in "${og_components[@]}"; do
     fail "$c: '$bin --help' as $uid:$gid in the image failed: $out"
   fi
 
+  # The build stamps the commit it was built from (GIT_COMMIT build-arg); "unknown" means
+  # scripts/images.sh did not pass it and `--version` would not tell which code runs.
+  if out="$(chroot --userspec="$uid:$gid" "$mnt" "$bin" --version 2>&1)" &&
+     grep -Eq 'git commit: [0-9a-f]{40}' <<<"$out"; then
+    ok "$c: '$bin --version': $(tr -s ' \t\n' ' ' <<<"$out")"
+  else
+    fail "$c: '$bin --version' names no commit: $out"
+  fi
+
   # The agent trusts the digests of the three binaries it was built with (agent/exclusions.h):
   # its own must be among them.
   if [[ "$c" == agent ]]; then
