@@ -96,14 +96,8 @@ int main(int argc, char** argv) {
   CLI::App* run = app.add_subcommand("run", "DaemonSet mode: scan every interval and respond");
   kube::add_version_flag(*run, "orderguard-agent");
   run->add_option("--node-name", ro.node_name, "this node (default: $NODE_NAME)");
-  run->add_option("--kubeconfig", run_options.kubeconfig,
-                  "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
-  run->add_option("--kube-api-qps", run_options.kube_api_qps,
-                  "client-side limit of requests per second to the API server (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  run->add_option("--kube-api-burst", run_options.kube_api_burst,
-                  "requests the client may send at once above --kube-api-qps")
-      ->check(CLI::PositiveNumber);
+  kube::add_kubeconfig_flag(*run, run_options.kubeconfig);
+  kube::add_api_rate_flags(*run, run_options.kube_api_qps, run_options.kube_api_burst);
   kube::add_duration_option(*run, "--interval", run_options.interval, "time between scans",
                             {.min = 100ms, .max = 1h});
   run->add_flag("--dry-run", ro.dry_run, "decide and report, act on nothing");

@@ -28,6 +28,20 @@ void add_version_flag(CLI::App& command, std::string_view program) {
   command.set_version_flag("--version", version_text(program), kVersionHelp);
 }
 
+CLI::Option* add_kubeconfig_flag(CLI::App& app, std::string& kubeconfig) {
+  return app.add_option("--kubeconfig", kubeconfig,
+                        "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
+}
+
+void add_api_rate_flags(CLI::App& app, double& qps, int& burst) {
+  app.add_option("--kube-api-qps", qps,
+                 "client-side limit of requests per second to the API server (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--kube-api-burst", burst,
+                 "requests the client may send at once above --kube-api-qps")
+      ->check(CLI::PositiveNumber);
+}
+
 Result<std::chrono::nanoseconds> parse_duration_flag(std::string_view text,
                                                      const DurationLimits& limits) {
   Result<std::chrono::nanoseconds> d = parse_duration(text);

@@ -26,6 +26,13 @@ void configure_cli(CLI::App& app, std::string_view program);
 // --version on a subcommand: `orderguard-agent run --version`.
 void add_version_flag(CLI::App& command, std::string_view program);
 
+// --kubeconfig, with the search order kube::load_config follows when it is empty.
+CLI::Option* add_kubeconfig_flag(CLI::App& app, std::string& kubeconfig);
+
+// --kube-api-qps and --kube-api-burst: the client-side rate limit of requests to the API
+// server (the defaults are whatever `qps` and `burst` hold).
+void add_api_rate_flags(CLI::App& app, double& qps, int& burst);
+
 struct DurationLimits {
   std::chrono::nanoseconds min{0};
   std::optional<std::chrono::nanoseconds> max;

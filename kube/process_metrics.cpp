@@ -101,6 +101,9 @@ ProcessCollector::ProcessCollector(std::string proc_self, std::string proc_stat)
       page_size_(::sysconf(_SC_PAGESIZE)) {
   if (ticks_per_second_ <= 0) ticks_per_second_ = 100;
   if (page_size_ <= 0) page_size_ = 4096;
+  if (Result<std::string> sys = read_file(proc_stat_)) {
+    if (Result<uint64_t> boot = parse_boot_time(*sys)) boot_time_ = *boot;
+  }
 }
 
 std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
@@ -117,13 +120,11 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
                            static_cast<double>(stat->rss_pages) * static_cast<double>(page_size_)));
       out.push_back(family("process_virtual_memory_bytes", "Virtual memory size in bytes.",
                            MetricType::Gauge, static_cast<double>(stat->vsize_bytes)));
-      if (Result<std::string> sys = read_file(proc_stat_)) {
-        if (Result<uint64_t> boot = parse_boot_time(*sys)) {
-          out.push_back(
-              family("process_start_time_seconds",
-                     "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
-                     static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) / ticks));
-        }
+      if (boot_time_) {
+        out.push_back(family(
+            "process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+            MetricType::Gauge,
+            static_cast<double>(*boot_time_) + static_cast<double>(stat->start_ticks) / ticks));
       }
     }
   }

@@ -53,6 +53,9 @@ class ProcessCollector : public prometheus::Collectable {
   std::string proc_stat_;
   long ticks_per_second_;
   long page_size_;
+  // The system's boot time (btime of /proc/stat), read once: it does not change while the
+  // process runs, and /proc/stat holds a line per CPU besides.
+  std::optional<uint64_t> boot_time_;
 };
 
 }  // namespace orderguard::kube

@@ -114,8 +114,7 @@ int main(int argc, char** argv) {
   std::chrono::seconds resync_period = std::chrono::hours(10);
   double kube_api_qps = kube::Config{}.qps;
   int kube_api_burst = kube::Config{}.burst;
-  app.add_option("--kubeconfig", kubeconfig,
-                 "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
+  kube::add_kubeconfig_flag(app, kubeconfig);
   app.add_option("--metrics-addr", metrics_addr, "address of /metrics, /healthz, /readyz");
   app.add_flag("--leader-elect", leader_elect, "run controllers only while holding the Lease");
   app.add_option("--leader-election-namespace", lease_ns,
@@ -123,12 +122,7 @@ int main(int argc, char** argv) {
   app.add_option("--workers", workers, "concurrent reconciles")->check(CLI::Range(1, 64));
   kube::add_duration_option(app, "--resync-period", resync_period,
                             "how often every cached object is reconciled again (0: never)");
-  app.add_option("--kube-api-qps", kube_api_qps,
-                 "client-side limit of requests per second to the API server (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--kube-api-burst", kube_api_burst,
-                 "requests the client may send at once above --kube-api-qps")
-      ->check(CLI::PositiveNumber);
+  kube::add_api_rate_flags(app, kube_api_qps, kube_api_burst);
   app.add_option("--log-level", log_level, "debug, info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
   std::string route_file, route_key, route_time;

@@ -70,16 +70,10 @@ int main(int argc, char** argv) {
   bool standalone = false;
   double kube_api_qps = kube::Config{}.qps;
   int kube_api_burst = kube::Config{}.burst;
-  app.add_option("--kubeconfig", kubeconfig,
-                 "kubeconfig file (default: $KUBECONFIG, in-cluster, then ~/.kube/config)");
+  kube::add_kubeconfig_flag(app, kubeconfig);
   app.add_option("--listen", listen, "HTTPS admission address");
   app.add_option("--metrics-addr", metrics_addr, "address of /metrics, /healthz, /readyz");
-  app.add_option("--kube-api-qps", kube_api_qps,
-                 "client-side limit of requests per second to the API server (0: no limit)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--kube-api-burst", kube_api_burst,
-                 "requests the client may send at once above --kube-api-qps")
-      ->check(CLI::PositiveNumber);
+  kube::add_api_rate_flags(app, kube_api_qps, kube_api_burst);
   std::string cert_mode = "files";
   webhook::CertManagerOptions cert_options{.service_name = "orderguard-webhook",
                                            .ns = "orderguard",
@@ -162,9 +156,7 @@ int main(int argc, char** argv) {
                           "self-managed TLS Secret to delete (omit to keep it)");
   kube::add_duration_option(*cleanup_cmd, "--pod-wait", cleanup_options.pod_wait,
                             "how long to wait for the Pods to go");
-  cleanup_cmd->add_option("--kubeconfig", kubeconfig,
-                          "kubeconfig file (default: $KUBECONFIG, in-cluster, then "
-                          "~/.kube/config)");
+  kube::add_kubeconfig_flag(*cleanup_cmd, kubeconfig);
   cleanup_cmd->add_option("--log-level", level, "debug, info or error")
       ->check(CLI::IsMember({"debug", "info", "error"}));
   CLI11_PARSE(app, argc, argv);
