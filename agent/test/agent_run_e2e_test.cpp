@@ -53,11 +53,12 @@
 
 #include "agent/responder.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
 #include "e2e/process.h"
+#include "e2e/support/observe.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "policy/indicators.h"
-#include "webhook/test/e2e_support.h"
 
 namespace orderguard::agent {
 namespace {
@@ -481,20 +482,17 @@ class Agent {
 class AgentRunE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = webhook::testing::install_security_crds();
+    auto crd = e2e::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    client_ = std::move(e2e::admin_client()).value();
     ContainerCgroup::remove_stale();
     for (const char* ns : {"run-miner", "run-benign", "run-dry", "run-pdb", "run-pool",
                            "run-latency", "run-excluded"}) {
-      ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
-      // Pods are admitted once the namespace's default ServiceAccount exists.
-      ASSERT_TRUE(
-          poll_until([&] { return client_->get(res::kServiceAccounts, ns, "default").ok(); }, 60s));
+      auto created = e2e::create_namespace(*client_, ns);
+      ASSERT_TRUE(created.ok()) << created.error().describe();
     }
     for (const char* node : {kNode, kHostNode}) {
-      json object = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", node}}}};
-      auto created = client_->create(res::kNodes, "", object);
+      Status created = e2e::create_node(*client_, node);
       ASSERT_TRUE(created.ok()) << created.error().describe();
     }
     json scoring = {
@@ -631,11 +629,11 @@ class AgentRunE2E : public ::testing::Test {
 
   // Absent or terminating.
   static bool evicted(const std::string& ns, const std::string& name) {
-    return webhook::testing::pod_evicted(*client_, ns, name);
+    return e2e::pod_evicted(*client_, ns, name);
   }
 
   static std::vector<json> events_about(const std::string& ns, const std::string& name) {
-    return webhook::testing::events_about(*client_, ns, name);
+    return e2e::events_about(*client_, ns, name);
   }
 
   // The Quarantine objects about namespace `ns`.

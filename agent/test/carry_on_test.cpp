@@ -12,8 +12,8 @@
 #include "agent/responder.h"
 #include "agent/scanner.h"
 #include "agent/test/fake_client.h"
-#include "agent/test/fake_reports.h"
 #include "agent/test/test_util.h"
+#include "e2e/support/fake_reports.h"
 #include "kube/events.h"
 
 namespace orderguard::agent {
@@ -96,8 +96,8 @@ class CarryOnResponder : public ::testing::Test {
 TEST_F(CarryOnResponder, APodWhoseResponseThrowsDoesNotStopTheNextPodNorTheNode) {
   const std::string id_a(64, 'a');
   const std::string id_b(64, 'b');
-  ScanReport report = testing::stratum_miner_report(id_a);
-  ScanReport second = testing::stratum_miner_report(id_b);
+  ScanReport report = e2e::stratum_miner_report(id_a);
+  ScanReport second = e2e::stratum_miner_report(id_b);
   second.processes[0].pid = 4322;
   report.processes.push_back(second.processes[0]);
   policy::Finding preload;
@@ -122,7 +122,7 @@ TEST_F(CarryOnResponder, APodWhoseResponseThrowsDoesNotStopTheNextPodNorTheNode)
 // The log line that marks the node says why: the pid, comm and rules of a miner outside any
 // Pod, and the rule of each strong host finding.
 TEST_F(CarryOnResponder, MarkingTheNodeLogsPidCommAndRule) {
-  ScanReport report = testing::stratum_miner_report("");
+  ScanReport report = e2e::stratum_miner_report("");
   report.processes[0].container = {};  // a host process: no Pod to evict
   policy::Finding preload;
   preload.rule_id = "ld-preload";

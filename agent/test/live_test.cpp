@@ -30,6 +30,7 @@
 #include "agent/exclusions.h"
 #include "agent/host_view.h"
 #include "agent/scanner.h"
+#include "e2e/support/wait.h"
 #include "kube/clock.h"
 
 namespace orderguard::agent {
@@ -38,17 +39,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kStratum[] = "stratum+tcp://pool.example:3333";
-
-// Polls `done` until it holds or the deadline passes.
-template <typename Pred>
-bool wait_for(Pred done, std::chrono::seconds deadline = std::chrono::seconds(10)) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < end) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return done();
-}
 
 // A copy of `source` named `name` in a directory of its own, run with `argv` (argv[0] included)
 // and stdout/stderr to /dev/null, until destroyed. Started once /proc shows `marker` in its
@@ -75,10 +65,13 @@ class CopiedProgram {
       ::_exit(127);
     }
     if (pid_ > 0) ::setpgid(pid_, pid_);
-    started_ = wait_for([&] {
-      Result<std::string> cmd = HostView::read_file("/proc/" + std::to_string(pid_) + "/cmdline");
-      return cmd.ok() && cmd->find(marker) != std::string::npos;
-    });
+    started_ = e2e::poll_until(
+        [&] {
+          Result<std::string> cmd =
+              HostView::read_file("/proc/" + std::to_string(pid_) + "/cmdline");
+          return cmd.ok() && cmd->find(marker) != std::string::npos;
+        },
+        std::chrono::seconds(10), std::chrono::milliseconds(20));
   }
   ~CopiedProgram() {
     if (pid_ > 0) {

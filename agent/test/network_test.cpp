@@ -11,11 +11,13 @@
 #include <thread>
 
 #include "agent/test/test_util.h"
+#include "e2e/support/wait.h"
 
 namespace orderguard::agent {
 namespace {
 
 using testing::testdata;
+using namespace std::chrono_literals;
 
 // Answers from a map; the background test changes it while the book's thread resolves.
 class FakeResolver final : public Resolver {
@@ -230,22 +232,16 @@ TEST(PoolAddressBook, StartResolvesInTheBackgroundAndStopEndsIt) {
   PoolAddressBook book(&resolver, &clock, std::chrono::hours(1));
   book.start();
   book.set_hosts({"a.pool"});
-  const auto eventually = [&](const std::function<bool()>& condition) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (!condition()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return true;
-  };
-  ASSERT_TRUE(
-      eventually([&] { return book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)).has_value(); }));
+  ASSERT_TRUE(e2e::eventually(
+      [&] { return book.snapshot()->lookup(IpAddress::v4(1, 1, 1, 1)).has_value(); }, 60s));
   book.set_hosts({"b.pool"});
-  ASSERT_TRUE(eventually([&] {
-    auto s = book.snapshot();
-    return s->lookup(IpAddress::v4(2, 2, 2, 2)).has_value() &&
-           !s->lookup(IpAddress::v4(1, 1, 1, 1)).has_value();
-  }));
+  ASSERT_TRUE(e2e::eventually(
+      [&] {
+        auto s = book.snapshot();
+        return s->lookup(IpAddress::v4(2, 2, 2, 2)).has_value() &&
+               !s->lookup(IpAddress::v4(1, 1, 1, 1)).has_value();
+      },
+      60s));
   book.stop();
   uint64_t refreshes = book.refreshes();
   book.set_hosts({"a.pool"});  // stopped: nothing resolves it any more

@@ -20,7 +20,8 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "webhook/policy_report.h"
 #include "webhook/server.h"
@@ -123,7 +124,7 @@ void expect_ok(const R& result, const std::string& what) {
 class ChartConfinementE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    admin_ = std::move(kube::make_client(cluster().admin_config())).value();
+    admin_ = std::move(e2e::admin_client()).value();
     // agent.deleteOnPdbBlock grants delete on Pods: the policy has to confine it.
     auto installed = cluster().helm({"install", "og", kSource + "/charts/orderguard", "-n", kNs,
                                      "--create-namespace", "--set", "webhook.failurePolicy=Ignore",
@@ -139,8 +140,7 @@ class ChartConfinementE2E : public ::testing::Test {
 
     ASSERT_TRUE(cluster().kubectl({"create", "namespace", kApps}).ok());
     for (const std::string& node : {kNodeA, kNodeB}) {
-      json n = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", node}}}};
-      auto created = admin_->create(res::kNodes, "", n);
+      Status created = e2e::create_node(*admin_, node);
       ASSERT_TRUE(created.ok()) << created.error().describe();
     }
     ASSERT_TRUE(

@@ -24,10 +24,13 @@
 #include <vector>
 
 #include "agent/responder.h"
-#include "agent/test/fake_reports.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/admission.h"
+#include "e2e/support/fake_reports.h"
+#include "e2e/support/observe.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/leader_election.h"
@@ -39,7 +42,6 @@
 #include "webhook/certs.h"
 #include "webhook/policy_report.h"
 #include "webhook/server.h"
-#include "webhook/test/e2e_support.h"
 
 namespace orderguard {
 namespace {
@@ -102,7 +104,7 @@ void expect_forbidden(const R& result, const std::string& sa, const std::string&
 
 // A miner process in container `id`, plus a strong host finding so the Node is marked.
 agent::ScanReport miner_report(const std::string& id) {
-  agent::ScanReport report = agent::testing::stratum_miner_report(id);
+  agent::ScanReport report = e2e::stratum_miner_report(id);
   policy::Finding host;
   host.rule_id = "ld-preload";
   host.severity = policy::Severity::kStrong;
@@ -114,11 +116,10 @@ agent::ScanReport miner_report(const std::string& id) {
 class ChartE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    admin_ = std::move(kube::make_client(cluster().admin_config())).value();
+    admin_ = std::move(e2e::admin_client()).value();
     for (const std::string ns : {"legacy", "apps"}) {
-      ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
-      ASSERT_TRUE(
-          poll_until([&] { return admin_->get(res::kServiceAccounts, ns, "default").ok(); }, 60s));
+      auto created = e2e::create_namespace(*admin_, ns);
+      ASSERT_TRUE(created.ok()) << created.error().describe();
     }
     // Admitted before any webhook exists: what the audit pass has to find.
     auto old_miner = admin_->create(
@@ -297,7 +298,7 @@ class ChartE2E : public ::testing::Test {
         60s);
   }
   static std::vector<json> events_about(const std::string& ns, const std::string& name) {
-    return webhook::testing::events_about(*admin_, ns, name);
+    return e2e::events_about(*admin_, ns, name);
   }
   static bool has_event(const std::string& ns, const std::string& name, const std::string& reason) {
     return poll_until(
@@ -311,17 +312,12 @@ class ChartE2E : public ::testing::Test {
 
   // A Node with a zone and a Ready condition (there are no kubelets to post one).
   static void create_node(const std::string& name, const std::string& zone) {
-    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", name}}}};
-    if (!zone.empty()) node["metadata"]["labels"] = {{"topology.kubernetes.io/zone", zone}};
-    auto created = admin_->create(res::kNodes, "", node);
+    json labels = json::object();
+    if (!zone.empty()) labels = {{"topology.kubernetes.io/zone", zone}};
+    Status created = e2e::create_node(*admin_, name, labels);
     ASSERT_TRUE(created.ok()) << created.error().describe();
-    json status = {{"status",
-                    {{"conditions", json::array({{{"type", "Ready"},
-                                                  {"status", "True"},
-                                                  {"reason", "KubeletReady"},
-                                                  {"message", "set by the test"}}})}}}};
-    auto patched = admin_->patch(res::kNodes, "", name, kube::PatchType::kMerge, status, "status");
-    ASSERT_TRUE(patched.ok()) << patched.error().describe();
+    Status ready = e2e::set_node_ready(*admin_, name, true, "KubeletReady", "set by the test");
+    ASSERT_TRUE(ready.ok()) << ready.error().describe();
   }
 
   static inline std::unique_ptr<kube::Client> admin_;
@@ -672,7 +668,7 @@ TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
   again["metadata"]["labels"] = victim["metadata"]["labels"];
   again["metadata"]["ownerReferences"] = victim["metadata"]["ownerReferences"];
   const std::string refusal =
-      webhook::testing::wait_for_pod_refusal(*admin_, "apps", again, "quarantined-workload", 30s);
+      e2e::wait_for_pod_refusal(*admin_, "apps", again, "quarantined-workload", 30s);
   EXPECT_TRUE(refusal.find("quarantined-workload") != std::string::npos) << refusal;
 }
 

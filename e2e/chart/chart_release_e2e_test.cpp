@@ -22,7 +22,8 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/pki.h"
 
@@ -48,10 +49,9 @@ const std::vector<std::string> kCrds = {
 class ChartRelease : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    admin_ = std::move(kube::make_client(cluster().admin_config())).value();
+    admin_ = std::move(e2e::admin_client()).value();
     // The Node the hook Pods are bound to (there is no scheduler or kubelet).
-    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", kHookNode}}}};
-    auto created = admin_->create(res::kNodes, "", node);
+    Status created = e2e::create_node(*admin_, kHookNode);
     ASSERT_TRUE(created.ok()) << created.error().describe();
     // The first release: defaults, as a user installs it, but for the
     // failurePolicy: no webhook answers here, and its configuration covers the

@@ -16,7 +16,7 @@
 
 #include "e2e/environment.h"
 #include "e2e/node_images.h"
-#include "e2e/poll.h"
+#include "e2e/support/wait.h"
 
 namespace orderguard::e2e {
 namespace {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/wait.h"
 #include "kube/pki.h"
 
 namespace orderguard::e2e {

@@ -11,14 +11,14 @@
 #include <string>
 #include <thread>
 
-#include "kube/test/eventually.h"
+#include "e2e/support/wait.h"
 
 namespace orderguard::kube {
 namespace {
 
+using e2e::eventually;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::eventually;
 
 // Reads controller_runtime_* samples for controller "c" (and a result label).
 double sample(prometheus::Registry& registry, const std::string& family,

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "e2e/support/wait.h"
 #include "kube/pki.h"
-#include "kube/test/eventually.h"
 
 namespace orderguard::kube {
 namespace {
@@ -331,7 +331,7 @@ TEST(HttpServerTlsTest, IdleConnectionsAreSmallAndTheirMemoryIsGivenBack) {
                                 << open << " KiB with " << kConnections << " connections";
   clients.clear();
   long now = open;
-  EXPECT_TRUE(testing::eventually([&] {
+  EXPECT_TRUE(e2e::eventually([&] {
     now = rss_kib(child.pid());
     return now - before <= (open - before) * 2 / 3;
   })) << "RSS "

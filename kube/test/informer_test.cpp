@@ -10,14 +10,14 @@
 #include <thread>
 #include <vector>
 
-#include "kube/test/eventually.h"
+#include "e2e/support/wait.h"
 
 namespace orderguard::kube {
 namespace {
 
+using e2e::eventually;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::eventually;
 
 // Scripted list and watch answers; nothing else. A watch with no script left
 // blocks until the test scripts one or the informer cancels it.

@@ -11,14 +11,14 @@
 #include <thread>
 #include <vector>
 
-#include "kube/test/eventually.h"
+#include "e2e/support/wait.h"
 
 namespace orderguard::kube {
 namespace {
 
+using e2e::eventually;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using testing::eventually;
 
 std::unique_ptr<RateLimiter> exponential() { return std::make_unique<ItemExponentialLimiter>(); }
 

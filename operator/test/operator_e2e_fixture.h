@@ -1,4 +1,4 @@
-// The fixture shared by the operator's e2e tests: installs the CRDs into the
+// The fixture shared by the operator's e2e tests: installs the tier CRDs into the
 // real control plane and runs the operator's manager (every reconciler)
 // in-process, with a client whose request metrics let tests count writes and
 // controllers whose metrics let them count reconciles.
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "e2e/environment.h"
+#include "e2e/support/setup.h"
 #include "kube/client.h"
 #include "kube/clock.h"
 #include "operator/manager.h"
@@ -25,16 +26,10 @@ class OperatorE2EBase : public ::testing::Test {
   // fixture's registry). A derived fixture's SetUpTestSuite may call it with
   // its own options.
   static void start_operator(ManagerOptions options) {
-    const std::string source = ORDERGUARD_SOURCE_DIR;
-    auto applied = e2e::cluster().kubectl({"apply", "-f", source + "/crds/"});
-    ASSERT_TRUE(applied.ok()) << applied.err;
-    auto established = e2e::cluster().kubectl(
-        {"wait", "--for=condition=Established", "--timeout=60s",
-         "crd/orderservices.tiers.orderguard.io", "crd/cachetiers.tiers.orderguard.io",
-         "crd/shardsets.tiers.orderguard.io"});
-    ASSERT_TRUE(established.ok()) << established.err;
+    Status crds = e2e::install_tier_crds();
+    ASSERT_TRUE(crds.ok()) << crds.error().describe();
     registry_ = new prometheus::Registry();
-    auto c = kube::make_client(e2e::cluster().admin_config(), {.metrics = registry_});
+    auto c = e2e::admin_client({.metrics = registry_});
     ASSERT_TRUE(c.ok()) << c.error().describe();
     client_ = std::move(c).value().release();
     clock_ = new RealClock();
@@ -102,22 +97,13 @@ class OperatorE2EBase : public ::testing::Test {
 
   // Sets a Node's Ready condition, as its kubelet would.
   static void set_node_ready(const std::string& name, bool ready) {
-    json status = {{"status",
-                    {{"conditions", json::array({{{"type", "Ready"},
-                                                  {"status", ready ? "True" : "False"},
-                                                  {"reason", "E2E"},
-                                                  {"message", "set by the test"}}})}}}};
-    auto r = client_->patch(kube::resources::kNodes, "", name, kube::PatchType::kMerge, status,
-                            "status");
+    Status r = e2e::set_node_ready(*client_, name, ready, "E2E", "set by the test");
     ASSERT_TRUE(r.ok()) << r.error().describe();
   }
 
   // A Node labelled with `zone`, Ready.
   static void create_ready_node(const std::string& name, const std::string& zone) {
-    auto r = client_->create(kube::resources::kNodes, "",
-                             {{"apiVersion", "v1"},
-                              {"kind", "Node"},
-                              {"metadata", {{"name", name}, {"labels", {{kZoneLabel, zone}}}}}});
+    Status r = e2e::create_node(*client_, name, {{kZoneLabel, zone}});
     ASSERT_TRUE(r.ok() || r.error().code == ErrorCode::kAlreadyExists) << r.error().describe();
     set_node_ready(name, true);
   }

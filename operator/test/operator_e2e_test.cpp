@@ -12,8 +12,8 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
 #include "e2e/process.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "operator/manager.h"
 #include "operator/test/operator_e2e_fixture.h"

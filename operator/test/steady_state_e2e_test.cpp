@@ -15,7 +15,7 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "operator/manager.h"
 #include "operator/render.h"

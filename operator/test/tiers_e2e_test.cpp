@@ -18,7 +18,7 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/pki.h"
 #include "operator/manager.h"

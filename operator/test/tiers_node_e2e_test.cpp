@@ -19,7 +19,7 @@
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/node_images.h"
-#include "e2e/poll.h"
+#include "e2e/support/wait.h"
 #include "operator/render_shards.h"
 #include "operator/test/operator_e2e_fixture.h"
 #include "operator/types.h"

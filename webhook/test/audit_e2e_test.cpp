@@ -11,7 +11,8 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/pki.h"
@@ -20,7 +21,6 @@
 #include "webhook/policy_report.h"
 #include "webhook/policy_status.h"
 #include "webhook/server.h"
-#include "webhook/test/e2e_support.h"
 
 namespace orderguard::webhook {
 namespace {
@@ -34,15 +34,15 @@ namespace res = kube::resources;
 class AuditE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = testing::install_security_crds();
+    auto crd = e2e::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    crd = testing::install_policy_report_crds();
+    crd = e2e::install_policy_report_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    client_ = std::move(kube::make_client(cluster().admin_config())).value();
-    ASSERT_TRUE(cluster().kubectl({"create", "namespace", "shop"}).ok());
-    ASSERT_TRUE(cluster().kubectl({"create", "namespace", "orderguard"}).ok());
-    ASSERT_TRUE(poll_until(
-        [] { return client_->get(res::kServiceAccounts, "shop", "default").ok(); }, 60s));
+    client_ = std::move(e2e::admin_client()).value();
+    for (const char* ns : {"shop", "orderguard"}) {
+      auto created = e2e::create_namespace(*client_, ns);
+      ASSERT_TRUE(created.ok()) << created.error().describe();
+    }
   }
 
   static void TearDownTestSuite() { client_.reset(); }

@@ -6,8 +6,8 @@
 
 #include <atomic>
 
+#include "e2e/support/wait.h"
 #include "kube/pki.h"
-#include "kube/test/eventually.h"
 #include "policy/miner_policy.h"
 
 namespace orderguard::webhook {
@@ -190,7 +190,7 @@ TEST(AuditLoop, FirstPassRunsOnceAllowedNotAnIntervalLater) {
       std::chrono::hours(1), [&] { return ++asked > 3; },  // not leading for three polls
       [&] { ++passes; }, std::chrono::milliseconds(1));
   loop.start();
-  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
+  EXPECT_TRUE(e2e::eventually([&] { return passes.load() == 1; }));
   loop.stop();
   EXPECT_EQ(passes.load(), 1) << "a second pass is an hour away";
   EXPECT_EQ(asked.load(), 4) << "should_run is not asked again until the next pass is due";
@@ -204,9 +204,9 @@ TEST(AuditLoop, ARequestedPassRunsAfterTheMinimumSpacing) {
       std::chrono::hours(1), [] { return true; }, [&] { ++passes; }, std::chrono::milliseconds(5),
       std::chrono::milliseconds(0));
   loop.start();
-  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
+  EXPECT_TRUE(e2e::eventually([&] { return passes.load() == 1; }));
   loop.request_pass();
-  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 2; }));
+  EXPECT_TRUE(e2e::eventually([&] { return passes.load() == 2; }));
   loop.stop();
   EXPECT_EQ(passes.load(), 2);
 }
@@ -216,7 +216,7 @@ TEST(AuditLoop, StopsPromptlyWhileWaiting) {
   AuditLoop loop(
       std::chrono::hours(1), [] { return true; }, [&] { ++passes; });
   loop.start();
-  EXPECT_TRUE(kube::testing::eventually([&] { return passes.load() == 1; }));
+  EXPECT_TRUE(e2e::eventually([&] { return passes.load() == 1; }));
   loop.stop();  // returns instead of sleeping out the hour (a hang would time the test out)
   EXPECT_EQ(passes.load(), 1);
 }

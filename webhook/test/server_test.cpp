@@ -14,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <thread>
 
+#include "e2e/support/wait.h"
 #include "kube/pki.h"
 
 namespace orderguard::webhook {
@@ -24,6 +25,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
+using e2e::eventually;
 
 size_t open_fds() {
   size_t n = 0;
@@ -32,16 +34,6 @@ size_t open_fds() {
     closedir(d);
   }
   return n;
-}
-
-template <typename Cond>
-bool eventually(Cond c, std::chrono::milliseconds timeout = 20s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (c()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return c();
 }
 
 class WebhookServerTest : public ::testing::Test {

@@ -13,11 +13,12 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/admission.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/pki.h"
 #include "webhook/server.h"
-#include "webhook/test/e2e_support.h"
 
 namespace orderguard::webhook {
 namespace {
@@ -46,9 +47,9 @@ json pod(const std::string& name, const std::string& image, const json& args = j
 class WebhookE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = testing::install_security_crds();
+    auto crd = e2e::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    client_ = std::move(e2e::admin_client()).value();
     dir_ = cluster().work_dir() + "/webhook";
     std::filesystem::create_directories(dir_);
     ca_.emplace(std::move(kube::generate_ca({.common_name = "orderguard-webhook-ca"})).value());
@@ -67,9 +68,8 @@ class WebhookE2E : public ::testing::Test {
     ASSERT_TRUE(st.ok()) << st.error().describe();
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s));
     register_webhook("Fail", hook_->port());
-    ASSERT_TRUE(cluster().kubectl({"create", "namespace", "shop"}).ok());
-    ASSERT_TRUE(poll_until(
-        [] { return client_->get(res::kServiceAccounts, "shop", "default").ok(); }, 60s));
+    auto ns = e2e::create_namespace(*client_, "shop");
+    ASSERT_TRUE(ns.ok()) << ns.error().describe();
   }
 
   static void TearDownTestSuite() {
@@ -95,8 +95,8 @@ class WebhookE2E : public ::testing::Test {
   }
 
   static void register_webhook(const std::string& failure_policy, uint16_t port) {
-    auto st = testing::register_miner_webhook(kConfigName, failure_policy, port, ca_->cert_pem,
-                                              /*config_objects=*/true);
+    auto st = e2e::register_miner_webhook(kConfigName, failure_policy, port, ca_->cert_pem,
+                                          /*config_objects=*/true);
     ASSERT_TRUE(st.ok()) << st.error().describe();
   }
 
@@ -285,7 +285,7 @@ TEST_F(WebhookE2E, PolicyStatusAgreesWithTheWebhooksMetrics) {
   // A burst of refused Pods: the first once the webhook has the policy, then 14 more.
   json burst = pod("burst-0", "registry.example/burst-worker:1");
   const std::string first =
-      testing::wait_for_pod_refusal(*client_, "shop", burst, "blocked-image", 30s);
+      e2e::wait_for_pod_refusal(*client_, "shop", burst, "blocked-image", 30s);
   ASSERT_NE(first.find("rule blocked-image"), std::string::npos) << first;
   int refused = 1;
   for (int i = 1; i < 15; ++i) {

@@ -19,13 +19,15 @@
 
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
 #include "e2e/process.h"
+#include "e2e/support/admission.h"
+#include "e2e/support/observe.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/pki.h"
 #include "webhook/policy_report.h"
 #include "webhook/server.h"
-#include "webhook/test/e2e_support.h"
 
 namespace orderguard::webhook {
 namespace {
@@ -77,16 +79,15 @@ struct Replica {
 class WebhookProcessE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = testing::install_security_crds();
+    auto crd = e2e::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    crd = testing::install_policy_report_crds();
+    crd = e2e::install_policy_report_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    client_ = std::move(e2e::admin_client()).value();
     for (const std::string& ns : {kNs, kAppNs}) {
-      ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
+      auto created = e2e::create_namespace(*client_, ns);
+      ASSERT_TRUE(created.ok()) << created.error().describe();
     }
-    ASSERT_TRUE(poll_until(
-        [] { return client_->get(res::kServiceAccounts, kAppNs, "default").ok(); }, 60s));
     // Admitted before any webhook exists: what the audit has to find.
     auto legacy = client_->create(
         res::kPods, kAppNs,
@@ -109,7 +110,7 @@ class WebhookProcessE2E : public ::testing::Test {
     }
     // No caBundle: the webhook writes it. failurePolicy Fail, so an admission the
     // API server cannot verify fails instead of passing unnoticed.
-    json config = testing::miner_webhook_config(kConfig, "Fail", a_.port, "");
+    json config = e2e::miner_webhook_config(kConfig, "Fail", a_.port, "");
     config["webhooks"][0]["clientConfig"].erase("caBundle");
     auto registered = cluster().kubectl({"apply", "-f", "-"}, config.dump());
     ASSERT_TRUE(registered.ok()) << registered.describe();
@@ -209,8 +210,8 @@ TEST_F(WebhookProcessE2E, SelfManagedCertificatesAreMadeAndPublished) {
   // Both replicas serve what the Secret holds; the bundle holds its CA.
   EXPECT_NE(ca_bundle().find(secret_value(secret, "ca.crt")), std::string::npos);
   // Admission goes through the process: a miner is refused, a benign Pod admitted.
-  auto refusal = testing::wait_for_pod_refusal(
-      *client_, kAppNs, pod("miner", kAppNs, "xmrig/xmrig"), "blocked-image", 60s);
+  auto refusal = e2e::wait_for_pod_refusal(*client_, kAppNs, pod("miner", kAppNs, "xmrig/xmrig"),
+                                           "blocked-image", 60s);
   EXPECT_NE(refusal.find("blocked-image"), std::string::npos) << refusal;
   auto benign = client_->create(res::kPods, kAppNs, pod("benign", kAppNs, "nginx:1.27"));
   EXPECT_TRUE(benign.ok()) << benign.error().describe();
@@ -376,8 +377,8 @@ TEST_F(WebhookProcessE2E, OnlyTheLeaseHolderAuditsAndAnotherTakesOver) {
 
   // What it found: an Event on the Pod admitted before the webhook existed, and a result in
   // the namespace's PolicyReport.
-  EXPECT_TRUE(poll_until(
-      [] { return !testing::events_about(*client_, kAppNs, "legacy-miner").empty(); }, 30s))
+  EXPECT_TRUE(
+      poll_until([] { return !e2e::events_about(*client_, kAppNs, "legacy-miner").empty(); }, 30s))
       << "no Event on the legacy miner Pod";
   json report;
   EXPECT_TRUE(poll_until(

@@ -1,27 +1,18 @@
-// Shared setup of the e2e tests that run the webhook against the real API
-// server (webhook, audit and agent tests): the MinerPolicy and Quarantine CRDs and the
+// Admission through the webhook as the API server sees it: the
 // ValidatingWebhookConfiguration that points the API server at a webhook
-// served on 127.0.0.1.
+// served on 127.0.0.1, and a Pod refused by it. No webhook code: the tests
+// that serve the webhook (in-process or as a process) link it themselves.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
 #include "kube/client.h"
 #include "kube/result.h"
 
-namespace orderguard::webhook::testing {
-
-// kubectl apply of crds/minerpolicies.yaml and crds/quarantines.yaml, then waits until both
-// are Established.
-Status install_security_crds();
-
-// kubectl apply of crds/wgpolicyk8s.io/*.yaml (PolicyReport, ClusterPolicyReport), then
-// waits until both are Established.
-Status install_policy_report_crds();
+namespace orderguard::e2e {
 
 // A ValidatingWebhookConfiguration `name` calling https://127.0.0.1:<port>/validate,
 // trusting `ca_pem`, for pods (and ephemeral containers, and pods/exec CONNECT), every
@@ -46,13 +37,4 @@ std::string wait_for_pod_refusal(kube::Client& client, const std::string& ns,
                                  const nlohmann::json& pod, const std::string& rule,
                                  std::chrono::milliseconds timeout);
 
-// events.k8s.io Events in `ns` ("" for cluster-scoped objects such as Nodes)
-// whose `regarding` names `name`; empty when none or when the list fails.
-std::vector<nlohmann::json> events_about(kube::Client& client, const std::string& ns,
-                                         const std::string& name);
-
-// Pod ns/name is gone or has a deletionTimestamp (without a kubelet an evicted Pod
-// that was bound to a Node stays until its grace period is confirmed).
-bool pod_evicted(kube::Client& client, const std::string& ns, const std::string& name);
-
-}  // namespace orderguard::webhook::testing
+}  // namespace orderguard::e2e

@@ -12,16 +12,18 @@
 #include <fstream>
 
 #include "agent/responder.h"
-#include "agent/test/fake_reports.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
-#include "e2e/poll.h"
+#include "e2e/support/admission.h"
+#include "e2e/support/fake_reports.h"
+#include "e2e/support/observe.h"
+#include "e2e/support/setup.h"
+#include "e2e/support/wait.h"
 #include "kube/client.h"
 #include "kube/events.h"
 #include "kube/pki.h"
 #include "policy/finding.h"
 #include "webhook/server.h"
-#include "webhook/test/e2e_support.h"
 
 namespace orderguard::agent {
 namespace {
@@ -43,35 +45,27 @@ void write_file(const std::string& path, const std::string& text) {
 std::string container_id(char c) { return std::string(64, c); }
 
 // A miner process of the container `id`: a run-time download (Workload scope).
-ScanReport miner_report(const std::string& id) { return testing::stratum_miner_report(id); }
+ScanReport miner_report(const std::string& id) { return e2e::stratum_miner_report(id); }
 
 class AgentE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto crd = webhook::testing::install_security_crds();
+    auto crd = e2e::install_security_crds();
     ASSERT_TRUE(crd.ok()) << crd.error().describe();
-    client_ = std::move(kube::make_client(cluster().admin_config())).value();
+    client_ = std::move(e2e::admin_client()).value();
     start_webhook();
-    for (const char* ns : {"shop", "blog", "kube-system"}) {
-      if (std::string(ns) != "kube-system") {
-        ASSERT_TRUE(cluster().kubectl({"create", "namespace", ns}).ok());
-      }
-      ASSERT_TRUE(
-          poll_until([&] { return client_->get(res::kServiceAccounts, ns, "default").ok(); }, 60s));
+    for (const char* ns : {"shop", "blog"}) {
+      auto made = e2e::create_namespace(*client_, ns);
+      ASSERT_TRUE(made.ok()) << made.error().describe();
     }
-    json node = {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", kNode}}}};
-    auto created = client_->create(res::kNodes, "", node);
+    ASSERT_TRUE(poll_until(
+        [&] { return client_->get(res::kServiceAccounts, "kube-system", "default").ok(); }, 60s));
+    Status created = e2e::create_node(*client_, kNode);
     ASSERT_TRUE(created.ok()) << created.error().describe();
     // A condition the kubelet would own: marking the node must keep it.
-    json status = {
-        {"status",
-         {{"conditions", json::array({{{"type", "Ready"},
-                                       {"status", "True"},
-                                       {"reason", "KubeletReady"},
-                                       {"message", "kubelet is posting ready status"}}})}}}};
-    auto patched =
-        client_->patch(res::kNodes, "", kNode, kube::PatchType::kMerge, status, "status");
-    ASSERT_TRUE(patched.ok()) << patched.error().describe();
+    Status ready = e2e::set_node_ready(*client_, kNode, true, "KubeletReady",
+                                       "kubelet is posting ready status");
+    ASSERT_TRUE(ready.ok()) << ready.error().describe();
     recorder_ =
         std::make_unique<kube::EventRecorder>(*client_, "orderguard.io/agent", kNode, clock_);
   }
@@ -107,8 +101,8 @@ class AgentE2E : public ::testing::Test {
     auto st = hook_->start();
     ASSERT_TRUE(st.ok()) << st.error().describe();
     ASSERT_TRUE(poll_until([] { return hook_->ready(); }, 60s));
-    auto registered = webhook::testing::register_miner_webhook(kWebhookConfig, "Fail",
-                                                               hook_->port(), ca_->cert_pem);
+    auto registered =
+        e2e::register_miner_webhook(kWebhookConfig, "Fail", hook_->port(), ca_->cert_pem);
     ASSERT_TRUE(registered.ok()) << registered.error().describe();
   }
 
@@ -163,7 +157,7 @@ class AgentE2E : public ::testing::Test {
 
   // Absent or terminating.
   static bool evicted(const std::string& ns, const std::string& name) {
-    return webhook::testing::pod_evicted(*client_, ns, name);
+    return e2e::pod_evicted(*client_, ns, name);
   }
 
   // The Quarantine objects about namespace `ns`.
@@ -179,7 +173,7 @@ class AgentE2E : public ::testing::Test {
   }
 
   static std::vector<json> events_about(const std::string& ns, const std::string& name) {
-    return webhook::testing::events_about(*client_, ns, name);
+    return e2e::events_about(*client_, ns, name);
   }
 
   ResponderOptions options() const {
@@ -281,7 +275,7 @@ TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
                        {"uid", pod["metadata"]["ownerReferences"][0]["uid"]}}})}}},
       {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}};
   const std::string refusal =
-      webhook::testing::wait_for_pod_refusal(*client_, "shop", again, "quarantined-workload", 30s);
+      e2e::wait_for_pod_refusal(*client_, "shop", again, "quarantined-workload", 30s);
   ASSERT_TRUE(refusal.find("quarantined-workload") != std::string::npos) << refusal;
   // An unrelated pod using the same image is still admitted: the base image is not quarantined.
   json unrelated = {

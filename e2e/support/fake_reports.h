@@ -1,5 +1,7 @@
 // Scan reports for tests that drive the responder without scanning a host: a
 // miner process (stratum URL in its command line) in a given container.
+// Header-only, for tests that link orderguard::agent (the agent's unit tests,
+// the closed-loop and chart e2e tests).
 #pragma once
 
 #include <string>
@@ -7,11 +9,11 @@
 #include "agent/scanner.h"
 #include "policy/finding.h"
 
-namespace orderguard::agent::testing {
+namespace orderguard::e2e {
 
 // A run-time download (exe in /tmp), so the responder's scope is Workload.
-inline ScanReport stratum_miner_report(const std::string& container_id) {
-  ProcessReport p;
+inline agent::ScanReport stratum_miner_report(const std::string& container_id) {
+  agent::ProcessReport p;
   p.pid = 4321;
   p.ppid = 4000;
   p.comm = "xmrig";
@@ -28,9 +30,9 @@ inline ScanReport stratum_miner_report(const std::string& container_id) {
   p.findings = {f};
   p.score = 100;
   p.miner = true;
-  ScanReport report;
+  agent::ScanReport report;
   report.processes = {p};
   return report;
 }
 
-}  // namespace orderguard::agent::testing
+}  // namespace orderguard::e2e
