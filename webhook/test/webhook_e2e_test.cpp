@@ -364,16 +364,8 @@ TEST_F(WebhookE2E, ExecOfAMinerCommandIsRefused) {
 // Tier resources: what the schema cannot know (a missing CacheTier, a zone with
 // no Node) comes back as kubectl warnings, and the object is still created.
 TEST_F(WebhookE2E, TierResourcesGetCrossResourceWarnings) {
-  for (const char* crd : {"orderservices", "cachetiers", "shardsets"}) {
-    auto applied = cluster().kubectl(
-        {"apply", "-f", std::string(ORDERGUARD_SOURCE_DIR) + "/crds/" + crd + ".yaml"});
-    ASSERT_TRUE(applied.ok()) << applied.describe();
-  }
-  ASSERT_TRUE(
-      cluster()
-          .kubectl({"wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/orderservices.tiers.orderguard.io", "crd/cachetiers.tiers.orderguard.io"})
-          .ok());
+  Status crds = e2e::install_tier_crds();
+  ASSERT_TRUE(crds.ok()) << crds.error().describe();
   const json svc = {{"apiVersion", "tiers.orderguard.io/v1alpha1"},
                     {"kind", "OrderService"},
                     {"metadata", {{"name", "orders"}, {"namespace", "shop"}}},
