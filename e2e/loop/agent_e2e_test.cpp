@@ -9,7 +9,6 @@
 #include <prometheus/registry.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "agent/responder.h"
 #include "e2e/cluster.h"
@@ -37,10 +36,6 @@ namespace res = kube::resources;
 const char* kWebhookConfig = "orderguard-agent-e2e";
 const char* kNode = "node-e2e";
 const char* kAgentPod = "orderguard-agent-e2e";
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
 
 std::string container_id(char c) { return std::string(64, c); }
 
@@ -83,12 +78,8 @@ class AgentE2E : public ::testing::Test {
     std::string dir = cluster().work_dir() + "/agent-webhook";
     std::filesystem::create_directories(dir);
     ca_.emplace(std::move(kube::generate_ca({.common_name = "orderguard-agent-e2e-ca"})).value());
-    auto leaf = kube::generate_signed(
-        {.common_name = "orderguard-webhook", .ip_addresses = {"127.0.0.1"}, .server_auth = true},
-        *ca_);
-    ASSERT_TRUE(leaf.ok()) << leaf.error().describe();
-    write_file(dir + "/tls.key", leaf->key_pem);
-    write_file(dir + "/tls.crt", leaf->cert_pem);
+    Status written = e2e::write_local_serving_certificate(*ca_, dir);
+    ASSERT_TRUE(written.ok()) << written.error().describe();
     registry_ = std::make_shared<prometheus::Registry>();
     hook_ = std::make_unique<webhook::Webhook>(
         webhook::WebhookOptions{.address = "127.0.0.1",

@@ -1,5 +1,8 @@
 #include "e2e/support/admission.h"
 
+#include <filesystem>
+#include <fstream>
+
 #include "e2e/environment.h"
 #include "e2e/support/wait.h"
 #include "kube/pki.h"
@@ -7,6 +10,28 @@
 namespace orderguard::e2e {
 
 using nlohmann::json;
+
+Status write_local_serving_certificate(const kube::KeyPair& ca, const std::string& dir) {
+  auto leaf = kube::generate_signed(
+      {.common_name = "orderguard-webhook", .ip_addresses = {"127.0.0.1"}, .server_auth = true},
+      ca);
+  if (!leaf.ok()) return leaf.error();
+  const std::pair<std::string, const std::string*> files[] = {{"tls.key", &leaf->key_pem},
+                                                              {"tls.crt", &leaf->cert_pem}};
+  for (const auto& [name, pem] : files) {
+    std::ofstream out(dir + "/" + name + ".tmp", std::ios::binary | std::ios::trunc);
+    out << *pem;
+    if (!out.flush()) return make_error(ErrorCode::kInternal, "write " + dir + "/" + name);
+  }
+  for (const auto& [name, pem] : files) {
+    std::error_code ec;
+    std::filesystem::rename(dir + "/" + name + ".tmp", dir + "/" + name, ec);
+    if (ec) {
+      return make_error(ErrorCode::kInternal, "rename " + dir + "/" + name + ": " + ec.message());
+    }
+  }
+  return {};
+}
 
 json miner_webhook_config(const std::string& name, const std::string& failure_policy, uint16_t port,
                           const std::string& ca_pem, bool config_objects) {

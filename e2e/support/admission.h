@@ -1,6 +1,6 @@
-// Admission through the webhook as the API server sees it: the
-// ValidatingWebhookConfiguration that points the API server at a webhook
-// served on 127.0.0.1, and a Pod refused by it. No webhook code: the tests
+// Admission through the webhook as the API server sees it: the serving
+// certificate and ValidatingWebhookConfiguration of a webhook served on
+// 127.0.0.1, and a Pod refused by it. No webhook code: the tests
 // that serve the webhook (in-process or as a process) link it themselves.
 #pragma once
 
@@ -10,9 +10,15 @@
 #include <string>
 
 #include "kube/client.h"
+#include "kube/pki.h"
 #include "kube/result.h"
 
 namespace orderguard::e2e {
+
+// A serving certificate for 127.0.0.1 signed by `ca`, written as <dir>/tls.key and
+// <dir>/tls.crt. Each file is written aside and renamed into place, so a webhook that
+// watches them for rotation never reads half of one.
+Status write_local_serving_certificate(const kube::KeyPair& ca, const std::string& dir);
 
 // A ValidatingWebhookConfiguration `name` calling https://127.0.0.1:<port>/validate,
 // trusting `ca_pem`, for pods (and ephemeral containers, and pods/exec CONNECT), every

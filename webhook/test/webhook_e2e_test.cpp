@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -30,10 +29,6 @@ using namespace std::chrono_literals;
 namespace res = kube::resources;
 
 const char* kConfigName = "orderguard-e2e";
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
 
 json pod(const std::string& name, const std::string& image, const json& args = json::array()) {
   json c = {{"name", "main"}, {"image", image}};
@@ -84,14 +79,8 @@ class WebhookE2E : public ::testing::Test {
   // A serving certificate for 127.0.0.1 signed by ca_, written where the
   // webhook watches for it.
   static void issue_serving_cert() {
-    auto leaf = kube::generate_signed(
-        {.common_name = "orderguard-webhook", .ip_addresses = {"127.0.0.1"}, .server_auth = true},
-        *ca_);
-    ASSERT_TRUE(leaf.ok()) << leaf.error().describe();
-    write_file(dir_ + "/tls.key.tmp", leaf->key_pem);
-    write_file(dir_ + "/tls.crt.tmp", leaf->cert_pem);
-    std::filesystem::rename(dir_ + "/tls.key.tmp", dir_ + "/tls.key");
-    std::filesystem::rename(dir_ + "/tls.crt.tmp", dir_ + "/tls.crt");
+    Status written = e2e::write_local_serving_certificate(*ca_, dir_);
+    ASSERT_TRUE(written.ok()) << written.error().describe();
   }
 
   static void register_webhook(const std::string& failure_policy, uint16_t port) {
