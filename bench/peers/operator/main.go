@@ -32,8 +32,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -419,13 +419,16 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		"conditions":         conditions,
 		"zones":              zones,
 	}
-	// Compare in JSON form: the cached status was decoded from JSON too.
+	// Compare in the cache's form: JSON decoded the way unstructured objects
+	// are (integers as int64, not float64).
 	newJSON, err := json.Marshal(status)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	var newStatus map[string]any
-	_ = json.Unmarshal(newJSON, &newStatus)
+	if err := utiljson.Unmarshal(newJSON, &newStatus); err != nil {
+		return ctrl.Result{}, err
+	}
 	if old, ok := svc.Object["status"]; ok && equality.Semantic.DeepEqual(old, any(newStatus)) {
 		return ctrl.Result{}, nil
 	}
@@ -438,12 +441,12 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func main() {
-	var kubeconfig, metricsAddr string
+	var metricsAddr string
 	var qps float64
 	var burst, workers int
 	var resync time.Duration
 	var alwaysApply, leaderElect bool
-	flag.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster)")
+	// --kubeconfig is controller-runtime's own flag (pkg/client/config registers it).
 	flag.StringVar(&metricsAddr, "metrics-addr", ":8080", "address of /metrics")
 	flag.Float64Var(&qps, "kube-api-qps", 20, "client-side rate limit: requests per second to the API server")
 	flag.IntVar(&burst, "kube-api-burst", 30, "client-side rate limit: burst")
@@ -455,7 +458,7 @@ func main() {
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(zapcore.ErrorLevel)))
 
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kubeconfig:", err)
 		os.Exit(2)
@@ -467,9 +470,13 @@ func main() {
 		panic(err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
-		Cache:                   cache.Options{SyncPeriod: &resync},
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: metricsAddr},
+		Cache:   cache.Options{SyncPeriod: &resync},
+		// OrderService is read as unstructured: from the informer cache, as
+		// the typed children are (controller-runtime reads unstructured
+		// objects from the API server unless told so).
+		Client:                  client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		LeaderElection:          leaderElect,
 		LeaderElectionID:        "peer-operator",
 		LeaderElectionNamespace: "kube-system",
