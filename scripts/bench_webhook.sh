@@ -181,14 +181,21 @@ echo "== webhook says: $(curl -sk "https://127.0.0.1:$wh_port/validate" -d @"$wo
 [[ -n "$PEER" ]] && echo "== Go peer says: $(curl -sk "https://127.0.0.1:$go_port/validate" \
   -H 'Content-Type: application/json' -d @"$work/review.json")"
 
-saturation() {  # url -> "req/s p50 p99"
-  wrk -t2 -c50 -d"${DURATION}s" --latency -s "$work/post.lua" "$1" >"$work/wrk.out" 2>&1
-  local rps p50 p99
+# CPU clock ticks (user + system) of the given processes so far.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+
+saturation() {  # url pid... -> "req/s p50 p99 server-CPU-us-per-request"
+  local url=$1; shift
+  local t0 rps p50 p99 n us
+  t0=$(cpu_ticks "$@")
+  wrk -t2 -c50 -d"${DURATION}s" --latency -s "$work/post.lua" "$url" >"$work/wrk.out" 2>&1
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
   p50=$(awk '$1=="50%" {print $2}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  n=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  us=$(python3 -c "print(f'{($(cpu_ticks "$@") - $t0) * 1e6 / $(getconf CLK_TCK) / max(1, $n):.0f}')")
   grep -q "Non-2xx" "$work/wrk.out" && echo "warning: non-2xx answers: $(grep Non-2xx "$work/wrk.out")" >&2
-  echo "$rps $p50 $p99"
+  echo "$rps $p50 $p99 $us"
 }
 
 fixed_rate() {  # url rate -> "achieved p50 p99 tool"
@@ -226,12 +233,15 @@ PY
 wh_url="https://127.0.0.1:$wh_port/validate"
 ng_url="https://127.0.0.1:$ng_port/validate"
 rss_start=$(rss_mib "$wh_pid"); fds_start=$(fds "$wh_pid")
-read -r wh_rps wh_p50 wh_p99 < <(saturation "$wh_url")
-read -r ng_rps ng_p50 ng_p99 < <(saturation "$ng_url")
+read -r wh_rps wh_p50 wh_p99 wh_us < <(saturation "$wh_url" "$wh_pid")
+# nginx: the master and its workers.
+ng_master=$(cat "$work/nginx.pid")
+mapfile -t ng_pids < <(echo "$ng_master"; pgrep -P "$ng_master")
+read -r ng_rps ng_p50 ng_p99 ng_us < <(saturation "$ng_url" "${ng_pids[@]}")
 if [[ -n "$PEER" ]]; then
   go_url="https://127.0.0.1:$go_port/validate"
   go_rss_start=$(rss_mib "$go_pid")
-  read -r go_rps go_p50 go_p99 < <(saturation "$go_url")
+  read -r go_rps go_p50 go_p99 go_us < <(saturation "$go_url" "$go_pid")
 fi
 rows=()
 for rate in 1000 5000; do
@@ -248,10 +258,10 @@ rss_end=$(rss_mib "$wh_pid"); fds_end=$(fds "$wh_pid")
 [[ -n "$PEER" ]] && go_rss_end=$(rss_mib "$go_pid")
 
 echo
-printf '%-34s %12s %10s %10s\n' "run" "req/s" "p50" "p99"
-printf '%-34s %12s %10s %10s\n' "webhook saturation (wrk -c50)" "$wh_rps" "$wh_p50" "$wh_p99"
-printf '%-34s %12s %10s %10s\n' "nginx static saturation (wrk -c50)" "$ng_rps" "$ng_p50" "$ng_p99"
-[[ -n "$PEER" ]] && printf '%-34s %12s %10s %10s\n' "Go peer saturation (wrk -c50)" "$go_rps" "$go_p50" "$go_p99"
+printf '%-34s %12s %10s %10s   %s\n' "run" "req/s" "p50" "p99" "server CPU us/request"
+printf '%-34s %12s %10s %10s   %s\n' "webhook saturation (wrk -c50)" "$wh_rps" "$wh_p50" "$wh_p99" "$wh_us"
+printf '%-34s %12s %10s %10s   %s\n' "nginx static saturation (wrk -c50)" "$ng_rps" "$ng_p50" "$ng_p99" "$ng_us"
+[[ -n "$PEER" ]] && printf '%-34s %12s %10s %10s   %s\n' "Go peer saturation (wrk -c50)" "$go_rps" "$go_p50" "$go_p99" "$go_us"
 for r in "${rows[@]}"; do echo "$r"; done
 echo
 python3 -c "print(f'webhook/nginx saturation: {100*float(\"$wh_rps\")/float(\"$ng_rps\"):.0f} %')"
