@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -153,6 +154,8 @@ func main() {
 	flag.StringVar(&keyFile, "tls-key-file", "", "PEM private key")
 	flag.StringVar(&listen, "listen", "127.0.0.1:9443", "host:port")
 	flag.StringVar(&path, "path", "/validate", "URL path of the webhook")
+	var cpuProfile string
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (go tool pprof) to this file until stopped")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.Level(zapcore.ErrorLevel)))
 	if certFile == "" || keyFile == "" {
@@ -181,6 +184,19 @@ func main() {
 		KeyName:  filepath.Base(keyFile),
 	})
 	srv.Register(path, &webhook.Admission{Handler: &validator{decoder: admission.NewDecoder(scheme)}})
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "--cpuprofile:", err)
+			os.Exit(2)
+		}
+		// Start returns once a signal stopped the server: the profile is
+		// written below.
+		defer pprof.StopCPUProfile()
+	}
 	if err := srv.Start(ctrl.SetupSignalHandler()); err != nil {
 		fmt.Fprintln(os.Stderr, "webhook server:", err)
 		os.Exit(1)
