@@ -120,7 +120,7 @@ func (v *validator) Handle(_ context.Context, req admission.Request) admission.R
 	}
 	spec, err := v.podSpec(req)
 	if err != nil {
-		// Fail closed on what cannot be decoded, as orderguard-webhook does.
+		// Fail closed: what cannot be decoded is not allowed.
 		return admission.Errored(http.StatusBadRequest, err)
 	}
 	if spec == nil {
