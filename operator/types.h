@@ -23,8 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/result.h"
 
 namespace orderguard::op {
 

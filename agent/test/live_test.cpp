@@ -30,8 +30,8 @@
 #include "agent/exclusions.h"
 #include "agent/host_view.h"
 #include "agent/scanner.h"
+#include "base/clock.h"
 #include "e2e/support/wait.h"
-#include "kube/clock.h"
 
 namespace orderguard::agent {
 namespace {

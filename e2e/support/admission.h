@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/result.h"
 #include "kube/client.h"
 #include "kube/pki.h"
-#include "kube/result.h"
 
 namespace orderguard::e2e {
 

@@ -9,10 +9,10 @@
 
 #include <string>
 
+#include "base/clock.h"
 #include "e2e/environment.h"
 #include "e2e/support/setup.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "operator/manager.h"
 #include "operator/render.h"
 
