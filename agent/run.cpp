@@ -18,6 +18,7 @@
 #include "kube/events.h"
 #include "kube/http_server.h"
 #include "kube/informer.h"
+#include "kube/json_doc.h"
 #include "kube/log.h"
 #include "kube/signals.h"
 #include "policy/miner_policy.h"
@@ -100,7 +101,9 @@ policy::PolicySet compile_all(const std::vector<kube::ObjectPtr>& objects,
                               std::vector<nlohmann::json>* valid = nullptr) {
   std::vector<policy::CompiledPolicy> compiled;
   for (const kube::ObjectPtr& o : objects) {
-    Result<policy::CompiledPolicy> c = policy::compile(*o);
+    // The informer caches DOMs and compile() reads a JsonRef: one serialization per policy,
+    // only when the policies change.
+    Result<policy::CompiledPolicy> c = policy::compile(kube::JsonDoc::from_json(*o).root());
     if (!c) {
       log::error("MinerPolicy skipped", {{"error", c.error().describe()}});
       continue;

@@ -2,6 +2,7 @@
 
 #include <ctime>
 
+#include "kube/json_doc.h"
 #include "kube/log.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
@@ -256,7 +257,9 @@ const std::string& PolicyStatusWriter::compile_error(const json& policy) {
   const std::string uid = string_member(meta, "uid");
   const int64_t generation = int_member(meta, "generation");
   if (c.uid != uid || c.generation != generation) {
-    auto result = policy::compile(policy);
+    // Compiled again only when the object changed: the serialization for the JsonRef that
+    // compile() reads is paid once per generation.
+    auto result = policy::compile(kube::JsonDoc::from_json(policy).root());
     c = {uid, generation, result.ok() ? "" : result.error().message};
   }
   return c.error;
