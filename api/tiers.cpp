@@ -2,14 +2,18 @@
 
 #include <utility>
 
+#include "api/tiers_fields.h"
+
 namespace orderguard::api {
 namespace {
 
-using nlohmann::json;
-using base::invalid_error;
+using detail::kCacheTierFields;
+using detail::kOrderServiceFields;
+using detail::kShardSetFields;
+using detail::read_spec;
 
-template <typename N>
-using Reader = base::FieldReader<N>;
+using base::invalid_error;
+using nlohmann::json;
 
 Error invalid(const std::vector<std::string>& errors) { return invalid_error(errors); }
 
@@ -32,116 +36,6 @@ Result<ObjectMeta> parse_meta(const json& object) {
   return meta;
 }
 
-// The decoders' bodies, one per kind, over either node adapter.
-constexpr auto kOrderServiceFields = [](auto& r, OrderServiceSpec& s) {
-  r.require("image");
-  r.require("zones");
-  r.string_into("image", s.image);
-  r.integer32("port", s.port, 1, 65535);
-  auto res = r.object("resources");
-  res.string_map("requests", s.resource_requests);
-  res.string_map("limits", s.resource_limits);
-  res.finish();
-  r.objects("env", [&](auto& e) {
-    EnvVar v;
-    e.require("name");
-    e.string_into("name", v.name);
-    e.string_into("value", v.value);
-    s.env.push_back(std::move(v));
-  });
-  r.objects("zones", [&](auto& z) {
-    Zone zone;
-    z.require("name");
-    z.require("weight");
-    z.string_into("name", zone.name);
-    z.integer32("weight", zone.weight, 0, 100);
-    z.integer32("minReplicas", zone.min_replicas, 0, 1000);
-    s.zones.push_back(std::move(zone));
-  });
-  r.integer32("replicas", s.replicas, 0, 10000);
-  bool has_autoscaling = false;
-  auto as = r.object("autoscaling", &has_autoscaling);
-  Autoscaling a;
-  if (has_autoscaling) {
-    as.require("minReplicas");
-    as.require("maxReplicas");
-  }
-  as.integer32("minReplicas", a.min_replicas, 1, 10000);
-  as.integer32("maxReplicas", a.max_replicas, 1, 10000);
-  as.integer32("targetCPUUtilizationPercentage", a.target_cpu_utilization_percentage, 1, 100);
-  as.integer32("targetRequestsPerSecondPerPod", a.target_requests_per_second_per_pod, 1, 1000000);
-  as.finish();
-  if (has_autoscaling) s.autoscaling = a;
-  auto fo = r.object("failover");
-  fo.integer32("unhealthyAfterSeconds", s.failover.unhealthy_after_seconds, 0, 86400);
-  fo.integer32("minHealthyZones", s.failover.min_healthy_zones, 1, 10);
-  fo.finish();
-  bool has_ref = false;
-  auto cache = r.object("cacheRef", &has_ref);
-  if (has_ref) cache.require("name");
-  cache.string_into("name", s.cache_ref);
-  cache.finish();
-  auto shards = r.object("shardSetRef", &has_ref);
-  if (has_ref) shards.require("name");
-  shards.string_into("name", s.shard_set_ref);
-  shards.finish();
-};
-
-constexpr auto kCacheTierFields = [](auto& r, CacheTierSpec& s) {
-  r.require("redis");
-  auto l1 = r.object("l1");
-  l1.integer32("maxEntries", s.l1.max_entries, 0, 100000000);
-  l1.integer32("ttlSeconds", s.l1.ttl_seconds, 1, 86400);
-  l1.integer32("ttlJitterPercent", s.l1.ttl_jitter_percent, 0, 50);
-  l1.finish();
-  auto redis = r.object("redis");
-  redis.string_into("image", s.redis.image);
-  redis.integer32("shards", s.redis.shards, 3, 100);
-  redis.integer32("replicasPerShard", s.redis.replicas_per_shard, 0, 5);
-  redis.string_into("memory", s.redis.memory);
-  redis.enum_into("maxmemoryPolicy", s.redis.maxmemory_policy,
-                  {"allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "volatile-ttl",
-                   "noeviction"});
-  redis.strings("zones", s.redis.zones);
-  auto storage = redis.object("storage");
-  storage.string_into("size", s.redis.storage_size);
-  storage.string_into("storageClassName", s.redis.storage_class_name);
-  storage.finish();
-  redis.finish();
-  auto p = r.object("protection");
-  bool has_bloom = false;
-  auto bloom = p.object("bloomFilter", &has_bloom);
-  if (has_bloom) bloom.require("expectedItems");
-  if (auto n = bloom.integer("expectedItems", 1, INT64_MAX))
-    s.protection.bloom_expected_items = n;
-  bloom.integer32("falsePositiveRatePPM", s.protection.bloom_false_positive_rate_ppm, 1, 100000);
-  bloom.finish();
-  p.integer32("nullValueTTLSeconds", s.protection.null_value_ttl_seconds, 0, 3600);
-  p.boolean_into("hotKeyMutex", s.protection.hot_key_mutex);
-  p.strings("warmUpKeys", s.protection.warm_up_keys);
-  p.finish();
-};
-
-constexpr auto kShardSetFields = [](auto& r, ShardSetSpec& s) {
-  r.require("shardKey");
-  r.require("databases");
-  r.enum_into("engine", s.engine, {kEngineMySql, kEngineMariaDb});
-  r.string_into("shardKey", s.shard_key);
-  r.enum_into("strategy", s.strategy, {"hash", "range"});
-  r.integer32("databases", s.databases, 1, 1024);
-  r.integer32("tablesPerDatabase", s.tables_per_database, 1, 1024);
-  r.enum_into("timeSplit", s.time_split, {"none", "monthly", "daily"});
-  r.integer32("replicasPerShard", s.replicas_per_shard, 0, 5);
-  r.string_into("image", s.image);
-  r.string_into("tableColumns", s.table_columns);
-  auto storage = r.object("storage");
-  storage.string_into("size", s.storage_size);
-  storage.string_into("storageClassName", s.storage_class_name);
-  storage.finish();
-  r.strings("zones", s.zones);
-  r.enum_into("deletionPolicy", s.deletion_policy, {"Retain", "Delete"});
-};
-
 template <typename Spec, typename Fields>
 Result<Spec> decode_strict(const json& spec, FieldTrace* trace, const Fields& fields) {
   std::vector<std::string> problems;
@@ -150,18 +44,14 @@ Result<Spec> decode_strict(const json& spec, FieldTrace* trace, const Fields& fi
   return out;
 }
 
-template <typename Spec, typename Node, typename Fields>
-Spec read_spec(Node spec, const Fields& fields) {
-  return base::decode_object<Spec>(spec, "spec", nullptr, nullptr, fields);
-}
-
 }  // namespace
 
 Result<OrderServiceSpec> decode_order_service(const json& spec, FieldTrace* trace) {
   return decode_strict<OrderServiceSpec>(spec, trace, kOrderServiceFields);
 }
-OrderServiceSpec read_order_service(const json& spec) { return read_spec<OrderServiceSpec>(base::NlohmannNode(spec), kOrderServiceFields); }
-OrderServiceSpec read_order_service(kube::JsonRef spec) { return read_spec<OrderServiceSpec>(base::JsonRefNode(spec), kOrderServiceFields); }
+OrderServiceSpec read_order_service(const json& spec) {
+  return read_spec<OrderServiceSpec>(base::NlohmannNode(spec), kOrderServiceFields);
+}
 
 Result<OrderServiceSpec> parse_order_service(const json& spec) {
   auto decoded = decode_order_service(spec);
@@ -201,8 +91,9 @@ Result<OrderServiceSpec> parse_order_service(const json& spec) {
 Result<CacheTierSpec> decode_cache_tier(const json& spec, FieldTrace* trace) {
   return decode_strict<CacheTierSpec>(spec, trace, kCacheTierFields);
 }
-CacheTierSpec read_cache_tier(const json& spec) { return read_spec<CacheTierSpec>(base::NlohmannNode(spec), kCacheTierFields); }
-CacheTierSpec read_cache_tier(kube::JsonRef spec) { return read_spec<CacheTierSpec>(base::JsonRefNode(spec), kCacheTierFields); }
+CacheTierSpec read_cache_tier(const json& spec) {
+  return read_spec<CacheTierSpec>(base::NlohmannNode(spec), kCacheTierFields);
+}
 
 Result<CacheTierSpec> parse_cache_tier(const json& spec) {
   auto decoded = decode_cache_tier(spec);
@@ -215,8 +106,9 @@ Result<CacheTierSpec> parse_cache_tier(const json& spec) {
 Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
   return decode_strict<ShardSetSpec>(spec, trace, kShardSetFields);
 }
-ShardSetSpec read_shard_set(const json& spec) { return read_spec<ShardSetSpec>(base::NlohmannNode(spec), kShardSetFields); }
-ShardSetSpec read_shard_set(kube::JsonRef spec) { return read_spec<ShardSetSpec>(base::JsonRefNode(spec), kShardSetFields); }
+ShardSetSpec read_shard_set(const json& spec) {
+  return read_spec<ShardSetSpec>(base::NlohmannNode(spec), kShardSetFields);
+}
 
 std::string default_shard_image(const std::string& engine) {
   return engine == kEngineMariaDb ? "mariadb:11.4" : "mysql:8.0";

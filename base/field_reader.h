@@ -126,7 +126,8 @@ class NlohmannNode {
   template <typename Fn>
   void for_each_member(Fn&& fn) const {
     if (!is_object()) return;
-    for (auto it = j_->begin(); it != j_->end(); ++it) fn(std::string_view(it.key()), NlohmannNode(*it));
+    for (auto it = j_->begin(); it != j_->end(); ++it)
+      fn(std::string_view(it.key()), NlohmannNode(*it));
   }
 
  private:
@@ -324,7 +325,8 @@ class FieldReader {
     return object_.find(key);
   }
   void fail(std::string_view key, const std::string& message) {
-    if (problems_ != nullptr) problems_->push_back(path() + "." + std::string(key) + ": " + message);
+    if (problems_ != nullptr)
+      problems_->push_back(path() + "." + std::string(key) + ": " + message);
   }
   void fail_at(std::string_view key, size_t i, const std::string& message) {
     if (problems_ != nullptr) {
@@ -333,7 +335,9 @@ class FieldReader {
     }
   }
   // "spec.zones[].name": items are "[]" in traces.
-  std::string trace_path(std::string_view key) const { return trace_prefix() + "." + std::string(key); }
+  std::string trace_path(std::string_view key) const {
+    return trace_prefix() + "." + std::string(key);
+  }
   std::string trace_prefix() const {
     std::string p = parent_ == nullptr ? std::string() : parent_->trace_prefix() + ".";
     p.append(key_);

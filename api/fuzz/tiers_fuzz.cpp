@@ -57,8 +57,7 @@ void one_kind(const nlohmann::json& dom, orderguard::kube::JsonRef ref, Decode d
   if (strict.ok()) {
     check(summary(*strict) == summary(by_ref), "strict and best-effort reads differ");
   } else {
-    check(strict.error().code == orderguard::ErrorCode::kInvalid &&
-              !strict.error().message.empty(),
+    check(strict.error().code == orderguard::ErrorCode::kInvalid && !strict.error().message.empty(),
           "a refusal without kInvalid and a message");
   }
   auto parsed = parse(dom);
@@ -74,7 +73,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const orderguard::kube::JsonRef ref = doc->root();
   const nlohmann::json dom = ref.to_json();
   one_kind(
-      dom, ref, [](const nlohmann::json& j) {
+      dom, ref,
+      [](const nlohmann::json& j) {
         api::FieldTrace trace;
         return api::decode_order_service(j, &trace);
       },
@@ -82,7 +82,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       [](const nlohmann::json& j) { return api::read_order_service(j); },
       [](orderguard::kube::JsonRef r) { return api::read_order_service(r); });
   one_kind(
-      dom, ref, [](const nlohmann::json& j) {
+      dom, ref,
+      [](const nlohmann::json& j) {
         api::FieldTrace trace;
         return api::decode_cache_tier(j, &trace);
       },
@@ -90,7 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       [](const nlohmann::json& j) { return api::read_cache_tier(j); },
       [](orderguard::kube::JsonRef r) { return api::read_cache_tier(r); });
   one_kind(
-      dom, ref, [](const nlohmann::json& j) {
+      dom, ref,
+      [](const nlohmann::json& j) {
         api::FieldTrace trace;
         return api::decode_shard_set(j, &trace);
       },

@@ -125,14 +125,15 @@ TEST(FieldReader, ListsEveryProblemWithItsPath) {
           "items": [{"weight": 101}, 5, {"name": "c", "extra": null}], "nested": [],
           "unknown": 1})";
   const Decoded d = with_ref(text);
-  EXPECT_EQ(d.problems,
-            (std::vector<std::string>{
-                "spec.text: is required", "spec.small: must be between 0 and 10",
-                "spec.mode: must be one of a, b", "spec.flag: must be a boolean",
-                "spec.tags[1]: must be a string", "spec.labels.k: must be a string",
-                "spec.items[0].name: is required", "spec.items[0].weight: must be between 0 and 100",
-                "spec.items[1]: must be an object", "spec.items[2].extra: unknown field",
-                "spec.nested: must be an object", "spec.unknown: unknown field"}));
+  EXPECT_EQ(
+      d.problems,
+      (std::vector<std::string>{
+          "spec.text: is required", "spec.small: must be between 0 and 10",
+          "spec.mode: must be one of a, b", "spec.flag: must be a boolean",
+          "spec.tags[1]: must be a string", "spec.labels.k: must be a string",
+          "spec.items[0].name: is required", "spec.items[0].weight: must be between 0 and 100",
+          "spec.items[1]: must be an object", "spec.items[2].extra: unknown field",
+          "spec.nested: must be an object", "spec.unknown: unknown field"}));
   // Defaults stay where a value is refused.
   EXPECT_EQ(d.sample.small, 7);
   EXPECT_EQ(d.sample.mode, "a");
