@@ -9,6 +9,8 @@
 #include <map>
 #include <sstream>
 
+#include "base/lines.h"
+
 namespace orderguard::agent {
 namespace {
 
@@ -185,14 +187,9 @@ std::optional<SshdDirective> parse_sshd_line(std::string_view text) {
 
 std::vector<SshdDirective> parse_sshd_config(std::string_view text) {
   std::vector<SshdDirective> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    if (std::optional<SshdDirective> d = parse_sshd_line(text.substr(pos, end - pos))) {
-      out.push_back(std::move(*d));
-    }
-    pos = end + 1;
+  TextLines lines(text);
+  for (std::string_view line; lines.next(&line);) {
+    if (std::optional<SshdDirective> d = parse_sshd_line(line)) out.push_back(std::move(*d));
   }
   return out;
 }

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "base/lines.h"
+
 namespace orderguard::agent {
 namespace {
 
@@ -113,12 +115,8 @@ std::optional<IdMatch> container_in(std::string_view c, std::string_view parent)
 
 std::vector<CgroupLine> parse_cgroup_file(std::string_view text) {
   std::vector<CgroupLine> out;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
+  TextLines lines(text);
+  for (std::string_view line; lines.next(&line);) {
     size_t c1 = line.find(':');
     if (c1 == std::string_view::npos) continue;
     size_t c2 = line.find(':', c1 + 1);

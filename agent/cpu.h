@@ -16,8 +16,8 @@
 
 #include "agent/host_view.h"
 #include "agent/procfs.h"
-#include "kube/clock.h"
-#include "kube/result.h"
+#include "base/clock.h"
+#include "base/result.h"
 
 namespace orderguard::agent {
 

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "agent/scanner.h"
+#include "base/lines.h"
 
 namespace orderguard::agent {
 namespace {
@@ -92,11 +93,9 @@ std::map<std::string, std::string> parse_sha256sums(std::string_view text,
                                                     std::vector<size_t>* bad_lines) {
   std::map<std::string, std::string> out;
   size_t number = 0;
-  while (!text.empty()) {
+  TextLines lines(text);
+  for (std::string_view line; lines.next(&line);) {
     ++number;
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.empty() || line.front() == '#') continue;
     // "<hex>  <name>" (text mode) or "<hex> *<name>" (binary mode).

@@ -41,7 +41,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/host_view.h"
-#include "kube/result.h"
+#include "base/result.h"
 #include "policy/exe_glob.h"
 #include "policy/miner_policy.h"
 

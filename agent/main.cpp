@@ -14,13 +14,13 @@
 #include "agent/report.h"
 #include "agent/run.h"
 #include "agent/scanner.h"
+#include "base/clock.h"
+#include "base/duration.h"
+#include "base/log.h"
+#include "base/text.h"
 #include "kube/cli.h"
-#include "kube/clock.h"
-#include "kube/duration.h"
 #include "kube/io_threads.h"
-#include "kube/log.h"
 #include "kube/signals.h"
-#include "kube/text.h"
 #include "policy/miner_policy.h"
 
 namespace {
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
       }
       if (output == "json") {
         // One document per scan; in watch mode one per line so the stream can be piped.
-        std::cout << kube::dump_for_wire(agent::to_json(*report), watch.count() > 0 ? -1 : 2)
+        std::cout << orderguard::dump_for_wire(agent::to_json(*report), watch.count() > 0 ? -1 : 2)
                   << std::endl;
       } else {
         std::cout << agent::format_table(*report, verbose) << std::flush;

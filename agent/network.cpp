@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "agent/scoring.h"
+#include "base/lines.h"
 
 namespace orderguard::agent {
 namespace {
@@ -109,14 +110,10 @@ std::string IpAddress::to_string() const {
 
 std::vector<TcpEntry> parse_tcp_table(std::string_view text) {
   std::vector<TcpEntry> out;
-  size_t pos = text.find('\n');  // skip the header
-  if (pos == std::string_view::npos) return out;
-  ++pos;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
+  TextLines lines(text);
+  std::string_view line;
+  if (!lines.next(&line)) return out;  // the header
+  while (lines.next(&line)) {
     std::vector<std::string_view> f;
     size_t i = 0;
     while (i < line.size() && f.size() < 10) {

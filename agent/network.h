@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "agent/host_view.h"
-#include "kube/clock.h"
-#include "kube/result.h"
+#include "base/clock.h"
+#include "base/result.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 

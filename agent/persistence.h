@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "agent/host_view.h"
-#include "kube/clock.h"
+#include "base/clock.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 

@@ -3,6 +3,8 @@
 #include <array>
 #include <charconv>
 
+#include "base/lines.h"
+
 namespace orderguard::agent {
 namespace {
 
@@ -82,12 +84,8 @@ Result<ProcStat> parse_proc_stat(std::string_view text) {
 Result<SystemCpu> parse_system_stat(std::string_view text) {
   SystemCpu out;
   bool have_total = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
+  TextLines lines(text);
+  for (std::string_view line; lines.next(&line);) {
     if (line.rfind("cpu", 0) != 0) continue;
     std::vector<std::string_view> f = split_ws(line);
     if (f.empty()) continue;
@@ -121,12 +119,8 @@ Result<SystemCpu> parse_system_stat(std::string_view text) {
 Result<ProcStatus> parse_proc_status(std::string_view text) {
   ProcStatus st;
   bool have_tgid = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
+  TextLines lines(text);
+  for (std::string_view line; lines.next(&line);) {
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     std::string_view key = line.substr(0, colon);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "agent/host_view.h"
-#include "kube/result.h"
+#include "base/result.h"
 
 namespace orderguard::agent {
 

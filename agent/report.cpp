@@ -4,7 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "kube/text.h"
+#include "base/text.h"
 
 namespace orderguard::agent {
 namespace {
@@ -12,9 +12,9 @@ namespace {
 // Every string below that came from the host (comm, exe, argv, file names and contents in
 // finding paths, messages and evidence) is any bytes its author chose. The JSON form keeps the
 // text, made valid UTF-8 so any dump of it works (invalid bytes become U+FFFD; JSON escapes
-// control characters itself); the table escapes it (kube::escape_untrusted), so a process
+// control characters itself); the table escapes it (escape_untrusted), so a process
 // cannot clear the screen or print lines of its own.
-std::string valid(std::string_view text) { return kube::to_valid_utf8(text); }
+std::string valid(std::string_view text) { return to_valid_utf8(text); }
 
 nlohmann::json finding_json(const policy::Finding& f) {
   return {{"rule", valid(f.rule_id)},    {"severity", std::string(policy::to_string(f.severity))},
@@ -29,12 +29,12 @@ nlohmann::json usage_json(const CpuUsage& u) {
 }
 
 // A host string as one table field.
-std::string shown(std::string_view text) { return kube::escape_untrusted(text); }
+std::string shown(std::string_view text) { return escape_untrusted(text); }
 
 // A host string in a column `width` bytes wide: escaped, cut on a character boundary, padded.
 std::string cell(std::string_view text, size_t width) {
-  std::string out = kube::escape_untrusted(text);
-  if (out.size() > width) out = kube::truncate_utf8(out, width);
+  std::string out = escape_untrusted(text);
+  if (out.size() > width) out = truncate_utf8(out, width);
   if (out.size() < width) out.append(width - out.size(), ' ');
   return out;
 }
@@ -68,7 +68,7 @@ std::string join_cmdline(const std::vector<std::string>& argv, size_t max) {
     if (!out.empty()) out += ' ';
     out += shown(a);
   }
-  return kube::truncate_utf8(out, max);
+  return truncate_utf8(out, max);
 }
 
 std::string pct(double v) {

@@ -9,8 +9,9 @@
 #include <ctime>
 #include <map>
 
-#include "kube/log.h"
-#include "kube/text.h"
+#include "base/log.h"
+#include "base/text.h"
+#include "base/time_format.h"
 #include "policy/finding.h"
 #include "policy/indicators.h"
 
@@ -227,15 +228,13 @@ std::string evidence_note(const ProcessReport& process, const PodMatch& match) {
   for (const std::string& id : rule_ids(process)) rules += (rules.empty() ? "" : ",") + id;
   // comm and the evidence are the process's own bytes, and kubectl prints notes as they are.
   std::string note = "miner process pid " + std::to_string(process.pid) + " (" +
-                     kube::escape_untrusted(process.comm) + ") in container " +
-                     match.container_name + ", score " + std::to_string(process.score) +
-                     ", rules " + rules;
+                     escape_untrusted(process.comm) + ") in container " + match.container_name +
+                     ", score " + std::to_string(process.score) + ", rules " + rules;
   for (const policy::Finding& f : process.findings) {
     std::string excerpt = f.evidence.empty() ? f.message : f.evidence;
-    note += "; " + f.rule_id + ": " +
-            policy::truncate_utf8(kube::escape_untrusted(excerpt), kExcerptBytes);
+    note += "; " + f.rule_id + ": " + truncate_utf8(escape_untrusted(excerpt), kExcerptBytes);
   }
-  return policy::truncate_utf8(note, kNoteMaxBytes);
+  return truncate_utf8(note, kNoteMaxBytes);
 }
 
 bool set_node_condition(json& node, std::string_view type, std::string_view status,
@@ -268,15 +267,6 @@ bool add_no_schedule_taint(json& node, std::string_view key, std::string_view no
   }
   taints.push_back({{"key", key}, {"value", "true"}, {"effect", "NoSchedule"}, {"timeAdded", now}});
   return true;
-}
-
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 EvictionBudget::EvictionBudget(const Clock& clock, int per_minute)
@@ -423,11 +413,11 @@ void Responder::act_on_pod(const ProcessReport& process, const json& pod, const 
   std::string rules;
   for (const std::string& id : rule_ids(process)) rules += (rules.empty() ? "" : ",") + id;
   // The reason reaches the webhook's denial messages: the process's comm goes in escaped.
-  entry.reason = policy::truncate_utf8(
-      rules + " in pod " + pod_key(match.namespace_name, match.name) + " on node " +
-          options_.node_name + " (pid " + std::to_string(process.pid) + " " +
-          kube::escape_untrusted(process.comm) + ")",
-      1000);
+  entry.reason =
+      truncate_utf8(rules + " in pod " + pod_key(match.namespace_name, match.name) + " on node " +
+                        options_.node_name + " (pid " + std::to_string(process.pid) + " " +
+                        escape_untrusted(process.comm) + ")",
+                    1000);
   entry.node_name = options_.node_name;
   entry.created_by = options_.pod_name;
   if (options_.quarantine_expiry) {
@@ -540,12 +530,12 @@ void Responder::mark_node(const ScanReport& report,
   for (const policy::Finding& f : report.host_findings) {
     if (f.severity != policy::Severity::kStrong) continue;
     // Host findings quote file contents and names (ld.so.preload, crontabs): escaped.
-    note += "; " + f.rule_id + ": " +
-            policy::truncate_utf8(
-                kube::escape_untrusted(f.evidence.empty() ? f.message : f.evidence), kExcerptBytes);
+    note +=
+        "; " + f.rule_id + ": " +
+        truncate_utf8(escape_untrusted(f.evidence.empty() ? f.message : f.evidence), kExcerptBytes);
   }
   for (const ProcessReport* p : unowned) {
-    note += "; miner pid " + std::to_string(p->pid) + " (" + kube::escape_untrusted(p->comm) + ")";
+    note += "; miner pid " + std::to_string(p->pid) + " (" + escape_untrusted(p->comm) + ")";
   }
   // What made the node compromised, for whoever reads the log: each miner process outside any
   // Pod with its pid, comm and rules, and each strong host finding with its rule and where.
@@ -555,19 +545,19 @@ void Responder::mark_node(const ScanReport& report,
     for (const policy::Finding& f : p->findings) rules_of.push_back(f.rule_id);
     causes.push_back({{"rule", "miner-outside-pod"},
                       {"pid", p->pid},
-                      {"comm", kube::escape_untrusted(p->comm)},
+                      {"comm", escape_untrusted(p->comm)},
                       {"processRules", std::move(rules_of)}});
   }
   for (const policy::Finding& f : report.host_findings) {
     if (f.severity != policy::Severity::kStrong) continue;
-    causes.push_back({{"rule", f.rule_id}, {"field", kube::escape_untrusted(f.field_path)}});
+    causes.push_back({{"rule", f.rule_id}, {"field", escape_untrusted(f.field_path)}});
   }
   json fields = {{"node", options_.node_name}, {"rules", rule_list}, {"causes", causes}};
   if (options_.dry_run) {
     log::info("dry-run: would mark node compromised", fields);
     return;
   }
-  std::string now = rfc3339(clock_.wall_now());
+  std::string now = format_rfc3339(clock_.wall_now());
   Result<bool> cond = update_node(true, [&](json& node) {
     return set_node_condition(node, kConditionMinerCompromised, "True", "MinerFindings", message,
                               now);
@@ -595,7 +585,7 @@ void Responder::mark_node(const ScanReport& report,
     json regarding = {
         {"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", options_.node_name}}}};
     events_.record(regarding, kube::EventType::kWarning, "MinerCompromised", "MarkNode",
-                   policy::truncate_utf8(note, kNoteMaxBytes));
+                   truncate_utf8(note, kNoteMaxBytes));
   }
 }
 

@@ -41,10 +41,10 @@
 
 #include "agent/cgroup.h"
 #include "agent/scanner.h"
+#include "base/clock.h"
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "kube/events.h"
-#include "kube/result.h"
 #include "policy/image_ref.h"
 #include "policy/miner_policy.h"
 
@@ -127,9 +127,6 @@ bool set_node_condition(nlohmann::json& node, std::string_view type, std::string
 
 // Adds the taint key:NoSchedule to node.spec.taints unless present; returns whether it did.
 bool add_no_schedule_taint(nlohmann::json& node, std::string_view key, std::string_view now);
-
-// RFC 3339 UTC with seconds ("2026-08-30T10:00:00Z").
-std::string rfc3339(std::chrono::system_clock::time_point t);
 
 // At most `per_minute` acquisitions in any minute, refilled continuously; the bucket starts
 // full. Not thread-safe (one scan loop owns it).

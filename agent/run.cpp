@@ -13,12 +13,12 @@
 #include <thread>
 
 #include "agent/procfs.h"
+#include "base/log.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/events.h"
 #include "kube/http_server.h"
 #include "kube/informer.h"
-#include "kube/log.h"
 #include "kube/signals.h"
 #include "policy/miner_policy.h"
 

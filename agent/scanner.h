@@ -46,8 +46,8 @@
 #include "agent/host_view.h"
 #include "agent/network.h"
 #include "agent/persistence.h"
-#include "kube/clock.h"
-#include "kube/result.h"
+#include "base/clock.h"
+#include "base/result.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "base/text.h"
 #include "policy/process.h"
 
 namespace orderguard::agent {
@@ -50,7 +51,7 @@ policy::Finding make_finding(std::string_view rule_id, std::string field_path, s
   f.weight = scoring.weight(rule_id, it != rules.end() ? it->weight : 0);
   f.field_path = std::move(field_path);
   f.message = std::move(message);
-  f.evidence = policy::truncate_utf8(evidence, 200);
+  f.evidence = truncate_utf8(evidence, 200);
   return f;
 }
 

@@ -12,14 +12,13 @@ using detail::kOrderServiceFields;
 using detail::kShardSetFields;
 using detail::read_spec;
 
-using base::invalid_error;
 using nlohmann::json;
 
 Error invalid(const std::vector<std::string>& errors) { return invalid_error(errors); }
 
 std::vector<std::string> unique_names_errors(const std::vector<std::string>& names,
                                              const std::string& path) {
-  return base::duplicate_errors(names, path);
+  return duplicate_errors(names, path);
 }
 
 Result<ObjectMeta> parse_meta(const json& object) {
@@ -39,7 +38,7 @@ Result<ObjectMeta> parse_meta(const json& object) {
 template <typename Spec, typename Fields>
 Result<Spec> decode_strict(const json& spec, FieldTrace* trace, const Fields& fields) {
   std::vector<std::string> problems;
-  Spec out = base::decode_object<Spec>(base::NlohmannNode(spec), "spec", trace, &problems, fields);
+  Spec out = decode_object<Spec>(NlohmannNode(spec), "spec", trace, &problems, fields);
   if (!problems.empty()) return invalid(problems);
   return out;
 }
@@ -50,7 +49,7 @@ Result<OrderServiceSpec> decode_order_service(const json& spec, FieldTrace* trac
   return decode_strict<OrderServiceSpec>(spec, trace, kOrderServiceFields);
 }
 OrderServiceSpec read_order_service(const json& spec) {
-  return read_spec<OrderServiceSpec>(base::NlohmannNode(spec), kOrderServiceFields);
+  return read_spec<OrderServiceSpec>(NlohmannNode(spec), kOrderServiceFields);
 }
 
 Result<OrderServiceSpec> parse_order_service(const json& spec) {
@@ -92,7 +91,7 @@ Result<CacheTierSpec> decode_cache_tier(const json& spec, FieldTrace* trace) {
   return decode_strict<CacheTierSpec>(spec, trace, kCacheTierFields);
 }
 CacheTierSpec read_cache_tier(const json& spec) {
-  return read_spec<CacheTierSpec>(base::NlohmannNode(spec), kCacheTierFields);
+  return read_spec<CacheTierSpec>(NlohmannNode(spec), kCacheTierFields);
 }
 
 Result<CacheTierSpec> parse_cache_tier(const json& spec) {
@@ -107,7 +106,7 @@ Result<ShardSetSpec> decode_shard_set(const json& spec, FieldTrace* trace) {
   return decode_strict<ShardSetSpec>(spec, trace, kShardSetFields);
 }
 ShardSetSpec read_shard_set(const json& spec) {
-  return read_spec<ShardSetSpec>(base::NlohmannNode(spec), kShardSetFields);
+  return read_spec<ShardSetSpec>(NlohmannNode(spec), kShardSetFields);
 }
 
 std::string default_shard_image(const std::string& engine) {

@@ -17,7 +17,7 @@
 //  - With a FieldTrace, decode_* records every field path it asks for, present
 //    or not, with its JSON schema type, so a test can compare the decoder with
 //    the CRD schema (api/test/crd_schema_test.cpp); see base/field_reader.h.
-//  - All of them go through base::FieldReader, over an nlohmann DOM (the
+//  - All of them go through FieldReader, over an nlohmann DOM (the
 //    operator's informer caches) or a JsonRef (the webhook's requests).
 #pragma once
 
@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "base/field_reader.h"
-#include "kube/json_doc.h"
-#include "kube/result.h"
+#include "base/json_doc.h"
+#include "base/result.h"
 
 namespace orderguard::api {
 
@@ -45,8 +45,6 @@ inline constexpr const char* kShardSetKind = "ShardSet";
 inline constexpr const char* kOrderServicesPlural = "orderservices";
 inline constexpr const char* kCacheTiersPlural = "cachetiers";
 inline constexpr const char* kShardSetsPlural = "shardsets";
-
-using base::FieldTrace;
 
 // Name, namespace, uid and generation: what children and status need.
 struct ObjectMeta {
@@ -178,11 +176,11 @@ Result<ShardSetSpec> parse_shard_set(const nlohmann::json& spec);
 // Best effort (see above); `spec` may be anything, an absent or non-object spec reads as
 // the defaults.
 OrderServiceSpec read_order_service(const nlohmann::json& spec);
-OrderServiceSpec read_order_service(kube::JsonRef spec);
+OrderServiceSpec read_order_service(JsonRef spec);
 CacheTierSpec read_cache_tier(const nlohmann::json& spec);
-CacheTierSpec read_cache_tier(kube::JsonRef spec);
+CacheTierSpec read_cache_tier(JsonRef spec);
 ShardSetSpec read_shard_set(const nlohmann::json& spec);
-ShardSetSpec read_shard_set(kube::JsonRef spec);
+ShardSetSpec read_shard_set(JsonRef spec);
 
 // The object's .spec, or null when it has none (no copy).
 const nlohmann::json& spec_of(const nlohmann::json& object);

@@ -1,4 +1,4 @@
-// The fields of each tier kind's spec, as one function per kind over base::FieldReader of
+// The fields of each tier kind's spec, as one function per kind over FieldReader of
 // either node adapter (internal to api/: tiers.cpp instantiates them for nlohmann DOMs,
 // tiers_ref.cpp for JsonRefs, so a binary that reads only one model links only its code).
 #pragma once
@@ -117,7 +117,7 @@ inline constexpr auto kShardSetFields = [](auto& r, ShardSetSpec& s) {
 
 template <typename Spec, typename Node, typename Fields>
 Spec read_spec(Node spec, const Fields& fields) {
-  return base::decode_object<Spec>(spec, "spec", nullptr, nullptr, fields);
+  return decode_object<Spec>(spec, "spec", nullptr, nullptr, fields);
 }
 
 }  // namespace orderguard::api::detail

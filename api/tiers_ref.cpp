@@ -9,14 +9,14 @@ using detail::kOrderServiceFields;
 using detail::kShardSetFields;
 using detail::read_spec;
 
-OrderServiceSpec read_order_service(kube::JsonRef spec) {
-  return read_spec<OrderServiceSpec>(base::JsonRefNode(spec), kOrderServiceFields);
+OrderServiceSpec read_order_service(JsonRef spec) {
+  return read_spec<OrderServiceSpec>(JsonRefNode(spec), kOrderServiceFields);
 }
-CacheTierSpec read_cache_tier(kube::JsonRef spec) {
-  return read_spec<CacheTierSpec>(base::JsonRefNode(spec), kCacheTierFields);
+CacheTierSpec read_cache_tier(JsonRef spec) {
+  return read_spec<CacheTierSpec>(JsonRefNode(spec), kCacheTierFields);
 }
-ShardSetSpec read_shard_set(kube::JsonRef spec) {
-  return read_spec<ShardSetSpec>(base::JsonRefNode(spec), kShardSetFields);
+ShardSetSpec read_shard_set(JsonRef spec) {
+  return read_spec<ShardSetSpec>(JsonRefNode(spec), kShardSetFields);
 }
 
 }  // namespace orderguard::api

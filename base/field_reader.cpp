@@ -3,7 +3,7 @@
 #include <charconv>
 #include <set>
 
-namespace orderguard::base {
+namespace orderguard {
 
 Error invalid_error(const std::vector<std::string>& problems) {
   std::string message;
@@ -43,4 +43,4 @@ std::optional<int64_t> integer_from_text(std::string_view text) {
 }
 
 }  // namespace detail
-}  // namespace orderguard::base
+}  // namespace orderguard

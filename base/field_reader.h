@@ -39,10 +39,10 @@
 #include <utility>
 #include <vector>
 
-#include "kube/json_doc.h"
-#include "kube/result.h"
+#include "base/json_doc.h"
+#include "base/result.h"
 
-namespace orderguard::base {
+namespace orderguard {
 
 // path -> JSON schema type ("string", "integer", "boolean", "object", "array").
 using FieldTrace = std::map<std::string, std::string>;
@@ -60,11 +60,11 @@ namespace detail {
 std::optional<int64_t> integer_from_text(std::string_view text);
 }  // namespace detail
 
-// Node adapter over kube::JsonRef. A default-constructed node is absent.
+// Node adapter over JsonRef. A default-constructed node is absent.
 class JsonRefNode {
  public:
   JsonRefNode() = default;
-  explicit JsonRefNode(kube::JsonRef ref) : ref_(ref) {}
+  explicit JsonRefNode(JsonRef ref) : ref_(ref) {}
 
   bool present() const { return ref_.valid() && !ref_.is_null(); }
   bool is_object() const { return ref_.is_object(); }
@@ -82,7 +82,7 @@ class JsonRefNode {
   template <typename Fn>
   void for_each_element(Fn&& fn) const {
     if (!ref_.is_array()) return;
-    for (kube::JsonRef e : ref_) fn(JsonRefNode(e));
+    for (JsonRef e : ref_) fn(JsonRefNode(e));
   }
   // fn(std::string_view key, JsonRefNode value), in text order.
   template <typename Fn>
@@ -92,7 +92,7 @@ class JsonRefNode {
   }
 
  private:
-  kube::JsonRef ref_;
+  JsonRef ref_;
 };
 
 // Node adapter over an nlohmann DOM (which must outlive it). Default: absent.
@@ -372,4 +372,4 @@ T decode_object(Node node, std::string_view root, FieldTrace* trace,
   return out;
 }
 
-}  // namespace orderguard::base
+}  // namespace orderguard

@@ -7,7 +7,7 @@
 //                   indexes the DOM first)
 //   policy          policy::evaluate alone (the AdmissionInput is built once, reading the
 //                   object from the request's index as review does)
-//   parse_jsondoc   kube::JsonDoc::parse of the body (what review uses)
+//   parse_jsondoc   JsonDoc::parse of the body (what review uses)
 //   parse_nlohmann  nlohmann::json::parse of the body, for comparison
 //   review_denied   review of a Deployment with a miner container (denial path)
 //   review_configmap_1mib, review_configmap_1mib_miner, review_secret_1mib,
@@ -34,8 +34,9 @@
 #include <sstream>
 #include <string>
 
+#include "base/base64.h"
+#include "base/json_doc.h"
 #include "kube/http_server.h"
-#include "kube/json_doc.h"
 #include "kube/pki.h"
 #include "policy/decision.h"
 #include "webhook/admission.h"
@@ -55,6 +56,9 @@ namespace {
 namespace webhook = orderguard::webhook;
 namespace policy = orderguard::policy;
 namespace kube = orderguard::kube;
+using orderguard::base64_encode;
+using orderguard::JsonDoc;
+using orderguard::JsonRef;
 
 using nlohmann::json;
 
@@ -115,7 +119,7 @@ std::string config_review(const std::string& kind, bool miner) {
   if (miner) data["config.json"] = kXmrigConfig;
   if (kind == "Secret") {
     for (auto it = data.begin(); it != data.end(); ++it) {
-      *it = kube::base64_encode(it->get<std::string>());
+      *it = base64_encode(it->get<std::string>());
     }
     request["kind"]["kind"] = request["requestKind"]["kind"] = "Secret";
     request["resource"]["resource"] = request["requestResource"]["resource"] = "secrets";
@@ -192,8 +196,8 @@ void BM_Decide(benchmark::State& state) {
 
 void BM_PolicyEvaluate(benchmark::State& state) {
   const auto policies = policy::combine({});
-  const kube::JsonDoc doc = kube::JsonDoc::parse(review_body()).value();
-  const kube::JsonRef request = doc.root().find("request");
+  const JsonDoc doc = JsonDoc::parse(review_body()).value();
+  const JsonRef request = doc.root().find("request");
   policy::AdmissionInput input;
   input.kind = request.find("kind").string_member("kind");
   input.operation = request.string_member("operation");
@@ -211,8 +215,8 @@ void BM_ParseNlohmann(benchmark::State& state) {
 
 void BM_ParseJsonDoc(benchmark::State& state) {
   const std::string& body = review_body();
-  if (!kube::JsonDoc::parse(body).ok()) state.SkipWithError("JsonDoc refuses the body");
-  measure(state, [&] { benchmark::DoNotOptimize(kube::JsonDoc::parse(body)); });
+  if (!JsonDoc::parse(body).ok()) state.SkipWithError("JsonDoc refuses the body");
+  measure(state, [&] { benchmark::DoNotOptimize(JsonDoc::parse(body)); });
 }
 
 void register_all() {

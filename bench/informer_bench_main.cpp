@@ -9,10 +9,10 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "kube/informer.h"
-#include "kube/log.h"
 #include "kube/signals.h"
 
 using namespace orderguard;

@@ -18,6 +18,12 @@
 //     counts the writes of the new process once it reconciled everything;
 //  7. reference: `kubectl apply --server-side` of the same children (copied
 //     from the cluster into another namespace), wall time only.
+// The operator under test can be any binary that takes the same flags
+// (--kubeconfig, --metrics-addr, --resync-period, and whatever --operator-arg
+// passes) and exports rest_client_requests_total{method=...} and
+// controller_runtime_reconcile_total{controller="orderservice"} on /metrics:
+// bench/peers/operator (controller-runtime, where client-go counts the requests
+// it sends) runs as `--operator <bin>/peer-operator --operator-name peer-operator`.
 // It prints figures and never fails on them; the exit code reports only
 // whether the run could be carried out.
 #include <arpa/inet.h>
@@ -36,11 +42,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/log.h"
 #include "bench/operator_bench_support.h"
 #include "e2e/cluster.h"
 #include "e2e/process.h"
 #include "kube/client.h"
-#include "kube/log.h"
 #include "kube/signals.h"
 
 using namespace orderguard;
@@ -103,9 +109,10 @@ size_t count(kube::Client& c, const kube::Resource& r, const std::string& ns,
 
 class Operator {
  public:
-  Operator(std::string binary, std::string kubeconfig, std::string log, int resync_seconds,
-           std::vector<std::string> extra_args)
-      : binary_(std::move(binary)),
+  Operator(std::string name, std::string binary, std::string kubeconfig, std::string log,
+           int resync_seconds, std::vector<std::string> extra_args)
+      : name_(std::move(name)),
+        binary_(std::move(binary)),
         kubeconfig_(std::move(kubeconfig)),
         log_(std::move(log)),
         resync_(resync_seconds),
@@ -121,7 +128,7 @@ class Operator {
                                      "--resync-period",
                                      std::to_string(resync_) + "s"};
     args.insert(args.end(), extra_args_.begin(), extra_args_.end());
-    auto p = e2e::Process::spawn({"orderguard-operator", args, log_});
+    auto p = e2e::Process::spawn({name_, args, log_});
     if (!p.ok()) {
       log::error("cannot start the operator", {{"error", p.error().describe()}});
       return false;
@@ -140,7 +147,7 @@ class Operator {
   Steady::time_point started() const { return started_; }
 
  private:
-  std::string binary_, kubeconfig_, log_;
+  std::string name_, binary_, kubeconfig_, log_;
   int resync_;
   std::vector<std::string> extra_args_;
   int port_ = -1;
@@ -176,13 +183,19 @@ OperatorStats wait_quiet(Operator& op, std::chrono::seconds quiet) {
 int main(int argc, char** argv) {
   kube::init_openssl_for_process();
   CLI::App app{"orderguard operator benchmark: 1,000 OrderServices against a real API server"};
-  std::string tools, operator_bin, work_dir;
+  std::string tools, operator_bin, operator_name = "orderguard-operator", work_dir;
   std::vector<std::string> operator_args;
   int n = 1000, threads = 8, resync = 60;
   bool controller_manager = false, reference = true;
   app.add_option("--tools", tools, "etcd/kube-apiserver/kubectl directory (e2e/tools/build.sh)")
       ->required();
-  app.add_option("--operator", operator_bin, "the orderguard-operator binary")->required();
+  app.add_option("--operator", operator_bin,
+                 "the operator binary: orderguard-operator, or one that takes the same flags and "
+                 "exports the same metrics (bench/peers/operator)")
+      ->required();
+  app.add_option(
+      "--operator-name", operator_name,
+      "what the output and the log file call the operator (default orderguard-operator)");
   app.add_option("--count", n, "OrderServices to create");
   app.add_option("--threads", threads, "parallel creators");
   app.add_option("--resync-period", resync, "the operator's --resync-period, seconds");
@@ -200,7 +213,8 @@ int main(int argc, char** argv) {
               controller_manager ? "on" : "off");
   std::string extra;
   for (const auto& a : operator_args) extra += " " + a;
-  std::printf("operator: --resync-period %d%s\n", resync,
+  std::printf("operator: %s (%s) --resync-period %d%s\n", operator_name.c_str(),
+              operator_bin.c_str(), resync,
               extra.empty() ? " (client limits at their defaults)" : extra.c_str());
   e2e::ControlPlaneOptions cpo;
   cpo.tools_bin = tools;
@@ -243,8 +257,8 @@ int main(int argc, char** argv) {
   if (failed.load() > 0) return 1;
 
   // 3. The operator, and the time until everything converged.
-  const std::string log = cluster.work_dir() + "/logs/orderguard-operator.log";
-  Operator op(operator_bin, cluster.kubeconfig_path(), log, resync, operator_args);
+  const std::string log = cluster.work_dir() + "/logs/" + operator_name + ".log";
+  Operator op(operator_name, operator_bin, cluster.kubeconfig_path(), log, resync, operator_args);
   if (!op.start()) return 1;
   const pid_t pid = op.pid();
   size_t done = 0;

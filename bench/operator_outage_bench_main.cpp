@@ -32,11 +32,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/log.h"
 #include "bench/operator_bench_support.h"
 #include "e2e/cluster.h"
 #include "e2e/process.h"
 #include "kube/client.h"
-#include "kube/log.h"
 #include "kube/signals.h"
 
 using namespace orderguard;

@@ -18,7 +18,8 @@
 #include <thread>
 #include <tuple>
 
-#include "kube/log.h"
+#include "base/base64.h"
+#include "base/log.h"
 
 namespace orderguard::e2e {
 namespace {
@@ -497,12 +498,12 @@ Status ControlPlane::write_kubeconfigs() {
          {{{"name", "orderguard-e2e"},
            {"cluster",
             {{"server", server()},
-             {"certificate-authority-data", kube::base64_encode(ca_->cert_pem)}}}}}},
+             {"certificate-authority-data", base64_encode(ca_->cert_pem)}}}}}},
         {"users",
          {{{"name", user},
            {"user",
-            {{"client-certificate-data", kube::base64_encode(cert_pem)},
-             {"client-key-data", kube::base64_encode(key_pem)}}}}}},
+            {{"client-certificate-data", base64_encode(cert_pem)},
+             {"client-key-data", base64_encode(key_pem)}}}}}},
         {"contexts",
          {{{"name", "orderguard-e2e"},
            {"context", {{"cluster", "orderguard-e2e"}, {"user", user}}}}}},
@@ -801,7 +802,7 @@ Result<nlohmann::json> ControlPlane::etcd_call(const std::string& path,
 
 Result<int64_t> ControlPlane::compact_etcd() {
   // A range over one key returns the store's current revision in its header.
-  auto range = etcd_call("/v3/kv/range", {{"key", kube::base64_encode("/")}, {"count_only", true}});
+  auto range = etcd_call("/v3/kv/range", {{"key", base64_encode("/")}, {"count_only", true}});
   if (!range) return range.error();
   const auto revision = json_int64(
       range->value("header", nlohmann::json::object()).value("revision", nlohmann::json()));

@@ -42,11 +42,11 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "e2e/node.h"
 #include "e2e/process.h"
 #include "kube/config.h"
 #include "kube/pki.h"
-#include "kube/result.h"
 
 namespace orderguard::e2e {
 

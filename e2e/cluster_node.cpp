@@ -12,10 +12,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "base/log.h"
 #include "e2e/cluster.h"
 #include "e2e/local_provisioner.h"
 #include "e2e/node.h"
-#include "kube/log.h"
 
 namespace orderguard::e2e {
 namespace {

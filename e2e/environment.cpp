@@ -13,8 +13,8 @@
 #include <future>
 #include <thread>
 
+#include "base/log.h"
 #include "e2e/node_images.h"
-#include "kube/log.h"
 
 #ifndef ORDERGUARD_SOURCE_DIR
 #error "ORDERGUARD_SOURCE_DIR must name the source tree (set by e2e/CMakeLists.txt)"

@@ -20,8 +20,8 @@
 #include <memory>
 #include <string>
 
+#include "base/result.h"
 #include "e2e/cluster.h"
-#include "kube/result.h"
 
 namespace orderguard::e2e {
 

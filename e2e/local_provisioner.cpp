@@ -4,8 +4,8 @@
 
 #include <filesystem>
 
+#include "base/log.h"
 #include "e2e/node.h"
-#include "kube/log.h"
 
 namespace orderguard::e2e {
 namespace {

@@ -21,8 +21,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/result.h"
 
 namespace orderguard::e2e {
 

@@ -7,9 +7,9 @@
 #include <csignal>
 #include <thread>
 
+#include "base/log.h"
 #include "e2e/local_provisioner.h"
 #include "kube/config.h"
-#include "kube/log.h"
 
 namespace {
 std::atomic<bool> g_stop{false};

@@ -16,8 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "base/log.h"
 #include "e2e/process.h"
-#include "kube/log.h"
 
 namespace orderguard::e2e {
 namespace {

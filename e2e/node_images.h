@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/result.h"
 
 namespace orderguard::e2e {
 

@@ -2,7 +2,7 @@
 // - every option's default shows in --help;
 // - --version prints the version, git commit and build date (kube/version.h), on the
 //   program and on each subcommand;
-// - durations are Go-style ("90s", "10m", "1h30m", "500ms"; kube/duration.h), and a bad one
+// - durations are Go-style ("90s", "10m", "1h30m", "500ms"; base/duration.h), and a bad one
 //   is refused while the command line is parsed, with the flag and the value in the message.
 // Linked into the binaries only (orderguard::cli), like the version stamp.
 #pragma once
@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "kube/duration.h"
-#include "kube/result.h"
+#include "base/duration.h"
+#include "base/result.h"
 
 namespace orderguard::kube {
 

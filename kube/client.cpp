@@ -30,12 +30,16 @@
 #include <utility>
 #include <vector>
 
-#include "kube/clock.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/text.h"
+#include "kube/client_errors.h"
+#include "kube/client_stream.h"
+#include "kube/client_tls.h"
 #include "kube/io_threads.h"
-#include "kube/log.h"
 #include "kube/rate_limiter.h"
 #include "kube/tcp_probe.h"
-#include "kube/text.h"
+#include "kube/url.h"
 #include "kube/watch_decode.h"
 
 namespace orderguard::kube {
@@ -43,92 +47,6 @@ namespace orderguard::kube {
 namespace http = web::http;
 namespace http_client = web::http::client;
 using namespace std::chrono_literals;
-
-// ---------------------------------------------------------------------------
-// Resources
-
-namespace {
-
-// Percent-encodes everything but RFC 3986 unreserved characters. Used for query
-// values (label selectors hold '=', ',', '!') and path segments.
-std::string percent_encode(std::string_view in, std::string_view also_allowed = {}) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(in.size());
-  for (const char ch : in) {
-    const auto c = static_cast<unsigned char>(ch);
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || also_allowed.find(ch) != std::string_view::npos) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
-}
-
-std::string path_segment(std::string_view s) { return percent_encode(s, ":@"); }
-
-// Builds "?a=1&b=2" with encoded values; empty values are left out because the
-// API server treats an empty parameter like an absent one.
-class Query {
- public:
-  Query& add(std::string_view key, std::string_view value) {
-    if (value.empty()) return *this;
-    text_ += text_.empty() ? '?' : '&';
-    text_ += percent_encode(key);
-    text_ += '=';
-    text_ += percent_encode(value);
-    return *this;
-  }
-  const std::string& str() const { return text_; }
-
- private:
-  std::string text_;
-};
-
-}  // namespace
-
-std::string Resource::path(std::string_view ns, std::string_view name,
-                           std::string_view subresource) const {
-  std::string out = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
-  if (namespaced && !ns.empty()) out += "/namespaces/" + path_segment(ns);
-  out += "/" + plural;
-  if (!name.empty()) {
-    out += "/" + path_segment(name);
-    if (!subresource.empty()) out += "/" + path_segment(subresource);
-  }
-  return out;
-}
-
-namespace resources {
-const Resource kNamespaces{"", "v1", "namespaces", false, "Namespace"};
-const Resource kPods{"", "v1", "pods", true, "Pod"};
-const Resource kConfigMaps{"", "v1", "configmaps", true, "ConfigMap"};
-const Resource kSecrets{"", "v1", "secrets", true, "Secret"};
-const Resource kServices{"", "v1", "services", true, "Service"};
-const Resource kServiceAccounts{"", "v1", "serviceaccounts", true, "ServiceAccount"};
-const Resource kNodes{"", "v1", "nodes", false, "Node"};
-const Resource kEvents{"events.k8s.io", "v1", "events", true, "Event"};
-const Resource kLeases{"coordination.k8s.io", "v1", "leases", true, "Lease"};
-const Resource kDeployments{"apps", "v1", "deployments", true, "Deployment"};
-const Resource kStatefulSets{"apps", "v1", "statefulsets", true, "StatefulSet"};
-const Resource kDaemonSets{"apps", "v1", "daemonsets", true, "DaemonSet"};
-const Resource kReplicaSets{"apps", "v1", "replicasets", true, "ReplicaSet"};
-const Resource kJobs{"batch", "v1", "jobs", true, "Job"};
-const Resource kCronJobs{"batch", "v1", "cronjobs", true, "CronJob"};
-const Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets", true,
-                                     "PodDisruptionBudget"};
-const Resource kHorizontalPodAutoscalers{"autoscaling", "v2", "horizontalpodautoscalers", true,
-                                         "HorizontalPodAutoscaler"};
-const Resource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                          false, "CustomResourceDefinition"};
-const Resource kValidatingWebhookConfigurations{"admissionregistration.k8s.io", "v1",
-                                                "validatingwebhookconfigurations", false,
-                                                "ValidatingWebhookConfiguration"};
-}  // namespace resources
 
 void set_io_threads(size_t threads) { crossplat::threadpool::initialize_with_threads(threads); }
 
@@ -177,301 +95,9 @@ bool Canceller::wait_for(std::chrono::milliseconds timeout) const {
 }
 
 // ---------------------------------------------------------------------------
-// Status -> Error
-
-namespace {
-
-std::optional<ErrorCode> code_for_reason(std::string_view reason) {
-  static const std::pair<std::string_view, ErrorCode> kReasons[] = {
-      {"NotFound", ErrorCode::kNotFound},
-      {"AlreadyExists", ErrorCode::kAlreadyExists},
-      {"Conflict", ErrorCode::kConflict},
-      {"Invalid", ErrorCode::kInvalid},
-      {"BadRequest", ErrorCode::kInvalid},
-      {"MethodNotAllowed", ErrorCode::kInvalid},
-      {"NotAcceptable", ErrorCode::kInvalid},
-      {"UnsupportedMediaType", ErrorCode::kInvalid},
-      {"RequestEntityTooLarge", ErrorCode::kInvalid},
-      {"Unauthorized", ErrorCode::kUnauthorized},
-      {"Forbidden", ErrorCode::kForbidden},
-      {"Gone", ErrorCode::kGone},
-      {"Expired", ErrorCode::kGone},
-      {"TooManyRequests", ErrorCode::kTooManyRequests},
-      {"Timeout", ErrorCode::kTimeout},
-      {"ServerTimeout", ErrorCode::kTimeout},
-      {"ServiceUnavailable", ErrorCode::kUnavailable},
-      {"InternalError", ErrorCode::kInternal},
-  };
-  for (const auto& [name, code] : kReasons) {
-    if (name == reason) return code;
-  }
-  return std::nullopt;
-}
-
-ErrorCode code_for_http(int status) {
-  switch (status) {
-    case 400:
-    case 405:
-    case 406:
-    case 413:
-    case 415:
-    case 422:
-      return ErrorCode::kInvalid;
-    case 401:
-      return ErrorCode::kUnauthorized;
-    case 403:
-      return ErrorCode::kForbidden;
-    case 404:
-      return ErrorCode::kNotFound;
-    case 408:
-      return ErrorCode::kTimeout;
-    case 409:
-      return ErrorCode::kConflict;
-    case 410:
-      return ErrorCode::kGone;
-    case 429:
-      return ErrorCode::kTooManyRequests;
-    case 500:
-      return ErrorCode::kInternal;
-    // A gateway or load balancer in front of the API server failing, or the
-    // server shedding load: it should come back.
-    case 502:
-    case 503:
-      return ErrorCode::kUnavailable;
-    case 504:
-      return ErrorCode::kTimeout;
-    default:
-      break;
-  }
-  if (status >= 500) return ErrorCode::kUnavailable;
-  return ErrorCode::kInternal;
-}
-
-std::string trim_body(std::string_view s) {
-  constexpr size_t kMax = 1024;
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r\n");
-  std::string out(s.substr(first, last - first + 1));
-  if (out.size() > kMax) out = out.substr(0, kMax) + "...";
-  return out;
-}
-
-}  // namespace
-
-Error error_from_status(int http_status, const json& status_body) {
-  Error e;
-  e.http_status = http_status;
-  if (status_body.is_object()) {
-    if (auto it = status_body.find("message"); it != status_body.end() && it->is_string()) {
-      e.message = it->get<std::string>();
-    }
-    if (auto it = status_body.find("reason"); it != status_body.end() && it->is_string()) {
-      e.reason = it->get<std::string>();
-    }
-    if (auto it = status_body.find("details"); it != status_body.end() && it->is_object()) {
-      e.details = *it;
-    }
-    if (e.http_status == 0) {
-      if (auto it = status_body.find("code"); it != status_body.end() && it->is_number_integer()) {
-        e.http_status = it->get<int>();
-      }
-    }
-  } else if (status_body.is_string()) {
-    e.message = trim_body(status_body.get_ref<const std::string&>());
-  }
-
-  if (auto by_reason = code_for_reason(e.reason)) {
-    e.code = *by_reason;
-  } else if (e.http_status != 0) {
-    e.code = code_for_http(e.http_status);
-  } else {
-    e.code = ErrorCode::kInternal;
-  }
-  if (e.message.empty()) {
-    e.message = e.http_status != 0 ? "the server answered HTTP " + std::to_string(e.http_status)
-                                   : "the server reported a failure without a message";
-    if (!e.reason.empty()) e.message += " (" + e.reason + ")";
-  }
-  return e;
-}
-
-// ---------------------------------------------------------------------------
 // The cpprestsdk client
 
 namespace {
-
-// The TLS material of one client (kubeconfig CA bundle, client certificate
-// chain and key), parsed once and shared by every connection's SSL_CTX.
-//
-// cpprest builds a new SSL_CTX for each connection it opens (it has no way to
-// reuse one) and hands it to the ssl_context_callback. Parsing the PEM there
-// each time (the CA bundle, the certificate, and the key through OpenSSL 3's
-// decoders) costs about 0.5 ms of CPU per connection, so the parsed objects are
-// kept and only referenced per connection. cpprest also loads the system trust
-// store into each new SSL_CTX, which costs far more (about 18 ms); while the
-// server refuses connections, RestClient avoids building one at all (see
-// probe_tcp()).
-class TlsMaterial {
- public:
-  ~TlsMaterial() {
-    X509_STORE_free(store_);
-    X509_free(cert_);
-    if (chain_ != nullptr) sk_X509_pop_free(chain_, X509_free);
-    EVP_PKEY_free(key_);
-  }
-
-  // Parses `config`'s PEM material; the error says what is wrong with it.
-  static Result<std::shared_ptr<const TlsMaterial>> parse(const Config& config) {
-    auto tls = std::shared_ptr<TlsMaterial>(new TlsMaterial());
-    ERR_clear_error();
-    if (!config.ca_pem.empty()) {
-      tls->store_ = X509_STORE_new();
-      if (tls->store_ == nullptr) return openssl_error("cannot allocate a certificate store");
-      BioPtr bio(BIO_new_mem_buf(config.ca_pem.data(), static_cast<int>(config.ca_pem.size())));
-      int added = 0;
-      while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-        const int ok = X509_STORE_add_cert(tls->store_, cert);
-        X509_free(cert);
-        if (ok != 1) return openssl_error("cannot add a CA certificate");
-        ++added;
-      }
-      ERR_clear_error();  // the end of the bundle reads as "no start line"
-      if (added == 0) return make_error(ErrorCode::kInvalid, "no certificate in the CA bundle");
-    }
-    if (!config.client_cert_pem.empty()) {
-      if (config.client_key_pem.empty()) {
-        return make_error(ErrorCode::kInvalid, "a client certificate needs its client key");
-      }
-      BioPtr certs(BIO_new_mem_buf(config.client_cert_pem.data(),
-                                   static_cast<int>(config.client_cert_pem.size())));
-      tls->cert_ = PEM_read_bio_X509_AUX(certs.get(), nullptr, nullptr, nullptr);
-      if (tls->cert_ == nullptr) return openssl_error("cannot read the client certificate");
-      tls->chain_ = sk_X509_new_null();
-      while (X509* extra = PEM_read_bio_X509(certs.get(), nullptr, nullptr, nullptr)) {
-        sk_X509_push(tls->chain_, extra);
-      }
-      ERR_clear_error();
-      BioPtr key(BIO_new_mem_buf(config.client_key_pem.data(),
-                                 static_cast<int>(config.client_key_pem.size())));
-      tls->key_ = PEM_read_bio_PrivateKey(key.get(), nullptr, nullptr, nullptr);
-      if (tls->key_ == nullptr) return openssl_error("cannot read the client key");
-      if (X509_check_private_key(tls->cert_, tls->key_) != 1) {
-        ERR_clear_error();
-        return make_error(ErrorCode::kInvalid, "client key does not match the client certificate");
-      }
-    }
-    return std::shared_ptr<const TlsMaterial>(std::move(tls));
-  }
-
-  // Runs for each new TLS connection: references, no parsing. A kubeconfig CA
-  // must be the only anchor, so the context's store is replaced by the shared one.
-  void configure(SSL_CTX* ctx) const {
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    if (store_ != nullptr) SSL_CTX_set1_cert_store(ctx, store_);
-    if (cert_ != nullptr) {
-      if (SSL_CTX_use_certificate(ctx, cert_) != 1 || SSL_CTX_use_PrivateKey(ctx, key_) != 1) {
-        throw_openssl("cannot use the client certificate");
-      }
-      for (int i = 0; i < sk_X509_num(chain_); ++i) {
-        if (SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain_, i)) != 1) {
-          throw_openssl("cannot use the client certificate chain");
-        }
-      }
-    }
-  }
-
- private:
-  struct BioFree {
-    void operator()(BIO* b) const { BIO_free(b); }
-  };
-  using BioPtr = std::unique_ptr<BIO, BioFree>;
-
-  TlsMaterial() = default;
-
-  static Error openssl_error(const std::string& what) {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    if (code == 0) return make_error(ErrorCode::kInvalid, what);
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    return make_error(ErrorCode::kInvalid, what + " (" + buf + ")");
-  }
-  // cpprest turns an exception from the callback into a failed request.
-  [[noreturn]] static void throw_openssl(const std::string& what) {
-    const unsigned long code = ERR_get_error();
-    ERR_clear_error();
-    throw boost::system::system_error(
-        boost::system::error_code(static_cast<int>(code), boost::asio::error::get_ssl_category()),
-        what);
-  }
-
-  X509_STORE* store_ = nullptr;
-  X509* cert_ = nullptr;
-  STACK_OF(X509) * chain_ = nullptr;
-  EVP_PKEY* key_ = nullptr;
-};
-
-// Error codes from cpprest are plain ints: errno values, or packed OpenSSL
-// errors whose Boost category was lost on the way ("Unknown error 167772294").
-// Packed OpenSSL codes carry a library number above errno's range.
-std::string describe_error_code(int value, const std::string& fallback) {
-  if (value < 0 || value > 0xFFFF) {
-    char buf[256];
-    ERR_error_string_n(static_cast<unsigned long>(static_cast<unsigned int>(value)), buf,
-                       sizeof buf);
-    return buf;
-  }
-  return fallback;
-}
-
-// How cpprest's messages for a connection that could not be opened begin
-// (resolving, then connecting); anything else failed on an open connection.
-bool is_connect_failure(std::string_view what) {
-  return what.starts_with("Failed to connect") || what.starts_with("Error resolving") ||
-         what.starts_with("Failed to resolve");
-}
-
-// Whether `host` (as in a URL: a name, an IPv4 literal or a bracketed IPv6
-// one) is this machine's loopback.
-bool is_loopback_host(std::string_view host) {
-  if (host == "localhost") return true;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string text(host);
-  in_addr v4{};
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-// The text of a transport failure cpprest reported as `what` with errno
-// `value`, for the server at `address` ("127.0.0.1:6443"). cpprest folds
-// errors together: a refused connect (ECONNREFUSED) and a write into a
-// connection the server has closed (EPIPE) both arrive as EHOSTUNREACH, "No
-// route to host". On loopback there is no route to lose, so there it is what
-// it is: nothing listens on the port.
-std::string transport_failure_text(std::string_view what, int value, std::string_view address,
-                                   bool loopback) {
-  const std::string at(address);
-  if (what.starts_with("Error resolving") || what.starts_with("Failed to resolve")) {
-    return "cannot resolve the address of " + at;
-  }
-  if (is_connect_failure(what)) {
-    if (value == EHOSTUNREACH) {
-      return loopback ? "connection refused by " + at
-                      : "connection refused by, or no route to, " + at;
-    }
-    if (value == ETIMEDOUT) return "connection to " + at + " timed out";
-    if (value == ECONNREFUSED) return "connection refused by " + at;
-    return "cannot connect to " + at + ": " + std::generic_category().message(value);
-  }
-  if (what.starts_with("Failed to write request") && value == EHOSTUNREACH) {
-    return "connection closed by " + at + " while the request was sent";
-  }
-  return {};
-}
 
 // client-go's REST client metrics (k8s.io/client-go/tools/metrics), with its names, labels and
 // buckets, so dashboards and alerts written for Go controllers work unchanged. `host` is the
@@ -586,64 +212,6 @@ std::string_view patch_content_type(PatchType type) {
   }
   return "application/merge-patch+json";
 }
-
-// A response body as an input iterator range for the JSON parser, read in
-// chunks as it arrives. Iterators share the reader's state (the parser copies
-// them); reading blocks the calling thread and throws what cpprest throws.
-class BodyReader {
- public:
-  explicit BodyReader(concurrency::streams::streambuf<uint8_t> body)
-      : body_(std::move(body)), chunk_(64 * 1024) {
-    fill();
-  }
-
-  class Iterator {
-   public:
-    using iterator_category = std::input_iterator_tag;
-    using value_type = char;
-    using difference_type = std::ptrdiff_t;
-    using pointer = const char*;
-    using reference = const char&;
-
-    Iterator() = default;  // the end
-    explicit Iterator(BodyReader* reader) : reader_(reader) {}
-    reference operator*() const { return reader_->current(); }
-    Iterator& operator++() {
-      reader_->advance();
-      return *this;
-    }
-    Iterator operator++(int) {
-      Iterator before = *this;
-      ++*this;
-      return before;
-    }
-    bool operator==(const Iterator& other) const { return at_end() == other.at_end(); }
-    bool operator!=(const Iterator& other) const { return !(*this == other); }
-
-   private:
-    bool at_end() const { return reader_ == nullptr || reader_->done(); }
-    BodyReader* reader_ = nullptr;
-  };
-
-  Iterator begin() { return Iterator(this); }
-  static Iterator end() { return Iterator(); }
-
- private:
-  const char& current() const { return chunk_[pos_]; }
-  bool done() const { return pos_ >= len_; }
-  void advance() {
-    if (++pos_ >= len_) fill();
-  }
-  void fill() {
-    pos_ = 0;
-    len_ = body_.getn(reinterpret_cast<uint8_t*>(chunk_.data()), chunk_.size()).get();
-  }
-
-  concurrency::streams::streambuf<uint8_t> body_;
-  std::vector<char> chunk_;
-  size_t pos_ = 0;
-  size_t len_ = 0;
-};
 
 class RestClient final : public Client {
  public:
@@ -910,21 +478,7 @@ class RestClient final : public Client {
         metrics_.record(verb, std::to_string(status), elapsed());
         return error_from_status(status, parse_body(body));
       }
-      BodyReader reader(resp.body().streambuf());
-      bool in_items = false;
-      json page = json::parse(
-          reader.begin(), reader.end(),
-          [&](int depth, json::parse_event_t event, json& parsed) {
-            // Depth 1: the List's own keys; depth 2: the elements of its arrays.
-            if (depth == 1 && event == json::parse_event_t::key) {
-              in_items = parsed.is_string() && parsed.get_ref<const std::string&>() == "items";
-            } else if (in_items && depth == 2 && event == json::parse_event_t::object_end) {
-              on_item(std::move(parsed));
-              return false;  // not kept in the page
-            }
-            return true;
-          },
-          /*allow_exceptions=*/false);
+      json page = parse_list_stream(resp.body().streambuf(), on_item);
       metrics_.record(verb, std::to_string(status), elapsed());
       log::debug("api request", {{"verb", verb},
                                  {"path", target},
@@ -1204,66 +758,8 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
     metrics_.record(http::methods::GET, "200", std::nullopt);
     log::debug("watch started", {{"path", target}});
 
-    // The body is read as it arrives: in_avail() bytes are taken in one copy,
-    // and an empty buffer is waited on with bumpc(), which is how
-    // istream::read_line waits too (it returns at the next chunk, throws on
-    // inactivity timeout or cancellation, and yields eof at the end).
-    auto buffer = resp.body().streambuf();
-    LineSplitter splitter;
-    std::vector<uint8_t> chunk(64 * 1024);
-    size_t events = 0;
-
-    const auto deliver = [&](const std::string& line) -> std::optional<Error> {
-      auto event = decode_watch_event(line);
-      if (!event.ok()) {
-        log::error("malformed watch event, ending the watch",
-                   {{"path", target}, {"error", event.error().message}});
-        return event.error();
-      }
-      if (event->type == WatchEvent::Type::kError) {
-        return error_from_status(0, event->object);
-      }
-      ++events;
-      try {
-        on_event(std::move(*event));
-      } catch (const std::exception& e) {
-        log::error("watch event handler threw, ending the watch",
-                   {{"path", target}, {"error", e.what()}});
-        return make_error(ErrorCode::kInternal,
-                          "watch " + r.plural + ": event handler threw: " + e.what());
-      }
-      return std::nullopt;
-    };
-
-    for (;;) {
-      while (auto line = splitter.next_line()) {
-        if (auto err = deliver(*line)) return *err;
-      }
-      if (splitter.overflowed()) {
-        return make_error(ErrorCode::kInvalid,
-                          "watch " + r.plural + ": an event line exceeds " +
-                              std::to_string(LineSplitter::kDefaultMaxLineBytes) + " bytes");
-      }
-      if (cancel.cancelled()) {
-        return make_error(ErrorCode::kCancelled, "watch " + r.plural + ": cancelled");
-      }
-      const size_t available = buffer.in_avail();
-      if (available == 0) {
-        const auto c = buffer.bumpc().get();
-        if (c == decltype(buffer)::traits::eof()) break;
-        const char ch = static_cast<char>(c);
-        splitter.feed(std::string_view(&ch, 1));
-        continue;
-      }
-      const size_t n = buffer.getn(chunk.data(), std::min(available, chunk.size())).get();
-      if (n == 0) break;
-      splitter.feed(std::string_view(reinterpret_cast<const char*>(chunk.data()), n));
-    }
-    if (auto rest = splitter.take_rest()) {
-      if (auto err = deliver(*rest)) return *err;
-    }
-    log::debug("watch ended by the server", {{"path", target}, {"events", events}});
-    return {};
+    return read_watch_stream(resp.body().streambuf(), "watch " + r.plural, target, on_event,
+                             cancel);
   } catch (...) {
     return error_from_exception(verb, target, cancel.cancelled());
   }

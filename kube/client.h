@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/result.h"
 #include "kube/config.h"
-#include "kube/result.h"
 
 namespace prometheus {
 class Registry;

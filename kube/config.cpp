@@ -16,8 +16,9 @@
 #include <string_view>
 #include <utility>
 
-#include "kube/files.h"
-#include "kube/log.h"
+#include "base/base64.h"
+#include "base/files.h"
+#include "base/log.h"
 #include "kube/pki.h"
 
 namespace orderguard::kube {

@@ -9,8 +9,8 @@
 #include <optional>
 #include <string>
 
-#include "kube/files.h"
-#include "kube/result.h"
+#include "base/files.h"
+#include "base/result.h"
 
 namespace orderguard::kube {
 

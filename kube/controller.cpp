@@ -8,7 +8,7 @@
 #include <exception>
 #include <utility>
 
-#include "kube/log.h"
+#include "base/log.h"
 
 namespace orderguard::kube {
 namespace {

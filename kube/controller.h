@@ -42,10 +42,10 @@
 #include <thread>
 #include <vector>
 
-#include "kube/clock.h"
+#include "base/clock.h"
+#include "base/result.h"
 #include "kube/informer.h"
 #include "kube/rate_limiter.h"
-#include "kube/result.h"
 #include "kube/work_queue.h"
 
 namespace prometheus {

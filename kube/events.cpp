@@ -2,9 +2,10 @@
 
 #include <random>
 
+#include "base/log.h"
+#include "base/text.h"
+#include "base/time_format.h"
 #include "kube/leader_election.h"
-#include "kube/log.h"
-#include "kube/text.h"
 
 namespace orderguard::kube {
 namespace {
@@ -49,7 +50,7 @@ json EventRecorder::build_event(const json& regarding, EventType type, const std
   return {{"apiVersion", "events.k8s.io/v1"},
           {"kind", "Event"},
           {"metadata", {{"name", obj_name + "." + random_suffix()}, {"namespace", ns}}},
-          {"eventTime", format_micro_time(clock_.wall_now())},
+          {"eventTime", format_rfc3339_micros(clock_.wall_now())},
           {"reportingController", controller_},
           {"reportingInstance", instance_.substr(0, 128)},
           {"action", truncate_utf8(to_valid_utf8(action), 128)},
@@ -86,7 +87,7 @@ void EventRecorder::write(Pending p) {
     s.last = now;
     json patch = {
         {"series",
-         {{"count", s.count}, {"lastObservedTime", format_micro_time(clock_.wall_now())}}}};
+         {{"count", s.count}, {"lastObservedTime", format_rfc3339_micros(clock_.wall_now())}}}};
     auto res = client_.patch(resources::kEvents, s.ns, s.name, PatchType::kMerge, patch);
     if (res.ok()) return;
     // The Event may have expired (the API server keeps them an hour): create anew.

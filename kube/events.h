@@ -12,8 +12,8 @@
 #include <string>
 #include <thread>
 
+#include "base/clock.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 
 namespace orderguard::kube {
 

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string_view>
 
-#include "kube/log.h"
+#include "base/log.h"
 #include "kube/memory.h"
 #include "kube/process_metrics.h"
 

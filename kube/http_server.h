@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/result.h"
 
 namespace boost::asio::ssl {
 class context;

@@ -4,7 +4,7 @@
 #include <exception>
 #include <utility>
 
-#include "kube/log.h"
+#include "base/log.h"
 #include "kube/watch_decode.h"
 
 namespace orderguard::kube {

@@ -52,8 +52,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 
 namespace orderguard::kube {
 

@@ -8,7 +8,8 @@
 #include <ctime>
 #include <random>
 
-#include "kube/log.h"
+#include "base/log.h"
+#include "base/time_format.h"
 
 namespace orderguard::kube {
 namespace {
@@ -22,19 +23,6 @@ std::string process_identity() {
   gethostname(host, sizeof(host) - 1);
   std::random_device rd;
   return std::string(host) + "_" + std::to_string(rd() % 1000000);
-}
-
-std::string format_micro_time(std::chrono::system_clock::time_point t) {
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  const std::time_t secs = static_cast<std::time_t>(micros / 1'000'000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(micros % 1'000'000));
-  return buf;
 }
 
 LeaderElector::LeaderElector(Client& client, LeaderElectionConfig config, LeaderCallbacks callbacks,
@@ -87,7 +75,7 @@ void LeaderElector::set_leader(bool leader) {
 }
 
 bool LeaderElector::try_acquire_or_renew() {
-  const auto now_wall = format_micro_time(clock_.wall_now());
+  const auto now_wall = format_rfc3339_micros(clock_.wall_now());
   const int lease_seconds = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config_.lease_duration).count());
   auto current = client_.get(resources::kLeases, config_.lease_namespace, config_.lease_name);
@@ -167,7 +155,7 @@ void LeaderElector::release() {
   // client-go's release: empty holder and a 1 s duration so others take over at once.
   lease["spec"]["holderIdentity"] = "";
   lease["spec"]["leaseDurationSeconds"] = 1;
-  lease["spec"]["renewTime"] = format_micro_time(clock_.wall_now());
+  lease["spec"]["renewTime"] = format_rfc3339_micros(clock_.wall_now());
   auto res = client_.update(resources::kLeases, config_.lease_namespace, lease);
   if (!res.ok()) {
     log::error("releasing leader lease failed", {{"error", res.error().describe()}});

@@ -15,8 +15,8 @@
 #include <mutex>
 #include <string>
 
+#include "base/clock.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 
 namespace prometheus {
 class Registry;
@@ -87,8 +87,5 @@ class LeaderElector {
 // Unique per process, "<hostname>_<random>": a Lease holder identity and an
 // Event reportingInstance (two replicas on one host must not share it).
 std::string process_identity();
-
-// "2026-11-29T03:04:05.123456Z": the MicroTime format of Lease and Event times.
-std::string format_micro_time(std::chrono::system_clock::time_point t);
 
 }  // namespace orderguard::kube

@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/result.h"
 
 namespace orderguard::kube {
 
@@ -149,13 +149,5 @@ Result<std::chrono::system_clock::time_point> certificate_not_after(std::string_
 // `length` characters drawn uniformly from [A-Za-z0-9] with OpenSSL's CSPRNG:
 // passwords that need no quoting in SQL, shell or YAML.
 Result<std::string> random_alphanumeric(size_t length);
-
-// Standard base64 (with padding) of `data`, as kubeconfig *-data fields and
-// Secret data want it.
-std::string base64_encode(std::string_view data);
-// Decodes standard base64; whitespace is ignored (YAML folding, hand-edited
-// files). `padding_optional` accepts input whose trailing '=' were left out, as
-// kubeconfig readers do.
-Result<std::string> base64_decode(std::string_view text, bool padding_optional = false);
 
 }  // namespace orderguard::kube

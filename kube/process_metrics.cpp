@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
-#include "kube/files.h"
+#include "base/files.h"
 
 namespace orderguard::kube {
 namespace {

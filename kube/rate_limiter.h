@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "kube/clock.h"
+#include "base/clock.h"
 
 namespace orderguard::kube {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "kube/result.h"
+#include "base/result.h"
 
 namespace orderguard::kube {
 

@@ -20,8 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/result.h"
 
 namespace orderguard::kube {
 

@@ -48,7 +48,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kube/clock.h"
+#include "base/clock.h"
 #include "kube/rate_limiter.h"
 
 namespace prometheus {

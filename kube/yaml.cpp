@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <regex>
 
-#include "kube/files.h"
+#include "base/files.h"
 
 namespace orderguard::kube {
 namespace {

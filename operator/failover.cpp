@@ -2,25 +2,10 @@
 
 #include <ctime>
 
+#include "base/time_format.h"
 #include "operator/render.h"
 
 namespace orderguard::op {
-
-std::string format_time(WallTime t) {
-  std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-std::optional<WallTime> parse_time(const std::string& text) {
-  std::tm tm{};
-  const char* end = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
 
 std::map<std::string, int> ready_nodes_by_zone(const std::vector<kube::ObjectPtr>& nodes) {
   std::map<std::string, int> out;
@@ -61,9 +46,9 @@ std::vector<ZoneHealth> compute_zone_health(const OrderService& svc,
           dep.value("status", json::object()).value("availableReplicas", int64_t{0});
       if (wanted > 0 && available == 0) {
         const std::string& prev = previous_since[zone.name];
-        auto since = parse_time(prev);
+        auto since = parse_rfc3339(prev);
         if (!since) since = now;
-        h.unavailable_since = format_time(*since);
+        h.unavailable_since = format_rfc3339(*since);
         const auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(now - *since);
         if (elapsed >= grace) {
           h.healthy = false;

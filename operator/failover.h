@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "base/time_format.h"
 #include "kube/informer.h"
 #include "operator/types.h"
 
@@ -30,8 +31,6 @@ struct ZoneHealth {
   std::optional<std::chrono::seconds> recheck_after;
 };
 
-using WallTime = std::chrono::system_clock::time_point;
-
 // `deployments`: zone name -> the live Deployment of that zone (absent: none yet).
 std::vector<ZoneHealth> compute_zone_health(const OrderService& svc,
                                             const std::vector<kube::ObjectPtr>& nodes,
@@ -40,9 +39,5 @@ std::vector<ZoneHealth> compute_zone_health(const OrderService& svc,
 
 // Ready=True nodes per zone label value.
 std::map<std::string, int> ready_nodes_by_zone(const std::vector<kube::ObjectPtr>& nodes);
-
-// "2026-11-29T03:04:05Z" (metav1.Time).
-std::string format_time(WallTime t);
-std::optional<WallTime> parse_time(const std::string& text);
 
 }  // namespace orderguard::op

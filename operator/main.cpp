@@ -13,15 +13,15 @@
 #include <optional>
 #include <thread>
 
+#include "base/log.h"
+#include "base/text.h"
 #include "kube/cli.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/http_server.h"
 #include "kube/io_threads.h"
 #include "kube/leader_election.h"
-#include "kube/log.h"
 #include "kube/signals.h"
-#include "kube/text.h"
 #include "kube/yaml.h"
 #include "operator/manager.h"
 #include "operator/render_shards.h"
@@ -84,7 +84,7 @@ int run_route(const std::string& file, const std::string& key, const std::string
                           {"tableName", r->table_name},
                           {"rwService", r->rw_service},
                           {"roService", r->ro_service}};
-    std::printf("%s\n", kube::dump_for_wire(out, 2).c_str());
+    std::printf("%s\n", orderguard::dump_for_wire(out, 2).c_str());
   } else {
     std::printf("key %s -> slot %d: database %s (index %d), table %s\n", key.c_str(), r->slot,
                 r->database_name.c_str(), r->database, r->table_name.c_str());

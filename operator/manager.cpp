@@ -1,6 +1,6 @@
 #include "operator/manager.h"
 
-#include "kube/log.h"
+#include "base/log.h"
 
 namespace orderguard::op {
 namespace {

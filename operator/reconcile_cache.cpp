@@ -180,7 +180,7 @@ kube::ReconcileOutcome CacheTierReconciler::reconcile(const kube::Request& reque
                               : bootstrap_stub.is_null() ? nullptr
                                                          : &bootstrap_stub;
   json status = compute_cache_status(tier, old_status, plan, sts.get(), bootstrap_job, rebalance,
-                                     format_time(clock_.wall_now()));
+                                     format_rfc3339(clock_.wall_now()));
   if (status == old_status) return kube::ReconcileResult::done();
   auto patched = client_.patch(cache_tiers_resource(), tier.meta.ns, tier.meta.name,
                                kube::PatchType::kMerge, {{"status", status}}, "status");

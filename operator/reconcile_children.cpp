@@ -3,9 +3,9 @@
 #include <map>
 #include <set>
 
-#include "kube/log.h"
+#include "base/hash.h"
+#include "base/log.h"
 #include "operator/reconciler.h"
-#include "operator/render_shards.h"
 
 namespace orderguard::op {
 

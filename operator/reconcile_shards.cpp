@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <chrono>
 
-#include "kube/log.h"
+#include "base/log.h"
 #include "kube/pki.h"
 #include "operator/failover.h"
 #include "operator/reconciler.h"
@@ -221,7 +221,7 @@ kube::ReconcileOutcome ShardSetReconciler::reconcile(const kube::Request& reques
                                   : period_suffix(set.spec.time_split, today),
                               job_name, job.get()};
   json status =
-      compute_shard_status(set, old_status, stateful_sets, secret, schema, format_time(now));
+      compute_shard_status(set, old_status, stateful_sets, secret, schema, format_rfc3339(now));
   if (status != old_status) {
     auto patched = client_.patch(shard_sets_resource(), set.meta.ns, set.meta.name,
                                  kube::PatchType::kMerge, {{"status", status}}, "status");

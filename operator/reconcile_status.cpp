@@ -1,7 +1,7 @@
 // Step 4 of a pass: status and Events.
 #include <algorithm>
 
-#include "kube/log.h"
+#include "base/log.h"
 #include "operator/reconciler.h"
 
 namespace orderguard::op {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "kube/log.h"
+#include "base/log.h"
 #include "operator/split.h"
 
 namespace orderguard::op {
@@ -94,7 +94,7 @@ kube::ReconcileOutcome OrderServiceReconciler::reconcile(const kube::Request& re
   }
 
   // 4. Status.
-  json status = compute_status(svc, plan, health, deployments, missing, format_time(now));
+  json status = compute_status(svc, plan, health, deployments, missing, format_rfc3339(now));
   if (Status st = reconcile_status(svc, *live, status, plan, health); !st.ok()) return st.error();
 
   // A zone within its grace period is looked at again when the grace ends.

@@ -56,7 +56,7 @@ struct OrderServiceCaches {
 // (objects: recursively; arrays: same length, element by element). An empty
 // desired map or list matches an absent one: the server omits them.
 bool is_subset(const json& desired, const json& live);
-// Stable hash of the object's JSON (fnv1a64 of render_shards.h), as hex.
+// Stable hash of the object's JSON (fnv1a64, base/hash.h), as hex.
 std::string content_hash(const json& object);
 // Whether `desired` (carrying its hash annotation) must be applied over `live`.
 bool needs_apply(const json& desired, const json* live);

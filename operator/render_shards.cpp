@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "kube/text.h"
+#include "base/text.h"
 
 namespace orderguard::op {
 namespace {
@@ -124,15 +124,6 @@ std::optional<std::chrono::sys_days> next_period_start(const std::string& time_s
     return sys_days((ymd.year() / ymd.month() + months(1)) / 1);
   }
   return std::nullopt;
-}
-
-uint64_t fnv1a64(std::string_view bytes) {
-  uint64_t h = 14695981039346656037ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
 }
 
 int32_t server_id_base(int32_t database) { return 100 * (database + 1); }
@@ -471,7 +462,7 @@ json render_routing_config_map(const ShardSet& set) {
       {"apiVersion", "v1"},
       {"kind", "ConfigMap"},
       {"metadata", shard_metadata(set, routing_config_map_name(set.meta.name), set_labels(set))},
-      {"data", {{kRoutingKey, kube::dump_for_wire(routing_document(set), 2)}}}};
+      {"data", {{kRoutingKey, dump_for_wire(routing_document(set), 2)}}}};
 }
 
 std::string shard_schema_sql(const ShardSet& set, int32_t db, std::chrono::sys_days today) {

@@ -54,7 +54,8 @@
 #include <string_view>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/hash.h"
+#include "base/result.h"
 #include "operator/render.h"
 #include "operator/types.h"
 
@@ -87,8 +88,6 @@ std::string shard_schema_config_map_name(const std::string& shard_set, int32_t d
 // The key of shard i's SQL in its schema ConfigMap and the file in /schema.
 std::string shard_schema_key(int32_t database);
 std::string table_base_name(const std::string& shard_set);
-
-uint64_t fnv1a64(std::string_view bytes);
 
 // "orders_3" and "orders_3_5" or "orders_3_5_202611" (`suffix` "" for none).
 std::string database_name(const ShardSet& set, int32_t database);

@@ -22,7 +22,6 @@ using api::CacheTier;
 using api::CacheTierSpec;
 using api::EnvVar;
 using api::Failover;
-using api::FieldTrace;
 using api::ObjectMeta;
 using api::OrderService;
 using api::OrderServiceSpec;

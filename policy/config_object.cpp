@@ -11,7 +11,8 @@
 #include <set>
 #include <utility>
 
-#include "kube/log.h"
+#include "base/log.h"
+#include "base/text.h"
 #include "policy/rules.h"
 
 namespace orderguard::policy {
@@ -102,12 +103,12 @@ std::string key_path(std::string_view field, std::string_view key) {
 
 // The JSON value `v` as YAML-like lines (`key: value`, `- value`), strings decoded, so the
 // text patterns see through \u escapes. Recursion is bounded by the parse depth.
-void flatten_json(kube::JsonRef v, std::string* out) {
+void flatten_json(JsonRef v, std::string* out) {
   if (v.is_object()) {
     for (auto it = v.begin(); it != v.end(); ++it) {
       *out += it.key();
       *out += ':';
-      kube::JsonRef member = *it;
+      JsonRef member = *it;
       if (member.is_object() || member.is_array()) {
         *out += '\n';
         flatten_json(member, out);
@@ -117,7 +118,7 @@ void flatten_json(kube::JsonRef v, std::string* out) {
       }
     }
   } else if (v.is_array()) {
-    for (kube::JsonRef e : v) {
+    for (JsonRef e : v) {
       *out += "- ";
       if (e.is_object() || e.is_array()) *out += '\n';
       flatten_json(e, out);
@@ -137,7 +138,7 @@ void add_value(std::string path, std::string text, std::vector<ConfigValue>* out
   if (text.find("\\u") != std::string::npos) {
     size_t first = text.find_first_not_of(" \t\r\n");
     if (first != std::string::npos && (text[first] == '{' || text[first] == '[')) {
-      Result<kube::JsonDoc> doc = kube::JsonDoc::parse(text, kJsonDepthMax);
+      Result<JsonDoc> doc = JsonDoc::parse(text, kJsonDepthMax);
       if (doc.ok()) {
         decoded.emplace();
         decoded->reserve(text.size());
@@ -179,21 +180,21 @@ const Signal& classify_flag(std::string_view message) {
 
 bool is_config_kind(std::string_view kind) { return kind == "ConfigMap" || kind == "Secret"; }
 
-ConfigContext collect_config_context(kube::JsonRef object, std::string_view kind) {
+ConfigContext collect_config_context(JsonRef object, std::string_view kind) {
   ConfigContext c;
   c.kind = std::string(kind);
   c.secret = kind == "Secret";
-  const kube::JsonRef meta = object.find("metadata");
+  const JsonRef meta = object.find("metadata");
   c.namespace_name = std::string(meta.string_member("namespace"));
   c.name = std::string(meta.string_member("name"));
   // Secret data and ConfigMap binaryData are base64 on the wire; what a pod reads is the
   // decoded bytes. A value that does not decode (the API server would refuse it) is read as
   // written rather than skipped.
   auto read = [&](std::string_view field, bool base64) {
-    const kube::JsonRef map = object.find(field);
+    const JsonRef map = object.find(field);
     if (!map.is_object()) return;
     for (auto it = map.begin(); it != map.end(); ++it) {
-      const kube::JsonRef value = *it;
+      const JsonRef value = *it;
       if (!value.is_string()) continue;
       std::string text;
       if (base64) {
@@ -328,11 +329,11 @@ std::vector<Finding> run_config_rules(const ConfigContext& config, const Compile
   return out;
 }
 
-bool config_data_unchanged(kube::JsonRef before, kube::JsonRef after) {
+bool config_data_unchanged(JsonRef before, JsonRef after) {
   if (!before.is_object() || !after.is_object()) return false;
   for (std::string_view field : {"data", "binaryData", "stringData"}) {
-    const kube::JsonRef a = before.find(field);
-    const kube::JsonRef b = after.find(field);
+    const JsonRef a = before.find(field);
+    const JsonRef b = after.find(field);
     if (a.valid() != b.valid()) return false;
     if (!a.valid()) continue;
     // The API server writes both from the same structs: equal bytes are the common case.

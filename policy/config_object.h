@@ -58,7 +58,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 #include "policy/finding.h"
 #include "policy/indicators.h"
 #include "policy/miner_policy.h"
@@ -89,7 +89,7 @@ struct ConfigContext {
 
 // Reads data, binaryData and stringData of a ConfigMap or Secret. Malformed parts (a value
 // that is not a string) are skipped: the API server validated the schema.
-ConfigContext collect_config_context(kube::JsonRef object, std::string_view kind);
+ConfigContext collect_config_context(JsonRef object, std::string_view kind);
 
 // The findings of `policy` over the object (see the scoring above), each tagged with the
 // policy's name.
@@ -97,6 +97,6 @@ std::vector<Finding> run_config_rules(const ConfigContext& config, const Compile
 
 // Whether an UPDATE leaves data, binaryData and stringData as they were (labels,
 // annotations, finalizers changed only): then nothing new can be mounted.
-bool config_data_unchanged(kube::JsonRef before, kube::JsonRef after);
+bool config_data_unchanged(JsonRef before, JsonRef after);
 
 }  // namespace orderguard::policy

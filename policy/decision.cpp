@@ -4,6 +4,7 @@
 #include <set>
 #include <span>
 
+#include "base/text.h"
 #include "policy/config_object.h"
 #include "policy/pod_context.h"
 #include "policy/rules.h"
@@ -63,17 +64,17 @@ std::string join_capped(const std::vector<std::string>& parts, size_t max_bytes)
 }
 
 // The pod spec of `object`, for comparing an UPDATE with its oldObject.
-kube::JsonRef pod_spec(kube::JsonRef object, std::string_view kind) {
+JsonRef pod_spec(JsonRef object, std::string_view kind) {
   Result<PodSpecView> view = pod_spec_of(object, kind);
-  return view.ok() ? view->spec : kube::JsonRef();
+  return view.ok() ? view->spec : JsonRef();
 }
 
-bool being_deleted(kube::JsonRef object) {
-  kube::JsonRef ts = object.find("metadata").find("deletionTimestamp");
+bool being_deleted(JsonRef object) {
+  JsonRef ts = object.find("metadata").find("deletionTimestamp");
   return ts.valid() && !ts.is_null();
 }
 
-bool unchanged(kube::JsonRef before, kube::JsonRef after) {
+bool unchanged(JsonRef before, JsonRef after) {
   if (!before.valid() || !after.valid()) return false;
   // The API server writes both from the same structs: equal bytes are the common case.
   return before.raw() == after.raw() || before == after;
@@ -97,18 +98,18 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
     return allow("kind " + input.kind + " has no pod spec");
   }
   // The request's own index on the webhook's path; a DOM is indexed here (tests, audit).
-  kube::JsonDoc object_doc;
-  kube::JsonRef object = input.object_ref;
+  JsonDoc object_doc;
+  JsonRef object = input.object_ref;
   if (!object.valid()) {
-    object_doc = kube::JsonDoc::from_json(input.object);
+    object_doc = JsonDoc::from_json(input.object);
     object = object_doc.root();
   }
   if (being_deleted(object)) return allow("object is being deleted");
 
-  auto old_object = [&input](kube::JsonDoc* old_doc) {
-    kube::JsonRef old = input.old_object_ref;
+  auto old_object = [&input](JsonDoc* old_doc) {
+    JsonRef old = input.old_object_ref;
     if (!old.valid() && !input.old_object.is_null()) {
-      *old_doc = kube::JsonDoc::from_json(input.old_object);
+      *old_doc = JsonDoc::from_json(input.old_object);
       old = old_doc->root();
     }
     return old;
@@ -126,7 +127,7 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
       return d;
     }
     if (input.operation == "UPDATE") {
-      kube::JsonDoc old_doc;
+      JsonDoc old_doc;
       if (config_data_unchanged(old_object(&old_doc), object)) return allow("data unchanged");
     }
     config = collect_config_context(object, input.kind);
@@ -144,8 +145,8 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
     }
     pod = std::move(collected).value();
     if (input.operation == "UPDATE") {
-      kube::JsonDoc old_doc;
-      const kube::JsonRef old = old_object(&old_doc);
+      JsonDoc old_doc;
+      const JsonRef old = old_object(&old_doc);
       if (old.valid() && !old.is_null() &&
           unchanged(pod_spec(old, input.kind), pod_spec(object, input.kind))) {
         return allow("pod spec unchanged");

@@ -42,7 +42,7 @@
 #include <string>
 #include <vector>
 
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 #include "policy/quarantine.h"
@@ -72,10 +72,10 @@ struct AdmissionInput {
   nlohmann::json object;      // request.object
   nlohmann::json old_object;  // request.oldObject (UPDATE), else null
   // The webhook's hot path: request.object and request.oldObject read in place from the
-  // request's index (kube/json_doc.h). When valid they are used instead of the DOMs above,
+  // request's index (base/json_doc.h). When valid they are used instead of the DOMs above,
   // which are then left empty; the document must outlive the evaluate() call.
-  kube::JsonRef object_ref;
-  kube::JsonRef old_object_ref;
+  JsonRef object_ref;
+  JsonRef old_object_ref;
   // The Quarantine objects in force (null: none), and the wall time their expiry is compared
   // with. The default `now`, the epoch, treats none as expired: a caller that forgets the
   // clock refuses too much, never too little.

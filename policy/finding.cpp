@@ -1,6 +1,6 @@
 #include "policy/finding.h"
 
-#include "kube/text.h"
+#include "base/text.h"
 
 namespace orderguard::policy {
 
@@ -27,10 +27,6 @@ std::string format_cause(const Finding& finding) {
   out += ": ";
   out += finding.message;
   return out;
-}
-
-std::string truncate_utf8(std::string_view text, size_t max_bytes) {
-  return kube::truncate_utf8(text, max_bytes);
 }
 
 }  // namespace orderguard::policy

@@ -57,9 +57,4 @@ struct Finding {
 // pod-level findings. Used for denial messages and events.
 std::string format_cause(const Finding& finding);
 
-// Cuts `text` to at most `max_bytes` bytes on a UTF-8 character boundary, ending in "..." when
-// something was cut (kube::truncate_utf8). Evidence and warnings go to HTTP headers and logs,
-// so they stay short.
-std::string truncate_utf8(std::string_view text, size_t max_bytes);
-
 }  // namespace orderguard::policy

@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "kube/result.h"
+#include "base/result.h"
 #include "policy/image_ref.h"
 
 namespace re2 {

@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kube/log.h"
+#include "base/base64.h"
+#include "base/log.h"
+#include "base/text.h"
 #include "policy/finding.h"
 
 namespace orderguard::policy {
@@ -489,48 +491,12 @@ std::vector<std::string> builtin_blocked_images() {
 
 // Base64 -------------------------------------------------------------------------------------
 
-namespace {
-
-constexpr std::string_view kBase64Alphabet =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string encode_base64(std::string_view in) {
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(in[i]) << 16) | (static_cast<uint8_t>(in[i + 1]) << 8) |
-                 static_cast<uint8_t>(in[i + 2]);
-    for (int shift = 18; shift >= 0; shift -= 6) out += kBase64Alphabet[(n >> shift) & 63];
-  }
-  size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
-    if (rest == 2) n |= static_cast<uint8_t>(in[i + 1]) << 8;
-    out += kBase64Alphabet[(n >> 18) & 63];
-    out += kBase64Alphabet[(n >> 12) & 63];
-    out += rest == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || c == '-') return 62;
-  if (c == '/' || c == '_') return 63;
-  return -1;
-}
-
-}  // namespace
-
 std::vector<std::string> base64_alignments(std::string_view key) {
   std::vector<std::string> out;
   for (size_t offset = 0; offset < 3; ++offset) {
     std::string buffer(offset, '\0');
     buffer += key;
-    std::string encoded = encode_base64(buffer);
+    std::string encoded = base64_encode(buffer);
     // Character i carries bits [6i, 6i+6); the key occupies bits [8*offset, 8*(offset+len)).
     size_t first = (8 * offset + 5) / 6;
     size_t last = 8 * (offset + key.size()) / 6;
@@ -557,41 +523,11 @@ void set_prefix_bit(std::string_view fragment, std::array<uint64_t, 1024>* bits)
   (*bits)[h >> 6] |= uint64_t{1} << (h & 63);
 }
 
-// decode_base64 into `out` (cleared first, so a scan can reuse one buffer). With
-// `printable_only`, also false as soon as the result cannot be mostly printable (at least
-// 90 % printable ASCII, tab, CR or LF): its size is known before decoding.
-bool decode_base64_to(std::string_view text, bool printable_only, std::string* out) {
-  out->clear();
-  while (!text.empty() && text.back() == '=') text.remove_suffix(1);
-  if (text.empty() || text.size() % 4 == 1) return false;
-  const size_t size = text.size() * 6 / 8;
-  out->reserve(size);
-  size_t unprintable = 0;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = base64_value(c);
-    if (v < 0) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      const auto u = static_cast<unsigned char>((acc >> bits) & 0xFF);
-      if (printable_only && !((u >= 0x20 && u < 0x7f) || u == '\n' || u == '\r' || u == '\t') &&
-          ++unprintable * 10 > size) {
-        return false;
-      }
-      *out += static_cast<char>(u);
-    }
-  }
-  return !printable_only || !out->empty();
-}
-
 }  // namespace
 
 std::optional<std::string> decode_base64(std::string_view text) {
   std::string out;
-  if (!decode_base64_to(text, /*printable_only=*/false, &out)) return std::nullopt;
+  if (!base64_decode_scan(text, /*printable_only=*/false, &out)) return std::nullopt;
   return out;
 }
 
@@ -930,7 +866,7 @@ void Indicators::find_base64(const TokenLine& line, const DomainSet& domains,
       word = word.substr(eq + 1);
     }
     if (word.size() < kBase64WordMin || word.size() > kBase64WordMax) continue;
-    if (!decode_base64_to(word, /*printable_only=*/true, &decoded)) continue;
+    if (!base64_decode_scan(word, /*printable_only=*/true, &decoded)) continue;
     std::vector<IndicatorHit> inner;
     find_plain(TokenLine({decoded}), domains, &inner);
     if (inner.empty()) continue;

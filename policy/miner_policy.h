@@ -87,7 +87,7 @@
 #include <utility>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/result.h"
 #include "policy/exe_glob.h"
 #include "policy/finding.h"
 #include "policy/image_match.h"

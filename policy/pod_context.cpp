@@ -9,8 +9,6 @@
 namespace orderguard::policy {
 namespace {
 
-using kube::JsonRef;
-
 void append_index(std::string* out, size_t i) {
   *out += '[';
   *out += std::to_string(i);
@@ -320,7 +318,7 @@ Result<PodContext> collect_pod_context(JsonRef object, std::string_view kind) {
 }
 
 Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string_view kind) {
-  const kube::JsonDoc doc = kube::JsonDoc::from_json(object);
+  const JsonDoc doc = JsonDoc::from_json(object);
   return collect_pod_context(doc.root(), kind);
 }
 
@@ -335,7 +333,7 @@ PodContext collect_exec_context(JsonRef pod_exec_options) {
 }
 
 PodContext collect_exec_context(const nlohmann::json& pod_exec_options) {
-  const kube::JsonDoc doc = kube::JsonDoc::from_json(pod_exec_options);
+  const JsonDoc doc = JsonDoc::from_json(pod_exec_options);
   return collect_exec_context(doc.root());
 }
 

@@ -4,6 +4,7 @@
 #include <set>
 #include <tuple>
 
+#include "base/text.h"
 #include "policy/indicators.h"
 #include "policy/rules.h"
 

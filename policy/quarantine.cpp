@@ -99,16 +99,6 @@ std::string sha256_prefix(std::string_view text) {
   return out;
 }
 
-int digits(std::string_view s, size_t at, size_t n) {
-  if (at + n > s.size()) return -1;
-  int v = 0;
-  for (size_t i = at; i < at + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') return -1;
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
 }  // namespace
 
 std::string_view to_string(QuarantineScope scope) {
@@ -128,60 +118,6 @@ bool QuarantineEntry::matches_image(const ImageRef& ref) const {
   if (!image_ref->tag.empty()) return ref.tag == image_ref->tag;
   // A name with only a digest matched above by digest; a plain name blocks every tag.
   return image_ref->digest.empty();
-}
-
-std::optional<WallTime> parse_rfc3339(std::string_view s) {
-  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)
-  const int year = digits(s, 0, 4), month = digits(s, 5, 2), day = digits(s, 8, 2);
-  const int hour = digits(s, 11, 2), minute = digits(s, 14, 2), second = digits(s, 17, 2);
-  if (year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
-      minute < 0 || minute > 59 || second < 0 || second > 60 || s[4] != '-' || s[7] != '-' ||
-      (s[10] != 'T' && s[10] != 't') || s[13] != ':' || s[16] != ':') {
-    return std::nullopt;
-  }
-  size_t at = 19;
-  if (at < s.size() && s[at] == '.') {
-    size_t start = ++at;
-    while (at < s.size() && s[at] >= '0' && s[at] <= '9') ++at;
-    if (at == start) return std::nullopt;
-  }
-  int offset_minutes = 0;
-  if (at < s.size() && (s[at] == 'Z' || s[at] == 'z')) {
-    ++at;
-  } else if (at < s.size() && (s[at] == '+' || s[at] == '-')) {
-    const int oh = digits(s, at + 1, 2), om = digits(s, at + 4, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59 || s[at + 3] != ':') return std::nullopt;
-    offset_minutes = (s[at] == '+' ? 1 : -1) * (oh * 60 + om);
-    at += 6;
-  } else {
-    return std::nullopt;
-  }
-  if (at != s.size()) return std::nullopt;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  const std::time_t t = timegm(&tm);
-  if (tm.tm_mday != day && second != 60) return std::nullopt;  // 31 February
-  // system_clock counts nanoseconds in 64 bits: years before 1678 or after 2261 do not fit,
-  // and are as good as "forever ago" and "never" for an expiry.
-  const int64_t seconds = static_cast<int64_t>(t) - int64_t{offset_minutes} * 60;
-  constexpr int64_t kLimit = std::numeric_limits<int64_t>::max() / 1'000'000'000 - 1;
-  if (seconds > kLimit) return WallTime::max();
-  if (seconds < -kLimit) return WallTime::min();
-  return WallTime(std::chrono::seconds(seconds));
-}
-
-std::string format_rfc3339(WallTime t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 Problems read_quarantine_fields(const json& fields, const std::string& path,

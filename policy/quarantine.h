@@ -48,15 +48,14 @@
 #include <utility>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/result.h"
+#include "base/time_format.h"
 #include "policy/image_ref.h"
 
 namespace orderguard::policy {
 
 inline constexpr std::string_view kQuarantineApiVersion = "security.orderguard.io/v1alpha1";
 inline constexpr std::string_view kQuarantineKind = "Quarantine";
-
-using WallTime = std::chrono::system_clock::time_point;
 
 enum class QuarantineScope { kWorkload, kImage };
 std::string_view to_string(QuarantineScope scope);
@@ -110,12 +109,6 @@ nlohmann::json to_quarantine_object(const QuarantineEntry& entry);
 
 // The JSON form of a MinerPolicy spec.quarantine entry.
 nlohmann::json to_json(const QuarantineEntry& entry);
-
-// RFC 3339 date-time as the API server accepts it for format date-time ("2026-09-01T00:00:00Z",
-// fractions and numeric offsets too); nullopt when it is not one.
-std::optional<WallTime> parse_rfc3339(std::string_view text);
-// "2026-09-01T00:00:00Z" (UTC, whole seconds).
-std::string format_rfc3339(WallTime t);
 
 // The Quarantine objects in force, indexed for admission: Workload entries by namespace (a
 // request only ever meets those of its own namespace), Image entries in one list.

@@ -4,7 +4,7 @@
 #include <set>
 #include <tuple>
 
-#include "kube/text.h"
+#include "base/text.h"
 
 namespace orderguard::policy {
 namespace {
@@ -129,7 +129,7 @@ bool generated_by(const OwnerRef& owner, const WorkloadRef& workload, const PodC
 // The reason goes into denial messages whole enough to tell what was seen (the agent's reasons
 // are about 100 bytes); whoever wrote it, it is escaped for the terminal that prints the denial.
 std::string quarantine_reason(const QuarantineEntry& e) {
-  return e.reason.empty() ? "" : ": " + truncate_utf8(kube::escape_untrusted(e.reason), kReasonMax);
+  return e.reason.empty() ? "" : ": " + truncate_utf8(escape_untrusted(e.reason), kReasonMax);
 }
 
 Finding quarantine_finding(std::string_view rule, std::string container, std::string field_path,

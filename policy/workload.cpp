@@ -36,16 +36,16 @@ const KindPath* find_kind(std::string_view kind) {
 
 bool has_pod_spec(std::string_view kind) { return find_kind(kind) != nullptr; }
 
-Result<PodSpecView> pod_spec_of(kube::JsonRef object, std::string_view kind) {
+Result<PodSpecView> pod_spec_of(JsonRef object, std::string_view kind) {
   const KindPath* k = find_kind(kind);
   if (k == nullptr) {
     return make_error(ErrorCode::kInvalid, "kind " + std::string(kind) + " has no pod template");
   }
   if (!object.is_object()) return make_error(ErrorCode::kInvalid, "object is not a JSON object");
-  kube::JsonRef node = object;
+  JsonRef node = object;
   std::string prefix;
   for (size_t i = 0; i < k->depth; ++i) {
-    kube::JsonRef next = node.find(k->template_path[i]);
+    JsonRef next = node.find(k->template_path[i]);
     if (!prefix.empty()) prefix += '.';
     prefix += k->template_path[i];
     if (!next.is_object()) {
@@ -61,7 +61,7 @@ Result<PodSpecView> pod_spec_of(kube::JsonRef object, std::string_view kind) {
   if (!view.spec.is_object()) {
     return make_error(ErrorCode::kInvalid, std::string(kind) + " has no object at " + view.path);
   }
-  if (kube::JsonRef md = node.find("metadata"); md.is_object()) view.metadata = md;
+  if (JsonRef md = node.find("metadata"); md.is_object()) view.metadata = md;
   return view;
 }
 

@@ -16,21 +16,21 @@
 #include <string>
 #include <string_view>
 
-#include "kube/json_doc.h"
-#include "kube/result.h"
+#include "base/json_doc.h"
+#include "base/result.h"
 
 namespace orderguard::policy {
 
 struct PodSpecView {
-  kube::JsonRef spec;         // the PodSpec (an object)
-  kube::JsonRef metadata;     // pod or template metadata; invalid when absent
+  JsonRef spec;               // the PodSpec (an object)
+  JsonRef metadata;           // pod or template metadata; invalid when absent
   std::string path;           // JSON path of spec, e.g. "spec.template.spec"
   std::string metadata_path;  // e.g. "spec.template.metadata"
 };
 
 bool has_pod_spec(std::string_view kind);
 
-Result<PodSpecView> pod_spec_of(kube::JsonRef object, std::string_view kind);
+Result<PodSpecView> pod_spec_of(JsonRef object, std::string_view kind);
 
 // Kubernetes $(VAR) expansion of command, args and env values
 // (third_party/forked/golang/expansion): $(NAME) becomes the value of NAME when defined and

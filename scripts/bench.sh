@@ -7,11 +7,15 @@
 #     Python's C-accelerated json module on the same bytes;
 #  3. the operator with 1,000 OrderServices (3 zones each): time to converge,
 #     peak RSS, writes per OrderService, writes on a forced resync and on a
-#     restart, vs `kubectl apply --server-side` of the same children.
+#     restart, vs `kubectl apply --server-side` of the same children; then the
+#     same driver on the controller-runtime peer (bench/peers/operator, built by
+#     bench/peers/build.sh) with the same flags, on a fresh control plane.
 # Usage: scripts/bench.sh <build dir> [sections...]   (make bench builds the release
 # preset; sections default to "1 2 3", e.g. `scripts/bench.sh build/release 3`).
 # Section 3 runs the operator with its defaults; OPERATOR_QPS / OPERATOR_BURST set
-# its --kube-api-qps / --kube-api-burst (e.g. OPERATOR_QPS=200 OPERATOR_BURST=300).
+# its --kube-api-qps / --kube-api-burst (e.g. OPERATOR_QPS=200 OPERATOR_BURST=300),
+# for the peer as well. PEERS=0 leaves the peer out; PEERS_BIN is the directory
+# bench/peers/build.sh printed (default: run it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${1:-build/release}"
@@ -76,6 +80,15 @@ echo "== 3. operator: $OPERATOR_COUNT OrderServices"
 operator_args=()
 [[ -n "${OPERATOR_QPS:-}" ]] && operator_args+=("--operator-arg=--kube-api-qps=$OPERATOR_QPS")
 [[ -n "${OPERATOR_BURST:-}" ]] && operator_args+=("--operator-arg=--kube-api-burst=$OPERATOR_BURST")
-"$BUILD/bench/operator_bench" --tools "$TOOLS_BIN" --operator "$BUILD/operator/orderguard-operator" \
-  --count "$OPERATOR_COUNT" --resync-period "${OPERATOR_RESYNC:-60}" ${operator_args[@]+"${operator_args[@]}"}
+operators=("orderguard-operator=$BUILD/operator/orderguard-operator")
+if [[ "${PEERS:-1}" != 0 ]]; then
+  operators+=("peer-operator=${PEERS_BIN:-$(bench/peers/build.sh)}/peer-operator")
+fi
+for entry in "${operators[@]}"; do
+  echo "-- ${entry%%=*}; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$BUILD/bench/operator_bench" --tools "$TOOLS_BIN" --operator "${entry#*=}" \
+    --operator-name "${entry%%=*}" --count "$OPERATOR_COUNT" \
+    --resync-period "${OPERATOR_RESYNC:-60}" ${operator_args[@]+"${operator_args[@]}"}
+  echo "-- ${entry%%=*}; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+done
 fi

@@ -3,7 +3,10 @@
 # machine in the same run:
 #  - orderguard-webhook --standalone (built-in default policy) over TLS;
 #  - nginx (2 workers, keepalive, TLS) answering the same path with a static
-#    AdmissionReview.
+#    AdmissionReview;
+#  - peer-webhook, a validating webhook on controller-runtime's webhook server
+#    (bench/peers/, built by bench/peers/build.sh; what it checks and leaves out
+#    is in bench/peers/README.md), with the same certificate, path and body.
 # Load: POST of a ~3 KB AdmissionReview of a 3-container Deployment over TLS
 # keep-alive. Figures: saturation throughput (wrk -t2 -c50 -d10s), p50/p99 at
 # fixed 1,000 and 5,000 req/s, and the webhook's RSS after the runs.
@@ -19,7 +22,8 @@
 #   dropped with each run), while the webhook's RSS and open fds
 #   are sampled every 10 s; prints every sample, then first/last/max, and the fds
 #   once the load has stopped.
-# Env: DURATION (seconds per run, default 10), SKIP_BUILD=1.
+# Env: DURATION (seconds per run, default 10), SKIP_BUILD=1, PEERS_BIN (the
+#   directory bench/peers/build.sh printed; default: run it), PEERS=0 (no Go peer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CHURN=""
@@ -35,6 +39,11 @@ if [[ -z "${SKIP_BUILD:-}" ]]; then
 fi
 WEBHOOK="$BUILD/webhook/orderguard-webhook"
 [[ -x "$WEBHOOK" ]] || { echo "no $WEBHOOK" >&2; exit 1; }
+PEER=""
+if [[ -z "$CHURN" && "${PEERS:-1}" != 0 ]]; then
+  PEER="${PEERS_BIN:-$(bench/peers/build.sh)}/peer-webhook"
+  [[ -x "$PEER" ]] || { echo "no $PEER (PEERS=0 runs without it)" >&2; exit 1; }
+fi
 
 work="$(mktemp -d /tmp/orderguard-whbench-XXXXXX)"
 pids=()
@@ -74,6 +83,12 @@ wh_port=$(free_port); wh_metrics=$(free_port); ng_port=$(free_port)
   --listen "127.0.0.1:$wh_port" --metrics-addr "127.0.0.1:$wh_metrics" --log-level error \
   >"$work/webhook.log" 2>&1 &
 wh_pid=$!; pids+=("$wh_pid")
+if [[ -n "$PEER" ]]; then
+  go_port=$(free_port)
+  "$PEER" --tls-cert-file "$work/tls.crt" --tls-key-file "$work/tls.key" \
+    --listen "127.0.0.1:$go_port" --path /validate >"$work/peer.log" 2>&1 &
+  go_pid=$!; pids+=("$go_pid")
+fi
 
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 fds() { ls "/proc/$1/fd" | wc -l; }
@@ -156,20 +171,31 @@ nginx -c "$work/nginx.conf" -p "$work/nginx" -g 'daemon on;' 2>"$work/nginx/star
   { cat "$work/nginx/start.log" >&2; exit 1; }
 for _ in $(seq 1 50); do
   curl -sk -o /dev/null "https://127.0.0.1:$wh_port/validate" -d @"$work/review.json" &&
-    curl -sk -o /dev/null "https://127.0.0.1:$ng_port/validate" -d @"$work/review.json" && break
+    curl -sk -o /dev/null "https://127.0.0.1:$ng_port/validate" -d @"$work/review.json" &&
+    { [[ -z "$PEER" ]] || curl -sk -o /dev/null "https://127.0.0.1:$go_port/validate" \
+        -H 'Content-Type: application/json' -d @"$work/review.json"; } && break
   sleep 0.1
 done
 echo "== machine: $(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ); body ${body_bytes} B; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== webhook says: $(curl -sk "https://127.0.0.1:$wh_port/validate" -d @"$work/review.json")"
+[[ -n "$PEER" ]] && echo "== Go peer says: $(curl -sk "https://127.0.0.1:$go_port/validate" \
+  -H 'Content-Type: application/json' -d @"$work/review.json")"
 
-saturation() {  # url -> "req/s p50 p99"
-  wrk -t2 -c50 -d"${DURATION}s" --latency -s "$work/post.lua" "$1" >"$work/wrk.out" 2>&1
-  local rps p50 p99
+# CPU clock ticks (user + system) of the given processes so far.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+
+saturation() {  # url pid... -> "req/s p50 p99 server-CPU-us-per-request"
+  local url=$1; shift
+  local t0 rps p50 p99 n us
+  t0=$(cpu_ticks "$@")
+  wrk -t2 -c50 -d"${DURATION}s" --latency -s "$work/post.lua" "$url" >"$work/wrk.out" 2>&1
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk.out")
   p50=$(awk '$1=="50%" {print $2}' "$work/wrk.out")
   p99=$(awk '$1=="99%" {print $2}' "$work/wrk.out")
+  n=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+  us=$(python3 -c "print(f'{($(cpu_ticks "$@") - $t0) * 1e6 / $(getconf CLK_TCK) / max(1, $n):.0f}')")
   grep -q "Non-2xx" "$work/wrk.out" && echo "warning: non-2xx answers: $(grep Non-2xx "$work/wrk.out")" >&2
-  echo "$rps $p50 $p99"
+  echo "$rps $p50 $p99 $us"
 }
 
 fixed_rate() {  # url rate -> "achieved p50 p99 tool"
@@ -207,23 +233,41 @@ PY
 wh_url="https://127.0.0.1:$wh_port/validate"
 ng_url="https://127.0.0.1:$ng_port/validate"
 rss_start=$(rss_mib "$wh_pid"); fds_start=$(fds "$wh_pid")
-read -r wh_rps wh_p50 wh_p99 < <(saturation "$wh_url")
-read -r ng_rps ng_p50 ng_p99 < <(saturation "$ng_url")
+read -r wh_rps wh_p50 wh_p99 wh_us < <(saturation "$wh_url" "$wh_pid")
+# nginx: the master and its workers.
+ng_master=$(cat "$work/nginx.pid")
+mapfile -t ng_pids < <(echo "$ng_master"; pgrep -P "$ng_master")
+read -r ng_rps ng_p50 ng_p99 ng_us < <(saturation "$ng_url" "${ng_pids[@]}")
+if [[ -n "$PEER" ]]; then
+  go_url="https://127.0.0.1:$go_port/validate"
+  go_rss_start=$(rss_mib "$go_pid")
+  read -r go_rps go_p50 go_p99 go_us < <(saturation "$go_url" "$go_pid")
+fi
 rows=()
 for rate in 1000 5000; do
   read -r a b c tool < <(fixed_rate "$wh_url" "$rate")
   rows+=("$(printf '%-34s %12s %10s %10s   %s' "webhook @ $rate req/s" "$a" "$b" "$c" "$tool")")
   read -r a b c tool < <(fixed_rate "$ng_url" "$rate")
   rows+=("$(printf '%-34s %12s %10s %10s   %s' "nginx static @ $rate req/s" "$a" "$b" "$c" "$tool")")
+  if [[ -n "$PEER" ]]; then
+    read -r a b c tool < <(fixed_rate "$go_url" "$rate")
+    rows+=("$(printf '%-34s %12s %10s %10s   %s' "Go peer @ $rate req/s" "$a" "$b" "$c" "$tool")")
+  fi
 done
 rss_end=$(rss_mib "$wh_pid"); fds_end=$(fds "$wh_pid")
+[[ -n "$PEER" ]] && go_rss_end=$(rss_mib "$go_pid")
 
 echo
-printf '%-34s %12s %10s %10s\n' "run" "req/s" "p50" "p99"
-printf '%-34s %12s %10s %10s\n' "webhook saturation (wrk -c50)" "$wh_rps" "$wh_p50" "$wh_p99"
-printf '%-34s %12s %10s %10s\n' "nginx static saturation (wrk -c50)" "$ng_rps" "$ng_p50" "$ng_p99"
+printf '%-34s %12s %10s %10s   %s\n' "run" "req/s" "p50" "p99" "server CPU us/request"
+printf '%-34s %12s %10s %10s   %s\n' "webhook saturation (wrk -c50)" "$wh_rps" "$wh_p50" "$wh_p99" "$wh_us"
+printf '%-34s %12s %10s %10s   %s\n' "nginx static saturation (wrk -c50)" "$ng_rps" "$ng_p50" "$ng_p99" "$ng_us"
+[[ -n "$PEER" ]] && printf '%-34s %12s %10s %10s   %s\n' "Go peer saturation (wrk -c50)" "$go_rps" "$go_p50" "$go_p99" "$go_us"
 for r in "${rows[@]}"; do echo "$r"; done
 echo
 python3 -c "print(f'webhook/nginx saturation: {100*float(\"$wh_rps\")/float(\"$ng_rps\"):.0f} %')"
 echo "webhook RSS: ${rss_start} MiB at start, ${rss_end} MiB after the runs; open fds ${fds_start} -> ${fds_end}"
+if [[ -n "$PEER" ]]; then
+  python3 -c "print(f'Go peer/nginx saturation: {100*float(\"$go_rps\")/float(\"$ng_rps\"):.0f} %')"
+  echo "Go peer RSS: ${go_rss_start} MiB at start, ${go_rss_end} MiB after the runs"
+fi
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

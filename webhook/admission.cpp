@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <iterator>
 
-#include "kube/json_doc.h"
-#include "kube/text.h"
+#include "base/json_doc.h"
+#include "base/text.h"
 #include "policy/finding.h"
 
 namespace orderguard::webhook {
@@ -51,12 +51,12 @@ constexpr Route kRoutes[] = {
 // (pods/exec here), and nothing else comes with one.
 constexpr std::string_view kOperations[] = {"CREATE", "UPDATE", "DELETE", "CONNECT"};
 
-std::string in_quotes(std::string_view s) { return "'" + policy::truncate_utf8(s, 64) + "'"; }
+std::string in_quotes(std::string_view s) { return "'" + truncate_utf8(s, 64) + "'"; }
 
 // Why `request` cannot be routed to a check ("" when it can): request.operation, .kind and
 // .resource must be present, known and agree with each other.
-std::string unroutable(kube::JsonRef request) {
-  const kube::JsonRef operation = request.find("operation");
+std::string unroutable(JsonRef request) {
+  const JsonRef operation = request.find("operation");
   if (!operation.is_string()) return "request.operation is missing";
   const std::string_view op = operation.string();
   if (std::find(std::begin(kOperations), std::end(kOperations), op) == std::end(kOperations)) {
@@ -64,11 +64,11 @@ std::string unroutable(kube::JsonRef request) {
   }
   // GroupVersionKind and GroupVersionResource: every field is always sent (the core
   // group as "").
-  const kube::JsonRef kind = request.find("kind");
+  const JsonRef kind = request.find("kind");
   for (std::string_view field : {"group", "version", "kind"}) {
     if (!kind.find(field).is_string()) return "request.kind." + std::string(field) + " is missing";
   }
-  const kube::JsonRef resource = request.find("resource");
+  const JsonRef resource = request.find("resource");
   for (std::string_view field : {"group", "version", "resource"}) {
     if (!resource.find(field).is_string()) {
       return "request.resource." + std::string(field) + " is missing";
@@ -80,7 +80,7 @@ std::string unroutable(kube::JsonRef request) {
   if (resource.string_member("version").empty() || resource.string_member("resource").empty()) {
     return "request.resource is incomplete";
   }
-  const kube::JsonRef sub = request.find("subResource");  // omitted when empty
+  const JsonRef sub = request.find("subResource");  // omitted when empty
   if (sub.valid() && !sub.is_string()) return "request.subResource is not a string";
   const std::string_view group = resource.string_member("group");
   const std::string_view name = resource.string_member("resource");
@@ -124,11 +124,11 @@ policy::Decision deny(std::string message) {
 
 // MinerPolicy objects are checked by compiling them: what cannot be compiled
 // would otherwise be silently ignored by every webhook replica and agent.
-policy::Decision decide_miner_policy(kube::JsonRef request) {
+policy::Decision decide_miner_policy(JsonRef request) {
   const std::string_view op = request.string_member("operation");
   policy::Decision d;
   if (op != "CREATE" && op != "UPDATE") return d;
-  kube::JsonRef object = request.find("object");
+  JsonRef object = request.find("object");
   auto compiled = policy::compile(object.valid() ? object.to_json() : json::object());
   if (!compiled.ok()) return deny("invalid MinerPolicy: " + compiled.error().message);
   if (!compiled->quarantine.empty()) {
@@ -140,11 +140,11 @@ policy::Decision decide_miner_policy(kube::JsonRef request) {
   return d;
 }
 
-policy::Decision decide_quarantine(kube::JsonRef request) {
+policy::Decision decide_quarantine(JsonRef request) {
   const std::string_view op = request.string_member("operation");
   policy::Decision d;
   if (op != "CREATE" && op != "UPDATE") return d;
-  kube::JsonRef object = request.find("object");
+  JsonRef object = request.find("object");
   auto compiled = policy::compile_quarantine(object.valid() ? object.to_json() : json::object());
   if (!compiled.ok()) return deny("invalid Quarantine: " + compiled.error().message);
   return d;
@@ -152,8 +152,8 @@ policy::Decision decide_quarantine(kube::JsonRef request) {
 
 // The decision for request (an object), read in place: the object and old object are
 // handed to the policy as refs into the request's document, uncopied.
-policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& context) {
-  const kube::JsonRef kind_obj = request.find("kind");
+policy::Decision decide_request(JsonRef request, const AdmissionContext& context) {
+  const JsonRef kind_obj = request.find("kind");
   const std::string kind(kind_obj.string_member("kind"));
   const std::string_view group = kind_obj.string_member("group");
   if (kind == policy::kMinerPolicyKind && group == "security.orderguard.io") {
@@ -168,7 +168,7 @@ policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& c
     policy::Decision d;
     const std::string_view op = request.string_member("operation");
     if (context.tier_warnings && (op == "CREATE" || op == "UPDATE")) {
-      const kube::JsonRef object = request.find("object");
+      const JsonRef object = request.find("object");
       d.warnings = context.tier_warnings(kind, object.valid() ? object.to_json() : json::object());
     }
     return d;
@@ -180,16 +180,16 @@ policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& c
   input.operation = std::string(request.string_member("operation"));
   input.namespace_name = std::string(request.string_member("namespace"));
   input.name = std::string(request.string_member("name"));
-  if (const kube::JsonRef user = request.find("userInfo"); user.is_object()) {
+  if (const JsonRef user = request.find("userInfo"); user.is_object()) {
     input.user.username = std::string(user.string_member("username"));
-    if (const kube::JsonRef groups = user.find("groups"); groups.is_array()) {
-      for (kube::JsonRef g : groups) {
+    if (const JsonRef groups = user.find("groups"); groups.is_array()) {
+      for (JsonRef g : groups) {
         if (g.is_string()) input.user.groups.emplace_back(g.string());
       }
     }
   }
   // A missing object reads as null, as it did when the request was a DOM.
-  static const kube::JsonDoc kNull = kube::JsonDoc::parse("null").value();
+  static const JsonDoc kNull = JsonDoc::parse("null").value();
   input.object_ref = request.find("object");
   if (!input.object_ref.valid()) input.object_ref = kNull.root();
   input.old_object_ref = request.find("oldObject");
@@ -208,7 +208,7 @@ policy::Decision decide_request(kube::JsonRef request, const AdmissionContext& c
 std::string plain_allow_body(std::string_view uid) {
   std::string body = R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",)"
                      R"("response":{"allowed":true,"uid":)";
-  body += kube::dump_for_wire(json(uid));
+  body += dump_for_wire(json(uid));
   body += "}}";
   return body;
 }
@@ -218,29 +218,29 @@ std::string plain_allow_body(std::string_view uid) {
 policy::Decision decide(const json& request, const AdmissionContext& context) {
   // request.value() throws type_error for anything but an object, as it always did here.
   if (!request.is_object()) (void)request.value("kind", json::object());
-  const kube::JsonDoc doc = kube::JsonDoc::from_json(request);
+  const JsonDoc doc = JsonDoc::from_json(request);
   return decide_request(doc.root(), context);
 }
 
 AdmissionReply review(std::string_view body, const AdmissionContext& context) {
-  Result<kube::JsonDoc> parsed = kube::JsonDoc::parse(body);
+  Result<JsonDoc> parsed = JsonDoc::parse(body);
   if (!parsed.ok()) return invalid("body is not JSON: " + parsed.error().message);
   // The API server's serializer never repeats a key; a body that does was not written by
   // it, and readers that keep the first and the last of two keys would see two requests.
   if (Status unique = parsed->check_unique_keys(); !unique.ok()) {
     return invalid("body has a " + unique.error().message);
   }
-  const kube::JsonRef doc = parsed->root();
+  const JsonRef doc = parsed->root();
   if (!doc.is_object()) return invalid("body is not a JSON object");
   if (doc.string_member("apiVersion") != kAdmissionApiVersion) {
     return invalid("apiVersion must be admission.k8s.io/v1, got '" +
-                   policy::truncate_utf8(doc.string_member("apiVersion"), 64) + "'");
+                   truncate_utf8(doc.string_member("apiVersion"), 64) + "'");
   }
   if (doc.string_member("kind") != "AdmissionReview") {
     return invalid("kind must be AdmissionReview, got '" +
-                   policy::truncate_utf8(doc.string_member("kind"), 64) + "'");
+                   truncate_utf8(doc.string_member("kind"), 64) + "'");
   }
-  const kube::JsonRef request = doc.find("request");
+  const JsonRef request = doc.find("request");
   if (!request.is_object()) return invalid("request is missing");
   const std::string uid(request.string_member("uid"));
   if (uid.empty()) return invalid("request.uid is missing");
@@ -257,7 +257,7 @@ AdmissionReply review(std::string_view body, const AdmissionContext& context) {
     // API server would admit what a 400 answers.
     reply.decision = "invalid";
     reply.message = "invalid AdmissionReview: " + why;
-    reply.body = kube::dump_for_wire(json{
+    reply.body = dump_for_wire(json{
         {"apiVersion", kAdmissionApiVersion},
         {"kind", "AdmissionReview"},
         {"response",
@@ -302,9 +302,9 @@ AdmissionReply review(std::string_view body, const AdmissionContext& context) {
   }
   reply.message = d.message;
   reply.refused_by = std::move(d.refused_by);
-  reply.body = kube::dump_for_wire(json{{"apiVersion", kAdmissionApiVersion},
-                                        {"kind", "AdmissionReview"},
-                                        {"response", std::move(response)}});
+  reply.body = dump_for_wire(json{{"apiVersion", kAdmissionApiVersion},
+                                  {"kind", "AdmissionReview"},
+                                  {"response", std::move(response)}});
   return reply;
 }
 

@@ -46,7 +46,7 @@ struct AdmissionContext {
   // The Quarantine objects in force (null: none) and the wall time their expiry is compared
   // with (policy/decision.h).
   std::shared_ptr<const policy::QuarantineSet> quarantines;
-  policy::WallTime now{};
+  WallTime now{};
   // Labels of a namespace by name; nullopt when unknown.
   std::function<std::optional<std::map<std::string, std::string>>(const std::string&)>
       namespace_labels;

@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "kube/log.h"
-#include "kube/text.h"
+#include "base/log.h"
+#include "base/text.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 #include "webhook/policy_status.h"
@@ -82,9 +82,9 @@ std::string violation_note(const Violation& v) {
   // are.
   std::string note = "found by the background audit: ";
   for (size_t i = 0; i < v.causes.size(); ++i) {
-    note += (i ? "; " : "") + kube::escape_untrusted(v.causes[i]);
+    note += (i ? "; " : "") + escape_untrusted(v.causes[i]);
   }
-  return policy::truncate_utf8(note, kMaxNoteBytes);
+  return truncate_utf8(note, kMaxNoteBytes);
 }
 
 Auditor::Auditor(kube::Client& client, PolicyStore& store, kube::EventRecorder& events,

@@ -43,8 +43,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "kube/events.h"
 #include "webhook/admission.h"
 #include "webhook/policy_report.h"
@@ -81,7 +81,7 @@ std::optional<Violation> audit_object(const kube::Resource& r, const nlohmann::j
                                       const AdmissionContext& context);
 
 // The Event note for `v` ("rule ...; rule ..."), within the 1 KiB Events allow, with the
-// causes escaped for terminals (kube::escape_untrusted).
+// causes escaped for terminals (escape_untrusted).
 std::string violation_note(const Violation& v);
 
 struct AuditResult {

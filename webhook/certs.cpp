@@ -4,7 +4,8 @@
 
 #include <algorithm>
 
-#include "kube/log.h"
+#include "base/base64.h"
+#include "base/log.h"
 #include "kube/pki.h"
 
 namespace orderguard::webhook {
@@ -50,7 +51,7 @@ std::optional<CertMaterial> material_from_secret(const json& secret) {
   auto field = [&](const char* key) -> std::optional<std::string> {
     auto it = data_it->find(key);
     if (it == data_it->end() || !it->is_string()) return std::nullopt;
-    auto decoded = kube::base64_decode(it->get<std::string>());
+    auto decoded = base64_decode(it->get<std::string>());
     if (!decoded.ok()) return std::nullopt;
     return std::move(decoded).value();
   };
@@ -66,12 +67,12 @@ std::optional<CertMaterial> material_from_secret(const json& secret) {
 }
 
 json secret_data(const CertMaterial& m) {
-  json data = {{kSecretCaCert, kube::base64_encode(m.ca_cert)},
-               {kSecretCaKey, kube::base64_encode(m.ca_key)},
-               {kSecretCert, kube::base64_encode(m.cert)},
-               {kSecretKey, kube::base64_encode(m.key)}};
+  json data = {{kSecretCaCert, base64_encode(m.ca_cert)},
+               {kSecretCaKey, base64_encode(m.ca_key)},
+               {kSecretCert, base64_encode(m.cert)},
+               {kSecretKey, base64_encode(m.key)}};
   if (!m.previous_ca_cert.empty()) {
-    data[kSecretPreviousCaCert] = kube::base64_encode(m.previous_ca_cert);
+    data[kSecretPreviousCaCert] = base64_encode(m.previous_ca_cert);
   }
   return data;
 }
@@ -176,7 +177,7 @@ std::optional<json> with_ca_bundle(const json& config, const std::string& bundle
   if (!config.is_object() || !config.contains("webhooks") || !config["webhooks"].is_array()) {
     return std::nullopt;
   }
-  const std::string encoded = kube::base64_encode(bundle_pem);
+  const std::string encoded = base64_encode(bundle_pem);
   json next = config;
   bool changed = false;
   for (auto& hook : next["webhooks"]) {

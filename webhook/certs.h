@@ -36,10 +36,10 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "kube/informer.h"
-#include "kube/result.h"
 
 namespace orderguard::webhook {
 

@@ -1,6 +1,6 @@
 #include "webhook/cleanup.h"
 
-#include "kube/log.h"
+#include "base/log.h"
 
 namespace orderguard::webhook {
 namespace {

@@ -22,9 +22,9 @@
 #include <chrono>
 #include <string>
 
+#include "base/clock.h"
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/clock.h"
-#include "kube/result.h"
 
 namespace orderguard::webhook {
 

@@ -5,14 +5,14 @@
 #include <atomic>
 #include <thread>
 
+#include "base/duration.h"
+#include "base/log.h"
 #include "kube/cli.h"
 #include "kube/client.h"
 #include "kube/config.h"
-#include "kube/duration.h"
 #include "kube/events.h"
 #include "kube/http_server.h"
 #include "kube/leader_election.h"
-#include "kube/log.h"
 #include "kube/signals.h"
 #include "webhook/audit.h"
 #include "webhook/certs.h"

@@ -5,7 +5,7 @@
 #include <thread>
 #include <tuple>
 
-#include "kube/text.h"
+#include "base/text.h"
 #include "policy/quarantine.h"
 
 namespace orderguard::webhook {
@@ -49,7 +49,7 @@ json timestamp(std::chrono::system_clock::time_point now) {
 }
 
 std::string message(std::string_view text) {
-  return policy::truncate_utf8(kube::escape_untrusted(text), kMaxResultMessageBytes);
+  return truncate_utf8(escape_untrusted(text), kMaxResultMessageBytes);
 }
 
 json result(const std::string& policy, const std::string& rule, const std::string& outcome,

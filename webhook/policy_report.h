@@ -15,7 +15,7 @@
 //   when its results differ, and deleted when nothing is left in it; a violation gone is gone
 //   from its report after the next pass. A result found before keeps its first timestamp, so
 //   a pass that finds what the last one found writes nothing.
-// - Messages quote the workload's own strings: they are escaped (kube::escape_untrusted) and
+// - Messages quote the workload's own strings: they are escaped (escape_untrusted) and
 //   cut to kMaxResultMessageBytes; a report holds at most kMaxReportResults results (then
 //   the summary still counts them all, and annotation orderguard.io/results-omitted says how
 //   many were left out), which keeps it well below etcd's object size limit.

@@ -2,7 +2,9 @@
 
 #include <ctime>
 
-#include "kube/log.h"
+#include "base/log.h"
+#include "base/text.h"
+#include "base/time_format.h"
 #include "policy/finding.h"
 #include "policy/miner_policy.h"
 #include "webhook/server.h"
@@ -63,7 +65,7 @@ json condition(const json& existing, const std::string& type, bool ok, const std
   return {{"type", type},
           {"status", status},
           {"reason", reason},
-          {"message", policy::truncate_utf8(message, 32 * 1024)},
+          {"message", truncate_utf8(message, 32 * 1024)},
           {"observedGeneration", generation},
           {"lastTransitionTime", since}};
 }
@@ -95,15 +97,6 @@ int64_t quarantine_entries(const json& policy) {
 
 }  // namespace
 
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  const std::time_t secs = std::chrono::system_clock::to_time_t(t);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::optional<json> spec_status_patch(const json& current, const json& observed,
                                       const std::string& compile_error,
                                       std::chrono::system_clock::time_point now) {
@@ -124,11 +117,11 @@ std::optional<json> spec_status_patch(const json& current, const json& observed,
       status.contains("quarantineEntries") && int_member(status, "quarantineEntries") == entries &&
       old != nullptr && string_member(*old, "status") == (valid ? "True" : "False") &&
       string_member(*old, "reason") == reason &&
-      string_member(*old, "message") == policy::truncate_utf8(message, 32 * 1024) &&
+      string_member(*old, "message") == truncate_utf8(message, 32 * 1024) &&
       int_member(*old, "observedGeneration") == generation;
   if (current_enough) return std::nullopt;
-  json conditions = with_condition(
-      existing, condition(existing, kValid, valid, reason, message, generation, rfc3339(now)));
+  json conditions = with_condition(existing, condition(existing, kValid, valid, reason, message,
+                                                       generation, format_rfc3339(now)));
   return status_patch(current, {{"observedGeneration", generation},
                                 {"quarantineEntries", entries},
                                 {"conditions", std::move(conditions)}});
@@ -137,7 +130,7 @@ std::optional<json> spec_status_patch(const json& current, const json& observed,
 json audit_status_patch(const json& current, int64_t violations, int64_t audited_generation,
                         std::chrono::system_clock::time_point now,
                         const std::vector<std::string>& list_errors) {
-  const std::string stamp = rfc3339(now);
+  const std::string stamp = format_rfc3339(now);
   const json existing = conditions_of(current);
   if (!list_errors.empty()) {
     std::string message = "audit at " + stamp + " could not list: ";

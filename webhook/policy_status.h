@@ -34,14 +34,11 @@
 #include <thread>
 #include <vector>
 
+#include "base/clock.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "kube/informer.h"
 
 namespace orderguard::webhook {
-
-// RFC 3339 in UTC, seconds precision ("2026-01-02T03:04:05Z").
-std::string rfc3339(std::chrono::system_clock::time_point t);
 
 // The status patch (with metadata.resourceVersion of `current`) that makes observedGeneration,
 // quarantineEntries and the Valid condition say what the webhook enforces of `observed`: the

@@ -1,6 +1,6 @@
 #include "webhook/policy_store.h"
 
-#include "kube/log.h"
+#include "base/log.h"
 
 namespace orderguard::webhook {
 

@@ -9,8 +9,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "kube/files.h"
-#include "kube/log.h"
+#include "base/files.h"
+#include "base/log.h"
 #include "kube/pki.h"
 #include "webhook/tier_checks.h"
 
@@ -221,17 +221,17 @@ Status Webhook::set_certificate(const std::string& cert_chain_pem, const std::st
 }
 
 Status Webhook::reload_cert_files() {
-  auto cert_id = kube::file_identity(options_.tls_cert_file);
-  auto key_id = kube::file_identity(options_.tls_key_file);
-  std::optional<std::pair<kube::FileIdentity, kube::FileIdentity>> stamp;
+  auto cert_id = file_identity(options_.tls_cert_file);
+  auto key_id = file_identity(options_.tls_key_file);
+  std::optional<std::pair<FileIdentity, FileIdentity>> stamp;
   if (cert_id.ok() && key_id.ok()) stamp.emplace(*cert_id, *key_id);
   if (stamp && stamp == cert_stamp_) return {};
-  auto cert = kube::read_file(options_.tls_cert_file);
+  auto cert = read_file(options_.tls_cert_file);
   if (!cert.ok()) {
     return make_error(ErrorCode::kInvalid,
                       "cannot read " + options_.tls_cert_file + ": " + cert.error().message);
   }
-  auto key = kube::read_file(options_.tls_key_file);
+  auto key = read_file(options_.tls_key_file);
   if (!key.ok()) {
     return make_error(ErrorCode::kInvalid,
                       "cannot read " + options_.tls_key_file + ": " + key.error().message);

@@ -17,8 +17,8 @@
 #include <string>
 #include <thread>
 
+#include "base/files.h"
 #include "kube/client.h"
-#include "kube/files.h"
 #include "kube/http_server.h"
 #include "kube/informer.h"
 #include "webhook/admission.h"
@@ -120,7 +120,7 @@ class Webhook {
   std::atomic<bool> have_cert_{false};
   std::atomic<bool> stopping_{false};
   // Identities of the certificate and key files last installed.
-  std::optional<std::pair<kube::FileIdentity, kube::FileIdentity>> cert_stamp_;
+  std::optional<std::pair<FileIdentity, FileIdentity>> cert_stamp_;
   std::thread cert_watcher_;
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

@@ -73,9 +73,9 @@ std::vector<std::string> tier_warnings(const std::string& kind, const json& obje
   return warnings_for(kind, ns, spec, lookup);
 }
 
-std::vector<std::string> tier_warnings(const std::string& kind, kube::JsonRef object,
+std::vector<std::string> tier_warnings(const std::string& kind, JsonRef object,
                                        const TierLookup& lookup) {
-  const kube::JsonRef spec = object.find("spec");
+  const JsonRef spec = object.find("spec");
   if (!spec.is_object()) return {};
   const std::string ns(object.find("metadata").string_member("namespace"));
   return warnings_for(kind, ns, spec, lookup);

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 
 namespace orderguard::webhook {
 
@@ -40,7 +40,7 @@ struct TierLookup {
 std::vector<std::string> tier_warnings(const std::string& kind, const nlohmann::json& object,
                                        const TierLookup& lookup);
 // The same over the request's document, uncopied.
-std::vector<std::string> tier_warnings(const std::string& kind, kube::JsonRef object,
+std::vector<std::string> tier_warnings(const std::string& kind, JsonRef object,
                                        const TierLookup& lookup);
 
 }  // namespace orderguard::webhook

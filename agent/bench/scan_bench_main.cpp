@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "agent/scanner.h"
-#include "kube/clock.h"
+#include "base/clock.h"
 #include "policy/miner_policy.h"
 
 namespace {

@@ -12,7 +12,7 @@
 
 #include "agent/report.h"
 #include "agent/scanner.h"
-#include "kube/text.h"
+#include "base/text.h"
 #include "policy/miner_policy.h"
 
 namespace orderguard::agent::fuzz {
@@ -20,7 +20,7 @@ namespace orderguard::agent::fuzz {
 [[noreturn]] inline void fail(std::string_view what, std::string_view input) {
   std::fprintf(stderr, "fuzz oracle violated: %.*s\ninput (%zu bytes): %s\n",
                static_cast<int>(what.size()), what.data(), input.size(),
-               kube::escape_untrusted(input.substr(0, 2000)).c_str());
+               escape_untrusted(input.substr(0, 2000)).c_str());
   std::abort();
 }
 
@@ -60,7 +60,7 @@ inline void check_outputs(const ScanReport& report, std::string_view input) {
     fail(std::string("the JSON report does not dump: ") + e.what(), input);
   }
   const std::string table = format_table(report);
-  if (!kube::is_valid_utf8(table)) fail("the table is not valid UTF-8", input);
+  if (!is_valid_utf8(table)) fail("the table is not valid UTF-8", input);
   for (size_t i = 0; i < table.size(); ++i) {
     const auto b = static_cast<unsigned char>(table[i]);
     const bool c1 =

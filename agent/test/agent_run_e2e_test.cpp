@@ -746,7 +746,7 @@ TEST_F(AgentRunE2E, MinerTalkingToAPoolIsEvictedAndItsDeploymentQuarantined) {
   EXPECT_NE(spec.value("image", "").find("busybox@sha256:"), std::string::npos) << spec.dump();
   EXPECT_EQ(spec["nodeName"], kNode);
   EXPECT_EQ(spec["createdBy"], "agent-miner-pod");
-  const auto expires = policy::parse_rfc3339(spec.value("expiresAt", ""));
+  const auto expires = parse_rfc3339(spec.value("expiresAt", ""));
   ASSERT_TRUE(expires.has_value()) << spec.dump();
   const auto from_now = *expires - std::chrono::system_clock::now();
   EXPECT_GT(from_now, std::chrono::hours(71)) << spec.dump();

@@ -15,8 +15,8 @@
 #include "agent/scanner.h"
 #include "agent/test/fake_client.h"
 #include "agent/test/test_util.h"
+#include "base/text.h"
 #include "kube/events.h"
-#include "kube/text.h"
 
 namespace orderguard::agent {
 namespace {
@@ -108,8 +108,8 @@ TEST_F(HostileBytesTest, JsonReportDumpsAsValidUtf8) {
   // Control characters survive as JSON escapes: the machine form keeps the text.
   EXPECT_EQ(back["processes"][0]["cmdline"][4], "\x1b[2J\x1b[HRESULT: clean\n");
   // What `scan -o json` prints.
-  const std::string wire = kube::dump_for_wire(to_json(r), 2);
-  EXPECT_TRUE(kube::is_valid_utf8(wire));
+  const std::string wire = dump_for_wire(to_json(r), 2);
+  EXPECT_TRUE(is_valid_utf8(wire));
   EXPECT_TRUE(terminal_controls(wire).empty()) << wire;
   EXPECT_EQ(json::parse(wire), back);
 }

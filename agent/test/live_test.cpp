@@ -30,7 +30,7 @@
 #include "agent/exclusions.h"
 #include "agent/host_view.h"
 #include "agent/scanner.h"
-#include "kube/clock.h"
+#include "base/clock.h"
 
 namespace orderguard::agent {
 namespace {

@@ -49,7 +49,7 @@ std::string summary(const api::ShardSetSpec& s) {
 }
 
 template <typename Decode, typename Parse, typename ReadDom, typename ReadRef>
-void one_kind(const nlohmann::json& dom, orderguard::kube::JsonRef ref, Decode decode, Parse parse,
+void one_kind(const nlohmann::json& dom, orderguard::JsonRef ref, Decode decode, Parse parse,
               ReadDom read_dom, ReadRef read_ref) {
   const auto by_ref = read_ref(ref);
   check(summary(read_dom(dom)) == summary(by_ref), "adapters read different values");
@@ -68,36 +68,36 @@ void one_kind(const nlohmann::json& dom, orderguard::kube::JsonRef ref, Decode d
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto doc = orderguard::kube::JsonDoc::parse(text, 64);
+  auto doc = orderguard::JsonDoc::parse(text, 64);
   if (!doc.ok()) return 0;
-  const orderguard::kube::JsonRef ref = doc->root();
+  const orderguard::JsonRef ref = doc->root();
   const nlohmann::json dom = ref.to_json();
   one_kind(
       dom, ref,
       [](const nlohmann::json& j) {
-        api::FieldTrace trace;
+        orderguard::FieldTrace trace;
         return api::decode_order_service(j, &trace);
       },
       [](const auto& j) { return api::parse_order_service(j); },
       [](const nlohmann::json& j) { return api::read_order_service(j); },
-      [](orderguard::kube::JsonRef r) { return api::read_order_service(r); });
+      [](orderguard::JsonRef r) { return api::read_order_service(r); });
   one_kind(
       dom, ref,
       [](const nlohmann::json& j) {
-        api::FieldTrace trace;
+        orderguard::FieldTrace trace;
         return api::decode_cache_tier(j, &trace);
       },
       [](const auto& j) { return api::parse_cache_tier(j); },
       [](const nlohmann::json& j) { return api::read_cache_tier(j); },
-      [](orderguard::kube::JsonRef r) { return api::read_cache_tier(r); });
+      [](orderguard::JsonRef r) { return api::read_cache_tier(r); });
   one_kind(
       dom, ref,
       [](const nlohmann::json& j) {
-        api::FieldTrace trace;
+        orderguard::FieldTrace trace;
         return api::decode_shard_set(j, &trace);
       },
       [](const auto& j) { return api::parse_shard_set(j); },
       [](const nlohmann::json& j) { return api::read_shard_set(j); },
-      [](orderguard::kube::JsonRef r) { return api::read_shard_set(r); });
+      [](orderguard::JsonRef r) { return api::read_shard_set(r); });
   return 0;
 }

@@ -25,6 +25,7 @@
 
 #include "agent/responder.h"
 #include "agent/test/fake_reports.h"
+#include "base/base64.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -428,7 +429,7 @@ TEST_F(ChartE2E, WebhookManagesItsCertificatesAndRefusesAMinerPod) {
   // The chart renders og-miners without a caBundle in self-managed mode: this one was patched.
   json config = get(*admin_, res::kValidatingWebhookConfigurations, "", kWebhookConfig);
   ASSERT_FALSE(config.is_null());
-  auto bundle = kube::base64_decode(config["webhooks"][0]["clientConfig"].value("caBundle", ""));
+  auto bundle = base64_decode(config["webhooks"][0]["clientConfig"].value("caBundle", ""));
   ASSERT_TRUE(bundle.ok());
   auto roots = kube::Certificate::all_from_pem(*bundle);
   ASSERT_TRUE(roots.ok());

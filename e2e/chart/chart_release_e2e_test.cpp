@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/base64.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -98,7 +99,7 @@ class ChartRelease : public ::testing::Test {
          {{{"name", "e2e"},
            {"cluster",
             {{"server", config->server},
-             {"certificate-authority-data", kube::base64_encode(config->ca_pem)}}}}}},
+             {"certificate-authority-data", base64_encode(config->ca_pem)}}}}}},
         {"users", {{{"name", sa}, {"user", {{"token", config->token}}}}}},
         {"contexts", {{{"name", "e2e"}, {"context", {{"cluster", "e2e"}, {"user", sa}}}}}},
         {"current-context", "e2e"}};

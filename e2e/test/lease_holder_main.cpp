@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <thread>
 
+#include "base/clock.h"
+#include "base/log.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "kube/config.h"
 #include "kube/leader_election.h"
-#include "kube/log.h"
 #include "kube/signals.h"
 
 int main(int argc, char** argv) {

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "base/base64.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
 #include "kube/pki.h"
@@ -146,9 +147,9 @@ TEST(ControlPlaneSmoke, CompactEtcdDiscardsOldRevisions) {
   EXPECT_GT(*second, *first);
 
   // etcd itself no longer has the older revision.
-  auto old_read = cluster().etcd_call(
-      "/v3/kv/range", {{"key", kube::base64_encode("/registry/configmaps/" + ns + "/c")},
-                       {"revision", std::to_string(*first)}});
+  auto old_read = cluster().etcd_call("/v3/kv/range",
+                                      {{"key", base64_encode("/registry/configmaps/" + ns + "/c")},
+                                       {"revision", std::to_string(*first)}});
   ASSERT_FALSE(old_read.ok()) << old_read->dump();
   EXPECT_NE(old_read.error().message.find("required revision has been compacted"),
             std::string::npos)

@@ -1,4 +1,4 @@
-// Fuzz target over the Go-style duration parser (kube/duration.h) and the flag checks on top
+// Fuzz target over the Go-style duration parser (base/duration.h) and the flag checks on top
 // of it (kube/cli.h's parse_duration_flag): every duration flag of every binary goes through
 // them.
 //
@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/duration.h"
 #include "kube/cli.h"
-#include "kube/duration.h"
 
 namespace {
 
@@ -30,11 +30,11 @@ using namespace std::chrono_literals;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  auto parsed = kube::parse_duration(text);
+  auto parsed = orderguard::parse_duration(text);
   if (parsed) {
     if (parsed->count() < 0) fail("negative duration", text);
-    const std::string formatted = kube::format_duration(*parsed);
-    auto again = kube::parse_duration(formatted);
+    const std::string formatted = orderguard::format_duration(*parsed);
+    auto again = orderguard::parse_duration(formatted);
     if (!again || *again != *parsed) fail("format does not parse back", formatted);
   } else {
     if (parsed.error().code != orderguard::ErrorCode::kInvalid) fail("not kInvalid", text);

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <set>
 
+#include "base/base64.h"
+
 namespace orderguard::kube {
 namespace {
 

@@ -9,9 +9,9 @@
 
 #include <string>
 
+#include "base/clock.h"
 #include "e2e/environment.h"
 #include "kube/client.h"
-#include "kube/clock.h"
 #include "operator/manager.h"
 #include "operator/render.h"
 

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "base/base64.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -178,7 +179,7 @@ TEST_F(TiersE2E, ExamplesProduceChildrenAndConvergedPassWritesNothing) {
   const json secret = get(res::kSecrets, ns, "orders-db-mysql");
   EXPECT_FALSE(secret["metadata"].contains("ownerReferences"));
   for (const char* key : {"root-password", "replication-password"}) {
-    auto password = kube::base64_decode(secret["data"].value(key, ""));
+    auto password = base64_decode(secret["data"].value(key, ""));
     ASSERT_TRUE(password.ok()) << key;
     EXPECT_EQ(password->size(), 24u) << key;
     EXPECT_TRUE(std::all_of(password->begin(), password->end(), [](char c) {
@@ -503,7 +504,8 @@ spec:
         return get(res::kJobs, ns, job).value("status", json::object()).contains("startTime");
       },
       30s));
-  const std::string now = format_time(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  const std::string now =
+      format_rfc3339(std::chrono::system_clock::now() + std::chrono::seconds(1));
   json done = {
       {"status",
        {{"completionTime", now},
@@ -601,7 +603,7 @@ spec:
       30s));
   const json secret = get(res::kSecrets, ns, "m-mysql");
   EXPECT_EQ(secret["metadata"]["resourceVersion"], (*own)["metadata"]["resourceVersion"]);
-  EXPECT_EQ(kube::base64_decode(secret["data"]["root-password"].get<std::string>()).value(),
+  EXPECT_EQ(base64_decode(secret["data"]["root-password"].get<std::string>()).value(),
             "chosen-by-the-user");
 
   auto switched = client_->patch(shard_sets_resource(), ns, "m", kube::PatchType::kMerge,

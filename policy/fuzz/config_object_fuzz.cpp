@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include "kube/json_doc.h"
-#include "kube/pki.h"
-#include "kube/text.h"
+#include "base/base64.h"
+#include "base/json_doc.h"
+#include "base/text.h"
 #include "policy/config_object.h"
 #include "policy/decision.h"
 #include "policy/rules.h"
@@ -24,7 +24,9 @@
 namespace {
 
 namespace policy = orderguard::policy;
-namespace kube = orderguard::kube;
+using orderguard::base64_encode;
+using orderguard::is_valid_utf8;
+using orderguard::JsonDoc;
 
 [[noreturn]] void fail(const char* what, std::string_view detail) {
   std::fprintf(stderr, "fuzz oracle violated: %s\n%.*s\n", what,
@@ -45,7 +47,7 @@ void check(const std::vector<policy::Finding>& findings, bool secret) {
 }
 
 std::vector<policy::Finding> run(const std::string& object_json, std::string_view kind) {
-  auto doc = kube::JsonDoc::parse(object_json);
+  auto doc = JsonDoc::parse(object_json);
   if (!doc.ok()) fail("test object is not JSON", object_json);
   return policy::run_config_rules(policy::collect_config_context(doc->root(), kind),
                                   policy::built_in_default());
@@ -58,17 +60,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // A Secret whose value is the input.
   std::string secret =
-      R"({"metadata":{"name":"s"},"data":{"config.json":")" + kube::base64_encode(input) + R"("}})";
+      R"({"metadata":{"name":"s"},"data":{"config.json":")" + base64_encode(input) + R"("}})";
   check(run(secret, "Secret"), true);
 
   // A ConfigMap whose value is the input (JSON can only carry UTF-8).
-  if (kube::is_valid_utf8(input)) {
+  if (is_valid_utf8(input)) {
     nlohmann::json cm = {{"metadata", {{"name", "c"}}}, {"data", {{"config.json", input}}}};
     check(run(cm.dump(), "ConfigMap"), false);
   }
 
   // The input as a whole object, through the admission decision.
-  if (auto doc = kube::JsonDoc::parse(input); doc.ok()) {
+  if (auto doc = JsonDoc::parse(input); doc.ok()) {
     for (std::string_view kind : {"ConfigMap", "Secret"}) {
       const auto context = policy::collect_config_context(doc->root(), kind);
       check(policy::run_config_rules(context, policy::built_in_default()), kind == "Secret");

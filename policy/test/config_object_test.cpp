@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "kube/pki.h"
+#include "base/base64.h"
 #include "policy/decision.h"
 #include "policy/test/testdata.h"
 
@@ -36,7 +36,7 @@ json config_map(json data, std::string field = "data") {
 // A Secret as the API server sends it: every value base64 in data.
 json secret(const std::map<std::string, std::string>& values) {
   json data = json::object();
-  for (const auto& [k, v] : values) data[k] = kube::base64_encode(v);
+  for (const auto& [k, v] : values) data[k] = base64_encode(v);
   return {{"apiVersion", "v1"},
           {"kind", "Secret"},
           {"metadata", {{"name", "creds"}, {"namespace", "shop"}}},
@@ -46,7 +46,7 @@ json secret(const std::map<std::string, std::string>& values) {
 
 std::vector<Finding> findings_of(const json& object,
                                  const CompiledPolicy& policy = built_in_default()) {
-  const kube::JsonDoc doc = kube::JsonDoc::from_json(object);
+  const JsonDoc doc = JsonDoc::from_json(object);
   return run_config_rules(collect_config_context(doc.root(), object.value("kind", "")), policy);
 }
 
@@ -192,7 +192,7 @@ TEST(ConfigObjectTest, RandomBase64BlobIsAdmitted) {
   std::string bytes(256 * 1024, '\0');
   for (char& b : bytes) b = static_cast<char>(rng() & 0xff);
   // As binaryData, as a Secret value and as base64 text in data.
-  Decision a = decide(config_map({{"blob.bin", kube::base64_encode(bytes)}}, "binaryData"));
+  Decision a = decide(config_map({{"blob.bin", base64_encode(bytes)}}, "binaryData"));
   Decision b = decide(secret({{"blob.bin", bytes}}));
   EXPECT_TRUE(a.allowed) << a.message;
   EXPECT_TRUE(b.allowed) << b.message;

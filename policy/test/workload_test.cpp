@@ -11,8 +11,8 @@ using nlohmann::json;
 
 // pod_spec_of reads an index of the object; the indexes live as long as the test binary.
 Result<PodSpecView> spec_of(const json& object, std::string_view kind) {
-  static std::deque<kube::JsonDoc> docs;
-  docs.push_back(kube::JsonDoc::from_json(object));
+  static std::deque<JsonDoc> docs;
+  docs.push_back(JsonDoc::from_json(object));
   return pod_spec_of(docs.back().root(), kind);
 }
 

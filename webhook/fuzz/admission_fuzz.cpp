@@ -9,7 +9,7 @@
 // Oracle: nothing throws or crashes, and every reply is either HTTP 400, or
 // HTTP 200 with a well-formed AdmissionReview that echoes the request's uid and
 // allows only requests with a known operation, a kind and a resource;
-// kube::JsonDoc (which review() reads requests with) reads every input as
+// JsonDoc (which review() reads requests with) reads every input as
 // json::parse does, and finds repeated keys where nlohmann's parser callback does.
 // A Quarantine that compiles gets a name the API server accepts (a DNS subdomain of at
 // most 253 bytes) and an object that compiles back to the same name.
@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 #include "policy/miner_policy.h"
 #include "policy/quarantine.h"
 #include "webhook/admission.h"
@@ -112,12 +112,12 @@ bool repeats_a_key(std::string_view input) {
   return repeated;
 }
 
-// kube::JsonDoc against nlohmann (`expected` is json::parse of the input, discarded when
+// JsonDoc against nlohmann (`expected` is json::parse of the input, discarded when
 // it refuses it): the same inputs accepted, the same values read, and operator== giving
 // the answer nlohmann's == gives on the DOMs.
 void check_json_doc(std::string_view input, const json& expected) {
-  using orderguard::kube::JsonDoc;
-  using orderguard::kube::JsonRef;
+  using orderguard::JsonDoc;
+  using orderguard::JsonRef;
   auto parsed = JsonDoc::parse(input);
   if (!parsed.ok()) {
     // Its one deliberate difference: nlohmann has no depth limit.
@@ -220,7 +220,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   check_reply(input, orderguard::webhook::review(input, context));
 
   json doc = json::parse(input, nullptr, /*allow_exceptions=*/false);
-  // review() reads the request through kube::JsonDoc: it must agree with nlohmann.
+  // review() reads the request through JsonDoc: it must agree with nlohmann.
   check_json_doc(input, doc);
   if (!doc.is_discarded()) {
     (void)orderguard::policy::compile(doc);

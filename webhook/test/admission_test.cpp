@@ -7,7 +7,7 @@
 #include <map>
 #include <sstream>
 
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 #include "policy/miner_policy.h"
 
 namespace orderguard::webhook {
@@ -390,7 +390,7 @@ TEST(AdmissionTest, QuarantineObjectsInTheContextRefuseTheirWorkload) {
   AdmissionContext context;
   context.quarantines =
       std::make_shared<const policy::QuarantineSet>(policy::index_quarantines({*entry}));
-  context.now = *policy::parse_rfc3339("2026-08-31T23:59:59Z");
+  context.now = *parse_rfc3339("2026-08-31T23:59:59Z");
   auto reply = review(review_of(pod("nginx:1.27")).dump(), context);
   json out = json::parse(reply.body);
   ASSERT_EQ(out["response"]["allowed"], false) << reply.body;
@@ -399,7 +399,7 @@ TEST(AdmissionTest, QuarantineObjectsInTheContextRefuseTheirWorkload) {
             std::string::npos)
       << reply.body;
   EXPECT_EQ(reply.rules, std::vector<std::string>{"quarantined-workload"});
-  context.now = *policy::parse_rfc3339("2026-09-01T00:00:00Z");
+  context.now = *parse_rfc3339("2026-09-01T00:00:00Z");
   EXPECT_EQ(
       json::parse(review(review_of(pod("nginx:1.27")).dump(), context).body)["response"]["allowed"],
       true);
@@ -470,8 +470,8 @@ bool same_types(const json& a, const json& b) {
   return true;
 }
 
-// review() reads requests through kube::JsonDoc; it must accept and read exactly what
-// nlohmann's parser does (kube/test/json_doc_test.cpp has the parser's own cases).
+// review() reads requests through JsonDoc; it must accept and read exactly what
+// nlohmann's parser does (base/test/json_doc_test.cpp has the parser's own cases).
 TEST(AdmissionTest, RequestIndexAgreesWithNlohmann) {
   std::vector<std::string> inputs = {
       "",
@@ -523,7 +523,7 @@ TEST(AdmissionTest, RequestIndexAgreesWithNlohmann) {
   for (const std::string& input : inputs) {
     SCOPED_TRACE(input.substr(0, 80));
     const json slow = json::parse(input, nullptr, /*allow_exceptions=*/false);
-    Result<kube::JsonDoc> doc = kube::JsonDoc::parse(input);
+    Result<JsonDoc> doc = JsonDoc::parse(input);
     ASSERT_EQ(doc.ok(), !slow.is_discarded());
     if (slow.is_discarded()) continue;
     const json fast = doc->root().to_json();

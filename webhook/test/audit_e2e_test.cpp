@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "base/base64.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -472,7 +473,7 @@ TEST_F(AuditE2E, SelfManagedCertificatesAreSharedAndPublished) {
   auto config = client_->get(res::kValidatingWebhookConfigurations, "", "og-certs");
   ASSERT_TRUE(config.ok());
   for (const auto& hook : (*config)["webhooks"]) {
-    auto bundle = kube::base64_decode(hook["clientConfig"].value("caBundle", ""));
+    auto bundle = base64_decode(hook["clientConfig"].value("caBundle", ""));
     ASSERT_TRUE(bundle.ok());
     auto roots = kube::Certificate::all_from_pem(*bundle);
     ASSERT_TRUE(roots.ok());

@@ -6,6 +6,7 @@
 
 #include <atomic>
 
+#include "base/base64.h"
 #include "kube/pki.h"
 #include "kube/test/eventually.h"
 #include "policy/miner_policy.h"
@@ -79,7 +80,7 @@ TEST(AuditObject, MinerConfigMapAndSecretAreViolationsWithoutTheSecretValue) {
       << violation_note(*v);
 
   json secret = {{"metadata", {{"name", "creds"}, {"namespace", "shop"}}},
-                 {"data", {{"config.json", kube::base64_encode(config)}}}};
+                 {"data", {{"config.json", base64_encode(config)}}}};
   auto s = audit_object(res::kSecrets, secret, AdmissionContext{});
   ASSERT_TRUE(s.has_value());
   EXPECT_EQ(s->regarding["kind"], "Secret");

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "base/base64.h"
 #include "kube/pki.h"
 
 namespace orderguard::webhook {
@@ -168,7 +169,7 @@ TEST(WithCaBundle, SetsEveryWebhookAndReportsNoChangeWhenCurrent) {
   auto next = with_ca_bundle(config, "PEM");
   ASSERT_TRUE(next.has_value());
   for (const auto& hook : (*next)["webhooks"]) {
-    EXPECT_EQ(hook["clientConfig"]["caBundle"], kube::base64_encode("PEM"));
+    EXPECT_EQ(hook["clientConfig"]["caBundle"], base64_encode("PEM"));
   }
   EXPECT_EQ((*next)["metadata"]["resourceVersion"], "7") << "the update stays optimistic";
   EXPECT_FALSE(with_ca_bundle(*next, "PEM").has_value());

@@ -1,5 +1,6 @@
 #include "webhook/test/e2e_support.h"
 
+#include "base/base64.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
 #include "kube/pki.h"
@@ -80,7 +81,7 @@ json miner_webhook_config(const std::string& name, const std::string& failure_po
                          {"values", {"kube-system"}}}}}}},
                     {"clientConfig",
                      {{"url", "https://127.0.0.1:" + std::to_string(port) + "/validate"},
-                      {"caBundle", kube::base64_encode(ca_pem)}}},
+                      {"caBundle", base64_encode(ca_pem)}}},
                     {"rules",
                      {rule({""}, {"pods", "pods/ephemeralcontainers", "replicationcontrollers"}),
                       {{"apiGroups", {""}},

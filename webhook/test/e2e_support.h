@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "base/result.h"
 #include "kube/client.h"
-#include "kube/result.h"
 
 namespace orderguard::webhook::testing {
 

@@ -99,11 +99,11 @@ TEST(TierWarnings, DocumentAndDomAgree) {
       {"OrderService", json::array()},
   };
   for (const auto& [kind, object] : objects) {
-    const kube::JsonDoc doc = kube::JsonDoc::from_json(object);
+    const JsonDoc doc = JsonDoc::from_json(object);
     EXPECT_EQ(tier_warnings(kind, doc.root(), lookup()), tier_warnings(kind, object, lookup()))
         << object.dump();
   }
-  const kube::JsonDoc doc = kube::JsonDoc::from_json(
+  const JsonDoc doc = JsonDoc::from_json(
       {{"spec", {{"zones", {1, nullptr, {{"name", "zone-z"}, {"weight", 100}}}}}}});
   EXPECT_EQ(tier_warnings("OrderService", doc.root(), lookup()),
             std::vector<std::string>{"spec.zones[2].name: no Node is in zone zone-z"});

@@ -17,6 +17,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/base64.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
 #include "e2e/poll.h"
@@ -184,7 +185,7 @@ class WebhookProcessE2E : public ::testing::Test {
 
   static std::string secret_value(const json& secret, const std::string& key) {
     if (!secret.contains("data") || !secret["data"].contains(key)) return "";
-    auto decoded = kube::base64_decode(secret["data"][key].get<std::string>());
+    auto decoded = base64_decode(secret["data"][key].get<std::string>());
     return decoded.ok() ? *decoded : "";
   }
 
@@ -192,7 +193,7 @@ class WebhookProcessE2E : public ::testing::Test {
     json config = get(res::kValidatingWebhookConfigurations, "", kConfig);
     if (config.is_null()) return "";
     auto b64 = config["webhooks"][0]["clientConfig"].value("caBundle", "");
-    auto decoded = kube::base64_decode(b64);
+    auto decoded = base64_decode(b64);
     return decoded.ok() ? *decoded : "";
   }
 

@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "kube/result.h"
+#include "base/result.h"
 
-namespace orderguard::kube {
+namespace orderguard {
 
 // Reads a whole file. The error message is the OS reason only ("No such file
 // or directory"), so each caller names the file and field as its context needs.
@@ -26,4 +26,4 @@ struct FileIdentity {
 // stat() of what `path` resolves to; the error message is the OS reason.
 Result<FileIdentity> file_identity(const std::string& path);
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

@@ -1,7 +1,7 @@
 // The text helpers for bytes from outside the process: validity, repair, escaping for a
 // terminal, truncation on sequence boundaries and the wire dump. Exhaustive over every one-
 // and two-byte input where that is cheap, because hostile input is exactly the odd byte.
-#include "kube/text.h"
+#include "base/text.h"
 
 #include <gtest/gtest.h>
 

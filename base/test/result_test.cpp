@@ -1,4 +1,4 @@
-#include "kube/result.h"
+#include "base/result.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// base::FieldReader over its two node adapters: the same document gives the same values
+// FieldReader over its two node adapters: the same document gives the same values
 // and the same problems through a JsonRef as through an nlohmann DOM, and the tier
 // decoders' best-effort form reads what it can.
 #include "base/field_reader.h"
@@ -8,10 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "api/test/test_util.h"
-#include "api/tiers.h"
 
-namespace orderguard::base {
+namespace orderguard {
 namespace {
 
 using nlohmann::json;
@@ -69,7 +67,7 @@ Decoded with_dom(const json& j, bool strict = true) {
 
 Decoded with_ref(const std::string& text, bool strict = true) {
   Decoded d;
-  auto doc = kube::JsonDoc::parse(text);
+  auto doc = JsonDoc::parse(text);
   EXPECT_TRUE(doc.ok()) << text;
   if (!doc.ok()) return d;
   d.sample = decode_object<Sample>(JsonRefNode(doc->root()), "spec", &d.trace,
@@ -195,43 +193,5 @@ TEST(FieldReader, InvalidErrorJoinsProblems) {
   EXPECT_EQ(e.message, "a: x; b: y");
 }
 
-// The tier decoders' best-effort form, over a request's JsonRef: the example objects
-// read the same as their strict decoding, and an object that does not decode still
-// yields the fields that do.
-TEST(ReadTierSpecs, AgreeWithStrictDecodingOnValidObjects) {
-  using api::testing::load_json;
-  const json svc = load_json("orderservice.json");
-  auto doc = kube::JsonDoc::parse_owned(svc["spec"].dump());
-  ASSERT_TRUE(doc.ok());
-  const api::OrderServiceSpec read = api::read_order_service(doc->root());
-  const auto strict = api::decode_order_service(svc["spec"]);
-  ASSERT_TRUE(strict.ok());
-  ASSERT_EQ(read.zones.size(), strict->zones.size());
-  for (size_t i = 0; i < read.zones.size(); ++i) {
-    EXPECT_EQ(read.zones[i].name, strict->zones[i].name);
-    EXPECT_EQ(read.zones[i].weight, strict->zones[i].weight);
-  }
-  EXPECT_EQ(read.image, strict->image);
-  EXPECT_EQ(read.cache_ref, strict->cache_ref);
-  EXPECT_EQ(read.shard_set_ref, strict->shard_set_ref);
-  EXPECT_EQ(read.resource_requests, strict->resource_requests);
-
-  const json shards = load_json("shardset.json");
-  auto sdoc = kube::JsonDoc::parse_owned(shards["spec"].dump());
-  ASSERT_TRUE(sdoc.ok());
-  EXPECT_EQ(api::read_shard_set(sdoc->root()).zones, api::decode_shard_set(shards["spec"])->zones);
-}
-
-TEST(ReadTierSpecs, ReadWhatFitsOfObjectsThatDoNotDecode) {
-  auto doc = kube::JsonDoc::parse(R"({"zones": ["zone-q"], "bogus": 1})");
-  ASSERT_TRUE(doc.ok());
-  EXPECT_FALSE(api::decode_shard_set(doc->root().to_json()).ok());
-  EXPECT_EQ(api::read_shard_set(doc->root()).zones, std::vector<std::string>{"zone-q"});
-  EXPECT_EQ(api::read_shard_set(json::parse(R"({"zones": ["zone-q"], "bogus": 1})")).zones,
-            std::vector<std::string>{"zone-q"});
-  EXPECT_TRUE(api::read_order_service(kube::JsonRef()).zones.empty());
-  EXPECT_EQ(api::read_cache_tier(json(3)).redis.shards, 3);
-}
-
 }  // namespace
-}  // namespace orderguard::base
+}  // namespace orderguard

@@ -1,4 +1,4 @@
-#include "kube/files.h"
+#include "base/files.h"
 
 #include <sys/stat.h>
 
@@ -7,7 +7,7 @@
 #include <cstring>
 #include <memory>
 
-namespace orderguard::kube {
+namespace orderguard {
 
 Result<std::string> read_file(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -34,4 +34,4 @@ Result<FileIdentity> file_identity(const std::string& path) {
       static_cast<long long>(st.st_mtim.tv_sec) * 1'000'000'000LL + st.st_mtim.tv_nsec};
 }
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

@@ -1,4 +1,4 @@
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 
 #include <gtest/gtest.h>
 

@@ -6,9 +6,9 @@
 #include <string>
 #include <string_view>
 
-#include "kube/result.h"
+#include "base/result.h"
 
-namespace orderguard::kube {
+namespace orderguard {
 
 // A sequence of <decimal number><unit> with units ns, us, µs, ms, s, m, h; a bare
 // "0" is zero. Negative values, empty input, a missing or unknown unit and values
@@ -18,4 +18,4 @@ Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
 // The shortest exact Go-style spelling of `d` ("1h30m", "90s", "250ms", "0s").
 std::string format_duration(std::chrono::nanoseconds d);
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

@@ -1,10 +1,10 @@
-#include "kube/duration.h"
+#include "base/duration.h"
 
 #include <array>
 #include <cstdint>
 #include <limits>
 
-namespace orderguard::kube {
+namespace orderguard {
 namespace {
 
 struct Unit {
@@ -126,4 +126,4 @@ std::string format_duration(std::chrono::nanoseconds d) {
   return out;
 }
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

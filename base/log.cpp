@@ -1,4 +1,4 @@
-#include "kube/log.h"
+#include "base/log.h"
 
 #include <atomic>
 #include <chrono>
@@ -7,26 +7,13 @@
 #include <mutex>
 #include <string>
 
-#include "kube/text.h"
+#include "base/text.h"
+#include "base/time_format.h"
 
 namespace orderguard::log {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
-
-std::string timestamp() {
-  const auto now = std::chrono::system_clock::now();
-  const auto secs = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(millis));
-  return buf;
-}
 
 const char* name(Level level) {
   switch (level) {
@@ -60,7 +47,7 @@ bool enabled(Level level) { return static_cast<int>(level) >= g_level.load(); }
 
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   nlohmann::ordered_json line;
-  line["ts"] = timestamp();
+  line["ts"] = format_rfc3339_millis(std::chrono::system_clock::now());
   line["level"] = name(level);
   line["msg"] = msg;
   if (fields.is_object()) {
@@ -68,7 +55,7 @@ void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   }
   // Fields carry /proc and user input: invalid UTF-8 must not throw out of a log call, and
   // control characters must not reach the terminal of whoever reads the logs.
-  std::string text = kube::dump_for_wire(line);
+  std::string text = dump_for_wire(line);
   text.push_back('\n');
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-namespace orderguard::kube {
+namespace orderguard {
 
 // U+FFFD REPLACEMENT CHARACTER, what invalid UTF-8 becomes.
 inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
@@ -58,4 +58,4 @@ std::string truncate_utf8(std::string_view text, size_t max_bytes);
 std::string dump_for_wire(const nlohmann::json& value, int indent = -1);
 std::string dump_for_wire(const nlohmann::ordered_json& value, int indent = -1);
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

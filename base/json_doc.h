@@ -30,9 +30,9 @@
 #include <string_view>
 #include <vector>
 
-#include "kube/result.h"
+#include "base/result.h"
 
-namespace orderguard::kube {
+namespace orderguard {
 
 class JsonDoc;
 
@@ -169,4 +169,4 @@ class JsonDoc {
   friend class JsonDocParser;
 };
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

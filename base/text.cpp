@@ -1,8 +1,8 @@
-#include "kube/text.h"
+#include "base/text.h"
 
 #include <cstdint>
 
-namespace orderguard::kube {
+namespace orderguard {
 namespace {
 
 // One UTF-8 sequence at a position: the whole sequence when valid, else its maximal invalid
@@ -208,4 +208,4 @@ std::string dump_for_wire(const nlohmann::ordered_json& value, int indent) {
                                          nlohmann::ordered_json::error_handler_t::replace));
 }
 
-}  // namespace orderguard::kube
+}  // namespace orderguard

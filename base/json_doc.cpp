@@ -1,4 +1,4 @@
-#include "kube/json_doc.h"
+#include "base/json_doc.h"
 
 #include <algorithm>
 #include <array>
@@ -14,7 +14,7 @@
 #include <emmintrin.h>
 #endif
 
-namespace orderguard::kube {
+namespace orderguard {
 
 using detail::JsonNode;
 using nlohmann::json;
@@ -336,10 +336,14 @@ json to_json_value(const JsonNode* nodes, uint32_t root) {
 // themselves: while a container is open, its `end` holds the index of the container
 // around it, so nesting costs no allocation and no recursion.
 //
-// run() keeps its state (cursor, node counts, the open container's member count) in
-// locals and inlines the common cases: plain strings, punctuation, literals. Escapes,
-// non-ASCII, numbers and errors take out-of-line paths, which return the cursor after
-// what they read, or nullptr after recording an error.
+// run() is a loop over four states (a value, what follows a value, a member's key, a closing
+// bracket), each a function that reads one token and names the next state. The parse state
+// (cursor, node counts, the open container's member count) is a `Cursor` in run()'s frame;
+// every step is inlined into run() and the cursor's address never leaves it, so GCC keeps it
+// in registers and threads each step's constant answer straight to the next step (the same
+// instructions per byte as one hand-written function with gotos). Escapes, non-ASCII,
+// numbers and errors take out-of-line paths, which return the cursor after what they read,
+// or nullptr after recording an error.
 class JsonDocParser {
  public:
   JsonDocParser(std::string_view text, size_t max_depth, JsonDoc& doc)
@@ -367,6 +371,37 @@ class JsonDocParser {
   // more than the node itself.
   static constexpr uint32_t kChunk = 128;
 
+  struct Cursor {
+    const char* p;
+    JsonNode* chunk;        // kChunk nodes not yet in nodes_
+    uint32_t flushed = 0;   // nodes already in nodes_
+    uint32_t pending = 0;   // nodes in chunk
+    uint32_t open = kNone;  // innermost open container
+    bool in_object = false;
+    uint32_t members = 0;  // of `open`; an enclosing container's count waits in its `size`
+    size_t depth = 0;
+  };
+  enum class Step { kValue, kAfterValue, kMember, kClose, kDone, kFailed };
+
+  // The states. Each reads from c.p and answers the next state.
+  [[gnu::always_inline]] inline Step value(Cursor& c);
+  [[gnu::always_inline]] inline Step after_value(Cursor& c);
+  [[gnu::always_inline]] inline Step member(Cursor& c);
+  [[gnu::always_inline]] inline void close_container(Cursor& c);
+  // The tokens.
+  [[gnu::always_inline]] inline Step open_container(Cursor& c);
+  [[gnu::always_inline]] inline bool string(Cursor& c);
+  [[gnu::always_inline]] inline bool literal(Cursor& c, std::string_view word, JsonType type);
+  [[gnu::always_inline]] inline bool number_token(Cursor& c);
+  [[gnu::always_inline]] inline void skip_space(Cursor& c) const;
+  // The nodes.
+  [[gnu::always_inline]] inline JsonNode& node(Cursor& c, uint32_t index) const {
+    return index >= c.flushed ? c.chunk[index - c.flushed] : nodes_[index];
+  }
+  [[gnu::always_inline]] inline void push(Cursor& c, JsonType type, const char* raw,
+                                          const char* raw_end, uint32_t end_index, const char* str,
+                                          size_t len);
+
   bool fail_at(size_t offset, const char* what) {
     error_at_ = offset;
     error_ = what;
@@ -374,6 +409,14 @@ class JsonDocParser {
   }
   bool fail(const char* at, const char* what) {
     return fail_at(static_cast<size_t>(at - begin_), what);
+  }
+  Step failed(const char* at, const char* what) {
+    fail(at, what);
+    return Step::kFailed;
+  }
+  Step failed_at_end() {
+    fail_at(static_cast<size_t>(end_ - begin_), "unexpected end of input");
+    return Step::kFailed;
   }
   // The out-of-line paths' way to fail.
   std::nullptr_t error_at(const char* at, const char* what) {
@@ -409,130 +452,87 @@ bool JsonDocParser::run() {
 
   // Raw storage: JsonNode's member initializers would zero a JsonNode[] on every parse.
   alignas(JsonNode) std::byte storage[sizeof(JsonNode) * kChunk];
-  auto* const chunk = reinterpret_cast<JsonNode*>(storage);
-  uint32_t flushed = 0;  // nodes already in nodes_
-  uint32_t pending = 0;  // nodes in chunk
-  // The lambdas are all inlined (GCC keeps the state they share in registers only then).
-  auto node = [&](uint32_t index) __attribute__((always_inline))->JsonNode& {
-    return index >= flushed ? chunk[index - flushed] : nodes_[index];
-  };
-  auto push = [&](JsonType type, const char* raw, const char* raw_end, uint32_t end_index,
-                  const char* str, size_t len) __attribute__((always_inline)) {
-    if (pending == kChunk) [[unlikely]] {
-      append(chunk, pending);
-      flushed += pending;
-      pending = 0;
-    }
-    ::new (static_cast<void*>(chunk + pending))
-        JsonNode{.type = type,
-                 .end = end_index,
-                 .size = 0,
-                 .len = static_cast<uint32_t>(len),
-                 .str = str,
-                 .raw_len = static_cast<uint32_t>(raw_end - raw),
-                 .raw = raw};
-    ++pending;
-  };
-
-  const char* p = begin_;
-  const char* const end = end_;
-  auto skip_space = [&]() __attribute__((always_inline)) {
-    // Compact JSON (the API server's) has no whitespace: one test. Formatted JSON mostly
-    // has one space, after ':' and ','.
-    if (p != end && static_cast<unsigned char>(*p) <= ' ') {
-      if (*p == ' ') ++p;
-      while (p != end && is_space(*p)) ++p;
-    }
-  };
-  // At an opening quote.
-  auto string = [&]() __attribute__((always_inline)) {
-    const char* raw = p;
-    const char* str = p + 1;
-    const char* q = skip_plain(str, end);
-    size_t len = static_cast<size_t>(q - str);
-    if (q != end && *q == '"') [[likely]] {
-      p = q + 1;
-    } else {
-      p = string_rest(str, q, &str, &len);
-      if (p == nullptr) return false;
-    }
-    push(JsonType::kString, raw, p, flushed + pending + 1, str, len);
-    return true;
-  };
-  auto literal = [&](std::string_view word, JsonType type) __attribute__((always_inline)) {
-    if (static_cast<size_t>(end - p) < word.size() ||
-        std::memcmp(p, word.data(), word.size()) != 0) {
-      return fail(p, "invalid literal");
-    }
-    push(type, p, p + word.size(), flushed + pending + 1, nullptr, 0);
-    p += word.size();
-    return true;
-  };
+  Cursor c{.p = begin_, .chunk = reinterpret_cast<JsonNode*>(storage)};
 
   // A UTF-8 byte order mark, which nlohmann skips.
-  if (p != end && static_cast<unsigned char>(*p) == 0xEF) {
-    if (size < 3 || static_cast<unsigned char>(p[1]) != 0xBB ||
-        static_cast<unsigned char>(p[2]) != 0xBF) {
-      return fail(p, "invalid byte order mark");
+  if (c.p != end_ && static_cast<unsigned char>(*c.p) == 0xEF) {
+    if (size < 3 || static_cast<unsigned char>(c.p[1]) != 0xBB ||
+        static_cast<unsigned char>(c.p[2]) != 0xBF) {
+      return fail(c.p, "invalid byte order mark");
     }
-    p += 3;
+    c.p += 3;
   }
-  uint32_t open = kNone;  // innermost open container
-  bool in_object = false;
-  uint32_t members = 0;  // of `open`; an enclosing container's count waits in its `size`
-  size_t depth = 0;
-  // At the closing bracket of `open`.
-  auto close_container = [&]() __attribute__((always_inline)) {
-    JsonNode& c = node(open);
-    const uint32_t parent = c.end;
-    c.end = flushed + pending;
-    c.size = members;
-    ++p;
-    c.raw_len = static_cast<uint32_t>(p - c.raw);
-    --depth;
-    open = parent;
-    if (open != kNone) {
-      const JsonNode& o = node(open);
-      members = o.size;
-      in_object = o.type == JsonType::kObject;
+  skip_space(c);
+  Step step = Step::kValue;
+  while (true) {
+    switch (step) {
+      case Step::kValue:
+        step = value(c);
+        break;
+      case Step::kAfterValue:
+        step = after_value(c);
+        break;
+      case Step::kMember:
+        step = member(c);
+        break;
+      case Step::kClose:
+        close_container(c);
+        step = Step::kAfterValue;
+        break;
+      case Step::kDone:
+        skip_space(c);
+        // nlohmann reads a NUL byte as the end of the input and ignores what follows it.
+        if (c.p != end_ && *c.p != '\0') return fail(c.p, "unexpected data after the value");
+        append(c.chunk, c.pending);
+        return true;
+      case Step::kFailed:
+        return false;
     }
-  };
-  skip_space();
+  }
+}
 
-value:
-  if (p == end) return fail_at(size, "unexpected end of input");
-  switch (*p) {
+void JsonDocParser::push(Cursor& c, JsonType type, const char* raw, const char* raw_end,
+                         uint32_t end_index, const char* str, size_t len) {
+  if (c.pending == kChunk) [[unlikely]] {
+    append(c.chunk, c.pending);
+    c.flushed += c.pending;
+    c.pending = 0;
+  }
+  ::new (static_cast<void*>(c.chunk + c.pending))
+      JsonNode{.type = type,
+               .end = end_index,
+               .size = 0,
+               .len = static_cast<uint32_t>(len),
+               .str = str,
+               .raw_len = static_cast<uint32_t>(raw_end - raw),
+               .raw = raw};
+  ++c.pending;
+}
+
+void JsonDocParser::skip_space(Cursor& c) const {
+  // Compact JSON (the API server's) has no whitespace: one test. Formatted JSON mostly has
+  // one space, after ':' and ','.
+  if (c.p != end_ && static_cast<unsigned char>(*c.p) <= ' ') {
+    if (*c.p == ' ') ++c.p;
+    while (c.p != end_ && is_space(*c.p)) ++c.p;
+  }
+}
+
+// At any value.
+JsonDocParser::Step JsonDocParser::value(Cursor& c) {
+  if (c.p == end_) return failed_at_end();
+  switch (*c.p) {
     case '"':
-      if (!string()) return false;
-      break;
+      return string(c) ? Step::kAfterValue : Step::kFailed;
     case '{':
-    case '[': {
-      if (++depth > max_depth_) {
-        depth_error_ = true;
-        return fail(p, "");
-      }
-      if (open != kNone) node(open).size = members;
-      in_object = *p == '{';
-      const uint32_t index = flushed + pending;
-      push(in_object ? JsonType::kObject : JsonType::kArray, p, p, open, nullptr, 0);
-      open = index;
-      members = 0;
-      ++p;
-      skip_space();
-      if (p != end && *p == (in_object ? '}' : ']')) goto close;
-      if (in_object) goto member;
-      ++members;
-      goto value;
-    }
+    case '[':
+      return open_container(c);
     case 't':
-      if (!literal("true", JsonType::kTrue)) return false;
-      break;
+      return literal(c, "true", JsonType::kTrue) ? Step::kAfterValue : Step::kFailed;
     case 'f':
-      if (!literal("false", JsonType::kFalse)) return false;
-      break;
+      return literal(c, "false", JsonType::kFalse) ? Step::kAfterValue : Step::kFailed;
     case 'n':
-      if (!literal("null", JsonType::kNull)) return false;
-      break;
+      return literal(c, "null", JsonType::kNull) ? Step::kAfterValue : Step::kFailed;
     case '-':
     case '0':
     case '1':
@@ -543,55 +543,114 @@ value:
     case '6':
     case '7':
     case '8':
-    case '9': {
-      const char* start = p;
-      p = number(p);
-      if (p == nullptr) return false;
-      push(JsonType::kNumber, start, p, flushed + pending + 1, start,
-           static_cast<size_t>(p - start));
-      break;
-    }
+    case '9':
+      return number_token(c) ? Step::kAfterValue : Step::kFailed;
     case '\0':  // nlohmann's end of input
-      return fail(p, "unexpected end of input");
+      return failed(c.p, "unexpected end of input");
     default:
-      return fail(p, "expected a value");
+      return failed(c.p, "expected a value");
   }
+}
 
-next:
-  if (open == kNone) goto done;
-  skip_space();
-  if (p == end) return fail_at(size, "unexpected end of input");
-  if (*p == ',') {
-    ++p;
-    skip_space();
-    if (in_object) goto member;
-    ++members;
-    goto value;
+// After a value: a separator, the end of its container, or the end of the document.
+JsonDocParser::Step JsonDocParser::after_value(Cursor& c) {
+  if (c.open == kNone) return Step::kDone;
+  skip_space(c);
+  if (c.p == end_) return failed_at_end();
+  if (*c.p == ',') {
+    ++c.p;
+    skip_space(c);
+    if (c.in_object) return Step::kMember;
+    ++c.members;
+    return Step::kValue;
   }
-  if (*p == (in_object ? '}' : ']')) goto close;
-  return fail(p, in_object ? "expected ',' or '}'" : "expected ',' or ']'");
+  if (*c.p == (c.in_object ? '}' : ']')) return Step::kClose;
+  return failed(c.p, c.in_object ? "expected ',' or '}'" : "expected ',' or ']'");
+}
 
-close:
-  close_container();
-  goto next;
+// At an object member: its key and the ':' before its value.
+JsonDocParser::Step JsonDocParser::member(Cursor& c) {
+  if (c.p == end_) return failed_at_end();
+  if (*c.p != '"') return failed(c.p, "expected a string key");
+  ++c.members;
+  if (!string(c)) return Step::kFailed;
+  skip_space(c);
+  if (c.p == end_) return failed_at_end();
+  if (*c.p != ':') return failed(c.p, "expected ':'");
+  ++c.p;
+  skip_space(c);
+  return Step::kValue;
+}
 
-member:
-  if (p == end) return fail_at(size, "unexpected end of input");
-  if (*p != '"') return fail(p, "expected a string key");
-  ++members;
-  if (!string()) return false;
-  skip_space();
-  if (p == end) return fail_at(size, "unexpected end of input");
-  if (*p != ':') return fail(p, "expected ':'");
-  ++p;
-  skip_space();
-  goto value;
+// At '{' or '['.
+JsonDocParser::Step JsonDocParser::open_container(Cursor& c) {
+  if (++c.depth > max_depth_) {
+    depth_error_ = true;
+    return failed(c.p, "");
+  }
+  if (c.open != kNone) node(c, c.open).size = c.members;
+  c.in_object = *c.p == '{';
+  const uint32_t index = c.flushed + c.pending;
+  push(c, c.in_object ? JsonType::kObject : JsonType::kArray, c.p, c.p, c.open, nullptr, 0);
+  c.open = index;
+  c.members = 0;
+  ++c.p;
+  skip_space(c);
+  if (c.p != end_ && *c.p == (c.in_object ? '}' : ']')) return Step::kClose;
+  if (c.in_object) return Step::kMember;
+  ++c.members;
+  return Step::kValue;
+}
 
-done:
-  skip_space();
-  // nlohmann reads a NUL byte as the end of the input and ignores what follows it.
-  if (p != end && *p != '\0') return fail(p, "unexpected data after the value");
-  append(chunk, pending);
+// At the closing bracket of the open container.
+void JsonDocParser::close_container(Cursor& c) {
+  JsonNode& n = node(c, c.open);
+  const uint32_t parent = n.end;
+  n.end = c.flushed + c.pending;
+  n.size = c.members;
+  ++c.p;
+  n.raw_len = static_cast<uint32_t>(c.p - n.raw);
+  --c.depth;
+  c.open = parent;
+  if (c.open != kNone) {
+    const JsonNode& o = node(c, c.open);
+    c.members = o.size;
+    c.in_object = o.type == JsonType::kObject;
+  }
+}
+
+// At an opening quote.
+bool JsonDocParser::string(Cursor& c) {
+  const char* raw = c.p;
+  const char* str = c.p + 1;
+  const char* q = skip_plain(str, end_);
+  size_t len = static_cast<size_t>(q - str);
+  if (q != end_ && *q == '"') [[likely]] {
+    c.p = q + 1;
+  } else {
+    c.p = string_rest(str, q, &str, &len);
+    if (c.p == nullptr) return false;
+  }
+  push(c, JsonType::kString, raw, c.p, c.flushed + c.pending + 1, str, len);
+  return true;
+}
+
+bool JsonDocParser::literal(Cursor& c, std::string_view word, JsonType type) {
+  if (static_cast<size_t>(end_ - c.p) < word.size() ||
+      std::memcmp(c.p, word.data(), word.size()) != 0) {
+    return fail(c.p, "invalid literal");
+  }
+  push(c, type, c.p, c.p + word.size(), c.flushed + c.pending + 1, nullptr, 0);
+  c.p += word.size();
+  return true;
+}
+
+bool JsonDocParser::number_token(Cursor& c) {
+  const char* start = c.p;
+  c.p = number(c.p);
+  if (c.p == nullptr) return false;
+  push(c, JsonType::kNumber, start, c.p, c.flushed + c.pending + 1, start,
+       static_cast<size_t>(c.p - start));
   return true;
 }
 
@@ -917,4 +976,4 @@ bool operator==(const JsonRef& a, const JsonRef& b) {
   }
 }
 
-}  // namespace orderguard::kube
+}  // namespace orderguard
