@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "agent/procfs.h"
+#include "base/json_doc.h"
 #include "base/log.h"
 #include "kube/client.h"
 #include "kube/config.h"
@@ -100,7 +101,9 @@ policy::PolicySet compile_all(const std::vector<kube::ObjectPtr>& objects,
                               std::vector<nlohmann::json>* valid = nullptr) {
   std::vector<policy::CompiledPolicy> compiled;
   for (const kube::ObjectPtr& o : objects) {
-    Result<policy::CompiledPolicy> c = policy::compile(*o);
+    // The informer caches DOMs and compile() reads a JsonRef: one serialization per policy,
+    // only when the policies change.
+    Result<policy::CompiledPolicy> c = policy::compile(JsonDoc::from_json(*o).root());
     if (!c) {
       log::error("MinerPolicy skipped", {{"error", c.error().describe()}});
       continue;

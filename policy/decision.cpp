@@ -97,23 +97,9 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
   if (!exec && !config_kind && !has_pod_spec(input.kind)) {
     return allow("kind " + input.kind + " has no pod spec");
   }
-  // The request's own index on the webhook's path; a DOM is indexed here (tests, audit).
-  JsonDoc object_doc;
-  JsonRef object = input.object_ref;
-  if (!object.valid()) {
-    object_doc = JsonDoc::from_json(input.object);
-    object = object_doc.root();
-  }
+  const JsonRef object = input.object_ref;
   if (being_deleted(object)) return allow("object is being deleted");
-
-  auto old_object = [&input](JsonDoc* old_doc) {
-    JsonRef old = input.old_object_ref;
-    if (!old.valid() && !input.old_object.is_null()) {
-      *old_doc = JsonDoc::from_json(input.old_object);
-      old = old_doc->root();
-    }
-    return old;
-  };
+  const JsonRef old_object = input.old_object_ref;
 
   PodContext pod;
   std::optional<ConfigContext> config;
@@ -126,9 +112,8 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
       d.message = "cannot read the " + input.kind + ": the object is not a JSON object";
       return d;
     }
-    if (input.operation == "UPDATE") {
-      JsonDoc old_doc;
-      if (config_data_unchanged(old_object(&old_doc), object)) return allow("data unchanged");
+    if (input.operation == "UPDATE" && config_data_unchanged(old_object, object)) {
+      return allow("data unchanged");
     }
     config = collect_config_context(object, input.kind);
     // What exemptions look at; a ConfigMap runs as no service account.
@@ -144,13 +129,9 @@ Decision evaluate_span(std::span<const CompiledPolicy* const> policies,
       return d;
     }
     pod = std::move(collected).value();
-    if (input.operation == "UPDATE") {
-      JsonDoc old_doc;
-      const JsonRef old = old_object(&old_doc);
-      if (old.valid() && !old.is_null() &&
-          unchanged(pod_spec(old, input.kind), pod_spec(object, input.kind))) {
-        return allow("pod spec unchanged");
-      }
+    if (input.operation == "UPDATE" && old_object.valid() && !old_object.is_null() &&
+        unchanged(pod_spec(old_object, input.kind), pod_spec(object, input.kind))) {
+      return allow("pod spec unchanged");
     }
   }
   // The request's namespace is authoritative (the API server has already made the object's
@@ -250,7 +231,7 @@ Decision evaluate(const PolicySet& policies, const AdmissionInput& input) {
     }
     for (const CompiledPolicy& p : policies.policies) ptrs.push_back(&p);
     return evaluate_span(ptrs, input);
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {
     Decision d;
     d.allowed = false;
     d.message = std::string("cannot read the object: ") + e.what();
@@ -262,7 +243,7 @@ Decision evaluate(const CompiledPolicy& policy, const AdmissionInput& input) {
   try {
     const CompiledPolicy* ptr = &policy;
     return evaluate_span(std::span<const CompiledPolicy* const>(&ptr, 1), input);
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const std::exception& e) {
     Decision d;
     d.allowed = false;
     d.message = std::string("cannot read the object: ") + e.what();

@@ -37,7 +37,6 @@
 #pragma once
 
 #include <map>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,11 +68,9 @@ struct AdmissionInput {
   // namespaceSelector exemptions cannot match).
   std::optional<std::map<std::string, std::string>> namespace_labels;
   UserInfo user;
-  nlohmann::json object;      // request.object
-  nlohmann::json old_object;  // request.oldObject (UPDATE), else null
-  // The webhook's hot path: request.object and request.oldObject read in place from the
-  // request's index (base/json_doc.h). When valid they are used instead of the DOMs above,
-  // which are then left empty; the document must outlive the evaluate() call.
+  // request.object and request.oldObject (UPDATE), read in place: refs into the request's
+  // index (base/json_doc.h) or into a document the caller holds (the audit's, the tests').
+  // The document must outlive the evaluate() call. An invalid ref reads as null.
   JsonRef object_ref;
   JsonRef old_object_ref;
   // The Quarantine objects in force (null: none), and the wall time their expiry is compared

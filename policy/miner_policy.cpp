@@ -3,6 +3,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <charconv>
 #include <limits>
 
 #include "policy/rules.h"
@@ -10,8 +11,6 @@
 
 namespace orderguard::policy {
 namespace {
-
-using nlohmann::json;
 
 constexpr size_t kMaxSignatureNameLength = 128;
 
@@ -48,66 +47,94 @@ std::string indexed(std::string_view path, size_t i) {
   return std::string(path) + "[" + std::to_string(i) + "]";
 }
 
-const json* member(const json& object, std::string_view key) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
+// Member `key` of `object`; invalid when absent, null, or `object` is not an object (a null
+// field is an absent one).
+JsonRef member(JsonRef object, std::string_view key) {
+  JsonRef v = object.find(key);
+  return v.is_null() ? JsonRef() : v;
 }
 
-// An optional array field; nullptr (and a problem) when it is there but not an array.
-const json* array_field(const json& object, std::string_view key, const std::string& path,
-                        size_t max_entries, Problems* problems) {
-  const json* v = member(object, key);
-  if (v == nullptr) return nullptr;
-  if (!v->is_array()) {
-    problems->add(path, "must be a list");
-    return nullptr;
+// The value of an integer number (no fraction, no exponent, as nlohmann's is_number_integer);
+// nullopt for anything else, and for integers beyond int64, which every caller refuses as out
+// of range anyway.
+std::optional<int64_t> integer(JsonRef v) {
+  if (!v.is_number()) return std::nullopt;
+  const std::string_view text = v.number_text();
+  if (text.find_first_of(".eE") != std::string_view::npos) return std::nullopt;
+  int64_t out = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  return out;
+}
+
+// The members of an object ordered by key, the last of a repeated key only: the order (and
+// so the order of problems) that reading it as a DOM gave.
+std::vector<std::pair<std::string_view, JsonRef>> sorted_members(JsonRef object) {
+  std::vector<std::pair<std::string_view, JsonRef>> out;
+  for (auto it = object.begin(); it != object.end(); ++it) out.emplace_back(it.key(), *it);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Of equal keys, stable_sort kept text order: keep the last of each run.
+  std::vector<std::pair<std::string_view, JsonRef>> unique;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (i + 1 < out.size() && out[i + 1].first == out[i].first) continue;
+    unique.push_back(out[i]);
   }
-  if (v->size() > max_entries) {
+  return unique;
+}
+
+// An optional array field; invalid (and a problem) when it is there but not an array.
+JsonRef array_field(JsonRef object, std::string_view key, const std::string& path,
+                    size_t max_entries, Problems* problems) {
+  const JsonRef v = member(object, key);
+  if (!v.valid()) return {};
+  if (!v.is_array()) {
+    problems->add(path, "must be a list");
+    return {};
+  }
+  if (v.size() > max_entries) {
     problems->add(path, "at most " + std::to_string(max_entries) + " entries");
-    return nullptr;
+    return {};
   }
   return v;
 }
 
-std::vector<std::pair<std::string, std::string>> string_list(const json& object,
-                                                             std::string_view key,
+std::vector<std::pair<std::string, std::string>> string_list(JsonRef object, std::string_view key,
                                                              const std::string& path,
                                                              Problems* problems) {
   std::vector<std::pair<std::string, std::string>> out;  // (value, field path)
-  const json* list = array_field(object, key, path, kMaxListEntries, problems);
-  if (list == nullptr) return out;
-  for (size_t i = 0; i < list->size(); ++i) {
-    const json& item = (*list)[i];
+  const JsonRef list = array_field(object, key, path, kMaxListEntries, problems);
+  size_t i = 0;
+  for (JsonRef item : list) {
     if (!item.is_string()) {
-      problems->add(indexed(path, i), "must be a string");
+      problems->add(indexed(path, i++), "must be a string");
       continue;
     }
-    out.emplace_back(item.get<std::string>(), indexed(path, i));
+    out.emplace_back(std::string(item.string()), indexed(path, i++));
   }
   return out;
 }
 
 // An optional string field; empty when absent.
-std::string string_field(const json& object, std::string_view key, const std::string& path,
+std::string string_field(JsonRef object, std::string_view key, const std::string& path,
                          Problems* problems) {
-  const json* v = member(object, key);
-  if (v == nullptr) return "";
-  if (!v->is_string()) {
+  const JsonRef v = member(object, key);
+  if (!v.valid()) return "";
+  if (!v.is_string()) {
     problems->add(path, "must be a string");
     return "";
   }
-  return v->get<std::string>();
+  return std::string(v.string());
 }
 
-const json* object_field(const json& object, std::string_view key, const std::string& path,
-                         Problems* problems) {
-  const json* v = member(object, key);
-  if (v == nullptr) return nullptr;
-  if (!v->is_object()) {
+JsonRef object_field(JsonRef object, std::string_view key, const std::string& path,
+                     Problems* problems) {
+  const JsonRef v = member(object, key);
+  if (!v.valid()) return {};
+  if (!v.is_object()) {
     problems->add(path, "must be an object");
-    return nullptr;
+    return {};
   }
   return v;
 }
@@ -122,12 +149,12 @@ bool valid_pool_domain(std::string_view d) {
   });
 }
 
-void compile_signatures(const json& spec, CompiledPolicy* policy, Problems* problems) {
-  const json* list = array_field(spec, "signatures", "spec.signatures", kMaxListEntries, problems);
-  if (list == nullptr) return;
-  for (size_t i = 0; i < list->size(); ++i) {
-    std::string path = indexed("spec.signatures", i);
-    const json& item = (*list)[i];
+void compile_signatures(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
+  const JsonRef list =
+      array_field(spec, "signatures", "spec.signatures", kMaxListEntries, problems);
+  size_t i = 0;
+  for (JsonRef item : list) {
+    std::string path = indexed("spec.signatures", i++);
     if (!item.is_object()) {
       problems->add(path, "must be an object");
       continue;
@@ -148,8 +175,8 @@ void compile_signatures(const json& spec, CompiledPolicy* policy, Problems* prob
     } else {
       problems->add(path + ".severity", "must be Strong or Weak");
     }
-    bool has_literal = member(item, "literal") != nullptr;
-    bool has_regex = member(item, "regex") != nullptr;
+    bool has_literal = member(item, "literal").valid();
+    bool has_regex = member(item, "regex").valid();
     if (has_literal == has_regex) {
       problems->add(path, "exactly one of literal and regex is required");
       continue;
@@ -190,24 +217,24 @@ void compile_signatures(const json& spec, CompiledPolicy* policy, Problems* prob
 
 // `empty_would` says what an empty selector would do ("exempt every namespace").
 std::optional<LabelSelector> compile_selector(
-    const json& value, const std::string& path, Problems* problems,
+    JsonRef value, const std::string& path, Problems* problems,
     std::string_view empty_would = "exempt every namespace") {
   LabelSelector selector;
-  if (const json* labels = object_field(value, "matchLabels", path + ".matchLabels", problems)) {
-    for (const auto& [key, v] : labels->items()) {
-      if (!v.is_string()) {
-        problems->add(path + ".matchLabels." + key, "must be a string");
-        continue;
-      }
-      selector.match_labels[key] = v.get<std::string>();
+  const JsonRef labels = object_field(value, "matchLabels", path + ".matchLabels", problems);
+  for (const auto& [key, v] : sorted_members(labels)) {
+    if (!v.is_string()) {
+      problems->add(path + ".matchLabels." + std::string(key), "must be a string");
+      continue;
     }
+    selector.match_labels[std::string(key)] = std::string(v.string());
   }
   std::string exprs_path = path + ".matchExpressions";
-  if (const json* exprs =
-          array_field(value, "matchExpressions", exprs_path, kMaxListEntries, problems)) {
-    for (size_t i = 0; i < exprs->size(); ++i) {
-      std::string p = indexed(exprs_path, i);
-      const json& e = (*exprs)[i];
+  {
+    const JsonRef exprs =
+        array_field(value, "matchExpressions", exprs_path, kMaxListEntries, problems);
+    size_t i = 0;
+    for (JsonRef e : exprs) {
+      std::string p = indexed(exprs_path, i++);
       if (!e.is_object()) {
         problems->add(p, "must be an object");
         continue;
@@ -249,23 +276,24 @@ std::optional<LabelSelector> compile_selector(
   return selector;
 }
 
-void compile_exemptions(const json& spec, CompiledPolicy* policy, Problems* problems) {
-  const json* ex = object_field(spec, "exemptions", "spec.exemptions", problems);
-  if (ex == nullptr) return;
-  for (auto& [ns, path] : string_list(*ex, "namespaces", "spec.exemptions.namespaces", problems)) {
+void compile_exemptions(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
+  const JsonRef ex = object_field(spec, "exemptions", "spec.exemptions", problems);
+  if (!ex.valid()) return;
+  for (auto& [ns, path] : string_list(ex, "namespaces", "spec.exemptions.namespaces", problems)) {
     if (ns.empty()) {
       problems->add(path, "must not be empty");
       continue;
     }
     policy->exemptions.namespaces.insert(ns);
   }
-  if (const json* sel =
-          object_field(*ex, "namespaceSelector", "spec.exemptions.namespaceSelector", problems)) {
+  if (const JsonRef sel =
+          object_field(ex, "namespaceSelector", "spec.exemptions.namespaceSelector", problems);
+      sel.valid()) {
     policy->exemptions.namespace_selector =
-        compile_selector(*sel, "spec.exemptions.namespaceSelector", problems);
+        compile_selector(sel, "spec.exemptions.namespaceSelector", problems);
   }
   for (auto& [sa, path] :
-       string_list(*ex, "serviceAccounts", "spec.exemptions.serviceAccounts", problems)) {
+       string_list(ex, "serviceAccounts", "spec.exemptions.serviceAccounts", problems)) {
     size_t colon = sa.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == sa.size() ||
         sa.find(':', colon + 1) != std::string::npos) {
@@ -282,14 +310,14 @@ bool plausible_namespace_name(std::string_view name) { return !name.empty() && n
 
 namespace {
 
-void compile_agent(const json& spec, CompiledPolicy* policy, Problems* problems) {
-  const json* agent = object_field(spec, "agent", "spec.agent", problems);
-  if (agent == nullptr) return;
-  const json* ex = object_field(*agent, "exclusions", "spec.agent.exclusions", problems);
-  if (ex == nullptr) return;
+void compile_agent(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
+  const JsonRef agent = object_field(spec, "agent", "spec.agent", problems);
+  if (!agent.valid()) return;
+  const JsonRef ex = object_field(agent, "exclusions", "spec.agent.exclusions", problems);
+  if (!ex.valid()) return;
   AgentExclusions& out = policy->agent_exclusions;
   for (auto& [glob, path] :
-       string_list(*ex, "executables", "spec.agent.exclusions.executables", problems)) {
+       string_list(ex, "executables", "spec.agent.exclusions.executables", problems)) {
     Result<ExeGlob> g = ExeGlob::compile(glob);
     if (!g) {
       problems->add(path, g.error().message);
@@ -298,27 +326,27 @@ void compile_agent(const json& spec, CompiledPolicy* policy, Problems* problems)
     out.executables.push_back({std::move(g).value(), path});
   }
   for (auto& [ns, path] :
-       string_list(*ex, "namespaces", "spec.agent.exclusions.namespaces", problems)) {
+       string_list(ex, "namespaces", "spec.agent.exclusions.namespaces", problems)) {
     if (!plausible_namespace_name(ns)) {
       problems->add(path, "must be a namespace name (1 to 63 characters)");
       continue;
     }
     out.namespaces.emplace(ns, path);
   }
-  if (const json* sel =
-          object_field(*ex, "podSelector", "spec.agent.exclusions.podSelector", problems)) {
+  if (const JsonRef sel =
+          object_field(ex, "podSelector", "spec.agent.exclusions.podSelector", problems);
+      sel.valid()) {
     out.pod_selector =
-        compile_selector(*sel, "spec.agent.exclusions.podSelector", problems, "exclude every Pod");
+        compile_selector(sel, "spec.agent.exclusions.podSelector", problems, "exclude every Pod");
   }
 }
 
-void compile_quarantine(const json& spec, CompiledPolicy* policy, Problems* problems) {
-  const json* list =
+void compile_quarantine(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
+  const JsonRef list =
       array_field(spec, "quarantine", "spec.quarantine", kMaxQuarantineEntries, problems);
-  if (list == nullptr) return;
-  for (size_t i = 0; i < list->size(); ++i) {
-    std::string path = indexed("spec.quarantine", i);
-    const json& item = (*list)[i];
+  size_t i = 0;
+  for (JsonRef item : list) {
+    std::string path = indexed("spec.quarantine", i++);
     if (!item.is_object()) {
       problems->add(path, "must be an object");
       continue;
@@ -331,31 +359,30 @@ void compile_quarantine(const json& spec, CompiledPolicy* policy, Problems* prob
   }
 }
 
-void compile_scoring(const json& spec, CompiledPolicy* policy, Problems* problems) {
-  const json* scoring = object_field(spec, "scoring", "spec.scoring", problems);
-  if (scoring == nullptr) return;
-  if (const json* t = member(*scoring, "threshold")) {
-    if (!t->is_number_integer() || t->get<int64_t>() < 1 ||
-        t->get<int64_t>() > std::numeric_limits<int>::max()) {
+void compile_scoring(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
+  const JsonRef scoring = object_field(spec, "scoring", "spec.scoring", problems);
+  if (!scoring.valid()) return;
+  if (const JsonRef t = member(scoring, "threshold"); t.valid()) {
+    const std::optional<int64_t> v = integer(t);
+    if (!v || *v < 1 || *v > std::numeric_limits<int>::max()) {
       problems->add("spec.scoring.threshold", "must be a positive integer");
     } else {
-      policy->scoring.threshold = static_cast<int>(t->get<int64_t>());
+      policy->scoring.threshold = static_cast<int>(*v);
     }
   }
-  if (const json* w = object_field(*scoring, "weights", "spec.scoring.weights", problems)) {
-    for (const auto& [rule, weight] : w->items()) {
-      std::string path = "spec.scoring.weights." + rule;
-      if (find_rule(rule) == nullptr) {
-        problems->add(path, "unknown rule id");
-        continue;
-      }
-      if (!weight.is_number_integer() || weight.get<int64_t>() < 0 ||
-          weight.get<int64_t>() > 1000000) {
-        problems->add(path, "must be an integer between 0 and 1000000");
-        continue;
-      }
-      policy->scoring.weights[rule] = static_cast<int>(weight.get<int64_t>());
+  const JsonRef w = object_field(scoring, "weights", "spec.scoring.weights", problems);
+  for (const auto& [rule, weight] : sorted_members(w)) {
+    std::string path = "spec.scoring.weights." + std::string(rule);
+    if (find_rule(rule) == nullptr) {
+      problems->add(path, "unknown rule id");
+      continue;
     }
+    const std::optional<int64_t> v = integer(weight);
+    if (!v || *v < 0 || *v > 1000000) {
+      problems->add(path, "must be an integer between 0 and 1000000");
+      continue;
+    }
+    policy->scoring.weights[std::string(rule)] = static_cast<int>(*v);
   }
 }
 
@@ -364,38 +391,37 @@ void add_builtins(CompiledPolicy* policy) {
   for (int port : builtin_miner_ports()) policy->miner_ports.insert(port);
 }
 
-Result<CompiledPolicy> compile_unchecked(const json& object) {
+Result<CompiledPolicy> compile_unchecked(JsonRef object) {
   Problems problems;
   CompiledPolicy policy;
   if (!object.is_object()) {
     return make_error(ErrorCode::kInvalid, "MinerPolicy must be a JSON object");
   }
-  if (const json* kind = member(object, "kind");
-      kind != nullptr && (!kind->is_string() || *kind != kMinerPolicyKind)) {
+  if (const JsonRef kind = member(object, "kind");
+      kind.valid() && (!kind.is_string() || kind.string() != kMinerPolicyKind)) {
     problems.add("kind", "must be MinerPolicy");
   }
-  if (const json* api = member(object, "apiVersion");
-      api != nullptr && (!api->is_string() || *api != kMinerPolicyApiVersion)) {
+  if (const JsonRef api = member(object, "apiVersion");
+      api.valid() && (!api.is_string() || api.string() != kMinerPolicyApiVersion)) {
     problems.add("apiVersion", "must be " + std::string(kMinerPolicyApiVersion));
   }
-  if (const json* md = member(object, "metadata"); md != nullptr && md->is_object()) {
-    if (const json* name = member(*md, "name"); name != nullptr && name->is_string()) {
-      policy.name = name->get<std::string>();
+  if (const JsonRef md = member(object, "metadata"); md.is_object()) {
+    if (const JsonRef name = member(md, "name"); name.is_string()) {
+      policy.name = std::string(name.string());
       policy.object_name = policy.name;
     }
-    if (const json* gen = member(*md, "generation"); gen != nullptr && gen->is_number_integer()) {
-      policy.generation = gen->get<int64_t>();
+    if (const std::optional<int64_t> gen = integer(member(md, "generation"))) {
+      policy.generation = *gen;
     }
   }
-  const json empty = json::object();
-  const json* spec = member(object, "spec");
-  if (spec != nullptr && !spec->is_object()) {
+  // An absent spec reads as an empty one: every lookup below finds nothing in an invalid ref.
+  JsonRef spec = member(object, "spec");
+  if (spec.valid() && !spec.is_object()) {
     problems.add("spec", "must be an object");
-    spec = nullptr;
+    spec = JsonRef();
   }
-  if (spec == nullptr) spec = &empty;
 
-  std::string mode = string_field(*spec, "mode", "spec.mode", &problems);
+  std::string mode = string_field(spec, "mode", "spec.mode", &problems);
   if (mode.empty() || mode == "Enforce") {
     policy.mode = Mode::kEnforce;
   } else if (mode == "Audit") {
@@ -403,14 +429,14 @@ Result<CompiledPolicy> compile_unchecked(const json& object) {
   } else {
     problems.add("spec.mode", "must be Enforce or Audit");
   }
-  if (const json* b = member(*spec, "builtinIndicators")) {
-    if (!b->is_boolean()) {
+  if (const JsonRef b = member(spec, "builtinIndicators"); b.valid()) {
+    if (!b.is_boolean()) {
       problems.add("spec.builtinIndicators", "must be true or false");
     } else {
-      policy.builtin_indicators = b->get<bool>();
+      policy.builtin_indicators = b.boolean();
     }
   }
-  for (auto& [glob, path] : string_list(*spec, "blockedImages", "spec.blockedImages", &problems)) {
+  for (auto& [glob, path] : string_list(spec, "blockedImages", "spec.blockedImages", &problems)) {
     Result<ImagePattern> p = ImagePattern::compile(glob);
     if (!p.ok()) {
       problems.add(path, p.error().message);
@@ -419,7 +445,7 @@ Result<CompiledPolicy> compile_unchecked(const json& object) {
     policy.blocked_images.push_back(std::move(p).value());
   }
   for (auto& [digest, path] :
-       string_list(*spec, "blockedDigests", "spec.blockedDigests", &problems)) {
+       string_list(spec, "blockedDigests", "spec.blockedDigests", &problems)) {
     if (Status s = validate_digest(digest); !s.ok()) {
       problems.add(path, s.error().message);
       continue;
@@ -427,7 +453,7 @@ Result<CompiledPolicy> compile_unchecked(const json& object) {
     policy.blocked_digests.insert(digest);
   }
   for (auto& [entry, path] :
-       string_list(*spec, "allowedRegistries", "spec.allowedRegistries", &problems)) {
+       string_list(spec, "allowedRegistries", "spec.allowedRegistries", &problems)) {
     Result<RegistryPrefix> r = RegistryPrefix::parse(entry);
     if (!r.ok()) {
       problems.add(path, r.error().message);
@@ -435,30 +461,33 @@ Result<CompiledPolicy> compile_unchecked(const json& object) {
     }
     policy.allowed_registries.push_back(std::move(r).value());
   }
-  compile_signatures(*spec, &policy, &problems);
+  compile_signatures(spec, &policy, &problems);
   if (policy.builtin_indicators) add_builtins(&policy);
-  for (auto& [host, path] : string_list(*spec, "poolHosts", "spec.poolHosts", &problems)) {
+  for (auto& [host, path] : string_list(spec, "poolHosts", "spec.poolHosts", &problems)) {
     if (!valid_pool_domain(host)) {
       problems.add(path, "must be a DNS name");
       continue;
     }
     policy.pool_domains.add(host);
   }
-  if (const json* ports =
-          array_field(*spec, "minerPorts", "spec.minerPorts", kMaxListEntries, &problems)) {
-    for (size_t i = 0; i < ports->size(); ++i) {
-      const json& p = (*ports)[i];
-      if (!p.is_number_integer() || p.get<int64_t>() < 1 || p.get<int64_t>() > 65535) {
-        problems.add(indexed("spec.minerPorts", i), "must be a port number (1-65535)");
+  {
+    const JsonRef ports =
+        array_field(spec, "minerPorts", "spec.minerPorts", kMaxListEntries, &problems);
+    size_t i = 0;
+    for (JsonRef p : ports) {
+      const size_t at = i++;
+      const std::optional<int64_t> port = integer(p);
+      if (!port || *port < 1 || *port > 65535) {
+        problems.add(indexed("spec.minerPorts", at), "must be a port number (1-65535)");
         continue;
       }
-      policy.miner_ports.insert(static_cast<int>(p.get<int64_t>()));
+      policy.miner_ports.insert(static_cast<int>(*port));
     }
   }
-  compile_exemptions(*spec, &policy, &problems);
-  compile_quarantine(*spec, &policy, &problems);
-  compile_scoring(*spec, &policy, &problems);
-  compile_agent(*spec, &policy, &problems);
+  compile_exemptions(spec, &policy, &problems);
+  compile_quarantine(spec, &policy, &problems);
+  compile_scoring(spec, &policy, &problems);
+  compile_agent(spec, &policy, &problems);
 
   if (!problems.empty()) return problems.to_error(policy.name);
   return policy;
@@ -527,13 +556,9 @@ int Scoring::weight(std::string_view rule_id, int default_weight) const {
   return it == weights.end() ? default_weight : it->second;
 }
 
-Result<CompiledPolicy> compile(const nlohmann::json& miner_policy) {
-  try {
-    return compile_unchecked(miner_policy);
-  } catch (const nlohmann::json::exception& e) {
-    // Every access above checks types first; this is a last line of defence.
-    return make_error(ErrorCode::kInvalid, std::string("MinerPolicy is invalid: ") + e.what());
-  }
+Result<CompiledPolicy> compile(JsonRef miner_policy) {
+  // JsonRef reads never throw; what can (allocation) is no input's doing.
+  return compile_unchecked(miner_policy);
 }
 
 CompiledPolicy built_in_default() {

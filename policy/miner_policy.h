@@ -34,6 +34,10 @@
 // - compile() validates everything and reports every problem at once as one kInvalid error
 //   naming each field, e.g. `spec.signatures[2].regex: invalid regex: missing ): (a+`; the
 //   webhook refuses such a MinerPolicy at admission with that message. It never throws.
+// - compile() reads the object through JsonRef, as the policy reads every object
+//   (one read model: the webhook's index of a request, or a document the caller holds).
+//   A null field is an absent one; an integer field takes only numbers written without
+//   fraction or exponent, as a DOM's is_number_integer did.
 // - User regexes are RE2 (linear time) with bounded pattern length and program size, so a
 //   policy cannot make the webhook or the agent hang.
 // - A CompiledPolicy is immutable after compile() and safe to share between threads.
@@ -79,7 +83,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -87,6 +90,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_doc.h"
 #include "base/result.h"
 #include "policy/exe_glob.h"
 #include "policy/finding.h"
@@ -202,8 +206,9 @@ struct CompiledPolicy {
 bool plausible_namespace_name(std::string_view name);
 
 // Validates and compiles a MinerPolicy object (apiVersion/kind optional; metadata.name used
-// for messages). All problems are reported together.
-Result<CompiledPolicy> compile(const nlohmann::json& miner_policy);
+// for messages). All problems are reported together. The object is read in place; the
+// CompiledPolicy owns what it keeps.
+Result<CompiledPolicy> compile(JsonRef miner_policy);
 
 // Enforce, built-in indicators, nothing else: what applies when no MinerPolicy exists.
 CompiledPolicy built_in_default();

@@ -317,11 +317,6 @@ Result<PodContext> collect_pod_context(JsonRef object, std::string_view kind) {
   return ctx;
 }
 
-Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string_view kind) {
-  const JsonDoc doc = JsonDoc::from_json(object);
-  return collect_pod_context(doc.root(), kind);
-}
-
 PodContext collect_exec_context(JsonRef pod_exec_options) {
   PodContext ctx;
   ctx.kind = "PodExecOptions";
@@ -330,11 +325,6 @@ PodContext collect_exec_context(JsonRef pod_exec_options) {
   append_strings(pod_exec_options.find("command"), &tokens);
   add_text_site(pod_exec_options.string_member("container"), 0, "command", tokens, &ctx.texts);
   return ctx;
-}
-
-PodContext collect_exec_context(const nlohmann::json& pod_exec_options) {
-  const JsonDoc doc = JsonDoc::from_json(pod_exec_options);
-  return collect_exec_context(doc.root());
 }
 
 }  // namespace orderguard::policy

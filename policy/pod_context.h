@@ -13,14 +13,13 @@
 // - Malformed parts (a container that is not an object, a non-string arg) are skipped: the
 //   API server validates the schema, this only needs to never crash.
 // - The object is read through JsonRef (the webhook's index of the request, with no
-//   copy of the request); the nlohmann overloads index a serialized copy first. The
-//   PodContext owns what it keeps and does not refer to the object afterwards.
+//   copy of the request). The PodContext owns what it keeps and does not refer to the object
+//   afterwards.
 // - Field paths of text tokens are built only when asked for (token_path), which is only
 //   when a rule reports something: most requests report nothing.
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,11 +83,9 @@ struct PodContext {
 
 // For any kind with a pod spec (workload.h); kInvalid otherwise.
 Result<PodContext> collect_pod_context(JsonRef object, std::string_view kind);
-Result<PodContext> collect_pod_context(const nlohmann::json& object, std::string_view kind);
 
 // For pods/exec CONNECT: the PodExecOptions object's command, as one text site
 // ("command[i]"), so `kubectl exec ... -- xmrig` meets the same signature rules.
 PodContext collect_exec_context(JsonRef pod_exec_options);
-PodContext collect_exec_context(const nlohmann::json& pod_exec_options);
 
 }  // namespace orderguard::policy

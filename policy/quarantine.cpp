@@ -19,22 +19,22 @@ using Problems = std::vector<std::pair<std::string, std::string>>;
 constexpr size_t kMaxNameBytes = 253;
 constexpr size_t kHashHexChars = 32;  // 128 bits: no collision can be searched for
 
-const json* member(const json& object, std::string_view key) {
-  if (!object.is_object()) return nullptr;
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
+// Member `key` of `object`; invalid when absent, null, or `object` is not an object (a null
+// field is an absent one, as the API server's defaulting treats it).
+JsonRef member(JsonRef object, std::string_view key) {
+  JsonRef v = object.find(key);
+  return v.is_null() ? JsonRef() : v;
 }
 
-std::string string_field(const json& object, std::string_view key, const std::string& path,
+std::string string_field(JsonRef object, std::string_view key, const std::string& path,
                          Problems* problems) {
-  const json* v = member(object, key);
-  if (v == nullptr) return "";
-  if (!v->is_string()) {
+  const JsonRef v = member(object, key);
+  if (!v.valid()) return "";
+  if (!v.is_string()) {
     problems->emplace_back(path, "must be a string");
     return "";
   }
-  return v->get<std::string>();
+  return std::string(v.string());
 }
 
 // A bare digest ("sha256:..") or an image reference.
@@ -120,8 +120,7 @@ bool QuarantineEntry::matches_image(const ImageRef& ref) const {
   return image_ref->digest.empty();
 }
 
-Problems read_quarantine_fields(const json& fields, const std::string& path,
-                                QuarantineEntry* entry) {
+Problems read_quarantine_fields(JsonRef fields, const std::string& path, QuarantineEntry* entry) {
   Problems problems;
   const std::string scope = string_field(fields, "scope", path + ".scope", &problems);
   if (scope.empty() || scope == "Workload") {
@@ -138,12 +137,12 @@ Problems read_quarantine_fields(const json& fields, const std::string& path,
   entry->time = string_field(fields, "time", path + ".time", &problems);
   entry->node_name = string_field(fields, "nodeName", path + ".nodeName", &problems);
   entry->created_by = string_field(fields, "createdBy", path + ".createdBy", &problems);
-  if (const json* w = member(fields, "workload")) {
-    if (!w->is_object()) {
+  if (const JsonRef w = member(fields, "workload"); w.valid()) {
+    if (!w.is_object()) {
       problems.emplace_back(path + ".workload", "must be an object");
     } else {
-      entry->workload.kind = string_field(*w, "kind", path + ".workload.kind", &problems);
-      entry->workload.name = string_field(*w, "name", path + ".workload.name", &problems);
+      entry->workload.kind = string_field(w, "kind", path + ".workload.kind", &problems);
+      entry->workload.name = string_field(w, "name", path + ".workload.name", &problems);
     }
   }
   const std::string expires = string_field(fields, "expiresAt", path + ".expiresAt", &problems);
@@ -177,19 +176,16 @@ Problems read_quarantine_fields(const json& fields, const std::string& path,
   return problems;
 }
 
-Result<QuarantineEntry> compile_quarantine(const json& object) {
-  const json* meta = member(object, "metadata");
-  const json* name = meta != nullptr ? member(*meta, "name") : nullptr;
-  const std::string object_name =
-      name != nullptr && name->is_string() ? name->get<std::string>() : std::string();
+Result<QuarantineEntry> compile_quarantine(JsonRef object) {
+  const std::string object_name(member(object, "metadata").string_member("name"));
   QuarantineEntry entry;
   entry.field_path = "Quarantine " + object_name;
   Problems problems;
-  const json* spec = member(object, "spec");
-  if (spec == nullptr || !spec->is_object()) {
+  const JsonRef spec = member(object, "spec");
+  if (!spec.is_object()) {
     problems.emplace_back("spec", "required");
   } else {
-    problems = read_quarantine_fields(*spec, "spec", &entry);
+    problems = read_quarantine_fields(spec, "spec", &entry);
   }
   if (problems.empty()) return entry;
   std::string message = "Quarantine";

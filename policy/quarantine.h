@@ -29,7 +29,8 @@
 //   and exemptions say: an object is an explicit decision about one workload or image, and
 //   deleting it is how it is lifted.
 // - compile_quarantine() validates a Quarantine object and reports every problem at once as
-//   one kInvalid error; it never throws.
+//   one kInvalid error; it never throws. It reads the object through JsonRef; building
+//   one (to_quarantine_object, to_json) gives an nlohmann DOM, the model for writing JSON.
 // - quarantine_name() is deterministic: the same workload (namespace, kind, name), or the same
 //   image (its digest when known, else the reference), always gives the same name, and
 //   different ones never do. The agent therefore only ever creates, and reads AlreadyExists as
@@ -48,6 +49,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/json_doc.h"
 #include "base/result.h"
 #include "base/time_format.h"
 #include "policy/image_ref.h"
@@ -95,11 +97,12 @@ struct QuarantineEntry {
 // (scope, image, namespace, workload, reason, time, nodeName, createdBy, expiresAt) from
 // `fields` into `entry`. Problems are (field path under `path`, message); none means `entry`
 // is usable.
-std::vector<std::pair<std::string, std::string>> read_quarantine_fields(
-    const nlohmann::json& fields, const std::string& path, QuarantineEntry* entry);
+std::vector<std::pair<std::string, std::string>> read_quarantine_fields(JsonRef fields,
+                                                                        const std::string& path,
+                                                                        QuarantineEntry* entry);
 
 // A Quarantine object, compiled. field_path is "Quarantine <name>".
-Result<QuarantineEntry> compile_quarantine(const nlohmann::json& object);
+Result<QuarantineEntry> compile_quarantine(JsonRef object);
 
 // The object name for `entry` (see the contract above): a DNS subdomain of at most 253 bytes.
 std::string quarantine_name(const QuarantineEntry& entry);

@@ -122,14 +122,19 @@ policy::Decision deny(std::string message) {
   return d;
 }
 
+// What a request without an object is read as (an empty object, as when the request was a
+// DOM and `value("object", json::object())` stood in for it).
+JsonRef object_or_empty(JsonRef object) {
+  static const JsonDoc kEmpty = JsonDoc::parse("{}").value();
+  return object.valid() ? object : kEmpty.root();
+}
+
 // MinerPolicy objects are checked by compiling them: what cannot be compiled
 // would otherwise be silently ignored by every webhook replica and agent.
-policy::Decision decide_miner_policy(JsonRef request) {
-  const std::string_view op = request.string_member("operation");
+policy::Decision decide_miner_policy(const Request& request) {
   policy::Decision d;
-  if (op != "CREATE" && op != "UPDATE") return d;
-  JsonRef object = request.find("object");
-  auto compiled = policy::compile(object.valid() ? object.to_json() : json::object());
+  if (request.operation != "CREATE" && request.operation != "UPDATE") return d;
+  auto compiled = policy::compile(object_or_empty(request.object));
   if (!compiled.ok()) return deny("invalid MinerPolicy: " + compiled.error().message);
   if (!compiled->quarantine.empty()) {
     // Entries there make GitOps tools see drift; objects replace them (README, "Quarantine").
@@ -140,47 +145,61 @@ policy::Decision decide_miner_policy(JsonRef request) {
   return d;
 }
 
-policy::Decision decide_quarantine(JsonRef request) {
-  const std::string_view op = request.string_member("operation");
+policy::Decision decide_quarantine(const Request& request) {
   policy::Decision d;
-  if (op != "CREATE" && op != "UPDATE") return d;
-  JsonRef object = request.find("object");
-  auto compiled = policy::compile_quarantine(object.valid() ? object.to_json() : json::object());
+  if (request.operation != "CREATE" && request.operation != "UPDATE") return d;
+  auto compiled = policy::compile_quarantine(object_or_empty(request.object));
   if (!compiled.ok()) return deny("invalid Quarantine: " + compiled.error().message);
   return d;
 }
 
-// The decision for request (an object), read in place: the object and old object are
-// handed to the policy as refs into the request's document, uncopied.
-policy::Decision decide_request(JsonRef request, const AdmissionContext& context) {
-  const JsonRef kind_obj = request.find("kind");
-  const std::string kind(kind_obj.string_member("kind"));
-  const std::string_view group = kind_obj.string_member("group");
-  if (kind == policy::kMinerPolicyKind && group == "security.orderguard.io") {
+// The fields of an AdmissionRequest (an object), as views into its document.
+Request read_request(JsonRef request) {
+  Request r;
+  const JsonRef kind = request.find("kind");
+  r.group = kind.string_member("group");
+  r.kind = kind.string_member("kind");
+  r.sub_resource = request.string_member("subResource");
+  r.operation = request.string_member("operation");
+  r.namespace_name = request.string_member("namespace");
+  r.name = request.string_member("name");
+  r.user_info = request.find("userInfo");
+  r.object = request.find("object");
+  r.old_object = request.find("oldObject");
+  return r;
+}
+
+}  // namespace
+
+// The object and old object are handed to the policy as refs into the caller's document,
+// uncopied.
+policy::Decision decide(const Request& request, const AdmissionContext& context) {
+  if (request.kind == policy::kMinerPolicyKind && request.group == "security.orderguard.io") {
     return decide_miner_policy(request);
   }
-  if (kind == policy::kQuarantineKind && group == "security.orderguard.io") {
+  if (request.kind == policy::kQuarantineKind && request.group == "security.orderguard.io") {
     return decide_quarantine(request);
   }
-  if (group == "tiers.orderguard.io") {
+  if (request.group == "tiers.orderguard.io") {
     // The CRD schema refuses what is malformed; what depends on other objects
     // (references, zones) is only a warning: the other object may come next.
     policy::Decision d;
-    const std::string_view op = request.string_member("operation");
+    const std::string_view op = request.operation;
     if (context.tier_warnings && (op == "CREATE" || op == "UPDATE")) {
-      const JsonRef object = request.find("object");
-      d.warnings = context.tier_warnings(kind, object.valid() ? object.to_json() : json::object());
+      d.warnings =
+          context.tier_warnings(std::string(request.kind),
+                                request.object.valid() ? request.object.to_json() : json::object());
     }
     return d;
   }
 
   policy::AdmissionInput input;
-  input.kind = kind;
-  input.sub_resource = std::string(request.string_member("subResource"));
-  input.operation = std::string(request.string_member("operation"));
-  input.namespace_name = std::string(request.string_member("namespace"));
-  input.name = std::string(request.string_member("name"));
-  if (const JsonRef user = request.find("userInfo"); user.is_object()) {
+  input.kind = std::string(request.kind);
+  input.sub_resource = std::string(request.sub_resource);
+  input.operation = std::string(request.operation);
+  input.namespace_name = std::string(request.namespace_name);
+  input.name = std::string(request.name);
+  if (const JsonRef user = request.user_info; user.is_object()) {
     input.user.username = std::string(user.string_member("username"));
     if (const JsonRef groups = user.find("groups"); groups.is_array()) {
       for (JsonRef g : groups) {
@@ -188,12 +207,9 @@ policy::Decision decide_request(JsonRef request, const AdmissionContext& context
       }
     }
   }
-  // A missing object reads as null, as it did when the request was a DOM.
-  static const JsonDoc kNull = JsonDoc::parse("null").value();
-  input.object_ref = request.find("object");
-  if (!input.object_ref.valid()) input.object_ref = kNull.root();
-  input.old_object_ref = request.find("oldObject");
-  if (!input.old_object_ref.valid()) input.old_object_ref = kNull.root();
+  // A missing object or old object reads as null (policy/decision.h).
+  input.object_ref = request.object;
+  input.old_object_ref = request.old_object;
   if (context.namespace_labels && !input.namespace_name.empty()) {
     input.namespace_labels = context.namespace_labels(input.namespace_name);
   }
@@ -203,6 +219,8 @@ policy::Decision decide_request(JsonRef request, const AdmissionContext& context
   const auto& policies = context.policies ? *context.policies : *kDefault;
   return policy::evaluate(policies, input);
 }
+
+namespace {
 
 // {"allowed":true,"uid":...}: the answer to most requests, without building a DOM.
 std::string plain_allow_body(std::string_view uid) {
@@ -214,13 +232,6 @@ std::string plain_allow_body(std::string_view uid) {
 }
 
 }  // namespace
-
-policy::Decision decide(const json& request, const AdmissionContext& context) {
-  // request.value() throws type_error for anything but an object, as it always did here.
-  if (!request.is_object()) (void)request.value("kind", json::object());
-  const JsonDoc doc = JsonDoc::from_json(request);
-  return decide_request(doc.root(), context);
-}
 
 AdmissionReply review(std::string_view body, const AdmissionContext& context) {
   Result<JsonDoc> parsed = JsonDoc::parse(body);
@@ -269,7 +280,7 @@ AdmissionReply review(std::string_view body, const AdmissionContext& context) {
 
   policy::Decision d;
   try {
-    d = decide_request(request, context);
+    d = decide(read_request(request), context);
   } catch (const std::exception& e) {
     // A bug must not turn into an allow: refuse, and say why.
     d = deny(std::string("internal error while evaluating the request: ") + e.what());

@@ -28,11 +28,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "base/json_doc.h"
 #include "policy/decision.h"
 #include "policy/miner_policy.h"
 #include "policy/quarantine.h"
@@ -75,7 +77,22 @@ struct AdmissionReply {
 
 AdmissionReply review(std::string_view body, const AdmissionContext& context);
 
-// The decision for a request already decoded; exposed for tests and the audit.
-policy::Decision decide(const nlohmann::json& request, const AdmissionContext& context);
+// An AdmissionRequest's fields as decide() reads them: views into a request's document
+// (review), or made up by the audit for an object it lists. Every view and ref must outlive
+// the decide() call; an invalid object or old object reads as null.
+struct Request {
+  std::string_view group;         // request.kind.group
+  std::string_view kind;          // request.kind.kind
+  std::string_view sub_resource;  // request.subResource
+  std::string_view operation;     // CREATE, UPDATE, DELETE, CONNECT
+  std::string_view namespace_name;
+  std::string_view name;
+  JsonRef user_info;  // request.userInfo; invalid: no requester (the audit)
+  JsonRef object;
+  JsonRef old_object;
+};
+
+// The decision for a request already read; exposed for tests and the audit.
+policy::Decision decide(const Request& request, const AdmissionContext& context);
 
 }  // namespace orderguard::webhook

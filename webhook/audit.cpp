@@ -22,6 +22,13 @@ void add_unique(std::vector<std::string>& list, const std::string& value) {
   if (std::find(list.begin(), list.end(), value) == list.end()) list.push_back(value);
 }
 
+// The items of a list response, in place: value("items", ...) would copy every object.
+const json& items_of(const json& list) {
+  static const json kNone = json::array();
+  auto it = list.find("items");
+  return it != list.end() && it->is_array() ? *it : kNone;
+}
+
 }  // namespace
 
 const kube::Resource kReplicationControllers{"", "v1", "replicationcontrollers", true,
@@ -41,21 +48,22 @@ const std::vector<kube::Resource>& audited_config_resources() {
   return kResources;
 }
 
-json create_request(const kube::Resource& r, const json& object) {
-  const json meta = object.is_object() ? object.value("metadata", json::object()) : json::object();
-  return {{"uid", "audit"},
-          {"kind", {{"group", r.group}, {"version", r.version}, {"kind", r.kind}}},
-          {"resource", {{"group", r.group}, {"version", r.version}, {"resource", r.plural}}},
-          {"operation", "CREATE"},
-          {"namespace", meta.value("namespace", "")},
-          {"name", meta.value("name", "")},
-          {"userInfo", json::object()},
-          {"object", object}};
+Request create_request(const kube::Resource& r, JsonRef object) {
+  const JsonRef meta = object.find("metadata");
+  Request request;
+  request.group = r.group;
+  request.kind = r.kind;
+  request.operation = "CREATE";
+  request.namespace_name = meta.string_member("namespace");
+  request.name = meta.string_member("name");
+  request.object = object;
+  return request;
 }
 
 std::optional<Violation> audit_object(const kube::Resource& r, const json& object,
                                       const AdmissionContext& context) {
-  const policy::Decision d = decide(create_request(r, object), context);
+  const JsonDoc doc = JsonDoc::from_json(object);
+  const policy::Decision d = decide(create_request(r, doc.root()), context);
   Violation v;
   for (const auto& f : d.findings) {
     if (f.severity != policy::Severity::kStrong) continue;
@@ -67,10 +75,11 @@ std::optional<Violation> audit_object(const kube::Resource& r, const json& objec
     for (const auto& p : *names) add_unique(v.policies, p);
   }
   if (v.causes.empty()) v.causes.push_back(d.message);  // refused without a finding
-  const json meta = object.value("metadata", json::object());
   json regarding_meta = json::object();
-  for (const char* key : {"namespace", "name", "uid", "resourceVersion"}) {
-    if (meta.contains(key)) regarding_meta[key] = meta[key];
+  if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
+    for (const char* key : {"namespace", "name", "uid", "resourceVersion"}) {
+      if (auto it = meta->find(key); it != meta->end()) regarding_meta[key] = *it;
+    }
   }
   v.regarding = {{"apiVersion", r.api_version()}, {"kind", r.kind}, {"metadata", regarding_meta}};
   return v;
@@ -124,7 +133,7 @@ AuditResult Auditor::run_once() {
       result.errors.push_back(r.plural + ": " + list.error().describe());
       continue;
     }
-    for (const auto& item : list->value("items", json::array())) check(r, item);
+    for (const auto& item : items_of(*list)) check(r, item);
   }
   // ConfigMaps and Secrets are many and up to 1 MiB each: streamed in pages and checked one
   // at a time, never all held (nor cached between passes). Violations found before a list
@@ -173,10 +182,11 @@ void Auditor::write_policy_status(const AdmissionContext& context,
     result->errors.push_back("minerpolicies: " + policies.error().describe());
     return;
   }
-  for (const auto& p : policies->value("items", json::array())) {
+  for (const auto& p : items_of(*policies)) {
     const json meta = p.value("metadata", json::object());
     const std::string name = meta.value("name", "");
-    if (auto compiled = policy::compile(p); !compiled.ok()) {
+    // One serialization per policy per pass: there are few, and compile() reads a JsonRef.
+    if (auto compiled = policy::compile(JsonDoc::from_json(p).root()); !compiled.ok()) {
       invalid->push_back({{{"apiVersion", kMinerPolicies.api_version()},
                            {"kind", kMinerPolicies.kind},
                            {"metadata", {{"name", name}, {"uid", meta.value("uid", "")}}}},
@@ -226,8 +236,9 @@ void Auditor::delete_expired_quarantines(std::chrono::system_clock::time_point n
     result->errors.push_back("quarantines: " + list.error().describe());
     return;
   }
-  for (const auto& q : list->value("items", json::array())) {
-    auto entry = policy::compile_quarantine(q);
+  for (const auto& q : items_of(*list)) {
+    // One serialization per Quarantine per pass, as for the policies above.
+    auto entry = policy::compile_quarantine(JsonDoc::from_json(q).root());
     const json meta = q.value("metadata", json::object());
     if (!entry.ok()) {
       invalid->push_back(

@@ -72,11 +72,13 @@ struct Violation {
 };
 
 // The AdmissionRequest admission would have seen when `object` of resource `r`
-// was created.
-nlohmann::json create_request(const kube::Resource& r, const nlohmann::json& object);
+// was created (views into `r` and `object`'s document).
+Request create_request(const kube::Resource& r, JsonRef object);
 
 // The violation in `object`, or nullopt when admission would allow it cleanly
-// (weak findings only, exempt, or nothing found).
+// (weak findings only, exempt, or nothing found). The object is serialized and indexed
+// once (JsonDoc), and decided on refs into that copy: the only copy of it the audit
+// makes, freed on return.
 std::optional<Violation> audit_object(const kube::Resource& r, const nlohmann::json& object,
                                       const AdmissionContext& context);
 

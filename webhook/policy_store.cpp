@@ -1,5 +1,6 @@
 #include "webhook/policy_store.h"
 
+#include "base/json_doc.h"
 #include "base/log.h"
 
 namespace orderguard::webhook {
@@ -13,7 +14,9 @@ std::map<std::string, std::string> PolicyStore::update(
   std::vector<policy::CompiledPolicy> compiled;
   std::map<std::string, std::string> failures;
   for (const auto& obj : miner_policies) {
-    auto p = policy::compile(obj);
+    // The informer caches DOMs and compile() reads a JsonRef: one serialization per policy,
+    // only when the policies change.
+    auto p = policy::compile(JsonDoc::from_json(obj).root());
     if (p.ok()) {
       compiled.push_back(std::move(p).value());
       continue;
@@ -41,7 +44,8 @@ std::map<std::string, std::string> PolicyStore::update_quarantines(
   std::vector<policy::QuarantineEntry> entries;
   std::map<std::string, std::string> failures;
   for (const auto& obj : quarantines) {
-    auto e = policy::compile_quarantine(obj);
+    // As for the policies: one serialization per object, only when the objects change.
+    auto e = policy::compile_quarantine(JsonDoc::from_json(obj).root());
     if (e.ok()) {
       entries.push_back(std::move(e).value());
       continue;

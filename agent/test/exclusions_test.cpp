@@ -11,6 +11,7 @@
 #include "agent/report.h"
 #include "agent/run.h"
 #include "agent/scanner.h"
+#include "base/json_doc.h"
 
 namespace orderguard::agent {
 namespace {
@@ -181,15 +182,16 @@ TEST(PodExclusions, NamespaceAndSelectorsFromFlagsAndPolicies) {
   flags.pod_labels = {"team=render"};
   Result<ExclusionConfig> config = exclusions_from_flags(flags);
   ASSERT_TRUE(config.ok());
-  Result<policy::CompiledPolicy> p = policy::compile(
-      {{"metadata", {{"name", "corp"}}},
-       {"spec",
-        {{"agent",
-          {{"exclusions",
-            {{"namespaces", {"batch"}},
-             {"podSelector",
-              {{"matchExpressions",
-                {{{"key", "tier"}, {"operator", "In"}, {"values", {"hpc"}}}}}}}}}}}}}});
+  const JsonDoc doc = JsonDoc::from_json(nlohmann::json{
+      {"metadata", {{"name", "corp"}}},
+      {"spec",
+       {{"agent",
+         {{"exclusions",
+           {{"namespaces", {"batch"}},
+            {"podSelector",
+             {{"matchExpressions",
+               {{{"key", "tier"}, {"operator", "In"}, {"values", {"hpc"}}}}}}}}}}}}}});
+  Result<policy::CompiledPolicy> p = policy::compile(doc.root());
   ASSERT_TRUE(p.ok()) << p.error().message;
   std::vector<policy::CompiledPolicy> compiled;
   compiled.push_back(std::move(p).value());

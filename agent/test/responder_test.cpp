@@ -12,6 +12,7 @@
 
 #include "agent/test/fake_client.h"
 #include "agent/test/test_util.h"
+#include "base/json_doc.h"
 #include "policy/finding.h"
 
 namespace orderguard::agent {
@@ -302,7 +303,7 @@ TEST(QuarantineObject, RecordsNodeAgentPodAndExpiry) {
             format_rfc3339(clock.wall_now() + std::chrono::hours(72)));  // FakeClock's wall time
   EXPECT_NE(q["spec"].value("reason", "").find("on node node-a"), std::string::npos) << q.dump();
   // It compiles as the webhook will read it.
-  EXPECT_TRUE(policy::compile_quarantine(q).ok());
+  EXPECT_TRUE(policy::compile_quarantine(JsonDoc::from_json(q).root()).ok());
 }
 
 TEST(QuarantineObject, NoPodNameNoExpiryLeavesThoseFieldsOut) {

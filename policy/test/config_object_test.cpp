@@ -250,7 +250,7 @@ TEST(ConfigObjectTest, ExemptNamespaceAndUnchangedUpdateAreAllowed) {
   EXPECT_EQ(d.audit_annotations["miner-decision"], "exempt");
 
   // A label change of an existing ConfigMap: its data did not change.
-  AdmissionInput in = testing::admission_for(miner, "UPDATE");
+  testing::Input in = testing::admission_for(miner, "UPDATE");
   in.old_object = miner;
   in.object["metadata"]["labels"] = {{"a", "b"}};
   Decision u = evaluate(combine({}), in);
@@ -297,7 +297,7 @@ TEST(ConfigObjectTest, HostileInputNeverCrashes) {
   Decision d = decide(secret({{"b", bad_utf8}}));
   EXPECT_FALSE(d.allowed) << d.message;
   // Not an object: refused, not allowed unchecked.
-  AdmissionInput in = testing::admission_for(config_map({}));
+  testing::Input in = testing::admission_for(config_map({}));
   in.object = "a string";
   in.kind = "ConfigMap";
   EXPECT_FALSE(evaluate(combine({}), in).allowed);

@@ -63,7 +63,7 @@ TEST(DecisionTest, AuditAllowsWithWarningsAndAnnotations) {
 
 TEST(DecisionTest, WarningsStayShortEvenWithLongPaths) {
   PolicySet audit = set_of({policy_json("watch", {{"mode", "Audit"}})});
-  AdmissionInput in = testing::admission_from_file("cronjob_dropper.json");
+  testing::Input in = testing::admission_from_file("cronjob_dropper.json");
   in.object["spec"]["jobTemplate"]["spec"]["template"]["spec"]["initContainers"][0]["name"] =
       std::string(60, 'n');
   Decision d = evaluate(audit, in);
@@ -81,7 +81,7 @@ TEST(DecisionTest, WeakSignalsOnlyWarnInEnforce) {
 }
 
 TEST(DecisionTest, WeakSignalsAreListedWhenAStrongOneRefuses) {
-  AdmissionInput in = testing::admission_from_file("pod_host_escape.json");
+  testing::Input in = testing::admission_from_file("pod_host_escape.json");
   in.object["spec"]["containers"][0]["args"] = {"-o", "stratum+tcp://10.1.2.3:3333"};
   Decision d = evaluate(combine({}), in);
   ASSERT_FALSE(d.allowed);
@@ -115,7 +115,7 @@ TEST(DecisionTest, ExemptNamespaceSelectorNeedsKnownLabels) {
   PolicySet set = set_of({policy_json(
       "p", {{"exemptions",
              {{"namespaceSelector", {{"matchLabels", {{"orderguard.io/exempt", "true"}}}}}}}})});
-  AdmissionInput in = testing::admission_from_file("deployment_miner.json");
+  testing::Input in = testing::admission_from_file("deployment_miner.json");
   EXPECT_FALSE(evaluate(set, in).allowed);  // labels unknown: no exemption
   in.namespace_labels = std::map<std::string, std::string>{{"orderguard.io/exempt", "false"}};
   EXPECT_FALSE(evaluate(set, in).allowed);
@@ -127,21 +127,21 @@ TEST(DecisionTest, ExemptNamespaceSelectorNeedsKnownLabels) {
 
 TEST(DecisionTest, ExemptServiceAccountAsRequesterOrPodIdentity) {
   PolicySet set = set_of({policy_json("p", {{"exemptions", {{"serviceAccounts", {"shop:ci"}}}}})});
-  AdmissionInput in = testing::admission_from_file("deployment_miner.json");
+  testing::Input in = testing::admission_from_file("deployment_miner.json");
   EXPECT_FALSE(evaluate(set, in).allowed);
 
-  AdmissionInput requester = in;
+  testing::Input requester = in;
   requester.user.username = "system:serviceaccount:shop:ci";
   Decision d = evaluate(set, requester);
   EXPECT_TRUE(d.allowed);
   EXPECT_TRUE(contains(d.reason, "requester is exempt service account shop:ci")) << d.reason;
 
-  AdmissionInput runs_as = in;
+  testing::Input runs_as = in;
   runs_as.object["spec"]["template"]["spec"]["serviceAccountName"] = "ci";
   EXPECT_TRUE(evaluate(set, runs_as).allowed);
 
   // The same service account name in another namespace is not the exempt one.
-  AdmissionInput elsewhere = runs_as;
+  testing::Input elsewhere = runs_as;
   elsewhere.object["metadata"]["namespace"] = "other";
   elsewhere.namespace_name = "other";
   EXPECT_FALSE(evaluate(set, elsewhere).allowed);
@@ -160,7 +160,7 @@ TEST(DecisionTest, UnionOfBlocksAcrossPolicies) {
   PolicySet set = set_of({policy_json("a", {{"blockedImages", {"ghcr.io/a/*"}}}),
                           policy_json("b", {{"blockedImages", {"ghcr.io/b/*"}}})});
   for (std::string image : {"ghcr.io/a/x", "ghcr.io/b/y"}) {
-    AdmissionInput in =
+    testing::Input in =
         testing::admission_for({{"kind", "Pod"},
                                 {"metadata", {{"name", "p"}, {"namespace", "shop"}}},
                                 {"spec", {{"containers", {{{"name", "c"}, {"image", image}}}}}}});
@@ -224,24 +224,24 @@ TEST(DecisionTest, QuarantineWorkloadRefusesItsPodsAndTemplateChanges) {
       << pod.message;
 
   // An unrelated pod using the same base image is still admitted.
-  AdmissionInput other = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input other = testing::admission_from_file("pod_of_deployment.json");
   other.object["metadata"]["ownerReferences"][0]["name"] = "api-7c9d8b6f5";
   other.object["metadata"]["labels"]["pod-template-hash"] = "7c9d8b6f5";
   EXPECT_TRUE(evaluate(set, other).allowed);
 
   // A Deployment named web-api is not web.
-  AdmissionInput lookalike = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input lookalike = testing::admission_from_file("pod_of_deployment.json");
   lookalike.object["metadata"]["ownerReferences"][0]["name"] = "web-api-5d8f7c9b4";
   EXPECT_TRUE(evaluate(set, lookalike).allowed);
 
   // The same workload name in another namespace is not quarantined.
-  AdmissionInput elsewhere = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input elsewhere = testing::admission_from_file("pod_of_deployment.json");
   elsewhere.object["metadata"]["namespace"] = "staging";
   elsewhere.namespace_name = "staging";
   EXPECT_TRUE(evaluate(set, elsewhere).allowed);
 
   // Its ReplicaSet (owned by the Deployment) is refused.
-  AdmissionInput rs = testing::admission_for(
+  testing::Input rs = testing::admission_for(
       {{"kind", "ReplicaSet"},
        {"metadata",
         {{"name", "web-6b7c8d9e0"},
@@ -271,7 +271,7 @@ TEST(DecisionTest, QuarantinedWorkloadCanStillBeScaledButNotChanged) {
   // Scaling (template unchanged) is allowed.
   json scaled = deployment;
   scaled["spec"]["replicas"] = 0;
-  AdmissionInput scale = testing::admission_for(scaled, "UPDATE");
+  testing::Input scale = testing::admission_for(scaled, "UPDATE");
   scale.old_object = deployment;
   Decision d = evaluate(set, scale);
   EXPECT_TRUE(d.allowed);
@@ -280,7 +280,7 @@ TEST(DecisionTest, QuarantinedWorkloadCanStillBeScaledButNotChanged) {
   // Changing the pod template is refused.
   json changed = deployment;
   changed["spec"]["template"]["spec"]["containers"][1]["image"] = "ubuntu:24.04";
-  AdmissionInput update = testing::admission_for(changed, "UPDATE");
+  testing::Input update = testing::admission_for(changed, "UPDATE");
   update.old_object = deployment;
   EXPECT_FALSE(evaluate(set, update).allowed);
 }
@@ -320,7 +320,7 @@ TEST(DecisionTest, QuarantineImageRefusesTheDigestEverywhere) {
 }
 
 TEST(DecisionTest, UpdateWithUnchangedPodSpecIsNotChecked) {
-  AdmissionInput in = testing::admission_from_file("deployment_miner.json");
+  testing::Input in = testing::admission_from_file("deployment_miner.json");
   in.operation = "UPDATE";
   in.old_object = in.object;
   in.object["metadata"]["labels"] = {{"x", "y"}};
@@ -329,7 +329,7 @@ TEST(DecisionTest, UpdateWithUnchangedPodSpecIsNotChecked) {
   EXPECT_EQ(d.reason, "pod spec unchanged");
 
   // An image change on a running pod is checked (pod updates may change images).
-  AdmissionInput pod = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input pod = testing::admission_from_file("pod_of_deployment.json");
   pod.operation = "UPDATE";
   pod.old_object = pod.object;
   pod.object["spec"]["containers"][0]["image"] = "xmrig";
@@ -337,7 +337,7 @@ TEST(DecisionTest, UpdateWithUnchangedPodSpecIsNotChecked) {
 }
 
 TEST(DecisionTest, EphemeralContainerSubresource) {
-  AdmissionInput in = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input in = testing::admission_from_file("pod_of_deployment.json");
   in.operation = "UPDATE";
   in.sub_resource = "ephemeralcontainers";
   in.old_object = in.object;
@@ -351,25 +351,25 @@ TEST(DecisionTest, EphemeralContainerSubresource) {
 }
 
 TEST(DecisionTest, WhatIsNotChecked) {
-  AdmissionInput del = testing::admission_from_file("deployment_miner.json");
+  testing::Input del = testing::admission_from_file("deployment_miner.json");
   del.operation = "DELETE";
   EXPECT_TRUE(evaluate(combine({}), del).allowed);
 
   // A kind without rules (ConfigMaps and Secrets have their own: config_object_test).
-  AdmissionInput svc = testing::admission_for(
+  testing::Input svc = testing::admission_for(
       {{"kind", "Service"}, {"metadata", {{"name", "c"}}}, {"spec", {{"x", "xmrig"}}}});
   Decision d = evaluate(combine({}), svc);
   EXPECT_TRUE(d.allowed);
   EXPECT_TRUE(contains(d.reason, "Service")) << d.reason;
 
-  AdmissionInput deleting = testing::admission_from_file("deployment_miner.json");
+  testing::Input deleting = testing::admission_from_file("deployment_miner.json");
   deleting.object["metadata"]["deletionTimestamp"] = "2026-08-30T10:00:00Z";
   deleting.operation = "UPDATE";
   EXPECT_TRUE(evaluate(combine({}), deleting).allowed);
 }
 
 TEST(DecisionTest, UnreadablePodSpecIsRefused) {
-  AdmissionInput in = testing::admission_for(
+  testing::Input in = testing::admission_for(
       {{"kind", "Deployment"}, {"metadata", {{"name", "x"}}}, {"spec", {{"template", 7}}}});
   Decision d = evaluate(combine({}), in);
   EXPECT_FALSE(d.allowed);
@@ -377,7 +377,7 @@ TEST(DecisionTest, UnreadablePodSpecIsRefused) {
 }
 
 TEST(DecisionTest, PodExecCommandIsChecked) {
-  AdmissionInput in;
+  testing::Input in;
   in.kind = "PodExecOptions";
   in.sub_resource = "exec";
   in.operation = "CONNECT";
@@ -431,7 +431,7 @@ TEST(DecisionTest, DenialMessageIsCapped) {
     env.push_back({{"name", "P" + std::to_string(i)},
                    {"value", "stratum+tcp://" + std::string(50, 'x') + ".example:1"}});
   }
-  AdmissionInput in = testing::admission_for(
+  testing::Input in = testing::admission_for(
       {{"kind", "Pod"},
        {"metadata", {{"name", "p"}, {"namespace", "shop"}}},
        {"spec", {{"containers", {{{"name", "c"}, {"image", "alpine"}, {"env", env}}}}}}});

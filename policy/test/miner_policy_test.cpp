@@ -18,7 +18,7 @@ json policy_with_spec(json spec) {
 }
 
 std::string compile_error(json spec) {
-  Result<CompiledPolicy> p = compile(policy_with_spec(std::move(spec)));
+  Result<CompiledPolicy> p = testing::compile(policy_with_spec(std::move(spec)));
   EXPECT_FALSE(p.ok());
   if (p.ok()) return "";
   EXPECT_EQ(p.error().code, ErrorCode::kInvalid);
@@ -70,7 +70,7 @@ TEST(MinerPolicyTest, EmptySpecIsTheBuiltInBehaviour) {
 }
 
 TEST(MinerPolicyTest, BadRegexIsRefusedWithFieldPathAndRe2Message) {
-  Result<CompiledPolicy> p = compile(testing::load("miner_policy_bad_regex.json"));
+  Result<CompiledPolicy> p = testing::compile(testing::load("miner_policy_bad_regex.json"));
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.error().code, ErrorCode::kInvalid);
   const std::string& m = p.error().message;
@@ -119,10 +119,10 @@ TEST(MinerPolicyTest, WrongTypesAreProblemsNotExceptions) {
             std::string::npos);
   EXPECT_NE(compile_error({{"exemptions", "all"}}).find("spec.exemptions: must be an object"),
             std::string::npos);
-  EXPECT_FALSE(compile(json::array()).ok());
-  EXPECT_FALSE(compile(json{{"kind", "Pod"}, {"spec", json::object()}}).ok());
-  EXPECT_FALSE(compile(json{{"apiVersion", "v1"}}).ok());
-  EXPECT_FALSE(compile(json{{"spec", 3}}).ok());
+  EXPECT_FALSE(testing::compile(json::array()).ok());
+  EXPECT_FALSE(testing::compile(json{{"kind", "Pod"}, {"spec", json::object()}}).ok());
+  EXPECT_FALSE(testing::compile(json{{"apiVersion", "v1"}}).ok());
+  EXPECT_FALSE(testing::compile(json{{"spec", 3}}).ok());
 }
 
 TEST(MinerPolicyTest, ExemptionValidation) {
@@ -207,6 +207,39 @@ TEST(MinerPolicyTest, ScoringValidation) {
   EXPECT_NE(m.find("spec.scoring.threshold"), std::string::npos) << m;
   EXPECT_NE(m.find("spec.scoring.weights.no-such-rule: unknown rule id"), std::string::npos) << m;
   EXPECT_NE(m.find("spec.scoring.weights.miner-port"), std::string::npos) << m;
+}
+
+// compile() reads the text in place: what reading it as a DOM gave still holds for what
+// only a text can say (member order, repeated keys, how a number is written).
+TEST(MinerPolicyTest, ReadsTheTextAsADomWould) {
+  const std::string text = R"({"metadata": {"name": "p", "generation": 7},
+    "spec": {"scoring": {"threshold": 1.0e2, "weights": {"zz-unknown": 1, "miner-port": 5,
+                                                         "aa-unknown": 1, "miner-port": 9}},
+             "minerPorts": [3333, 1e3, 18446744073709551615, -0],
+             "exemptions": {"namespaceSelector": {"matchLabels": {"b": 1, "a": 2, "b": "x"}}}}})";
+  const JsonDoc doc = JsonDoc::parse(text).value();
+  Result<CompiledPolicy> p = compile(doc.root());
+  ASSERT_FALSE(p.ok());
+  const std::string& m = p.error().message;
+  // Numbers with a fraction or an exponent are not integers, nor is one beyond int64.
+  EXPECT_NE(m.find("spec.scoring.threshold: must be a positive integer"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.minerPorts[1]: must be a port number"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.minerPorts[2]: must be a port number"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.minerPorts[3]: must be a port number"), std::string::npos) << m;
+  EXPECT_EQ(m.find("spec.minerPorts[0]"), std::string::npos) << m;
+  // Members in key order, the last of a repeated key only (its earlier value is not read).
+  EXPECT_LT(m.find("weights.aa-unknown"), m.find("weights.zz-unknown")) << m;
+  EXPECT_EQ(m.find("matchLabels.b"), std::string::npos) << m;
+  EXPECT_NE(m.find("matchLabels.a: must be a string"), std::string::npos) << m;
+
+  const std::string fixed = R"({"metadata": {"name": "p", "generation": 7},
+    "spec": {"scoring": {"threshold": 100, "weights": {"miner-port": 5, "miner-port": 9}}}})";
+  const JsonDoc ok_doc = JsonDoc::parse(fixed).value();
+  Result<CompiledPolicy> ok = compile(ok_doc.root());
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->generation, 7);
+  EXPECT_EQ(ok->scoring.threshold, 100);
+  EXPECT_EQ(ok->scoring.weight("miner-port", 0), 9);
 }
 
 TEST(MinerPolicyTest, BuiltInDefault) {

@@ -35,7 +35,7 @@ json workload_object(std::string name, json spec_extra = json::object()) {
 }
 
 QuarantineEntry must_compile(const json& object) {
-  Result<QuarantineEntry> e = compile_quarantine(object);
+  Result<QuarantineEntry> e = testing::compile_quarantine(object);
   EXPECT_TRUE(e.ok()) << e.error().message;
   return e.ok() ? std::move(e).value() : QuarantineEntry();
 }
@@ -101,7 +101,7 @@ TEST(QuarantineTest, ReportsEveryProblemAtOnce) {
                                      {"image", "UPPER/Case"},
                                      {"nodeName", 7}});
   bad["spec"].erase("namespace");
-  Result<QuarantineEntry> e = compile_quarantine(bad);
+  Result<QuarantineEntry> e = testing::compile_quarantine(bad);
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.error().code, ErrorCode::kInvalid);
   for (std::string_view part :
@@ -110,13 +110,15 @@ TEST(QuarantineTest, ReportsEveryProblemAtOnce) {
         "spec.expiresAt: must be an RFC 3339 date-time", "spec.image", "spec.nodeName"}) {
     EXPECT_TRUE(contains(e.error().message, part)) << part << " not in " << e.error().message;
   }
-  EXPECT_FALSE(compile_quarantine({{"metadata", {{"name", "x"}}}}).ok());
+  EXPECT_FALSE(testing::compile_quarantine({{"metadata", {{"name", "x"}}}}).ok());
   EXPECT_FALSE(
-      compile_quarantine({{"metadata", {{"name", "x"}}}, {"spec", {{"scope", "Image"}}}}).ok());
+      testing::compile_quarantine({{"metadata", {{"name", "x"}}}, {"spec", {{"scope", "Image"}}}})
+          .ok());
   EXPECT_FALSE(
-      compile_quarantine({{"metadata", {{"name", "x"}}}, {"spec", {{"scope", "Node"}}}}).ok());
-  EXPECT_FALSE(compile_quarantine(json::array()).ok());
-  EXPECT_FALSE(compile_quarantine(json("spec")).ok());
+      testing::compile_quarantine({{"metadata", {{"name", "x"}}}, {"spec", {{"scope", "Node"}}}})
+          .ok());
+  EXPECT_FALSE(testing::compile_quarantine(json::array()).ok());
+  EXPECT_FALSE(testing::compile_quarantine(json("spec")).ok());
 }
 
 TEST(QuarantineNameTest, ReadableForOrdinaryWorkloadsAndImages) {
@@ -222,7 +224,7 @@ QuarantineSet objects(std::vector<json> list) {
 
 const WallTime kNow = std::chrono::system_clock::from_time_t(1788000000);  // 2026-08-29
 
-Decision decide(const PolicySet& policies, const QuarantineSet& set, AdmissionInput in,
+Decision decide(const PolicySet& policies, const QuarantineSet& set, testing::Input in,
                 WallTime now = kNow) {
   in.quarantines = &set;
   in.now = now;
@@ -246,7 +248,7 @@ TEST(QuarantineDecisionTest, AnObjectRefusesTheWorkloadsPodsWithItsReason) {
   EXPECT_TRUE(
       decide(combine({}), none, testing::admission_from_file("pod_of_deployment.json")).allowed);
   // Another namespace's workload of the same name is not affected.
-  AdmissionInput elsewhere = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input elsewhere = testing::admission_from_file("pod_of_deployment.json");
   elsewhere.object["metadata"]["namespace"] = "staging";
   elsewhere.namespace_name = "staging";
   EXPECT_TRUE(decide(combine({}), set, elsewhere).allowed);
@@ -255,13 +257,13 @@ TEST(QuarantineDecisionTest, AnObjectRefusesTheWorkloadsPodsWithItsReason) {
 TEST(QuarantineDecisionTest, AnExpiredObjectRefusesNothing) {
   QuarantineSet set =
       objects({workload_object("deployment.shop.web", {{"expiresAt", "2026-08-30T00:00:00Z"}})});
-  const AdmissionInput in = testing::admission_from_file("pod_of_deployment.json");
+  const testing::Input in = testing::admission_from_file("pod_of_deployment.json");
   EXPECT_FALSE(decide(combine({}), set, in, kNow).allowed);
   const WallTime expiry = *parse_rfc3339("2026-08-30T00:00:00Z");
   EXPECT_FALSE(decide(combine({}), set, in, expiry - seconds(1)).allowed);
   EXPECT_TRUE(decide(combine({}), set, in, expiry).allowed);
   // A caller that sets no clock refuses: nothing counts as expired at the epoch.
-  AdmissionInput no_clock = in;
+  testing::Input no_clock = in;
   no_clock.quarantines = &set;
   EXPECT_FALSE(evaluate(combine({}), no_clock).allowed);
 }
@@ -307,7 +309,7 @@ TEST(QuarantineDecisionTest, LegacyPolicyEntriesAreStillHonouredNextToObjects) {
   ASSERT_FALSE(web.allowed);
   EXPECT_TRUE(contains(web.message, "(spec.quarantine[0]): legacy entry")) << web.message;
 
-  AdmissionInput api = testing::admission_from_file("pod_of_deployment.json");
+  testing::Input api = testing::admission_from_file("pod_of_deployment.json");
   api.object["metadata"]["ownerReferences"][0]["name"] = "api-7c9d8b6f5";
   api.object["metadata"]["labels"]["pod-template-hash"] = "7c9d8b6f5";
   Decision d = decide(legacy, set, api);

@@ -14,7 +14,7 @@ namespace {
 using nlohmann::json;
 
 std::vector<Finding> findings_for(const json& object, const CompiledPolicy& policy) {
-  Result<PodContext> ctx = collect_pod_context(object, object.value("kind", ""));
+  Result<PodContext> ctx = testing::collect_pod_context(object, object.value("kind", ""));
   EXPECT_TRUE(ctx.ok()) << (ctx.ok() ? "" : ctx.error().message);
   if (!ctx.ok()) return {};
   return run_rules(*ctx, policy);
@@ -254,7 +254,7 @@ TEST(RulesTest, FindingsAreCapped) {
 }
 
 TEST(PodContextTest, ExecOptionsCommand) {
-  PodContext ctx = collect_exec_context(
+  PodContext ctx = testing::collect_exec_context(
       json{{"container", "app"}, {"command", {"/bin/sh", "-c", "./xmrig -o x"}}});
   ASSERT_EQ(ctx.texts.size(), 1u);
   EXPECT_EQ(ctx.texts[0].container, "app");
@@ -268,7 +268,7 @@ TEST(PodContextTest, MalformedFieldsInsideAContainerAreSkipped) {
                  {"env", {{{"name", "A"}, {"value", 3}}}},
                  {"lifecycle", "x"},
                  {"livenessProbe", {{"exec", {{"command", "sh"}}}}}}});
-  Result<PodContext> ctx = collect_pod_context(p, "Pod");
+  Result<PodContext> ctx = testing::collect_pod_context(p, "Pod");
   ASSERT_TRUE(ctx.ok());
   EXPECT_TRUE(ctx->images.empty());
   ASSERT_EQ(ctx->texts.size(), 1u);
@@ -279,12 +279,12 @@ TEST(PodContextTest, MalformedFieldsInsideAContainerAreSkipped) {
 
 TEST(PodContextTest, MalformedContainerListsAreRefusedNotSkipped) {
   // Skipping would let a container hide behind a malformed neighbour.
-  Result<PodContext> bad_item = collect_pod_context(pod({"not-an-object"}), "Pod");
+  Result<PodContext> bad_item = testing::collect_pod_context(pod({"not-an-object"}), "Pod");
   ASSERT_FALSE(bad_item.ok());
   EXPECT_NE(bad_item.error().message.find("spec.containers[0]"), std::string::npos);
   json p = pod({});
   p["spec"]["initContainers"] = "x";
-  Result<PodContext> bad_list = collect_pod_context(p, "Pod");
+  Result<PodContext> bad_list = testing::collect_pod_context(p, "Pod");
   ASSERT_FALSE(bad_list.ok());
   EXPECT_NE(bad_list.error().message.find("spec.initContainers"), std::string::npos);
 }

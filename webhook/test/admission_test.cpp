@@ -355,6 +355,14 @@ TEST(AdmissionTest, MinerPolicyWithLegacyQuarantineEntriesIsAdmittedWithAWarning
   EXPECT_FALSE(out["response"].contains("warnings")) << out.dump();
 }
 
+// policy::compile and compile_quarantine of a DOM (the tests build objects as DOMs).
+Result<policy::CompiledPolicy> compile_dom(const json& object) {
+  return policy::compile(JsonDoc::from_json(object).root());
+}
+Result<policy::QuarantineEntry> compile_quarantine_dom(const json& object) {
+  return policy::compile_quarantine(JsonDoc::from_json(object).root());
+}
+
 json quarantine_object(json spec) {
   return {{"apiVersion", "security.orderguard.io/v1alpha1"},
           {"kind", "Quarantine"},
@@ -381,11 +389,11 @@ TEST(AdmissionTest, QuarantinesAreValidatedForWhatTheSchemaCannotCheck) {
 // The objects in the context refuse what they name; the context's clock decides expiry.
 TEST(AdmissionTest, QuarantineObjectsInTheContextRefuseTheirWorkload) {
   auto entry =
-      policy::compile_quarantine(quarantine_object({{"scope", "Workload"},
-                                                    {"namespace", "shop"},
-                                                    {"workload", {{"kind", "Pod"}, {"name", "p"}}},
-                                                    {"reason", "seen mining"},
-                                                    {"expiresAt", "2026-09-01T00:00:00Z"}}));
+      compile_quarantine_dom(quarantine_object({{"scope", "Workload"},
+                                                {"namespace", "shop"},
+                                                {"workload", {{"kind", "Pod"}, {"name", "p"}}},
+                                                {"reason", "seen mining"},
+                                                {"expiresAt", "2026-09-01T00:00:00Z"}}));
   ASSERT_TRUE(entry.ok()) << entry.error().message;
   AdmissionContext context;
   context.quarantines =
@@ -546,7 +554,7 @@ std::string testdata(const std::string& name) {
 AdmissionContext context_with(const std::string& mode) {
   AdmissionContext c;
   std::vector<policy::CompiledPolicy> compiled;
-  auto p = policy::compile(json{{"metadata", {{"name", "platform"}}}, {"spec", {{"mode", mode}}}});
+  auto p = compile_dom(json{{"metadata", {{"name", "platform"}}}, {"spec", {{"mode", mode}}}});
   EXPECT_TRUE(p.ok());
   compiled.push_back(std::move(p).value());
   c.policies = std::make_shared<const policy::PolicySet>(policy::combine(std::move(compiled)));

@@ -38,7 +38,7 @@ json deployment(const std::string& name, const json& spec) {
 AdmissionContext with_policies(std::vector<json> objects) {
   std::vector<policy::CompiledPolicy> compiled;
   for (const auto& o : objects) {
-    auto c = policy::compile(o);
+    auto c = policy::compile(JsonDoc::from_json(o).root());
     EXPECT_TRUE(c.ok()) << c.error().describe();
     compiled.push_back(std::move(c).value());
   }
@@ -94,11 +94,16 @@ TEST(AuditObject, MinerConfigMapAndSecretAreViolationsWithoutTheSecretValue) {
 }
 
 TEST(CreateRequest, LooksLikeWhatAdmissionSees) {
-  json req = create_request(res::kDeployments, deployment("web", pod_spec("nginx")));
-  EXPECT_EQ(req["operation"], "CREATE");
-  EXPECT_EQ(req["kind"], (json{{"group", "apps"}, {"version", "v1"}, {"kind", "Deployment"}}));
-  EXPECT_EQ(req["namespace"], "shop");
-  EXPECT_EQ(req["name"], "web");
+  const JsonDoc doc = JsonDoc::from_json(deployment("web", pod_spec("nginx")));
+  const Request req = create_request(res::kDeployments, doc.root());
+  EXPECT_EQ(req.operation, "CREATE");
+  EXPECT_EQ(req.group, "apps");
+  EXPECT_EQ(req.kind, "Deployment");
+  EXPECT_EQ(req.namespace_name, "shop");
+  EXPECT_EQ(req.name, "web");
+  EXPECT_TRUE(req.object.same(doc.root()));
+  EXPECT_FALSE(req.old_object.valid());
+  EXPECT_FALSE(req.user_info.valid());
 }
 
 TEST(AuditObject, MinerPodIsAViolationWithItsCauseAndReference) {
