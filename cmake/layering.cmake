@@ -48,7 +48,8 @@ if(CMAKE_SCRIPT_MODE_FILE)
   # directory -> components its sources (tests and fuzz drivers included) must not include
   set(rules
     "base:kube,policy,api,operator,webhook,agent,e2e"
-    "policy:kube,operator,webhook,agent,e2e")
+    "policy:kube,operator,webhook,agent,e2e"
+    "api:kube,policy,operator,webhook,agent,e2e")
   set(violations "")
   foreach(rule ${rules})
     string(REPLACE ":" ";" parts "${rule}")

@@ -133,8 +133,10 @@ void OrderServiceManager::enqueue_for_zone(const kube::ObjectPtr& node) {
   const std::string zone = node_zone(node);
   if (zone.empty()) return;
   order_services_->for_each([&](const kube::ObjectPtr& obj) {
-    for (const auto& z : (*obj)["spec"].value("zones", json::array())) {
-      if (z.value("name", "") == zone) {
+    // Best effort: an OrderService that does not decode is still routed to its
+    // reconciler, which reports why.
+    for (const auto& z : read_order_service(spec_of(*obj)).zones) {
+      if (z.name == zone) {
         controller_->enqueue(
             {(*obj)["metadata"].value("namespace", ""), (*obj)["metadata"].value("name", "")});
         break;
@@ -146,10 +148,9 @@ void OrderServiceManager::enqueue_for_zone(const kube::ObjectPtr& node) {
 void OrderServiceManager::enqueue_referencing(const kube::ObjectPtr& tier, bool cache) {
   const std::string ns = (*tier)["metadata"].value("namespace", "");
   const std::string name = (*tier)["metadata"].value("name", "");
-  const char* ref = cache ? "cacheRef" : "shardSetRef";
   for (const auto& obj : order_services_->by_namespace(ns)) {
-    const json spec = obj->value("spec", json::object());
-    if (spec.value(ref, json::object()).value("name", "") == name) {
+    const OrderServiceSpec spec = read_order_service(spec_of(*obj));
+    if ((cache ? spec.cache_ref : spec.shard_set_ref) == name) {
       controller_->enqueue({ns, (*obj)["metadata"].value("name", "")});
     }
   }

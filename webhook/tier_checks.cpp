@@ -1,5 +1,7 @@
 #include "webhook/tier_checks.h"
 
+#include "api/tiers.h"
+
 namespace orderguard::webhook {
 namespace {
 
@@ -7,72 +9,76 @@ using nlohmann::json;
 
 constexpr size_t kMaxWarning = 120;
 
-const json* at(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
-
-std::string string_at(const json& j, const char* key) {
-  const json* v = at(j, key);
-  return v != nullptr && v->is_string() ? v->get<std::string>() : "";
-}
+using Exists = std::function<std::optional<bool>(const std::string&, const std::string&)>;
 
 void add(std::vector<std::string>& out, std::string warning) {
   if (warning.size() > kMaxWarning) warning = warning.substr(0, kMaxWarning - 3) + "...";
   out.push_back(std::move(warning));
 }
 
-void check_ref(
-    std::vector<std::string>& out, const json& spec, const char* field, const char* kind,
-    const std::string& ns,
-    const std::function<std::optional<bool>(const std::string&, const std::string&)>& exists) {
-  const json* ref = at(spec, field);
-  if (ref == nullptr || !exists) return;
-  const std::string name = string_at(*ref, "name");
-  if (name.empty()) return;
+void check_ref(std::vector<std::string>& out, const char* field, const std::string& name,
+               const char* kind, const std::string& ns, const Exists& exists) {
+  if (name.empty() || !exists) return;
   if (exists(ns, name) == false) {
     add(out, std::string("spec.") + field + ".name: " + kind + " " + ns + "/" + name +
                  " does not exist (yet)");
   }
 }
 
-// `zones` as an array of strings, or of objects with a name (OrderService).
-void check_zones(std::vector<std::string>& out, const json* zones, const std::string& path,
+// zones[i] names a zone (`suffix` is ".name" where the items are objects); indices are
+// the document's (the best-effort read keeps them).
+void check_zones(std::vector<std::string>& out, const std::vector<std::string>& zones,
+                 const std::string& path, const char* suffix,
                  const std::optional<std::set<std::string>>& known) {
-  if (zones == nullptr || !zones->is_array() || !known) return;
-  for (size_t i = 0; i < zones->size(); ++i) {
-    const json& z = (*zones)[i];
-    const bool named = z.is_object();
-    const std::string zone =
-        named ? string_at(z, "name") : (z.is_string() ? z.get<std::string>() : "");
+  if (!known) return;
+  for (size_t i = 0; i < zones.size(); ++i) {
+    const std::string& zone = zones[i];
     if (zone.empty() || known->contains(zone)) continue;
-    add(out, path + "[" + std::to_string(i) + "]" + (named ? ".name" : "") +
-                 ": no Node is in zone " + zone);
+    add(out, path + "[" + std::to_string(i) + "]" + suffix + ": no Node is in zone " + zone);
   }
+}
+
+// `spec` is an object (an nlohmann DOM or a JsonRef); api::read_* reads it either way.
+template <typename Spec>
+std::vector<std::string> warnings_for(const std::string& kind, const std::string& ns,
+                                      const Spec& spec, const TierLookup& lookup) {
+  std::vector<std::string> out;
+  const auto zones = lookup.node_zones ? lookup.node_zones() : std::nullopt;
+  if (kind == api::kOrderServiceKind) {
+    const api::OrderServiceSpec s = api::read_order_service(spec);
+    check_ref(out, "cacheRef", s.cache_ref, api::kCacheTierKind, ns, lookup.cache_tier_exists);
+    check_ref(out, "shardSetRef", s.shard_set_ref, api::kShardSetKind, ns, lookup.shard_set_exists);
+    std::vector<std::string> names;
+    names.reserve(s.zones.size());
+    for (const auto& z : s.zones) names.push_back(z.name);
+    check_zones(out, names, "spec.zones", ".name", zones);
+  } else if (kind == api::kCacheTierKind) {
+    check_zones(out, api::read_cache_tier(spec).redis.zones, "spec.redis.zones", "", zones);
+  } else if (kind == api::kShardSetKind) {
+    check_zones(out, api::read_shard_set(spec).zones, "spec.zones", "", zones);
+  }
+  return out;
 }
 
 }  // namespace
 
 std::vector<std::string> tier_warnings(const std::string& kind, const json& object,
                                        const TierLookup& lookup) {
-  std::vector<std::string> out;
-  const json* spec = at(object, "spec");
-  if (spec == nullptr || !spec->is_object()) return out;
-  const std::string ns =
-      string_at(at(object, "metadata") ? *at(object, "metadata") : json(), "namespace");
-  const auto zones = lookup.node_zones ? lookup.node_zones() : std::nullopt;
-  if (kind == "OrderService") {
-    check_ref(out, *spec, "cacheRef", "CacheTier", ns, lookup.cache_tier_exists);
-    check_ref(out, *spec, "shardSetRef", "ShardSet", ns, lookup.shard_set_exists);
-    check_zones(out, at(*spec, "zones"), "spec.zones", zones);
-  } else if (kind == "CacheTier") {
-    const json* redis = at(*spec, "redis");
-    check_zones(out, redis ? at(*redis, "zones") : nullptr, "spec.redis.zones", zones);
-  } else if (kind == "ShardSet") {
-    check_zones(out, at(*spec, "zones"), "spec.zones", zones);
+  const json& spec = api::spec_of(object);
+  if (!spec.is_object()) return {};
+  std::string ns;
+  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
+    if (auto n = m->find("namespace"); n != m->end() && n->is_string()) ns = n->get<std::string>();
   }
-  return out;
+  return warnings_for(kind, ns, spec, lookup);
+}
+
+std::vector<std::string> tier_warnings(const std::string& kind, JsonRef object,
+                                       const TierLookup& lookup) {
+  const JsonRef spec = object.find("spec");
+  if (!spec.is_object()) return {};
+  const std::string ns(object.find("metadata").string_member("namespace"));
+  return warnings_for(kind, ns, spec, lookup);
 }
 
 }  // namespace orderguard::webhook

@@ -9,6 +9,7 @@
 // later. kubectl prints them; the operator's conditions say the rest.
 //
 // Pure: what exists comes from `TierLookup` (the webhook backs it with informers).
+// The fields come from the typed specs of api/tiers.h, read at best effort.
 #pragma once
 
 #include <functional>
@@ -17,6 +18,8 @@
 #include <set>
 #include <string>
 #include <vector>
+
+#include "base/json_doc.h"
 
 namespace orderguard::webhook {
 
@@ -35,6 +38,9 @@ struct TierLookup {
 // advice for warnings); empty for other kinds or malformed objects (the schema
 // refuses those).
 std::vector<std::string> tier_warnings(const std::string& kind, const nlohmann::json& object,
+                                       const TierLookup& lookup);
+// The same over the request's document, uncopied.
+std::vector<std::string> tier_warnings(const std::string& kind, JsonRef object,
                                        const TierLookup& lookup);
 
 }  // namespace orderguard::webhook

@@ -9,10 +9,11 @@ namespace orderguard::op {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::load_api_json;
 using testing::load_json;
 
 OrderService service() {
-  auto svc = parse_order_service_object(load_json("orderservice.json"));
+  auto svc = parse_order_service_object(load_api_json("orderservice.json"));
   EXPECT_TRUE(svc.ok()) << svc.error().describe();
   return std::move(svc).value();
 }

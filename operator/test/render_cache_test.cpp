@@ -10,10 +10,11 @@
 namespace orderguard::op {
 namespace {
 
+using testing::load_api_json;
 using testing::load_json;
 
 CacheTier tier() {
-  auto t = parse_cache_tier_object(load_json("cachetier.json"));
+  auto t = parse_cache_tier_object(load_api_json("cachetier.json"));
   EXPECT_TRUE(t.ok()) << t.error().describe();
   return std::move(t).value();
 }

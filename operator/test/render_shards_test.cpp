@@ -13,10 +13,11 @@ namespace {
 
 using std::chrono::sys_days;
 using std::chrono::year;
+using testing::load_api_json;
 using testing::load_json;
 
 ShardSet shard_set() {
-  auto s = parse_shard_set_object(load_json("shardset.json"));
+  auto s = parse_shard_set_object(load_api_json("shardset.json"));
   EXPECT_TRUE(s.ok()) << s.error().describe();
   return std::move(s).value();
 }

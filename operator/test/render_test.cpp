@@ -10,16 +10,17 @@
 namespace orderguard::op {
 namespace {
 
+using testing::load_api_json;
 using testing::load_json;
 
 OrderService service() {
-  auto svc = parse_order_service_object(load_json("orderservice.json"));
+  auto svc = parse_order_service_object(load_api_json("orderservice.json"));
   EXPECT_TRUE(svc.ok()) << svc.error().describe();
   return std::move(svc).value();
 }
 
 OrderService autoscaled_service() {
-  json obj = load_json("orderservice.json");
+  json obj = load_api_json("orderservice.json");
   obj["spec"]["autoscaling"] = {{"minReplicas", 6},
                                 {"maxReplicas", 60},
                                 {"targetCPUUtilizationPercentage", 65},
@@ -155,8 +156,8 @@ TEST(RenderService, SelectsEveryZone) {
 
 TEST(RenderConfigMap, CarriesCacheAndRoutingSettings) {
   OrderService svc = service();
-  auto cache = parse_cache_tier_object(load_json("cachetier.json"));
-  auto shards = parse_shard_set_object(load_json("shardset.json"));
+  auto cache = parse_cache_tier_object(load_api_json("cachetier.json"));
+  auto shards = parse_shard_set_object(load_api_json("shardset.json"));
   ASSERT_TRUE(cache.ok() && shards.ok());
   json cm = render_config_map(svc, &*cache, &*shards);
   expect_owned(cm, svc);

@@ -6,10 +6,10 @@
 namespace orderguard::op {
 namespace {
 
-using testing::load_json;
+using testing::load_api_json;
 
-CacheTier tier() { return parse_cache_tier_object(load_json("cachetier.json")).value(); }
-ShardSet shard_set() { return parse_shard_set_object(load_json("shardset.json")).value(); }
+CacheTier tier() { return parse_cache_tier_object(load_api_json("cachetier.json")).value(); }
+ShardSet shard_set() { return parse_shard_set_object(load_api_json("shardset.json")).value(); }
 
 json condition(const json& status, const std::string& type) {
   for (const auto& c : status["conditions"])

@@ -82,5 +82,32 @@ TEST(TierWarnings, StayUnder120Characters) {
   EXPECT_EQ(w[0].substr(0, 22), "spec.cacheRef.name: Ca");
 }
 
+// The request's document (a JsonRef) gives what its DOM gives, for every object above.
+TEST(TierWarnings, DocumentAndDomAgree) {
+  json zones =
+      json::array({{{"name", "zone-a"}, {"weight", 50}}, {{"name", "zone-x"}, {"weight", 50}}});
+  const std::vector<std::pair<std::string, json>> objects = {
+      {"OrderService", order_service("nope", "orders-db2", zones)},
+      {"OrderService", order_service("orders-cache", "orders-db", zones)},
+      {"CacheTier",
+       {{"metadata", {{"namespace", "shop"}}},
+        {"spec", {{"redis", {{"zones", {"zone-b", 3, "zone-c"}}}}}}}},
+      {"ShardSet", {{"metadata", {{"namespace", "shop"}}}, {"spec", {{"zones", {"zone-q"}}}}}},
+      {"OrderService", json{{"spec", {{"zones", {1, nullptr, {{"name", "zone-z"}}}}}}}},
+      {"OrderService", json{{"spec", {{"cacheRef", "orders-cache"}}}}},
+      {"OrderService", json{{"spec", 3}}},
+      {"OrderService", json::array()},
+  };
+  for (const auto& [kind, object] : objects) {
+    const JsonDoc doc = JsonDoc::from_json(object);
+    EXPECT_EQ(tier_warnings(kind, doc.root(), lookup()), tier_warnings(kind, object, lookup()))
+        << object.dump();
+  }
+  const JsonDoc doc = JsonDoc::from_json(
+      {{"spec", {{"zones", {1, nullptr, {{"name", "zone-z"}, {"weight", 100}}}}}}});
+  EXPECT_EQ(tier_warnings("OrderService", doc.root(), lookup()),
+            std::vector<std::string>{"spec.zones[2].name: no Node is in zone zone-z"});
+}
+
 }  // namespace
 }  // namespace orderguard::webhook

@@ -1,10 +1,9 @@
-#include "operator/types.h"
-
 #include <gtest/gtest.h>
 
-#include "operator/test/test_util.h"
+#include "api/test/test_util.h"
+#include "api/tiers.h"
 
-namespace orderguard::op {
+namespace orderguard::api {
 namespace {
 
 using testing::load_json;
@@ -146,4 +145,4 @@ TEST(ParseShardSet, TableColumnsCannotEndTheStatement) {
 }
 
 }  // namespace
-}  // namespace orderguard::op
+}  // namespace orderguard::api

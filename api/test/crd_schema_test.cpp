@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "operator/types.h"
+#include "api/tiers.h"
 
-namespace orderguard::op {
+namespace orderguard::api {
 namespace {
 
 using nlohmann::json;
@@ -234,4 +234,4 @@ TEST(CrdSchema, EveryRuleSaysWhatItFound) {
 }
 
 }  // namespace
-}  // namespace orderguard::op
+}  // namespace orderguard::api
