@@ -186,9 +186,7 @@ policy::Decision decide(const Request& request, const AdmissionContext& context)
     policy::Decision d;
     const std::string_view op = request.operation;
     if (context.tier_warnings && (op == "CREATE" || op == "UPDATE")) {
-      d.warnings =
-          context.tier_warnings(std::string(request.kind),
-                                request.object.valid() ? request.object.to_json() : json::object());
+      d.warnings = context.tier_warnings(std::string(request.kind), request.object);
     }
     return d;
   }

@@ -54,8 +54,7 @@ struct AdmissionContext {
       namespace_labels;
   // Cross-resource checks of the tier resources (tiers.orderguard.io): warnings
   // as "field: message", never denials (webhook/tier_checks.h). Empty function: none.
-  std::function<std::vector<std::string>(const std::string& kind, const nlohmann::json& object)>
-      tier_warnings;
+  std::function<std::vector<std::string>(const std::string& kind, JsonRef object)> tier_warnings;
 };
 
 struct AdmissionReply {

@@ -381,7 +381,7 @@ void Webhook::start_tier_informers() {
         }
         return zones;
       }};
-  context_.tier_warnings = [lookup](const std::string& kind, const nlohmann::json& object) {
+  context_.tier_warnings = [lookup](const std::string& kind, JsonRef object) {
     return tier_warnings(kind, object, lookup);
   };
   // Not part of readiness: until they sync, the checks stay silent.

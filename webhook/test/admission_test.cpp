@@ -415,9 +415,9 @@ TEST(AdmissionTest, QuarantineObjectsInTheContextRefuseTheirWorkload) {
 
 TEST(AdmissionTest, TierResourcesGetWarningsNeverDenials) {
   AdmissionContext ctx;
-  ctx.tier_warnings = [](const std::string& kind, const json& obj) {
+  ctx.tier_warnings = [](const std::string& kind, JsonRef obj) {
     std::vector<std::string> warnings;
-    if (kind == "OrderService" && obj["spec"].contains("cacheRef")) {
+    if (kind == "OrderService" && obj.find("spec").find("cacheRef").valid()) {
       warnings.push_back("spec.cacheRef.name: CacheTier shop/nope does not exist (yet)");
     }
     return warnings;
