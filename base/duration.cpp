@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "base/text.h"
+
 namespace orderguard {
 namespace {
 
@@ -26,12 +28,16 @@ constexpr std::array<Unit, 8> kUnits{{{"ns", 1},
 __extension__ using Uint128 = unsigned __int128;
 
 Error invalid(std::string_view text, std::string_view why) {
-  return make_error(ErrorCode::kInvalid, "bad duration \"" + std::string(text) +
-                                             "\": " + std::string(why) +
+  return make_error(ErrorCode::kInvalid, "bad duration " + quote_duration_input(text) + ": " +
+                                             std::string(why) +
                                              " (use e.g. 90s, 15m, 720h, 1h30m)");
 }
 
 }  // namespace
+
+std::string quote_duration_input(std::string_view text) {
+  return "\"" + escape_untrusted(truncate_utf8(text, 64)) + "\"";
+}
 
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text) {
   if (text == "0") return std::chrono::nanoseconds(0);

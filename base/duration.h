@@ -15,6 +15,11 @@ namespace orderguard {
 // beyond about 292 years are kInvalid errors naming the input.
 Result<std::chrono::nanoseconds> parse_duration(std::string_view text);
 
+// `text` as an error message quotes it: "<text>", cut to 64 bytes and with control
+// characters, invalid UTF-8 and bidi overrides escaped (argv may hold any bytes, and the
+// message goes to a terminal and to logs).
+std::string quote_duration_input(std::string_view text);
+
 // The shortest exact Go-style spelling of `d` ("1h30m", "90s", "250ms", "0s").
 std::string format_duration(std::chrono::nanoseconds d);
 

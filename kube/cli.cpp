@@ -46,7 +46,7 @@ Result<std::chrono::nanoseconds> parse_duration_flag(std::string_view text,
                                                      const DurationLimits& limits) {
   Result<std::chrono::nanoseconds> d = parse_duration(text);
   if (!d) return d;
-  const std::string quoted = "bad duration \"" + std::string(text) + "\": ";
+  const std::string quoted = "bad duration " + quote_duration_input(text) + ": ";
   if (*d == std::chrono::nanoseconds(0) && limits.zero_ok) return d;
   if (*d < limits.min) {
     return make_error(ErrorCode::kInvalid, quoted + "must be at least " +

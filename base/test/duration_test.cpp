@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "base/text.h"
+
 namespace orderguard::kube {
 namespace {
 
@@ -21,6 +23,19 @@ TEST(ParseDuration, GoSpellings) {
   EXPECT_EQ(*parse_duration("7ns"), 7ns);
   EXPECT_EQ(*parse_duration("0"), 0s);
   EXPECT_EQ(*parse_duration("+2m"), 2min);
+}
+
+TEST(ParseDuration, HostileInputIsQuotedShortAndEscaped) {
+  const std::string huge(1 << 20, '9');
+  for (const std::string& bad :
+       {huge, std::string("5\x1b[2Jm"), std::string("\xff\xfe1s"), std::string("1\xe2\x80\xaes")}) {
+    auto r = parse_duration(bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_LT(r.error().message.size(), 256u) << r.error().message.size();
+    EXPECT_TRUE(is_valid_utf8(r.error().message)) << r.error().message;
+    EXPECT_EQ(r.error().message.find('\x1b'), std::string::npos) << r.error().message;
+    EXPECT_EQ(r.error().message.find("\xe2\x80\xae"), std::string::npos) << r.error().message;
+  }
 }
 
 TEST(ParseDuration, RefusesWithTheInputInTheMessage) {
