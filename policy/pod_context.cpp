@@ -136,17 +136,27 @@ void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
   const JsonRef env = fields.env;
   const JsonRef command = fields.command;
   const JsonRef args = fields.args;
-  // vars are only read to expand a string with a '$' in it: without any, skip them.
-  const bool needs_vars =
-      has_dollar(env, "value") || has_dollar(command, {}) || has_dollar(args, {});
+  // vars are only read to expand a string with a '$' in it: without any, skip them. The
+  // env values are not searched for '$' beforehand: the loop below starts over with vars
+  // when it meets one (a second pass only for containers that use $(VAR) in env).
+  bool needs_vars = has_dollar(command, {}) || has_dollar(args, {});
   Vars vars;
-  if (env.is_array()) {
+  const size_t first_env_site = ctx->texts.size();
+  for (bool again = env.is_array(); again;) {
+    again = false;
     int32_t i = -1;
     for (JsonRef e : env) {
       ++i;
       JsonRef value = e.find("value");
       if (!value.is_string()) continue;
       const std::string_view raw = value.string();
+      if (!needs_vars && raw.find('$') != std::string_view::npos) {
+        ctx->texts.erase(ctx->texts.begin() + static_cast<ptrdiff_t>(first_env_site),
+                         ctx->texts.end());
+        needs_vars = true;
+        again = true;
+        break;
+      }
       std::string expanded;
       bool changed = false;
       if (needs_vars) {
