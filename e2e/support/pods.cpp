@@ -26,8 +26,8 @@ Status bind_pod(kube::Client& client, const std::string& ns, const std::string& 
                         {"kind", "Binding"},
                         {"metadata", {{"name", name}}},
                         {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", node}}}};
-  auto bound = client.raw("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding",
-                          &binding);
+  auto bound =
+      client.raw("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding", &binding);
   if (!bound.ok()) return bound.error();
   return {};
 }
