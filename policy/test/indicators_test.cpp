@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace orderguard::policy {
@@ -164,6 +165,18 @@ TEST(MinerBinaryTest, NamesAsAnyPathComponent) {
   for (std::string s : {"t-rex-runner", "xmrigger", "minerva", "claymore-game", "xmr", "gminers",
                         "/usr/share/doc", "nginx"}) {
     EXPECT_TRUE(find_in(&Indicators::find_miner_binaries, s).empty()) << s;
+  }
+}
+
+// find_miner_binaries skips a line by its character classes first: every name must still
+// get through, as a path component and in upper case.
+TEST(MinerBinaryTest, EveryBuiltInNameIsFound) {
+  for (const MinerBinary& b : builtin_miner_binaries()) {
+    std::string upper(b.name);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(find_in(&Indicators::find_miner_binaries, "/opt/" + std::string(b.name)).size(), 1u)
+        << b.name;
+    EXPECT_EQ(find(&Indicators::find_miner_binaries, {"run", upper}).size(), 1u) << upper;
   }
 }
 
