@@ -453,8 +453,11 @@ TokenLine::TokenLine(std::vector<std::string> tokens) {
   index();
 }
 
-TokenLine::TokenLine(std::span<const std::string_view> tokens) {
-  join(tokens);
+TokenLine::TokenLine(std::span<const std::string_view> tokens)
+    // One token (an env value, most texts): constructed as a copy, not assigned into an
+    // empty string, which is dearer.
+    : text_(tokens.size() == 1 ? tokens[0] : std::string_view()) {
+  if (tokens.size() != 1) join(tokens);
   index();
 }
 
