@@ -15,8 +15,8 @@ MinerPolicySpec decode_miner_policy(JsonRef spec, std::vector<std::string>* prob
 }
 QuarantineSpec decode_quarantine(JsonRef spec, std::vector<std::string>* problems,
                                  FieldTrace* trace) {
-  return decode_spec<QuarantineSpec>(JsonRefNode(spec), problems, trace,
-                                     detail::kQuarantineFields, &kDefaultWording);
+  return decode_spec<QuarantineSpec>(JsonRefNode(spec), problems, trace, detail::kQuarantineFields,
+                                     &kDefaultWording);
 }
 MinerPolicySpec read_miner_policy(JsonRef spec) { return decode_miner_policy(spec, nullptr); }
 QuarantineSpec read_quarantine(JsonRef spec) { return decode_quarantine(spec, nullptr); }
