@@ -17,14 +17,12 @@ inline constexpr FieldWording kMinerPolicyWording{.not_array = "must be a list",
 
 inline constexpr auto kSelectorFields = [](auto& r, LabelSelectorSpec& s) {
   r.string_map("matchLabels", s.match_labels);
-  r.objects(
-      "matchExpressions",
-      [&](auto& e) {
-        LabelSelectorRequirementSpec req;
+  r.items(
+      "matchExpressions", s.match_expressions,
+      [](auto& e, LabelSelectorRequirementSpec& req) {
         e.string_into("key", req.key);
         e.string_into("operator", req.op);
         e.strings("values", req.values, kMaxListEntries);
-        s.match_expressions.push_back(std::move(req));
       },
       kMaxListEntries);
 };
@@ -71,15 +69,13 @@ inline constexpr auto kMinerPolicyFields = [](auto& r, MinerPolicySpec& s) {
   r.strings("blockedImages", s.blocked_images, kMaxListEntries);
   r.strings("blockedDigests", s.blocked_digests, kMaxListEntries);
   r.strings("allowedRegistries", s.allowed_registries, kMaxListEntries);
-  r.objects(
-      "signatures",
-      [&](auto& e) {
-        SignatureSpec sig;
+  r.items(
+      "signatures", s.signatures,
+      [](auto& e, SignatureSpec& sig) {
         e.string_into("name", sig.name);
         sig.literal = e.string("literal");
         sig.regex = e.string("regex");
         e.string_into("severity", sig.severity);
-        s.signatures.push_back(std::move(sig));
       },
       kMaxListEntries);
   r.strings("poolHosts", s.pool_hosts, kMaxListEntries);
@@ -90,14 +86,7 @@ inline constexpr auto kMinerPolicyFields = [](auto& r, MinerPolicySpec& s) {
   selector(ex, "namespaceSelector", s.exemptions.namespace_selector);
   ex.strings("serviceAccounts", s.exemptions.service_accounts, kMaxListEntries);
   ex.finish();
-  r.objects(
-      "quarantine",
-      [&](auto& e) {
-        QuarantineSpec q;
-        kLegacyQuarantineEntryFields(e, q);
-        s.quarantine.push_back(std::move(q));
-      },
-      kMaxQuarantineEntries);
+  r.items("quarantine", s.quarantine, kLegacyQuarantineEntryFields, kMaxQuarantineEntries);
   auto scoring = r.object("scoring");
   if (auto t = scoring.integer("threshold", 1, INT_MAX, "must be a positive integer")) {
     s.scoring.threshold = *t;

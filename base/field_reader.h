@@ -293,6 +293,20 @@ class FieldReader {
       ++i;
     });
   }
+  // The objects of an array as items of `out`: fn(FieldReader&, T&) fills each. As
+  // objects(), but the {} that trace mode walks for an absent array is not added to `out`,
+  // so tracing never changes what is decoded.
+  template <typename T, typename Fn>
+  void items(std::string_view key, std::vector<T>& out, Fn&& fn, size_t max_entries = kUnbounded) {
+    objects(
+        key,
+        [&](FieldReader& r) {
+          T item;
+          fn(r, item);
+          if (r.index_ != kTraceOnly) out.push_back(std::move(item));
+        },
+        max_entries);
+  }
   // An array of strings; replaces `out` when present.
   void strings(std::string_view key, std::vector<std::string>& out,
                size_t max_entries = kUnbounded) {

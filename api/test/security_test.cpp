@@ -1,12 +1,13 @@
 // The security.orderguard.io decoders (api/security.h): strict decoding with field paths,
 // the CRD defaults, MinerPolicy's wording, list bounds, and the best-effort reads over both
 // JSON models.
+#include "api/security.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "api/security.h"
 #include "base/json_doc.h"
 
 namespace orderguard::api {
@@ -44,7 +45,7 @@ TEST(MinerPolicySpecTest, DecodesEveryField) {
     "scoring": {"threshold": 150, "weights": {"miner-port": 50}},
     "agent": {"exclusions": {"executables": ["/opt/x"], "namespaces": ["gpu"],
                              "podSelector": {"matchLabels": {"a": "b"}}}}})")
-                           .value();
+                          .value();
   std::vector<std::string> problems;
   const MinerPolicySpec s = decode_miner_policy(doc.root(), &problems);
   EXPECT_TRUE(problems.empty()) << problems.front();
@@ -150,7 +151,7 @@ TEST(QuarantineSpecTest, DecodesItsFieldsOnly) {
   const JsonDoc doc = JsonDoc::parse(R"({"scope": "Workload", "namespace": "shop",
     "workload": {"kind": "Deployment", "name": "web"}, "image": "i", "reason": "r",
     "nodeName": "n1", "createdBy": "agent-x", "expiresAt": "2026-09-01T00:00:00Z"})")
-                           .value();
+                          .value();
   std::vector<std::string> problems;
   const QuarantineSpec q = decode_quarantine(doc.root(), &problems);
   EXPECT_TRUE(problems.empty()) << problems.front();
@@ -168,10 +169,9 @@ TEST(QuarantineSpecTest, DecodesItsFieldsOnly) {
       JsonDoc::parse(R"({"scope": 1, "workload": {"kind": [], "uid": "u"}, "time": "t"})").value();
   problems.clear();
   decode_quarantine(bad.root(), &problems);
-  EXPECT_EQ(problems, (std::vector<std::string>{"spec.scope: must be a string",
-                                                "spec.workload.kind: must be a string",
-                                                "spec.workload.uid: unknown field",
-                                                "spec.time: unknown field"}));
+  EXPECT_EQ(problems, (std::vector<std::string>{
+                          "spec.scope: must be a string", "spec.workload.kind: must be a string",
+                          "spec.workload.uid: unknown field", "spec.time: unknown field"}));
 }
 
 // The agent reads its informer's DOMs, the webhook its requests: the same text reads the
@@ -196,7 +196,8 @@ TEST(SecuritySpecReadTest, BothModelsReadTheSame) {
 }
 
 TEST(ProblemPathsTest, CoversAFieldAndWhatIsInsideIt) {
-  const ProblemPaths paths({"spec.signatures[2]: must be an object", "spec.mode: must be a string"});
+  const ProblemPaths paths(
+      {"spec.signatures[2]: must be an object", "spec.mode: must be a string"});
   EXPECT_TRUE(paths.covers("spec.signatures[2]"));
   EXPECT_TRUE(paths.covers("spec.signatures[2].name"));
   EXPECT_TRUE(paths.covers("spec.mode"));
