@@ -64,8 +64,7 @@ std::string summary(const api::MinerPolicySpec& s) {
 }
 
 template <typename Decode, typename ReadDom>
-void one_kind(const nlohmann::json& dom, orderguard::JsonRef ref, Decode decode,
-              ReadDom read_dom) {
+void one_kind(const nlohmann::json& dom, orderguard::JsonRef ref, Decode decode, ReadDom read_dom) {
   const auto best_effort = summary(decode(ref, nullptr, nullptr));
   check(summary(read_dom(dom)) == best_effort, "adapters read different values");
   std::vector<std::string> problems;
