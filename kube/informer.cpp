@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "base/log.h"
@@ -486,18 +488,36 @@ Informer::EntryPtr Informer::make_entry(ObjectPtr object) const {
   auto entry = std::make_shared<Entry>();
   entry->resource_version = resource_version_of(*object);
   if (options_.compact) {
-    entry->cbor = json::to_cbor(*object);
-    entry->cbor.shrink_to_fit();
-  } else {
-    entry->object = std::move(object);
+    std::string cbor;
+    json::to_cbor(*object, cbor);
+    CompactDictionaryPtr dictionary;
+    {
+      std::lock_guard<std::mutex> lock(dictionary_mu_);
+      if (dictionary_ == nullptr) {
+        // The first object is the dictionary of every later one (and is
+        // itself compressed against it: to a few bytes).
+        dictionary_ = std::make_shared<const CompactDictionary>(CompactDictionary{cbor});
+      }
+      dictionary = dictionary_;
+    }
+    if (compact_encode(cbor, dictionary.get(), &entry->compressed)) {
+      entry->dictionary = std::move(dictionary);
+      return entry;
+    }
+    entry->compressed.clear();  // zlib got no memory: keep the object parsed
   }
+  entry->object = std::move(object);
   return entry;
 }
 
 ObjectPtr Informer::load(const EntryPtr& entry) const {
   if (entry->object) return entry->object;
-  // Our own encoding of a valid document: decoding cannot fail.
-  return std::make_shared<const json>(json::from_cbor(entry->cbor));
+  // Our own encoding of a valid document: decoding fails only if memory does.
+  std::string cbor;
+  if (!compact_decode(entry->compressed, entry->dictionary.get(), &cbor)) {
+    throw std::runtime_error("cannot inflate a cached " + resource_.kind);
+  }
+  return std::make_shared<const json>(json::from_cbor(cbor));
 }
 
 std::vector<Informer::EntryPtr> Informer::entries() const {

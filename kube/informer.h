@@ -29,10 +29,13 @@
 //    resync replays every cached object as an update with old == new.
 //  - Objects are immutable shared_ptr<const json>. Items of a list get
 //    apiVersion/kind from the Resource when the server left them out.
-//  - With `compact`, the cache holds each object as CBOR and every read
-//    (get/list/by_*/for_each, handler arguments) decodes a fresh copy: a
-//    parsed nlohmann::json takes about 7 times the bytes of its encoding.
-//    Each read costs a decode (tens of microseconds for a Deployment).
+//  - With `compact`, the cache holds each object as CBOR deflated against the
+//    first object it cached (kube/compact_codec.h: a sibling shares nearly
+//    every key and most values, so a 2 KB Deployment keeps about 170 bytes),
+//    and every read (get/list/by_*/for_each, handler arguments) decodes a
+//    fresh copy: a parsed nlohmann::json takes about 7 times the bytes of its
+//    CBOR. Each read costs an inflate and a decode (tens of microseconds for a
+//    Deployment).
 //  - Reads (get/list/by_*) are thread-safe and never block on the network.
 //  - Waits (backoff, resync, wait_for_sync) measure time with the Clock; with a
 //    FakeClock, advance it and call tick() to make the informer re-check it.
@@ -55,6 +58,7 @@
 
 #include "base/clock.h"
 #include "kube/client.h"
+#include "kube/compact_codec.h"
 
 namespace orderguard::kube {
 
@@ -106,8 +110,9 @@ struct InformerOptions {
   // Applied to each object before it is cached (e.g. strip_managed_fields) to
   // bound memory; must not change namespace, name or resourceVersion.
   std::function<void(json&)> transform;
-  // Stores objects encoded (CBOR) and decodes them on every read: for large
-  // caches read a few objects at a time, such as a controller's.
+  // Stores objects encoded (CBOR, deflated against the first cached object)
+  // and decodes them on every read: for large caches read a few objects at a
+  // time, such as a controller's.
   bool compact = false;
 };
 
@@ -173,8 +178,9 @@ class Informer {
   // One cached object: parsed, or (compact) encoded.
   struct Entry {
     std::string resource_version;
-    ObjectPtr object;           // null when compact
-    std::vector<uint8_t> cbor;  // compact only
+    ObjectPtr object;                 // null when compact
+    std::vector<uint8_t> compressed;  // compact only: CBOR deflated against `dictionary`
+    CompactDictionaryPtr dictionary;
   };
   using EntryPtr = std::shared_ptr<const Entry>;
   // What an object is indexed under.
@@ -227,6 +233,9 @@ class Informer {
   // of the keys of objects_ (a map's keys stay put until erased, and an object
   // leaves the index before its key leaves the map).
   mutable std::shared_mutex cache_mu_;
+  // The first object a compact cache encoded (kube/compact_codec.h); set once.
+  mutable std::mutex dictionary_mu_;
+  mutable CompactDictionaryPtr dictionary_;
   std::map<std::string, EntryPtr, std::less<>> objects_;
   std::map<std::string, std::set<std::string_view>, std::less<>> by_owner_;  // owner uid
   std::string resource_version_;
