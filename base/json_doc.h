@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "base/result.h"
@@ -137,6 +138,9 @@ class JsonDoc {
   // Parses `text`, which must outlive the document. Errors are kInvalid with the byte
   // offset and what was expected ("invalid JSON at byte 12: expected ':'").
   static Result<JsonDoc> parse(std::string_view text, size_t max_depth = kDefaultMaxDepth);
+  // A temporary std::string would not outlive the document: use parse_owned().
+  template <typename S, typename = std::enable_if_t<std::is_same_v<S, std::string>>>
+  static Result<JsonDoc> parse(S&& text, size_t max_depth = kDefaultMaxDepth) = delete;
   // The same, keeping its own copy of the text (for short-lived or generated strings).
   static Result<JsonDoc> parse_owned(std::string text, size_t max_depth = kDefaultMaxDepth);
   // Serializes `value` and indexes the result: for callers holding a DOM.

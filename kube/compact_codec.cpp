@@ -85,7 +85,7 @@ class Inflater {
 }  // namespace
 
 bool compact_encode(std::string_view data, const CompactDictionary* dict,
-                   std::vector<uint8_t>* out) {
+                    std::vector<uint8_t>* out) {
   static std::mutex mu;
   static Deflater deflater;
   std::lock_guard<std::mutex> lock(mu);

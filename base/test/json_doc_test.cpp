@@ -54,6 +54,18 @@ std::string ReadReview() {
   return out.str();
 }
 
+// The document points into the text it indexed: parse() of a temporary
+// std::string would leave it dangling, so that call does not compile (a view,
+// a literal or a string the caller keeps do).
+template <typename T>
+concept ParsesFrom = requires(T t) {
+  JsonDoc::parse(std::forward<T>(t));
+};
+static_assert(!ParsesFrom<std::string>);
+static_assert(ParsesFrom<std::string&>);
+static_assert(ParsesFrom<std::string_view>);
+static_assert(ParsesFrom<const char*>);
+
 TEST(JsonDocParse, Literals) {
   for (const char* text : {"true", "false", "null", " true ", "[true,false,null]"}) {
     ExpectAgrees(text);
