@@ -89,7 +89,7 @@ bool Canceller::wait_for(std::chrono::milliseconds timeout) const {
 }
 
 // ---------------------------------------------------------------------------
-// The cpprestsdk client
+// The REST client
 
 namespace {
 

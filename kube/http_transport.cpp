@@ -331,10 +331,10 @@ std::unique_ptr<Connection> exchange(ConnectionPool& pool, http::request<http::s
       return conn;
     } catch (const TransportError& e) {
       if (on_connection) on_connection(nullptr);
-      const bool idle_closed = conn->reused() && !e.answered &&
-                               (e.stage == TransportError::Stage::kWrite ||
-                                e.stage == TransportError::Stage::kRead) &&
-                               closed_by_peer(e.ec);
+      const bool idle_closed =
+          conn->reused() && !e.answered &&
+          (e.stage == TransportError::Stage::kWrite || e.stage == TransportError::Stage::kRead) &&
+          closed_by_peer(e.ec);
       if (fresh || !idle_closed) throw;
     }
   }

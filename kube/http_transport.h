@@ -14,16 +14,17 @@
 
 #include <openssl/ssl.h>
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/basic_parser.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/system/error_code.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -78,7 +79,11 @@ class ResponseParser final : public boost::beast::http::basic_parser<false> {
   using string_view = boost::beast::string_view;
   void on_request_impl(boost::beast::http::verb, string_view, string_view, int,
                        error_code&) override {}
-  void on_response_impl(int code, string_view, int, error_code&) override { status_ = code; }
+  // Beast reads any three digits; below 100 is no HTTP status.
+  void on_response_impl(int code, string_view, int, error_code& ec) override {
+    if (code < 100) ec = boost::beast::http::error::bad_status;
+    status_ = code;
+  }
   void on_field_impl(boost::beast::http::field, string_view, string_view, error_code&) override {}
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
@@ -246,10 +251,9 @@ class ConnectionPool {
 // connection before any of the answer arrived (the server closed it while it sat idle) is
 // retried once on a new connection: the request never reached the server. Throws
 // TransportError. The caller reads the body from the returned connection and releases it.
-std::unique_ptr<Connection> exchange(ConnectionPool& pool,
-                                     boost::beast::http::request<boost::beast::http::string_body>& req,
-                                     std::chrono::milliseconds timeout,
-                                     std::optional<std::uint64_t> body_limit,
-                                     const std::function<void(Connection*)>& on_connection = {});
+std::unique_ptr<Connection> exchange(
+    ConnectionPool& pool, boost::beast::http::request<boost::beast::http::string_body>& req,
+    std::chrono::milliseconds timeout, std::optional<std::uint64_t> body_limit,
+    const std::function<void(Connection*)>& on_connection = {});
 
 }  // namespace orderguard::kube

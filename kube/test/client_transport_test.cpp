@@ -139,7 +139,8 @@ std::string ok_json(const std::string& body, const std::string& extra_headers = 
 
 const char kConfigMap[] = R"({"kind":"ConfigMap","metadata":{"name":"y"}})";
 
-std::unique_ptr<Client> client_for(const std::string& url, prometheus::Registry* metrics = nullptr) {
+std::unique_ptr<Client> client_for(const std::string& url,
+                                   prometheus::Registry* metrics = nullptr) {
   Config cfg;
   cfg.server = url;
   cfg.request_timeout = 30s;
@@ -222,7 +223,8 @@ TEST(ClientConnectionTest, ConnectionClosedWithoutAnAnswerIsAClearError) {
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kUnavailable) << got.error().message;
   EXPECT_THAT(got.error().message,
-              HasSubstr("GET " + server.url() + "/api/v1/namespaces/x/configmaps/y: "
+              HasSubstr("GET " + server.url() +
+                        "/api/v1/namespaces/x/configmaps/y: "
                         "connection closed by 127.0.0.1:" +
                         std::to_string(server.port()) + " before it answered"));
   // Tried on a new connection three more times, as after an API server restart.
@@ -289,10 +291,12 @@ TEST(ClientConnectionTest, AnswerOverTheSizeCapIsRefused) {
 TEST(ClientConnectionTest, ListPagesStreamThroughAPooledConnection) {
   RawServer server([](const std::string&) {
     // Chunked, split inside an item.
-    const std::string a = R"({"kind":"ConfigMapList","metadata":{"resourceVersion":"7"},"items":[{"metadata":{"na)";
+    const std::string a =
+        R"({"kind":"ConfigMapList","metadata":{"resourceVersion":"7"},"items":[{"metadata":{"na)";
     const std::string b = R"(me":"a"}},{"metadata":{"name":"b"}}]})";
-    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                      "Transfer-Encoding: chunked\r\n\r\n";
+    std::string out =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n";
     const auto chunk = [](const std::string& s) {
       char size[16];
       std::snprintf(size, sizeof size, "%zx", s.size());
@@ -323,9 +327,10 @@ TEST(ClientConnectionTest, WatchCancelledFromAnotherThreadEndsPromptly) {
     char size[16];
     std::snprintf(size, sizeof size, "%zx", event.size());
     // One event, then nothing: the server keeps the watch open.
-    return Reply{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n" +
-                 std::string(size) + "\r\n" + event + "\r\n"};
+    return Reply{
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n" +
+        std::string(size) + "\r\n" + event + "\r\n"};
   });
   auto client = client_for(server.url());
   Canceller cancel;
