@@ -15,7 +15,7 @@ ARG DEBIAN=debian:12
 FROM ${DEBIAN} AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build ccache pkg-config ca-certificates \
-      libboost-dev libssl-dev libyaml-cpp-dev prometheus-cpp-dev \
+      libboost-dev libssl-dev zlib1g-dev libyaml-cpp-dev prometheus-cpp-dev \
       nlohmann-json3-dev libre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
       libmimalloc-dev \
     && rm -rf /var/lib/apt/lists/*

@@ -1,5 +1,6 @@
 #include "base/base64.h"
 
+#include <array>
 #include <cstdint>
 
 namespace orderguard {
@@ -8,13 +9,29 @@ namespace {
 constexpr std::string_view kAlphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+// Symbol values by byte, -1 for anything else; the URL-safe table also takes '-' and '_'.
+// A lookup rather than five range checks: the admission rules decode every long word of
+// every text they read.
+using SymbolTable = std::array<int8_t, 256>;
+
+constexpr SymbolTable make_symbol_table(bool url_safe) {
+  SymbolTable t{};
+  for (int8_t& v : t) v = -1;
+  for (size_t i = 0; i < kAlphabet.size(); ++i) {
+    t[static_cast<unsigned char>(kAlphabet[i])] = static_cast<int8_t>(i);
+  }
+  if (url_safe) {
+    t['-'] = 62;
+    t['_'] = 63;
+  }
+  return t;
+}
+
+constexpr SymbolTable kStandardSymbols = make_symbol_table(false);
+constexpr SymbolTable kUrlSafeSymbols = make_symbol_table(true);
+
 int symbol_value(char c, bool url_safe) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '+' || (url_safe && c == '-')) return 62;
-  if (c == '/' || (url_safe && c == '_')) return 63;
-  return -1;
+  return (url_safe ? kUrlSafeSymbols : kStandardSymbols)[static_cast<unsigned char>(c)];
 }
 
 bool is_space(char c) {
@@ -95,7 +112,6 @@ bool base64_decode_scan(std::string_view text, bool printable_only, std::string*
   if (text.empty() || text.size() % 4 == 1) return false;
   // The size is known before decoding, so the printable share can fail early.
   const size_t size = text.size() * 6 / 8;
-  out->reserve(size);
   size_t unprintable = 0;
   Accumulator acc;
   for (char c : text) {
@@ -105,6 +121,9 @@ bool base64_decode_scan(std::string_view text, bool printable_only, std::string*
     if (byte < 0) continue;
     const auto u = static_cast<unsigned char>(byte);
     if (printable_only && !printable(u) && ++unprintable * 10 > size) return false;
+    // Reserved only once the inline buffer is full: most words fail within their first
+    // bytes, and then nothing is allocated.
+    if (out->size() == out->capacity()) out->reserve(size);
     *out += static_cast<char>(u);
   }
   return !printable_only || !out->empty();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "base/log.h"
@@ -377,13 +379,11 @@ void Informer::replace(std::vector<Listed> items, const std::string& resource_ve
     for (const auto& [key, item] : fresh) {
       if (objects_.count(key) == 0) added.push_back(item.entry);
     }
-    objects_.clear();
-    by_namespace_.clear();
     by_owner_.clear();
-    by_label_.clear();
+    objects_.clear();
     for (auto& [key, item] : fresh) {
-      index_locked(key, item.terms);
-      objects_.emplace(key, std::move(item.entry));
+      auto placed = objects_.emplace(key, std::move(item.entry)).first;
+      index_locked(placed->first, item.terms);
     }
     resource_version_ = resource_version;
   }
@@ -417,12 +417,12 @@ void Informer::upsert(json object) {
     if (it != objects_.end()) {
       old_obj = load(it->second);
       if (!changed(*old_obj, *obj)) return;
-      unindex_locked(key, index_terms(*old_obj));
+      unindex_locked(it->first, index_terms(*old_obj));
       it->second = std::move(entry);
     } else {
-      objects_.emplace(key, std::move(entry));
+      it = objects_.emplace(key, std::move(entry)).first;
     }
-    index_locked(key, terms);
+    index_locked(it->first, terms);
   }
   if (old_obj) {
     dispatch_update(old_obj, obj);
@@ -445,7 +445,7 @@ void Informer::remove(json object) {
     if (!rv.empty()) resource_version_ = rv;
     auto it = objects_.find(key);
     if (it == objects_.end()) return;
-    unindex_locked(key, index_terms(*load(it->second)));
+    unindex_locked(it->first, index_terms(*load(it->second)));
     objects_.erase(it);
   }
   dispatch_delete(final_state);
@@ -488,18 +488,36 @@ Informer::EntryPtr Informer::make_entry(ObjectPtr object) const {
   auto entry = std::make_shared<Entry>();
   entry->resource_version = resource_version_of(*object);
   if (options_.compact) {
-    entry->cbor = json::to_cbor(*object);
-    entry->cbor.shrink_to_fit();
-  } else {
-    entry->object = std::move(object);
+    std::string cbor;
+    json::to_cbor(*object, cbor);
+    CompactDictionaryPtr dictionary;
+    {
+      std::lock_guard<std::mutex> lock(dictionary_mu_);
+      if (dictionary_ == nullptr) {
+        // The first object is the dictionary of every later one (and is
+        // itself compressed against it: to a few bytes).
+        dictionary_ = std::make_shared<const CompactDictionary>(CompactDictionary{cbor});
+      }
+      dictionary = dictionary_;
+    }
+    if (compact_encode(cbor, dictionary.get(), &entry->compressed)) {
+      entry->dictionary = std::move(dictionary);
+      return entry;
+    }
+    entry->compressed.clear();  // zlib got no memory: keep the object parsed
   }
+  entry->object = std::move(object);
   return entry;
 }
 
 ObjectPtr Informer::load(const EntryPtr& entry) const {
   if (entry->object) return entry->object;
-  // Our own encoding of a valid document: decoding cannot fail.
-  return std::make_shared<const json>(json::from_cbor(entry->cbor));
+  // Our own encoding of a valid document: decoding fails only if memory does.
+  std::string cbor;
+  if (!compact_decode(entry->compressed, entry->dictionary.get(), &cbor)) {
+    throw std::runtime_error("cannot inflate a cached " + resource_.kind);
+  }
+  return std::make_shared<const json>(json::from_cbor(cbor));
 }
 
 std::vector<Informer::EntryPtr> Informer::entries() const {
@@ -513,55 +531,26 @@ std::vector<Informer::EntryPtr> Informer::entries() const {
 Informer::IndexTerms Informer::index_terms(const json& object) {
   IndexTerms terms;
   const json& meta = metadata(object);
-  terms.ns = string_member(meta, "namespace");
   if (const json* refs = member(meta, "ownerReferences"); refs != nullptr && refs->is_array()) {
     for (const json& ref : *refs) {
       std::string uid = string_member(ref, "uid");
       if (!uid.empty()) terms.owners.push_back(std::move(uid));
     }
   }
-  if (const json* labels = member(meta, "labels"); labels != nullptr && labels->is_object()) {
-    for (const auto& [k, v] : labels->items()) {
-      if (v.is_string()) terms.labels.push_back(k + "=" + v.get<std::string>());
-    }
-  }
   return terms;
 }
 
-void Informer::index_locked(const std::string& key, const IndexTerms& terms) {
-  by_namespace_[terms.ns].insert(key);
+void Informer::index_locked(std::string_view key, const IndexTerms& terms) {
   for (const std::string& uid : terms.owners) by_owner_[uid].insert(key);
-  for (const std::string& label : terms.labels) by_label_[label].insert(key);
 }
 
-void Informer::unindex_locked(const std::string& key, const IndexTerms& terms) {
-  auto drop = [&](std::map<std::string, std::set<std::string>>& index, const std::string& value) {
-    auto it = index.find(value);
-    if (it == index.end()) return;
+void Informer::unindex_locked(std::string_view key, const IndexTerms& terms) {
+  for (const std::string& uid : terms.owners) {
+    auto it = by_owner_.find(uid);
+    if (it == by_owner_.end()) continue;
     it->second.erase(key);
-    if (it->second.empty()) index.erase(it);
-  };
-  drop(by_namespace_, terms.ns);
-  for (const std::string& uid : terms.owners) drop(by_owner_, uid);
-  for (const std::string& label : terms.labels) drop(by_label_, label);
-}
-
-std::vector<ObjectPtr> Informer::lookup(const std::map<std::string, std::set<std::string>>& index,
-                                        const std::string& value) const {
-  std::vector<EntryPtr> found;
-  {
-    std::shared_lock<std::shared_mutex> lock(cache_mu_);
-    auto it = index.find(value);
-    if (it == index.end()) return {};
-    found.reserve(it->second.size());
-    for (const std::string& key : it->second) {
-      if (auto obj = objects_.find(key); obj != objects_.end()) found.push_back(obj->second);
-    }
+    if (it->second.empty()) by_owner_.erase(it);
   }
-  std::vector<ObjectPtr> out;
-  out.reserve(found.size());
-  for (const EntryPtr& e : found) out.push_back(load(e));
-  return out;
 }
 
 ObjectPtr Informer::get(std::string_view ns, std::string_view name) const {
@@ -589,26 +578,69 @@ void Informer::for_each(const std::function<void(const ObjectPtr&)>& f) const {
 }
 
 std::vector<ObjectPtr> Informer::by_namespace(std::string_view ns) const {
-  return lookup(by_namespace_, std::string(ns));
+  std::vector<EntryPtr> found;
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    if (ns.empty()) {
+      // Cluster-scoped keys are bare names: no '/' (names and namespaces never hold one).
+      for (const auto& [key, entry] : objects_) {
+        if (key.find('/') == std::string::npos) found.push_back(entry);
+      }
+    } else {
+      // "ns/..." keys are contiguous in the ordered map.
+      const std::string prefix = std::string(ns) + "/";
+      for (auto it = objects_.lower_bound(prefix);
+           it != objects_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        found.push_back(it->second);
+      }
+    }
+  }
+  std::vector<ObjectPtr> out;
+  out.reserve(found.size());
+  for (const EntryPtr& e : found) out.push_back(load(e));
+  return out;
 }
 
 std::vector<ObjectPtr> Informer::by_owner(std::string_view owner_uid) const {
-  return lookup(by_owner_, std::string(owner_uid));
+  std::vector<EntryPtr> found;
+  {
+    std::shared_lock<std::shared_mutex> lock(cache_mu_);
+    auto it = by_owner_.find(owner_uid);
+    if (it == by_owner_.end()) return {};
+    found.reserve(it->second.size());
+    for (std::string_view key : it->second) {
+      if (auto obj = objects_.find(key); obj != objects_.end()) found.push_back(obj->second);
+    }
+  }
+  std::vector<ObjectPtr> out;
+  out.reserve(found.size());
+  for (const EntryPtr& e : found) out.push_back(load(e));
+  return out;
 }
 
 std::vector<ObjectPtr> Informer::by_label(std::string_view key, std::string_view value) const {
-  return lookup(by_label_, std::string(key) + "=" + std::string(value));
+  std::vector<ObjectPtr> out;
+  for (const EntryPtr& e : entries()) {
+    ObjectPtr obj = load(e);
+    const json* labels = member(metadata(*obj), "labels");
+    if (labels == nullptr || !labels->is_object()) continue;
+    auto it = labels->find(key);
+    if (it != labels->end() && it->is_string() && it->get_ref<const std::string&>() == value) {
+      out.push_back(std::move(obj));
+    }
+  }
+  return out;
 }
 
 std::vector<std::string> Informer::names_by_owner(std::string_view owner_uid) const {
   std::vector<std::string> out;
   std::shared_lock<std::shared_mutex> lock(cache_mu_);
-  auto it = by_owner_.find(std::string(owner_uid));
+  auto it = by_owner_.find(owner_uid);
   if (it == by_owner_.end()) return out;
   out.reserve(it->second.size());
-  for (const std::string& key : it->second) {
+  for (std::string_view key : it->second) {
     const size_t slash = key.find('/');
-    out.push_back(slash == std::string::npos ? key : key.substr(slash + 1));
+    out.emplace_back(slash == std::string_view::npos ? key : key.substr(slash + 1));
   }
   return out;
 }

@@ -289,9 +289,31 @@ bool starts_with_icase(std::string_view s, std::string_view lower) {
   return true;
 }
 
-bool has_colon_digit(std::string_view text) {
+// Whether some ':' is followed by a run of 1 to 5 digits whose value is in `ports`: the
+// endpoint regex reports a port only as such a run (`:[0-9]{1,5}\b` cannot end between two
+// digits), so a text without one has nothing to report and skips the regex.
+bool has_port_candidate(std::string_view text, const PortSet& ports) {
   for (size_t pos = text.find(':'); pos != std::string_view::npos; pos = text.find(':', pos + 1)) {
-    if (pos + 1 < text.size() && text[pos + 1] >= '0' && text[pos + 1] <= '9') return true;
+    size_t end = pos + 1;
+    int port = 0;
+    while (end < text.size() && end - pos <= 6 && text[end] >= '0' && text[end] <= '9') {
+      port = port * 10 + (text[end] - '0');
+      ++end;
+    }
+    const size_t digits = end - pos - 1;
+    if (digits >= 1 && digits <= 5 && ports.count(port) > 0) return true;
+  }
+  return false;
+}
+
+// Whether `text` has "--" followed by a letter that starts one of kXmrigOptions (in either
+// case, as the option regex is case-insensitive): the regex needs one.
+bool has_xmrig_option_start(std::string_view text) {
+  for (size_t pos = text.find("--"); pos != std::string_view::npos;
+       pos = text.find("--", pos + 1)) {
+    if (pos + 2 >= text.size()) break;
+    const char c = ascii_lower(text[pos + 2]);
+    if (c == 'd' || c == 'c' || c == 'm' || c == 'n' || c == 'r' || c == 'h') return true;
   }
   return false;
 }
@@ -312,6 +334,36 @@ constexpr std::array<bool, 256> kPathSeparators = [] {
 }();
 
 bool is_word_separator(char c) { return kWordSeparators[static_cast<unsigned char>(c)]; }
+
+// TokenLine::char_classes(): bit i for the letter 'a' + i in either case, then digits, a few
+// punctuation characters the literal prefilters name, and upper case (for lower_text()).
+constexpr uint64_t kDigitClass = uint64_t{1} << 26;
+constexpr uint64_t kUpperClass = uint64_t{1} << 27;
+constexpr std::string_view kPunctuationClasses = "-\".:_/=|$";  // bits 28 and up
+
+constexpr std::array<uint64_t, 256> kCharClasses = [] {
+  std::array<uint64_t, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = uint64_t{1} << (c - 'a');
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = (uint64_t{1} << (c - 'A')) | kUpperClass;
+  for (int c = '0'; c <= '9'; ++c) t[c] = kDigitClass;
+  for (size_t i = 0; i < kPunctuationClasses.size(); ++i) {
+    t[static_cast<unsigned char>(kPunctuationClasses[i])] = uint64_t{1} << (28 + i);
+  }
+  return t;
+}();
+
+// The classes a text must have to contain `literal` (bytes outside the classes add none).
+constexpr uint64_t classes_of(std::string_view literal) {
+  uint64_t bits = 0;
+  for (char c : literal) bits |= kCharClasses[static_cast<unsigned char>(c)];
+  return bits & ~kUpperClass;
+}
+
+// Whether `line` may contain `literal` (ASCII case-insensitively for letters): false only
+// when it cannot.
+bool may_contain(const TokenLine& line, uint64_t literal_classes) {
+  return (line.char_classes() & literal_classes) == literal_classes;
+}
 
 std::string quoted_excerpt(std::string_view s) {
   return "\"" + truncate_utf8(s, kExcerptMax) + "\"";
@@ -401,8 +453,11 @@ TokenLine::TokenLine(std::vector<std::string> tokens) {
   index();
 }
 
-TokenLine::TokenLine(std::span<const std::string_view> tokens) {
-  join(tokens);
+TokenLine::TokenLine(std::span<const std::string_view> tokens)
+    // One token (an env value, most texts): constructed as a copy, not assigned into an
+    // empty string, which is dearer.
+    : text_(tokens.size() == 1 ? tokens[0] : std::string_view()) {
+  if (tokens.size() != 1) join(tokens);
   index();
 }
 
@@ -423,23 +478,43 @@ void TokenLine::join(std::span<const std::string_view> tokens) {
 }
 
 void TokenLine::index() {
-  if (std::any_of(text_.begin(), text_.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
-    lower_ = lowercase(text_);
-    has_upper_ = true;
-  }
-  // Words start in increasing order, so their token is found by walking starts_ along.
+  // Words start in increasing order, so their token is found by walking starts_ along. The
+  // same pass collects the character classes.
+  uint64_t classes = 0;
   size_t token = 0;
   const size_t n = text_.size();
   const char* t = text_.data();
   size_t i = 0;
   while (i < n) {
-    while (i < n && is_word_separator(t[i])) ++i;
+    for (; i < n && is_word_separator(t[i]); ++i) {
+      classes |= kCharClasses[static_cast<unsigned char>(t[i])];
+    }
     const size_t begin = i;
-    while (i < n && !is_word_separator(t[i])) ++i;
+    for (; i < n && !is_word_separator(t[i]); ++i) {
+      classes |= kCharClasses[static_cast<unsigned char>(t[i])];
+    }
     if (i == begin) continue;
     while (token + 1 < starts_.size() && starts_[token + 1] <= begin) ++token;
-    words_.push_back(Word{begin, i, token});
+    add_word(Word{begin, i, token});
   }
+  char_classes_ = classes;
+  if ((classes & kUpperClass) != 0) {
+    lower_ = lowercase(text_);
+    has_upper_ = true;
+  }
+}
+
+void TokenLine::add_word(const Word& w) {
+  if (word_count_ < kInlineWords) {
+    inline_words_[word_count_++] = w;
+    return;
+  }
+  if (word_count_ == kInlineWords) {
+    words_.reserve(4 * kInlineWords);
+    words_.assign(inline_words_.begin(), inline_words_.end());
+  }
+  words_.push_back(w);
+  ++word_count_;
 }
 
 size_t TokenLine::token_at(size_t offset) const {
@@ -514,13 +589,14 @@ uint32_t prefix_hash(const char* p) {
   return (x * 2654435761u) >> 16;
 }
 
-void set_prefix_bit(std::string_view fragment, std::array<uint64_t, 1024>* bits) {
-  if (fragment.size() < 4) {
-    bits->fill(~uint64_t{0});  // a short fragment could start anywhere: disable the filter
-    return;
+// Sets the bits of the 4-byte windows of `fragment` at offsets [0, stride): a text scanned
+// every `stride` bytes has one of them wherever the fragment occurs (see
+// may_have_base64_fragment).
+void set_prefix_bits(std::string_view fragment, size_t stride, std::array<uint64_t, 1024>* bits) {
+  for (size_t offset = 0; offset < stride; ++offset) {
+    const uint32_t h = prefix_hash(fragment.data() + offset);
+    (*bits)[h >> 6] |= uint64_t{1} << (h & 63);
   }
-  const uint32_t h = prefix_hash(fragment.data());
-  (*bits)[h >> 6] |= uint64_t{1} << (h & 63);
 }
 
 }  // namespace
@@ -576,8 +652,22 @@ Indicators::Indicators() {
     for (std::string& fragment : base64_alignments(keyword)) {
       if (!alternation.empty()) alternation += '|';
       alternation += RE2::QuoteMeta(fragment);
-      set_prefix_bit(fragment, &base64_prefixes_);
       base64_fragments_.push_back(Base64Fragment{std::move(fragment), keyword});
+    }
+  }
+  // A fragment of m >= 4 bytes at any offset p covers a window at a multiple of
+  // stride = m - 3 within its first `stride` offsets (the next multiple q of stride after p
+  // has q - p <= m - 4, so q + 4 <= p + m).
+  size_t shortest = SIZE_MAX;
+  for (const Base64Fragment& f : base64_fragments_)
+    shortest = std::min(shortest, f.fragment.size());
+  if (shortest < 4) {
+    base64_prefix_stride_ = 1;
+    base64_prefixes_.fill(~uint64_t{0});  // a short fragment could start anywhere: no filter
+  } else {
+    base64_prefix_stride_ = shortest - 3;
+    for (const Base64Fragment& f : base64_fragments_) {
+      set_prefix_bits(f.fragment, base64_prefix_stride_, &base64_prefixes_);
     }
   }
   base64_any_ = compile_builtin(alternation);
@@ -614,11 +704,16 @@ std::optional<std::string> Indicators::builtin_image_match(const ImageRef& ref) 
   // Equivalent to matching the **/<name> and **/<name>-* globs of builtin_blocked_images(),
   // without running one regex per name.
   std::string_view repo = ref.repository();
-  for (const MinerBinary& b : kMinerBinaries) {
-    if (repo == b.name) return "**/" + std::string(b.name);
-    if (!b.exact && repo.size() > b.name.size() + 1 && starts_with(repo, b.name) &&
-        repo[b.name.size()] == '-') {
-      return "**/" + std::string(b.name) + "-*";
+  // Every name match starts with the name's first letter: most repositories (shop/orders,
+  // envoyproxy/envoy) start with a letter no miner name starts with, and skip the loop.
+  if (!repo.empty() && binary_first_char_[static_cast<unsigned char>(repo.front())]) {
+    for (const MinerBinary& b : kMinerBinaries) {
+      if (repo.front() != b.name.front()) continue;
+      if (repo == b.name) return "**/" + std::string(b.name);
+      if (!b.exact && repo.size() > b.name.size() + 1 && starts_with(repo, b.name) &&
+          repo[b.name.size()] == '-') {
+        return "**/" + std::string(b.name) + "-*";
+      }
     }
   }
   for (const ImagePattern& p : campaign_images_) {
@@ -628,7 +723,10 @@ std::optional<std::string> Indicators::builtin_image_match(const ImageRef& ref) 
 }
 
 void Indicators::find_stratum_urls(const TokenLine& line, std::vector<IndicatorHit>* out) const {
-  if (line.lower_text().find("stratum") == std::string::npos) return;
+  static constexpr uint64_t kStratum = classes_of("stratum");
+  if (!may_contain(line, kStratum) || line.lower_text().find("stratum") == std::string::npos) {
+    return;
+  }
   for_each_match(*stratum_, line.text(), 0, [&](size_t at, std::string_view m) {
     out->push_back({line.token_at(at), "stratum mining URL " + quoted_excerpt(m),
                     truncate_utf8(m, kEvidenceMax)});
@@ -639,19 +737,26 @@ void Indicators::find_miner_flags(const TokenLine& line, std::vector<IndicatorHi
   const std::string& text = line.text();
   // Literal prefilters: most text cannot match, and a substring search is far cheaper than a
   // regex pass.
-  if (text.find("--") != std::string::npos) {
+  static constexpr uint64_t kDash = classes_of("-");
+  static constexpr uint64_t kQuote = classes_of("\"");
+  static constexpr uint64_t kMsr = classes_of("msr");
+  static constexpr uint64_t kAllowWrites = classes_of("allow_writes");
+  // Every word the loops below look at starts with '-'.
+  const bool dash = may_contain(line, kDash);
+  if (dash && has_xmrig_option_start(text)) {
     for_each_match(*xmrig_option_, text, 1, [&](size_t at, std::string_view m) {
       out->push_back({line.token_at(at), "xmrig option " + lowercase(m), std::string(m)});
     });
   }
-  if (text.find('"') != std::string::npos) {
+  if (may_contain(line, kQuote)) {  // the one bit is exactly the byte
     for_each_match(*xmrig_config_key_, text, 1, [&](size_t at, std::string_view m) {
       out->push_back(
           {line.token_at(at), "xmrig config key \"" + std::string(m) + "\"", std::string(m)});
     });
   }
   const std::string& lower = line.lower_text();
-  if (lower.find("msr") != std::string::npos || lower.find("allow_writes") != std::string::npos) {
+  if ((may_contain(line, kMsr) && lower.find("msr") != std::string::npos) ||
+      (may_contain(line, kAllowWrites) && lower.find("allow_writes") != std::string::npos)) {
     for_each_match(*msr_, text, 0, [&](size_t at, std::string_view m) {
       out->push_back({line.token_at(at), "enables MSR writes (xmrig RandomX tuning)",
                       truncate_utf8(m, kEvidenceMax)});
@@ -660,10 +765,12 @@ void Indicators::find_miner_flags(const TokenLine& line, std::vector<IndicatorHi
 
   // Flags whose value makes them a miner's: -a/--algo <algorithm>, --coin <coin>,
   // -o/--url pool.* or -o/--url host:port together with -u/--user/-O/--userpass.
-  const auto& words = line.words();
+  if (!dash) return;
+  const auto words = line.words();
   bool has_user = false;
   for (const auto& w : words) {
     std::string_view s = line.word(w);
+    if (s.size() < 2 || s[0] != '-') continue;  // every form below starts with '-'
     if (s == "-u" || s == "-O" || s == "--user" || s == "--userpass" || starts_with(s, "--user=") ||
         starts_with(s, "--userpass=")) {
       has_user = true;
@@ -744,6 +851,31 @@ std::optional<std::string_view> Indicators::miner_binary_from_comm(std::string_v
 }
 
 void Indicators::find_miner_binaries(const TokenLine& line, std::vector<IndicatorHit>* out) const {
+  // A line that lacks a letter of every miner name names none of them (miner_binary compares
+  // ASCII case-insensitively, as the classes do): most lines, at one AND per name. A name
+  // whose classes include another's adds nothing to the test (cgminer's include gminer's)
+  // and is left out: 35 names, 22 tests.
+  struct NameClasses {
+    std::array<uint64_t, std::size(kMinerBinaries)> classes{};
+    size_t size = 0;
+  };
+  static constexpr NameClasses kNameClasses = [] {
+    NameClasses minimal;
+    for (size_t i = 0; i < std::size(kMinerBinaries); ++i) {
+      const uint64_t c = classes_of(kMinerBinaries[i].name);
+      bool covered = false;  // by a name with fewer classes, or the same ones earlier
+      for (size_t j = 0; j < std::size(kMinerBinaries) && !covered; ++j) {
+        const uint64_t other = classes_of(kMinerBinaries[j].name);
+        covered = j != i && (other & c) == other && (other != c || j < i);
+      }
+      if (!covered) minimal.classes[minimal.size++] = c;
+    }
+    return minimal;
+  }();
+  if (std::none_of(kNameClasses.classes.begin(), kNameClasses.classes.begin() + kNameClasses.size,
+                   [&](uint64_t c) { return may_contain(line, c); })) {
+    return;
+  }
   for (const auto& w : line.words()) {
     std::string_view word = line.word(w);
     // Every path component, so /opt/xmrig/config.json and URLs of release archives count;
@@ -766,7 +898,8 @@ void Indicators::find_miner_binaries(const TokenLine& line, std::vector<Indicato
 
 void Indicators::find_pool_hosts(const TokenLine& line, const DomainSet& domains,
                                  std::vector<IndicatorHit>* out) const {
-  if (domains.size() == 0 || line.text().find('.') == std::string::npos) return;
+  static constexpr uint64_t kDot = classes_of(".");
+  if (domains.size() == 0 || !may_contain(line, kDot)) return;
   for_each_match(*host_name_, line.text(), 0, [&](size_t at, std::string_view host) {
     if (domains.matches(host)) {
       out->push_back({line.token_at(at), "mining pool host " + quoted_excerpt(host),
@@ -778,9 +911,17 @@ void Indicators::find_pool_hosts(const TokenLine& line, const DomainSet& domains
 void Indicators::find_droppers(const TokenLine& line, std::vector<IndicatorHit>* out) const {
   // Every dropper pattern names one of these commands.
   const std::string& lower = line.lower_text();
-  constexpr std::string_view kCommands[] = {"curl", "wget", "fetch", "base64", "chmod"};
-  if (std::none_of(std::begin(kCommands), std::end(kCommands),
-                   [&](std::string_view c) { return lower.find(c) != std::string::npos; })) {
+  static constexpr std::string_view kCommands[] = {"curl", "wget", "fetch", "base64", "chmod"};
+  static constexpr std::array<uint64_t, std::size(kCommands)> kCommandClasses = [] {
+    std::array<uint64_t, std::size(kCommands)> classes{};
+    for (size_t i = 0; i < classes.size(); ++i) classes[i] = classes_of(kCommands[i]);
+    return classes;
+  }();
+  bool any = false;
+  for (size_t i = 0; i < std::size(kCommands) && !any; ++i) {
+    any = may_contain(line, kCommandClasses[i]) && lower.find(kCommands[i]) != std::string::npos;
+  }
+  if (!any) {
     return;
   }
   for (const auto& p : droppers_) {
@@ -804,7 +945,10 @@ void Indicators::find_wallet_addresses(const TokenLine& line,
 void Indicators::find_miner_ports(const TokenLine& line, const PortSet& ports,
                                   std::vector<IndicatorHit>* out) const {
   std::string_view text = line.text();
-  if (ports.empty() || !has_colon_digit(text)) return;
+  static constexpr uint64_t kColonDigit = classes_of(":0");
+  if (ports.empty() || !may_contain(line, kColonDigit) || !has_port_candidate(text, ports)) {
+    return;
+  }
   std::array<re2::StringPiece, 3> g;
   size_t pos = 0;
   while (pos <= text.size() &&
@@ -839,7 +983,7 @@ void Indicators::find_plain(const TokenLine& line, const DomainSet& domains,
 
 bool Indicators::may_have_base64_fragment(std::string_view text) const {
   if (text.size() < 4) return false;
-  for (size_t i = 0; i + 4 <= text.size(); ++i) {
+  for (size_t i = 0; i + 4 <= text.size(); i += base64_prefix_stride_) {
     const uint32_t h = prefix_hash(text.data() + i);
     if ((base64_prefixes_[h >> 6] >> (h & 63)) & 1) return true;
   }
@@ -857,11 +1001,13 @@ void Indicators::find_base64(const TokenLine& line, const DomainSet& domains,
     });
   }
 
+  static constexpr uint64_t kEquals = classes_of("=");
+  const bool equals = may_contain(line, kEquals);  // the one bit is exactly the byte
   std::string decoded;
   for (const auto& w : line.words()) {
     std::string_view word = line.word(w);
     // NAME=<base64> in env values and --opt=<base64>: decode what follows the first '='.
-    if (size_t eq = word.find('=');
+    if (size_t eq = equals ? word.find('=') : std::string_view::npos;
         eq != std::string_view::npos && eq + 1 < word.size() && word[eq + 1] != '=') {
       word = word.substr(eq + 1);
     }

@@ -52,22 +52,38 @@ class TokenLine {
   const std::string& text() const { return text_; }
   // text() in ASCII lower case, for the literal prefilters of the matchers.
   const std::string& lower_text() const { return has_upper_ ? lower_ : text_; }
-  const std::vector<Word>& words() const { return words_; }
+  std::span<const Word> words() const {
+    return word_count_ <= kInlineWords ? std::span<const Word>(inline_words_.data(), word_count_)
+                                       : std::span<const Word>(words_);
+  }
   std::string_view word(const Word& w) const {
     return std::string_view(text_).substr(w.begin, w.end - w.begin);
   }
   // The token that contains text() offset `offset` (the separator after a token counts as
   // that token).
   size_t token_at(size_t offset) const;
+  // A set of the kinds of bytes in text() (a bit per letter in either case, one for digits,
+  // one each for a few punctuation characters: indicators.cpp). A literal some of whose
+  // bits are missing cannot occur in text(), so the matchers skip a substring search, or a
+  // whole matcher, on one AND.
+  uint64_t char_classes() const { return char_classes_; }
 
  private:
   void join(std::span<const std::string_view> tokens);  // text_ and starts_
-  void index();  // lower_ and words_, once text_ and starts_ are set
+  void index();  // lower_ and the words, once text_ and starts_ are set
+  void add_word(const Word& w);
+
+  // Most texts (an env value, a short command line) have one or two words: they are kept
+  // inline, and words_ is used only beyond that (then it holds all of them).
+  static constexpr size_t kInlineWords = 2;
 
   std::string text_;
   std::string lower_;  // only when text_ has upper case letters
   bool has_upper_ = false;
+  uint64_t char_classes_ = 0;
   std::vector<size_t> starts_;
+  size_t word_count_ = 0;
+  std::array<Word, kInlineWords> inline_words_{};
   std::vector<Word> words_;
 };
 
@@ -180,10 +196,12 @@ class Indicators {
   std::vector<ImagePattern> campaign_images_;
   std::array<bool, 256> binary_first_char_{};  // first letters of miner names: a fast reject
   std::vector<Base64Fragment> base64_fragments_;
-  // Bits set by the first 4 bytes of every base64 fragment: a text without any of them
-  // cannot match base64_any_, and most texts have none (the regex costs ~12 instructions
-  // per byte, this check ~5).
+  // Bits set by the 4-byte windows at the first base64_prefix_stride_ offsets of every
+  // base64 fragment: a text without any of them at a multiple of the stride cannot match
+  // base64_any_, and most texts have none (the regex costs ~12 instructions per byte, this
+  // check ~5 per stride).
   std::array<uint64_t, 1024> base64_prefixes_{};
+  size_t base64_prefix_stride_ = 1;
   bool may_have_base64_fragment(std::string_view text) const;
   std::unique_ptr<re2::RE2> stratum_;
   std::unique_ptr<re2::RE2> xmrig_option_;

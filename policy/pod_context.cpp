@@ -33,8 +33,7 @@ void append_strings(JsonRef list, std::vector<std::string_view>* tokens) {
 void add_text_site(std::string_view container, uint32_t base, std::string_view field,
                    std::span<const std::string_view> tokens, std::vector<TextSite>* out) {
   if (tokens.empty()) return;
-  out->push_back(
-      TextSite{std::string(container), base, field, {}, UINT32_MAX, -1, {}, TokenLine(tokens)});
+  out->emplace_back(container, base, field, tokens);
 }
 
 // An exec handler ({exec: {command: [...]}}) at container[key], `field` naming its path.
@@ -136,17 +135,27 @@ void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
   const JsonRef env = fields.env;
   const JsonRef command = fields.command;
   const JsonRef args = fields.args;
-  // vars are only read to expand a string with a '$' in it: without any, skip them.
-  const bool needs_vars =
-      has_dollar(env, "value") || has_dollar(command, {}) || has_dollar(args, {});
+  // vars are only read to expand a string with a '$' in it: without any, skip them. The
+  // env values are not searched for '$' beforehand: the loop below starts over with vars
+  // when it meets one (a second pass only for containers that use $(VAR) in env).
+  bool needs_vars = has_dollar(command, {}) || has_dollar(args, {});
   Vars vars;
-  if (env.is_array()) {
+  const size_t first_env_site = ctx->texts.size();
+  for (bool again = env.is_array(); again;) {
+    again = false;
     int32_t i = -1;
     for (JsonRef e : env) {
       ++i;
       JsonRef value = e.find("value");
       if (!value.is_string()) continue;
       const std::string_view raw = value.string();
+      if (!needs_vars && raw.find('$') != std::string_view::npos) {
+        ctx->texts.erase(ctx->texts.begin() + static_cast<ptrdiff_t>(first_env_site),
+                         ctx->texts.end());
+        needs_vars = true;
+        again = true;
+        break;
+      }
       std::string expanded;
       bool changed = false;
       if (needs_vars) {
@@ -159,8 +168,8 @@ void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
         }
       }
       const std::string_view text = changed ? std::string_view(expanded) : raw;
-      TextSite& site = ctx->texts.emplace_back(TextSite{
-          std::string(name), base, ".env", {}, UINT32_MAX, i, {}, TokenLine(std::span(&text, 1))});
+      TextSite& site = ctx->texts.emplace_back(name, base, ".env", std::span(&text, 1));
+      site.env_index = i;
       if (changed) site.expanded_tokens.push_back(0);
     }
   }
@@ -185,9 +194,10 @@ void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
         expanded_tokens.push_back(static_cast<uint32_t>(i));
       }
     }
-    ctx->texts.emplace_back(TextSite{std::string(name), base, ".command", ".args",
-                                     static_cast<uint32_t>(split), -1, std::move(expanded_tokens),
-                                     TokenLine(*scratch)});
+    TextSite& site = ctx->texts.emplace_back(name, base, ".command", *scratch);
+    site.field2 = ".args";
+    site.split = static_cast<uint32_t>(split);
+    site.expanded_tokens = std::move(expanded_tokens);
   }
 
   if (const JsonRef lifecycle = fields.lifecycle; lifecycle.is_object()) {

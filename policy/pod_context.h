@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,11 @@ struct ImageSite {
 // One text of a container: its command line (command then args), one env value, one exec
 // hook or exec probe. Token i of `line` lives at PodContext::token_path(site, i).
 struct TextSite {
+  // The line is built in place: a TextSite is made once per text of every request.
+  TextSite(std::string_view container_name, uint32_t base_index, std::string_view field_suffix,
+           std::span<const std::string_view> tokens)
+      : container(container_name), base(base_index), field(field_suffix), line(tokens) {}
+
   std::string container;
   uint32_t base = 0;        // PodContext::bases index: the container's field path
   std::string_view field;   // static suffix: ".command", ".env", ".livenessProbe.exec.command"

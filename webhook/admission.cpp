@@ -88,20 +88,24 @@ std::string unroutable(JsonRef request) {
   const auto route = std::find_if(std::begin(kRoutes), std::end(kRoutes), [&](const Route& r) {
     return r.group == group && r.resource == name && r.sub_resource == sub_resource;
   });
-  std::string full(group);
-  if (!full.empty()) full += '/';
-  full += name;
-  if (!sub_resource.empty()) (full += '/') += sub_resource;
+  // group/resource[/subresource], for the messages only: a routable request never builds it.
+  const auto full = [&] {
+    std::string out(group);
+    if (!out.empty()) out += '/';
+    out += name;
+    if (!sub_resource.empty()) (out += '/') += sub_resource;
+    return out;
+  };
   if (route == std::end(kRoutes)) {
-    return "resource " + in_quotes(full) + " is not one orderguard checks";
+    return "resource " + in_quotes(full()) + " is not one orderguard checks";
   }
   if (kind.string_member("group") != route->group || kind.string_member("kind") != route->kind) {
     return "kind " + in_quotes(kind.string_member("kind")) + " of group " +
            in_quotes(kind.string_member("group")) + " is not the kind of resource " +
-           in_quotes(full);
+           in_quotes(full());
   }
   if ((op == "CONNECT") != (route->sub_resource == "exec")) {
-    return "operation " + std::string(op) + " does not apply to resource " + in_quotes(full);
+    return "operation " + std::string(op) + " does not apply to resource " + in_quotes(full());
   }
   return "";
 }

@@ -55,6 +55,7 @@
 #include "e2e/environment.h"
 #include "e2e/process.h"
 #include "e2e/support/observe.h"
+#include "e2e/support/pods.h"
 #include "e2e/support/setup.h"
 #include "e2e/support/wait.h"
 #include "kube/client.h"
@@ -582,19 +583,12 @@ class AgentRunE2E : public ::testing::Test {
 
   // What the kubelet would report: container `id` running from kImage.
   static void set_running(const std::string& ns, const std::string& name, const std::string& id) {
-    json status = {
-        {"status",
-         {{"phase", "Running"},
-          {"containerStatuses",
-           json::array({{{"name", "app"},
-                         {"image", kImage},
-                         {"imageID", "docker.io/library/busybox@sha256:" + std::string(64, 'b')},
-                         {"containerID", "containerd://" + id},
-                         {"ready", true},
-                         {"restartCount", 0},
-                         {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}}})}}}};
-    auto patched = client_->patch(res::kPods, ns, name, kube::PatchType::kMerge, status, "status");
-    ASSERT_TRUE(patched.ok()) << patched.error().describe();
+    Status reported =
+        e2e::report_running(*client_, ns, name,
+                            {.image = kImage,
+                             .image_id = "docker.io/library/busybox@sha256:" + std::string(64, 'b'),
+                             .container_id = id});
+    ASSERT_TRUE(reported.ok()) << reported.error().describe();
   }
 
   // A pod bound to kNode running container `id`; returns its UID.
@@ -683,22 +677,10 @@ TEST_F(AgentRunE2E, MinerTalkingToAPoolIsEvictedAndItsDeploymentQuarantined) {
   ASSERT_TRUE(created.ok()) << created.error().describe();
   // Deployment -> ReplicaSet -> Pod, made by the controllers; bound to kNode as the scheduler
   // would.
-  json pod;
-  ASSERT_TRUE(poll_until(
-      [&] {
-        auto pods = client_->list(res::kPods, ns, {.label_selector = "app=cruncher"});
-        if (!pods.ok() || (*pods)["items"].empty()) return false;
-        pod = (*pods)["items"][0];
-        return true;
-      },
-      kDeadline));
+  const json pod = e2e::wait_for_first_pod(*client_, ns, "app=cruncher", kDeadline);
+  ASSERT_FALSE(pod.is_null()) << "the Deployment made no Pod";
   const std::string name = pod["metadata"]["name"];
-  json binding = {{"apiVersion", "v1"},
-                  {"kind", "Binding"},
-                  {"metadata", {{"name", name}}},
-                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", kNode}}}};
-  auto bound =
-      client_->raw("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding", &binding);
+  Status bound = e2e::bind_pod(*client_, ns, name, kNode);
   ASSERT_TRUE(bound.ok()) << bound.error().describe();
   const std::string id = container_id();
   set_running(ns, name, id);

@@ -30,6 +30,7 @@
 #include "e2e/support/admission.h"
 #include "e2e/support/fake_reports.h"
 #include "e2e/support/observe.h"
+#include "e2e/support/pods.h"
 #include "e2e/support/setup.h"
 #include "e2e/support/wait.h"
 #include "kube/client.h"
@@ -582,37 +583,19 @@ TEST_F(ChartE2E, AgentEvictsQuarantinesRecordsAndMarksTheNode) {
         {"spec", {{"containers", json::array({{{"name", "app"}, {"image", "nginx:1.27"}}})}}}}}};
   auto created = admin_->create(res::kDeployments, "apps", deployment);
   ASSERT_TRUE(created.ok()) << created.error().describe();
-  json victim;
-  ASSERT_TRUE(poll_until(
-      [&] {
-        auto pods = admin_->list(res::kPods, "apps", {.label_selector = "app=shell"});
-        if (!pods.ok() || (*pods)["items"].empty()) return false;
-        victim = (*pods)["items"][0];
-        return true;
-      },
-      60s));
+  const json victim = e2e::wait_for_first_pod(*admin_, "apps", "app=shell", 60s);
+  ASSERT_FALSE(victim.is_null()) << "the Deployment made no Pod";
   const std::string name = victim["metadata"]["name"];
   const std::string id(64, '7');
   // What the scheduler and the kubelet would do: bind it and report it running.
-  json binding = {{"apiVersion", "v1"},
-                  {"kind", "Binding"},
-                  {"metadata", {{"name", name}}},
-                  {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", kAgentNode}}}};
-  auto bound = admin_->raw("POST", "/api/v1/namespaces/apps/pods/" + name + "/binding", &binding);
+  Status bound = e2e::bind_pod(*admin_, "apps", name, kAgentNode);
   ASSERT_TRUE(bound.ok()) << bound.error().describe();
-  json running = {
-      {"status",
-       {{"phase", "Running"},
-        {"containerStatuses",
-         json::array({{{"name", "app"},
-                       {"image", "docker.io/library/nginx:1.27"},
-                       {"imageID", "docker.io/library/nginx@sha256:" + std::string(64, 'a')},
-                       {"containerID", "containerd://" + id},
-                       {"ready", true},
-                       {"restartCount", 0},
-                       {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}}})}}}};
-  ASSERT_TRUE(
-      admin_->patch(res::kPods, "apps", name, kube::PatchType::kMerge, running, "status").ok());
+  Status running =
+      e2e::report_running(*admin_, "apps", name,
+                          {.image = "docker.io/library/nginx:1.27",
+                           .image_id = "docker.io/library/nginx@sha256:" + std::string(64, 'a'),
+                           .container_id = id});
+  ASSERT_TRUE(running.ok()) << running.error().describe();
 
   // The agent, as og-agent: its node's pods, then the response.
   auto pods = agent_->list_all(res::kPods, "", {.field_selector = "spec.nodeName=" + kAgentNode});

@@ -23,6 +23,7 @@
 #include "base/base64.h"
 #include "e2e/cluster.h"
 #include "e2e/environment.h"
+#include "e2e/support/pods.h"
 #include "e2e/support/setup.h"
 #include "e2e/support/wait.h"
 #include "kube/client.h"
@@ -112,16 +113,8 @@ class ChartRelease : public ::testing::Test {
   // (the webhook binary of this build with the Pod's arguments, as the Job's
   // ServiceAccount), then report how it ended.
   static CommandResult run_hook_pod(const std::string& ns, const std::string& job) {
-    json pod;
-    EXPECT_TRUE(poll_until(
-        [&] {
-          auto pods = admin_->list(res::kPods, ns, {.label_selector = "job-name=" + job});
-          if (!pods.ok() || (*pods)["items"].empty()) return false;
-          pod = (*pods)["items"][0];
-          return true;
-        },
-        60s))
-        << "the hook Job made no Pod";
+    const json pod = e2e::wait_for_first_pod(*admin_, ns, "job-name=" + job, 60s);
+    EXPECT_FALSE(pod.is_null()) << "the hook Job made no Pod";
     if (pod.is_null()) return {};
     const json& spec = pod["spec"];
     std::vector<std::string> argv = {ORDERGUARD_WEBHOOK_BINARY};
@@ -136,12 +129,7 @@ class ChartRelease : public ::testing::Test {
     }
 
     const std::string name = pod["metadata"]["name"];
-    json binding = {{"apiVersion", "v1"},
-                    {"kind", "Binding"},
-                    {"metadata", {{"name", name}}},
-                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", kHookNode}}}};
-    auto bound =
-        admin_->raw("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding", &binding);
+    Status bound = e2e::bind_pod(*admin_, ns, name, kHookNode);
     EXPECT_TRUE(bound.ok()) << bound.error().describe();
     const bool succeeded = ran.ok();
     json state = {{"terminated",

