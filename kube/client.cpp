@@ -830,10 +830,17 @@ class WatchCancelHook {
   WatchCancelHook& operator=(const WatchCancelHook&) = delete;
 
   // The connection in use (null: none). Cancelled at once when the Canceller already fired.
+  // Lock order: the Canceller's mutex, then this one (cancel() calls the callback under its
+  // mutex), so the Canceller's state is never read under mu_.
   void use(Connection* conn) {
-    std::lock_guard<std::mutex> lock(mu_);
-    conn_ = conn;
-    if (conn_ != nullptr && cancelled()) conn_->cancel();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conn_ = conn;
+    }
+    if (conn != nullptr && cancelled()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (conn_ != nullptr) conn_->cancel();
+    }
   }
 
  private:

@@ -56,8 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)kube::parse_list_stream(body, [](nlohmann::json&&) {});
     } else {
       const kube::Canceller cancel;
-      (void)kube::read_watch_stream(body, "watch fuzz", "/fuzz", [](kube::WatchEvent&&) {},
-                                    cancel);
+      (void)kube::read_watch_stream(
+          body, "watch fuzz", "/fuzz", [](kube::WatchEvent&&) {}, cancel);
     }
   } catch (const kube::TransportError&) {
     // A clear error, as intended for hostile bytes.
