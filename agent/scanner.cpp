@@ -8,6 +8,7 @@
 #include "agent/identity.h"
 #include "agent/procfs.h"
 #include "agent/scoring.h"
+#include "api/security.h"
 #include "policy/indicators.h"
 
 namespace orderguard::agent {
@@ -35,14 +36,14 @@ std::vector<std::string> pool_hosts_to_resolve(const std::vector<nlohmann::json>
   // combine() applies the built-in default when no policy exists, built-ins included.
   bool builtins = policies.empty();
   for (const nlohmann::json& p : policies) {
-    const nlohmann::json spec = p.value("spec", nlohmann::json::object());
-    if (!spec.is_object()) continue;
-    const nlohmann::json flag = spec.value("builtinIndicators", nlohmann::json(true));
-    builtins = builtins || !flag.is_boolean() || flag.get<bool>();
-    const nlohmann::json hosts = spec.value("poolHosts", nlohmann::json::array());
-    if (!hosts.is_array()) continue;
-    for (const nlohmann::json& h : hosts) {
-      if (h.is_string() && !h.get<std::string>().empty()) out.push_back(h.get<std::string>());
+    const auto it = p.find("spec");  // end() when p is not an object
+    if (it != p.end() && !it->is_object()) continue;
+    // Best effort: a policy that does not compile still names the hosts it can.
+    const api::MinerPolicySpec spec =
+        it == p.end() ? api::MinerPolicySpec{} : api::read_miner_policy(*it);
+    builtins = builtins || spec.builtin_indicators;
+    for (const std::string& h : spec.pool_hosts) {
+      if (!h.empty()) out.push_back(h);
     }
   }
   if (builtins) {

@@ -16,21 +16,17 @@ inline constexpr auto kOrderServiceFields = [](auto& r, OrderServiceSpec& s) {
   res.string_map("requests", s.resource_requests);
   res.string_map("limits", s.resource_limits);
   res.finish();
-  r.objects("env", [&](auto& e) {
-    EnvVar v;
+  r.items("env", s.env, [](auto& e, EnvVar& v) {
     e.require("name");
     e.string_into("name", v.name);
     e.string_into("value", v.value);
-    s.env.push_back(std::move(v));
   });
-  r.objects("zones", [&](auto& z) {
-    Zone zone;
+  r.items("zones", s.zones, [](auto& z, Zone& zone) {
     z.require("name");
     z.require("weight");
     z.string_into("name", zone.name);
     z.integer32("weight", zone.weight, 0, 100);
     z.integer32("minReplicas", zone.min_replicas, 0, 1000);
-    s.zones.push_back(std::move(zone));
   });
   r.integer32("replicas", s.replicas, 0, 10000);
   bool has_autoscaling = false;

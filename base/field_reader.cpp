@@ -23,6 +23,20 @@ std::vector<std::string> duplicate_errors(const std::vector<std::string>& names,
   return errors;
 }
 
+ProblemPaths::ProblemPaths(const std::vector<std::string>& problems) {
+  for (const auto& p : problems) paths_.insert(p.substr(0, p.find(": ")));
+}
+
+bool ProblemPaths::covers(std::string_view path) const {
+  if (paths_.empty()) return false;
+  if (paths_.contains(path)) return true;
+  // Every object or item above it: the prefixes that end before a '.' or a '['.
+  for (size_t i = 1; i < path.size(); ++i) {
+    if ((path[i] == '.' || path[i] == '[') && paths_.contains(path.substr(0, i))) return true;
+  }
+  return false;
+}
+
 namespace detail {
 
 std::optional<int64_t> integer_from_text(std::string_view text) {

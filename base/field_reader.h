@@ -23,6 +23,12 @@
 //    "spec.zones" (array), "spec.zones[]" (its items), "spec.zones[].name",
 //    "spec.resources.requests{}" (values of a string map). Absent nested objects and
 //    arrays are still walked (as empty) so their fields are traced.
+//  - Maps (string_map, integer_map) are read in key order, the last of a repeated key only,
+//    as a DOM holds them, over either adapter; so are their problems.
+//  - An array longer than the `max_entries` given to its accessor is one problem
+//    ("at most N entries") and reads as absent, so a hostile list costs nothing more.
+//  - A FieldWording changes how a kind words its type problems (MinerPolicy's messages
+//    predate the reader and are kept); children inherit it.
 //  - Keys passed to the accessors must outlive the reader (they are string literals).
 //  - Never throws and never crashes on hostile input; integers follow nlohmann's typing
 //    (1.0 and 1e2 are not integers; a value above INT64_MAX that fits 64 bits unsigned is
@@ -34,6 +40,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -47,12 +54,32 @@ namespace orderguard {
 // path -> JSON schema type ("string", "integer", "boolean", "object", "array").
 using FieldTrace = std::map<std::string, std::string>;
 
+// The words of the type problems that kinds word differently.
+struct FieldWording {
+  std::string_view not_array = "must be an array";
+  std::string_view not_boolean = "must be a boolean";
+};
+inline constexpr FieldWording kDefaultWording{};
+
 // kInvalid with the problems joined by "; ".
 Error invalid_error(const std::vector<std::string>& problems);
 
 // "<path>[<i>]: duplicate value \"x\"" for each repeated name.
 std::vector<std::string> duplicate_errors(const std::vector<std::string>& names,
                                           const std::string& path);
+
+// The paths of reported problems ("<path>: <what>"), so that a caller validating values
+// after a decode can leave alone a field already refused for its shape, or one inside an
+// object or list item that was ("spec.signatures[2]: must be an object" covers
+// "spec.signatures[2].name").
+class ProblemPaths {
+ public:
+  explicit ProblemPaths(const std::vector<std::string>& problems);
+  bool covers(std::string_view path) const;
+
+ private:
+  std::set<std::string, std::less<>> paths_;
+};
 
 namespace detail {
 // An integer as nlohmann types the number text `text`: nullopt for floats (and integers
@@ -89,6 +116,21 @@ class JsonRefNode {
   void for_each_member(Fn&& fn) const {
     if (!ref_.is_object()) return;
     for (auto it = ref_.begin(); it != ref_.end(); ++it) fn(it.key(), JsonRefNode(*it));
+  }
+  // fn(std::string_view key, JsonRefNode value) in key order, the last of a repeated key
+  // only: what a DOM of the same text holds.
+  template <typename Fn>
+  void for_each_entry(Fn&& fn) const {
+    if (!ref_.is_object()) return;
+    std::vector<std::pair<std::string_view, JsonRef>> members;
+    for (auto it = ref_.begin(); it != ref_.end(); ++it) members.emplace_back(it.key(), *it);
+    // Of equal keys, stable_sort keeps text order: the last of each run wins.
+    std::stable_sort(members.begin(), members.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (i + 1 < members.size() && members[i + 1].first == members[i].first) continue;
+      fn(members[i].first, JsonRefNode(members[i].second));
+    }
   }
 
  private:
@@ -129,6 +171,11 @@ class NlohmannNode {
     for (auto it = j_->begin(); it != j_->end(); ++it)
       fn(std::string_view(it.key()), NlohmannNode(*it));
   }
+  // A DOM's members are in key order already, each key once.
+  template <typename Fn>
+  void for_each_entry(Fn&& fn) const {
+    for_each_member(std::forward<Fn>(fn));
+  }
 
  private:
   const nlohmann::json* j_ = nullptr;
@@ -140,25 +187,27 @@ class NlohmannNode {
 template <typename Node>
 class FieldReader {
  public:
+  static constexpr size_t kUnbounded = static_cast<size_t>(-1);
+
   // The reader of a top-level object named `root` in paths ("spec").
   FieldReader(Node object, std::string_view root, FieldTrace* trace,
-              std::vector<std::string>* problems)
-      : object_(object), key_(root), trace_(trace), problems_(problems) {}
+              std::vector<std::string>* problems, const FieldWording* wording = &kDefaultWording)
+      : object_(object), key_(root), trace_(trace), problems_(problems), wording_(wording) {}
 
   FieldReader(const FieldReader&) = delete;
   FieldReader& operator=(const FieldReader&) = delete;
   FieldReader(FieldReader&&) noexcept = default;
 
-  std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max) {
+  // `message`, when given, replaces both the type and the range problem.
+  std::optional<int64_t> integer(std::string_view key, int64_t min, int64_t max,
+                                 std::string_view message = {}) {
     Node v = field(key, "integer");
     if (!v.present()) return std::nullopt;
     std::optional<int64_t> n = v.integer();
-    if (!n) {
-      fail(key, "must be an integer");
-      return std::nullopt;
-    }
-    if (*n < min || *n > max) {
-      fail(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    if (!n || *n < min || *n > max) {
+      fail(key, !message.empty() ? std::string(message)
+                : !n             ? std::string("must be an integer")
+                     : "must be between " + std::to_string(min) + " and " + std::to_string(max));
       return std::nullopt;
     }
     return n;
@@ -198,7 +247,7 @@ class FieldReader {
     Node v = field(key, "boolean");
     if (!v.present()) return;
     if (!v.is_boolean()) {
-      fail(key, "must be a boolean");
+      fail(key, std::string(wording_->not_boolean));
       return;
     }
     out = v.boolean();
@@ -212,23 +261,20 @@ class FieldReader {
       fail(key, "must be an object");
       v = Node();
     }
-    return FieldReader(v, this, key, kNoIndex, trace_, problems_);
+    return FieldReader(v, this, key, kNoIndex, trace_, problems_, wording_);
   }
   // The objects of an array: `each` is called with a reader per element (finished
   // afterwards). An element that is not an object is a problem; `each` still runs for it,
   // on {} and silently, so a best-effort caller's elements keep their indices. When the
   // array is absent, `each` runs once on {} in trace mode so the item fields are traced.
   template <typename Fn>
-  void objects(std::string_view key, Fn&& each) {
+  void objects(std::string_view key, Fn&& each, size_t max_entries = kUnbounded) {
     Node v = field(key, "array");
     if (trace_ != nullptr) (*trace_)[trace_path(key) + "[]"] = "object";
-    if (v.present() && !v.is_array()) {
-      fail(key, "must be an array");
-      return;
-    }
+    if (v.present() && !array_within(key, v, max_entries)) return;
     if (!v.present()) {
       if (trace_ != nullptr) {
-        FieldReader r(Node(), this, key, kTraceOnly, trace_, nullptr);
+        FieldReader r(Node(), this, key, kTraceOnly, trace_, nullptr, wording_);
         each(r);
       }
       return;
@@ -237,31 +283,82 @@ class FieldReader {
     v.for_each_element([&](Node item) {
       if (!item.is_object()) {
         fail_at(key, i, "must be an object");
-        FieldReader r(Node(), this, key, i, nullptr, nullptr);
+        FieldReader r(Node(), this, key, i, nullptr, nullptr, wording_);
         each(r);
       } else {
-        FieldReader r(item, this, key, i, trace_, problems_);
+        FieldReader r(item, this, key, i, trace_, problems_, wording_);
         each(r);
         r.finish();
       }
       ++i;
     });
   }
+  // The objects of an array as items of `out`: fn(FieldReader&, T&) fills each. As
+  // objects(), but the {} that trace mode walks for an absent array is not added to `out`,
+  // so tracing never changes what is decoded.
+  template <typename T, typename Fn>
+  void items(std::string_view key, std::vector<T>& out, Fn&& fn, size_t max_entries = kUnbounded) {
+    objects(
+        key,
+        [&](FieldReader& r) {
+          T item;
+          fn(r, item);
+          if (r.index_ != kTraceOnly) out.push_back(std::move(item));
+        },
+        max_entries);
+  }
   // An array of strings; replaces `out` when present.
-  void strings(std::string_view key, std::vector<std::string>& out) {
+  void strings(std::string_view key, std::vector<std::string>& out,
+               size_t max_entries = kUnbounded) {
     Node v = field(key, "array");
     if (trace_ != nullptr) (*trace_)[trace_path(key) + "[]"] = "string";
-    if (!v.present()) return;
-    if (!v.is_array()) {
-      fail(key, "must be an array");
-      return;
-    }
+    if (!v.present() || !array_within(key, v, max_entries)) return;
     out.clear();
     size_t i = 0;
     v.for_each_element([&](Node item) {
       if (!item.is_string()) fail_at(key, i, "must be a string");
       out.push_back(item.string());  // "" when not a string: the indices stay
       ++i;
+    });
+  }
+  // An array of integers in [min, max]; `out` gets the valid ones (replaced when present),
+  // and each other item is the problem `message` at its index.
+  void integers(std::string_view key, std::vector<int64_t>& out, int64_t min, int64_t max,
+                std::string_view message, size_t max_entries = kUnbounded) {
+    Node v = field(key, "array");
+    if (trace_ != nullptr) (*trace_)[trace_path(key) + "[]"] = "integer";
+    if (!v.present() || !array_within(key, v, max_entries)) return;
+    out.clear();
+    size_t i = 0;
+    v.for_each_element([&](Node item) {
+      std::optional<int64_t> n = item.integer();
+      if (n && *n >= min && *n <= max) {
+        out.push_back(*n);
+      } else {
+        fail_at(key, i, std::string(message));
+      }
+      ++i;
+    });
+  }
+  // An object of integers in [min, max] (additionalProperties: integer); each other value
+  // is the problem `message` at "<key>.<name>".
+  void integer_map(std::string_view key, std::map<std::string, int64_t>& out, int64_t min,
+                   int64_t max, std::string_view message) {
+    Node v = field(key, "object");
+    if (trace_ != nullptr) (*trace_)[trace_path(key) + "{}"] = "integer";
+    if (!v.present()) return;
+    if (!v.is_object()) {
+      fail(key, "must be an object");
+      return;
+    }
+    v.for_each_entry([&](std::string_view k, Node val) {
+      std::optional<int64_t> n = val.integer();
+      if (n && *n >= min && *n <= max) {
+        out[std::string(k)] = *n;
+      } else if (problems_ != nullptr) {
+        problems_->push_back(path() + "." + std::string(key) + "." + std::string(k) + ": " +
+                             std::string(message));
+      }
     });
   }
   // An object of strings (additionalProperties: string).
@@ -273,7 +370,7 @@ class FieldReader {
       fail(key, "must be an object");
       return;
     }
-    v.for_each_member([&](std::string_view k, Node val) {
+    v.for_each_entry([&](std::string_view k, Node val) {
       if (!val.is_string()) {
         if (problems_ != nullptr) {
           problems_->push_back(path() + "." + std::string(key) + "." + std::string(k) +
@@ -311,13 +408,31 @@ class FieldReader {
   static constexpr size_t kTraceOnly = static_cast<size_t>(-2);
 
   FieldReader(Node object, const FieldReader* parent, std::string_view key, size_t index,
-              FieldTrace* trace, std::vector<std::string>* problems)
+              FieldTrace* trace, std::vector<std::string>* problems, const FieldWording* wording)
       : object_(object),
         parent_(parent),
         key_(key),
         index_(index),
         trace_(trace),
-        problems_(problems) {}
+        problems_(problems),
+        wording_(wording) {}
+
+  // Whether present `v` is an array of at most `max_entries` items; else a problem.
+  bool array_within(std::string_view key, const Node& v, size_t max_entries) {
+    if (!v.is_array()) {
+      fail(key, std::string(wording_->not_array));
+      return false;
+    }
+    if (max_entries != kUnbounded) {
+      size_t n = 0;
+      v.for_each_element([&](const Node&) { ++n; });
+      if (n > max_entries) {
+        fail(key, "at most " + std::to_string(max_entries) + " entries");
+        return false;
+      }
+    }
+    return true;
+  }
 
   Node field(std::string_view key, const char* type) {
     seen_.push_back(key);
@@ -351,6 +466,7 @@ class FieldReader {
   size_t index_ = kNoIndex;
   FieldTrace* trace_;
   std::vector<std::string>* problems_;
+  const FieldWording* wording_;
   std::vector<std::string_view> seen_;
 };
 
@@ -360,13 +476,14 @@ class FieldReader {
 // an object" (and decodes to T{}).
 template <typename T, typename Node, typename Fn>
 T decode_object(Node node, std::string_view root, FieldTrace* trace,
-                std::vector<std::string>* problems, Fn&& fn) {
+                std::vector<std::string>* problems, Fn&& fn,
+                const FieldWording* wording = &kDefaultWording) {
   T out;
   if (!node.is_object()) {
     if (problems != nullptr) problems->push_back(std::string(root) + ": must be an object");
     return out;
   }
-  FieldReader<Node> r(node, root, trace, problems);
+  FieldReader<Node> r(node, root, trace, problems, wording);
   fn(r, out);
   r.finish();
   return out;

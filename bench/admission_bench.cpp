@@ -9,6 +9,9 @@
 //                   object from the request's index as review does)
 //   parse_jsondoc   JsonDoc::parse of the body (what review uses)
 //   parse_nlohmann  nlohmann::json::parse of the body, for comparison
+//   compile_policy  policy::compile of a MinerPolicy with every field
+//                   (bench/testdata/minerpolicy_full.json, already indexed): what the
+//                   webhook pays per policy generation and per MinerPolicy admission
 //   review_denied   review of a Deployment with a miner container (denial path)
 //   review_configmap_1mib, review_configmap_1mib_miner, review_secret_1mib,
 //   review_secret_1mib_miner
@@ -39,6 +42,7 @@
 #include "kube/http_server.h"
 #include "kube/pki.h"
 #include "policy/decision.h"
+#include "policy/miner_policy.h"
 #include "webhook/admission.h"
 #include "webhook/audit.h"
 #include "webhook/server.h"
@@ -222,6 +226,14 @@ void BM_ParseJsonDoc(benchmark::State& state) {
   measure(state, [&] { benchmark::DoNotOptimize(JsonDoc::parse(body)); });
 }
 
+void BM_CompilePolicy(benchmark::State& state) {
+  const std::string text = read_testdata("minerpolicy_full.json");
+  const JsonDoc doc = JsonDoc::parse(text).value();
+  if (!policy::compile(doc.root()).ok()) state.SkipWithError("the policy does not compile");
+  measure(
+      state, [&] { benchmark::DoNotOptimize(policy::compile(doc.root())); }, text.size());
+}
+
 void register_all() {
   auto reg = [](const char* name, void (*fn)(benchmark::State&)) {
     auto* b = benchmark::RegisterBenchmark(name, fn)->Unit(benchmark::kMicrosecond);
@@ -238,6 +250,7 @@ void register_all() {
   reg("policy", BM_PolicyEvaluate);
   reg("parse_nlohmann", BM_ParseNlohmann);
   reg("parse_jsondoc", BM_ParseJsonDoc);
+  reg("compile_policy", BM_CompilePolicy);
 }
 
 }  // namespace

@@ -3,9 +3,8 @@
 #include <re2/re2.h>
 
 #include <algorithm>
-#include <charconv>
-#include <limits>
 
+#include "base/field_reader.h"
 #include "policy/rules.h"
 #include "policy/workload.h"
 
@@ -14,13 +13,17 @@ namespace {
 
 constexpr size_t kMaxSignatureNameLength = 128;
 
-// Collects every problem of a policy, so that one failed apply shows all of them.
+// Collects every problem of a policy, so that one failed apply shows all of them: first
+// those of shape (api/'s decoder), then those of value found here, except on a field the
+// decoder already refused (or inside one).
 class Problems {
  public:
-  void add(std::string path, std::string_view message) {
-    if (messages_.size() < kMaxShown)
-      messages_.push_back(std::move(path) + ": " + std::string(message));
-    ++count_;
+  explicit Problems(std::vector<std::string> shape) : shape_paths_(shape) {
+    for (auto& m : shape) add_message(std::move(m));
+  }
+  void add(const std::string& path, std::string_view message) {
+    if (shape_paths_.covers(path)) return;
+    add_message(path + ": " + std::string(message));
   }
   bool empty() const { return count_ == 0; }
   Error to_error(std::string_view policy_name) const {
@@ -38,105 +41,19 @@ class Problems {
   }
 
  private:
+  void add_message(std::string m) {
+    if (messages_.size() < kMaxShown) messages_.push_back(std::move(m));
+    ++count_;
+  }
+
   static constexpr size_t kMaxShown = 20;
+  ProblemPaths shape_paths_;
   std::vector<std::string> messages_;
   size_t count_ = 0;
 };
 
 std::string indexed(std::string_view path, size_t i) {
   return std::string(path) + "[" + std::to_string(i) + "]";
-}
-
-// Member `key` of `object`; invalid when absent, null, or `object` is not an object (a null
-// field is an absent one).
-JsonRef member(JsonRef object, std::string_view key) {
-  JsonRef v = object.find(key);
-  return v.is_null() ? JsonRef() : v;
-}
-
-// The value of an integer number (no fraction, no exponent, as nlohmann's is_number_integer);
-// nullopt for anything else, and for integers beyond int64, which every caller refuses as out
-// of range anyway.
-std::optional<int64_t> integer(JsonRef v) {
-  if (!v.is_number()) return std::nullopt;
-  const std::string_view text = v.number_text();
-  if (text.find_first_of(".eE") != std::string_view::npos) return std::nullopt;
-  int64_t out = 0;
-  const char* end = text.data() + text.size();
-  auto [ptr, ec] = std::from_chars(text.data(), end, out);
-  if (ec != std::errc() || ptr != end) return std::nullopt;
-  return out;
-}
-
-// The members of an object ordered by key, the last of a repeated key only: the order (and
-// so the order of problems) that reading it as a DOM gave.
-std::vector<std::pair<std::string_view, JsonRef>> sorted_members(JsonRef object) {
-  std::vector<std::pair<std::string_view, JsonRef>> out;
-  for (auto it = object.begin(); it != object.end(); ++it) out.emplace_back(it.key(), *it);
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  // Of equal keys, stable_sort kept text order: keep the last of each run.
-  std::vector<std::pair<std::string_view, JsonRef>> unique;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (i + 1 < out.size() && out[i + 1].first == out[i].first) continue;
-    unique.push_back(out[i]);
-  }
-  return unique;
-}
-
-// An optional array field; invalid (and a problem) when it is there but not an array.
-JsonRef array_field(JsonRef object, std::string_view key, const std::string& path,
-                    size_t max_entries, Problems* problems) {
-  const JsonRef v = member(object, key);
-  if (!v.valid()) return {};
-  if (!v.is_array()) {
-    problems->add(path, "must be a list");
-    return {};
-  }
-  if (v.size() > max_entries) {
-    problems->add(path, "at most " + std::to_string(max_entries) + " entries");
-    return {};
-  }
-  return v;
-}
-
-std::vector<std::pair<std::string, std::string>> string_list(JsonRef object, std::string_view key,
-                                                             const std::string& path,
-                                                             Problems* problems) {
-  std::vector<std::pair<std::string, std::string>> out;  // (value, field path)
-  const JsonRef list = array_field(object, key, path, kMaxListEntries, problems);
-  size_t i = 0;
-  for (JsonRef item : list) {
-    if (!item.is_string()) {
-      problems->add(indexed(path, i++), "must be a string");
-      continue;
-    }
-    out.emplace_back(std::string(item.string()), indexed(path, i++));
-  }
-  return out;
-}
-
-// An optional string field; empty when absent.
-std::string string_field(JsonRef object, std::string_view key, const std::string& path,
-                         Problems* problems) {
-  const JsonRef v = member(object, key);
-  if (!v.valid()) return "";
-  if (!v.is_string()) {
-    problems->add(path, "must be a string");
-    return "";
-  }
-  return std::string(v.string());
-}
-
-JsonRef object_field(JsonRef object, std::string_view key, const std::string& path,
-                     Problems* problems) {
-  const JsonRef v = member(object, key);
-  if (!v.valid()) return {};
-  if (!v.is_object()) {
-    problems->add(path, "must be an object");
-    return {};
-  }
-  return v;
 }
 
 bool valid_pool_domain(std::string_view d) {
@@ -149,25 +66,20 @@ bool valid_pool_domain(std::string_view d) {
   });
 }
 
-void compile_signatures(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
-  const JsonRef list =
-      array_field(spec, "signatures", "spec.signatures", kMaxListEntries, problems);
-  size_t i = 0;
-  for (JsonRef item : list) {
-    std::string path = indexed("spec.signatures", i++);
-    if (!item.is_object()) {
-      problems->add(path, "must be an object");
-      continue;
-    }
+void compile_signatures(const std::vector<api::SignatureSpec>& specs, CompiledPolicy* policy,
+                        Problems* problems) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const api::SignatureSpec& spec = specs[i];
+    const std::string path = indexed("spec.signatures", i);
     Signature sig;
     sig.field_path = path;
-    sig.name = string_field(item, "name", path + ".name", problems);
+    sig.name = spec.name;
     if (sig.name.empty()) {
       problems->add(path + ".name", "required");
     } else if (sig.name.size() > kMaxSignatureNameLength) {
       problems->add(path + ".name", "at most 128 characters");
     }
-    std::string severity = string_field(item, "severity", path + ".severity", problems);
+    const std::string& severity = spec.severity;
     if (severity.empty() || severity == "Strong" || severity == "strong") {
       sig.severity = Severity::kStrong;
     } else if (severity == "Weak" || severity == "weak") {
@@ -175,21 +87,19 @@ void compile_signatures(JsonRef spec, CompiledPolicy* policy, Problems* problems
     } else {
       problems->add(path + ".severity", "must be Strong or Weak");
     }
-    bool has_literal = member(item, "literal").valid();
-    bool has_regex = member(item, "regex").valid();
-    if (has_literal == has_regex) {
+    const bool has_literal = spec.literal.has_value();
+    if (has_literal == spec.regex.has_value()) {
       problems->add(path, "exactly one of literal and regex is required");
       continue;
     }
-    std::string field = has_literal ? "literal" : "regex";
-    std::string pattern = string_field(item, field, path + "." + field, problems);
+    const std::string field = path + (has_literal ? ".literal" : ".regex");
+    std::string pattern = has_literal ? *spec.literal : *spec.regex;
     if (pattern.empty()) {
-      problems->add(path + "." + field, "must not be empty");
+      problems->add(field, "must not be empty");
       continue;
     }
     if (pattern.size() > kMaxSignaturePatternLength) {
-      problems->add(path + "." + field,
-                    "at most " + std::to_string(kMaxSignaturePatternLength) + " characters");
+      problems->add(field, "at most " + std::to_string(kMaxSignaturePatternLength) + " characters");
       continue;
     }
     if (has_literal) {
@@ -200,13 +110,13 @@ void compile_signatures(JsonRef spec, CompiledPolicy* policy, Problems* problems
       options.set_max_mem(kRegexMaxMemory);
       auto re = std::make_unique<RE2>(pattern, options);
       if (!re->ok()) {
-        problems->add(path + ".regex", "invalid regex: " + re->error());
+        problems->add(field, "invalid regex: " + re->error());
         continue;
       }
       if (re->ProgramSize() > kMaxRegexProgramSize) {
-        problems->add(path + ".regex", "regex too complex (program size " +
-                                           std::to_string(re->ProgramSize()) + " > " +
-                                           std::to_string(kMaxRegexProgramSize) + ")");
+        problems->add(field, "regex too complex (program size " +
+                                 std::to_string(re->ProgramSize()) + " > " +
+                                 std::to_string(kMaxRegexProgramSize) + ")");
         continue;
       }
       sig.regex = std::move(re);
@@ -217,56 +127,39 @@ void compile_signatures(JsonRef spec, CompiledPolicy* policy, Problems* problems
 
 // `empty_would` says what an empty selector would do ("exempt every namespace").
 std::optional<LabelSelector> compile_selector(
-    JsonRef value, const std::string& path, Problems* problems,
+    const api::LabelSelectorSpec& spec, const std::string& path, Problems* problems,
     std::string_view empty_would = "exempt every namespace") {
   LabelSelector selector;
-  const JsonRef labels = object_field(value, "matchLabels", path + ".matchLabels", problems);
-  for (const auto& [key, v] : sorted_members(labels)) {
-    if (!v.is_string()) {
-      problems->add(path + ".matchLabels." + std::string(key), "must be a string");
+  selector.match_labels = spec.match_labels;
+  const std::string exprs_path = path + ".matchExpressions";
+  for (size_t i = 0; i < spec.match_expressions.size(); ++i) {
+    const api::LabelSelectorRequirementSpec& e = spec.match_expressions[i];
+    const std::string p = indexed(exprs_path, i);
+    LabelRequirement req;
+    req.key = e.key;
+    if (req.key.empty()) problems->add(p + ".key", "required");
+    req.values = e.values;
+    const std::string& op = e.op;
+    if (op == "In") {
+      req.op = LabelRequirement::Operator::kIn;
+    } else if (op == "NotIn") {
+      req.op = LabelRequirement::Operator::kNotIn;
+    } else if (op == "Exists") {
+      req.op = LabelRequirement::Operator::kExists;
+    } else if (op == "DoesNotExist") {
+      req.op = LabelRequirement::Operator::kDoesNotExist;
+    } else {
+      problems->add(p + ".operator", "must be In, NotIn, Exists or DoesNotExist");
       continue;
     }
-    selector.match_labels[std::string(key)] = std::string(v.string());
-  }
-  std::string exprs_path = path + ".matchExpressions";
-  {
-    const JsonRef exprs =
-        array_field(value, "matchExpressions", exprs_path, kMaxListEntries, problems);
-    size_t i = 0;
-    for (JsonRef e : exprs) {
-      std::string p = indexed(exprs_path, i++);
-      if (!e.is_object()) {
-        problems->add(p, "must be an object");
-        continue;
-      }
-      LabelRequirement req;
-      req.key = string_field(e, "key", p + ".key", problems);
-      if (req.key.empty()) problems->add(p + ".key", "required");
-      std::string op = string_field(e, "operator", p + ".operator", problems);
-      for (const auto& [v, vp] : string_list(e, "values", p + ".values", problems)) {
-        req.values.push_back(v);
-      }
-      if (op == "In") {
-        req.op = LabelRequirement::Operator::kIn;
-      } else if (op == "NotIn") {
-        req.op = LabelRequirement::Operator::kNotIn;
-      } else if (op == "Exists") {
-        req.op = LabelRequirement::Operator::kExists;
-      } else if (op == "DoesNotExist") {
-        req.op = LabelRequirement::Operator::kDoesNotExist;
-      } else {
-        problems->add(p + ".operator", "must be In, NotIn, Exists or DoesNotExist");
-        continue;
-      }
-      bool needs_values =
-          req.op == LabelRequirement::Operator::kIn || req.op == LabelRequirement::Operator::kNotIn;
-      if (needs_values && req.values.empty()) {
-        problems->add(p + ".values", "required for In and NotIn");
-      } else if (!needs_values && !req.values.empty()) {
-        problems->add(p + ".values", "must be empty for Exists and DoesNotExist");
-      }
-      selector.match_expressions.push_back(std::move(req));
+    bool needs_values =
+        req.op == LabelRequirement::Operator::kIn || req.op == LabelRequirement::Operator::kNotIn;
+    if (needs_values && req.values.empty()) {
+      problems->add(p + ".values", "required for In and NotIn");
+    } else if (!needs_values && !req.values.empty()) {
+      problems->add(p + ".values", "must be empty for Exists and DoesNotExist");
     }
+    selector.match_expressions.push_back(std::move(req));
   }
   if (selector.match_labels.empty() && selector.match_expressions.empty()) {
     problems->add(path, "an empty selector would " + std::string(empty_would) +
@@ -276,28 +169,26 @@ std::optional<LabelSelector> compile_selector(
   return selector;
 }
 
-void compile_exemptions(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
-  const JsonRef ex = object_field(spec, "exemptions", "spec.exemptions", problems);
-  if (!ex.valid()) return;
-  for (auto& [ns, path] : string_list(ex, "namespaces", "spec.exemptions.namespaces", problems)) {
+void compile_exemptions(const api::MinerPolicyExemptionsSpec& spec, CompiledPolicy* policy,
+                        Problems* problems) {
+  for (size_t i = 0; i < spec.namespaces.size(); ++i) {
+    const std::string& ns = spec.namespaces[i];
     if (ns.empty()) {
-      problems->add(path, "must not be empty");
+      problems->add(indexed("spec.exemptions.namespaces", i), "must not be empty");
       continue;
     }
     policy->exemptions.namespaces.insert(ns);
   }
-  if (const JsonRef sel =
-          object_field(ex, "namespaceSelector", "spec.exemptions.namespaceSelector", problems);
-      sel.valid()) {
+  if (spec.namespace_selector) {
     policy->exemptions.namespace_selector =
-        compile_selector(sel, "spec.exemptions.namespaceSelector", problems);
+        compile_selector(*spec.namespace_selector, "spec.exemptions.namespaceSelector", problems);
   }
-  for (auto& [sa, path] :
-       string_list(ex, "serviceAccounts", "spec.exemptions.serviceAccounts", problems)) {
+  for (size_t i = 0; i < spec.service_accounts.size(); ++i) {
+    const std::string& sa = spec.service_accounts[i];
     size_t colon = sa.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == sa.size() ||
         sa.find(':', colon + 1) != std::string::npos) {
-      problems->add(path, "must be namespace:name");
+      problems->add(indexed("spec.exemptions.serviceAccounts", i), "must be namespace:name");
       continue;
     }
     policy->exemptions.service_accounts.push_back({sa.substr(0, colon), sa.substr(colon + 1)});
@@ -310,79 +201,53 @@ bool plausible_namespace_name(std::string_view name) { return !name.empty() && n
 
 namespace {
 
-void compile_agent(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
-  const JsonRef agent = object_field(spec, "agent", "spec.agent", problems);
-  if (!agent.valid()) return;
-  const JsonRef ex = object_field(agent, "exclusions", "spec.agent.exclusions", problems);
-  if (!ex.valid()) return;
+void compile_agent(const api::AgentExclusionsSpec& spec, CompiledPolicy* policy,
+                   Problems* problems) {
   AgentExclusions& out = policy->agent_exclusions;
-  for (auto& [glob, path] :
-       string_list(ex, "executables", "spec.agent.exclusions.executables", problems)) {
-    Result<ExeGlob> g = ExeGlob::compile(glob);
+  for (size_t i = 0; i < spec.executables.size(); ++i) {
+    const std::string path = indexed("spec.agent.exclusions.executables", i);
+    Result<ExeGlob> g = ExeGlob::compile(spec.executables[i]);
     if (!g) {
       problems->add(path, g.error().message);
       continue;
     }
     out.executables.push_back({std::move(g).value(), path});
   }
-  for (auto& [ns, path] :
-       string_list(ex, "namespaces", "spec.agent.exclusions.namespaces", problems)) {
+  for (size_t i = 0; i < spec.namespaces.size(); ++i) {
+    const std::string path = indexed("spec.agent.exclusions.namespaces", i);
+    const std::string& ns = spec.namespaces[i];
     if (!plausible_namespace_name(ns)) {
       problems->add(path, "must be a namespace name (1 to 63 characters)");
       continue;
     }
     out.namespaces.emplace(ns, path);
   }
-  if (const JsonRef sel =
-          object_field(ex, "podSelector", "spec.agent.exclusions.podSelector", problems);
-      sel.valid()) {
-    out.pod_selector =
-        compile_selector(sel, "spec.agent.exclusions.podSelector", problems, "exclude every Pod");
+  if (spec.pod_selector) {
+    out.pod_selector = compile_selector(*spec.pod_selector, "spec.agent.exclusions.podSelector",
+                                        problems, "exclude every Pod");
   }
 }
 
-void compile_quarantine(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
-  const JsonRef list =
-      array_field(spec, "quarantine", "spec.quarantine", kMaxQuarantineEntries, problems);
-  size_t i = 0;
-  for (JsonRef item : list) {
-    std::string path = indexed("spec.quarantine", i++);
-    if (!item.is_object()) {
-      problems->add(path, "must be an object");
-      continue;
-    }
+void compile_quarantine(const std::vector<api::QuarantineSpec>& specs, CompiledPolicy* policy,
+                        Problems* problems) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const std::string path = indexed("spec.quarantine", i);
     QuarantineEntry entry;
     entry.field_path = path;
-    auto found = read_quarantine_fields(item, path, &entry);
-    for (auto& [where, message] : found) problems->add(std::move(where), message);
+    auto found = compile_quarantine_spec(specs[i], path, &entry);
+    for (auto& [where, message] : found) problems->add(where, message);
     if (found.empty()) policy->quarantine.push_back(std::move(entry));
   }
 }
 
-void compile_scoring(JsonRef spec, CompiledPolicy* policy, Problems* problems) {
-  const JsonRef scoring = object_field(spec, "scoring", "spec.scoring", problems);
-  if (!scoring.valid()) return;
-  if (const JsonRef t = member(scoring, "threshold"); t.valid()) {
-    const std::optional<int64_t> v = integer(t);
-    if (!v || *v < 1 || *v > std::numeric_limits<int>::max()) {
-      problems->add("spec.scoring.threshold", "must be a positive integer");
-    } else {
-      policy->scoring.threshold = static_cast<int>(*v);
-    }
-  }
-  const JsonRef w = object_field(scoring, "weights", "spec.scoring.weights", problems);
-  for (const auto& [rule, weight] : sorted_members(w)) {
-    std::string path = "spec.scoring.weights." + std::string(rule);
+void compile_scoring(const api::ScoringSpec& spec, CompiledPolicy* policy, Problems* problems) {
+  policy->scoring.threshold = static_cast<int>(spec.threshold);  // 1 to INT_MAX: decoded so
+  for (const auto& [rule, weight] : spec.weights) {
     if (find_rule(rule) == nullptr) {
-      problems->add(path, "unknown rule id");
+      problems->add("spec.scoring.weights." + rule, "unknown rule id");
       continue;
     }
-    const std::optional<int64_t> v = integer(weight);
-    if (!v || *v < 0 || *v > 1000000) {
-      problems->add(path, "must be an integer between 0 and 1000000");
-      continue;
-    }
-    policy->scoring.weights[std::string(rule)] = static_cast<int>(*v);
+    policy->scoring.weights[rule] = static_cast<int>(weight);  // 0 to 1000000
   }
 }
 
@@ -392,102 +257,82 @@ void add_builtins(CompiledPolicy* policy) {
 }
 
 Result<CompiledPolicy> compile_unchecked(JsonRef object) {
-  Problems problems;
   CompiledPolicy policy;
   if (!object.is_object()) {
     return make_error(ErrorCode::kInvalid, "MinerPolicy must be a JSON object");
   }
-  if (const JsonRef kind = member(object, "kind");
-      kind.valid() && (!kind.is_string() || kind.string() != kMinerPolicyKind)) {
+  // The spec's shape first: api/ decodes it strictly, every problem with its field path.
+  std::vector<std::string> shape;
+  const api::MinerPolicySpec spec = api::decode_miner_policy(object.find("spec"), &shape);
+  Problems problems(std::move(shape));
+
+  // A null field is an absent one.
+  if (const JsonRef kind = object.find("kind");
+      kind.valid() && !kind.is_null() && (!kind.is_string() || kind.string() != kMinerPolicyKind)) {
     problems.add("kind", "must be MinerPolicy");
   }
-  if (const JsonRef api = member(object, "apiVersion");
-      api.valid() && (!api.is_string() || api.string() != kMinerPolicyApiVersion)) {
+  if (const JsonRef api = object.find("apiVersion");
+      api.valid() && !api.is_null() &&
+      (!api.is_string() || api.string() != kMinerPolicyApiVersion)) {
     problems.add("apiVersion", "must be " + std::string(kMinerPolicyApiVersion));
   }
-  if (const JsonRef md = member(object, "metadata"); md.is_object()) {
-    if (const JsonRef name = member(md, "name"); name.is_string()) {
+  if (const JsonRef md = object.find("metadata"); md.is_object()) {
+    if (const JsonRef name = md.find("name"); name.is_string()) {
       policy.name = std::string(name.string());
       policy.object_name = policy.name;
     }
-    if (const std::optional<int64_t> gen = integer(member(md, "generation"))) {
-      policy.generation = *gen;
+    if (const JsonRef gen = md.find("generation"); gen.is_number()) {
+      policy.generation = detail::integer_from_text(gen.number_text()).value_or(0);
     }
   }
-  // An absent spec reads as an empty one: every lookup below finds nothing in an invalid ref.
-  JsonRef spec = member(object, "spec");
-  if (spec.valid() && !spec.is_object()) {
-    problems.add("spec", "must be an object");
-    spec = JsonRef();
-  }
 
-  std::string mode = string_field(spec, "mode", "spec.mode", &problems);
-  if (mode.empty() || mode == "Enforce") {
+  if (spec.mode.empty() || spec.mode == "Enforce") {
     policy.mode = Mode::kEnforce;
-  } else if (mode == "Audit") {
+  } else if (spec.mode == "Audit") {
     policy.mode = Mode::kAudit;
   } else {
     problems.add("spec.mode", "must be Enforce or Audit");
   }
-  if (const JsonRef b = member(spec, "builtinIndicators"); b.valid()) {
-    if (!b.is_boolean()) {
-      problems.add("spec.builtinIndicators", "must be true or false");
-    } else {
-      policy.builtin_indicators = b.boolean();
-    }
-  }
-  for (auto& [glob, path] : string_list(spec, "blockedImages", "spec.blockedImages", &problems)) {
-    Result<ImagePattern> p = ImagePattern::compile(glob);
+  policy.builtin_indicators = spec.builtin_indicators;
+  for (size_t i = 0; i < spec.blocked_images.size(); ++i) {
+    Result<ImagePattern> p = ImagePattern::compile(spec.blocked_images[i]);
     if (!p.ok()) {
-      problems.add(path, p.error().message);
+      problems.add(indexed("spec.blockedImages", i), p.error().message);
       continue;
     }
     policy.blocked_images.push_back(std::move(p).value());
   }
-  for (auto& [digest, path] :
-       string_list(spec, "blockedDigests", "spec.blockedDigests", &problems)) {
+  for (size_t i = 0; i < spec.blocked_digests.size(); ++i) {
+    const std::string& digest = spec.blocked_digests[i];
     if (Status s = validate_digest(digest); !s.ok()) {
-      problems.add(path, s.error().message);
+      problems.add(indexed("spec.blockedDigests", i), s.error().message);
       continue;
     }
     policy.blocked_digests.insert(digest);
   }
-  for (auto& [entry, path] :
-       string_list(spec, "allowedRegistries", "spec.allowedRegistries", &problems)) {
-    Result<RegistryPrefix> r = RegistryPrefix::parse(entry);
+  for (size_t i = 0; i < spec.allowed_registries.size(); ++i) {
+    Result<RegistryPrefix> r = RegistryPrefix::parse(spec.allowed_registries[i]);
     if (!r.ok()) {
-      problems.add(path, r.error().message);
+      problems.add(indexed("spec.allowedRegistries", i), r.error().message);
       continue;
     }
     policy.allowed_registries.push_back(std::move(r).value());
   }
-  compile_signatures(spec, &policy, &problems);
+  compile_signatures(spec.signatures, &policy, &problems);
   if (policy.builtin_indicators) add_builtins(&policy);
-  for (auto& [host, path] : string_list(spec, "poolHosts", "spec.poolHosts", &problems)) {
+  for (size_t i = 0; i < spec.pool_hosts.size(); ++i) {
+    const std::string& host = spec.pool_hosts[i];
     if (!valid_pool_domain(host)) {
-      problems.add(path, "must be a DNS name");
+      problems.add(indexed("spec.poolHosts", i), "must be a DNS name");
       continue;
     }
     policy.pool_domains.add(host);
   }
-  {
-    const JsonRef ports =
-        array_field(spec, "minerPorts", "spec.minerPorts", kMaxListEntries, &problems);
-    size_t i = 0;
-    for (JsonRef p : ports) {
-      const size_t at = i++;
-      const std::optional<int64_t> port = integer(p);
-      if (!port || *port < 1 || *port > 65535) {
-        problems.add(indexed("spec.minerPorts", at), "must be a port number (1-65535)");
-        continue;
-      }
-      policy.miner_ports.insert(static_cast<int>(*port));
-    }
-  }
-  compile_exemptions(spec, &policy, &problems);
-  compile_quarantine(spec, &policy, &problems);
-  compile_scoring(spec, &policy, &problems);
-  compile_agent(spec, &policy, &problems);
+  for (int64_t port : spec.miner_ports) policy.miner_ports.insert(static_cast<int>(port));
+  compile_exemptions(spec.exemptions, &policy, &problems);
+  compile_quarantine(spec.quarantine, &policy, &problems);
+  compile_scoring(spec.scoring, &policy, &problems);
+  compile_agent(spec.agent_exclusions, &policy, &problems);
 
   if (!problems.empty()) return problems.to_error(policy.name);
   return policy;

@@ -35,9 +35,13 @@
 //   naming each field, e.g. `spec.signatures[2].regex: invalid regex: missing ): (a+`; the
 //   webhook refuses such a MinerPolicy at admission with that message. It never throws.
 // - compile() reads the object through JsonRef, as the policy reads every object
-//   (one read model: the webhook's index of a request, or a document the caller holds).
-//   A null field is an absent one; an integer field takes only numbers written without
-//   fraction or exponent, as a DOM's is_number_integer did.
+//   (one read model: the webhook's index of a request, or a document the caller holds),
+//   and its spec through api/'s typed decoder (api/security.h), which checks the shape:
+//   types, list bounds, unknown fields, each with its field path. compile() then checks
+//   the values (globs, RE2, digests, registries, selectors, rule ids) and leaves alone a
+//   field the decoder already refused. A null field is an absent one; an integer field
+//   takes only numbers written without fraction or exponent, as a DOM's is_number_integer
+//   did.
 // - User regexes are RE2 (linear time) with bounded pattern length and program size, so a
 //   policy cannot make the webhook or the agent hang.
 // - A CompiledPolicy is immutable after compile() and safe to share between threads.
@@ -90,6 +94,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/security.h"
 #include "base/json_doc.h"
 #include "base/result.h"
 #include "policy/exe_glob.h"
@@ -113,8 +118,8 @@ inline constexpr std::string_view kBuiltInPolicyName = "orderguard-builtin";
 inline constexpr size_t kMaxSignaturePatternLength = 1024;
 inline constexpr int kMaxRegexProgramSize = 20000;   // RE2 instructions
 inline constexpr int64_t kRegexMaxMemory = 2 << 20;  // bytes, RE2 compile and DFA budget
-inline constexpr size_t kMaxListEntries = 1000;      // per list (images, signatures, ...)
-inline constexpr size_t kMaxQuarantineEntries = 10000;
+inline constexpr size_t kMaxListEntries = api::kMaxListEntries;  // per list (images, ...)
+inline constexpr size_t kMaxQuarantineEntries = api::kMaxQuarantineEntries;
 
 enum class Mode { kEnforce, kAudit };
 std::string_view to_string(Mode mode);

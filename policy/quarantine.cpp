@@ -8,6 +8,7 @@
 #include <ctime>
 #include <limits>
 
+#include "base/field_reader.h"
 #include "policy/workload.h"
 
 namespace orderguard::policy {
@@ -18,24 +19,6 @@ using Problems = std::vector<std::pair<std::string, std::string>>;
 
 constexpr size_t kMaxNameBytes = 253;
 constexpr size_t kHashHexChars = 32;  // 128 bits: no collision can be searched for
-
-// Member `key` of `object`; invalid when absent, null, or `object` is not an object (a null
-// field is an absent one, as the API server's defaulting treats it).
-JsonRef member(JsonRef object, std::string_view key) {
-  JsonRef v = object.find(key);
-  return v.is_null() ? JsonRef() : v;
-}
-
-std::string string_field(JsonRef object, std::string_view key, const std::string& path,
-                         Problems* problems) {
-  const JsonRef v = member(object, key);
-  if (!v.valid()) return "";
-  if (!v.is_string()) {
-    problems->emplace_back(path, "must be a string");
-    return "";
-  }
-  return std::string(v.string());
-}
 
 // A bare digest ("sha256:..") or an image reference.
 Status parse_image(const std::string& image, QuarantineEntry* entry) {
@@ -120,34 +103,27 @@ bool QuarantineEntry::matches_image(const ImageRef& ref) const {
   return image_ref->digest.empty();
 }
 
-Problems read_quarantine_fields(JsonRef fields, const std::string& path, QuarantineEntry* entry) {
+Problems compile_quarantine_spec(const api::QuarantineSpec& spec, const std::string& path,
+                                 QuarantineEntry* entry) {
   Problems problems;
-  const std::string scope = string_field(fields, "scope", path + ".scope", &problems);
-  if (scope.empty() || scope == "Workload") {
+  if (spec.scope.empty() || spec.scope == "Workload") {
     entry->scope = QuarantineScope::kWorkload;
-  } else if (scope == "Image") {
+  } else if (spec.scope == "Image") {
     entry->scope = QuarantineScope::kImage;
   } else {
     problems.emplace_back(path + ".scope", "must be Workload or Image");
     return problems;
   }
-  entry->image = string_field(fields, "image", path + ".image", &problems);
-  entry->namespace_name = string_field(fields, "namespace", path + ".namespace", &problems);
-  entry->reason = string_field(fields, "reason", path + ".reason", &problems);
-  entry->time = string_field(fields, "time", path + ".time", &problems);
-  entry->node_name = string_field(fields, "nodeName", path + ".nodeName", &problems);
-  entry->created_by = string_field(fields, "createdBy", path + ".createdBy", &problems);
-  if (const JsonRef w = member(fields, "workload"); w.valid()) {
-    if (!w.is_object()) {
-      problems.emplace_back(path + ".workload", "must be an object");
-    } else {
-      entry->workload.kind = string_field(w, "kind", path + ".workload.kind", &problems);
-      entry->workload.name = string_field(w, "name", path + ".workload.name", &problems);
-    }
-  }
-  const std::string expires = string_field(fields, "expiresAt", path + ".expiresAt", &problems);
-  if (!expires.empty()) {
-    entry->expires_at = parse_rfc3339(expires);
+  entry->image = spec.image;
+  entry->namespace_name = spec.namespace_name;
+  entry->reason = spec.reason;
+  entry->time = spec.time;
+  entry->node_name = spec.node_name;
+  entry->created_by = spec.created_by;
+  entry->workload.kind = spec.workload.kind;
+  entry->workload.name = spec.workload.name;
+  if (!spec.expires_at.empty()) {
+    entry->expires_at = parse_rfc3339(spec.expires_at);
     if (!entry->expires_at) {
       problems.emplace_back(path + ".expiresAt", "must be an RFC 3339 date-time");
     }
@@ -177,23 +153,26 @@ Problems read_quarantine_fields(JsonRef fields, const std::string& path, Quarant
 }
 
 Result<QuarantineEntry> compile_quarantine(JsonRef object) {
-  const std::string object_name(member(object, "metadata").string_member("name"));
+  const std::string object_name(object.find("metadata").string_member("name"));
   QuarantineEntry entry;
   entry.field_path = "Quarantine " + object_name;
-  Problems problems;
-  const JsonRef spec = member(object, "spec");
+  std::vector<std::string> problems;
+  const JsonRef spec = object.find("spec");
   if (!spec.is_object()) {
-    problems.emplace_back("spec", "required");
+    problems.emplace_back("spec: required");
   } else {
-    problems = read_quarantine_fields(spec, "spec", &entry);
+    const api::QuarantineSpec decoded = api::decode_quarantine(spec, &problems);
+    // A field refused for its shape is not judged again for its value.
+    const ProblemPaths shape(problems);
+    for (auto& [where, message] : compile_quarantine_spec(decoded, "spec", &entry)) {
+      if (!shape.covers(where)) problems.push_back(where + ": " + message);
+    }
   }
   if (problems.empty()) return entry;
   std::string message = "Quarantine";
   if (!object_name.empty()) message += " \"" + object_name + "\"";
   message += " is invalid: ";
-  for (size_t i = 0; i < problems.size(); ++i) {
-    message += (i > 0 ? "; " : "") + problems[i].first + ": " + problems[i].second;
-  }
+  for (size_t i = 0; i < problems.size(); ++i) message += (i > 0 ? "; " : "") + problems[i];
   return make_error(ErrorCode::kInvalid, message);
 }
 

@@ -29,7 +29,9 @@
 //   and exemptions say: an object is an explicit decision about one workload or image, and
 //   deleting it is how it is lifted.
 // - compile_quarantine() validates a Quarantine object and reports every problem at once as
-//   one kInvalid error; it never throws. It reads the object through JsonRef; building
+//   one kInvalid error; it never throws. It reads the object through JsonRef, its spec
+//   through api/'s typed decoder (api/security.h: the shape, field paths, unknown fields);
+//   the values (scope, image, kind, expiresAt) are checked here. Building
 //   one (to_quarantine_object, to_json) gives an nlohmann DOM, the model for writing JSON.
 // - quarantine_name() is deterministic: the same workload (namespace, kind, name), or the same
 //   image (its digest when known, else the reference), always gives the same name, and
@@ -49,6 +51,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/security.h"
 #include "base/json_doc.h"
 #include "base/result.h"
 #include "base/time_format.h"
@@ -93,13 +96,11 @@ struct QuarantineEntry {
   bool in_force(WallTime now) const { return !expires_at || now < *expires_at; }
 };
 
-// Reads the fields shared by a Quarantine's spec and a MinerPolicy's spec.quarantine entry
-// (scope, image, namespace, workload, reason, time, nodeName, createdBy, expiresAt) from
-// `fields` into `entry`. Problems are (field path under `path`, message); none means `entry`
-// is usable.
-std::vector<std::pair<std::string, std::string>> read_quarantine_fields(JsonRef fields,
-                                                                        const std::string& path,
-                                                                        QuarantineEntry* entry);
+// Validates and compiles a decoded spec (api/security.h): a Quarantine's, or a MinerPolicy's
+// spec.quarantine entry at `path` ("spec.quarantine[3]"), into `entry`. Problems are (field
+// path under `path`, message); none means `entry` is usable.
+std::vector<std::pair<std::string, std::string>> compile_quarantine_spec(
+    const api::QuarantineSpec& spec, const std::string& path, QuarantineEntry* entry);
 
 // A Quarantine object, compiled. field_path is "Quarantine <name>".
 Result<QuarantineEntry> compile_quarantine(JsonRef object);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <optional>
 
+#include "api/security.h"
+#include "api/tiers.h"
 #include "base/log.h"
 #include "base/text.h"
 #include "policy/finding.h"
@@ -255,8 +257,9 @@ void Auditor::delete_expired_quarantines(std::chrono::system_clock::time_point n
     options.precondition_resource_version = meta.value("resourceVersion", "");
     Status removed = client_.remove(kQuarantines, "", name, options);
     if (removed.ok() || removed.error().code == ErrorCode::kNotFound) {
-      log::info("deleted expired quarantine",
-                {{"quarantine", name}, {"expiresAt", q["spec"].value("expiresAt", "")}});
+      log::info(
+          "deleted expired quarantine",
+          {{"quarantine", name}, {"expiresAt", api::read_quarantine(api::spec_of(q)).expires_at}});
       result->expired_quarantines.push_back(name);
     } else if (removed.error().code != ErrorCode::kConflict) {
       result->errors.push_back("delete quarantine " + name + ": " + removed.error().describe());

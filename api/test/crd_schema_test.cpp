@@ -7,11 +7,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "api/security.h"
 #include "api/tiers.h"
+#include "base/json_doc.h"
 
 namespace orderguard::api {
 namespace {
@@ -110,6 +113,79 @@ TEST(CrdSchema, CacheTierMatchesParser) {
 }
 TEST(CrdSchema, ShardSetMatchesParser) {
   expect_agreement("shardsets.yaml", as_status(decode_shard_set));
+}
+
+// The security.orderguard.io decoders read a JsonRef (what policy/ compiles): the
+// synthesized spec goes through a JsonDoc of it.
+template <typename DecodeRef>
+DecodeFn through_json_doc(DecodeRef decode) {
+  return [decode](const json& spec, FieldTrace* trace) -> Status {
+    const JsonDoc doc = JsonDoc::from_json(spec);
+    std::vector<std::string> problems;
+    decode(doc.root(), &problems, trace);
+    if (!problems.empty()) return invalid_error(problems);
+    return {};
+  };
+}
+
+TEST(CrdSchema, MinerPolicyMatchesParser) {
+  expect_agreement("minerpolicies.yaml", through_json_doc(decode_miner_policy));
+}
+TEST(CrdSchema, QuarantineMatchesParser) {
+  expect_agreement("quarantines.yaml", through_json_doc(decode_quarantine));
+}
+
+// path -> default, for every property of the schema that declares one.
+void schema_defaults(const YAML::Node& schema, const std::string& path,
+                     std::map<std::string, json>& out) {
+  const std::string type = schema["type"].as<std::string>();
+  if (schema["default"]) {
+    if (type == "integer") {
+      out[path] = schema["default"].as<int64_t>();
+    } else if (type == "boolean") {
+      out[path] = schema["default"].as<bool>();
+    } else {
+      out[path] = schema["default"].as<std::string>();
+    }
+  }
+  if (type == "object" && schema["properties"]) {
+    for (const auto& p : schema["properties"])
+      schema_defaults(p.second, path + "." + p.first.as<std::string>(), out);
+  }
+  if (type == "array") schema_defaults(schema["items"], path + "[]", out);
+}
+
+// The defaults the CRDs declare are the ones the decoders give an absent field (the API
+// server fills them in, but policy/ also compiles objects it never saw: the built-in
+// default, a chart's values, tests), and no CRD default is left without a decoder one.
+TEST(CrdSchema, SecurityDefaultsMatchTheDecoders) {
+  std::vector<std::string> problems;
+  const JsonDoc empty = JsonDoc::from_json(json::object());
+  const MinerPolicySpec policy = decode_miner_policy(empty.root(), &problems);
+  // An item's defaults: a signature with only what is required.
+  const JsonDoc with_signature =
+      JsonDoc::from_json({{"signatures", {{{"name", "s"}, {"literal", "x"}}}}});
+  const MinerPolicySpec signed_policy = decode_miner_policy(with_signature.root(), &problems);
+  ASSERT_TRUE(problems.empty()) << problems.front();
+  ASSERT_EQ(signed_policy.signatures.size(), 1u);
+  const std::map<std::string, json> decoded = {
+      {"spec.mode", policy.mode},
+      {"spec.builtinIndicators", policy.builtin_indicators},
+      {"spec.signatures[].severity", signed_policy.signatures[0].severity},
+      {"spec.scoring.threshold", policy.scoring.threshold},
+  };
+  std::map<std::string, json> declared;
+  schema_defaults(spec_schema("minerpolicies.yaml"), "spec", declared);
+  EXPECT_EQ(json(declared), json(decoded));
+
+  // Quarantine declares none; its decoder's defaults are all empty.
+  std::map<std::string, json> quarantine_declared;
+  schema_defaults(spec_schema("quarantines.yaml"), "spec", quarantine_declared);
+  EXPECT_TRUE(quarantine_declared.empty()) << json(quarantine_declared).dump();
+  const QuarantineSpec q = decode_quarantine(empty.root(), &problems);
+  EXPECT_TRUE(problems.empty());
+  EXPECT_TRUE(q.scope.empty() && q.namespace_name.empty() && q.image.empty() &&
+              q.expires_at.empty() && q.workload.kind.empty());
 }
 
 // The schema's own conventions: status subresource, printer columns, names.

@@ -27,6 +27,8 @@ struct Sample {
   std::vector<std::string> tags;
   std::map<std::string, std::string> labels;
   std::vector<Item> items;
+  std::vector<int64_t> ports;
+  std::map<std::string, int64_t> weights;
   std::string nested;
 };
 
@@ -39,13 +41,13 @@ constexpr auto kSampleFields = [](auto& r, Sample& s) {
   r.boolean_into("flag", s.flag);
   r.strings("tags", s.tags);
   r.string_map("labels", s.labels);
-  r.objects("items", [&](auto& i) {
-    Item item;
+  r.items("items", s.items, [](auto& i, Item& item) {
     i.require("name");
     i.string_into("name", item.name);
     i.integer32("weight", item.weight, 0, 100);
-    s.items.push_back(item);
   });
+  r.integers("ports", s.ports, 1, 65535, "must be a port", 3);
+  r.integer_map("weights", s.weights, 0, 10, "must be a weight");
   auto o = r.object("nested");
   o.string_into("value", s.nested);
   o.finish();
@@ -165,6 +167,39 @@ TEST(FieldReader, TracesFieldsOfAbsentObjectsAndArrays) {
   EXPECT_EQ(d.trace.at("spec.nested.value"), "string");
   EXPECT_EQ(d.trace.at("spec.labels{}"), "string");
   EXPECT_EQ(d.trace.at("spec.tags[]"), "string");
+  EXPECT_EQ(d.trace.at("spec.ports[]"), "integer");
+  EXPECT_EQ(d.trace.at("spec.weights{}"), "integer");
+  // The {} walked for the absent array's item fields is not an item.
+  EXPECT_TRUE(d.sample.items.empty());
+}
+
+// Integer lists and maps, bounds on lists, maps in key order with the last of a repeated
+// key (as a DOM holds them), and a kind's own wording, the same over both adapters.
+TEST(FieldReader, IntegerListsMapsBoundsAndWording) {
+  const std::string text = R"({"text": "", "ports": [0, 80, "x", 1.0],
+    "weights": {"z": 11, "b": 1, "a": "x", "b": 2}, "tags": "t", "flag": 1})";
+  const Decoded d = with_ref(text);
+  EXPECT_TRUE(d.sample.ports.empty());  // over its bound: read as absent
+  EXPECT_EQ(d.sample.weights, (std::map<std::string, int64_t>{{"b", 2}}));
+  EXPECT_EQ(d.problems, (std::vector<std::string>{
+                            "spec.flag: must be a boolean", "spec.tags: must be an array",
+                            "spec.ports: at most 3 entries", "spec.weights.a: must be a weight",
+                            "spec.weights.z: must be a weight"}));
+  expect_same(text);
+  const std::string fits = R"({"text": "", "ports": [0, 80, 1.0]})";
+  EXPECT_EQ(with_ref(fits).sample.ports, std::vector<int64_t>{80});
+  EXPECT_EQ(with_ref(fits).problems, (std::vector<std::string>{"spec.ports[0]: must be a port",
+                                                               "spec.ports[2]: must be a port"}));
+  expect_same(fits);
+
+  constexpr FieldWording kWording{.not_array = "must be a list",
+                                  .not_boolean = "must be true or false"};
+  const JsonDoc doc = JsonDoc::parse(text).value();
+  std::vector<std::string> problems;
+  decode_object<Sample>(JsonRefNode(doc.root()), "spec", nullptr, &problems, kSampleFields,
+                        &kWording);
+  EXPECT_EQ(problems[0], "spec.flag: must be true or false");
+  EXPECT_EQ(problems[1], "spec.tags: must be a list");
 }
 
 TEST(FieldReader, NotAnObject) {

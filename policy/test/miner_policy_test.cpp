@@ -125,6 +125,26 @@ TEST(MinerPolicyTest, WrongTypesAreProblemsNotExceptions) {
   EXPECT_FALSE(testing::compile(json{{"spec", 3}}).ok());
 }
 
+// The spec is decoded strictly (api/security.h) before its values are judged: a field the
+// decoder does not know is refused, and a field refused for its shape is not judged again
+// (a list item that is not a string is not also a bad glob).
+TEST(MinerPolicyTest, ShapeFirstThenValues) {
+  std::string m = compile_error({{"blockedImage", {"xmrig"}}});
+  EXPECT_NE(m.find("spec.blockedImage: unknown field"), std::string::npos) << m;
+  m = compile_error({{"blockedImages", {1, "bad@sha256:00"}},
+                     {"signatures", {"sig", {{"name", "n"}, {"regex", "(a+"}}}},
+                     {"quarantine", {7}}});
+  EXPECT_NE(m.find("spec.blockedImages[0]: must be a string"), std::string::npos) << m;
+  EXPECT_EQ(m.find("spec.blockedImages[0]:", m.find("must be a string") + 1), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("spec.blockedImages[1]"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.signatures[0]: must be an object"), std::string::npos) << m;
+  EXPECT_EQ(m.find("spec.signatures[0].name"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.signatures[1].regex: invalid regex: missing )"), std::string::npos) << m;
+  EXPECT_NE(m.find("spec.quarantine[0]: must be an object"), std::string::npos) << m;
+  EXPECT_EQ(m.find("spec.quarantine[0]."), std::string::npos) << m;
+}
+
 TEST(MinerPolicyTest, ExemptionValidation) {
   EXPECT_NE(compile_error({{"exemptions", {{"namespaceSelector", json::object()}}}})
                 .find("an empty selector would exempt every namespace"),

@@ -121,6 +121,23 @@ TEST(QuarantineTest, ReportsEveryProblemAtOnce) {
   EXPECT_FALSE(testing::compile_quarantine(json("spec")).ok());
 }
 
+// The spec is decoded strictly (api/security.h): a field of a MinerPolicy's legacy entry
+// is not one of a Quarantine object, and a field refused for its shape is not judged again.
+TEST(QuarantineTest, ShapeFirstThenValues) {
+  json obj = workload_object("q", {{"time", "2026-08-30T10:00:00Z"}, {"expiresAt", 7}});
+  Result<QuarantineEntry> e = testing::compile_quarantine(obj);
+  ASSERT_FALSE(e.ok());
+  const std::string& m = e.error().message;
+  EXPECT_TRUE(contains(m, "spec.time: unknown field")) << m;
+  EXPECT_TRUE(contains(m, "spec.expiresAt: must be a string")) << m;
+  EXPECT_FALSE(contains(m, "RFC 3339")) << m;
+  obj = workload_object("q", {{"workload", "web"}});
+  e = testing::compile_quarantine(obj);
+  ASSERT_FALSE(e.ok());
+  EXPECT_TRUE(contains(e.error().message, "spec.workload: must be an object")) << e.error().message;
+  EXPECT_FALSE(contains(e.error().message, "spec.workload.")) << e.error().message;
+}
+
 TEST(QuarantineNameTest, ReadableForOrdinaryWorkloadsAndImages) {
   EXPECT_EQ(quarantine_name(workload("Deployment", "shop", "web")), "deployment.shop.web");
   EXPECT_EQ(quarantine_name(workload("Pod", "shop", "miner-1")), "pod.shop.miner-1");
