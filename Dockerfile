@@ -15,7 +15,7 @@ ARG DEBIAN=debian:12
 FROM ${DEBIAN} AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build ccache pkg-config ca-certificates \
-      libcpprest-dev libboost-dev libssl-dev zlib1g-dev libyaml-cpp-dev prometheus-cpp-dev \
+      libboost-dev libssl-dev zlib1g-dev libyaml-cpp-dev prometheus-cpp-dev \
       nlohmann-json3-dev libre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev \
       libmimalloc-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -57,7 +57,7 @@ RUN --mount=type=cache,id=orderguard-ccache,target=/root/.ccache \
 # kubeconfig whose server has a publicly trusted certificate and no CA data).
 FROM ${DEBIAN}-slim AS runtime
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libcpprest2.10 libyaml-cpp0.7 libprometheus-cpp-core1.0 libssl3 \
+      ca-certificates libyaml-cpp0.7 libprometheus-cpp-core1.0 libssl3 \
     && rm -rf /var/lib/apt/lists/*
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="orderguard" org.opencontainers.image.version="${VERSION}"

@@ -19,7 +19,6 @@
 #include "base/log.h"
 #include "base/text.h"
 #include "kube/cli.h"
-#include "kube/io_threads.h"
 #include "kube/signals.h"
 #include "policy/miner_policy.h"
 
@@ -167,10 +166,8 @@ int main(int argc, char** argv) {
     log::set_level(parsed);
     if (quarantine_expiry.count() > 0) ro.quarantine_expiry = quarantine_expiry;
     // A DaemonSet on every node: keep its footprint small. Two malloc arenas
-    // instead of one per allocating thread, and two I/O threads for two watches
-    // and a few writes instead of cpprestsdk's 40.
+    // instead of one per allocating thread.
     mallopt(M_ARENA_MAX, 2);
-    kube::set_io_threads(2);
     kube::init_openssl_for_process();
     kube::block_shutdown_signals();
     ro.protected_namespaces = {protected_namespaces.begin(), protected_namespaces.end()};

@@ -1,32 +1,35 @@
 // CPU per connection attempt of the REST client while the API server is down:
 // requests over https to a closed loopback port, the kubeconfig carrying a CA
 // and a client certificate, as the operator's does. Each request is one
-// refused connect, for which cpprest builds a TLS context first.
+// refused connect.
 //
-//   kube client   make_client: after the first refused connect, each request
-//                 checks with a plain TCP connect (probe_tcp) and builds no
-//                 TLS context while the server still refuses
-//   reference     cpprest as make_client used it before: a context per attempt,
-//                 cpprest loading the system trust store into it, then a
-//                 callback parsing the CA, certificate and key
+//   kube client   make_client: one TLS context per client, built when the
+//                 client is made; after the first refused connect, each
+//                 request checks with a plain TCP connect (probe_tcp)
+//   reference     what a client that builds a TLS context per connection pays
+//                 (cpprestsdk, which the kube client used before, does): a new
+//                 SSL_CTX per attempt with the system trust store loaded into
+//                 it and the CA, certificate and key parsed into it, then the
+//                 refused connect
 //
-// CPU is the process's user + system time (getrusage, I/O threads included)
+// CPU is the process's user + system time (getrusage, all threads included)
 // over --attempts requests, interleaved in --rounds rounds. Prints figures only.
 #include <arpa/inet.h>
-#include <cpprest/http_client.h>
 #include <netinet/in.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/ssl.hpp>
 #include <cstdio>
 #include <string>
 
 #include "kube/client.h"
 #include "kube/pki.h"
 #include "kube/signals.h"
+#include "kube/tcp_probe.h"
 
 using namespace orderguard;
 
@@ -83,25 +86,32 @@ int main(int argc, char** argv) {
   auto client = kube::make_client(cfg);
   if (!client.ok()) return 1;
 
-  web::http::client::http_client_config ref_config;
-  ref_config.set_ssl_context_callback([cfg](boost::asio::ssl::context& ctx) {
-    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-    SSL_CTX_set_cert_store(ctx.native_handle(), X509_STORE_new());
-    ctx.add_certificate_authority(boost::asio::buffer(cfg.ca_pem));
-    ctx.use_certificate_chain(boost::asio::buffer(cfg.client_cert_pem));
-    ctx.use_private_key(boost::asio::buffer(cfg.client_key_pem), boost::asio::ssl::context::pem);
-  });
-  web::http::client::http_client reference(cfg.server, ref_config);
-
+  const int port = std::stoi(cfg.server.substr(cfg.server.rfind(':') + 1));
   const auto kube_attempt = [&] { (void)(*client)->get(kube::resources::kConfigMaps, "x", "y"); };
   const auto ref_attempt = [&] {
-    try {
-      reference.request(web::http::methods::GET, "/api/v1/namespaces/x/configmaps/y").get();
-    } catch (const std::exception&) {
-      // refused, as intended
-    }
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_default_verify_paths(ctx);
+    BIO* ca_bio = BIO_new_mem_buf(cfg.ca_pem.data(), static_cast<int>(cfg.ca_pem.size()));
+    X509* ca_cert = PEM_read_bio_X509(ca_bio, nullptr, nullptr, nullptr);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca_cert);
+    BIO* cert_bio =
+        BIO_new_mem_buf(cfg.client_cert_pem.data(), static_cast<int>(cfg.client_cert_pem.size()));
+    X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+    SSL_CTX_use_certificate(ctx, cert);
+    BIO* key_bio =
+        BIO_new_mem_buf(cfg.client_key_pem.data(), static_cast<int>(cfg.client_key_pem.size()));
+    EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+    SSL_CTX_use_PrivateKey(ctx, key);
+    (void)kube::probe_tcp("127.0.0.1", port, std::chrono::seconds(5));  // refused, as intended
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    X509_free(ca_cert);
+    BIO_free(key_bio);
+    BIO_free(cert_bio);
+    BIO_free(ca_bio);
+    SSL_CTX_free(ctx);
   };
-  kube_attempt();  // warm-up: first-use initialisation of OpenSSL and cpprest
+  kube_attempt();  // warm-up: first-use initialisation of OpenSSL
   ref_attempt();
 
   std::printf(

@@ -1,7 +1,7 @@
 # The layering of the libraries: base/ (vocabulary, no I/O libraries) under kube/ (the API
 # client and controller runtime) and policy/ (pure miner rules); the binaries' libraries on top.
 # policy/ must stay free of kube/, so the rule engine that judges hostile input does not drag
-# cpprestsdk, OpenSSL's TLS and prometheus-cpp into its link line or its fuzz drivers (it links
+# Boost.Beast, OpenSSL's TLS and prometheus-cpp into its link line or its fuzz drivers (it links
 # RE2 and, for the SHA-256 of Quarantine names, libcrypto).
 #
 # Two checks:

@@ -1,11 +1,11 @@
 #include "e2e/cluster.h"
 
 #include <arpa/inet.h>
-#include <cpprest/http_client.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -20,6 +20,7 @@
 
 #include "base/base64.h"
 #include "base/log.h"
+#include "kube/client.h"
 
 namespace orderguard::e2e {
 namespace {
@@ -70,34 +71,31 @@ Status write_file(const std::string& path, const std::string& content, mode_t mo
 
 bool is_executable(const std::string& path) { return ::access(path.c_str(), X_OK) == 0; }
 
-// One HTTP exchange with etcd's JSON gateway (plain HTTP on loopback).
-// cpprestsdk throws; this is where its exceptions become Errors.
-Result<nlohmann::json> http_json(const std::string& base, const web::http::method& method,
+// One HTTP exchange with etcd's JSON gateway (plain HTTP on loopback), through
+// the project's own REST client: raw() takes any path, and its errors name the
+// request.
+Result<nlohmann::json> http_json(const std::string& base, const std::string& method,
                                  const std::string& path, const std::string& body) {
-  try {
-    web::http::client::http_client_config config;
-    config.set_timeout(seconds(10));
-    web::http::client::http_client client(utility::conversions::to_string_t(base), config);
-    web::http::http_request request(method);
-    request.set_request_uri(utility::conversions::to_string_t(path));
-    if (!body.empty()) request.set_body(body, "application/json");
-    web::http::http_response response = client.request(request).get();
-    const std::string text = response.extract_utf8string(true).get();
-    auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (response.status_code() != web::http::status_codes::OK) {
-      Error e = make_error(ErrorCode::kInternal, method + " " + path + ": " + text);
-      e.http_status = response.status_code();
-      return e;
-    }
-    if (json.is_discarded()) {
-      return make_error(ErrorCode::kInternal, method + " " + path + ": not JSON: " + text);
-    }
-    return json;
-  } catch (const web::http::http_exception& e) {
-    return make_error(ErrorCode::kUnavailable, method + " " + base + path + ": " + e.what());
-  } catch (const std::exception& e) {
-    return make_error(ErrorCode::kInternal, method + " " + base + path + ": " + e.what());
+  kube::Config config;
+  config.server = base;
+  config.request_timeout = seconds(10);
+  config.qps = 0;
+  config.source = "etcd gateway";
+  auto client = kube::make_client(config);
+  if (!client.ok()) return client.error();
+  nlohmann::json doc;
+  if (!body.empty()) {
+    doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded())
+      return make_error(ErrorCode::kInvalid, method + " " + path + ": body is not JSON");
   }
+  auto answer = (*client)->raw(method, path, body.empty() ? nullptr : &doc);
+  if (!answer.ok()) return answer.error();
+  if (answer->is_string()) {
+    return make_error(ErrorCode::kInternal,
+                      method + " " + path + ": not JSON: " + answer->template get<std::string>());
+  }
+  return answer;
 }
 
 // grpc-gateway renders int64 as a JSON string.
@@ -599,7 +597,7 @@ Status ControlPlane::start_etcd() {
   std::string last;
   while (true) {
     if (auto e = exited_process_error()) return *e;
-    auto health = http_json(client, web::http::methods::GET, "/health", "");
+    auto health = http_json(client, "GET", "/health", "");
     if (health && health->value("health", "") == "true") return {};
     last = health ? health->dump() : health.error().message;
     if (SteadyClock::now() >= deadline) {
@@ -797,7 +795,7 @@ bool ControlPlane::apiserver_running() const {
 
 Result<nlohmann::json> ControlPlane::etcd_call(const std::string& path,
                                                const nlohmann::json& body) const {
-  return http_json(etcd_url(), web::http::methods::POST, path, body.dump());
+  return http_json(etcd_url(), "POST", path, body.dump());
 }
 
 Result<int64_t> ControlPlane::compact_etcd() {

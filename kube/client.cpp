@@ -1,15 +1,6 @@
 #include "kube/client.h"
 
-#include <arpa/inet.h>
-#include <cpprest/http_client.h>
-#include <cpprest/uri.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <pplx/pplxtasks.h>
-#include <pplx/threadpool.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -17,15 +8,17 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/ssl.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/system/system_error.hpp>
-#include <cerrno>
+#include <cctype>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
-#include <iterator>
+#include <map>
 #include <mutex>
 #include <string_view>
-#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -36,7 +29,7 @@
 #include "kube/client_errors.h"
 #include "kube/client_stream.h"
 #include "kube/client_tls.h"
-#include "kube/io_threads.h"
+#include "kube/http_transport.h"
 #include "kube/rate_limiter.h"
 #include "kube/tcp_probe.h"
 #include "kube/url.h"
@@ -44,11 +37,8 @@
 
 namespace orderguard::kube {
 
-namespace http = web::http;
-namespace http_client = web::http::client;
+namespace http = boost::beast::http;
 using namespace std::chrono_literals;
-
-void set_io_threads(size_t threads) { crossplat::threadpool::initialize_with_threads(threads); }
 
 Result<json> Client::list_each(const Resource& r, std::string_view ns, const ListOptions& opts,
                                const std::function<void(json&&)>& on_item) {
@@ -65,11 +55,15 @@ Result<json> Client::list_each(const Resource& r, std::string_view ns, const Lis
 // ---------------------------------------------------------------------------
 // Canceller
 
+// Callbacks registered by running watches close their connection from the
+// cancelling thread. They run under `mu`, so once a watch has removed its
+// callback none of it runs any more and the connection can go.
 struct Canceller::State {
-  pplx::cancellation_token_source source;
   std::mutex mu;
   std::condition_variable cv;
   bool cancelled = false;
+  uint64_t next_id = 1;
+  std::map<uint64_t, std::function<void()>> on_cancel;
 };
 
 Canceller::Canceller() : state_(std::make_shared<State>()) {}
@@ -79,9 +73,9 @@ void Canceller::cancel() {
     std::lock_guard<std::mutex> lock(state_->mu);
     if (state_->cancelled) return;
     state_->cancelled = true;
+    for (auto& [id, callback] : state_->on_cancel) callback();
   }
   state_->cv.notify_all();
-  state_->source.cancel();
 }
 
 bool Canceller::cancelled() const {
@@ -95,7 +89,7 @@ bool Canceller::wait_for(std::chrono::milliseconds timeout) const {
 }
 
 // ---------------------------------------------------------------------------
-// The cpprestsdk client
+// The REST client
 
 namespace {
 
@@ -149,6 +143,108 @@ struct Metrics {
       log::error("cannot record REST client metric", {{"error", e.what()}});
     }
   }
+};
+
+// Answers held whole (everything but LIST pages and watches) are refused past
+// this: the largest object etcd stores is 1.5 MiB by default, and discovery or
+// OpenAPI documents stay well under it.
+constexpr std::uint64_t kMaxBodyBytes = 64ull << 20;
+// A LIST page is parsed item by item as it arrives, never held whole; the cap
+// only bounds what a server that never ends its answer can make the client
+// read (500 items of the largest size etcd stores, with room).
+constexpr std::uint64_t kMaxListBodyBytes = 1ull << 30;
+
+// The parts of the server URL a connection needs.
+struct ServerUrl {
+  bool https = true;
+  std::string host;  // as written: a name, an IPv4 literal or a bracketed IPv6 one
+  int port = 0;
+  std::string path_prefix;  // "" or "/prefix" (a proxy in front of the API server)
+};
+
+Result<ServerUrl> parse_server_url(const std::string& server) {
+  ServerUrl url;
+  std::string_view rest = server;
+  const auto lower_starts = [&](std::string_view prefix) {
+    if (rest.size() < prefix.size()) return false;
+    for (size_t i = 0; i < prefix.size(); ++i) {
+      if (std::tolower(static_cast<unsigned char>(rest[i])) != prefix[i]) return false;
+    }
+    return true;
+  };
+  if (lower_starts("https://")) {
+    rest.remove_prefix(8);
+  } else if (lower_starts("http://")) {
+    url.https = false;
+    rest.remove_prefix(7);
+  } else {
+    return make_error(ErrorCode::kInvalid, "server must be an https or http URL: " + server);
+  }
+  const size_t end = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, end);
+  std::string_view path = end == std::string_view::npos ? std::string_view() : rest.substr(end);
+  const auto invalid = [&](const std::string& why) {
+    return make_error(ErrorCode::kInvalid, "invalid server URL " + server + ": " + why);
+  };
+  if (authority.find('@') != std::string_view::npos) return invalid("credentials in the URL");
+  std::string_view port_text;
+  if (!authority.empty() && authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return invalid("unterminated IPv6 address");
+    url.host = std::string(authority.substr(0, close + 1));
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return invalid("unexpected text after the IPv6 address");
+      port_text = after.substr(1);
+    }
+  } else {
+    const size_t colon = authority.rfind(':');
+    url.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port_text = authority.substr(colon + 1);
+  }
+  if (url.host.empty() || url.host == "[]") return invalid("no host");
+  if (url.host.find_first_of(" \t\r\n") != std::string::npos) return invalid("space in the host");
+  if (port_text.empty()) {
+    url.port = url.https ? 443 : 80;
+  } else {
+    int port = 0;
+    for (const char c : port_text) {
+      if (c < '0' || c > '9' || port > 65535) return invalid("bad port");
+      port = port * 10 + (c - '0');
+    }
+    if (port <= 0 || port > 65535) return invalid("bad port");
+    url.port = port;
+  }
+  if (path.find_first_of("?#") != std::string_view::npos) return invalid("query in the URL");
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  url.path_prefix = std::string(path);
+  return url;
+}
+
+// One request's use of a pooled connection: the connection goes back to the
+// pool when finish() was called and its answer was read whole, and is closed
+// otherwise (an error or an early return left unread bytes on it).
+class Exchange {
+ public:
+  Exchange(ConnectionPool& pool, std::unique_ptr<Connection> conn)
+      : pool_(pool), conn_(std::move(conn)) {}
+  ~Exchange() {
+    if (finished_) pool_.release(std::move(conn_));
+  }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  ResponseReader& reader() { return conn_->reader(); }
+  Connection& connection() { return *conn_; }
+  BodyRead body_read() {
+    return [this](std::string& out, size_t max) { return conn_->reader().read_body(out, max); };
+  }
+  void finish() { finished_ = true; }
+
+ private:
+  ConnectionPool& pool_;
+  std::unique_ptr<Connection> conn_;
+  bool finished_ = false;
 };
 
 struct HttpAnswer {
@@ -215,16 +311,15 @@ std::string_view patch_content_type(PatchType type) {
 
 class RestClient final : public Client {
  public:
-  RestClient(Config config, web::uri base, http_client::http_client_config http_config,
+  RestClient(Config config, const ServerUrl& url, std::shared_ptr<const Endpoint> endpoint,
              Metrics metrics)
       : config_(std::move(config)),
-        base_(std::move(base)),
-        http_config_(std::move(http_config)),
-        http_(base_, http_config_),
+        host_(url.host),
+        port_(url.port),
+        path_prefix_(url.path_prefix),
+        pool_(std::move(endpoint)),
         metrics_(metrics) {
-    port_ = base_.port() > 0 ? base_.port() : (base_.scheme() == "https" ? 443 : 80);
-    address_ = host_port(base_.host(), port_);
-    loopback_ = is_loopback_host(base_.host());
+    address_ = host_port(host_, port_);
     if (config_.qps > 0) {
       limiter_ =
           std::make_unique<TokenBucketLimiter>(clock_, config_.qps, std::max(1, config_.burst));
@@ -239,11 +334,11 @@ class RestClient final : public Client {
     auto nsr = require_namespace(r, ns, nullptr);
     if (!nsr.ok()) return nsr.error();
     if (name.empty()) return make_error(ErrorCode::kInvalid, "get " + r.plural + ": empty name");
-    return call(http::methods::GET, r.path(*nsr, name, subresource));
+    return call("GET", r.path(*nsr, name, subresource));
   }
 
   Result<json> list(const Resource& r, std::string_view ns, const ListOptions& opts) override {
-    return call(http::methods::GET, list_target(r, ns, opts));
+    return call("GET", list_target(r, ns, opts));
   }
 
   Result<json> list_all(const Resource& r, std::string_view ns, const ListOptions& opts) override {
@@ -305,7 +400,7 @@ class RestClient final : public Client {
       }
       path = r.path(*nsr, name, subresource);
     }
-    return call(http::methods::POST, path, dump_for_wire(obj));
+    return call("POST", path, dump_for_wire(obj));
   }
 
   Result<json> update(const Resource& r, std::string_view ns, const json& obj,
@@ -316,7 +411,7 @@ class RestClient final : public Client {
     if (name.empty()) {
       return make_error(ErrorCode::kInvalid, "update " + r.plural + ": metadata.name is required");
     }
-    return call(http::methods::PUT, r.path(*nsr, name, subresource), dump_for_wire(obj));
+    return call("PUT", r.path(*nsr, name, subresource), dump_for_wire(obj));
   }
 
   Status remove(const Resource& r, std::string_view ns, std::string_view name,
@@ -324,7 +419,7 @@ class RestClient final : public Client {
     auto nsr = require_namespace(r, ns, nullptr);
     if (!nsr.ok()) return nsr.error();
     if (name.empty()) return make_error(ErrorCode::kInvalid, "delete " + r.plural + ": empty name");
-    auto answer = call(http::methods::DEL, r.path(*nsr, name),
+    auto answer = call("DELETE", r.path(*nsr, name),
                        dump_for_wire(delete_options_body(opts, /*with_type_meta=*/true)));
     if (!answer.ok()) return answer.error();
     return {};
@@ -335,7 +430,7 @@ class RestClient final : public Client {
     auto nsr = require_namespace(r, ns, nullptr);
     if (!nsr.ok()) return nsr.error();
     if (name.empty()) return make_error(ErrorCode::kInvalid, "patch " + r.plural + ": empty name");
-    return call(http::methods::PATCH, r.path(*nsr, name, subresource), dump_for_wire(patch),
+    return call("PATCH", r.path(*nsr, name, subresource), dump_for_wire(patch),
                 patch_content_type(type));
   }
 
@@ -361,8 +456,8 @@ class RestClient final : public Client {
     Query q;
     q.add("fieldManager", opts.field_manager).add("force", opts.force ? "true" : "");
     // JSON is valid YAML, so the apply content type takes the JSON dump as is.
-    return call(http::methods::PATCH, r.path(*nsr, name, subresource) + q.str(),
-                dump_for_wire(body), "application/apply-patch+yaml");
+    return call("PATCH", r.path(*nsr, name, subresource) + q.str(), dump_for_wire(body),
+                "application/apply-patch+yaml");
   }
 
   Status evict(std::string_view ns, std::string_view pod, const DeleteOptions& opts) override {
@@ -374,8 +469,7 @@ class RestClient final : public Client {
                  {"metadata", {{"name", pod}, {"namespace", ns}}}};
     json delete_options = delete_options_body(opts, /*with_type_meta=*/false);
     if (!delete_options.empty()) body["deleteOptions"] = std::move(delete_options);
-    auto answer =
-        call(http::methods::POST, resources::kPods.path(ns, pod, "eviction"), dump_for_wire(body));
+    auto answer = call("POST", resources::kPods.path(ns, pod, "eviction"), dump_for_wire(body));
     if (!answer.ok()) return answer.error();
     return {};
   }
@@ -388,8 +482,8 @@ class RestClient final : public Client {
     }
     std::optional<std::string> text;
     if (body != nullptr) text = dump_for_wire(*body);
-    return call(http::method(std::string(method)), std::string(path_and_query), std::move(text),
-                content_type, /*text_ok=*/true);
+    return call(std::string(method), std::string(path_and_query), std::move(text), content_type,
+                /*text_ok=*/true);
   }
 
   Status watch(const Resource& r, std::string_view ns, const WatchOptions& opts,
@@ -447,7 +541,7 @@ class RestClient final : public Client {
                                                              {"path", target},
                                                              {"attempt", attempt},
                                                              {"error", page.error().message}});
-      metrics_.record_retry(http::methods::GET, "<error>");
+      metrics_.record_retry("GET", "<error>");
       page = list_page_once(target, counting, &connect_failed);
     }
     return page;
@@ -455,7 +549,7 @@ class RestClient final : public Client {
 
   Result<json> list_page_once(const std::string& target, const std::function<void(json&&)>& on_item,
                               bool* connect_failed) {
-    const std::string verb = http::methods::GET;
+    const std::string verb = "GET";
     throttle(verb);
     const auto start = std::chrono::steady_clock::now();
     const auto elapsed = [&] {
@@ -468,17 +562,19 @@ class RestClient final : public Client {
                  {{"verb", verb}, {"path", target}, {"error", refused->message}});
       return *refused;
     }
+    bool retryable = false;
     try {
       auto req = make_request(verb, target);
       if (!req.ok()) return req.error();
-      http::http_response resp = request(*req);
-      const int status = resp.status_code();
+      Exchange ex(pool_, exchange(pool_, *req, request_timeout(), kMaxListBodyBytes));
+      const int status = ex.reader().status();
       if (status < 200 || status >= 300) {
-        const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
+        const std::string body = ex.reader().read_all();
         metrics_.record(verb, std::to_string(status), elapsed());
         return error_from_status(status, parse_body(body));
       }
-      json page = parse_list_stream(resp.body().streambuf(), on_item);
+      json page = parse_list_stream(ex.body_read(), on_item);
+      if (!page.is_discarded()) ex.finish();
       metrics_.record(verb, std::to_string(status), elapsed());
       log::debug("api request", {{"verb", verb},
                                  {"path", target},
@@ -491,33 +587,32 @@ class RestClient final : public Client {
       page.erase("items");
       return page;
     } catch (...) {
-      // cpprest (transport) or on_item; the parser itself does not throw here.
-      Error e = error_from_exception(verb, target, /*cancelled=*/false, connect_failed);
+      // The transport or on_item; the parser itself does not throw here.
+      Error e = error_from_exception(verb, target, /*cancelled=*/false, connect_failed, &retryable);
+      if (!retryable) *connect_failed = true;  // not worth a new connection
       metrics_.record(verb, "<error>", elapsed());
       log::debug("api request failed", {{"verb", verb}, {"path", target}, {"error", e.message}});
       return e;
     }
   }
 
-  http::http_response request(http::http_request& req) { return http_.request(req).get(); }
-
   // While the server refuses connections, a request first checks with a plain
   // TCP connect whether anything listens again, and fails with that answer if
-  // not (`verb` and `target` name the request in the error). cpprest would
-  // build a TLS context, loading the system trust store into it, before each
-  // connect: about 18 ms of CPU per attempt against tens of microseconds here.
-  // When the probe is accepted the request goes ahead through cpprest, and
-  // requests stop probing until a connection is refused again.
+  // not (`verb` and `target` name the request in the error): no connection
+  // object, resolver or TLS state is set up for an attempt that cannot succeed,
+  // and the error says the same as the first refusal did. When the probe is
+  // accepted the request goes ahead, and requests stop probing until a
+  // connection is refused again.
   std::optional<Error> still_refused(const std::string& verb, const std::string& target,
                                      const std::function<bool()>& cancelled) {
     if (!refusing_.load(std::memory_order_relaxed)) return std::nullopt;
-    const Status probed = probe_tcp(base_.host(), port_, connect_timeout(), cancelled);
+    const Status probed = probe_tcp(host_, port_, request_timeout(), cancelled);
     if (probed.ok()) {
       refusing_.store(false, std::memory_order_relaxed);
       return std::nullopt;
     }
-    // A server that answers slowly is not refusing: the next request goes
-    // through cpprest, whose own wait costs no more CPU than this one's.
+    // A server that answers slowly is not refusing: the next request connects
+    // as usual, within its own timeout.
     if (probed.error().code == ErrorCode::kTimeout) {
       refusing_.store(false, std::memory_order_relaxed);
     }
@@ -526,24 +621,23 @@ class RestClient final : public Client {
     return e;
   }
 
-  // The longest a probe waits for the TCP handshake: what cpprest allows a
-  // whole request.
-  std::chrono::milliseconds connect_timeout() const {
+  // The longest each step of a request (connect, TLS handshake, write, each
+  // read) may take.
+  std::chrono::milliseconds request_timeout() const {
     return config_.request_timeout.count() > 0 ? config_.request_timeout
                                                : std::chrono::milliseconds(30s);
   }
 
   // Builds a request with the headers every call carries.
-  Result<http::http_request> make_request(const http::method& method, const std::string& target) {
-    http::http_request req(method);
-    req.set_request_uri(web::uri(target));
-    req.headers().add(http::header_names::accept, "application/json");
-    req.headers().add(http::header_names::user_agent, config_.user_agent);
-    // cpprest takes the TLS name (SNI and certificate host check) from the Host
-    // header when one is set; the API server ignores Host.
-    if (!config_.tls_server_name.empty()) {
-      req.headers().add(http::header_names::host, config_.tls_server_name);
-    }
+  Result<http::request<http::string_body>> make_request(const std::string& method,
+                                                        const std::string& target) {
+    http::request<http::string_body> req;
+    req.method_string(method);
+    req.target(path_prefix_ + target);
+    req.version(11);
+    req.set(http::field::host, pool_.endpoint().authority());
+    req.set(http::field::accept, "application/json");
+    req.set(http::field::user_agent, config_.user_agent);
     // As in client-go, the file's last good content wins over a static token,
     // which only stands in while the file cannot be read.
     std::string token = config_.token;
@@ -555,48 +649,34 @@ class RestClient final : public Client {
         return fresh.error();
       }
     }
-    if (!token.empty()) req.headers().add(http::header_names::authorization, "Bearer " + token);
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
     return req;
   }
 
-  // Converts an exception thrown by cpprest, Boost, OpenSSL or JSON code into
+  // Converts an exception thrown by the transport, OpenSSL or JSON code into
   // an Error naming the request. Called from inside a catch block only.
   // `connect_failed` (when given) is set when no connection could be opened,
-  // which a new connection would not change. A connection refused (or with no
-  // route, or a name that does not resolve) makes the next requests probe
-  // first (still_refused()).
+  // which a new connection would not change; `retryable` when the connection
+  // broke and a new one may do. A connection refused (or with no route, or a
+  // name that does not resolve) makes the next requests probe first
+  // (still_refused()).
   Error error_from_exception(const std::string& verb, const std::string& target, bool cancelled,
-                             bool* connect_failed = nullptr) {
+                             bool* connect_failed = nullptr, bool* retryable = nullptr) {
     const std::string where = verb + " " + url_for(target) + ": ";
     try {
       throw;
-    } catch (const http::http_exception& e) {
-      const int value = e.error_code().value();
-      if (cancelled || value == ECANCELED) {
+    } catch (const TransportError& e) {
+      TransportFailure f = describe_transport_failure(e, address_);
+      if (cancelled) f.code = ErrorCode::kCancelled;
+      if (f.code == ErrorCode::kCancelled)
         return make_error(ErrorCode::kCancelled, where + "cancelled");
-      }
-      const bool not_connected = is_connect_failure(e.what());
-      if (connect_failed != nullptr) *connect_failed = not_connected;
-      if (not_connected && value != ETIMEDOUT) refusing_.store(true, std::memory_order_relaxed);
-      std::string msg = transport_failure_text(e.what(), value, address_, loopback_);
-      if (!msg.empty()) {
-        msg = where + msg;
-      } else {
-        const std::string detail = describe_error_code(value, e.error_code().message());
-        msg = where + e.what();
-        if (!detail.empty() && detail != e.what()) msg += " (" + detail + ")";
-      }
-      return make_error(value == ETIMEDOUT ? ErrorCode::kTimeout : ErrorCode::kUnavailable, msg);
-    } catch (const pplx::task_canceled&) {
-      return make_error(ErrorCode::kCancelled, where + "cancelled");
+      if (connect_failed != nullptr) *connect_failed = f.connect_failed;
+      if (retryable != nullptr) *retryable = f.retryable;
+      if (f.refused) refusing_.store(true, std::memory_order_relaxed);
+      return make_error(f.code, where + f.text);
     } catch (const boost::system::system_error& e) {
-      // TLS material rejected while building a connection, for instance.
       std::string msg = where + e.what();
-      const std::string detail = describe_error_code(e.code().value(), "");
-      if (!detail.empty()) msg += " (" + detail + ")";
       return make_error(ErrorCode::kUnavailable, msg);
-    } catch (const web::uri_exception& e) {
-      return make_error(ErrorCode::kInvalid, where + "invalid URL: " + e.what());
     } catch (const json::exception& e) {
       return make_error(ErrorCode::kInternal, where + "JSON error: " + e.what());
     } catch (const std::exception& e) {
@@ -625,39 +705,42 @@ class RestClient final : public Client {
   // One rate-limited request. Answers with any HTTP status; only transport
   // failures are errors here.
   //
-  // A transport failure is retried once, on a fresh connection: after the API
-  // server restarts, every pooled keep-alive connection is dead and the first
-  // write on each fails before the server sees the request (Go's transport
-  // retries the same case). A request that did reach the server and is retried
-  // shows up as an ordinary answer (AlreadyExists for a create, NotFound for a
-  // delete), never as a silent double effect on a resourceVersion-guarded write.
-  // A connection that could not be opened at all (refused, unreachable) is not
-  // retried: the server is not there, and the caller's backoff (informer,
-  // work queue) decides when to try again, as in client-go.
-  Result<HttpAnswer> send(const http::method& method, const std::string& target,
+  // A request whose connection broke (closed, reset) is retried, up to three
+  // times, on a fresh connection: after the API server restarts, every pooled
+  // keep-alive connection is dead and the first write on each fails before the
+  // server sees the request (Go's transport retries the same case; a pooled
+  // connection the server closed while idle is already retried once by
+  // exchange()). A request that did reach the server and is retried shows up
+  // as an ordinary answer (AlreadyExists for a create, NotFound for a delete),
+  // never as a silent double effect on a resourceVersion-guarded write. A
+  // connection that could not be opened at all (refused, unreachable), a
+  // certificate refused, an answer that is not HTTP or a timeout is not
+  // retried: a new connection would get the same, and the caller's backoff
+  // (informer, work queue) decides when to try again, as in client-go.
+  Result<HttpAnswer> send(const std::string& method, const std::string& target,
                           std::optional<std::string> body, std::string_view content_type) {
-    bool connect_failed = false;
-    auto answer = send_once(method, target, body, content_type, &connect_failed);
+    bool retryable = false;
+    auto answer = send_once(method, target, body, content_type, &retryable);
     for (int attempt = 1; attempt <= 3 && !answer.ok() &&
-                          answer.error().code == ErrorCode::kUnavailable && !connect_failed;
+                          answer.error().code == ErrorCode::kUnavailable && retryable;
          ++attempt) {
       log::info("retrying api request on a new connection", {{"verb", method},
                                                              {"path", target},
                                                              {"attempt", attempt},
                                                              {"error", answer.error().message}});
       metrics_.record_retry(method, "<error>");
-      answer = send_once(method, target, body, content_type, &connect_failed);
+      answer = send_once(method, target, body, content_type, &retryable);
     }
     return answer;
   }
 
-  Result<HttpAnswer> send_once(const http::method& method, const std::string& target,
+  Result<HttpAnswer> send_once(const std::string& method, const std::string& target,
                                const std::optional<std::string>& body,
-                               std::string_view content_type, bool* connect_failed) {
+                               std::string_view content_type, bool* retryable) {
+    *retryable = false;
     throttle(method);
     const auto start = std::chrono::steady_clock::now();
     if (auto refused = still_refused(method, target, {})) {
-      *connect_failed = true;
       metrics_.record(method, "<error>", std::chrono::steady_clock::now() - start);
       log::debug("api request failed",
                  {{"verb", method}, {"path", target}, {"error", refused->message}});
@@ -666,11 +749,17 @@ class RestClient final : public Client {
     try {
       auto req = make_request(method, target);
       if (!req.ok()) return req.error();
-      if (body) req->set_body(*body, std::string(content_type));
-      http::http_response resp = request(*req);
+      if (body) {
+        req->set(http::field::content_type,
+                 boost::beast::string_view(content_type.data(), content_type.size()));
+        req->body() = *body;
+      }
+      req->prepare_payload();
+      Exchange ex(pool_, exchange(pool_, *req, request_timeout(), kMaxBodyBytes));
       HttpAnswer answer;
-      answer.status = resp.status_code();
-      answer.body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
+      answer.status = ex.reader().status();
+      answer.body = ex.reader().read_all();
+      ex.finish();
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
       metrics_.record(method, std::to_string(answer.status), elapsed);
       log::debug("api request", {{"verb", method},
@@ -679,7 +768,7 @@ class RestClient final : public Client {
                                  {"ms", static_cast<int64_t>(elapsed.count() * 1000)}});
       return answer;
     } catch (...) {
-      Error e = error_from_exception(method, target, /*cancelled=*/false, connect_failed);
+      Error e = error_from_exception(method, target, /*cancelled=*/false, nullptr, retryable);
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
       metrics_.record(method, "<error>", elapsed);
       log::debug("api request failed", {{"verb", method}, {"path", target}, {"error", e.message}});
@@ -689,7 +778,7 @@ class RestClient final : public Client {
 
   // A request whose 2xx answer is JSON. `text_ok` lets raw() return a body that
   // is not JSON (/readyz answers "ok") as a JSON string.
-  Result<json> call(const http::method& method, const std::string& target,
+  Result<json> call(const std::string& method, const std::string& target,
                     std::optional<std::string> body = std::nullopt,
                     std::string_view content_type = "application/json", bool text_ok = false) {
     auto answer = send(method, target, std::move(body), content_type);
@@ -708,18 +797,61 @@ class RestClient final : public Client {
   }
 
   Config config_;
-  web::uri base_;
+  std::string host_;  // as in the URL
   int port_ = 0;
+  std::string path_prefix_;
   std::string address_;  // "host:port" of the server, for transport errors
-  bool loopback_ = false;
   // The last connection attempt was refused; see still_refused().
   std::atomic<bool> refusing_{false};
-  http_client::http_client_config http_config_;
-  http_client::http_client http_;
+  ConnectionPool pool_;
   std::unique_ptr<TokenFileCache> token_file_;
   RealClock clock_;
   std::unique_ptr<TokenBucketLimiter> limiter_;  // null when qps <= 0
   Metrics metrics_;
+};
+
+// Registers `conn`'s cancel with a Canceller while a watch uses it: cancel()
+// from another thread then ends the connection's operation under way.
+class WatchCancelHook {
+ public:
+  explicit WatchCancelHook(const Canceller& cancel) : state_(cancel.state()) {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    id_ = state_->next_id++;
+    state_->on_cancel.emplace(id_, [this] {
+      std::lock_guard<std::mutex> conn_lock(mu_);
+      if (conn_ != nullptr) conn_->cancel();
+    });
+  }
+  ~WatchCancelHook() {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->on_cancel.erase(id_);
+  }
+  WatchCancelHook(const WatchCancelHook&) = delete;
+  WatchCancelHook& operator=(const WatchCancelHook&) = delete;
+
+  // The connection in use (null: none). Cancelled at once when the Canceller already fired.
+  // Lock order: the Canceller's mutex, then this one (cancel() calls the callback under its
+  // mutex), so the Canceller's state is never read under mu_.
+  void use(Connection* conn) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      conn_ = conn;
+    }
+    if (conn != nullptr && cancelled()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (conn_ != nullptr) conn_->cancel();
+    }
+  }
+
+ private:
+  bool cancelled() const {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->cancelled;
+  }
+  std::shared_ptr<Canceller::State> state_;
+  uint64_t id_ = 0;
+  std::mutex mu_;
+  Connection* conn_ = nullptr;
 };
 
 Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOptions& opts,
@@ -740,27 +872,33 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
     return *refused;
   }
 
+  WatchCancelHook hook(cancel);
   try {
-    // A watch gets its own client: cpprest's timeout counts inactivity, so it
-    // must exceed the server-side timeoutSeconds or a quiet watch is cut.
-    http_client::http_client_config cfg = http_config_;
-    cfg.set_timeout(std::max(opts.timeout, std::chrono::seconds(0)) + 30s);
-    http_client::http_client client(base_, cfg);
-
-    auto req = make_request(http::methods::GET, target);
+    auto req = make_request("GET", target);
     if (!req.ok()) return req.error();
-    http::http_response resp = client.request(*req, cancel.state()->source.get_token()).get();
-    if (resp.status_code() != http::status_codes::OK) {
-      const std::string body = resp.extract_utf8string(/*ignore_content_type=*/true).get();
-      metrics_.record(http::methods::GET, std::to_string(resp.status_code()), std::nullopt);
-      return error_from_status(resp.status_code(), parse_body(body));
+    req->prepare_payload();
+    Exchange ex(pool_, exchange(pool_, *req, request_timeout(), std::nullopt,
+                                [&hook](Connection* conn) { hook.use(conn); }));
+    // The watch's reads wait for events as long as the server may stay quiet: past its
+    // server-side timeout, so a quiet watch is ended by the server, not cut here.
+    ex.connection().set_read_timeout(std::max(opts.timeout, std::chrono::seconds(0)) + 30s);
+    const int status = ex.reader().status();
+    if (status != 200) {
+      const std::string body = ex.reader().read_all();
+      ex.finish();
+      hook.use(nullptr);
+      metrics_.record("GET", std::to_string(status), std::nullopt);
+      return error_from_status(status, parse_body(body));
     }
-    metrics_.record(http::methods::GET, "200", std::nullopt);
+    metrics_.record("GET", "200", std::nullopt);
     log::debug("watch started", {{"path", target}});
 
-    return read_watch_stream(resp.body().streambuf(), "watch " + r.plural, target, on_event,
-                             cancel);
+    Status ended = read_watch_stream(ex.body_read(), "watch " + r.plural, target, on_event, cancel);
+    hook.use(nullptr);
+    if (ended.ok()) ex.finish();
+    return ended;
   } catch (...) {
+    hook.use(nullptr);
     return error_from_exception(verb, target, cancel.cancelled());
   }
 }
@@ -771,34 +909,35 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
   const std::string source = config.source.empty() ? "kube client" : config.source;
   if (config.server.empty()) return make_error(ErrorCode::kInvalid, source + ": server is empty");
   try {
-    web::uri base(config.server);
-    if (base.scheme() != "https" && base.scheme() != "http") {
-      return make_error(ErrorCode::kInvalid,
-                        source + ": server must be an https or http URL: " + config.server);
+    auto url = parse_server_url(config.server);
+    if (!url.ok()) {
+      return make_error(ErrorCode::kInvalid, source + ": " + url.error().message);
     }
 
-    http_client::http_client_config http_config;
-    http_config.set_timeout(config.request_timeout > std::chrono::milliseconds(0)
-                                ? config.request_timeout
-                                : std::chrono::milliseconds(30s));
-    if (config.insecure_skip_tls_verify) http_config.set_validate_certificates(false);
-    if (base.scheme() == "https") {
+    std::shared_ptr<boost::asio::ssl::context> tls;
+    if (url->https) {
       // Parsed now, so bad material fails here with the config's name rather
-      // than at the first connection, and never again per connection.
-      auto tls = TlsMaterial::parse(config);
-      if (!tls.ok()) {
+      // than at the first connection.
+      auto material = TlsMaterial::parse(config);
+      if (!material.ok()) {
         return make_error(ErrorCode::kInvalid,
-                          source + ": TLS material rejected: " + tls.error().message);
+                          source + ": TLS material rejected: " + material.error().message);
       }
-      http_config.set_ssl_context_callback([tls = std::move(*tls)](boost::asio::ssl::context& ctx) {
-        tls->configure(ctx.native_handle());
-      });
+      // One context for every connection of this client. A kubeconfig CA is
+      // the only trust anchor, so the system trust store is loaded only when
+      // there is none (and certificates are checked at all).
+      tls = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+      if (config.ca_pem.empty() && !config.insecure_skip_tls_verify) {
+        tls->set_default_verify_paths();
+      }
+      (*material)->configure(tls->native_handle());
     }
+    auto endpoint = std::make_shared<const Endpoint>(
+        url->host, url->port, tls, config.tls_server_name, !config.insecure_skip_tls_verify);
 
     Metrics metrics;
     if (opts.metrics != nullptr) {
-      metrics.host = host_port(
-          base.host(), base.port() > 0 ? base.port() : (base.scheme() == "https" ? 443 : 80));
+      metrics.host = host_port(url->host, url->port);
       metrics.requests =
           &prometheus::BuildCounter()
                .Name("rest_client_requests_total")
@@ -820,18 +959,10 @@ Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOp
                .Register(*opts.metrics);
     }
     return std::unique_ptr<Client>(
-        std::make_unique<RestClient>(config, std::move(base), std::move(http_config), metrics));
-  } catch (const web::uri_exception& e) {
-    return make_error(ErrorCode::kInvalid,
-                      source + ": invalid server URL " + config.server + ": " + e.what());
+        std::make_unique<RestClient>(config, *url, std::move(endpoint), metrics));
   } catch (const std::exception& e) {
     return make_error(ErrorCode::kInvalid, source + ": cannot create client: " + e.what());
   }
-}
-
-void skip_unused_system_trust_store(const Config& config) {
-  if (config.ca_pem.empty()) return;
-  ::setenv("SSL_CERT_FILE", "/dev/null", /*overwrite=*/1);
 }
 
 }  // namespace orderguard::kube

@@ -1,6 +1,6 @@
 // The Kubernetes API client seam. `Client` is the narrow interface every
 // component talks to the API server through; `make_client` returns the real
-// implementation on cpprestsdk + OpenSSL (kube/client.cpp).
+// implementation on Boost.Beast + OpenSSL (kube/client.cpp, kube/http_transport.h).
 //
 // Contract:
 //  - No method throws. Failures come back as an Error carrying the Kubernetes
@@ -82,7 +82,7 @@ struct WatchOptions {
   std::string resource_version;
   bool allow_bookmarks = true;
   // Server-side watch timeout; the client's inactivity timeout is set above it
-  // so a quiet watch is ended by the server, not cut by cpprestsdk's 30 s default.
+  // so a quiet watch is ended by the server, not cut by the client.
   std::chrono::seconds timeout{300};
 };
 
@@ -181,16 +181,6 @@ struct ClientOptions {
 };
 
 Result<std::unique_ptr<Client>> make_client(const Config& config, const ClientOptions& opts = {});
-
-// cpprest loads the system trust store into every TLS context it builds
-// (SSL_CTX_set_default_verify_paths: about 20 ms of CPU per connection, a
-// fixed cost of every informer's list and watch), and a client whose config
-// carries a CA then replaces that store with the CA's. For a process whose
-// only TLS peer is that API server, this points OpenSSL's default CA file
-// (SSL_CERT_FILE) at /dev/null, so the load that is thrown away costs nothing.
-// Does nothing when `config` has no CA (the system store is then the one
-// used). Changes the environment: call it before any thread starts.
-void skip_unused_system_trust_store(const Config& config);
 
 // Maps an HTTP status and an optional metav1.Status body onto an Error.
 // `status_body` is the decoded metav1.Status, or a JSON string holding a body

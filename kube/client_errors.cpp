@@ -2,10 +2,10 @@
 // text a person can act on.
 #include "kube/client_errors.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-
+#include <boost/asio/error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/http/error.hpp>
 #include <cerrno>
 #include <optional>
 #include <string>
@@ -134,65 +134,89 @@ Error error_from_status(int http_status, const json& status_body) {
   return e;
 }
 
-// Error codes from cpprest are plain ints: errno values, or packed OpenSSL
-// errors whose Boost category was lost on the way ("Unknown error 167772294").
-// Packed OpenSSL codes carry a library number above errno's range.
-std::string describe_error_code(int value, const std::string& fallback) {
-  if (value < 0 || value > 0xFFFF) {
-    char buf[256];
-    ERR_error_string_n(static_cast<unsigned long>(static_cast<unsigned int>(value)), buf,
-                       sizeof buf);
-    return buf;
-  }
-  return fallback;
-}
-
-// How cpprest's messages for a connection that could not be opened begin
-// (resolving, then connecting); anything else failed on an open connection.
-bool is_connect_failure(std::string_view what) {
-  return what.starts_with("Failed to connect") || what.starts_with("Error resolving") ||
-         what.starts_with("Failed to resolve");
-}
-
-// Whether `host` (as in a URL: a name, an IPv4 literal or a bracketed IPv6
-// one) is this machine's loopback.
-bool is_loopback_host(std::string_view host) {
-  if (host == "localhost") return true;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const std::string text(host);
-  in_addr v4{};
-  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  in6_addr v6{};
-  return inet_pton(AF_INET6, text.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-// The text of a transport failure cpprest reported as `what` with errno
-// `value`, for the server at `address` ("127.0.0.1:6443"). cpprest folds
-// errors together: a refused connect (ECONNREFUSED) and a write into a
-// connection the server has closed (EPIPE) both arrive as EHOSTUNREACH, "No
-// route to host". On loopback there is no route to lose, so there it is what
-// it is: nothing listens on the port.
-std::string transport_failure_text(std::string_view what, int value, std::string_view address,
-                                   bool loopback) {
+TransportFailure describe_transport_failure(const TransportError& e, std::string_view address) {
+  namespace asio = boost::asio;
+  using Stage = TransportError::Stage;
   const std::string at(address);
-  if (what.starts_with("Error resolving") || what.starts_with("Failed to resolve")) {
-    return "cannot resolve the address of " + at;
+  const boost::system::error_code& ec = e.ec;
+  TransportFailure f;
+  const bool timed_out = ec == boost::beast::error::timeout || ec == asio::error::timed_out;
+  const bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+                      ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+                      ec == boost::beast::http::error::partial_message;
+  if (ec == asio::error::operation_aborted) {
+    f.code = ErrorCode::kCancelled;
+    f.text = "cancelled";
+    return f;
   }
-  if (is_connect_failure(what)) {
-    if (value == EHOSTUNREACH) {
-      return loopback ? "connection refused by " + at
-                      : "connection refused by, or no route to, " + at;
-    }
-    if (value == ETIMEDOUT) return "connection to " + at + " timed out";
-    if (value == ECONNREFUSED) return "connection refused by " + at;
-    return "cannot connect to " + at + ": " + std::generic_category().message(value);
+  if (timed_out) f.code = ErrorCode::kTimeout;
+  switch (e.stage) {
+    case Stage::kResolve:
+      f.connect_failed = f.refused = true;
+      f.text = "cannot resolve the address of " + at + " (" + ec.message() + ")";
+      break;
+    case Stage::kConnect:
+      f.connect_failed = true;
+      if (timed_out) {
+        f.text = "connection to " + at + " timed out";
+      } else if (ec == asio::error::connection_refused) {
+        f.refused = true;
+        f.text = "connection refused by " + at;
+      } else if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable) {
+        f.refused = true;
+        f.text = "no route to " + at;
+      } else {
+        f.refused = true;
+        f.text = "cannot connect to " + at + ": " + ec.message();
+      }
+      break;
+    case Stage::kHandshake:
+      if (timed_out) {
+        f.text = "TLS handshake with " + at + " timed out";
+      } else if (closed) {
+        f.retryable = true;
+        f.text = "connection closed by " + at + " during the TLS handshake";
+      } else {
+        // A certificate the client does not trust, or one the server refused: a new
+        // connection gets the same answer.
+        f.text = "TLS handshake with " + at + " failed: " + ec.message();
+        if (!e.detail.empty()) f.text += " (" + e.detail + ")";
+      }
+      break;
+    case Stage::kWrite:
+      if (timed_out) {
+        f.text = "sending the request to " + at + " timed out";
+      } else {
+        f.retryable = true;
+        f.text = closed ? "connection closed by " + at + " while the request was sent"
+                        : "cannot send the request to " + at + ": " + ec.message();
+      }
+      break;
+    case Stage::kRead:
+      if (timed_out) {
+        f.text = "no answer from " + at + " in time";
+      } else if (closed) {
+        f.retryable = true;
+        f.text = e.answered ? "connection closed by " + at + " before its answer was complete"
+                            : "connection closed by " + at + " before it answered";
+      } else {
+        f.retryable = true;
+        f.text = "cannot read the answer of " + at + ": " + ec.message();
+      }
+      break;
+    case Stage::kParse:
+      // A proxy or server speaking something else than HTTP/1.1: asking again would get the
+      // same. An answer over the size limit is refused, not read.
+      if (ec == boost::beast::http::error::body_limit) {
+        f.code = ErrorCode::kInternal;
+        f.text = "the answer of " + at + " is refused: " +
+                 (e.detail.empty() ? std::string("its body is too large") : e.detail);
+      } else {
+        f.text = "invalid HTTP answer from " + at + ": " + ec.message();
+      }
+      break;
   }
-  if (what.starts_with("Failed to write request") && value == EHOSTUNREACH) {
-    return "connection closed by " + at + " while the request was sent";
-  }
-  return {};
+  return f;
 }
 
 }  // namespace orderguard::kube

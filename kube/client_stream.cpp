@@ -16,11 +16,11 @@ using nlohmann::json;
 
 // A response body as an input iterator range for the JSON parser, read in
 // chunks as it arrives. Iterators share the reader's state (the parser copies
-// them); reading blocks the calling thread and throws what cpprest throws.
+// them); reading blocks the calling thread and throws what `body` throws.
 class BodyReader {
  public:
-  explicit BodyReader(concurrency::streams::streambuf<uint8_t> body)
-      : body_(std::move(body)), chunk_(64 * 1024) {
+  explicit BodyReader(const BodyRead& body) : body_(body) {
+    chunk_.reserve(kChunk);
     fill();
   }
 
@@ -56,27 +56,27 @@ class BodyReader {
   static Iterator end() { return Iterator(); }
 
  private:
+  static constexpr size_t kChunk = 64 * 1024;
   const char& current() const { return chunk_[pos_]; }
-  bool done() const { return pos_ >= len_; }
+  bool done() const { return pos_ >= chunk_.size(); }
   void advance() {
-    if (++pos_ >= len_) fill();
+    if (++pos_ >= chunk_.size()) fill();
   }
   void fill() {
     pos_ = 0;
-    len_ = body_.getn(reinterpret_cast<uint8_t*>(chunk_.data()), chunk_.size()).get();
+    chunk_.clear();
+    body_(chunk_, kChunk);
   }
 
-  concurrency::streams::streambuf<uint8_t> body_;
-  std::vector<char> chunk_;
+  const BodyRead& body_;
+  std::string chunk_;
   size_t pos_ = 0;
-  size_t len_ = 0;
 };
 
 }  // namespace
 
-json parse_list_stream(concurrency::streams::streambuf<uint8_t> body,
-                       const std::function<void(json&&)>& on_item) {
-  BodyReader reader(std::move(body));
+json parse_list_stream(const BodyRead& body, const std::function<void(json&&)>& on_item) {
+  BodyReader reader(body);
   bool in_items = false;
   return json::parse(
       reader.begin(), reader.end(),
@@ -93,16 +93,14 @@ json parse_list_stream(concurrency::streams::streambuf<uint8_t> body,
       /*allow_exceptions=*/false);
 }
 
-Status read_watch_stream(concurrency::streams::streambuf<uint8_t> body, const std::string& what,
-                         const std::string& target,
+Status read_watch_stream(const BodyRead& body, const std::string& what, const std::string& target,
                          const std::function<void(WatchEvent&&)>& on_event,
                          const Canceller& cancel) {
-  // The body is read as it arrives: in_avail() bytes are taken in one copy,
-  // and an empty buffer is waited on with bumpc(), which is how
-  // istream::read_line waits too (it returns at the next chunk, throws on
-  // inactivity timeout or cancellation, and yields eof at the end).
+  // The body is read as it arrives: each read returns as soon as some bytes
+  // are there (a TLS record, an HTTP chunk), so an event is delivered when its
+  // line is complete.
   LineSplitter splitter;
-  std::vector<uint8_t> chunk(64 * 1024);
+  std::string chunk;
   size_t events = 0;
 
   const auto deliver = [&](const std::string& line) -> std::optional<Error> {
@@ -138,17 +136,9 @@ Status read_watch_stream(concurrency::streams::streambuf<uint8_t> body, const st
     if (cancel.cancelled()) {
       return make_error(ErrorCode::kCancelled, what + ": cancelled");
     }
-    const size_t available = body.in_avail();
-    if (available == 0) {
-      const auto c = body.bumpc().get();
-      if (c == decltype(body)::traits::eof()) break;
-      const char ch = static_cast<char>(c);
-      splitter.feed(std::string_view(&ch, 1));
-      continue;
-    }
-    const size_t n = body.getn(chunk.data(), std::min(available, chunk.size())).get();
-    if (n == 0) break;
-    splitter.feed(std::string_view(reinterpret_cast<const char*>(chunk.data()), n));
+    chunk.clear();
+    if (body(chunk, 64 * 1024) == 0) break;
+    splitter.feed(chunk);
   }
   if (auto rest = splitter.take_rest()) {
     if (auto err = deliver(*rest)) return *err;

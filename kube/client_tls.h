@@ -17,16 +17,11 @@
 namespace orderguard::kube {
 
 // The TLS material of one client (kubeconfig CA bundle, client certificate
-// chain and key), parsed once and shared by every connection's SSL_CTX.
-//
-// cpprest builds a new SSL_CTX for each connection it opens (it has no way to
-// reuse one) and hands it to the ssl_context_callback. Parsing the PEM there
-// each time (the CA bundle, the certificate, and the key through OpenSSL 3's
-// decoders) costs about 0.5 ms of CPU per connection, so the parsed objects are
-// kept and only referenced per connection. cpprest also loads the system trust
-// store into each new SSL_CTX, which costs far more (about 18 ms); while the
-// server refuses connections, RestClient avoids building one at all (see
-// probe_tcp()).
+// chain and key), parsed once when the client is made and set on its one
+// SSL_CTX, which every connection of the client shares (kube/http_transport.h).
+// Parsing the PEM (the CA bundle, the certificate, and the key through OpenSSL
+// 3's decoders) costs about 0.5 ms of CPU, and loading the system trust store
+// about 18 ms: neither is paid per connection.
 class TlsMaterial {
  public:
   ~TlsMaterial() {
@@ -79,8 +74,8 @@ class TlsMaterial {
     return std::shared_ptr<const TlsMaterial>(std::move(tls));
   }
 
-  // Runs for each new TLS connection: references, no parsing. A kubeconfig CA
-  // must be the only anchor, so the context's store is replaced by the shared one.
+  // Sets the material on the client's context: references, no parsing. A
+  // kubeconfig CA must be the only anchor, so the context's store is replaced.
   void configure(SSL_CTX* ctx) const {
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     if (store_ != nullptr) SSL_CTX_set1_cert_store(ctx, store_);
@@ -112,7 +107,7 @@ class TlsMaterial {
     ERR_error_string_n(code, buf, sizeof buf);
     return make_error(ErrorCode::kInvalid, what + " (" + buf + ")");
   }
-  // cpprest turns an exception from the callback into a failed request.
+  // make_client turns the exception into an error naming the config.
   [[noreturn]] static void throw_openssl(const std::string& what) {
     const unsigned long code = ERR_get_error();
     ERR_clear_error();

@@ -14,8 +14,8 @@ void block_shutdown_signals();
 // Waits for SIGTERM or SIGINT on the calling thread and returns the signal.
 int wait_for_shutdown_signal();
 
-// Prepares OpenSSL for a multi-threaded client: no atexit cleanup, which races
-// with cpprestsdk threads still freeing TLS connections at exit (a crash at exit otherwise).
+// Prepares OpenSSL for a multi-threaded process: no atexit cleanup, which races
+// with threads still freeing TLS connections at exit (a crash at exit otherwise).
 void init_openssl_for_process();
 
 }  // namespace orderguard::kube

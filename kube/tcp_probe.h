@@ -2,11 +2,10 @@
 // close, no TLS and no HTTP.
 //
 // The REST client calls it while the API server refuses connections (see
-// client.cpp). cpprest builds a TLS context, loading the system trust store
-// into it, before it even tries to connect; a refused connect through cpprest
-// costs about 18 ms of CPU, this costs tens of microseconds. client-go's
-// transport dials first and builds TLS only on an open connection, so a
-// refused attempt is cheap there too.
+// client.cpp): no connection object, resolver or TLS state is set up for an
+// attempt that cannot succeed, and the answer costs tens of microseconds of
+// CPU. client-go's transport dials first and starts TLS only on an open
+// connection, so a refused attempt is cheap there too.
 #pragma once
 
 #include <chrono>

@@ -19,7 +19,6 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/http_server.h"
-#include "kube/io_threads.h"
 #include "kube/leader_election.h"
 #include "kube/signals.h"
 #include "kube/yaml.h"
@@ -99,10 +98,8 @@ int run_route(const std::string& file, const std::string& key, const std::string
 int main(int argc, char** argv) {
   // glibc gives every thread that allocates an arena of its own (up to 8 per
   // core) and never moves free memory between them; with informer, worker
-  // and I/O threads each touching the caches, that is mostly idle memory.
+  // threads each touching the caches, that is mostly idle memory.
   mallopt(M_ARENA_MAX, 2);
-  // 40 I/O threads by default, for a dozen watches and a few requests at once.
-  kube::set_io_threads(4);
   kube::init_openssl_for_process();
   kube::block_shutdown_signals();
 
@@ -162,8 +159,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The operator talks TLS to the API server only, with the kubeconfig's CA.
-  kube::skip_unused_system_trust_store(*config);
   auto registry = std::make_shared<prometheus::Registry>();
   auto client = kube::make_client(*config, {.metrics = registry.get()});
   if (!client.ok()) {

@@ -2,9 +2,9 @@
 # The operator while the API server is down, each figure next to a
 # reference measured in the same run:
 #  1. CPU per refused TLS connection attempt of the kube/ REST client (a plain TCP
-#     check once the server has refused) vs cpprest as the client used it before:
-#     a TLS context with the system trust store per attempt, the TLS material
-#     parsed into each (bench/connect_bench_main.cpp);
+#     check once the server has refused) vs a client that builds a TLS context
+#     per attempt (as cpprestsdk, the client before, did): the system trust store
+#     and the TLS material loaded into each (bench/connect_bench_main.cpp);
 #  2. orderguard-operator with COUNT OrderServices pending while the API server is
 #     down for OUTAGE seconds: its CPU (% of a core) next to the same cluster's
 #     kube-controller-manager (client-go) in the same outage, requests and reconciles

@@ -9,7 +9,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
-  libcpprest-dev libboost-dev libssl-dev zlib1g-dev openssl libyaml-cpp-dev prometheus-cpp-dev
+  libboost-dev libssl-dev zlib1g-dev openssl libyaml-cpp-dev prometheus-cpp-dev
   nlohmann-json3-dev libre2-dev libcli11-dev libgtest-dev libgmock-dev libbenchmark-dev
   libmimalloc-dev
   clang-format curl wrk hyperfine nginx-light nghttp2-client valgrind procps time bc python3

@@ -160,7 +160,7 @@ TEST(ClientTransportTest, ConnectionRefusedIsUnavailable) {
   EXPECT_THAT(got.error().message,
               HasSubstr("GET " + cfg.server + "/api/v1/namespaces/shop/pods/web-0"));
   EXPECT_TRUE(got.error().transient());
-  // What it is, with the address; cpprest's own text says "No route to host".
+  // What it is, with the address.
   EXPECT_THAT(got.error().message,
               HasSubstr("connection refused by 127.0.0.1:" + cfg.server.substr(17)));
   EXPECT_THAT(got.error().message, Not(HasSubstr("route")));

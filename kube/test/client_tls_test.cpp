@@ -1,8 +1,7 @@
-// The REST client's TLS material: parsed once per client, shared by every
-// connection, and the kubeconfig CA the only trust anchor; while the server
-// refuses connections, no TLS context (and so no system trust store) is built
-// for each attempt. Its own binary because one test points OpenSSL's
-// SSL_CERT_FILE at a file it watches.
+// The REST client's TLS: one context per client built from material parsed
+// once, the kubeconfig CA the only trust anchor (the system trust store is
+// never read then), and the server's name or address checked. Its own binary because one test
+// points OpenSSL's SSL_CERT_FILE at a file it watches.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -93,8 +92,8 @@ TEST(ClientTlsTest, SharedMaterialServesEveryConnection) {
   TlsServer server(pki);
   auto client = make_client(tls_config(server.url(), pki, pki));
   ASSERT_TRUE(client.ok()) << client.error().message;
-  // A watch opens a connection of its own each time, so these are several
-  // connections built from the one parsed material.
+  // A watch that fails closes its connection, so these are several
+  // connections built from the one context.
   for (int i = 0; i < 3; ++i) {
     auto got = (*client)->get(resources::kConfigMaps, "x", "y");
     ASSERT_TRUE(got.ok()) << got.error().message;
@@ -117,6 +116,60 @@ TEST(ClientTlsTest, TheKubeconfigCaIsTheOnlyAnchor) {
   auto got = (*client)->get(resources::kConfigMaps, "x", "y");
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, ErrorCode::kUnavailable);
+}
+
+TEST(ClientTlsTest, UntrustedServerIsAClearError) {
+  const Pki pki = make_pki("server");
+  const Pki other = make_pki("other");
+  TlsServer server(pki);
+  auto client = make_client(tls_config(server.url(), other, other));
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto got = (*client)->get(resources::kConfigMaps, "x", "y");
+  ASSERT_FALSE(got.ok());
+  EXPECT_THAT(got.error().message, HasSubstr("TLS handshake with 127.0.0.1:"));
+  EXPECT_THAT(got.error().message, HasSubstr("certificate verify failed"));
+}
+
+// The certificate must name what the client was told to expect: the URL's host, or
+// tls-server-name when set (the server's certificate is for 127.0.0.1 and
+// "api.example" here).
+TEST(ClientTlsTest, ServerNameIsVerified) {
+  Pki pki = make_pki("one");
+  auto named = generate_signed({.common_name = "server",
+                                .dns_names = {"api.example"},
+                                .ip_addresses = {"127.0.0.1"},
+                                .server_auth = true},
+                               pki.ca);
+  ASSERT_TRUE(named.ok());
+  pki.server = *named;
+  TlsServer server(pki);
+  Config cfg = tls_config(server.url(), pki, pki);
+  cfg.tls_server_name = "api.example";
+  auto client = make_client(cfg);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  auto got = (*client)->get(resources::kConfigMaps, "x", "y");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+
+  cfg.tls_server_name = "other.example";
+  client = make_client(cfg);
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  got = (*client)->get(resources::kConfigMaps, "x", "y");
+  ASSERT_FALSE(got.ok());
+  EXPECT_THAT(got.error().message, HasSubstr("certificate verify failed"));
+  EXPECT_THAT(got.error().message, HasSubstr("hostname mismatch"));
+
+  // An IP address the certificate does not carry.
+  Pki other_ip = make_pki("two");
+  auto wrong_ip = generate_signed(
+      {.common_name = "server", .ip_addresses = {"127.0.0.2"}, .server_auth = true}, other_ip.ca);
+  ASSERT_TRUE(wrong_ip.ok());
+  other_ip.server = *wrong_ip;
+  TlsServer wrong(other_ip);
+  client = make_client(tls_config(wrong.url(), other_ip, other_ip));
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  got = (*client)->get(resources::kConfigMaps, "x", "y");
+  ASSERT_FALSE(got.ok());
+  EXPECT_THAT(got.error().message, HasSubstr("certificate verify failed"));
 }
 
 TEST(ClientTlsTest, MismatchedClientKeyIsRejectedUpFront) {
@@ -153,11 +206,10 @@ int opens_during(const std::string& path, F&& f) {
   return opens;
 }
 
-// cpprest builds a new SSL_CTX for every connection attempt and loads the
-// system trust store into it (with OpenSSL 3 that parses the whole bundle,
-// about 18 ms of CPU). While the server refuses connections, the client checks
-// with a plain TCP connect first, so only the first refused attempt builds one.
-TEST(ClientTlsTest, WhileTheServerRefusesTheSystemTrustStoreIsReadOnce) {
+// Loading the system trust store parses the whole bundle (about 18 ms of CPU
+// with OpenSSL 3). A client whose kubeconfig has a CA never loads it: not when
+// the client is made, nor for any connection attempt, refused or not.
+TEST(ClientTlsTest, WithAKubeconfigCaTheSystemTrustStoreIsNeverRead) {
   const Pki pki = make_pki("one");
   const std::string bundle = ::testing::TempDir() + "/og-system-bundle.pem";
   std::ofstream(bundle) << pki.ca.cert_pem;
@@ -165,23 +217,36 @@ TEST(ClientTlsTest, WhileTheServerRefusesTheSystemTrustStoreIsReadOnce) {
   ASSERT_EQ(::setenv("SSL_CERT_FILE", bundle.c_str(), 1), 0);
   const std::string server = "https://127.0.0.1:" + std::to_string(closed_port());
 
-  auto client = make_client(tls_config(server, pki, pki));
-  ASSERT_TRUE(client.ok()) << client.error().message;
+  std::unique_ptr<Client> client;
   const int opens = opens_during(bundle, [&] {
+    auto made = make_client(tls_config(server, pki, pki));
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    client = std::move(*made);
     for (int i = 0; i < 5; ++i) {
-      auto got = (*client)->get(resources::kConfigMaps, "x", "y");
+      auto got = client->get(resources::kConfigMaps, "x", "y");
       ASSERT_FALSE(got.ok());
       EXPECT_EQ(got.error().code, ErrorCode::kUnavailable) << got.error().message;
       EXPECT_THAT(got.error().message, HasSubstr("connection refused by 127.0.0.1:"));
       Canceller cancel;
-      const Status watched = (*client)->watch(
+      const Status watched = client->watch(
           resources::kConfigMaps, "x", {}, [](WatchEvent&&) {}, cancel);
       ASSERT_FALSE(watched.ok());
       EXPECT_EQ(watched.error().code, ErrorCode::kUnavailable) << watched.error().message;
     }
   });
-  // The first attempt's context, which cpprest built before it tried to connect.
-  EXPECT_EQ(opens, 1);
+  EXPECT_EQ(opens, 0);
+  // A server to talk to changes nothing.
+  TlsServer listening(pki);
+  auto other = make_client(tls_config(listening.url(), pki, pki));
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  EXPECT_EQ(opens_during(bundle,
+                         [&] {
+                           for (int i = 0; i < 3; ++i) {
+                             auto got = (*other)->get(resources::kConfigMaps, "x", "y");
+                             ASSERT_TRUE(got.ok()) << got.error().message;
+                           }
+                         }),
+            0);
   ::unsetenv("SSL_CERT_FILE");
   std::filesystem::remove(bundle);
 }
