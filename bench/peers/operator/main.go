@@ -34,6 +34,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/util/flowcontrol"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -445,7 +446,7 @@ func main() {
 	var qps float64
 	var burst, workers int
 	var resync time.Duration
-	var alwaysApply, leaderElect bool
+	var alwaysApply, leaderElect, sharedLimit bool
 	// --kubeconfig is controller-runtime's own flag (pkg/client/config registers it).
 	flag.StringVar(&metricsAddr, "metrics-addr", ":8080", "address of /metrics")
 	flag.Float64Var(&qps, "kube-api-qps", 20, "client-side rate limit: requests per second to the API server")
@@ -455,6 +456,13 @@ func main() {
 	flag.BoolVar(&alwaysApply, "always-apply", false,
 		"apply every child on every reconcile (no applied-hash check): the simplest controller-runtime operator")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "hold a Lease in the kube-system namespace")
+	// client-go makes a token bucket per REST client when the config has no RateLimiter,
+	// and controller-runtime makes a REST client per GroupVersionKind: by default each kind
+	// (Deployments, PDBs, Services, ConfigMaps, OrderService status, ...) gets its own
+	// --kube-api-qps. orderguard-operator has one bucket per process, so the comparison
+	// shares one bucket here too unless this is false.
+	flag.BoolVar(&sharedLimit, "shared-rate-limit", true,
+		"one client-side rate limit for the whole process (false: controller-runtime's default, one per kind)")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseDevMode(false), zap.Level(zapcore.ErrorLevel)))
 
@@ -465,6 +473,9 @@ func main() {
 	}
 	cfg.QPS = float32(qps)
 	cfg.Burst = burst
+	if sharedLimit {
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(float32(qps), burst)
+	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		panic(err)
