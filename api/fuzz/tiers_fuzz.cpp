@@ -10,23 +10,15 @@
 #include <string>
 #include <string_view>
 
+#include "api/fuzz/oracle.h"
 #include "api/tiers.h"
 
 namespace {
 
 namespace api = orderguard::api;
 
-void check(bool ok, const char* what) {
-  if (ok) return;
-  std::fprintf(stderr, "fuzz oracle violated: %s\n", what);
-  std::abort();
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += s + "|";
-  return out;
-}
+using orderguard::api::fuzz::check;
+using orderguard::api::fuzz::join;
 
 std::string summary(const api::OrderServiceSpec& s) {
   std::string out = s.image + "/" + std::to_string(s.port) + "/" + std::to_string(s.replicas) +
