@@ -10,19 +10,17 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace orderguard::kube {
 
-// The bytes deflate may refer back to; immutable once made, shared by every
-// entry compressed with it (and needed to inflate them).
+// The bytes deflate may refer back to; immutable once made, and needed to
+// inflate whatever was compressed against it.
 struct CompactDictionary {
   std::string bytes;  // at most 32 KiB are used (deflate's window)
 };
-using CompactDictionaryPtr = std::shared_ptr<const CompactDictionary>;
 
 // Deflates `data` against `dict` (may be null: no dictionary) into `out`.
 // False only when zlib could not get memory (the caller then keeps the object

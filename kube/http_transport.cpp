@@ -82,8 +82,7 @@ void ResponseReader::pump(const std::function<bool()>& enough) {
     error_code ec;
     const std::size_t got = read_some_(buffer_.prepare(kReadChunk), ec);
     buffer_.commit(got);
-    if (got > 0 && !ec) continue;
-    if (got > 0) continue;  // use the bytes first; the error comes back on the next read
+    if (got > 0) continue;  // use the bytes first; an error comes back on the next read
     if (closed_by_peer(ec) && parser_.got_some()) {
       // A body delimited by the end of the connection ends here; any other
       // message is cut short (partial_message).

@@ -490,31 +490,26 @@ Informer::EntryPtr Informer::make_entry(ObjectPtr object) const {
   if (options_.compact) {
     std::string cbor;
     json::to_cbor(*object, cbor);
-    CompactDictionaryPtr dictionary;
-    {
-      std::lock_guard<std::mutex> lock(dictionary_mu_);
-      if (dictionary_ == nullptr) {
-        // The first object is the dictionary of every later one (and is
-        // itself compressed against it: to a few bytes).
-        dictionary_ = std::make_shared<const CompactDictionary>(CompactDictionary{cbor});
-      }
-      dictionary = dictionary_;
-    }
-    if (compact_encode(cbor, dictionary.get(), &entry->compressed)) {
-      entry->dictionary = std::move(dictionary);
-      return entry;
-    }
+    if (compact_encode(cbor, &dictionary(cbor), &entry->compressed)) return entry;
     entry->compressed.clear();  // zlib got no memory: keep the object parsed
   }
   entry->object = std::move(object);
   return entry;
 }
 
+const CompactDictionary& Informer::dictionary(const std::string& first) const {
+  std::lock_guard<std::mutex> lock(dictionary_mu_);
+  // The first object is the dictionary of every later one (and is itself
+  // compressed against it: to a few bytes).
+  if (dictionary_ == nullptr) dictionary_ = std::make_unique<const CompactDictionary>(first);
+  return *dictionary_;
+}
+
 ObjectPtr Informer::load(const EntryPtr& entry) const {
   if (entry->object) return entry->object;
   // Our own encoding of a valid document: decoding fails only if memory does.
   std::string cbor;
-  if (!compact_decode(entry->compressed, entry->dictionary.get(), &cbor)) {
+  if (!compact_decode(entry->compressed, &dictionary(), &cbor)) {
     throw std::runtime_error("cannot inflate a cached " + resource_.kind);
   }
   return std::make_shared<const json>(json::from_cbor(cbor));

@@ -179,8 +179,7 @@ class Informer {
   struct Entry {
     std::string resource_version;
     ObjectPtr object;                 // null when compact
-    std::vector<uint8_t> compressed;  // compact only: CBOR deflated against `dictionary`
-    CompactDictionaryPtr dictionary;
+    std::vector<uint8_t> compressed;  // compact only: CBOR deflated against dictionary_
   };
   using EntryPtr = std::shared_ptr<const Entry>;
   // What an object is indexed under.
@@ -210,6 +209,9 @@ class Informer {
 
   EntryPtr make_entry(ObjectPtr object) const;
   ObjectPtr load(const EntryPtr& entry) const;
+  // The cache's dictionary, made from `first` (the CBOR being encoded) when there is none
+  // yet; a compressed entry exists only after it was made.
+  const CompactDictionary& dictionary(const std::string& first = {}) const;
   std::vector<EntryPtr> entries() const;  // ordered by key
   static IndexTerms index_terms(const json& object);
   void index_locked(std::string_view key, const IndexTerms& terms);
@@ -233,9 +235,10 @@ class Informer {
   // of the keys of objects_ (a map's keys stay put until erased, and an object
   // leaves the index before its key leaves the map).
   mutable std::shared_mutex cache_mu_;
-  // The first object a compact cache encoded (kube/compact_codec.h); set once.
+  // The first object a compact cache encoded (kube/compact_codec.h): set once, before
+  // any entry compressed against it exists, and never changed.
   mutable std::mutex dictionary_mu_;
-  mutable CompactDictionaryPtr dictionary_;
+  mutable std::unique_ptr<const CompactDictionary> dictionary_;
   std::map<std::string, EntryPtr, std::less<>> objects_;
   std::map<std::string, std::set<std::string_view>, std::less<>> by_owner_;  // owner uid
   std::string resource_version_;
