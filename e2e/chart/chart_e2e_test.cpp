@@ -141,13 +141,6 @@ class ChartE2E : public ::testing::Test {
          "crd/quarantines.security.orderguard.io", "crd/policyreports.wgpolicyk8s.io",
          "crd/clusterpolicyreports.wgpolicyk8s.io"});
     ASSERT_TRUE(established.ok()) << established.describe();
-    // The CRDs are objects of the release, created in the same pass as the
-    // Deployments, whose ReplicaSets can fill the API server's admission
-    // RESTMapper before the new kinds are served; it is reset every 30 s.
-    // Until then OwnerReferencesPermissionEnforcement refuses children owned
-    // (blockOwnerDeletion) by a tier resource, so wait for it to map them.
-    ASSERT_TRUE(poll_until([] { return admission_maps_tier_kinds(); }, 60s))
-        << "the API server's admission does not map the tier kinds";
 
     // Secrets the components must not see: another in the release namespace, and others'.
     for (const auto& [ns, name] : std::vector<std::pair<std::string, std::string>>{
@@ -158,6 +151,17 @@ class ChartE2E : public ::testing::Test {
 
     operator_ = service_account_client(kOperatorSa);
     webhook_ = service_account_client(kWebhookSa);
+    ASSERT_TRUE(operator_);
+    // The CRDs are objects of the release, created in the same pass as the
+    // Deployments, whose ReplicaSets can fill the API server's admission
+    // RESTMapper before the new kinds are served; it is refreshed every 30 s.
+    // Until then OwnerReferencesPermissionEnforcement refuses children owned
+    // (blockOwnerDeletion) by a tier resource, so wait for it to map them. The
+    // plugin lets a user who may finalize anything (a cluster admin) through without
+    // a mapping, so the probe is og-operator's own request: an admin's would wait for nothing.
+    std::string refusal;
+    ASSERT_TRUE(poll_until([&] { return admission_maps_tier_kinds(&refusal); }, 60s))
+        << "the API server's admission does not map the tier kinds: " << refusal;
     // The agent's token is bound to an agent Pod on its node, as the kubelet mounts it:
     // the chart's admission policy lets the agent write only for the node the token names.
     create_node(kAgentNode, "");
@@ -186,8 +190,9 @@ class ChartE2E : public ::testing::Test {
         << "the chart's eviction policy never refused";
   }
 
-  // A dry-run ConfigMap owned (blockOwnerDeletion) by one object of each tier kind.
-  static bool admission_maps_tier_kinds() {
+  // A dry-run ConfigMap, created as og-operator, owned (blockOwnerDeletion) by one object of
+  // each tier kind.
+  static bool admission_maps_tier_kinds(std::string* refusal) {
     json owners = json::array();
     for (const char* kind : {"OrderService", "CacheTier", "ShardSet"}) {
       owners.push_back({{"apiVersion", "tiers.orderguard.io/v1alpha1"},
@@ -196,9 +201,12 @@ class ChartE2E : public ::testing::Test {
                         {"uid", "00000000-0000-0000-0000-000000000001"},
                         {"blockOwnerDeletion", true}});
     }
+    owners[0]["controller"] = true;  // the chart's policy: og-operator creates only children
     json probe = namespaced("v1", "ConfigMap", "apps", "mapping-probe");
     probe["metadata"]["ownerReferences"] = owners;
-    return admin_->raw("POST", "/api/v1/namespaces/apps/configmaps?dryRun=All", &probe).ok();
+    auto made = operator_->raw("POST", "/api/v1/namespaces/apps/configmaps?dryRun=All", &probe);
+    *refusal = made.ok() ? "" : made.error().describe();
+    return made.ok();
   }
 
   static void TearDownTestSuite() {
