@@ -1,5 +1,6 @@
 #include "agent/run.h"
 
+#include <malloc.h>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
@@ -357,6 +358,10 @@ int run_agent(RunOptions options) {
         metrics.errors.Add({{"stage", "cycle"}}).Increment();
         log::error("scan cycle failed; next one in an interval", {{"error", e.what()}});
       }
+      // A scan's transient buffers (file texts, reports, the Pod list) are freed by now; hand
+      // the free pages at the top of the heap back so that the node pays only for what the
+      // agent keeps between scans (about 0.5 MiB at 2,000 processes).
+      malloc_trim(0);
       if (!wait_for(options.interval)) return;
     }
   });
