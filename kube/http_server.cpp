@@ -250,7 +250,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(HttpServer::Impl* server, tcp::socket socket, std::shared_ptr<asio::ssl::context> tls)
       : server_(server),
         socket_(std::move(socket)),
-        deadline_(socket_.get_executor()),
+        timer_(socket_.get_executor()),
         tls_(std::move(tls)) {}
 
   ~Session() {
@@ -274,6 +274,8 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       // OpenSSL frees its ~17 KB read and write buffers whenever they are empty.
       SSL_set_mode(ssl_, SSL_MODE_RELEASE_BUFFERS);
+      // One read() for a record's header and body (and whatever follows them), not two.
+      SSL_set_read_ahead(ssl_, 1);
       SSL_set_accept_state(ssl_);
       arm(server_->options.handshake_timeout);
       return handshake();
@@ -358,11 +360,26 @@ class Session : public std::enable_shared_from_this<Session> {
   // The deadline of the current phase (handshake, first byte, request, answer, idle,
   // lingering close): when it passes, the socket is closed, which ends whatever the
   // connection was waiting for.
+  //
+  // A keep-alive request moves the deadline three times (idle -> request -> answer), and
+  // moving a timer costs a cancelled wait whose handler runs, a timer-queue update, and
+  // often a timerfd_settime and an epoll_ctl system call to wake the loop. So the timer is
+  // moved only when a deadline comes earlier than its pending wait; a later one is left
+  // to the wait, which finds the deadline not reached and waits again until it.
   void arm(std::chrono::milliseconds timeout) {
-    deadline_.expires_after(timeout);
-    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      // Cancelled, or moved later by a new phase after it fired (that phase waits itself).
-      if (ec || self->deadline_.expiry() > std::chrono::steady_clock::now()) return;
+    deadline_ = std::chrono::steady_clock::now() + timeout;
+    if (timer_waiting_ && timer_.expiry() <= deadline_) return;
+    wait_for_deadline();
+  }
+
+  void wait_for_deadline() {
+    timer_.expires_at(deadline_);  // a pending wait ends with operation_aborted
+    timer_waiting_ = true;
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // moved earlier (its new wait is pending), or closed
+      self->timer_waiting_ = false;
+      if (self->closed_) return;
+      if (std::chrono::steady_clock::now() < self->deadline_) return self->wait_for_deadline();
       self->close();
     });
   }
@@ -530,12 +547,14 @@ class Session : public std::enable_shared_from_this<Session> {
     closed_ = true;
     beast::error_code ignored;
     socket_.close(ignored);
-    deadline_.cancel();
+    timer_.cancel();
   }
 
   HttpServer::Impl* server_;
   tcp::socket socket_;
-  asio::steady_timer deadline_;
+  asio::steady_timer timer_;                        // waits for deadline_, or before it
+  std::chrono::steady_clock::time_point deadline_;  // of the current phase
+  bool timer_waiting_ = false;
   std::shared_ptr<asio::ssl::context> tls_;  // keeps the context alive for this connection
   SSL* ssl_ = nullptr;                       // null: plain HTTP
   beast::flat_buffer buffer_;
