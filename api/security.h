@@ -33,8 +33,6 @@
 
 namespace orderguard::api {
 
-inline constexpr std::string_view kSecurityGroup = "security.orderguard.io";
-
 // Bounds on user input, so one MinerPolicy cannot make evaluation slow.
 inline constexpr size_t kMaxListEntries = 1000;  // per list (images, signatures, ...)
 inline constexpr size_t kMaxQuarantineEntries = 10000;

@@ -532,9 +532,9 @@ class RestClient final : public Client {
       delivered = true;
       on_item(std::move(item));
     };
-    bool connect_failed = false;
-    auto page = list_page_once(target, counting, &connect_failed);
-    for (int attempt = 1; attempt <= 3 && !page.ok() && !delivered && !connect_failed &&
+    bool final = false;
+    auto page = list_page_once(target, counting, &final);
+    for (int attempt = 1; attempt <= 3 && !page.ok() && !delivered && !final &&
                           page.error().code == ErrorCode::kUnavailable;
          ++attempt) {
       log::info("retrying api request on a new connection", {{"verb", "GET"},
@@ -542,13 +542,15 @@ class RestClient final : public Client {
                                                              {"attempt", attempt},
                                                              {"error", page.error().message}});
       metrics_.record_retry("GET", "<error>");
-      page = list_page_once(target, counting, &connect_failed);
+      page = list_page_once(target, counting, &final);
     }
     return page;
   }
 
+  // `final` is set when a new connection would not change the outcome (nothing listens,
+  // or a failure that is not a broken connection).
   Result<json> list_page_once(const std::string& target, const std::function<void(json&&)>& on_item,
-                              bool* connect_failed) {
+                              bool* final) {
     const std::string verb = "GET";
     throttle(verb);
     const auto start = std::chrono::steady_clock::now();
@@ -556,7 +558,7 @@ class RestClient final : public Client {
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - start);
     };
     if (auto refused = still_refused(verb, target, {})) {
-      *connect_failed = true;
+      *final = true;
       metrics_.record(verb, "<error>", elapsed());
       log::debug("api request failed",
                  {{"verb", verb}, {"path", target}, {"error", refused->message}});
@@ -569,7 +571,7 @@ class RestClient final : public Client {
       Exchange ex(pool_, exchange(pool_, *req, request_timeout(), kMaxListBodyBytes));
       const int status = ex.reader().status();
       if (status < 200 || status >= 300) {
-        const std::string body = ex.reader().read_all();
+        const std::string body = ex.reader().read_all(kMaxBodyBytes);
         metrics_.record(verb, std::to_string(status), elapsed());
         return error_from_status(status, parse_body(body));
       }
@@ -588,8 +590,8 @@ class RestClient final : public Client {
       return page;
     } catch (...) {
       // The transport or on_item; the parser itself does not throw here.
-      Error e = error_from_exception(verb, target, /*cancelled=*/false, connect_failed, &retryable);
-      if (!retryable) *connect_failed = true;  // not worth a new connection
+      Error e = error_from_exception(verb, target, /*cancelled=*/false, &retryable);
+      if (!retryable) *final = true;  // not worth a new connection
       metrics_.record(verb, "<error>", elapsed());
       log::debug("api request failed", {{"verb", verb}, {"path", target}, {"error", e.message}});
       return e;
@@ -599,7 +601,7 @@ class RestClient final : public Client {
   // While the server refuses connections, a request first checks with a plain
   // TCP connect whether anything listens again, and fails with that answer if
   // not (`verb` and `target` name the request in the error): no connection
-  // object, resolver or TLS state is set up for an attempt that cannot succeed,
+  // object, io_context or TLS state is set up for an attempt that cannot succeed,
   // and the error says the same as the first refusal did. When the probe is
   // accepted the request goes ahead, and requests stop probing until a
   // connection is refused again.
@@ -655,13 +657,12 @@ class RestClient final : public Client {
 
   // Converts an exception thrown by the transport, OpenSSL or JSON code into
   // an Error naming the request. Called from inside a catch block only.
-  // `connect_failed` (when given) is set when no connection could be opened,
-  // which a new connection would not change; `retryable` when the connection
-  // broke and a new one may do. A connection refused (or with no route, or a
+  // `retryable` (when given) is set when the connection broke and a new one
+  // may do. A connection refused (or with no route, or a
   // name that does not resolve) makes the next requests probe first
   // (still_refused()).
   Error error_from_exception(const std::string& verb, const std::string& target, bool cancelled,
-                             bool* connect_failed = nullptr, bool* retryable = nullptr) {
+                             bool* retryable = nullptr) {
     const std::string where = verb + " " + url_for(target) + ": ";
     try {
       throw;
@@ -670,7 +671,6 @@ class RestClient final : public Client {
       if (cancelled) f.code = ErrorCode::kCancelled;
       if (f.code == ErrorCode::kCancelled)
         return make_error(ErrorCode::kCancelled, where + "cancelled");
-      if (connect_failed != nullptr) *connect_failed = f.connect_failed;
       if (retryable != nullptr) *retryable = f.retryable;
       if (f.refused) refusing_.store(true, std::memory_order_relaxed);
       return make_error(f.code, where + f.text);
@@ -768,7 +768,7 @@ class RestClient final : public Client {
                                  {"ms", static_cast<int64_t>(elapsed.count() * 1000)}});
       return answer;
     } catch (...) {
-      Error e = error_from_exception(method, target, /*cancelled=*/false, nullptr, retryable);
+      Error e = error_from_exception(method, target, /*cancelled=*/false, retryable);
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
       metrics_.record(method, "<error>", elapsed);
       log::debug("api request failed", {{"verb", method}, {"path", target}, {"error", e.message}});
@@ -879,14 +879,19 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
     req->prepare_payload();
     Exchange ex(pool_, exchange(pool_, *req, request_timeout(), std::nullopt,
                                 [&hook](Connection* conn) { hook.use(conn); }));
+    // Declared after ex, so destroyed first: a cancel never reaches a connection that is
+    // being released or destroyed, whether this block returns or throws.
+    struct Unhook {
+      WatchCancelHook& hook;
+      ~Unhook() { hook.use(nullptr); }
+    } unhook{hook};
     // The watch's reads wait for events as long as the server may stay quiet: past its
     // server-side timeout, so a quiet watch is ended by the server, not cut here.
     ex.connection().set_read_timeout(std::max(opts.timeout, std::chrono::seconds(0)) + 30s);
     const int status = ex.reader().status();
     if (status != 200) {
-      const std::string body = ex.reader().read_all();
+      const std::string body = ex.reader().read_all(kMaxBodyBytes);
       ex.finish();
-      hook.use(nullptr);
       metrics_.record("GET", std::to_string(status), std::nullopt);
       return error_from_status(status, parse_body(body));
     }
@@ -894,11 +899,9 @@ Status RestClient::watch(const Resource& r, std::string_view ns, const WatchOpti
     log::debug("watch started", {{"path", target}});
 
     Status ended = read_watch_stream(ex.body_read(), "watch " + r.plural, target, on_event, cancel);
-    hook.use(nullptr);
     if (ended.ok()) ex.finish();
     return ended;
   } catch (...) {
-    hook.use(nullptr);
     return error_from_exception(verb, target, cancel.cancelled());
   }
 }

@@ -141,9 +141,7 @@ TransportFailure describe_transport_failure(const TransportError& e, std::string
   const boost::system::error_code& ec = e.ec;
   TransportFailure f;
   const bool timed_out = ec == boost::beast::error::timeout || ec == asio::error::timed_out;
-  const bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
-                      ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
-                      ec == boost::beast::http::error::partial_message;
+  const bool closed = closed_by_peer(ec) || ec == boost::beast::http::error::partial_message;
   if (ec == asio::error::operation_aborted) {
     f.code = ErrorCode::kCancelled;
     f.text = "cancelled";
@@ -152,11 +150,10 @@ TransportFailure describe_transport_failure(const TransportError& e, std::string
   if (timed_out) f.code = ErrorCode::kTimeout;
   switch (e.stage) {
     case Stage::kResolve:
-      f.connect_failed = f.refused = true;
+      f.refused = true;
       f.text = "cannot resolve the address of " + at + " (" + ec.message() + ")";
       break;
     case Stage::kConnect:
-      f.connect_failed = true;
       if (timed_out) {
         f.text = "connection to " + at + " timed out";
       } else if (ec == asio::error::connection_refused) {
@@ -213,6 +210,7 @@ TransportFailure describe_transport_failure(const TransportError& e, std::string
                  (e.detail.empty() ? std::string("its body is too large") : e.detail);
       } else {
         f.text = "invalid HTTP answer from " + at + ": " + ec.message();
+        if (!e.detail.empty()) f.text += " (" + e.detail + ")";
       }
       break;
   }

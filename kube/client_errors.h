@@ -20,9 +20,6 @@ struct TransportFailure {
   ErrorCode code = ErrorCode::kUnavailable;
   // What failed, naming the server: "connection refused by 127.0.0.1:6443".
   std::string text;
-  // No connection could be opened (refused, no route, name not resolved): a new connection
-  // would not change that, so the request is not retried.
-  bool connect_failed = false;
   // Nothing listens (or no route): later requests probe with a plain TCP connect first.
   bool refused = false;
   // The connection broke (closed, reset): the same request on a new connection may succeed.

@@ -25,13 +25,6 @@ namespace {
 // Bytes asked of the socket per read: a TLS record is at most 16 KiB.
 constexpr std::size_t kReadChunk = 64 * 1024;
 
-// The peer closed the connection: a plain FIN, or a TLS connection closed without
-// close_notify (Go's server closes idle connections that way).
-bool closed_by_peer(const error_code& ec) {
-  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
-         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
-}
-
 // Where a connection's SSL points at its Endpoint (asio keeps its own pointer in the app data).
 int endpoint_index() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -45,6 +38,11 @@ bool is_ip_literal(const std::string& host) {
 }
 
 }  // namespace
+
+bool closed_by_peer(const error_code& ec) {
+  return ec == asio::error::eof || ec == asio::ssl::error::stream_truncated ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
 
 // ---------------------------------------------------------------------------
 // ResponseReader
@@ -72,9 +70,17 @@ void ResponseReader::pump(const std::function<bool()>& enough) {
         throw TransportError(TransportError::Stage::kParse, ec, detail, parser_.got_some());
       }
       // Progress (the header, some body) may be what was wanted: check before reading
-      // more. Nothing used means the parser needs more bytes than the buffer holds.
+      // more. Nothing used means the parser needs more bytes than the buffer holds: the
+      // rest of a line (eager parsing takes body bytes as they come). Beast limits the
+      // header's lines but not a chunk-size line or a trailer, so this does.
       if (used == 0) {
         if (parser_.is_done()) return;
+        if (buffer_.size() >= kHeaderLimit) {
+          throw TransportError(
+              TransportError::Stage::kParse, http::error::header_limit,
+              "a line of it is longer than " + std::to_string(kHeaderLimit >> 10) + " KiB",
+              parser_.got_some());
+        }
         need_bytes = true;
       }
     }
@@ -113,8 +119,12 @@ std::size_t ResponseReader::read_body(std::string& out, std::size_t max) {
   return n;
 }
 
-std::string ResponseReader::read_all() {
-  pump([this] { return parser_.is_done(); });
+std::string ResponseReader::read_all(std::size_t max) {
+  pump([this, max] { return parser_.is_done() || parser_.pending().size() - taken_ > max; });
+  if (!parser_.is_done()) {
+    throw TransportError(TransportError::Stage::kParse, http::error::body_limit,
+                         "its body is larger than " + std::to_string(max >> 20) + " MiB", true);
+  }
   std::string body = std::move(parser_.pending());
   body.erase(0, taken_);
   parser_.pending().clear();
@@ -292,10 +302,6 @@ bool Connection::reusable() const {
          buffer_.size() == 0;
 }
 
-bool Connection::resumed_session() const {
-  return tls_ && open_ && SSL_session_reused(tls_->native_handle()) == 1;
-}
-
 // ---------------------------------------------------------------------------
 // ConnectionPool
 
@@ -308,7 +314,6 @@ std::unique_ptr<Connection> ConnectionPool::acquire(bool fresh) {
       return conn;
     }
   }
-  opened_.fetch_add(1, std::memory_order_relaxed);
   return std::make_unique<Connection>(*endpoint_);
 }
 
@@ -335,6 +340,9 @@ std::unique_ptr<Connection> exchange(ConnectionPool& pool, http::request<http::s
           (e.stage == TransportError::Stage::kWrite || e.stage == TransportError::Stage::kRead) &&
           closed_by_peer(e.ec);
       if (fresh || !idle_closed) throw;
+    } catch (...) {
+      if (on_connection) on_connection(nullptr);
+      throw;
     }
   }
 }

@@ -31,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -66,6 +67,10 @@ class TransportError : public std::runtime_error {
   std::string detail;     // e.g. the certificate verification result
   bool answered = false;  // some of the answer had arrived
 };
+
+// The peer closed the connection: a plain FIN, or a TLS connection closed without
+// close_notify (Go's server closes idle connections that way).
+bool closed_by_peer(const boost::system::error_code& ec);
 
 // The HTTP answer parser: status and headers are kept, body bytes are queued for the reader.
 // Beast's basic_parser does the HTTP work (status line, header limits, chunked coding,
@@ -130,8 +135,9 @@ class ResponseReader {
   // Appends at most `max` body bytes to `out`, waiting for at least one; 0 at the end of the
   // body. Throws TransportError (kRead, kParse).
   std::size_t read_body(std::string& out, std::size_t max);
-  // The rest of the body (the body limit applies).
-  std::string read_all();
+  // The rest of the body (the body limit applies, and `max` when smaller). Throws
+  // TransportError (kRead, kParse).
+  std::string read_all(std::size_t max = std::numeric_limits<std::size_t>::max());
 
  private:
   // Feeds the parser until `enough` holds, reading more bytes when it needs them.
@@ -199,8 +205,6 @@ class Connection {
   // Whether this connection served an earlier request (a failure on it may only mean the
   // server closed it while it was idle).
   bool reused() const { return requests_ > 1; }
-  // Whether the TLS handshake resumed an earlier session (tests).
-  bool resumed_session() const;
 
   // Ends the operation under way (or the next one) with operation_aborted, from any thread.
   void cancel();
@@ -209,7 +213,7 @@ class Connection {
   using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
   boost::beast::tcp_stream& tcp();
   void open(std::chrono::milliseconds timeout);
-  // Runs the io_context on this thread until the operation started by `start` completes.
+  // Runs the io_context on this thread until the operation started before it completes.
   void run();
   std::size_t read_some(boost::asio::mutable_buffer buf, boost::system::error_code& ec);
 
@@ -239,14 +243,11 @@ class ConnectionPool {
   std::unique_ptr<Connection> acquire(bool fresh);
   // Keeps `conn` for later requests when its answer was read whole and it stays open.
   void release(std::unique_ptr<Connection> conn);
-  // Connections opened so far (tests and logs).
-  std::size_t opened() const { return opened_.load(std::memory_order_relaxed); }
 
  private:
   std::shared_ptr<const Endpoint> endpoint_;
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> idle_;
-  std::atomic<std::size_t> opened_{0};
 };
 
 // Sends `req` on a pooled connection and reads the answer's header. A failure on a reused

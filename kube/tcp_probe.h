@@ -2,7 +2,7 @@
 // close, no TLS and no HTTP.
 //
 // The REST client calls it while the API server refuses connections (see
-// client.cpp): no connection object, resolver or TLS state is set up for an
+// client.cpp): no connection object, io_context or TLS state is set up for an
 // attempt that cannot succeed, and the answer costs tens of microseconds of
 // CPU. client-go's transport dials first and starts TLS only on an open
 // connection, so a refused attempt is cheap there too.

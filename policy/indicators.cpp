@@ -306,6 +306,19 @@ bool has_port_candidate(std::string_view text, const PortSet& ports) {
   return false;
 }
 
+// The first letters of kXmrigOptions (all lower case), derived from the list so that an
+// option added to it is never skipped by the prefilter below.
+constexpr std::array<bool, 256> xmrig_option_starts() {
+  std::array<bool, 256> out{};
+  bool at_start = true;
+  for (const char c : kXmrigOptions) {
+    if (at_start) out[static_cast<unsigned char>(c)] = true;
+    at_start = c == '|';
+  }
+  return out;
+}
+constexpr std::array<bool, 256> kXmrigOptionStarts = xmrig_option_starts();
+
 // Whether `text` has "--" followed by a letter that starts one of kXmrigOptions (in either
 // case, as the option regex is case-insensitive): the regex needs one.
 bool has_xmrig_option_start(std::string_view text) {
@@ -313,7 +326,7 @@ bool has_xmrig_option_start(std::string_view text) {
        pos = text.find("--", pos + 1)) {
     if (pos + 2 >= text.size()) break;
     const char c = ascii_lower(text[pos + 2]);
-    if (c == 'd' || c == 'c' || c == 'm' || c == 'n' || c == 'r' || c == 'h') return true;
+    if (kXmrigOptionStarts[static_cast<unsigned char>(c)]) return true;
   }
   return false;
 }
@@ -462,10 +475,6 @@ TokenLine::TokenLine(std::span<const std::string_view> tokens)
 }
 
 void TokenLine::join(std::span<const std::string_view> tokens) {
-  if (tokens.size() == 1) {
-    text_ = tokens[0];
-    return;
-  }
   size_t size = tokens.size();
   for (std::string_view t : tokens) size += t.size();
   text_.reserve(size);

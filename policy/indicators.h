@@ -69,7 +69,7 @@ class TokenLine {
   uint64_t char_classes() const { return char_classes_; }
 
  private:
-  void join(std::span<const std::string_view> tokens);  // text_ and starts_
+  void join(std::span<const std::string_view> tokens);  // text_ and starts_; two or more
   void index();  // lower_ and the words, once text_ and starts_ are set
   void add_word(const Word& w);
 

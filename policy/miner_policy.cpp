@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "api/security.h"
 #include "base/field_reader.h"
 #include "policy/rules.h"
 #include "policy/workload.h"
@@ -239,6 +240,9 @@ void compile_quarantine(const std::vector<api::QuarantineSpec>& specs, CompiledP
     if (found.empty()) policy->quarantine.push_back(std::move(entry));
   }
 }
+
+// A spec without a threshold and a policy without a spec score alike.
+static_assert(api::kDefaultScoringThreshold == kDefaultThreshold);
 
 void compile_scoring(const api::ScoringSpec& spec, CompiledPolicy* policy, Problems* problems) {
   policy->scoring.threshold = static_cast<int>(spec.threshold);  // 1 to INT_MAX: decoded so

@@ -94,7 +94,6 @@
 #include <utility>
 #include <vector>
 
-#include "api/security.h"
 #include "base/json_doc.h"
 #include "base/result.h"
 #include "policy/exe_glob.h"
@@ -118,8 +117,6 @@ inline constexpr std::string_view kBuiltInPolicyName = "orderguard-builtin";
 inline constexpr size_t kMaxSignaturePatternLength = 1024;
 inline constexpr int kMaxRegexProgramSize = 20000;   // RE2 instructions
 inline constexpr int64_t kRegexMaxMemory = 2 << 20;  // bytes, RE2 compile and DFA budget
-inline constexpr size_t kMaxListEntries = api::kMaxListEntries;  // per list (images, ...)
-inline constexpr size_t kMaxQuarantineEntries = api::kMaxQuarantineEntries;
 
 enum class Mode { kEnforce, kAudit };
 std::string_view to_string(Mode mode);

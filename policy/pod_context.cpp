@@ -46,13 +46,11 @@ void add_exec_site(JsonRef handler, std::string_view container, uint32_t base,
   add_text_site(container, base, field, *scratch, out);
 }
 
-// Whether a string of `list` (an array; of strings, or of objects whose `field` is read)
-// contains '$'.
-bool has_dollar(JsonRef list, std::string_view field) {
+// Whether a string of `list` (an array of strings) contains '$'.
+bool has_dollar(JsonRef list) {
   if (!list.is_array()) return false;
   for (JsonRef item : list) {
-    JsonRef v = field.empty() ? item : item.find(field);
-    if (v.is_string() && v.string().find('$') != std::string_view::npos) return true;
+    if (item.is_string() && item.string().find('$') != std::string_view::npos) return true;
   }
   return false;
 }
@@ -138,7 +136,7 @@ void collect_container(JsonRef c, uint32_t base, PodContext* ctx,
   // vars are only read to expand a string with a '$' in it: without any, skip them. The
   // env values are not searched for '$' beforehand: the loop below starts over with vars
   // when it meets one (a second pass only for containers that use $(VAR) in env).
-  bool needs_vars = has_dollar(command, {}) || has_dollar(args, {});
+  bool needs_vars = has_dollar(command) || has_dollar(args);
   Vars vars;
   const size_t first_env_site = ctx->texts.size();
   for (bool again = env.is_array(); again;) {

@@ -2,8 +2,6 @@
 
 #include <ctime>
 
-#include "api/security.h"
-#include "api/tiers.h"
 #include "base/json_doc.h"
 #include "base/log.h"
 #include "base/text.h"
@@ -90,8 +88,13 @@ json status_patch(const json& current, json status) {
           {"status", std::move(status)}};
 }
 
+// Counted, not decoded: this runs for every policy on each status round.
 int64_t quarantine_entries(const json& policy) {
-  return static_cast<int64_t>(api::read_miner_policy(api::spec_of(policy)).quarantine.size());
+  // empty_object(), not json(): member_or returns its fallback by reference, and a
+  // temporary would be gone before q is read.
+  const json& q =
+      member_or(member_or(policy, "spec", empty_object()), "quarantine", empty_object());
+  return q.is_array() ? static_cast<int64_t>(q.size()) : 0;
 }
 
 }  // namespace

@@ -92,8 +92,8 @@ TEST(ClientTlsTest, SharedMaterialServesEveryConnection) {
   TlsServer server(pki);
   auto client = make_client(tls_config(server.url(), pki, pki));
   ASSERT_TRUE(client.ok()) << client.error().message;
-  // A watch that fails closes its connection, so these are several
-  // connections built from the one context.
+  // Gets and watches, each on whatever connection the client has or opens, all
+  // with the TLS material it was made with.
   for (int i = 0; i < 3; ++i) {
     auto got = (*client)->get(resources::kConfigMaps, "x", "y");
     ASSERT_TRUE(got.ok()) << got.error().message;
@@ -101,7 +101,7 @@ TEST(ClientTlsTest, SharedMaterialServesEveryConnection) {
     Canceller cancel;
     WatchOptions wo;
     wo.timeout = 1s;
-    // The route answers a watch with one object, which is not a watch event.
+    // The route has no watch path: the 404 fails the watch, read whole like any answer.
     (void)(*client)->watch(
         resources::kConfigMaps, "x", wo, [](WatchEvent&&) {}, cancel);
   }

@@ -139,11 +139,11 @@ std::string ok_json(const std::string& body, const std::string& extra_headers = 
 
 const char kConfigMap[] = R"({"kind":"ConfigMap","metadata":{"name":"y"}})";
 
-std::unique_ptr<Client> client_for(const std::string& url,
-                                   prometheus::Registry* metrics = nullptr) {
+std::unique_ptr<Client> client_for(const std::string& url, prometheus::Registry* metrics = nullptr,
+                                   std::chrono::seconds request_timeout = 30s) {
   Config cfg;
   cfg.server = url;
-  cfg.request_timeout = 30s;
+  cfg.request_timeout = request_timeout;
   cfg.qps = 0;
   cfg.token = "secret-token";
   auto client = make_client(cfg, {.metrics = metrics});
@@ -288,6 +288,20 @@ TEST(ClientConnectionTest, AnswerOverTheSizeCapIsRefused) {
   EXPECT_EQ(server.accepted(), 1);
 }
 
+TEST(ClientConnectionTest, EndlessChunkLineIsRefusedNotBuffered) {
+  // A chunk extension that never ends, on a connection the server keeps open: without a
+  // limit the client would buffer it until the request's timeout.
+  RawServer server([](const std::string&) {
+    return Reply{
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;" + std::string(200 * 1024, 'x'),
+        false};
+  });
+  auto client = client_for(server.url());
+  auto got = client->get(resources::kConfigMaps, "x", "y");
+  ASSERT_FALSE(got.ok());
+  EXPECT_THAT(got.error().message, HasSubstr("a line of it is longer than 64 KiB"));
+}
+
 TEST(ClientConnectionTest, ListPagesStreamThroughAPooledConnection) {
   RawServer server([](const std::string&) {
     // Chunked, split inside an item.
@@ -369,7 +383,8 @@ TEST(ClientConnectionTest, WatchCancelledFromAnotherThreadEndsPromptly) {
 // Cancelled while still waiting for the answer's header.
 TEST(ClientConnectionTest, WatchCancelledBeforeTheServerAnswersEnds) {
   RawServer server([](const std::string&) { return Reply{}; });  // never answers
-  auto client = client_for(server.url());
+  // No timeout would end the watch in the test's lifetime: only the cancel can.
+  auto client = client_for(server.url(), nullptr, 24h);
   Canceller cancel;
   Status watched;
   std::thread watcher([&] {
